@@ -1,0 +1,52 @@
+"""The log layer: topics of partitions of records, in memory or durable on local disk."""
+
+from __future__ import annotations
+
+from .base import (
+    CorruptLogError,
+    Header,
+    InvalidTopicError,
+    Log,
+    LogClosedError,
+    LogError,
+    LogLockedError,
+    PartitionOutOfRangeError,
+    Record,
+    TopicConfig,
+    TopicExistsError,
+    UnknownTopicError,
+)
+from .embedded import FSYNC_POLICIES, EmbeddedLog
+from .memory import MemoryLog
+from .partitioner import default_partition, murmur2
+
+
+def open_log(path: str | None, fsync: str = "always", **options) -> Log:
+    """A MemoryLog when `path` is None, else an EmbeddedLog rooted at `path` (created if needed).
+
+    Extra keyword options go to EmbeddedLog (segment_bytes, fsync_interval_ms, ...)."""
+    if path is None:
+        return MemoryLog()
+    return EmbeddedLog(path, fsync=fsync, **options)
+
+
+__all__ = [
+    "CorruptLogError",
+    "EmbeddedLog",
+    "FSYNC_POLICIES",
+    "Header",
+    "InvalidTopicError",
+    "Log",
+    "LogClosedError",
+    "LogError",
+    "LogLockedError",
+    "MemoryLog",
+    "PartitionOutOfRangeError",
+    "Record",
+    "TopicConfig",
+    "TopicExistsError",
+    "UnknownTopicError",
+    "default_partition",
+    "murmur2",
+    "open_log",
+]

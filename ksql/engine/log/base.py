@@ -35,12 +35,52 @@ class TopicConfig:
     cleanup_policy: str = "delete"  # delete | compact
 
 
-class TopicExistsError(Exception):
-    pass
+class LogError(Exception):
+    """Base class of every error raised by a Log implementation."""
 
 
-class UnknownTopicError(Exception):
-    pass
+class TopicExistsError(LogError):
+    """create_topic() of a topic that already exists."""
+
+
+class UnknownTopicError(LogError):
+    """An operation named a topic that does not exist."""
+
+
+class PartitionOutOfRangeError(LogError):
+    """A partition number outside [0, partitions) of the topic (or not an int)."""
+
+
+class InvalidTopicError(LogError, ValueError):
+    """A topic name that is not a legal Kafka topic name, or an invalid TopicConfig."""
+
+
+class LogClosedError(LogError):
+    """The log was closed."""
+
+
+class LogLockedError(LogError):
+    """Another EmbeddedLog (possibly in another process) holds the data directory."""
+
+
+class CorruptLogError(LogError):
+    """On-disk data is damaged somewhere recovery does not repair (not the tail)."""
+
+
+_LEGAL_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def validate_topic(name: str, config: TopicConfig | None = None) -> None:
+    """Kafka's rules: 1..249 chars of [a-zA-Z0-9._-], not '.' or '..'; config sanity."""
+    if not isinstance(name, str) or not name or len(name) > 249 or name in (".", ".."):
+        raise InvalidTopicError(f"invalid topic name {name!r}")
+    if not _LEGAL_TOPIC_CHARS.issuperset(name):
+        raise InvalidTopicError(f"invalid topic name {name!r}: only [a-zA-Z0-9._-] allowed")
+    if config is not None:
+        if not isinstance(config.partitions, int) or config.partitions < 1:
+            raise InvalidTopicError(f"topic {name!r}: partitions must be >= 1, got {config.partitions!r}")
+        if config.cleanup_policy not in ("delete", "compact", "compact,delete", "delete,compact"):
+            raise InvalidTopicError(f"topic {name!r}: unknown cleanup_policy {config.cleanup_policy!r}")
 
 
 class Log(ABC):
@@ -98,3 +138,18 @@ class Log(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # ---- concrete conveniences (implementations may override) ----
+
+    def partitions(self, topic: str) -> int:
+        """Number of partitions of `topic`; raises UnknownTopicError if absent."""
+        return self.topic_config(topic).partitions
+
+    def enforce_retention(self, now_ms: int | None = None) -> None:  # noqa: B027 - optional hook
+        """Apply retention_ms / retention_bytes now (no-op unless implemented)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,960 @@
+"""EmbeddedLog: a durable, Kafka-like log in a local directory.
+
+Layout under the root directory::
+
+    .lock                                  flock: one EmbeddedLog per directory at a time
+    topics/<topic>/topic.json              the TopicConfig as JSON
+    topics/<topic>/<partition>/<base>.log  segment: batches of records, named by base offset
+    topics/<topic>/<partition>/<base>.index  sparse offset index of that segment
+    groups/<quoted group>.json             committed consumer-group offsets (atomic replace)
+    .trash/                                half-created / deleted topics, emptied on open
+
+Segment file = a sequence of batches, one per append() call, written with one writev()::
+
+    u32 length      bytes after this field (24 + payload)
+    u32 crc         zlib.crc32 of everything after this field
+    i64 base_offset
+    u32 count
+    i64 max_timestamp
+    payload         count records: <q ts><i key_len|-1><i value_len|-1><H n_headers>
+                    key value, then per header <H name_len><i value_len|-1> name value
+
+Index file = entries <q offset><q position><q max timestamp of the batches before position>,
+one for the first batch of the segment and then one per batch starting at least
+`index_interval_bytes` after the previous entry. When a segment is rolled a sentinel
+entry (end offset, segment size, segment max timestamp) is appended and both files are
+fsynced, so closed segments open without scanning. Only the tail of the last segment
+(from its last valid index entry) is scanned on open; a torn or corrupt batch there is
+truncated away. The index is never fsynced per append: it is rebuilt from the log.
+"""
+
+from __future__ import annotations
+
+import bisect
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import struct
+import threading
+import time
+import uuid
+import zlib
+from array import array
+from collections import OrderedDict
+from dataclasses import asdict
+from urllib.parse import quote
+
+from .base import (
+    CorruptLogError,
+    Log,
+    LogClosedError,
+    LogError,
+    LogLockedError,
+    PartitionOutOfRangeError,
+    Record,
+    TopicConfig,
+    TopicExistsError,
+    UnknownTopicError,
+    validate_topic,
+)
+
+_log = logging.getLogger(__name__)
+
+_LC = struct.Struct("<II")  # length, crc
+_REST = struct.Struct("<qIq")  # base_offset, count, max_timestamp
+_HDR = struct.Struct("<IIqIq")
+_HDR_SIZE = _HDR.size  # 28
+_REC = struct.Struct("<qiiH")
+_REC_SIZE = _REC.size  # 18
+_HE = struct.Struct("<Hi")
+_HE_SIZE = _HE.size
+_IDX = struct.Struct("<qqq")
+_IDX_SIZE = _IDX.size  # 24
+_MIN_TS = -(2**63)
+_DEFAULT_CONFIG = TopicConfig()
+_READ_CHUNK = 256 * 1024
+
+FSYNC_POLICIES = ("always", "interval", "never")
+_FSYNC_ALIASES = {"none": "never", "off": "never", "os": "never", "batch": "always"}
+
+_fdatasync = getattr(os, "fdatasync", os.fsync)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _seg_name(base: int) -> str:
+    return f"{base:020d}"
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def _encode_headers(headers) -> bytes:
+    parts = []
+    for name, val in headers:
+        nb = name.encode("utf-8")
+        if val is None:
+            parts.append(_HE.pack(len(nb), -1))
+            parts.append(nb)
+        else:
+            parts.append(_HE.pack(len(nb), len(val)))
+            parts.append(nb)
+            parts.append(val)
+    return b"".join(parts)
+
+
+def _encode_records(records: list[Record]) -> tuple[bytes, int]:
+    """The batch payload and the max timestamp."""
+    parts: list = []
+    ap = parts.append
+    pack = _REC.pack
+    mx = _MIN_TS
+    for r in records:
+        k = r.key
+        v = r.value
+        h = r.headers
+        ts = r.timestamp
+        if ts > mx:
+            mx = ts
+        ap(pack(ts, -1 if k is None else len(k), -1 if v is None else len(v), len(h) if h else 0))
+        if k:
+            ap(k)
+        if v:
+            ap(v)
+        if h:
+            ap(_encode_headers(h))
+    return b"".join(parts), mx
+
+
+def _decode_headers(buf: bytes, pos: int, n: int) -> tuple[list, int]:
+    headers = []
+    unpack = _HE.unpack_from
+    for _ in range(n):
+        nl, vl = unpack(buf, pos)
+        pos += _HE_SIZE
+        name = buf[pos : pos + nl].decode("utf-8")
+        pos += nl
+        if vl >= 0:
+            headers.append((name, buf[pos : pos + vl]))
+            pos += vl
+        else:
+            headers.append((name, None))
+    return headers, pos
+
+
+def _decode_records(
+    buf: bytes, pos: int, end: int, off: int, skip_below: int, limit: int, partition: int, out: list
+) -> int:
+    """Decode records of one batch payload buf[pos:end] into `out`; returns the remaining limit."""
+    unpack = _REC.unpack_from
+    ap = out.append
+    while pos < end and limit > 0:
+        ts, kl, vl, hc = unpack(buf, pos)
+        pos += _REC_SIZE
+        if kl >= 0:
+            key = buf[pos : pos + kl]
+            pos += kl
+        else:
+            key = None
+        if vl >= 0:
+            value = buf[pos : pos + vl]
+            pos += vl
+        else:
+            value = None
+        if hc:
+            headers, pos = _decode_headers(buf, pos, hc)
+        else:
+            headers = []
+        if off >= skip_below:
+            ap(Record(key, value, ts, headers, off, partition))
+            limit -= 1
+        off += 1
+    return limit
+
+
+# ---------------------------------------------------------------- segments / partitions
+
+
+class _Segment:
+    __slots__ = (
+        "base",
+        "log_path",
+        "idx_path",
+        "size",
+        "max_ts",
+        "idx_off",
+        "idx_pos",
+        "idx_ts",
+        "idx_loaded",
+        "rfd",
+        "in_use",
+    )
+
+    def __init__(self, pdir: str, base: int) -> None:
+        self.base = base
+        name = _seg_name(base)
+        self.log_path = os.path.join(pdir, name + ".log")
+        self.idx_path = os.path.join(pdir, name + ".index")
+        self.size = 0
+        self.max_ts = _MIN_TS
+        self.idx_off = array("q")
+        self.idx_pos = array("q")
+        self.idx_ts = array("q")
+        self.idx_loaded = False
+        self.rfd: int | None = None  # cached read fd (closed segments), managed by the LRU
+        self.in_use = 0
+
+    def last_idx_pos(self) -> int:
+        return self.idx_pos[-1] if self.idx_pos else -(1 << 62)
+
+
+class _Partition:
+    __slots__ = (
+        "topic",
+        "num",
+        "dir",
+        "lock",
+        "segs",
+        "bases",
+        "next_offset",
+        "wfd",
+        "deleted",
+        "dirty",
+        "last_sync",
+        "last_retention",
+        "config",
+    )
+
+    def __init__(self, topic: str, num: int, pdir: str, config: TopicConfig) -> None:
+        self.config = config
+        self.topic = topic
+        self.num = num
+        self.dir = pdir
+        self.lock = threading.Lock()
+        self.segs: list[_Segment] = []
+        self.bases: list[int] = []
+        self.next_offset = 0
+        self.wfd: int | None = None  # O_RDWR|O_APPEND fd of the active (last) segment
+        self.deleted = False
+        self.dirty = False
+        self.last_sync = 0.0
+        self.last_retention = 0.0
+
+    @property
+    def active(self) -> _Segment:
+        return self.segs[-1]
+
+
+class _Topic:
+    __slots__ = ("name", "config", "dir", "parts")
+
+    def __init__(self, name: str, config: TopicConfig, tdir: str) -> None:
+        self.name = name
+        self.config = config
+        self.dir = tdir
+        self.parts: list[_Partition] = []
+
+
+class EmbeddedLog(Log):
+    """Durable log rooted at `root`.
+
+    fsync: "always"   - fdatasync the segment before append()/commit() returns (survives
+                        kill -9 and power loss once acknowledged);
+           "interval" - fdatasync at most every `fsync_interval_ms` (checked on append) and on
+                        close()/sync(); survives kill -9, a power loss may lose the last interval;
+           "never"    - leave it to the OS page cache: survives kill -9, not power loss.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        fsync: str = "always",
+        segment_bytes: int = 64 * 1024 * 1024,
+        index_interval_bytes: int = 4096,
+        fsync_interval_ms: int = 1000,
+        retention_check_interval_ms: int = 30_000,
+        max_open_files: int = 256,
+    ) -> None:
+        fsync = _FSYNC_ALIASES.get(fsync, fsync)
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {FSYNC_POLICIES}, got {fsync!r}")
+        if segment_bytes < 1:
+            raise ValueError("segment_bytes must be >= 1")
+        self.root = os.path.abspath(root)
+        self.fsync = fsync
+        self.segment_bytes = segment_bytes
+        self.index_interval_bytes = index_interval_bytes
+        self.fsync_interval = fsync_interval_ms / 1000.0
+        self.retention_check_interval = retention_check_interval_ms / 1000.0
+        self.max_open_files = max(1, max_open_files)
+        self._sync = fsync != "never"
+        self._meta_lock = threading.RLock()
+        self._fd_lock = threading.Lock()
+        self._groups_lock = threading.Lock()
+        self._fd_lru: OrderedDict[_Segment, None] = OrderedDict()
+        self._topics: dict[str, _Topic] = {}
+        self._groups: dict[str, dict[tuple[str, int], int]] = {}
+        self._closed = False
+
+        os.makedirs(self.root, exist_ok=True)
+        self._lock_fd = os.open(os.path.join(self.root, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(self._lock_fd)
+            raise LogLockedError(f"log directory {self.root} is in use by another EmbeddedLog") from e
+        try:
+            self._topics_dir = os.path.join(self.root, "topics")
+            self._groups_dir = os.path.join(self.root, "groups")
+            self._trash_dir = os.path.join(self.root, ".trash")
+            for d in (self._topics_dir, self._groups_dir, self._trash_dir):
+                os.makedirs(d, exist_ok=True)
+            for name in os.listdir(self._trash_dir):
+                shutil.rmtree(os.path.join(self._trash_dir, name), ignore_errors=True)
+            self._load_topics()
+            self._load_groups()
+        except BaseException:
+            self._close_all_fds()
+            os.close(self._lock_fd)
+            raise
+
+    # ================================================================ open / recovery
+
+    def _load_topics(self) -> None:
+        for name in sorted(os.listdir(self._topics_dir)):
+            tdir = os.path.join(self._topics_dir, name)
+            meta = os.path.join(tdir, "topic.json")
+            if not os.path.isfile(meta):
+                _log.warning("ignoring %s: no topic.json", tdir)
+                continue
+            with open(meta, encoding="utf-8") as f:
+                cfg = json.load(f)
+            config = TopicConfig(**{k: v for k, v in cfg.items() if k in TopicConfig.__dataclass_fields__})
+            t = _Topic(name, config, tdir)
+            for p in range(config.partitions):
+                pdir = os.path.join(tdir, str(p))
+                os.makedirs(pdir, exist_ok=True)
+                t.parts.append(self._load_partition(name, p, pdir, config))
+            self._topics[name] = t
+
+    def _load_partition(self, topic: str, num: int, pdir: str, config: TopicConfig) -> _Partition:
+        part = _Partition(topic, num, pdir, config)
+        bases = []
+        for fn in os.listdir(pdir):
+            if fn.endswith(".log") and fn[:-4].isdigit():
+                bases.append(int(fn[:-4]))
+        bases.sort()
+        have = {_seg_name(b) for b in bases}
+        for fn in os.listdir(pdir):  # stray index / temp files
+            stem, _, ext = fn.partition(".")
+            if ext != "log" and stem not in have:
+                try:
+                    os.unlink(os.path.join(pdir, fn))
+                except OSError:
+                    pass
+        if not bases:
+            bases = [0]
+        for i, b in enumerate(bases):
+            seg = _Segment(pdir, b)
+            last = i == len(bases) - 1
+            if last:
+                if not os.path.exists(seg.log_path):
+                    open(seg.log_path, "ab").close()
+                part.next_offset = self._recover_segment(seg, truncate=True, sentinel=False)
+            else:
+                seg.size = os.path.getsize(seg.log_path)
+                if not self._read_sentinel(seg, bases[i + 1]):
+                    self._recover_segment(seg, truncate=True, sentinel=True)
+            part.segs.append(seg)
+        part.bases = [s.base for s in part.segs]
+        part.wfd = os.open(part.active.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        part.last_sync = time.monotonic()
+        return part
+
+    def _read_sentinel(self, seg: _Segment, end_offset: int) -> bool:
+        """Closed segment: take max_ts from the sentinel index entry (offset == end, position == size)."""
+        try:
+            with open(seg.idx_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                n = f.tell() // _IDX_SIZE
+                if n == 0:
+                    return False
+                f.seek((n - 1) * _IDX_SIZE)
+                off, pos, ts = _IDX.unpack(f.read(_IDX_SIZE))
+        except OSError:
+            return False
+        if off == end_offset and pos == seg.size:
+            seg.max_ts = ts
+            return True
+        return False
+
+    def _load_index_entries(self, seg: _Segment) -> None:
+        """Read the index file into memory, keeping the longest sane prefix."""
+        seg.idx_off = array("q")
+        seg.idx_pos = array("q")
+        seg.idx_ts = array("q")
+        try:
+            with open(seg.idx_path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            data = b""
+        prev_off, prev_pos = seg.base - 1, -1
+        for off, pos, ts in _IDX.iter_unpack(data[: len(data) - len(data) % _IDX_SIZE]):
+            if off <= prev_off or pos <= prev_pos or pos > seg.size or (not seg.idx_pos and pos != 0):
+                break
+            seg.idx_off.append(off)
+            seg.idx_pos.append(pos)
+            seg.idx_ts.append(ts)
+            prev_off, prev_pos = off, pos
+        seg.idx_loaded = True
+
+    def _recover_segment(self, seg: _Segment, truncate: bool, sentinel: bool) -> int:
+        """Validate a segment from its last good index entry to the end; truncate a bad tail.
+
+        Rebuilds the in-memory and on-disk index, sets size / max_ts; returns the end offset.
+        With sentinel=True (a closed segment whose sentinel is missing) appends the sentinel.
+        """
+        seg.size = os.path.getsize(seg.log_path)
+        self._load_index_entries(seg)
+        with open(seg.log_path, "rb") as f:
+            # Drop trailing index entries that do not point at an intact batch.
+            while seg.idx_pos:
+                pos = seg.idx_pos[-1]
+                f.seek(pos)
+                hdr = f.read(_HDR_SIZE)
+                if len(hdr) == _HDR_SIZE:
+                    length, crc, base, count, _ = _HDR.unpack(hdr)
+                    if base == seg.idx_off[-1] and 24 <= length and pos + 4 + length <= seg.size:
+                        body = hdr[8:] + f.read(length - 24)
+                        if zlib.crc32(body) == crc:
+                            break
+                seg.idx_off.pop()
+                seg.idx_pos.pop()
+                seg.idx_ts.pop()
+            kept = len(seg.idx_pos)
+            if kept:
+                pos, expected, max_ts = seg.idx_pos[-1], seg.idx_off[-1], seg.idx_ts[-1]
+            else:
+                pos, expected, max_ts = 0, seg.base, _MIN_TS
+            # Scan forward verifying every batch.
+            f.seek(pos)
+            buf = f.read(_READ_CHUNK)
+            bstart = pos
+            last_entry = seg.idx_pos[-1] if kept else None
+            while True:
+                rel = pos - bstart
+                if len(buf) - rel < _HDR_SIZE:
+                    f.seek(pos)
+                    buf = f.read(_READ_CHUNK)
+                    bstart, rel = pos, 0
+                    if len(buf) < _HDR_SIZE:
+                        break
+                length, crc, base, count, bmax = _HDR.unpack_from(buf, rel)
+                total = 4 + length
+                if length < 24 or base != expected or pos + total > seg.size:
+                    break
+                if len(buf) - rel < total:
+                    f.seek(pos)
+                    buf = f.read(max(_READ_CHUNK, total))
+                    bstart, rel = pos, 0
+                if zlib.crc32(memoryview(buf)[rel + 8 : rel + total]) != crc:
+                    break
+                if pos != last_entry and (
+                    not seg.idx_pos or pos - seg.idx_pos[-1] >= self.index_interval_bytes
+                ):
+                    seg.idx_off.append(base)
+                    seg.idx_pos.append(pos)
+                    seg.idx_ts.append(max_ts)
+                if bmax > max_ts:
+                    max_ts = bmax
+                expected = base + count
+                pos += total
+        if pos < seg.size:
+            if not truncate:
+                raise CorruptLogError(f"{seg.log_path}: corrupt batch at byte {pos}")
+            _log.warning("%s: truncating %d bytes of torn/corrupt tail at byte %d", seg.log_path, seg.size - pos, pos)
+            with open(seg.log_path, "r+b") as f:
+                f.truncate(pos)
+                if self._sync:
+                    os.fsync(f.fileno())
+            seg.size = pos
+        seg.max_ts = max_ts
+        entries = [_IDX.pack(o, p, t) for o, p, t in zip(seg.idx_off, seg.idx_pos, seg.idx_ts, strict=True)]
+        if sentinel:
+            entries.append(_IDX.pack(expected, seg.size, max_ts))
+        with open(seg.idx_path, "wb") as f:
+            f.write(b"".join(entries))
+            if self._sync:
+                os.fsync(f.fileno())
+        return expected
+
+    def _load_groups(self) -> None:
+        for fn in os.listdir(self._groups_dir):
+            path = os.path.join(self._groups_dir, fn)
+            if not fn.endswith(".json"):
+                try:
+                    os.unlink(path)  # leftover temp file of an interrupted commit
+                except OSError:
+                    pass
+                continue
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+            self._groups[doc["group"]] = {(t, int(p)): int(o) for t, p, o in doc["offsets"]}
+
+    # ================================================================ helpers
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LogClosedError(f"log {self.root} is closed")
+
+    def _topic(self, name: str) -> _Topic:
+        t = self._topics.get(name)
+        if t is None:
+            self._check_open()
+            raise UnknownTopicError(f"unknown topic {name!r}")
+        return t
+
+    def _part(self, topic: str, partition: int) -> _Partition:
+        t = self._topic(topic)
+        if type(partition) is not int or not 0 <= partition < len(t.parts):
+            raise PartitionOutOfRangeError(
+                f"partition {partition!r} out of range for topic {topic!r} with {len(t.parts)} partition(s)"
+            )
+        return t.parts[partition]
+
+    def _acquire_fd(self, seg: _Segment) -> int:
+        with self._fd_lock:
+            if seg.rfd is None:
+                seg.rfd = os.open(seg.log_path, os.O_RDONLY)
+                self._fd_lru[seg] = None
+                if len(self._fd_lru) > self.max_open_files:
+                    for old in list(self._fd_lru):
+                        if len(self._fd_lru) <= self.max_open_files:
+                            break
+                        if old.in_use == 0 and old is not seg:
+                            os.close(old.rfd)
+                            old.rfd = None
+                            del self._fd_lru[old]
+            else:
+                self._fd_lru.move_to_end(seg)
+            seg.in_use += 1
+            return seg.rfd
+
+    def _release_fd(self, seg: _Segment) -> None:
+        with self._fd_lock:
+            seg.in_use -= 1
+
+    def _forget_fd(self, seg: _Segment) -> None:
+        with self._fd_lock:
+            if seg.rfd is not None:
+                os.close(seg.rfd)
+                seg.rfd = None
+                self._fd_lru.pop(seg, None)
+
+    def _close_all_fds(self) -> None:
+        with self._fd_lock:
+            for seg in self._fd_lru:
+                if seg.rfd is not None:
+                    os.close(seg.rfd)
+                    seg.rfd = None
+            self._fd_lru.clear()
+        for t in self._topics.values():
+            for p in t.parts:
+                if p.wfd is not None:
+                    os.close(p.wfd)
+                    p.wfd = None
+
+    # ================================================================ topics
+
+    def create_topic(self, name: str, config: TopicConfig = _DEFAULT_CONFIG) -> None:
+        validate_topic(name, config)
+        with self._meta_lock:
+            self._check_open()
+            if name in self._topics:
+                raise TopicExistsError(f"topic {name!r} already exists")
+            tmp = os.path.join(self._trash_dir, f"new-{name}-{uuid.uuid4().hex}")
+            os.makedirs(tmp)
+            with open(os.path.join(tmp, "topic.json"), "w", encoding="utf-8") as f:
+                json.dump(asdict(config), f)
+                f.flush()
+                if self._sync:
+                    os.fsync(f.fileno())
+            for p in range(config.partitions):
+                pdir = os.path.join(tmp, str(p))
+                os.makedirs(pdir)
+                open(os.path.join(pdir, _seg_name(0) + ".log"), "wb").close()
+                if self._sync:
+                    _fsync_dir(pdir)
+            if self._sync:
+                _fsync_dir(tmp)
+            tdir = os.path.join(self._topics_dir, name)
+            os.rename(tmp, tdir)
+            if self._sync:
+                _fsync_dir(self._topics_dir)
+            t = _Topic(name, config, tdir)
+            for p in range(config.partitions):
+                t.parts.append(self._load_partition(name, p, os.path.join(tdir, str(p)), config))
+            self._topics[name] = t
+
+    def delete_topic(self, name: str) -> None:
+        with self._meta_lock:
+            t = self._topic(name)
+            for p in t.parts:
+                with p.lock:
+                    p.deleted = True
+                    if p.wfd is not None:
+                        os.close(p.wfd)
+                        p.wfd = None
+                    for seg in p.segs:
+                        self._forget_fd(seg)
+            del self._topics[name]
+            gone = os.path.join(self._trash_dir, f"del-{name}-{uuid.uuid4().hex}")
+            os.rename(t.dir, gone)
+            if self._sync:
+                _fsync_dir(self._topics_dir)
+            shutil.rmtree(gone, ignore_errors=True)
+        with self._groups_lock:
+            for group, offs in self._groups.items():
+                drop = [tp for tp in offs if tp[0] == name]
+                if drop:
+                    for tp in drop:
+                        del offs[tp]
+                    self._write_group(group, offs)
+
+    def topic_exists(self, name: str) -> bool:
+        return name in self._topics
+
+    def topic_config(self, name: str) -> TopicConfig:
+        return self._topic(name).config
+
+    def list_topics(self) -> list[str]:
+        with self._meta_lock:
+            return sorted(self._topics)
+
+    def partitions(self, topic: str) -> int:
+        return len(self._topic(topic).parts)
+
+    # ================================================================ append
+
+    def append(self, topic: str, partition: int, records: list[Record]) -> list[int]:
+        p = self._part(topic, partition)
+        n = len(records)
+        if n == 0:
+            return []
+        try:
+            payload, max_ts = _encode_records(records)
+        except (struct.error, TypeError, AttributeError, UnicodeEncodeError) as e:
+            raise TypeError(
+                f"append to {topic}-{partition}: records need bytes|None key/value, int timestamp, "
+                f"list[(str, bytes|None)] headers: {e}"
+            ) from e
+        with p.lock:
+            self._check_open()
+            if p.deleted:
+                raise UnknownTopicError(f"unknown topic {topic!r} (deleted)")
+            base = p.next_offset
+            rest = _REST.pack(base, n, max_ts)
+            head = _LC.pack(24 + len(payload), zlib.crc32(payload, zlib.crc32(rest))) + rest
+            total = _HDR_SIZE + len(payload)
+            seg = p.active
+            if seg.size > 0 and seg.size + total > self.segment_bytes:
+                self._roll(p)
+                seg = p.active
+            pos = seg.size
+            try:
+                written = os.writev(p.wfd, (head, payload))
+                if written != total:  # short write (disk full?): finish it or fail below
+                    data = (head + payload)[written:]
+                    while data:
+                        k = os.write(p.wfd, data)
+                        data = data[k:]
+                if self.fsync == "always":
+                    _fdatasync(p.wfd)
+                elif self.fsync == "interval":
+                    now = time.monotonic()
+                    if now - p.last_sync >= self.fsync_interval:
+                        _fdatasync(p.wfd)
+                        p.last_sync = now
+                    else:
+                        p.dirty = True
+            except BaseException:
+                try:  # never leave a partial batch in front of future appends
+                    os.ftruncate(p.wfd, pos)
+                except OSError:
+                    pass
+                raise
+            seg.size = pos + total
+            if pos == 0 or pos - seg.last_idx_pos() >= self.index_interval_bytes:
+                entry_ts = seg.max_ts
+                seg.idx_off.append(base)
+                seg.idx_pos.append(pos)
+                seg.idx_ts.append(entry_ts)
+                fd = os.open(seg.idx_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, _IDX.pack(base, pos, entry_ts))
+                finally:
+                    os.close(fd)
+            if max_ts > seg.max_ts:
+                seg.max_ts = max_ts
+            p.next_offset = base + n
+            cfg = p.config
+            if cfg.retention_ms >= 0 or cfg.retention_bytes >= 0:
+                now = time.monotonic()
+                if now - p.last_retention >= self.retention_check_interval:
+                    p.last_retention = now
+                    self._retain(p, cfg, int(time.time() * 1000))
+        return list(range(base, base + n))
+
+    def _roll(self, p: _Partition) -> None:
+        """Close the active segment (sentinel index entry, fsync) and start a new one."""
+        old = p.active
+        entry = _IDX.pack(p.next_offset, old.size, old.max_ts)
+        fd = os.open(old.idx_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, entry)
+            if self._sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        old.idx_off.append(p.next_offset)
+        old.idx_pos.append(old.size)
+        old.idx_ts.append(old.max_ts)
+        if self._sync:
+            os.fsync(p.wfd)
+        os.close(p.wfd)
+        p.wfd = None
+        p.dirty = False
+        seg = _Segment(p.dir, p.next_offset)
+        seg.idx_loaded = True
+        p.wfd = os.open(seg.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        if self._sync:
+            _fsync_dir(p.dir)
+        p.segs.append(seg)
+        p.bases.append(seg.base)
+        cfg = p.config
+        if cfg.retention_ms >= 0 or cfg.retention_bytes >= 0:
+            p.last_retention = time.monotonic()
+            self._retain(p, cfg, int(time.time() * 1000))
+
+    # ================================================================ read
+
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
+        p = self._part(topic, partition)
+        out: list[Record] = []
+        with p.lock:
+            self._check_open()
+            if p.deleted:
+                raise UnknownTopicError(f"unknown topic {topic!r} (deleted)")
+            segs = p.segs
+            if offset < segs[0].base:
+                offset = segs[0].base
+            if offset >= p.next_offset or max_records <= 0:
+                return out
+            i = bisect.bisect_right(p.bases, offset) - 1
+            limit = max_records
+            nseg = len(segs)
+            while i < nseg and limit > 0:
+                seg = segs[i]
+                end = segs[i + 1].base if i + 1 < nseg else p.next_offset
+                if offset < end:
+                    limit = self._read_segment(p, seg, i == nseg - 1, offset, limit, out)
+                offset = end
+                i += 1
+        return out
+
+    def _read_segment(self, p: _Partition, seg: _Segment, active: bool, offset: int, limit: int, out: list) -> int:
+        if not seg.idx_loaded:
+            self._load_index_entries(seg)
+        j = bisect.bisect_right(seg.idx_off, offset) - 1
+        pos = seg.idx_pos[j] if j >= 0 else 0
+        size = seg.size
+        if active:
+            fd = p.wfd
+        else:
+            fd = self._acquire_fd(seg)
+        try:
+            buf = b""
+            bstart = pos
+            partition = p.num
+            while pos < size and limit > 0:
+                rel = pos - bstart
+                if len(buf) - rel < _HDR_SIZE:
+                    buf = os.pread(fd, min(_READ_CHUNK, size - pos), pos)
+                    bstart, rel = pos, 0
+                    if len(buf) < _HDR_SIZE:
+                        raise CorruptLogError(f"{seg.log_path}: short read at byte {pos}")
+                length, crc, base, count, _ = _HDR.unpack_from(buf, rel)
+                total = 4 + length
+                if base + count <= offset:
+                    pos += total
+                    continue
+                if len(buf) - rel < total:
+                    buf = os.pread(fd, min(max(_READ_CHUNK, total), size - pos), pos)
+                    bstart, rel = pos, 0
+                    if len(buf) < total:
+                        raise CorruptLogError(f"{seg.log_path}: short read at byte {pos}")
+                if zlib.crc32(memoryview(buf)[rel + 8 : rel + total]) != crc:
+                    raise CorruptLogError(f"{seg.log_path}: CRC mismatch in batch at byte {pos}")
+                limit = _decode_records(
+                    buf, rel + _HDR_SIZE, rel + total, base, offset, limit, partition, out
+                )
+                pos += total
+        finally:
+            if not active:
+                self._release_fd(seg)
+        return limit
+
+    def start_offset(self, topic: str, partition: int) -> int:
+        p = self._part(topic, partition)
+        with p.lock:
+            return p.segs[0].base
+
+    def end_offset(self, topic: str, partition: int) -> int:
+        p = self._part(topic, partition)
+        with p.lock:
+            return p.next_offset
+
+    # ================================================================ retention
+
+    def enforce_retention(self, now_ms: int | None = None) -> None:
+        """Apply retention to every partition now (also runs on segment roll and, at most every
+        `retention_check_interval_ms`, on append)."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        with self._meta_lock:
+            topics = list(self._topics.values())
+        for t in topics:
+            cfg = t.config
+            if cfg.retention_ms < 0 and cfg.retention_bytes < 0:
+                continue
+            for p in t.parts:
+                with p.lock:
+                    if not p.deleted:
+                        self._retain(p, cfg, now)
+
+    def _retain(self, p: _Partition, cfg: TopicConfig, now_ms: int) -> None:
+        """Delete whole closed segments: the oldest while their newest record is older than
+        now - retention_ms, then the oldest while the partition exceeds retention_bytes.
+        The active segment is never deleted. Caller holds p.lock."""
+        segs = p.segs
+        drop = 0
+        if cfg.retention_ms >= 0:
+            cutoff = now_ms - cfg.retention_ms
+            while drop < len(segs) - 1 and segs[drop].max_ts < cutoff:
+                drop += 1
+        if cfg.retention_bytes >= 0:
+            total = sum(s.size for s in segs[drop:])
+            while drop < len(segs) - 1 and total > cfg.retention_bytes:
+                total -= segs[drop].size
+                drop += 1
+        if not drop:
+            return
+        for seg in segs[:drop]:
+            self._forget_fd(seg)
+            for path in (seg.log_path, seg.idx_path):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+        del segs[:drop]
+        p.bases = [s.base for s in segs]
+        if self._sync:
+            _fsync_dir(p.dir)
+
+    # ================================================================ consumer groups
+
+    def _group_path(self, group: str) -> str:
+        name = quote(group, safe="")
+        if len(name) > 200:
+            name = name[:100] + "-" + hashlib.sha1(group.encode("utf-8")).hexdigest()
+        return os.path.join(self._groups_dir, name + ".json")
+
+    def _write_group(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        path = self._group_path(group)
+        doc = {"group": group, "offsets": [[t, p, o] for (t, p), o in sorted(offsets.items())]}
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+            f.flush()
+            if self._sync:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if self._sync:
+            _fsync_dir(self._groups_dir)
+
+    def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        if not isinstance(group, str) or not group:
+            raise ValueError(f"invalid consumer group {group!r}")
+        for (topic, partition), off in offsets.items():
+            self._part(topic, partition)
+            if type(off) is not int or off < 0:
+                raise ValueError(f"invalid offset {off!r} for {topic}-{partition}")
+        with self._groups_lock:
+            self._check_open()
+            cur = dict(self._groups.get(group, {}))
+            cur.update(offsets)
+            self._write_group(group, cur)
+            self._groups[group] = cur
+
+    def committed(self, group: str, topic: str, partition: int) -> int | None:
+        with self._groups_lock:
+            g = self._groups.get(group)
+            return None if g is None else g.get((topic, partition))
+
+    # ================================================================ lifecycle
+
+    def sync(self) -> None:
+        """fdatasync every partition's active segment (meaningful for fsync="interval"/"never")."""
+        with self._meta_lock:
+            topics = list(self._topics.values())
+        for t in topics:
+            for p in t.parts:
+                with p.lock:
+                    if p.wfd is not None:
+                        _fdatasync(p.wfd)
+                        p.dirty = False
+                        p.last_sync = time.monotonic()
+
+    def close(self) -> None:
+        with self._meta_lock:
+            if self._closed:
+                return
+            if self.fsync == "interval":
+                try:
+                    self.sync()
+                except OSError as e:  # pragma: no cover
+                    _log.warning("sync on close failed: %s", e)
+            parts = [p for t in self._topics.values() for p in t.parts]
+            for p in parts:
+                p.lock.acquire()
+            try:
+                self._closed = True
+                self._close_all_fds()
+                for p in parts:
+                    p.deleted = True
+                self._topics.clear()
+            finally:
+                for p in parts:
+                    p.lock.release()
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._lock_fd)
+
+    def __del__(self):  # pragma: no cover - best effort
+        try:
+            if not self._closed:
+                self.close()
+        except Exception:
+            pass
+
+
+__all__ = ["EmbeddedLog", "FSYNC_POLICIES", "LogError"]
