@@ -44,6 +44,7 @@ import uuid
 import zlib
 from array import array
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict
 from urllib.parse import quote
 
@@ -272,6 +273,7 @@ class EmbeddedLog(Log):
            "interval" - fdatasync at most every `fsync_interval_ms` (checked on append) and on
                         close()/sync(); survives kill -9, a power loss may lose the last interval;
            "never"    - leave it to the OS page cache: survives kill -9, not power loss.
+    clock: wall clock in epoch ms used by retention (injectable for tests).
     """
 
     def __init__(
@@ -283,6 +285,7 @@ class EmbeddedLog(Log):
         fsync_interval_ms: int = 1000,
         retention_check_interval_ms: int = 30_000,
         max_open_files: int = 256,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         fsync = _FSYNC_ALIASES.get(fsync, fsync)
         if fsync not in FSYNC_POLICIES:
@@ -296,6 +299,7 @@ class EmbeddedLog(Log):
         self.fsync_interval = fsync_interval_ms / 1000.0
         self.retention_check_interval = retention_check_interval_ms / 1000.0
         self.max_open_files = max(1, max_open_files)
+        self._clock = clock or (lambda: int(time.time() * 1000))
         self._sync = fsync != "never"
         self._meta_lock = threading.RLock()
         self._fd_lock = threading.Lock()
@@ -481,7 +485,9 @@ class EmbeddedLog(Log):
         if pos < seg.size:
             if not truncate:
                 raise CorruptLogError(f"{seg.log_path}: corrupt batch at byte {pos}")
-            _log.warning("%s: truncating %d bytes of torn/corrupt tail at byte %d", seg.log_path, seg.size - pos, pos)
+            _log.warning(
+                "%s: truncating %d bytes of torn/corrupt tail at byte %d", seg.log_path, seg.size - pos, pos
+            )
             with open(seg.log_path, "r+b") as f:
                 f.truncate(pos)
                 if self._sync:
@@ -711,7 +717,7 @@ class EmbeddedLog(Log):
                 now = time.monotonic()
                 if now - p.last_retention >= self.retention_check_interval:
                     p.last_retention = now
-                    self._retain(p, cfg, int(time.time() * 1000))
+                    self._retain(p, cfg, self._clock())
         return list(range(base, base + n))
 
     def _roll(self, p: _Partition) -> None:
@@ -743,7 +749,7 @@ class EmbeddedLog(Log):
         cfg = p.config
         if cfg.retention_ms >= 0 or cfg.retention_bytes >= 0:
             p.last_retention = time.monotonic()
-            self._retain(p, cfg, int(time.time() * 1000))
+            self._retain(p, cfg, self._clock())
 
     # ================================================================ read
 
@@ -771,7 +777,9 @@ class EmbeddedLog(Log):
                 i += 1
         return out
 
-    def _read_segment(self, p: _Partition, seg: _Segment, active: bool, offset: int, limit: int, out: list) -> int:
+    def _read_segment(
+        self, p: _Partition, seg: _Segment, active: bool, offset: int, limit: int, out: list
+    ) -> int:
         if not seg.idx_loaded:
             self._load_index_entries(seg)
         j = bisect.bisect_right(seg.idx_off, offset) - 1
@@ -828,7 +836,7 @@ class EmbeddedLog(Log):
     def enforce_retention(self, now_ms: int | None = None) -> None:
         """Apply retention to every partition now (also runs on segment roll and, at most every
         `retention_check_interval_ms`, on append)."""
-        now = int(time.time() * 1000) if now_ms is None else now_ms
+        now = self._clock() if now_ms is None else now_ms
         with self._meta_lock:
             topics = list(self._topics.values())
         for t in topics:

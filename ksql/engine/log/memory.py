@@ -42,6 +42,23 @@ class _Topic:
         self.parts = [_Partition() for _ in range(config.partitions)]
 
 
+def _as_bytes(x):
+    if x is None or type(x) is bytes:
+        return x
+    if isinstance(x, (bytearray, memoryview)):
+        return bytes(x)
+    raise TypeError(f"key/value must be bytes or None, got {type(x).__name__}")
+
+
+def _check_headers(h) -> list:
+    out = []
+    for name, val in h:
+        if type(name) is not str:
+            raise TypeError(f"header name must be str, got {type(name).__name__}")
+        out.append((name, _as_bytes(val)))
+    return out
+
+
 def _record_size(r: Record) -> int:
     n = 18 + (len(r.key) if r.key is not None else 0) + (len(r.value) if r.value is not None else 0)
     for hk, hv in r.headers:
@@ -116,10 +133,28 @@ class MemoryLog(Log):
             stored = p.records
             base = p.start + len(stored)
             off = base
-            for r in records:
-                h = r.headers
-                stored.append(Record(r.key, r.value, r.timestamp, list(h) if h else [], off, partition))
-                off += 1
+            try:
+                for r in records:
+                    k = r.key
+                    v = r.value
+                    ts = r.timestamp
+                    h = r.headers
+                    if (k is not None and type(k) is not bytes) or (v is not None and type(v) is not bytes):
+                        k, v = _as_bytes(k), _as_bytes(v)
+                    if type(ts) is not int:
+                        raise TypeError(f"timestamp must be an int, got {type(ts).__name__}")
+                    if h:
+                        h = _check_headers(h)
+                    stored.append(Record(k, v, ts, h if h else [], off, partition))
+                    off += 1
+            except BaseException as e:
+                del stored[base - p.start :]  # all-or-nothing, like EmbeddedLog
+                if isinstance(e, (TypeError, AttributeError, ValueError)):
+                    raise TypeError(
+                        f"append to {topic}-{partition}: records need bytes|None key/value, int timestamp, "
+                        f"list[(str, bytes|None)] headers: {e}"
+                    ) from e
+                raise
             return list(range(base, off))
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
