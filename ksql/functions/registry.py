@@ -1,0 +1,484 @@
+"""Function registry: scalar, aggregate and table functions, with ksqlDB's overload resolution.
+
+A function is a name plus overloads. Each overload declares its parameter types
+(concrete SqlTypes, or the placeholders below: generics `T`, any-DECIMAL, any-STRUCT,
+lambdas), whether its last parameter is variadic, its return type (fixed, generic,
+or computed from the argument types), whether a null argument short-circuits to a
+null result (the compiler then inlines the check, so implementations never see None),
+and the Python implementation.
+
+Resolution follows ksqlDB's UdfIndex: first look for overloads accepting the
+arguments exactly; only when there are none, allow implicit widening
+(INTEGER -> BIGINT -> DECIMAL -> DOUBLE). Among several candidates a non-variadic
+overload beats a variadic one and a concrete one beats a generic one; a remaining
+tie is an ambiguity error, as in ksqlDB.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ksql.errors import KsqlError
+from ksql.types import (
+    NULL,
+    ArrayType,
+    DecimalType,
+    MapType,
+    NullType,
+    SqlType,
+    StructType,
+    decimal_for_integer,
+)
+
+# --- parameter-type placeholders ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Generic(SqlType):
+    """A type variable (`T`, `K`, `V` ...) bound by the first argument that matches it."""
+
+    name: str
+    base: str = "GENERIC"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class AnyDecimal(SqlType):
+    """A DECIMAL parameter of any precision and scale (ksqlDB's BigDecimal parameters)."""
+
+    base: str = "DECIMAL"
+
+    def __str__(self) -> str:
+        return "DECIMAL"
+
+
+@dataclass(frozen=True)
+class AnyStruct(SqlType):
+    """A STRUCT parameter of any shape."""
+
+    base: str = "STRUCT"
+
+    def __str__(self) -> str:
+        return "STRUCT"
+
+
+@dataclass(frozen=True)
+class LambdaType(SqlType):
+    """A lambda parameter: the types of its inputs and of its result (may use generics)."""
+
+    params: tuple[SqlType, ...]
+    returns: SqlType
+    base: str = "LAMBDA"
+
+    def __str__(self) -> str:
+        return f"LAMBDA<({', '.join(map(str, self.params))}) => {self.returns}>"
+
+
+DECIMAL_ANY = AnyDecimal()
+STRUCT_ANY = AnyStruct()
+T = Generic("T")
+U = Generic("U")
+K = Generic("K")
+V = Generic("V")
+S = Generic("S")
+
+
+@dataclass(frozen=True)
+class LambdaArg:
+    """An argument that is a lambda, given to `resolve_scalar` instead of a type.
+
+    `body_type(param_types)` types the lambda body once the overload fixes the
+    lambda's parameter types (the typer supplies it).
+    """
+
+    arity: int
+    body_type: Callable[[list[SqlType]], SqlType]
+
+    def __str__(self) -> str:
+        return "LAMBDA"
+
+
+ArgType = SqlType | LambdaArg
+
+# --- function metadata --------------------------------------------------------
+
+ReturnSpec = SqlType | Callable[[list[SqlType]], SqlType]
+
+
+@dataclass
+class Overload:
+    """One signature of a scalar function and its implementation."""
+
+    params: tuple[SqlType, ...]
+    returns: ReturnSpec
+    impl: Callable[..., Any]
+    param_names: tuple[str, ...] = ()
+    variadic: bool = False  # the last param type repeats 0..n times
+    null_on_null: bool = True  # any null argument -> null result, impl not called
+    description: str = ""
+
+    def signature(self, display_name: str) -> str:
+        names = list(self.param_names) + [f"arg{i}" for i in range(len(self.param_names), len(self.params))]
+        parts = []
+        for i, (t, n) in enumerate(zip(self.params, names)):
+            ts = str(t)
+            if self.variadic and i == len(self.params) - 1:
+                ts += "[]"
+            parts.append(f"{ts} {n}")
+        return f"{display_name}({', '.join(parts)})"
+
+    @property
+    def generic_count(self) -> int:
+        return sum(1 for p in self.params if _has_generic(p))
+
+
+@dataclass
+class FunctionInfo:
+    """What SHOW FUNCTIONS / DESCRIBE FUNCTION print."""
+
+    name: str
+    kind: str  # SCALAR | AGGREGATE | TABLE
+    category: str = ""
+    description: str = ""
+    author: str = "Confluent"
+    version: str = ""
+    overloads: list[Overload] = field(default_factory=list)
+    display_name: str = ""  # the name as declared, used in error messages (e.g. 'dateadd')
+    deterministic: bool = True
+
+
+@dataclass(frozen=True)
+class ResolvedFunction:
+    """A call site's chosen overload: what the compiler invokes and the call's type."""
+
+    name: str
+    impl: Callable[..., Any]
+    return_type: SqlType
+    param_types: tuple[SqlType, ...]  # one per argument (variadic expanded, generics bound)
+    null_on_null: bool
+    deterministic: bool
+    overload: Overload
+
+
+def _has_generic(t: SqlType) -> bool:
+    if isinstance(t, Generic):
+        return True
+    if isinstance(t, ArrayType):
+        return _has_generic(t.item)
+    if isinstance(t, MapType):
+        return _has_generic(t.key) or _has_generic(t.value)
+    if isinstance(t, LambdaType):
+        return any(_has_generic(p) for p in t.params) or _has_generic(t.returns)
+    return False
+
+
+def substitute(t: SqlType, bindings: dict[str, SqlType]) -> SqlType:
+    """`t` with its generics replaced by their bindings (unbound ones become NULL)."""
+    if isinstance(t, Generic):
+        return bindings.get(t.name, NULL)
+    if isinstance(t, ArrayType):
+        return ArrayType(substitute(t.item, bindings))
+    if isinstance(t, MapType):
+        return MapType(substitute(t.key, bindings), substitute(t.value, bindings))
+    if isinstance(t, LambdaType):
+        return LambdaType(tuple(substitute(p, bindings) for p in t.params), substitute(t.returns, bindings))
+    return t
+
+
+_NUMERIC = ("INTEGER", "BIGINT", "DECIMAL", "DOUBLE")
+
+
+_RANK = {"INTEGER": 1, "BIGINT": 2, "DECIMAL": 3, "DOUBLE": 4}
+
+
+def _widens(arg: SqlType, param: SqlType) -> bool:
+    """ksqlDB's implicit casts for function arguments: numeric widening only."""
+    ra, rp = _RANK.get(arg.base), _RANK.get(param.base)
+    return bool(ra and rp and (ra < rp or ra == rp == 3))
+
+
+def _match(param: SqlType, arg: SqlType, b: dict[str, SqlType], cast: bool) -> bool:
+    """Does `arg` fit `param`, binding generics in `b`?"""
+    if isinstance(arg, NullType):
+        return True
+    if isinstance(param, Generic):
+        bound = b.get(param.name)
+        if bound is None or isinstance(bound, NullType):
+            b[param.name] = arg
+            return True
+        if bound == arg:
+            return True
+        if cast and bound.base in _NUMERIC and arg.base in _NUMERIC:
+            if _widens(arg, bound):
+                return True
+            if _widens(bound, arg):
+                b[param.name] = arg
+                return True
+        return _same_shape(bound, arg)
+    if isinstance(param, AnyDecimal):
+        return isinstance(arg, DecimalType) or (cast and arg.base in ("INTEGER", "BIGINT"))
+    if isinstance(param, AnyStruct):
+        return isinstance(arg, StructType)
+    if isinstance(param, ArrayType):
+        return isinstance(arg, ArrayType) and _match(param.item, arg.item, b, cast)
+    if isinstance(param, MapType):
+        return isinstance(arg, MapType) and _match(param.key, arg.key, b, cast) and _match(
+            param.value, arg.value, b, cast)
+    if param == arg:
+        return True
+    if isinstance(param, DecimalType) and isinstance(arg, DecimalType):
+        return True
+    return cast and _widens(arg, param)
+
+
+def _same_shape(a: SqlType, b: SqlType) -> bool:
+    """Equal up to NULL-typed parts (e.g. ARRAY<NULL> fits ARRAY<INTEGER>)."""
+    if isinstance(a, NullType) or isinstance(b, NullType):
+        return True
+    if isinstance(a, ArrayType) and isinstance(b, ArrayType):
+        return _same_shape(a.item, b.item)
+    if isinstance(a, MapType) and isinstance(b, MapType):
+        return _same_shape(a.key, b.key) and _same_shape(a.value, b.value)
+    return a == b
+
+
+def _effective(p: SqlType, a: ArgType) -> SqlType:
+    """The type an argument has inside the call: the parameter's, after implicit widening."""
+    if isinstance(a, LambdaArg) or isinstance(p, LambdaType):
+        return p
+    if isinstance(a, NullType):
+        return p if not isinstance(p, (AnyDecimal, AnyStruct)) else a
+    if isinstance(p, AnyDecimal):
+        return a if isinstance(a, DecimalType) else decimal_for_integer(a)
+    if isinstance(p, (AnyStruct, Generic)) or isinstance(a, DecimalType) and isinstance(p, DecimalType):
+        return a
+    if isinstance(p, (ArrayType, MapType)):
+        return a if _same_shape(p, a) else p
+    return p
+
+
+def format_arg_types(types: Sequence[ArgType]) -> str:
+    return ", ".join("null" if isinstance(t, NullType) else str(t) for t in types)
+
+
+class FunctionRegistry:
+    """All functions the engine knows, by upper-cased name."""
+
+    def __init__(self) -> None:
+        self._scalars: dict[str, FunctionInfo] = {}
+        self._aggregates: dict[str, FunctionInfo] = {}
+        self._tables: dict[str, FunctionInfo] = {}
+
+    # --- registration -----------------------------------------------------
+
+    def _info(self, table: dict[str, FunctionInfo], name: str, kind: str, **meta: Any) -> FunctionInfo:
+        key = name.upper()
+        info = table.get(key)
+        if info is None:
+            info = FunctionInfo(name=key, kind=kind, display_name=meta.pop("display_name", None) or name)
+            table[key] = info
+        for k, v in meta.items():
+            if v:
+                setattr(info, k, v)
+        return info
+
+    def add_scalar(self, name: str, overload: Overload, *, category: str = "", description: str = "",
+                   deterministic: bool = True, display_name: str | None = None) -> None:
+        """Register one overload of scalar function `name`."""
+        info = self._info(self._scalars, name, "SCALAR", category=category, description=description,
+                          display_name=display_name)
+        if not deterministic:
+            info.deterministic = False
+        info.overloads.append(overload)
+
+    def scalar(self, name: str, params: Sequence[SqlType], returns: ReturnSpec, *,
+               variadic: bool = False, null_on_null: bool = True, param_names: Sequence[str] = (),
+               category: str = "", description: str = "", deterministic: bool = True,
+               display_name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator registering the decorated function as an overload of `name`."""
+
+        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.add_scalar(name, Overload(tuple(params), returns, fn, tuple(param_names), variadic,
+                                           null_on_null, description or (fn.__doc__ or "").strip()),
+                            category=category, description=description, deterministic=deterministic,
+                            display_name=display_name)
+            return fn
+
+        return deco
+
+    def add_aggregate(self, name: str, *, description: str = "", category: str = "AGGREGATE",
+                      impl: Any = None) -> None:
+        """Register an aggregate (implementation objects come with the aggregation runtime)."""
+        info = self._info(self._aggregates, name, "AGGREGATE", description=description, category=category)
+        if impl is not None:
+            info.overloads.append(impl)
+
+    def add_table_function(self, name: str, *, description: str = "", category: str = "TABLE",
+                           impl: Any = None) -> None:
+        info = self._info(self._tables, name, "TABLE", description=description, category=category)
+        if impl is not None:
+            info.overloads.append(impl)
+
+    def load(self, module_or_installer: Any) -> None:
+        """Install functions from a plugin: a callable `install(registry)` or a module defining one."""
+        install = getattr(module_or_installer, "install", module_or_installer)
+        install(self)
+
+    def load_entry_points(self, group: str = "ksql.functions") -> None:
+        """Load user-defined functions published as Python entry points in `group`."""
+        for ep in importlib.metadata.entry_points(group=group):
+            self.load(ep.load())
+
+    # --- lookup -------------------------------------------------------------
+
+    def is_scalar(self, name: str) -> bool:
+        return name.upper() in self._scalars
+
+    def is_aggregate(self, name: str) -> bool:
+        return name.upper() in self._aggregates
+
+    def is_table_function(self, name: str) -> bool:
+        return name.upper() in self._tables
+
+    def exists(self, name: str) -> bool:
+        n = name.upper()
+        return n in self._scalars or n in self._aggregates or n in self._tables
+
+    def list_functions(self) -> list[FunctionInfo]:
+        """Every function, sorted by name (SHOW FUNCTIONS)."""
+        allf = list(self._scalars.values()) + list(self._aggregates.values()) + list(self._tables.values())
+        return sorted(allf, key=lambda f: f.name)
+
+    def describe(self, name: str) -> FunctionInfo:
+        """Metadata of one function (DESCRIBE FUNCTION)."""
+        n = name.upper()
+        for table in (self._scalars, self._aggregates, self._tables):
+            if n in table:
+                return table[n]
+        raise KsqlError(f"Can't find any functions with the name '{name}'")
+
+    def resolve_scalar(self, name: str, arg_types: Sequence[ArgType]) -> ResolvedFunction:
+        """Choose the overload of scalar `name` for `arg_types` (ksqlDB's rules) or raise KsqlError."""
+        info = self._scalars.get(name.upper())
+        if info is None:
+            if self.is_aggregate(name) or self.is_table_function(name):
+                kind = "aggregate" if self.is_aggregate(name) else "table"
+                raise KsqlError(f"Function '{name}' is a {kind} function and cannot be used here.")
+            raise KsqlError(f"Can't find any functions with the name '{name}'")
+        shown = format_arg_types([t if not isinstance(t, LambdaArg) else "LAMBDA" for t in arg_types])  # type: ignore[misc]
+        for cast in (False, True):
+            cands: list[tuple[Overload, tuple[SqlType, ...], SqlType]] = []
+            for ov in info.overloads:
+                r = self._try(ov, arg_types, cast)
+                if r is not None:
+                    cands.append((ov, r[0], r[1]))
+            if not cands:
+                continue
+            if len(cands) > 1:
+                def rank(c: tuple[Overload, tuple[SqlType, ...], SqlType]) -> tuple[int, int]:
+                    return (0 if c[0].variadic else 1, -c[0].generic_count)
+
+                cands.sort(key=rank)
+                if rank(cands[-1]) == rank(cands[-2]):
+                    raise KsqlError(f"Function '{info.display_name}' cannot be resolved due to ambiguous "
+                                    f"method parameters ({shown}).")
+            ov, ptypes, ret = cands[-1]
+            return ResolvedFunction(info.name, ov.impl, ret, ptypes, ov.null_on_null, info.deterministic, ov)
+        alts = "\n".join(ov.signature(info.display_name) for ov in info.overloads)
+        raise KsqlError(f"Function '{info.display_name}' does not accept parameters ({shown}).\n"
+                        f"Valid alternatives are:\n{alts}")
+
+    @staticmethod
+    def _try(ov: Overload, args: Sequence[ArgType], cast: bool) -> tuple[tuple[SqlType, ...], SqlType] | None:
+        n = len(ov.params)
+        if ov.variadic:
+            if len(args) < n - 1:
+                return None
+            params = list(ov.params[:-1]) + [ov.params[-1]] * (len(args) - n + 1)
+        else:
+            if len(args) != n:
+                return None
+            params = list(ov.params)
+        b: dict[str, SqlType] = {}
+        # plain arguments first, so lambdas see their inputs' bound types
+        for p, a in zip(params, args):
+            if isinstance(a, LambdaArg) or isinstance(p, LambdaType):
+                if not (isinstance(a, LambdaArg) and isinstance(p, LambdaType) and a.arity == len(p.params)):
+                    return None
+                continue
+            if not _match(p, a, b, cast):
+                return None
+        for p, a in zip(params, args):
+            if isinstance(a, LambdaArg) and isinstance(p, LambdaType):
+                ins = [substitute(x, b) for x in p.params]
+                body = a.body_type(ins)
+                if not _match(p.returns, body, b, True):
+                    return None
+        bound = tuple(_effective(substitute(p, b), a) for p, a in zip(params, args))
+        if callable(ov.returns) and not isinstance(ov.returns, SqlType):
+            ret = ov.returns(list(bound))
+        else:
+            ret = substitute(ov.returns, b)
+        return bound, ret
+
+
+# --- module-level declarations for built-in and plugin modules ---------------
+
+_DECLARED: list[Callable[[FunctionRegistry], None]] = []
+
+
+def scalar(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any
+           ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Module-level decorator: declare a scalar overload installed into every default registry.
+
+    Example::
+
+        @scalar("ABS", [INTEGER], INTEGER, description="Absolute value")
+        def _abs_int(x): return abs(x)
+    """
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def install(reg: FunctionRegistry) -> None:
+            reg.scalar(name, params, returns, **kw)(fn)
+
+        _DECLARED.append(install)
+        return fn
+
+    return deco
+
+
+def declared_installers() -> list[Callable[[FunctionRegistry], None]]:
+    return list(_DECLARED)
+
+
+_DEFAULT: FunctionRegistry | None = None
+
+
+def default_registry() -> FunctionRegistry:
+    """The process-wide registry with every built-in function and installed plugins."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        from ksql.functions import builtins  # noqa: F401  (registers declarations on import)
+
+        reg = FunctionRegistry()
+        for install in _DECLARED:
+            install(reg)
+        builtins.install_non_scalar(reg)
+        try:
+            reg.load_entry_points()
+        except Exception as e:  # a broken plugin must not take the engine down
+            raise KsqlError(f"Failed to load user-defined functions: {e}") from e
+        _DEFAULT = reg
+    return _DEFAULT
+
+
+__all__ = [
+    "AnyDecimal", "AnyStruct", "DECIMAL_ANY", "STRUCT_ANY", "FunctionInfo", "FunctionRegistry", "Generic",
+    "LambdaArg", "LambdaType", "Overload", "ResolvedFunction", "K", "S", "T", "U", "V", "default_registry",
+    "scalar", "substitute",
+]
