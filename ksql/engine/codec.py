@@ -1,0 +1,230 @@
+"""Records <-> rows for a source: decoding log records into query rows and encoding results back.
+
+A decoded row is a tuple laid out as planner.analysis.source_scope describes:
+key columns, value columns (headers filled from record headers), ROWTIME,
+ROWPARTITION, ROWOFFSET, WINDOWSTART, WINDOWEND (None when unwindowed), raw headers,
+value-is-null.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable
+
+from ksql.engine.formats import FormatInfo
+from ksql.engine.log import Record, default_partition
+from ksql.engine.metastore import DataSource, WindowInfo
+from ksql.engine.schema import HEADER, HEADERS, LogicalSchema
+from ksql.engine.serde import create_serde
+from ksql.engine.serde.base import Column, Serde
+from ksql.errors import KsqlError, SerdeError
+from ksql.timeformat import parse_to_millis
+
+processing_log = logging.getLogger("ksql.processing")
+
+_LONG = struct.Struct(">q")
+_TWO_LONGS = struct.Struct(">qq")
+
+
+def schema_error_message(fmt: FormatInfo, columns, is_key: bool, reason: str) -> str:
+    side = "Key" if is_key else "Value"
+    cols = ", ".join(c.sql() for c in columns)
+    return (f"{side} format does not support schema. format: {fmt.name} schema: "
+            f"Persistence{{columns=[{cols}], features=[]}} reason: {reason}")
+
+
+def key_serde(schema: LogicalSchema, fmt: FormatInfo) -> Serde:
+    """The serde for a schema's key columns; refusals name the schema as ksqlDB does."""
+    columns = [Column(c.name, c.type) for c in schema.key]
+    try:
+        return create_serde(fmt.name, columns, is_key=True, delimiter=fmt.delimiter)
+    except KsqlError as err:
+        if fmt.name in ("KAFKA", "DELIMITED", "JSON", "NONE") and "Unknown format" not in str(err):
+            raise KsqlError(schema_error_message(fmt, schema.key, True, str(err))) from None
+        raise
+
+
+def value_serde(schema: LogicalSchema, fmt: FormatInfo) -> Serde:
+    columns = [Column(c.name, c.type) for c in schema.serialized_value]
+    return create_serde(fmt.name, columns, is_key=False, wrap_single_value=fmt.wrap_single_value,
+                        delimiter=fmt.delimiter)
+
+
+# --- windowed keys (Kafka Streams' TimeWindowedSerde / SessionWindowedSerde layout) ----------
+
+def encode_window(key: bytes | None, window: WindowInfo, start: int, end: int) -> bytes:
+    key = key or b""
+    if window.kind == "SESSION":
+        return key + _TWO_LONGS.pack(end, start)
+    return key + _LONG.pack(start)
+
+
+def decode_window(data: bytes, window: WindowInfo) -> tuple[bytes, int, int]:
+    """(inner key bytes, window start, window end)."""
+    if window.kind == "SESSION":
+        if len(data) < 16:
+            raise SerdeError("Windowed key is too short for a session window")
+        end, start = _TWO_LONGS.unpack_from(data, len(data) - 16)
+        return data[:-16], start, end
+    if len(data) < 8:
+        raise SerdeError("Windowed key is too short for a time window")
+    (start,) = _LONG.unpack_from(data, len(data) - 8)
+    return data[:-8], start, start + (window.size_ms or 0)
+
+
+# --- decoding ---------------------------------------------------------------------------------
+
+class RecordDecoder:
+    """Decodes a source's records into rows, skipping (and logging) records it cannot read."""
+
+    def __init__(self, source: DataSource, query_id: str = ""):
+        self.source = source
+        self.query_id = query_id
+        schema = source.schema
+        self.key_serde = key_serde(schema, source.formats.key)
+        self.value_serde = value_serde(schema, source.formats.value)
+        self.window = source.window
+        self.n_keys = len(schema.key)
+        # value layout: ("v", index into the value serde's row) | ("hs",) | ("h", header key)
+        layout: list[tuple] = []
+        vi = 0
+        for c in schema.value:
+            if c.namespace == HEADERS:
+                layout.append(("hs",))
+            elif c.namespace == HEADER:
+                layout.append(("h", c.header_key))
+            else:
+                layout.append(("v", vi))
+                vi += 1
+        self.layout = layout if any(x[0] != "v" for x in layout) else None
+        self.n_values = len(schema.value)
+        self.timestamp_of = self._timestamp_extractor()
+
+    def _timestamp_extractor(self) -> Callable[[tuple], int | None] | None:
+        col_name = self.source.timestamp_column
+        if col_name is None:
+            return None
+        cols = self.source.schema.key + self.source.schema.value
+        index = next(i for i, c in enumerate(cols) if c.name == col_name)
+        fmt = self.source.timestamp_format
+        if fmt:
+            def extract(row: tuple) -> int | None:
+                text = row[index]
+                return None if text is None else parse_to_millis(text, fmt)
+            return extract
+        return lambda row: row[index]
+
+    def decode(self, records: list[Record]) -> list[tuple]:
+        rows: list[tuple] = []
+        key_de = self.key_serde.deserialize
+        value_de = self.value_serde.deserialize
+        window = self.window
+        null_values = [None] * self.n_values
+        for rec in records:
+            try:
+                key_bytes = rec.key
+                wbounds: tuple = (None, None)
+                if window is not None and key_bytes is not None:
+                    key_bytes, ws, we = decode_window(key_bytes, window)
+                    wbounds = (ws, we)
+                key = key_de(key_bytes) if self.n_keys else []
+                if key is None:
+                    key = [None] * self.n_keys
+                value = value_de(rec.value) if rec.value is not None else None
+            except (SerdeError, KsqlError) as err:
+                processing_log.warning("%s: skipped record at %s/%d offset %d: %s", self.query_id,
+                                       self.source.topic, rec.partition, rec.offset, err)
+                continue
+            if value is None:
+                values = null_values
+            elif self.layout is None:
+                values = value
+            else:
+                values = self._with_headers(value, rec.headers)
+            row = (*key, *values, rec.timestamp, rec.partition, rec.offset, *wbounds, rec.headers,
+                   value is None)
+            if self.timestamp_of is not None:
+                try:
+                    ts = self.timestamp_of(row)
+                except (KsqlError, ValueError, TypeError) as err:
+                    processing_log.warning("%s: skipped record with bad timestamp at offset %d: %s",
+                                           self.query_id, rec.offset, err)
+                    continue
+                if ts is None or ts < 0:
+                    processing_log.warning("%s: skipped record with invalid timestamp %s at offset %d",
+                                           self.query_id, ts, rec.offset)
+                    continue
+                nk = self.n_keys + self.n_values
+                row = (*row[:nk], ts, *row[nk + 1:])
+            rows.append(row)
+        return rows
+
+    def _with_headers(self, value: list, headers) -> list:
+        out = []
+        for item in self.layout:
+            if item[0] == "v":
+                out.append(value[item[1]])
+            elif item[0] == "hs":
+                out.append([{"KEY": k, "VALUE": v} for k, v in headers])
+            else:
+                found = None
+                for k, v in headers:
+                    if k == item[1]:
+                        found = v
+                out.append(found)
+        return out
+
+
+# --- encoding ----------------------------------------------------------------------------------
+
+class RecordEncoder:
+    """Encodes result rows for a sink and groups them by partition.
+
+    A result row is (key columns..., value columns..., rowtime, headers, window start,
+    window end, input partition, value-is-null).
+    """
+
+    def __init__(self, sink: DataSource, partitions: int, query_id: str = ""):
+        schema = sink.schema
+        self.sink = sink
+        self.query_id = query_id
+        self.partitions = partitions
+        self.n_keys = len(schema.key)
+        self.n_values = len(schema.value)
+        self.key_serde = key_serde(schema, sink.formats.key)
+        self.value_serde = value_serde(schema, sink.formats.value)
+        self.window = sink.window
+        value_names = [c.name for c in schema.value]
+        ts_col = sink.timestamp_column
+        self.ts_index: int | None = None
+        if ts_col is not None:
+            key_names = [c.name for c in schema.key]
+            self.ts_index = (key_names.index(ts_col) if ts_col in key_names
+                             else self.n_keys + value_names.index(ts_col))
+
+    def encode(self, rows: list[tuple]) -> dict[int, list[Record]]:
+        out: dict[int, list[Record]] = {}
+        nk, nv = self.n_keys, self.n_values
+        key_ser, value_ser = self.key_serde.serialize, self.value_serde.serialize
+        for row in rows:
+            ts = row[nk + nv]
+            if self.ts_index is not None:
+                ts = row[self.ts_index]
+                if ts is None or ts < 0:
+                    processing_log.warning("%s: dropped result with invalid timestamp %s", self.query_id, ts)
+                    continue
+            try:
+                key_bytes = key_ser(list(row[:nk])) if nk else None
+                if self.window is not None and row[nk + nv + 2] is not None:
+                    key_bytes = encode_window(key_bytes, self.window, row[nk + nv + 2], row[nk + nv + 3])
+                value_bytes = None if row[-1] else value_ser(list(row[nk:nk + nv]))
+            except (SerdeError, KsqlError) as err:
+                processing_log.warning("%s: could not serialize a result: %s", self.query_id, err)
+                continue
+            if key_bytes is None:
+                partition = row[-2] % self.partitions
+            else:
+                partition = default_partition(key_bytes, self.partitions)
+            out.setdefault(partition, []).append(Record(key_bytes, value_bytes, ts, list(row[nk + nv + 1])))
+        return out

@@ -1,0 +1,153 @@
+"""SHOW / LIST / DESCRIBE / EXPLAIN: the metastore and running queries as ksqlDB REST entities."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ksql.engine.metastore import DataSource
+from ksql.errors import KsqlError
+from ksql.parser import ast
+
+if TYPE_CHECKING:
+    from ksql.engine.engine import Engine
+
+
+def _field(column) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": column.name, "schema": _type_schema(column.type)}
+    if column.is_key:
+        entry["type"] = "KEY"
+    elif column.is_header:
+        entry["type"] = "HEADER"
+        if column.header_key is not None:
+            entry["headerKey"] = column.header_key
+    return entry
+
+
+def _type_schema(t) -> dict[str, Any]:
+    from ksql.types import ArrayType, DecimalType, MapType, StructType
+
+    if isinstance(t, ArrayType):
+        return {"type": "ARRAY", "fields": None, "memberSchema": _type_schema(t.item)}
+    if isinstance(t, MapType):
+        return {"type": "MAP", "fields": None, "memberSchema": _type_schema(t.value)}
+    if isinstance(t, StructType):
+        return {"type": "STRUCT", "fields": [{"name": f.name, "schema": _type_schema(f.type)}
+                                              for f in t.fields], "memberSchema": None}
+    if isinstance(t, DecimalType):
+        return {"type": "DECIMAL", "fields": None, "memberSchema": None,
+                "parameters": {"precision": t.precision, "scale": t.scale}}
+    return {"type": str(t), "fields": None, "memberSchema": None}
+
+
+def source_summary(source: DataSource) -> dict[str, Any]:
+    return {
+        "type": source.kind,
+        "name": source.name,
+        "topic": source.topic,
+        "keyFormat": source.formats.key.name,
+        "valueFormat": source.formats.value.name,
+        "isWindowed": source.window is not None,
+    }
+
+
+def source_description(engine: Engine, source: DataSource, extended: bool) -> dict[str, Any]:
+    def queries(ids):
+        return [{"queryString": engine.queries[q].sql, "sinks": [engine.queries[q].sink.name],
+                 "id": q, "state": engine.queries[q].state} for q in sorted(ids) if q in engine.queries]
+
+    config = engine.log.topic_config(source.topic) if engine.log.topic_exists(source.topic) else None
+    return {
+        "name": source.name,
+        "windowType": source.window.kind if source.window else None,
+        "readQueries": queries(source.reader_query_ids),
+        "writeQueries": queries(source.writer_query_ids),
+        "fields": [_field(c) for c in source.schema.key + source.schema.value],
+        "type": source.kind,
+        "timestamp": source.timestamp_column or "",
+        "statistics": "",
+        "errorStats": "",
+        "extended": extended,
+        "keyFormat": source.formats.key.name,
+        "valueFormat": source.formats.value.name,
+        "topic": source.topic,
+        "partitions": config.partitions if config else 0,
+        "replication": config.replicas if config else 0,
+        "statement": source.sql,
+        "queryOffsetSummaries": [],
+        "sourceConstraints": sorted(q for q in source.reader_query_ids),
+    }
+
+
+def show(engine: Engine, stmt: ast.Show) -> dict[str, Any]:
+    what = stmt.what.upper()
+    base = {"statementText": stmt.text, "warnings": []}
+    sources = sorted(engine.metastore.sources.values(), key=lambda s: s.name)
+    if what in ("STREAMS", "TABLES"):
+        kind = what[:-1]
+        chosen = [s for s in sources if s.kind == kind]
+        if stmt.extended:
+            return {**base, "@type": "source_descriptions",
+                    "sourceDescriptions": [source_description(engine, s, True) for s in chosen]}
+        return {**base, "@type": what.lower(), what.lower(): [source_summary(s) for s in chosen]}
+    if what == "TOPICS":
+        topics = [t for t in sorted(engine.log.list_topics())
+                  if stmt.all_topics or not t.startswith("_")]
+        return {**base, "@type": "kafka_topics", "topics": [
+            {"name": t, "replicaInfo": [engine.log.topic_config(t).replicas] * engine.log.topic_config(t).partitions}
+            for t in topics]}
+    if what == "QUERIES":
+        return {**base, "@type": "queries", "queries": [
+            {"queryString": q.sql, "sinks": [q.sink.name], "sinkKafkaTopics": [q.sink.topic], "id": q.query_id,
+             "statusCount": {q.state: 1}, "queryType": "PERSISTENT", "state": q.state}
+            for q in engine.queries.values()]}
+    if what == "PROPERTIES":
+        props = engine.all_properties()
+        return {**base, "@type": "properties", "properties": {k: str(v) for k, v in sorted(props.items())},
+                "overwrittenProperties": sorted(engine.session_properties), "defaultProperties": []}
+    if what == "FUNCTIONS":
+        return {**base, "@type": "function_names", "functions": engine.registry.list_functions()}
+    if what == "TYPES":
+        return {**base, "@type": "type_list",
+                "types": {name: _type_schema(t) for name, t in sorted(engine.metastore.types.items())}}
+    if what == "VARIABLES":
+        return {**base, "@type": "variables",
+                "variables": [{"name": k, "value": v} for k, v in sorted(engine.variables.items())]}
+    if what == "CONNECTORS":
+        raise KsqlError("Connectors are not supported: this server has no Kafka Connect cluster configured.")
+    raise KsqlError(f"Unknown SHOW target: {what}")
+
+
+def describe(engine: Engine, stmt: ast.Describe) -> dict[str, Any]:
+    base = {"statementText": stmt.text, "warnings": []}
+    if stmt.name is None:
+        kind = (stmt.what or "STREAMS").upper()[:-1]
+        chosen = [s for s in sorted(engine.metastore.sources.values(), key=lambda s: s.name) if s.kind == kind]
+        return {**base, "@type": "source_descriptions",
+                "sourceDescriptions": [source_description(engine, s, stmt.extended) for s in chosen]}
+    source = engine.metastore.get(stmt.name)
+    if source is None:
+        raise KsqlError(f"Could not find STREAM/TABLE '{stmt.name}' in the Metastore")
+    return {**base, "@type": "sourceDescription",
+            "sourceDescription": source_description(engine, source, stmt.extended)}
+
+
+def describe_function(engine: Engine, stmt: ast.DescribeFunction) -> dict[str, Any]:
+    info = engine.registry.describe(stmt.name)
+    return {"@type": "describe_function", "statementText": stmt.text, "warnings": [], **info}
+
+
+def explain(engine: Engine, stmt: ast.Explain) -> dict[str, Any]:
+    if stmt.query_id is None:
+        raise KsqlError("EXPLAIN of a statement is not supported yet; EXPLAIN a running query's id.")
+    query = engine.queries.get(stmt.query_id) or engine.queries.get(stmt.query_id.upper())
+    if query is None:
+        raise KsqlError(f"Query with id:{stmt.query_id} does not exist, use SHOW QUERIES to view the full "
+                        "set of queries.")
+    description = {
+        "id": query.query_id, "statementText": query.sql, "windowType": None,
+        "fields": [_field(c) for c in query.sink.schema.key + query.sink.schema.value],
+        "sources": [query.plan.source.name], "sinks": [query.sink.name], "topology": "",
+        "executionPlan": "", "overriddenProperties": {}, "state": query.state, "queryType": "PERSISTENT",
+    }
+    return {"@type": "queryDescription", "statementText": stmt.text, "warnings": [],
+            "queryDescription": description}

@@ -1,0 +1,709 @@
+"""The engine: executes statements against the metastore, the log and the running queries.
+
+`Engine.execute(sql)` is the one entry point the TestDriver, the server and the
+CLI use. Each statement yields a `StatementResult` whose `entity` has the shape
+of ksqlDB's REST entities, so the server can return it as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ksql.engine.codec import RecordEncoder, key_serde, value_serde
+from ksql.engine.formats import (
+    SourceFormats,
+    check_properties,
+    resolve_formats,
+    with_key_columns,
+)
+from ksql.engine.log import Log, Record, TopicConfig, default_partition
+from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
+from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery
+from ksql.engine.schema import (
+    HEADER,
+    HEADERS,
+    KEY,
+    RESERVED_COLUMN_NAMES,
+    ROWTIME,
+    VALUE,
+    LogicalSchema,
+    SchemaColumn,
+    contains_map,
+)
+from ksql.errors import KsqlError
+from ksql.functions import FunctionRegistry, default_registry
+from ksql.parser import ast, parse, substitute_variables
+from ksql.planner.analysis import HEADERS_TYPE, Analyzer, ProjectionPlan
+from ksql.planner.expressions import ExpressionTyper, Scope, compile_projection
+from ksql.types import BIGINT, BYTES, STRING, TIMESTAMP, SqlType, can_widen
+
+log = logging.getLogger("ksql.engine")
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class StatementResult:
+    """What one statement did, as a ksqlDB REST entity (a dict with "@type")."""
+
+    statement: str
+    entity: dict[str, Any]
+    query_id: str | None = None
+
+
+@dataclass
+class EngineConfig:
+    """Engine-level settings; `properties` holds ksqlDB's ksql.* and streams configs."""
+
+    properties: dict[str, Any] = field(default_factory=dict)
+    create_missing_topics: bool = False  # the TestDriver creates source topics on demand
+    service_id: str = "default_"
+
+
+class Engine:
+    """SQL in, streams, tables and persistent queries out."""
+
+    def __init__(self, log_: Log, config: EngineConfig | None = None,
+                 registry: FunctionRegistry | None = None):
+        self.log = log_
+        self.config = config or EngineConfig()
+        self.registry = registry or default_registry()
+        self.metastore = MetaStore()
+        self.queries: dict[str, PersistentQuery] = {}
+        self.session_properties: dict[str, Any] = {}
+        self.variables: dict[str, str] = {}
+        self._sequence = 0
+
+    # -- entry points -----------------------------------------------------------------------
+
+    def execute(self, sql: str, properties: dict[str, Any] | None = None) -> list[StatementResult]:
+        """Parse and run every statement in `sql`, in order; stop at the first refusal."""
+        results = []
+        if self._substitution_enabled():
+            sql = substitute_variables(sql, self.variables)
+        for stmt in parse(sql):
+            results.append(self.execute_statement(stmt, properties))
+        return results
+
+    def _substitution_enabled(self) -> bool:
+        value = self.property("ksql.variable.substitution.enable", True)
+        return str(value).lower() != "false"
+
+    def property(self, name: str, default: Any = None) -> Any:
+        if name in self.session_properties:
+            return self.session_properties[name]
+        return self.config.properties.get(name, default)
+
+    def all_properties(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {**self.config.properties, **self.session_properties, **(overrides or {})}
+
+    def execute_statement(self, stmt: ast.Statement, properties: dict[str, Any] | None = None
+                          ) -> StatementResult:
+        handler = getattr(self, "_exec_" + type(stmt).__name__, None)
+        if handler is None:
+            raise KsqlError(f"Statement not supported by the engine: {getattr(stmt, 'text', stmt)}")
+        self._sequence += 1
+        return handler(stmt, properties or {})
+
+    def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Let every running query process all it can (deterministic: queries in creation order)."""
+        total = 0
+        for _ in range(max_rounds):
+            progressed = 0
+            for query in list(self.queries.values()):
+                progressed += query.poll()
+            total += progressed
+            if not progressed:
+                break
+        return total
+
+    def close(self) -> None:
+        for q in self.queries.values():
+            q.state = TERMINATED
+        self.queries.clear()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _status(self, stmt: ast.Statement, message: str, query_id: str | None = None) -> StatementResult:
+        entity = {
+            "@type": "currentStatus",
+            "statementText": getattr(stmt, "text", ""),
+            "commandId": f"{type(stmt).__name__.lower()}/{self._sequence}",
+            "commandStatus": {"status": "SUCCESS", "message": message, "queryId": query_id},
+            "commandSequenceNumber": self._sequence,
+            "warnings": [],
+        }
+        return StatementResult(getattr(stmt, "text", ""), entity, query_id)
+
+    def _next_query_id(self, prefix: str) -> str:
+        return f"{prefix}_{self._sequence - 1}"
+
+    def _ensure_topic(self, name: str, partitions: int | None, replicas: int | None = None,
+                      create: bool = True) -> TopicConfig:
+        if self.log.topic_exists(name):
+            existing = self.log.topic_config(name)
+            if partitions is not None and existing.partitions != partitions:
+                raise KsqlError(
+                    f"A Kafka topic with the name '{name}' already exists, with different partition/replica "
+                    f"configuration than required. KSQL expects {partitions} partitions (topic has "
+                    f"{existing.partitions}), {replicas or existing.replicas} replication factor (topic has "
+                    f"{existing.replicas}).")
+            return existing
+        if not create:
+            raise KsqlError(
+                f"Topic '{name}' does not exist. If you want to create a new topic for the stream/table "
+                "please re-run the statement providing the required 'PARTITIONS' configuration in the WITH "
+                "clause (and optionally 'REPLICAS'). For example: CREATE STREAM FOO (ID INT KEY, NAME "
+                "STRING) WITH (KAFKA_TOPIC='foo', PARTITIONS=2, REPLICAS=1, VALUE_FORMAT='JSON');")
+        config = TopicConfig(partitions=partitions or 1, replicas=replicas or 1)
+        self.log.create_topic(name, config)
+        return config
+
+    @staticmethod
+    def _int_prop(props: dict, name: str) -> int | None:
+        if name not in props:
+            return None
+        value = props[name]
+        try:
+            number = int(str(value))
+        except ValueError:
+            raise KsqlError(f"Invalid value for {name}: {value}. It must be an integer.") from None
+        if number < 1 and name in ("PARTITIONS", "REPLICAS"):
+            raise KsqlError(f"Invalid value for {name}: {value}. It must be a positive integer.")
+        return number
+
+    # -- DDL: CREATE STREAM / TABLE ------------------------------------------------------------
+
+    def _build_schema(self, stmt: ast.CreateSource) -> LogicalSchema:
+        columns: list[SchemaColumn] = []
+        seen: set[str] = set()
+        for el in stmt.elements:
+            t = self.metastore.resolve_type(el.type)
+            if el.name in seen:
+                raise KsqlError(f"Duplicate column names: {el.name}")
+            seen.add(el.name)
+            if el.name in RESERVED_COLUMN_NAMES:
+                raise KsqlError(f"'{el.name}' is a reserved column name. You cannot use it as a name "
+                                "for a column.")
+            constraint = el.constraint
+            if constraint == "KEY" and stmt.kind == "TABLE":
+                raise KsqlError(f"Column `{el.name}` is a 'KEY' column: please use 'PRIMARY KEY' for tables.")
+            if constraint == "PRIMARY KEY" and stmt.kind == "STREAM":
+                raise KsqlError(f"Column `{el.name}` is a 'PRIMARY KEY' column: please use 'KEY' for streams.")
+            if constraint in ("KEY", "PRIMARY KEY"):
+                columns.append(SchemaColumn(el.name, t, KEY))
+            elif constraint == "HEADERS":
+                if t != HEADERS_TYPE:
+                    raise KsqlError(f"Invalid type for HEADERS column: expected {HEADERS_TYPE}, got {t}")
+                columns.append(SchemaColumn(el.name, t, HEADERS))
+            elif constraint == "HEADER":
+                if t != BYTES:
+                    raise KsqlError(f"Invalid type for HEADER('{el.header_key}') column: expected BYTES, got {t}")
+                columns.append(SchemaColumn(el.name, t, HEADER, el.header_key))
+            else:
+                columns.append(SchemaColumn(el.name, t, VALUE))
+        headers = [c for c in columns if c.namespace == HEADERS]
+        if len(headers) > 1:
+            raise KsqlError("Schema already contains a HEADERS column.")
+        schema = LogicalSchema(tuple(columns)).with_key_first()
+        return schema
+
+    @staticmethod
+    def _check_key_types(schema: LogicalSchema) -> None:
+        for c in schema.key:
+            if contains_map(c.type):
+                raise KsqlError(
+                    "Map keys, including types that contain maps, are not supported as they may lead to "
+                    f"unexpected behavior due to inconsistent serialization. Key column name: `{c.name}`. "
+                    f"Column type: {c.type}. See https://github.com/confluentinc/ksql/issues/6621 for more.")
+
+    def _validate_serdes(self, schema: LogicalSchema, formats: SourceFormats) -> None:
+        """Build the serdes once so an unsupported format/schema pair is refused up front."""
+        self._check_key_types(schema)
+        key_serde(schema, formats.key)
+        value_serde(schema, formats.value)
+
+    def _timestamp_settings(self, props: dict, schema: LogicalSchema) -> tuple[str | None, str | None]:
+        if "TIMESTAMP" not in props:
+            if "TIMESTAMP_FORMAT" in props:
+                raise KsqlError("TIMESTAMP_FORMAT requires TIMESTAMP to be set")
+            return None, None
+        name = str(props["TIMESTAMP"])
+        column = schema.find(name) or schema.find(name.upper())
+        if column is None:
+            raise KsqlError(f"The TIMESTAMP column set in the WITH clause does not exist in the schema: "
+                            f"'{name.upper()}'")
+        fmt = props.get("TIMESTAMP_FORMAT")
+        if fmt is not None:
+            if column.type != STRING:
+                raise KsqlError(f"Timestamp column, `{column.name}`, should be of type STRING when "
+                                "TIMESTAMP_FORMAT is set.")
+            from ksql.timeformat import compile_parser
+            try:
+                compile_parser(str(fmt))
+            except KsqlError as err:
+                raise KsqlError(f"Invalid TIMESTAMP_FORMAT: {err}") from None
+        elif column.type not in (BIGINT, TIMESTAMP):
+            raise KsqlError(f"Timestamp column, `{column.name}`, should be LONG(INT64), TIMESTAMP, or a "
+                            "String with a timestamp_format specified.")
+        return column.name, (str(fmt) if fmt is not None else None)
+
+    @staticmethod
+    def _window_info(props: dict) -> WindowInfo | None:
+        if "WINDOW_TYPE" not in props:
+            return None
+        kind = str(props["WINDOW_TYPE"]).upper()
+        if kind not in ("TUMBLING", "HOPPING", "SESSION"):
+            raise KsqlError(f"Invalid WINDOW_TYPE: {kind}. Valid values: SESSION, HOPPING, TUMBLING")
+        size = None
+        if kind != "SESSION":
+            if "WINDOW_SIZE" not in props:
+                raise KsqlError(f"{kind} windows require 'WINDOW_SIZE' to be provided in the WITH clause. "
+                                "For example: 'WINDOW_SIZE'='10 SECONDS'")
+            size = parse_duration_text(str(props["WINDOW_SIZE"]))
+        elif "WINDOW_SIZE" in props:
+            raise KsqlError("'WINDOW_SIZE' should not be set for SESSION windows.")
+        return WindowInfo(kind, size)
+
+    def _check_replace(self, name: str, kind: str, or_replace: bool, is_source: bool) -> DataSource | None:
+        existing = self.metastore.get(name)
+        if is_source and or_replace:
+            raise KsqlError(f"Cannot add {kind.lower()} '{name}': CREATE OR REPLACE is not supported on "
+                            f"source {kind.lower()}s.")
+        if existing is not None:
+            if existing.is_source and or_replace:
+                raise KsqlError(f"Cannot add {kind.lower()} '{name}': CREATE OR REPLACE is not supported on "
+                                f"source {existing.kind.lower()}s.")
+            if not or_replace:
+                raise KsqlError(f"Cannot add {kind.lower()} '{name}': A {existing.kind.lower()} with the "
+                                "same name already exists")
+            if existing.kind != kind:
+                raise KsqlError(f"Cannot add {kind.lower()} '{name}': A {existing.kind.lower()} with the "
+                                "same name already exists")
+        return existing
+
+    def _exec_CreateSource(self, stmt: ast.CreateSource, overrides: dict) -> StatementResult:
+        props = stmt.properties
+        check_properties(props)
+        if stmt.if_not_exists and self.metastore.get(stmt.name) is not None:
+            return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
+                                f"A {stmt.kind.lower()} with the same name already exists")
+        self._check_replace(stmt.name, stmt.kind, stmt.or_replace, stmt.is_source)
+        if "KEY_SCHEMA_ID" in props and stmt.elements and any(
+                e.constraint in ("KEY", "PRIMARY KEY") for e in stmt.elements):
+            raise KsqlError("Table elements and KEY_SCHEMA_ID cannot both exist for create statement.")
+        if "VALUE_SCHEMA_ID" in props and any(
+                e.constraint not in ("KEY", "PRIMARY KEY") for e in stmt.elements):
+            raise KsqlError("Table elements and VALUE_SCHEMA_ID cannot both exist for create statement.")
+        schema = self._build_schema(stmt)
+        all_props = self.all_properties(overrides)
+        formats = resolve_formats(props, all_props, has_key_columns=bool(schema.key))
+        for side, fmt in (("KEY", formats.declared_key), ("VALUE", formats.value)):
+            if f"{side}_SCHEMA_ID" in props and fmt.name in ("KAFKA", "DELIMITED", "JSON", "NONE"):
+                raise KsqlError(f"{side}_FORMAT should support schema inference when {side}_SCHEMA_ID is "
+                                f"provided. Current format is {fmt.name}.")
+        if not stmt.elements:
+            if formats.value.name in ("KAFKA", "DELIMITED", "JSON", "NONE"):
+                raise KsqlError("No columns supplied.")
+            raise KsqlError(f"Schema inference for the {formats.value.name} format needs the schema registry "
+                            "formats, which this server does not support yet.")
+        if stmt.kind == "TABLE" and not schema.key:
+            raise KsqlError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.")
+        window = self._window_info(props)
+        if window is not None and not schema.key:
+            raise KsqlError("Windowed sources require a key column.")
+        self._validate_serdes(schema, formats)
+        ts_col, ts_fmt = self._timestamp_settings(props, schema)
+        if "KAFKA_TOPIC" not in props:
+            raise KsqlError(f"Missing required property \"KAFKA_TOPIC\" for CREATE {stmt.kind}")
+        topic = str(props["KAFKA_TOPIC"])
+        partitions = self._int_prop(props, "PARTITIONS")
+        self._ensure_topic(topic, partitions, self._int_prop(props, "REPLICAS"),
+                           create=partitions is not None or self.config.create_missing_topics)
+        source = DataSource(
+            name=stmt.name, kind=stmt.kind, schema=schema, topic=topic, formats=formats,
+            timestamp_column=ts_col, timestamp_format=ts_fmt, window=window,
+            is_source=stmt.is_source, sql=stmt.text)
+        existing = self.metastore.get(stmt.name)
+        if existing is not None:
+            source.reader_query_ids = existing.reader_query_ids
+            source.writer_query_ids = existing.writer_query_ids
+        self.metastore.sources[stmt.name] = source
+        noun = "Stream" if stmt.kind == "STREAM" else "Table"
+        return self._status(stmt, f"{noun} created")
+
+    # -- CREATE ... AS SELECT, INSERT INTO ... SELECT ----------------------------------------
+
+    def _plan_query(self, query: ast.Query, sink_name: str) -> ProjectionPlan:
+        if isinstance(query.from_, ast.Join):
+            raise KsqlError("Joins are not supported yet: this server runs stateless queries over one "
+                            "source so far.")
+        if query.group_by or query.window is not None:
+            raise KsqlError("Aggregations (GROUP BY / WINDOW) are not supported yet: this server runs "
+                            "stateless queries so far.")
+        self._refuse_stateful_functions(query)
+        relation = query.from_
+        assert isinstance(relation, ast.Table)
+        source = self.metastore.get(relation.name)
+        if source is None:
+            raise KsqlError(f"{relation.name} does not exist." + self.metastore.case_hint(relation.name))
+        if query.having is not None:
+            raise KsqlError("HAVING requires a GROUP BY clause.")
+        return Analyzer(source, relation.alias, self.registry).analyze(query, sink_name)
+
+    def _refuse_stateful_functions(self, query: ast.Query) -> None:
+        for item in query.select:
+            if isinstance(item, ast.SelectItem):
+                for call in _function_calls(item.expr):
+                    if self.registry.is_aggregate(call.name):
+                        raise KsqlError(f"Aggregate functions are not supported yet: {call.name}. This server "
+                                        "runs stateless queries so far.")
+                    if self.registry.is_table_function(call.name):
+                        raise KsqlError(f"Table functions are not supported yet: {call.name}.")
+
+    def _exec_CreateAsSelect(self, stmt: ast.CreateAsSelect, overrides: dict) -> StatementResult:
+        props = stmt.properties
+        check_properties(props)
+        if stmt.if_not_exists and self.metastore.get(stmt.name) is not None:
+            return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
+                                f"A {stmt.kind.lower()} with the same name already exists")
+        existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False)
+        plan = self._plan_query(stmt.query, stmt.name)
+        source = plan.source
+        if source.kind == "STREAM" and stmt.kind == "TABLE":
+            raise KsqlError("Invalid result type. Your SELECT query produces a STREAM. Please use CREATE "
+                            "STREAM AS SELECT statement instead.")
+        if source.kind == "TABLE" and stmt.kind == "STREAM":
+            raise KsqlError("Invalid result type. Your SELECT query produces a TABLE. Please use CREATE "
+                            "TABLE AS SELECT statement instead.")
+        all_props = self.all_properties(overrides)
+        formats = resolve_formats(props, all_props, has_key_columns=bool(plan.schema.key),
+                                  inherit=source.formats)
+        if "FORMAT" not in props and "KEY_FORMAT" not in props and not source.schema.key and plan.schema.key:
+            formats = with_key_columns(formats, True)
+        self._validate_serdes(plan.schema, formats)
+        ts_col, ts_fmt = self._timestamp_settings(props, plan.schema)
+        topic = str(props.get("KAFKA_TOPIC", stmt.name))
+        source_config = self.log.topic_config(source.topic)
+        partitions = self._int_prop(props, "PARTITIONS") or source_config.partitions
+        replicas = self._int_prop(props, "REPLICAS") or source_config.replicas
+        sink = DataSource(
+            name=stmt.name, kind=stmt.kind, schema=plan.schema, topic=topic, formats=formats,
+            timestamp_column=ts_col, timestamp_format=ts_fmt, window=source.window, sql=stmt.text)
+        if existing is not None:
+            for qid in list(existing.writer_query_ids):
+                self._terminate(qid)
+        self._ensure_topic(topic, partitions if "PARTITIONS" in props or not self.log.topic_exists(topic)
+                           else None, replicas)
+        prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
+        query_id = self._next_query_id(f"{prefix}_{stmt.name}")
+        self.metastore.sources[stmt.name] = sink
+        self._start_query(query_id, stmt.text, plan, sink)
+        return self._status(stmt, f"Created query with ID {query_id}", query_id)
+
+    def _start_query(self, query_id: str, sql: str, plan: ProjectionPlan, sink: DataSource) -> PersistentQuery:
+        earliest = str(self.property("auto.offset.reset",
+                                     self.property("ksql.streams.auto.offset.reset", "latest"))).lower()
+        query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest")
+        self.queries[query_id] = query
+        sink.writer_query_ids.add(query_id)
+        plan.source.reader_query_ids.add(query_id)
+        return query
+
+    def _exec_InsertInto(self, stmt: ast.InsertInto, overrides: dict) -> StatementResult:
+        check_properties(stmt.properties, {"QUERY_ID"})
+        target = self.metastore.get(stmt.target)
+        if target is None:
+            raise KsqlError(f"Source `{stmt.target}` does not exist.")
+        if target.kind != "STREAM":
+            raise KsqlError(f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
+        if target.is_source:
+            raise KsqlError(f"Cannot insert into read-only stream: {target.name}")
+        plan = self._plan_query(stmt.query, stmt.target)
+        if plan.source.kind != "STREAM":
+            raise KsqlError(f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
+        result_schema, sink_schema = plan.schema, target.schema
+        compatible = len(result_schema.columns) == len(sink_schema.columns) and all(
+            a.name == b.name and a.type == b.type and a.is_key == b.is_key
+            for a, b in zip(result_schema.key + result_schema.value, sink_schema.key + sink_schema.value))
+        if not compatible:
+            raise KsqlError(f"Incompatible schema between results and sink. Result schema is {result_schema} "
+                            f"Sink schema is {sink_schema}")
+        query_id = str(stmt.properties.get("QUERY_ID") or self._next_query_id("INSERTQUERY"))
+        sink = DataSource(
+            name=target.name, kind=target.kind, schema=target.schema, topic=target.topic,
+            formats=target.formats, timestamp_column=target.timestamp_column,
+            timestamp_format=target.timestamp_format, window=target.window, sql=target.sql)
+        query = self._start_query(query_id, stmt.text, plan, sink)
+        target.writer_query_ids.add(query.query_id)
+        return self._status(stmt, f"Created query with ID {query_id}", query_id)
+
+    # -- INSERT VALUES --------------------------------------------------------------------------
+
+    def _exec_InsertValues(self, stmt: ast.InsertValues, overrides: dict) -> StatementResult:
+        target = self.metastore.get(stmt.target)
+        if target is None:
+            raise KsqlError(f"Cannot insert values into an unknown stream/table: `{stmt.target}`"
+                            + self.metastore.case_hint(stmt.target))
+        if target.is_source:
+            raise KsqlError(f"Cannot insert values into read-only {target.kind.lower()}: {target.name}")
+        schema = target.schema
+        insertable = [c for c in schema.key + schema.value if not c.is_header]
+        if stmt.columns is None:
+            names = [c.name for c in insertable]
+            if len(stmt.values) != len(names):
+                raise KsqlError(f"Expected a value for each column. Expected Columns: {names}. "
+                                f"Got {[_sql(v) for v in stmt.values]}")
+        else:
+            names = list(stmt.columns)
+            if len(names) != len(stmt.values):
+                raise KsqlError(f"Expected number columns and values to match: {names}, "
+                                f"{[_sql(v) for v in stmt.values]}")
+        by_name = {c.name: c for c in schema.key + schema.value}
+        values: dict[str, Any] = {}
+        for name, expr in zip(names, stmt.values):
+            if name == ROWTIME:
+                values[ROWTIME] = self._constant(expr, BIGINT, name)
+                continue
+            column = by_name.get(name)
+            if column is None:
+                raise KsqlError(f"Column name {name} does not exist.")
+            if column.is_header:
+                raise KsqlError(f"Cannot insert into HEADER columns: {name}")
+            values[name] = self._constant(expr, column.type, name)
+        sink_topic_config = self.log.topic_config(target.topic)
+        encoder = RecordEncoder(target, sink_topic_config.partitions, "INSERT")
+        key = [values.get(c.name) for c in schema.key]
+        value = [values.get(c.name) for c in schema.value]
+        ts = values.get(ROWTIME)
+        if ts is None:
+            ts = int(time.time() * 1000)
+        row = (*key, *value, ts, [], None, None, 0, False)
+        try:
+            key_bytes = encoder.key_serde.serialize(key) if key else None
+            value_bytes = encoder.value_serde.serialize(value)
+        except KsqlError as err:
+            raise KsqlError(f"Failed to insert values into '{target.name}'. {err}") from None
+        if encoder.ts_index is not None:
+            ts = row[encoder.ts_index]
+        partition = default_partition(key_bytes, sink_topic_config.partitions) if key_bytes is not None else 0
+        self.log.append(target.topic, partition, [Record(key_bytes, value_bytes, ts or 0, [])])
+        return self._status(stmt, "Inserted 1 row")
+
+    def _constant(self, expr: ast.Expr, target: SqlType, column: str) -> Any:
+        """Evaluate a VALUES expression and coerce it to the column type."""
+        scope = Scope([])
+        typer = ExpressionTyper(scope, self.registry)
+        try:
+            t = typer.type_of(expr)
+        except KsqlError as err:
+            raise KsqlError(f"Failed to insert values: {err}") from None
+        if t.base != "NULL" and not can_widen(t, target) and t != target:
+            raise KsqlError(f"Expected type {target} for field {column} but got {_sql(expr)}({t})")
+        fn = compile_projection(None, [ast.Cast(expr, target) if t != target and t.base != "NULL" else expr],
+                                scope, self.registry, _raise)
+        result = fn(())
+        return None if result is None else result[0]
+
+    # -- DROP, TYPES, TERMINATE -----------------------------------------------------------------
+
+    def _exec_DropSource(self, stmt: ast.DropSource, overrides: dict) -> StatementResult:
+        source = self.metastore.get(stmt.name)
+        if source is None:
+            if stmt.if_exists:
+                return self._status(stmt, f"Source `{stmt.name}` does not exist.")
+            raise KsqlError(f"Source {stmt.name} does not exist.")
+        if source.kind != stmt.kind:
+            raise KsqlError(f"Incompatible data source type is {source.kind}, but statement was DROP {stmt.kind}")
+        if stmt.delete_topic and source.is_source:
+            raise KsqlError(f"Cannot delete topic for read-only source: {source.name}")
+        readers = sorted(q for q in source.reader_query_ids if q in self.queries)
+        if readers:
+            sinks = sorted({self.queries[q].sink.name for q in readers})
+            raise KsqlError(f"Cannot drop {source.name}.\nThe following streams and/or tables read from "
+                            f"this source: [{', '.join(sinks)}].\nYou need to drop them before dropping "
+                            f"{source.name}.")
+        for qid in list(source.writer_query_ids):
+            self._terminate(qid)
+        del self.metastore.sources[stmt.name]
+        if stmt.delete_topic and self.log.topic_exists(source.topic):
+            self.log.delete_topic(source.topic)
+        return self._status(stmt, f"Source `{stmt.name}` (topic: {source.topic}) was dropped.")
+
+    def _terminate(self, query_id: str) -> None:
+        query = self.queries.pop(query_id, None)
+        if query is None:
+            raise KsqlError(f"Unknown queryId: {query_id}")
+        query.state = TERMINATED
+        for source in self.metastore.sources.values():
+            source.writer_query_ids.discard(query_id)
+            source.reader_query_ids.discard(query_id)
+
+    def _exec_Terminate(self, stmt: ast.Terminate, overrides: dict) -> StatementResult:
+        ids = list(self.queries) if stmt.query_id is None else [stmt.query_id]
+        for qid in ids:
+            if qid not in self.queries and qid.upper() in self.queries:
+                qid = qid.upper()
+            self._terminate(qid)
+        return self._status(stmt, "Query terminated.")
+
+    def _exec_PauseResume(self, stmt: ast.PauseResume, overrides: dict) -> StatementResult:
+        ids = list(self.queries) if stmt.query_id is None else [stmt.query_id]
+        for qid in ids:
+            query = self.queries.get(qid) or self.queries.get(qid.upper())
+            if query is None:
+                raise KsqlError(f"Unknown queryId: {qid}")
+            query.state = PAUSED if stmt.action == "PAUSE" else RUNNING
+        return self._status(stmt, f"Query {stmt.action.lower()}d.")
+
+    def _exec_CreateType(self, stmt: ast.CreateType, overrides: dict) -> StatementResult:
+        existing = self.metastore.types.get(stmt.name)
+        if existing is not None:
+            if stmt.if_not_exists:
+                return self._status(stmt, f"Type {stmt.name} already exists")
+            raise KsqlError(f"Cannot register custom type '{stmt.name}' since it is already registered "
+                            f"with type: {existing}")
+        self.metastore.types[stmt.name] = self.metastore.resolve_type(stmt.type)
+        return self._status(stmt, "Created type")
+
+    def _exec_DropType(self, stmt: ast.DropType, overrides: dict) -> StatementResult:
+        if stmt.name not in self.metastore.types:
+            if stmt.if_exists:
+                return self._status(stmt, f"Type {stmt.name} does not exist")
+            raise KsqlError(f"Type {stmt.name} does not exist.")
+        del self.metastore.types[stmt.name]
+        return self._status(stmt, "Dropped type")
+
+    def _exec_AlterSource(self, stmt: ast.AlterSource, overrides: dict) -> StatementResult:
+        source = self.metastore.get(stmt.name)
+        if source is None:
+            raise KsqlError(f"Source {stmt.name} does not exist.")
+        if source.is_source:
+            raise KsqlError(f"Cannot alter {source.kind.lower()} '{source.name}': ALTER operations are not "
+                            f"supported on source {source.kind.lower()}s.")
+        if source.writer_query_ids:
+            raise KsqlError(f"ALTER command is not supported for CREATE ... AS statements.")
+        columns = list(source.schema.columns)
+        for el in stmt.columns:
+            if source.schema.find(el.name) is not None or any(c.name == el.name for c in columns):
+                raise KsqlError(f"Cannot add column `{el.name}` to schema. A column with the same name "
+                                "already exists.")
+            columns.append(SchemaColumn(el.name, self.metastore.resolve_type(el.type), VALUE))
+        schema = LogicalSchema(tuple(columns))
+        self._validate_serdes(schema, source.formats)
+        source.schema = schema
+        return self._status(stmt, f"{source.kind.capitalize()} {source.name} altered.")
+
+    # -- properties and variables ----------------------------------------------------------------
+
+    def _exec_SetProperty(self, stmt: ast.SetProperty, overrides: dict) -> StatementResult:
+        self.session_properties[stmt.name] = stmt.value
+        return self._status(stmt, f"Successfully set property {stmt.name} to {stmt.value}")
+
+    def _exec_UnsetProperty(self, stmt: ast.UnsetProperty, overrides: dict) -> StatementResult:
+        self.session_properties.pop(stmt.name, None)
+        return self._status(stmt, f"Successfully unset property {stmt.name}")
+
+    def _exec_DefineVariable(self, stmt: ast.DefineVariable, overrides: dict) -> StatementResult:
+        self.variables[stmt.name] = stmt.value
+        return self._status(stmt, f"Defined variable {stmt.name}")
+
+    def _exec_UndefineVariable(self, stmt: ast.UndefineVariable, overrides: dict) -> StatementResult:
+        if self.variables.pop(stmt.name, None) is None:
+            raise KsqlError(f"Cannot undefine variable '{stmt.name}' which was never defined")
+        return self._status(stmt, f"Undefined variable {stmt.name}")
+
+    def _exec_RunScript(self, stmt: ast.RunScript, overrides: dict) -> StatementResult:
+        raise KsqlError("RUN SCRIPT is a client command: run it from the ksql CLI, which sends the "
+                        "script's statements to the server.")
+
+    # -- ASSERT -----------------------------------------------------------------------------------
+
+    def _exec_AssertTopic(self, stmt: ast.AssertTopic, overrides: dict) -> StatementResult:
+        deadline = time.monotonic() + (stmt.timeout.millis / 1000 if stmt.timeout else 0)
+        while True:
+            exists = self.log.topic_exists(stmt.topic)
+            if exists == stmt.exists:
+                break
+            if time.monotonic() >= deadline:
+                state = "does not exist" if stmt.exists else "exists"
+                raise KsqlError(f"Topic {stmt.topic} {state}.")
+            time.sleep(0.05)
+        if stmt.exists and "PARTITIONS" in stmt.properties:
+            want = self._int_prop(stmt.properties, "PARTITIONS")
+            have = self.log.topic_config(stmt.topic).partitions
+            if want != have:
+                raise KsqlError(f"Mismatched configuration for topic {stmt.topic}: For config partitions, "
+                                f"expected {want} got {have}")
+        entity = {"@type": "assert_topic", "statementText": stmt.text, "topicName": stmt.topic,
+                  "exists": stmt.exists, "warnings": []}
+        return StatementResult(stmt.text, entity)
+
+    def _exec_AssertSchema(self, stmt: ast.AssertSchema, overrides: dict) -> StatementResult:
+        raise KsqlError("ASSERT SCHEMA needs the schema registry, which this server does not support yet.")
+
+    # -- listing ----------------------------------------------------------------------------------
+
+    def _exec_Show(self, stmt: ast.Show, overrides: dict) -> StatementResult:
+        from ksql.engine import describe
+
+        return StatementResult(stmt.text, describe.show(self, stmt))
+
+    def _exec_Describe(self, stmt: ast.Describe, overrides: dict) -> StatementResult:
+        from ksql.engine import describe
+
+        return StatementResult(stmt.text, describe.describe(self, stmt))
+
+    def _exec_DescribeFunction(self, stmt: ast.DescribeFunction, overrides: dict) -> StatementResult:
+        from ksql.engine import describe
+
+        return StatementResult(stmt.text, describe.describe_function(self, stmt))
+
+    def _exec_Explain(self, stmt: ast.Explain, overrides: dict) -> StatementResult:
+        from ksql.engine import describe
+
+        return StatementResult(stmt.text, describe.explain(self, stmt))
+
+
+def parse_duration_text(text: str) -> int:
+    """'10 SECONDS' -> 10000, as WINDOW_SIZE is written."""
+    parts = text.strip().split()
+    units = {"MILLISECOND": 1, "SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
+    if len(parts) == 2 and parts[0].isdigit():
+        unit = parts[1].upper().rstrip("S")
+        if unit in units:
+            return int(parts[0]) * units[unit]
+    raise KsqlError(f"Invalid duration: '{text}'. Expected '<number> <time unit>', e.g. '10 SECONDS'")
+
+
+def _function_calls(expr: ast.Expr):
+    if isinstance(expr, ast.FunctionCall):
+        yield expr
+    if hasattr(expr, "__dataclass_fields__"):
+        for name in expr.__dataclass_fields__:
+            value = getattr(expr, name)
+            items = value if isinstance(value, tuple) else (value,)
+            for item in items:
+                if isinstance(item, ast.Expr):
+                    yield from _function_calls(item)
+                elif isinstance(item, ast.WhenClause):
+                    yield from _function_calls(item.condition)
+                    yield from _function_calls(item.result)
+                elif isinstance(item, tuple):
+                    for sub in item:
+                        if isinstance(sub, ast.Expr):
+                            yield from _function_calls(sub)
+
+
+def _sql(expr: ast.Expr) -> str:
+    from ksql.planner.sql_format import format_expr
+
+    return format_expr(expr)
+
+
+def _raise(message: str) -> None:
+    raise KsqlError(message)
+

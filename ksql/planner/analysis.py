@@ -1,0 +1,366 @@
+"""Analysis of a SELECT over one source: names, types, key columns, the output schema.
+
+The result, a `ProjectionPlan`, says which expressions over the source row make
+the output key and value columns. The runtime compiles them, with the WHERE
+filter, into one batch function. Messages follow ksqlDB's wording, since users
+(and ksqlDB's tests) rely on them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ksql.engine.metastore import DataSource
+from ksql.engine.schema import (
+    KEY,
+    PSEUDO_COLUMNS,
+    RESERVED_COLUMN_NAMES,
+    ROWTIME,
+    VALUE,
+    WINDOW_COLUMNS,
+    WINDOWEND,
+    WINDOWSTART,
+    LogicalSchema,
+    SchemaColumn,
+)
+from ksql.errors import KsqlError
+from ksql.functions import FunctionRegistry
+from ksql.parser import ast
+from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn
+from ksql.planner.sql_format import format_expr
+from ksql.planner.timestamps import parse_timestamp_literal
+from ksql.types import BIGINT, BOOLEAN, NullType, SqlType, StructType
+
+RAW_HEADERS = "\x00headers"  # hidden scope column: the record's headers as stored
+RAW_NULL = "\x00null"  # hidden scope column: True when the record's value was null
+HIDDEN_WINDOW = ("\x00windowstart", "\x00windowend")  # window slots of unwindowed sources
+
+
+@dataclass(frozen=True)
+class ProjectionPlan:
+    """A stateless query over one source."""
+
+    source: DataSource
+    scope: Scope
+    where: ast.Expr | None
+    key_exprs: tuple[ast.Expr, ...]
+    value_exprs: tuple[ast.Expr, ...]
+    schema: LogicalSchema  # output schema: key columns then value columns
+    registry: FunctionRegistry
+
+
+def source_scope(source: DataSource, alias: str | None) -> Scope:
+    """The row layout the runtime decodes a source into.
+
+    key columns, value columns (headers in place), ROWTIME, ROWPARTITION, ROWOFFSET,
+    WINDOWSTART, WINDOWEND (hidden names on unwindowed sources), raw headers, value-is-null.
+    """
+    qualifier = alias or source.name
+    cols: list[ScopeColumn] = []
+    for c in source.schema.key + source.schema.value:
+        cols.append(ScopeColumn(c.name, c.type, len(cols), qualifier))
+    for name, t in PSEUDO_COLUMNS.items():
+        cols.append(ScopeColumn(name, t, len(cols), qualifier))
+    names = list(WINDOW_COLUMNS) if source.window is not None else list(HIDDEN_WINDOW)
+    for name in names:
+        cols.append(ScopeColumn(name, BIGINT, len(cols), qualifier))
+    cols.append(ScopeColumn(RAW_HEADERS, HEADERS_TYPE, len(cols), qualifier))
+    cols.append(ScopeColumn(RAW_NULL, BOOLEAN, len(cols), qualifier))
+    return Scope(cols)
+
+
+def _headers_type() -> SqlType:
+    from ksql.types import BYTES, STRING, ArrayType, StructField
+
+    return ArrayType(StructType((StructField("KEY", STRING), StructField("VALUE", BYTES))))
+
+
+HEADERS_TYPE = _headers_type()
+
+
+class _Namer:
+    """ksqlDB's KSQL_COL_n names for expressions without an alias."""
+
+    def __init__(self, taken: set[str]):
+        self.taken = taken
+        self.next = 0
+
+    def fresh(self) -> str:
+        while f"KSQL_COL_{self.next}" in self.taken:
+            self.next += 1
+        name = f"KSQL_COL_{self.next}"
+        self.next += 1
+        self.taken.add(name)
+        return name
+
+
+def implicit_name(expr: ast.Expr) -> str | None:
+    """The column name ksqlDB gives an unaliased expression, or None for a generated one."""
+    if isinstance(expr, ast.ColumnRef):
+        return expr.name
+    if isinstance(expr, ast.Dereference):
+        return expr.field
+    return None
+
+
+class Analyzer:
+    """Analyzes a stateless query (projection, filter, PARTITION BY) over one source."""
+
+    def __init__(self, source: DataSource, alias: str | None, registry: FunctionRegistry):
+        self.source = source
+        self.alias = alias
+        self.qualifier = alias or source.name
+        self.scope = source_scope(source, alias)
+        self.registry = registry
+        self.typer = ExpressionTyper(self.scope, registry)
+
+    # -- resolution helpers --------------------------------------------------
+
+    def normalize(self, expr: ast.Expr, clause: str) -> ast.Expr:
+        """Check qualifiers and strip them, so equal expressions compare equal."""
+        return _rewrite(expr, lambda e: self._normalize_ref(e, clause))
+
+    def _normalize_ref(self, e: ast.Expr, clause: str) -> ast.Expr | None:
+        if isinstance(e, ast.ColumnRef):
+            if e.source is not None and e.source not in (self.qualifier, self.source.name):
+                raise KsqlError(f"'{e.source}' is not a valid stream/table name or alias.")
+            if e.name.startswith("\x00") or not any(c.name == e.name for c in self.scope.columns):
+                shown = f"{e.source}.{e.name}" if e.source else e.name
+                raise KsqlError(f"{clause} column '{shown}' cannot be resolved.")
+            return ast.ColumnRef(e.name)
+        return None
+
+    def type_of(self, expr: ast.Expr, clause: str) -> SqlType:
+        try:
+            return self.typer.type_of(expr)
+        except KsqlError as err:
+            if clause == "WHERE":
+                raise KsqlError(f"Error in WHERE expression: {err}") from None
+            raise
+
+    # -- the analysis ----------------------------------------------------------
+
+    def analyze(self, query: ast.Query, sink_name: str) -> ProjectionPlan:
+        where = None
+        if query.where is not None:
+            where = rewrite_magic_timestamps(self.normalize(query.where, "WHERE"))
+            t = self.type_of(where, "WHERE")
+            if t.base != "BOOLEAN" and not isinstance(t, NullType):
+                raise KsqlError(
+                    f"Type error in WHERE expression: Should evaluate to boolean but is "
+                    f"{format_expr(query.where)} ({t}) instead.")
+        partition_by = [self.normalize(e, "PARTITION BY") for e in query.partition_by] \
+            if query.partition_by else None
+        items = self.expand_select(query, partition_by)
+        if partition_by is None:
+            return self._plan_keep_key(query, where, items, sink_name)
+        return self._plan_partition_by(query, where, items, partition_by, sink_name)
+
+    def expand_select(self, query: ast.Query, partition_by: list[ast.Expr] | None
+                      ) -> list[tuple[ast.Expr, str | None]]:
+        """Select items as (normalized expression, alias or None); `*` expanded."""
+        out: list[tuple[ast.Expr, str | None]] = []
+        schema = self.source.schema
+        for item in query.select:
+            if isinstance(item, ast.AllColumns):
+                if item.source is not None and item.source not in (self.qualifier, self.source.name):
+                    raise KsqlError(f"'{item.source}' is not a valid stream/table name or alias.")
+                if partition_by is None:
+                    names = [c.name for c in schema.key + schema.value]
+                else:
+                    moved = {e.name for e in partition_by if isinstance(e, ast.ColumnRef)}
+                    keys = [e for e in partition_by if not isinstance(e, ast.NullLiteral)]
+                    out.extend((e, None) for e in keys)
+                    names = [c.name for c in schema.value if c.name not in moved]
+                    names += [c.name for c in schema.key if c.name not in moved]
+                out.extend((ast.ColumnRef(n), None) for n in names)
+            else:
+                out.append((self.normalize(item.expr, "SELECT"), item.alias))
+        return out
+
+    def _check_reserved(self, name: str) -> None:
+        if name in RESERVED_COLUMN_NAMES:
+            raise KsqlError(f"Reserved column name in select: `{name}`. Please remove or alias the column.")
+
+    def _namer(self, items) -> _Namer:
+        """A KSQL_COL_n generator that skips names the source or the aliases already use."""
+        taken = {c.name for c in self.scope.columns}
+        taken |= {a for _, a in items if a}
+        namer = _Namer({n for n in taken if re.fullmatch(r"KSQL_COL_\d+", n)})
+        return namer
+
+    def _name_items(self, items, namer: _Namer) -> list[str]:
+        names = []
+        for expr, alias in items:
+            if alias is not None:
+                names.append(alias)
+                continue
+            name = implicit_name(expr)
+            if isinstance(expr, ast.ColumnRef) and expr.name in RESERVED_COLUMN_NAMES:
+                self._check_reserved(expr.name)
+            names.append(name if name is not None else namer.fresh())
+        return names
+
+    def _typed(self, expr: ast.Expr, name: str) -> SqlType:
+        t = self.type_of(expr, "SELECT")
+        if isinstance(t, NullType):
+            raise KsqlError("Can't infer a type of null. Please explicitly cast it to a required type, "
+                            "e.g. CAST(null AS VARCHAR).")
+        return t
+
+    def _plan_keep_key(self, query, where, items, sink_name) -> ProjectionPlan:
+        key_cols = self.source.schema.key
+        namer = self._namer(items)
+        names = self._name_items(items, namer)
+        key_positions: dict[str, list[int]] = {c.name: [] for c in key_cols}
+        for i, (expr, _) in enumerate(items):
+            if isinstance(expr, ast.ColumnRef) and expr.name in key_positions:
+                key_positions[expr.name].append(i)
+        for kname, positions in key_positions.items():
+            if len(positions) > 1:
+                aliases = " and ".join(names[i] for i in positions)
+                raise KsqlError(f"The projection contains a key column (`{kname}`) more than once, "
+                                f"aliased as: {aliases}.")
+        missing = [k for k, p in key_positions.items() if not p]
+        if missing:
+            noun = "column" if len(missing) == 1 else "columns"
+            listed = " and ".join(missing) if len(missing) <= 2 else ", ".join(missing)
+            raise KsqlError(f"The query used to build `{sink_name}` must include the key {noun} "
+                            f"{listed} in its projection (eg, SELECT {', '.join(missing)}...).")
+        key_idx = [key_positions[c.name][0] for c in key_cols]
+        return self._finish(where, items, names, key_idx, sink_name)
+
+    def _plan_partition_by(self, query, where, items, partition_by, sink_name) -> ProjectionPlan:
+        if not partition_by:
+            raise KsqlError("PARTITION BY requires at least one expression")
+        nulls = [e for e in partition_by if isinstance(e, ast.NullLiteral)]
+        if nulls and len(partition_by) > 1:
+            raise KsqlError("Cannot PARTITION BY multiple columns including NULL")
+        if nulls:
+            namer = self._namer(items)
+            names = self._name_items(items, namer)
+            return self._finish(where, items, names, [], sink_name)
+        for e in partition_by:
+            self.type_of(e, "PARTITION BY")
+        namer = self._namer(items)
+        # the partitioning expressions are named first, as ksqlDB repartitions before projecting
+        pb_names = [implicit_name(e) or namer.fresh() for e in partition_by]
+        positions: list[list[int]] = [[] for _ in partition_by]
+        for i, (expr, _) in enumerate(items):
+            for j, pe in enumerate(partition_by):
+                if expr == pe:
+                    positions[j].append(i)
+        names = []
+        for i, (expr, alias) in enumerate(items):
+            matched = next((j for j, p in enumerate(positions) if i in p), None)
+            if alias is not None:
+                names.append(alias)
+            elif matched is not None:
+                names.append(pb_names[matched])
+            else:
+                implicit = implicit_name(expr)
+                if isinstance(expr, ast.ColumnRef):
+                    self._check_reserved(expr.name)
+                names.append(implicit if implicit is not None else namer.fresh())
+        for j, p in enumerate(positions):
+            if len(p) > 1:
+                aliases = " and ".join(names[i] for i in p)
+                raise KsqlError(f"The projection contains a key column (`{names[p[0]]}`) more than once, "
+                                f"aliased as: {aliases}.")
+        missing = [format_expr(partition_by[j], self.qualifier) for j, p in enumerate(positions) if not p]
+        if missing:
+            noun = "expression" if len(missing) == 1 else "expressions"
+            raise KsqlError(f"The query used to build `{sink_name}` must include the partitioning {noun} "
+                            f"{' and '.join(missing)} in its projection (eg, SELECT {', '.join(missing)}...).")
+        return self._finish(where, items, names, [p[0] for p in positions], sink_name)
+
+    def _finish(self, where, items, names, key_idx, sink_name) -> ProjectionPlan:
+        key_set = set(key_idx)
+        value_idx = [i for i in range(len(items)) if i not in key_set]
+        if not value_idx:
+            raise KsqlError("The projection contains no value columns.")
+        columns: list[SchemaColumn] = []
+        seen: set[str] = set()
+        for i in key_idx + value_idx:
+            name = names[i]
+            if i not in key_set:
+                self._check_reserved(name)
+            if name in seen:
+                raise KsqlError(f"Duplicate column names: {name}" if i not in key_set else
+                                f"Duplicate key column name: {name}")
+            seen.add(name)
+            t = self._typed(items[i][0], name)
+            columns.append(SchemaColumn(name, t, KEY if i in key_set else VALUE))
+        return ProjectionPlan(
+            source=self.source, scope=self.scope, where=where,
+            key_exprs=tuple(items[i][0] for i in key_idx),
+            value_exprs=tuple(items[i][0] for i in value_idx),
+            schema=LogicalSchema(tuple(columns)), registry=self.registry)
+
+
+# ---------------------------------------------------------------------------
+# Rewrites
+# ---------------------------------------------------------------------------
+
+_TIME_PSEUDO = {ROWTIME, WINDOWSTART, WINDOWEND}
+
+
+def rewrite_magic_timestamps(expr: ast.Expr) -> ast.Expr:
+    """ROWTIME/WINDOWSTART/WINDOWEND compared with a string literal: parse the string to millis."""
+
+    def is_time(e: ast.Expr) -> bool:
+        return isinstance(e, ast.ColumnRef) and e.name in _TIME_PSEUDO
+
+    def to_millis(e: ast.Expr) -> ast.Expr:
+        if isinstance(e, ast.StringLiteral):
+            return ast.LongLiteral(parse_timestamp_literal(e.value))
+        return e
+
+    def visit(e: ast.Expr) -> ast.Expr | None:
+        if isinstance(e, ast.Comparison) and (is_time(e.left) or is_time(e.right)):
+            return ast.Comparison(e.op, to_millis(e.left), to_millis(e.right))
+        if isinstance(e, ast.Between) and is_time(e.value):
+            return ast.Between(e.value, to_millis(e.low), to_millis(e.high), e.negated)
+        return None
+
+    return _rewrite(expr, visit)
+
+
+def _rewrite(expr, fn):
+    """Rebuild `expr` bottom-up where `fn` returns a replacement (None = keep, recurse)."""
+    replaced = fn(expr)
+    if replaced is not None:
+        return replaced
+    if not hasattr(expr, "__dataclass_fields__"):
+        return expr
+    changes = {}
+    for name in expr.__dataclass_fields__:
+        value = getattr(expr, name)
+        new = _rewrite_value(value, fn)
+        if new is not value:
+            changes[name] = new
+    if not changes:
+        return expr
+    return type(expr)(**{**{n: getattr(expr, n) for n in expr.__dataclass_fields__}, **changes})
+
+
+def _rewrite_value(value, fn):
+    if isinstance(value, ast.Expr):
+        return _rewrite(value, fn)
+    if isinstance(value, ast.WhenClause):
+        cond, res = _rewrite(value.condition, fn), _rewrite(value.result, fn)
+        if cond is value.condition and res is value.result:
+            return value
+        return ast.WhenClause(cond, res)
+    if isinstance(value, tuple):
+        items = tuple(_rewrite_value(v, fn) for v in value)
+        return value if all(a is b for a, b in zip(items, value)) else items
+    return value
+
+
+def rewrite(expr: ast.Expr, fn) -> ast.Expr:
+    """Public bottom-up rewriter (see _rewrite)."""
+    return _rewrite(expr, fn)
+
+
