@@ -92,6 +92,19 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _raise_fd_limit() -> None:
+    """Every partition keeps its active segment open: lift the soft RLIMIT_NOFILE to the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ImportError, ValueError, OSError):  # pragma: no cover
+        pass
+
+
 def _seg_name(base: int) -> str:
     return f"{base:020d}"
 
@@ -326,10 +339,16 @@ class EmbeddedLog(Log):
                 shutil.rmtree(os.path.join(self._trash_dir, name), ignore_errors=True)
             self._load_topics()
             self._load_groups()
+            _raise_fd_limit()
         except BaseException:
             self._close_all_fds()
             os.close(self._lock_fd)
             raise
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        if fsync == "interval":
+            self._flusher = threading.Thread(target=self._flush_loop, name=f"log-flusher:{root}", daemon=True)
+            self._flusher.start()
 
     # ================================================================ open / recovery
 
@@ -919,25 +938,42 @@ class EmbeddedLog(Log):
 
     # ================================================================ lifecycle
 
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.fsync_interval):
+            try:
+                self._sync_parts(only_dirty=True)
+            except Exception as e:  # pragma: no cover - keep flushing
+                _log.warning("background fsync failed: %s", e)
+
+    def _sync_parts(self, only_dirty: bool) -> None:
+        with self._meta_lock:
+            parts = [p for t in self._topics.values() for p in t.parts]
+        for p in parts:
+            if only_dirty and not p.dirty:
+                continue
+            with p.lock:
+                if p.wfd is not None and not p.deleted:
+                    _fdatasync(p.wfd)
+                    p.dirty = False
+                    p.last_sync = time.monotonic()
+
     def sync(self) -> None:
         """fdatasync every partition's active segment (meaningful for fsync="interval"/"never")."""
-        with self._meta_lock:
-            topics = list(self._topics.values())
-        for t in topics:
-            for p in t.parts:
-                with p.lock:
-                    if p.wfd is not None:
-                        _fdatasync(p.wfd)
-                        p.dirty = False
-                        p.last_sync = time.monotonic()
+        self._check_open()
+        self._sync_parts(only_dirty=False)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._stop.set()
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join()
         with self._meta_lock:
             if self._closed:
                 return
             if self.fsync == "interval":
                 try:
-                    self.sync()
+                    self._sync_parts(only_dirty=True)
                 except OSError as e:  # pragma: no cover
                     _log.warning("sync on close failed: %s", e)
             parts = [p for t in self._topics.values() for p in t.parts]

@@ -1,9 +1,10 @@
 """MemoryLog: an in-memory, deterministic, thread-safe Log for tests and the TestDriver.
 
-Each partition is a python list of Records plus the offset of its first element
-(retention moves it forward). append() stores fresh Record objects (the caller's
-objects are never mutated or aliased); read() returns the stored objects without
-copying, so callers must treat records returned by read() as immutable.
+Each partition is a python list of plain tuples (key, value, timestamp, headers tuple)
+plus the offset of its first element (retention moves it forward). Tuples of bytes/int
+are not tracked by the cyclic GC, so a large in-memory log does not slow down every
+garbage collection. append() never mutates or keeps the caller's Record objects; read()
+builds fresh Record objects, so callers may mutate what they read.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class _Partition:
     __slots__ = ("records", "start")
 
     def __init__(self) -> None:
-        self.records: list[Record] = []
+        self.records: list[tuple] = []  # (key, value, timestamp, headers tuple | None)
         self.start = 0  # offset of records[0]
 
 
@@ -42,27 +43,54 @@ class _Topic:
         self.parts = [_Partition() for _ in range(config.partitions)]
 
 
-def _as_bytes(x):
+_OK_TYPES = {bytes, type(None)}
+_INT = {int}
+
+
+def _bad(topic: str, partition: int, msg: str) -> TypeError:
+    return TypeError(
+        f"append to {topic}-{partition}: records need bytes|None key/value, int timestamp, "
+        f"list[(str, bytes|None)] headers: {msg}"
+    )
+
+
+def _as_bytes(x, topic: str, partition: int):
     if x is None or type(x) is bytes:
         return x
     if isinstance(x, (bytearray, memoryview)):
         return bytes(x)
-    raise TypeError(f"key/value must be bytes or None, got {type(x).__name__}")
+    raise _bad(topic, partition, f"key/value must be bytes or None, got {type(x).__name__}")
 
 
-def _check_headers(h) -> list:
-    out = []
-    for name, val in h:
+def _validated(t: tuple, topic: str, partition: int) -> tuple:
+    k, v, ts, h = t
+    if type(ts) is not int:
+        raise _bad(topic, partition, f"timestamp must be an int, got {type(ts).__name__}")
+    return (_as_bytes(k, topic, partition), _as_bytes(v, topic, partition), ts, h)
+
+
+def _check_headers(h: tuple, topic: str, partition: int) -> None:
+    for hdr in h:
+        try:
+            name, val = hdr
+        except (TypeError, ValueError):
+            raise _bad(topic, partition, f"header {hdr!r} is not a (name, value) pair") from None
         if type(name) is not str:
-            raise TypeError(f"header name must be str, got {type(name).__name__}")
-        out.append((name, _as_bytes(val)))
-    return out
+            raise _bad(topic, partition, f"header name must be str, got {type(name).__name__}")
+        _as_bytes(val, topic, partition)
 
 
-def _record_size(r: Record) -> int:
-    n = 18 + (len(r.key) if r.key is not None else 0) + (len(r.value) if r.value is not None else 0)
-    for hk, hv in r.headers:
-        n += 6 + len(hk) + (len(hv) if hv is not None else 0)
+def _coerce_headers(t: tuple, topic: str, partition: int) -> tuple:
+    if t[3] is None:
+        return t
+    return (t[0], t[1], t[2], tuple((n, _as_bytes(v, topic, partition)) for n, v in t[3]))
+
+
+def _record_size(t: tuple) -> int:
+    k, v, _, h = t
+    n = 18 + (len(k) if k is not None else 0) + (len(v) if v is not None else 0)
+    for hk, hv in h or ():
+        n += 6 + len(hk.encode("utf-8")) + (len(hv) if hv is not None else 0)
     return n
 
 
@@ -133,28 +161,22 @@ class MemoryLog(Log):
             stored = p.records
             base = p.start + len(stored)
             off = base
-            try:
-                for r in records:
-                    k = r.key
-                    v = r.value
-                    ts = r.timestamp
-                    h = r.headers
-                    if (k is not None and type(k) is not bytes) or (v is not None and type(v) is not bytes):
-                        k, v = _as_bytes(k), _as_bytes(v)
-                    if type(ts) is not int:
-                        raise TypeError(f"timestamp must be an int, got {type(ts).__name__}")
-                    if h:
-                        h = _check_headers(h)
-                    stored.append(Record(k, v, ts, h if h else [], off, partition))
-                    off += 1
-            except BaseException as e:
-                del stored[base - p.start :]  # all-or-nothing, like EmbeddedLog
-                if isinstance(e, (TypeError, AttributeError, ValueError)):
-                    raise TypeError(
-                        f"append to {topic}-{partition}: records need bytes|None key/value, int timestamp, "
-                        f"list[(str, bytes|None)] headers: {e}"
-                    ) from e
-                raise
+            # Tuples of bytes/int/None are untracked by the cyclic GC: a big in-memory log of
+            # Record objects would make every full collection traverse all of them.
+            new = [(r.key, r.value, r.timestamp, tuple(r.headers) if r.headers else None) for r in records]
+            # validate in bulk (cheap set comprehensions); the slow path pinpoints or coerces
+            if not ({type(t[0]) for t in new} | {type(t[1]) for t in new}) <= _OK_TYPES or (
+                new and {type(t[2]) for t in new} != _INT
+            ):
+                new = [_validated(t, topic, partition) for t in new]
+            for t in new:
+                if t[3] is not None:
+                    _check_headers(t[3], topic, partition)
+                    if any(type(v) is not bytes and v is not None for _, v in t[3]):
+                        new = [_coerce_headers(x, topic, partition) for x in new]
+                        break
+            stored.extend(new)
+            off = base + len(new)
             return list(range(base, off))
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
@@ -165,7 +187,12 @@ class MemoryLog(Log):
                 i = 0
             if max_records <= 0:
                 return []
-            return p.records[i : i + max_records]
+            chunk = p.records[i : i + max_records]
+            off = p.start + i
+        return [
+            Record(k, v, ts, list(h) if h else [], o, partition)
+            for o, (k, v, ts, h) in zip(range(off, off + len(chunk)), chunk, strict=True)
+        ]
 
     def start_offset(self, topic: str, partition: int) -> int:
         with self._lock:
@@ -191,7 +218,7 @@ class MemoryLog(Log):
                     drop = 0
                     if cfg.retention_ms >= 0:
                         cutoff = now - cfg.retention_ms
-                        while drop < len(recs) - 1 and recs[drop].timestamp < cutoff:
+                        while drop < len(recs) - 1 and recs[drop][2] < cutoff:
                             drop += 1
                     if cfg.retention_bytes >= 0:
                         total = sum(_record_size(r) for r in recs[drop:])

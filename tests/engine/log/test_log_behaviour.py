@@ -287,3 +287,15 @@ def test_memory_retention():
     assert lg.start_offset("t", 0) == 2
     assert [r.offset for r in lg.read("t", 0, 0)] == [2, 3]
     assert lg.end_offset("t", 0) == 4
+
+
+def test_read_returns_fresh_records_and_coerces_bytes_like(log):
+    log.create_topic("t")
+    log.append("t", 0, [Record(bytearray(b"k"), memoryview(b"v"), 1, [("h", bytearray(b"x"))])])
+    first = log.read("t", 0, 0)
+    assert (first[0].key, first[0].value, first[0].headers) == (b"k", b"v", [("h", b"x")])
+    assert type(first[0].key) is bytes and type(first[0].headers[0][1]) is bytes
+    first[0].headers.append(("mutated", None))
+    first[0].value = b"changed"
+    again = log.read("t", 0, 0)[0]
+    assert (again.value, again.headers) == (b"v", [("h", b"x")])

@@ -372,3 +372,18 @@ def test_kill_minus_9_loses_nothing_acknowledged(tmp_path, mode):
         assert len(lg.read("t", part, 0, max_records=end + 1)) == end
         assert end >= max((f + n for p, f, n, _ in acked if p == part), default=0)
     lg.close()
+
+
+def test_fsync_interval_background_flush(tmp_path, monkeypatch):
+    synced = []
+    real = embedded_mod._fdatasync
+    monkeypatch.setattr(embedded_mod, "_fdatasync", lambda fd: (synced.append(fd), real(fd)))
+    lg = EmbeddedLog(str(tmp_path), fsync="interval", fsync_interval_ms=20)
+    lg.create_topic("t")
+    lg.append("t", 0, recs(1))
+    lg.append("t", 0, recs(1, start=1))  # within the interval: left dirty...
+    deadline = time.monotonic() + 2
+    while not synced and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert synced  # ...and flushed by the background thread
+    lg.close()
