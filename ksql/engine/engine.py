@@ -81,12 +81,13 @@ class Engine:
 
     def execute(self, sql: str, properties: dict[str, Any] | None = None) -> list[StatementResult]:
         """Parse and run every statement in `sql`, in order; stop at the first refusal."""
-        results = []
+        return [self.execute_statement(stmt, properties) for stmt in self.prepare(sql)]
+
+    def prepare(self, sql: str) -> list[ast.Statement]:
+        """Substitute ${variables} (when enabled) and parse."""
         if self._substitution_enabled():
             sql = substitute_variables(sql, self.variables)
-        for stmt in parse(sql):
-            results.append(self.execute_statement(stmt, properties))
-        return results
+        return parse(sql)
 
     def _substitution_enabled(self) -> bool:
         value = self.property("ksql.variable.substitution.enable", True)
