@@ -717,20 +717,24 @@ class EmbeddedLog(Log):
                 except OSError:
                     pass
                 raise
+            # acknowledged from here on: bookkeeping first, then the (rebuildable) index
+            entry_ts = seg.max_ts  # max timestamp of the batches before `pos`
             seg.size = pos + total
+            if max_ts > entry_ts:
+                seg.max_ts = max_ts
+            p.next_offset = base + n
             if pos == 0 or pos - seg.last_idx_pos() >= self.index_interval_bytes:
-                entry_ts = seg.max_ts
                 seg.idx_off.append(base)
                 seg.idx_pos.append(pos)
                 seg.idx_ts.append(entry_ts)
-                fd = os.open(seg.idx_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
-                    os.write(fd, _IDX.pack(base, pos, entry_ts))
-                finally:
-                    os.close(fd)
-            if max_ts > seg.max_ts:
-                seg.max_ts = max_ts
-            p.next_offset = base + n
+                    fd = os.open(seg.idx_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    try:
+                        os.write(fd, _IDX.pack(base, pos, entry_ts))
+                    finally:
+                        os.close(fd)
+                except OSError as e:  # the index is sparse and rebuilt on open: not fatal
+                    _log.warning("%s: index write failed: %s", seg.idx_path, e)
             cfg = p.config
             if cfg.retention_ms >= 0 or cfg.retention_bytes >= 0:
                 now = time.monotonic()
@@ -740,29 +744,37 @@ class EmbeddedLog(Log):
         return list(range(base, base + n))
 
     def _roll(self, p: _Partition) -> None:
-        """Close the active segment (sentinel index entry, fsync) and start a new one."""
+        """Close the active segment (sentinel index entry, fsync) and start a new one.
+
+        On failure the partition keeps appending to the old segment."""
         old = p.active
-        entry = _IDX.pack(p.next_offset, old.size, old.max_ts)
-        fd = os.open(old.idx_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        seg = _Segment(p.dir, p.next_offset)
+        seg.idx_loaded = True
+        new_fd = os.open(seg.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, entry)
+            fd = os.open(old.idx_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, _IDX.pack(p.next_offset, old.size, old.max_ts))
+                if self._sync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             if self._sync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+                os.fsync(p.wfd)
+                _fsync_dir(p.dir)
+        except BaseException:
+            os.close(new_fd)
+            try:
+                os.unlink(seg.log_path)
+            except OSError:
+                pass
+            raise
         old.idx_off.append(p.next_offset)
         old.idx_pos.append(old.size)
         old.idx_ts.append(old.max_ts)
-        if self._sync:
-            os.fsync(p.wfd)
         os.close(p.wfd)
-        p.wfd = None
+        p.wfd = new_fd
         p.dirty = False
-        seg = _Segment(p.dir, p.next_offset)
-        seg.idx_loaded = True
-        p.wfd = os.open(seg.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        if self._sync:
-            _fsync_dir(p.dir)
         p.segs.append(seg)
         p.bases.append(seg.base)
         cfg = p.config
