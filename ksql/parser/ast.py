@@ -290,6 +290,13 @@ class AllColumns:
 
 
 @dataclass(frozen=True)
+class StructAll:
+    """`expr->*` in a select list: every field of a struct, each as its own column."""
+
+    base: Expr
+
+
+@dataclass(frozen=True)
 class WindowSpec:
     """WINDOW TUMBLING/HOPPING/SESSION (...)."""
 
