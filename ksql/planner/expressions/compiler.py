@@ -1,0 +1,572 @@
+"""Compilation of expressions to Python source, built once per query.
+
+`ExpressionCompiler.compile(expr)` returns the source of a Python expression over
+the row (columns are `row[i]`, or locals `_c<i>` in the batch loop); constants and
+helpers live in `compiler.namespace`. `compile_batch` generates ONE function that
+loops over a batch with the filter and every projection inlined; a row whose
+evaluation raises is re-run on a slow path that evaluates each expression in its
+own try, so a failing expression yields null (and is reported) while the row is
+still emitted, as in ksqlDB; an error in the WHERE clause drops the row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from ksql.errors import KsqlError
+from ksql.functions.registry import FunctionRegistry, LambdaType
+from ksql.parser import ast
+from ksql.planner.expressions import runtime as R
+from ksql.planner.expressions.formatter import format_expr
+from ksql.planner.expressions.scope import Scope, ScopeColumn
+from ksql.planner.expressions.typer import ExpressionTyper
+from ksql.types import (
+    BOOLEAN,
+    DOUBLE,
+    STRING,
+    ArrayType,
+    DecimalType,
+    MapType,
+    NullType,
+    SqlType,
+    StructType,
+)
+
+_NON_NULL_BOOL = (ast.Comparison, ast.IsNull, ast.Like, ast.Between, ast.InList, ast.BooleanLiteral)
+_PY_CMP = {"=": "==", "<>": "!=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _wrap(code: str, base: str) -> str:
+    """Inline Java overflow: two's complement wrap to 32 or 64 bits (pure int ops, no call)."""
+    if base == "INTEGER":
+        return f"(({code} + 2147483648 & 4294967295) - 2147483648)"
+    return f"(({code} + 9223372036854775808 & 18446744073709551615) - 9223372036854775808)"
+
+
+class ExpressionCompiler:
+    """Turns typed expressions into Python source over `row`; see the module docstring."""
+
+    def __init__(self, scope: Scope, registry: FunctionRegistry, typer: ExpressionTyper | None = None,
+                 expr_columns: Mapping[ast.Expr, ScopeColumn] | None = None,
+                 report: Callable[[str], None] | None = None):
+        self.scope = scope
+        self.registry = registry
+        self.typer = typer or ExpressionTyper(scope, registry, expr_columns)
+        self.namespace: dict[str, Any] = dict(R.HELPERS)
+        self.namespace["_report"] = report or (lambda msg: None)
+        self.used_columns: set[int] = set()
+        self._n = 0
+        self._const_ids: dict[Any, str] = {}
+        self._local_columns = False
+        self._safe = False
+        self._lambda_names: list[dict[str, str]] = []
+
+    # --- public -----------------------------------------------------------------
+
+    def compile(self, expr: ast.Expr, *, local_columns: bool = False, safe: bool = False) -> str:
+        """Python source evaluating `expr`. local_columns: read `_c<i>` locals instead of row[i];
+        safe: a failing function call yields null (reported) instead of failing the expression."""
+        self.typer.type_of(expr)
+        old = (self._local_columns, self._safe)
+        self._local_columns, self._safe = local_columns, safe
+        try:
+            return self._c(expr)
+        finally:
+            self._local_columns, self._safe = old
+
+    def function(self, expr: ast.Expr, name: str = "_expr") -> Callable[[Sequence[Any]], Any]:
+        """A Python function row -> value for one expression (errors propagate)."""
+        src = f"def {name}(row):\n    return {self.compile(expr)}\n"
+        exec(compile(src, f"<ksql-expr {name}>", "exec"), self.namespace)
+        return self.namespace[name]
+
+    def const(self, value: Any) -> str:
+        """Hoist a constant into the namespace; returns its name."""
+        key = (type(value), value) if _hashable(value) else id(value)
+        name = self._const_ids.get(key)
+        if name is None:
+            self._n += 1
+            name = f"_k{self._n}"
+            self.namespace[name] = value
+            self._const_ids[key] = name
+        return name
+
+    # --- internals -------------------------------------------------------------------
+
+    def _tmp(self) -> str:
+        self._n += 1
+        return f"_t{self._n}"
+
+    def _type(self, e: ast.Expr) -> SqlType:
+        return self.typer.type_of(e)
+
+    def _c(self, e: ast.Expr) -> str:
+        key = id(e)
+        if key in self.typer.literal_values:
+            return self._literal(self.typer.literal_values[key])
+        col = self.typer.expr_columns.get(e) if self.typer.expr_columns and not isinstance(e, ast.Lambda) else None
+        if col is not None:
+            code = self._column(col.index)
+        else:
+            m = getattr(self, "_c_" + type(e).__name__, None)
+            if m is None:
+                raise KsqlError(f"Cannot compile expression: {format_expr(e)}")
+            code = m(e)
+        target = self.typer.coerced.get(key)
+        if target is not None:
+            code = self._convert(code, self._type(e), target)
+        return code
+
+    def _bind(self, code: str) -> tuple[str, str]:
+        """(first use, later uses) of a value: simple names are reused, others go to a walrus temp."""
+        if code.isidentifier() or _is_simple(code):
+            return code, code
+        t = self._tmp()
+        return f"({t} := {code})", t
+
+    def _literal(self, v: Any) -> str:
+        if v is None or isinstance(v, (bool, int, str)):
+            return repr(v)
+        if isinstance(v, float) and math.isfinite(v):
+            return repr(v)
+        return self.const(v)
+
+    def _column(self, index: int) -> str:
+        self.used_columns.add(index)
+        return f"_c{index}" if self._local_columns else f"row[{index}]"
+
+    def _convert(self, code: str, src: SqlType, dst: SqlType, cast: bool = False) -> str:
+        if src == dst or isinstance(src, NullType) or isinstance(dst, NullType):
+            return code
+        if src.base in ("INTEGER", "BIGINT") and dst.base == "BIGINT":
+            return code
+        if src.base in ("INTEGER", "BIGINT", "DECIMAL") and dst == DOUBLE and not cast:
+            a, b = self._bind(code)
+            return f"(None if {a} is None else float({b}))"
+        if isinstance(src, DecimalType) and isinstance(dst, DecimalType) and not cast \
+                and src.scale == dst.scale:
+            return code
+        conv = R.converter(src, dst, cast)
+        if conv is R._identity:
+            return code
+        return f"{self.const(conv)}({code})"
+
+    # literals
+    def _c_NullLiteral(self, e: ast.Expr) -> str:
+        return "None"
+
+    def _c_BooleanLiteral(self, e: ast.BooleanLiteral) -> str:
+        return "True" if e.value else "False"
+
+    def _c_IntegerLiteral(self, e: ast.IntegerLiteral) -> str:
+        return repr(e.value)
+
+    _c_LongLiteral = _c_IntegerLiteral
+
+    def _c_DecimalLiteral(self, e: ast.DecimalLiteral) -> str:
+        return self.const(e.value)
+
+    def _c_DoubleLiteral(self, e: ast.DoubleLiteral) -> str:
+        return self._literal(float(e.value))
+
+    def _c_StringLiteral(self, e: ast.StringLiteral) -> str:
+        return repr(e.value)
+
+    def _c_IntervalUnit(self, e: ast.IntervalUnit) -> str:
+        return repr(e.unit)
+
+    # references
+    def _c_ColumnRef(self, e: ast.ColumnRef) -> str:
+        if e.source is None:
+            for frame in reversed(self._lambda_names):
+                if e.name in frame:
+                    return frame[e.name]
+        return self._column(self.scope.resolve(e).index)
+
+    def _c_LambdaVariable(self, e: ast.LambdaVariable) -> str:
+        for frame in reversed(self._lambda_names):
+            if e.name in frame:
+                return frame[e.name]
+        raise KsqlError(f"Unknown lambda variable: {e.name}")
+
+    def _c_Dereference(self, e: ast.Dereference) -> str:
+        bt = self._type(e.base)
+        assert isinstance(bt, StructType)
+        f = bt.field(e.field)
+        assert f is not None
+        a, b = self._bind(self._c(e.base))
+        return f"(None if {a} is None else {b}.get({f.name!r}))"
+
+    def _c_Subscript(self, e: ast.Subscript) -> str:
+        bt = self._type(e.base)
+        if isinstance(bt, ArrayType):
+            return f"_aidx({self._c(e.base)}, {self._c(e.index)})"
+        assert isinstance(bt, MapType)
+        key = self._convert(self._c(e.index), self._type(e.index), bt.key)
+        return f"_mget({self._c(e.base)}, {key})"
+
+    # functions and lambdas
+    def _c_FunctionCall(self, e: ast.FunctionCall) -> str:
+        rf = self.typer.function(e)
+        fname = self.const(rf.impl)
+        firsts: list[str] = []
+        uses: list[str] = []
+        checks: list[str] = []
+        for i, a in enumerate(e.args):
+            pt = rf.param_types[i]
+            if isinstance(a, ast.Lambda):
+                code = self._lambda(a, pt)
+                firsts.append(code)
+                uses.append(code)
+                continue
+            code = self._c(a)
+            code = self._convert(code, self._type(a), pt)
+            if rf.null_on_null and not _never_null(a):
+                first, later = self._bind(code)
+                checks.append(f"{first} is None")
+                uses.append(later)
+            else:
+                uses.append(code)
+        if self._safe:
+            call = f"_safe(_report, {e.name!r}, {fname}{''.join(', ' + u for u in uses)})"
+        else:
+            call = f"{fname}({', '.join(uses)})"
+        if checks:
+            return f"(None if {' or '.join(checks)} else {call})"
+        if rf.null_on_null and any(isinstance(a, ast.NullLiteral) for a in e.args):
+            return "None"
+        return call
+
+    def _lambda(self, lam: ast.Lambda, lt: SqlType) -> str:
+        assert isinstance(lt, LambdaType)
+        names = {}
+        for p in lam.params:
+            self._n += 1
+            names[p] = f"_v{self._n}"
+        self._lambda_names.append(names)
+        self.typer.lambda_vars.append(dict(zip(lam.params, lt.params, strict=True)))
+        try:
+            body = self._c(lam.body)
+            body = self._convert(body, self.typer.type_of(lam.body), lt.returns)
+        finally:
+            self.typer.lambda_vars.pop()
+            self._lambda_names.pop()
+        return f"(lambda {', '.join(names.values())}: {body})"
+
+    # arithmetic
+    def _c_Arithmetic(self, e: ast.Arithmetic) -> str:
+        t = self._type(e)
+        lt, rt = self._type(e.left), self._type(e.right)
+        left, right = self._c(e.left), self._c(e.right)
+        op = e.op
+        if t == STRING:
+            return f"_splus({left}, {right})"
+        if isinstance(t, DecimalType):
+            return f"{self.const(R.decimal_op(op, t.scale))}({left}, {right})"
+        if t == DOUBLE:
+            if isinstance(lt, DecimalType):
+                left = f"float({left})"
+            if isinstance(rt, DecimalType):
+                right = f"float({right})"
+            if op == "/":
+                return f"_ddiv({left}, {right})"
+            if op == "%":
+                return f"_dmod({left}, {right})"
+            return f"({left} {op} {right})"
+        wname = "_w32" if t.base == "INTEGER" else "_w64"
+        if op == "/":
+            return f"{wname}(_idiv({left}, {right}))"
+        if op == "%":
+            return f"_imod({left}, {right})"
+        return _wrap(f"(({left}) {op} ({right}))", t.base)
+
+    def _c_Negation(self, e: ast.Negation) -> str:
+        t = self._type(e)
+        inner = self._c(e.operand)
+        if t.base in ("INTEGER", "BIGINT"):
+            return _wrap(f"(-({inner}))", t.base)
+        return f"(-({inner}))"
+
+    # comparisons
+    def _comparable_pair(self, le: ast.Expr, re_: ast.Expr) -> tuple[str, str]:
+        lt, rt = self._type(le), self._type(re_)
+        left, right = self._c(le), self._c(re_)
+        if isinstance(lt, DecimalType) and rt == DOUBLE:
+            right = f"_f2d({right})" if _never_null(re_) else self._convert_nullable(right, "_f2d")
+        elif isinstance(rt, DecimalType) and lt == DOUBLE:
+            left = f"_f2d({left})" if _never_null(le) else self._convert_nullable(left, "_f2d")
+        elif lt.base in ("DATE", "TIME", "TIMESTAMP") and rt != lt:
+            right = self._convert(right, rt, lt, cast=True) if rt == STRING else self._convert(right, rt, lt, True)
+        elif rt.base in ("DATE", "TIME", "TIMESTAMP") and lt != rt:
+            left = self._convert(left, lt, rt, cast=True)
+        return left, right
+
+    def _convert_nullable(self, code: str, fn: str) -> str:
+        a, b = self._bind(code)
+        return f"(None if {a} is None else {fn}({b}))"
+
+    def _c_Comparison(self, e: ast.Comparison) -> str:
+        left, right = self._comparable_pair(e.left, e.right)
+        if e.op == "IS DISTINCT FROM":
+            return f"({left} != {right})"
+        if e.op == "IS NOT DISTINCT FROM":
+            return f"({left} == {right})"
+        op = _PY_CMP[e.op]
+        parts = []
+        la, lb = (left, left) if _never_null(e.left) else self._bind(left)
+        if not _never_null(e.left):
+            parts.append(f"{la} is not None")
+        ra, rb = (right, right) if _never_null(e.right) else self._bind(right)
+        if not _never_null(e.right):
+            parts.append(f"{ra} is not None")
+        parts.append(f"{lb} {op} {rb}")
+        return "(" + " and ".join(parts) + ")"
+
+    def _bool(self, e: ast.Expr) -> str:
+        code = self._c(e)
+        return code if isinstance(e, _NON_NULL_BOOL) else f"_nn({code})"
+
+    def _c_And(self, e: ast.And) -> str:
+        return f"({self._bool(e.left)} and {self._bool(e.right)})"
+
+    def _c_Or(self, e: ast.Or) -> str:
+        return f"({self._bool(e.left)} or {self._bool(e.right)})"
+
+    def _c_Not(self, e: ast.Not) -> str:
+        return f"(not {self._bool(e.operand)})"
+
+    def _c_IsNull(self, e: ast.IsNull) -> str:
+        return f"({self._c(e.operand)} is {'not ' if e.negated else ''}None)"
+
+    def _c_Like(self, e: ast.Like) -> str:
+        value = self._c(e.value)
+        if isinstance(e.pattern, ast.StringLiteral):
+            rx = self.const(R.like_regex(e.pattern.value, e.escape))
+            a, b = self._bind(value)
+            code = f"({a} is not None and {rx}.fullmatch({b}) is not None)"
+        else:
+            code = f"_like({value}, {self._c(e.pattern)}, {e.escape!r})"
+        return f"(not {code})" if e.negated else code
+
+    def _c_Between(self, e: ast.Between) -> str:
+        v, lo = self._comparable_pair(e.value, e.low)
+        _, hi = self._comparable_pair(e.value, e.high)
+        va, vb = self._bind(v)
+        la, lb = self._bind(lo)
+        ha, hb = self._bind(hi)
+        code = f"({va} is not None and {la} is not None and {ha} is not None and {lb} <= {vb} <= {hb})"
+        return f"(not {code})" if e.negated else code
+
+    def _c_InList(self, e: ast.InList) -> str:
+        vt = self._type(e.value)
+        a, b = self._bind(self._c(e.value))
+        items = []
+        for item in e.items:
+            it = self.typer.coerced.get(id(item)) or self._type(item)
+            code = self._c(item)
+            if vt == DOUBLE and isinstance(it, DecimalType):
+                code = self._convert_nullable(code, "float")
+            elif isinstance(vt, DecimalType) and it == DOUBLE:
+                code = self._convert_nullable(code, "_f2d")
+            items.append(code)
+        literal = all(id(i) in self.typer.literal_values or isinstance(i, _LITERAL_NODES) for i in e.items)
+        if literal and vt.base in ("INTEGER", "BIGINT", "STRING", "BOOLEAN"):
+            vals = []
+            for i, item in zip(items, e.items, strict=True):
+                v = self.typer.literal_values.get(id(item), _literal_value(item))
+                vals.append(v)
+            if all(_hashable(v) for v in vals):
+                s = self.const(frozenset(v for v in vals if v is not None))
+                code = f"({a} is not None and {b} in {s})"
+                return f"(not {code})" if e.negated else code
+        ors = " or ".join(f"{b} == {i}" for i in items)
+        code = f"({a} is not None and ({ors}))"
+        return f"(not {code})" if e.negated else code
+
+    # CASE
+    def _c_SearchedCase(self, e: ast.SearchedCase) -> str:
+        out = self._c(e.default) if e.default is not None else "None"
+        for w in reversed(e.whens):
+            out = f"({self._c(w.result)} if {self._c(w.condition)} else {out})"
+        return out
+
+    def _c_SimpleCase(self, e: ast.SimpleCase) -> str:
+        a, b = self._bind(self._c(e.operand))
+        out = self._c(e.default) if e.default is not None else "None"
+        for w in reversed(e.whens):
+            out = f"({self._c(w.result)} if {b} == {self._c(w.condition)} else {out})"
+        default = self._c(e.default) if e.default is not None else "None"
+        return f"({out} if {a} is not None else {default})"
+
+    # CAST and constructors
+    def _c_Cast(self, e: ast.Cast) -> str:
+        return self._convert(self._c(e.expr), self._type(e.expr), e.type, cast=True)
+
+    def _c_CreateArray(self, e: ast.CreateArray) -> str:
+        t = self._type(e)
+        assert isinstance(t, ArrayType)
+        return "[" + ", ".join(self._elem(i, t.item) for i in e.items) + "]"
+
+    def _c_CreateMap(self, e: ast.CreateMap) -> str:
+        t = self._type(e)
+        assert isinstance(t, MapType)
+        return "{" + ", ".join(f"{self._elem(k, t.key)}: {self._elem(v, t.value)}" for k, v in e.entries) + "}"
+
+    def _c_CreateStruct(self, e: ast.CreateStruct) -> str:
+        return "{" + ", ".join(f"{n!r}: {self._c(v)}" for n, v in e.fields) + "}"
+
+    def _elem(self, item: ast.Expr, target: SqlType) -> str:
+        code = self._c(item)
+        if id(item) in self.typer.coerced:
+            return code
+        return self._convert(code, self._type(item), target)
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+        return True
+    except TypeError:
+        return False
+
+
+def _is_simple(code: str) -> bool:
+    """A name, a row slot or a literal: cheap and side-effect free to repeat."""
+    if code.isidentifier() or code in ("None", "True", "False"):
+        return True
+    if code.startswith("row[") and code.endswith("]") and code[4:-1].isdigit():
+        return True
+    try:
+        v = eval(code, {"__builtins__": {}}, {})  # literal check only
+    except Exception:
+        return False
+    return isinstance(v, (int, str, float, bool))
+
+
+def _never_null(e: ast.Expr) -> bool:
+    return isinstance(e, (ast.BooleanLiteral, ast.IntegerLiteral, ast.LongLiteral, ast.DecimalLiteral,
+                          ast.DoubleLiteral, ast.StringLiteral) + _NON_NULL_BOOL)
+
+
+_LITERAL_NODES = (ast.BooleanLiteral, ast.IntegerLiteral, ast.LongLiteral, ast.StringLiteral, ast.DecimalLiteral,
+                  ast.DoubleLiteral, ast.NullLiteral)
+
+
+def _literal_value(e: ast.Expr) -> Any:
+    if isinstance(e, (ast.BooleanLiteral, ast.IntegerLiteral, ast.LongLiteral, ast.StringLiteral,
+                      ast.DecimalLiteral)):
+        return e.value
+    if isinstance(e, ast.DoubleLiteral):
+        return float(e.value)
+    return None
+
+
+# --- the planner's entry points ------------------------------------------------------------
+
+
+def _prepare(filter_: ast.Expr | None, projections: Sequence[ast.Expr], scope: Scope,
+             registry: FunctionRegistry, on_error: Callable[[str], None],
+             expr_columns: Mapping[ast.Expr, ScopeColumn] | None):
+    comp = ExpressionCompiler(scope, registry, expr_columns=expr_columns, report=on_error)
+    if filter_ is not None:
+        comp.typer.check_predicate(filter_)
+    for p in projections:
+        comp.typer.type_of_select(p)
+    fast_filter = comp.compile(filter_, local_columns=True) if filter_ is not None else None
+    fast_proj = [comp.compile(p, local_columns=True) for p in projections]
+    slow_filter = comp.compile(filter_, safe=True) if filter_ is not None else None
+    slow_proj = [comp.compile(p, safe=True) for p in projections]
+    ns = comp.namespace
+    ns["_on_error"] = on_error
+    ns["_texts"] = [format_expr(p) for p in projections]
+    ns["_where_text"] = format_expr(filter_) if filter_ is not None else ""
+    # slow path: each expression in its own try
+    lines = ["def _slow(row):"]
+    if slow_filter is not None:
+        lines += ["    try:", f"        _ok = {slow_filter}", "    except Exception as _e:",
+                  "        _on_error(f'Error evaluating WHERE expression {_where_text}: {_e}')",
+                  "        return None", "    if not _ok:", "        return None"]
+    for i, code in enumerate(slow_proj):
+        lines += ["    try:", f"        _v{i} = {code}", "    except Exception as _e:",
+                  f"        _on_error(f'Error computing expression {{_texts[{i}]}}: {{_e}}')",
+                  f"        _v{i} = None"]
+    tup = "(" + "".join(f"_v{i}, " for i in range(len(slow_proj))) + ")"
+    lines.append(f"    return {tup}")
+    cols = sorted(comp.used_columns)
+    unpack = "; ".join(f"_c{i} = row[{i}]" for i in cols) or "pass"
+    return comp, ns, lines, fast_filter, fast_proj, unpack
+
+
+def _locals_signature(ns: dict[str, Any], sources: list[str]) -> str:
+    """Bind the namespace names the code uses as default arguments: LOAD_FAST in the hot loop."""
+    import re
+    used = set()
+    text = "\n".join(sources)
+    for name in re.findall(r"\b_[A-Za-z0-9_]+\b", text):
+        if name in ns and not name.startswith("_c"):
+            used.add(name)
+    return "".join(f", {n}={n}" for n in sorted(used))
+
+
+def compile_batch(filter_: ast.Expr | None, projections: Sequence[ast.Expr], scope: Scope,
+                  registry: FunctionRegistry, on_error: Callable[[str], None],
+                  expr_columns: Mapping[ast.Expr, ScopeColumn] | None = None
+                  ) -> Callable[[Sequence[Sequence[Any]]], list[tuple]]:
+    """A function rows -> projected tuples of the rows that pass the filter (one generated loop)."""
+    comp, ns, slow, ff, fp, unpack = _prepare(filter_, projections, scope, registry, on_error, expr_columns)
+    tup = "(" + "".join(f"{p}, " for p in fp) + ")"
+    body = [f"        {unpack}"]
+    if ff is not None:
+        body += [f"        if not {ff}:", "            continue"]
+    body.append(f"        _append({tup})")
+    sig = _locals_signature(ns, [ff or "", *fp])
+    src = "\n".join(slow) + "\n\n" + "\n".join([
+        f"def _batch(rows, _slow=_slow{sig}):",
+        "    out = []",
+        "    _append = out.append",
+        "    for row in rows:",
+        "        try:",
+        *["    " + b for b in body],
+        "        except Exception:",
+        "            _r = _slow(row)",
+        "            if _r is not None:",
+        "                _append(_r)",
+        "    return out",
+    ]) + "\n"
+    exec(compile(src, "<ksql-batch>", "exec"), ns)
+    fn = ns["_batch"]
+    fn.__ksql_source__ = src
+    return fn
+
+
+def compile_projection(filter_: ast.Expr | None, projections: Sequence[ast.Expr], scope: Scope,
+                       registry: FunctionRegistry, on_error: Callable[[str], None],
+                       expr_columns: Mapping[ast.Expr, ScopeColumn] | None = None
+                       ) -> Callable[[Sequence[Any]], tuple | None]:
+    """A function row -> projected tuple, or None when the filter rejects the row."""
+    comp, ns, slow, ff, fp, unpack = _prepare(filter_, projections, scope, registry, on_error, expr_columns)
+    tup = "(" + "".join(f"{p}, " for p in fp) + ")"
+    sig = _locals_signature(ns, [ff or "", *fp])
+    lines = [f"def _one(row, _slow=_slow{sig}):", "    try:", f"        {unpack}"]
+    if ff is not None:
+        lines += [f"        if not {ff}:", "            return None"]
+    lines += [f"        return {tup}", "    except Exception:", "        return _slow(row)"]
+    src = "\n".join(slow) + "\n\n" + "\n".join(lines) + "\n"
+    exec(compile(src, "<ksql-projection>", "exec"), ns)
+    fn = ns["_one"]
+    fn.__ksql_source__ = src
+    return fn
+
+
+def compile_predicate(expr: ast.Expr, scope: Scope, registry: FunctionRegistry,
+                      on_error: Callable[[str], None]) -> Callable[[Sequence[Any]], bool]:
+    """A row -> bool filter (errors and nulls reject the row)."""
+    proj = compile_projection(expr, [], scope, registry, on_error)
+    return lambda row: proj(row) is not None
+
+
+__all__ = ["ExpressionCompiler", "compile_batch", "compile_projection", "compile_predicate", "BOOLEAN",
+           "Decimal"]
