@@ -42,44 +42,46 @@ __all__ = [
 ]
 
 _GRAMMAR = Path(__file__).with_name("ksql.lark")
-_lock = threading.Lock()
-_parser: Lark | None = None
-_builder: AstBuilder | None = None
-_display: dict[str, str] = {}
+_lock = threading.Lock()  # one parse at a time: the builder keeps per-parse state
+_init_lock = threading.Lock()
+_engine: tuple[Lark, AstBuilder] | None = None
+_display: dict[str, str] = {}  # terminal name -> how errors show it
+
+
+def _get_engine() -> tuple[Lark, AstBuilder]:
+    global _engine
+    if _engine is None:
+        with _init_lock:
+            if _engine is None:
+                _engine = _build()
+    return _engine
 
 
 def _get_parser() -> Lark:
-    global _parser, _builder
-    if _parser is None:
-        builder = AstBuilder()
-        try:
-            parser = Lark(
-                _GRAMMAR.read_text(encoding="utf-8"),
-                parser="lalr",
-                lexer="contextual",
-                start=["stmt_start", "expr_start", "type_start"],
-                transformer=builder,
-                maybe_placeholders=True,
-                cache=True,
-            )
-        except Exception:  # an unwritable cache directory, a stale cache file ...
-            parser = Lark(
-                _GRAMMAR.read_text(encoding="utf-8"),
-                parser="lalr",
-                lexer="contextual",
-                start=["stmt_start", "expr_start", "type_start"],
-                transformer=builder,
-                maybe_placeholders=True,
-            )
-        for term in parser.terminals:
-            if term.pattern.type == "str":
-                _display[term.name] = "'" + term.pattern.value.upper() + "'"
-            else:
-                _display[term.name] = term.name
-        _display["$END"] = "<EOF>"
-        _builder = builder
-        _parser = parser
-    return _parser
+    return _get_engine()[0]
+
+
+def _build() -> tuple[Lark, AstBuilder]:
+    builder = AstBuilder()
+    options = dict(
+        parser="lalr",
+        lexer="contextual",
+        start=["stmt_start", "expr_start", "type_start"],
+        transformer=builder,
+        maybe_placeholders=True,
+    )
+    grammar = _GRAMMAR.read_text(encoding="utf-8")
+    try:
+        parser = Lark(grammar, cache=True, **options)
+    except Exception:  # an unwritable or half-written cache file: build from scratch
+        parser = Lark(grammar, **options)
+    for term in parser.terminals:
+        if term.pattern.type == "str":
+            _display[term.name] = "'" + term.pattern.value.upper() + "'"
+        else:
+            _display[term.name] = term.name
+    _display["$END"] = "<EOF>"
+    return parser, builder
 
 
 # ---------------------------------------------------------------------------
@@ -286,13 +288,13 @@ def _run(text: str, start: str, line0: int, col0: int):
             return line0, col0 + col - 1
         return line0 + line - 1, col
 
-    parser = _get_parser()
+    parser, builder = _get_engine()
     try:
         with _lock:
-            _builder.state = ParseState()
+            builder.state = ParseState()
             try:
                 result = parser.parse(text, start=start)
-                pending = _builder.state.pending
+                pending = builder.state.pending
                 if pending:  # a literal out of range that no unary minus brought back
                     node, literal, tok = min(pending.values(), key=lambda p: p[2].start_pos or 0)
                     if isinstance(node, ast.LongLiteral):
@@ -300,7 +302,7 @@ def _run(text: str, start: str, line0: int, col0: int):
                     raise LocatedError(f"Number overflows DOUBLE: {literal}", tok)
                 return result
             finally:
-                _builder.state = ParseState()
+                builder.state = ParseState()
     except UnexpectedInput as e:
         raise _syntax_error(text, e, where) from None
     except LocatedError as e:
@@ -359,7 +361,9 @@ def _syntax_error(text: str, e: UnexpectedInput, where) -> ParseError:
     if not isinstance(line, int) or line < 1:
         line, col = _line_col(text, len(text.rstrip()))
     line, col = where(line, col)
-    shown = sorted({_display.get(t, t) for t in expected if not t.startswith("__")})
+    if "IDENTIFIER" in expected:  # keywords usable as names are shown as IDENTIFIER
+        expected = {t for t in expected if not _is_nonreserved_keyword(t)}
+    shown = sorted({_display.get(t, t) for t in expected})
     lines = ["Syntax Error", f"Syntax error at or near '{offending}' at line {line}:{col}"]
     if shown:
         lines.append(f"mismatched input '{offending}' expecting {{{', '.join(shown)}}}")
@@ -382,6 +386,12 @@ def _is_reserved(word: str) -> bool:
         ident = next(t for t in _get_parser().terminals if t.name == "IDENTIFIER")
         _reserved_re = re.compile(ident.pattern.to_regexp() + r"\Z")
     return _reserved_re.match(word) is None
+
+
+def _is_nonreserved_keyword(terminal: str) -> bool:
+    shown = _display.get(terminal, "")
+    word = shown[1:-1]
+    return shown.startswith("'") and bool(_RESERVED_CHECK.match(word)) and not _is_reserved(word)
 
 
 def reserved_words() -> frozenset[str]:
