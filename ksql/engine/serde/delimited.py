@@ -230,6 +230,8 @@ class DelimitedSerde(Serde):
     def deserialize(self, data):
         if data is None:
             return None
+        if self._n == 0:
+            return []
         try:
             text = bytes(data).decode("utf-8")
             fields = parse_record(text, self._delim)

@@ -74,6 +74,8 @@ def java_double_str(x: float) -> str:
 
 def parse_java_int(text: str) -> int:
     """Integer.parseInt."""
+    if text.isdigit() and text.isascii() and len(text) < 10:
+        return int(text)
     if not _INT_RE.match(text):
         raise ValueError(f'For input string: "{text}"')
     v = int(text)
@@ -84,6 +86,8 @@ def parse_java_int(text: str) -> int:
 
 def parse_java_long(text: str) -> int:
     """Long.parseLong."""
+    if text.isdigit() and text.isascii() and len(text) < 19:
+        return int(text)
     if not _INT_RE.match(text):
         raise ValueError(f'For input string: "{text}"')
     v = int(text)

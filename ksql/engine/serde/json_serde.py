@@ -484,10 +484,48 @@ class _JsonSerdeBase(Serde):
             raise SerdeError(f"Failed to serialize {self._target} to topic: {self._topic}. {e}") from None
 
 
+# Inline checks that let a parsed JSON value through untouched when it already has
+# the runtime type; anything else goes to the type's converter.
+_FAST_CHECKS = {
+    "STRING": "{v}.__class__ is not str",
+    "BOOLEAN": "{v} is not True and {v} is not False",
+    "DOUBLE": "{v}.__class__ is not float",
+    "INTEGER": "{v}.__class__ is not int or not (-2147483648 <= {v} <= 2147483647)",
+    "BIGINT": "{v}.__class__ is not int or not (-9223372036854775808 <= {v} <= 9223372036854775807)",
+}
+for _b in ("DATE", "TIME", "TIMESTAMP"):
+    _FAST_CHECKS[_b] = _FAST_CHECKS["BIGINT"]
+
+
+def _compile_row_reader(columns: list[Column]):
+    """obj(dict) -> row: field lookup and coercion unrolled per column (no per-field dispatch)."""
+    lines = ["def read(obj):", "    get = obj.get"]
+    env = {"_MISSING": _MISSING, "_ci": _ci_lookup}
+    for i, c in enumerate(columns):
+        v = f"v{i}"
+        env[f"c{i}"] = de_converter(c.type)
+        env[f"n{i}"] = c.name
+        lines.append(f"    {v} = get(n{i}, _MISSING)")
+        lines.append(f"    if {v} is _MISSING: {v} = _ci(obj, n{i})")
+        check = _FAST_CHECKS.get(c.type.base, "True").format(v=v)
+        lines.append(f"    if {v} is not None and ({check}): {v} = c{i}({v})")
+    lines.append("    return [" + ", ".join(f"v{i}" for i in range(len(columns))) + "]")
+    exec("\n".join(lines), env)  # noqa: S102 - code built from column positions only
+    return env["read"]
+
+
+def _ci_lookup(obj: dict, name: str):
+    found = None
+    for k, x in obj.items():
+        if k.upper() == name:
+            found = x  # the last one wins, as in ksqlDB's upper-cased copy of the object
+    return found
+
+
 class JsonWrappedSerde(_JsonSerdeBase):
     """A JSON object with one field per column."""
 
-    __slots__ = ("_names", "_convs", "_fields", "_struct_type")
+    __slots__ = ("_names", "_convs", "_fields", "_struct_type", "_read")
 
     def __init__(self, columns: list[Column], target: str, topic: str):
         self._target = target
@@ -497,6 +535,7 @@ class JsonWrappedSerde(_JsonSerdeBase):
                        if (conv := ser_converter(c.type)) is not None]
         self._fields = [(c.name, de_converter(c.type)) for c in columns]
         self._struct_type = StructType(tuple(StructField(c.name, c.type) for c in columns))
+        self._read = _compile_row_reader(columns)
 
     def serialize(self, row):
         if row is None:
@@ -513,7 +552,10 @@ class JsonWrappedSerde(_JsonSerdeBase):
             return None
         if obj.__class__ is not dict:
             raise _conv_error(obj, self._struct_type)
-        return lookup_fields(self._fields, obj, "$")
+        try:
+            return self._read(obj)
+        except CoercionError:
+            return lookup_fields(self._fields, obj, "$")  # again, to report the path
 
     def deserialize(self, data):
         if data is None:
