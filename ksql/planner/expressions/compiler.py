@@ -120,6 +120,14 @@ class ExpressionCompiler:
             code = self._convert(code, self._type(e), target)
         return code
 
+    def _checked(self, code: str, checks: list[str]) -> str:
+        """Bind `code` and append its `is not None` test to `checks` unless it is a literal."""
+        if _is_literal_code(code):
+            return code
+        a, b = self._bind(code)
+        checks.append(f"{a} is not None")
+        return b
+
     def _bind(self, code: str) -> tuple[str, str]:
         """(first use, later uses) of a value: simple names are reused, others go to a walrus temp."""
         if code.isidentifier() or _is_simple(code):
@@ -144,6 +152,8 @@ class ExpressionCompiler:
         if src.base in ("INTEGER", "BIGINT") and dst.base == "BIGINT":
             return code
         if src.base in ("INTEGER", "BIGINT", "DECIMAL") and dst == DOUBLE and not cast:
+            if _is_literal_code(code):
+                return f"float({code})"
             a, b = self._bind(code)
             return f"(None if {a} is None else float({b}))"
         if isinstance(src, DecimalType) and isinstance(dst, DecimalType) and not cast \
@@ -314,16 +324,11 @@ class ExpressionCompiler:
             return f"({left} != {right})"
         if e.op == "IS NOT DISTINCT FROM":
             return f"({left} == {right})"
-        op = _PY_CMP[e.op]
-        parts = []
-        la, lb = (left, left) if _never_null(e.left) else self._bind(left)
-        if not _never_null(e.left):
-            parts.append(f"{la} is not None")
-        ra, rb = (right, right) if _never_null(e.right) else self._bind(right)
-        if not _never_null(e.right):
-            parts.append(f"{ra} is not None")
-        parts.append(f"{lb} {op} {rb}")
-        return "(" + " and ".join(parts) + ")"
+        checks: list[str] = []
+        lb = self._checked(left, checks)
+        rb = self._checked(right, checks)
+        checks.append(f"{lb} {_PY_CMP[e.op]} {rb}")
+        return "(" + " and ".join(checks) + ")"
 
     def _bool(self, e: ast.Expr) -> str:
         code = self._c(e)
@@ -345,8 +350,10 @@ class ExpressionCompiler:
         value = self._c(e.value)
         if isinstance(e.pattern, ast.StringLiteral):
             rx = self.const(R.like_regex(e.pattern.value, e.escape))
-            a, b = self._bind(value)
-            code = f"({a} is not None and {rx}.fullmatch({b}) is not None)"
+            checks: list[str] = []
+            b = self._checked(value, checks)
+            checks.append(f"{rx}.fullmatch({b}) is not None")
+            code = "(" + " and ".join(checks) + ")"
         else:
             code = f"_like({value}, {self._c(e.pattern)}, {e.escape!r})"
         return f"(not {code})" if e.negated else code
@@ -354,15 +361,17 @@ class ExpressionCompiler:
     def _c_Between(self, e: ast.Between) -> str:
         v, lo = self._comparable_pair(e.value, e.low)
         _, hi = self._comparable_pair(e.value, e.high)
-        va, vb = self._bind(v)
-        la, lb = self._bind(lo)
-        ha, hb = self._bind(hi)
-        code = f"({va} is not None and {la} is not None and {ha} is not None and {lb} <= {vb} <= {hb})"
+        checks: list[str] = []
+        vb, lb, hb = self._checked(v, checks), self._checked(lo, checks), self._checked(hi, checks)
+        checks.append(f"{lb} <= {vb} <= {hb}")
+        code = "(" + " and ".join(checks) + ")"
         return f"(not {code})" if e.negated else code
 
     def _c_InList(self, e: ast.InList) -> str:
         vt = self._type(e.value)
-        a, b = self._bind(self._c(e.value))
+        checks: list[str] = []
+        b = self._checked(self._c(e.value), checks)
+        a = checks[0] if checks else "True"
         items = []
         for item in e.items:
             it = self.typer.coerced.get(id(item)) or self._type(item)
@@ -380,10 +389,10 @@ class ExpressionCompiler:
                 vals.append(v)
             if all(_hashable(v) for v in vals):
                 s = self.const(frozenset(v for v in vals if v is not None))
-                code = f"({a} is not None and {b} in {s})"
+                code = f"({a} and {b} in {s})"
                 return f"(not {code})" if e.negated else code
         ors = " or ".join(f"{b} == {i}" for i in items)
-        code = f"({a} is not None and ({ors}))"
+        code = f"({a} and ({ors}))"
         return f"(not {code})" if e.negated else code
 
     # CASE
@@ -416,7 +425,14 @@ class ExpressionCompiler:
         return "{" + ", ".join(f"{self._elem(k, t.key)}: {self._elem(v, t.value)}" for k, v in e.entries) + "}"
 
     def _c_CreateStruct(self, e: ast.CreateStruct) -> str:
-        return "{" + ", ".join(f"{n!r}: {self._c(v)}" for n, v in e.fields) + "}"
+        target = self.typer.struct_targets.get(id(e))
+        given = {n: v for n, v in e.fields}
+        if target is None:
+            return "{" + ", ".join(f"{n!r}: {self._c(v)}" for n, v in e.fields) + "}"
+        names = [f.name for f in target.fields]
+        parts = [f"{n!r}: {self._c(given[n]) if n in given else 'None'}" for n in names]
+        parts += [f"{n!r}: {self._c(v)}" for n, v in e.fields if n not in names]
+        return "{" + ", ".join(parts) + "}"
 
     def _elem(self, item: ast.Expr, target: SqlType) -> str:
         code = self._c(item)
@@ -444,6 +460,14 @@ def _is_simple(code: str) -> bool:
     except Exception:
         return False
     return isinstance(v, (int, str, float, bool))
+
+
+def _is_literal_code(code: str) -> bool:
+    if code in ("True", "False"):
+        return True
+    if code.isidentifier() or code.startswith("row["):
+        return False
+    return _is_simple(code)
 
 
 def _never_null(e: ast.Expr) -> bool:

@@ -177,6 +177,7 @@ class ExpressionTyper:
         self.lambda_vars: list[dict[str, SqlType]] = []
         self.coerced: dict[int, SqlType] = {}  # id(item) -> type the item's value converts to
         self.literal_values: dict[int, Any] = {}  # id(string literal) -> coerced Python value
+        self.struct_targets: dict[int, StructType] = {}  # id(STRUCT(...)) -> struct type it fills
 
     # --- public -----------------------------------------------------------------
 
@@ -396,10 +397,10 @@ class ExpressionTyper:
         for item in e.items:
             try:
                 self._coerce(item, vt)
-            except _Mismatch as m:
+            except _Mismatch:
                 hint = "\nHint: You might need to add explicit type casts."
-                raise KsqlError(f"Invalid Predicate: operator does not exist: {vt} = {m.type} "
-                                f"({format_expr(m.expr)}){hint}") from None
+                raise KsqlError(f"Invalid Predicate: operator does not exist: {vt} = {self.type_of(item)} "
+                                f"({format_expr(item)}){hint}") from None
             except KsqlError as err:
                 raise KsqlError(f"Invalid Predicate: {err}.") from None
         return BOOLEAN
@@ -451,19 +452,20 @@ class ExpressionTyper:
     # --- constructors with ksqlDB's literal coercion ---------------------------------
 
     def _list_type(self, items: list[ast.Expr]) -> SqlType:
-        """The element type of a constructor: union of non-string-literal items, else STRING."""
+        """Element type of a constructor (ksqlDB's CoercionUtil): the union of the non-literal
+        items; literals only decide when there are none; string literals are parsed into it."""
         t: SqlType = NULL
-        saw_string = False
-        for i in items:
-            if isinstance(i, ast.StringLiteral):
-                saw_string = True
-                continue
-            it = self.type_of(i)
-            u = union_type(t, it)
-            if u is None:
-                return _Conflict(t, it, i)
-            t = u
-        if isinstance(t, NullType) and saw_string:
+        for group in ([i for i in items if not isinstance(i, _LITERALS + (ast.StringLiteral,))],
+                      [i for i in items if isinstance(i, _LITERALS)]):
+            for i in group:
+                it = self.type_of(i)
+                u = union_type(t, it)
+                if u is None:
+                    return _Conflict(t, it, i)
+                t = u
+            if not isinstance(t, NullType):
+                return t
+        if any(isinstance(i, ast.StringLiteral) for i in items):
             return STRING
         return t
 
@@ -536,13 +538,11 @@ class ExpressionTyper:
         if isinstance(item, ast.CreateArray) and isinstance(target, ArrayType):
             for i in item.items:
                 self._coerce(i, target.item, literal_to_string)
-            self._mark(item, target)
             return
         if isinstance(item, ast.CreateMap) and isinstance(target, MapType):
             for k, v in item.entries:
                 self._coerce(k, target.key, literal_to_string)
                 self._coerce(v, target.value, literal_to_string)
-            self._mark(item, target)
             return
         if isinstance(item, ast.CreateStruct) and isinstance(target, StructType):
             names = {f.name for f in target.fields}
@@ -553,8 +553,8 @@ class ExpressionTyper:
                         self._coerce(v, f.type, literal_to_string)
                     except _Mismatch:
                         raise _Mismatch(item, self.type_of(item)) from None
-            if all(n in names for n, _ in item.fields):
-                self._mark(item, target)
+            self.struct_targets[id(item)] = target
+            self._keep.append(item)
             return
         it = self.type_of(item)
         if union_type(it, target) is None:
