@@ -147,20 +147,20 @@ def substitute_variables(text: str, variables: dict[str, str]) -> str:
 
     Substitutes in the SQL text and inside single-quoted string literals (where
     quotes in the value are escaped), not inside comments or quoted identifiers.
-    An undefined variable raises ParseError.
+    An undefined variable is left as written (like ksqlDB's StringSubstitutor), so a
+    script can DEFINE a variable before using it; parsing `${name}` then fails with
+    a ParseError saying the variable is not defined.
     """
     text = _check_text(text)
     if "${" not in text:
         return text
     lookup = {str(k).upper(): str(v) for k, v in (variables or {}).items()}
 
-    def replace(segment: str, in_string: bool, offset: int) -> str:
+    def replace(segment: str, in_string: bool) -> str:
         def one(m: re.Match) -> str:
-            name = m.group(1)
-            value = lookup.get(name.upper())
+            value = lookup.get(m.group(1).upper())
             if value is None:
-                line, col = _line_col(text, offset + m.start())
-                raise ParseError(f"Variable '{name}' is not defined", line, col)
+                return m.group(0)
             return value.replace("'", "''") if in_string else value
 
         return _VAR.sub(one, segment)
@@ -168,10 +168,8 @@ def substitute_variables(text: str, variables: dict[str, str]) -> str:
     out = []
     for kind, start, end in _segments(text):
         seg = text[start:end]
-        if kind == "code":
-            out.append(replace(seg, False, start))
-        elif kind == "string":
-            out.append(replace(seg, True, start))
+        if kind in ("code", "string"):
+            out.append(replace(seg, kind == "string"))
         else:
             out.append(seg)
     return "".join(out)
@@ -328,8 +326,11 @@ def _run(text: str, start: str, line0: int, col0: int):
         raise ParseError(f"Syntax Error\nFailed to parse: {type(e).__name__}: {e}") from None
 
 
+_OFFENDING = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z0-9_@]+|'(?:[^']|'')*'?|\S")
+
+
 def _offending_text(text: str, pos: int) -> str:
-    m = re.compile(r"[A-Za-z0-9_@]+|'(?:[^']|'')*'?|\S").match(text, pos)
+    m = _OFFENDING.match(text, pos)
     return m.group(0) if m else "<EOF>"
 
 
@@ -365,6 +366,10 @@ def _syntax_error(text: str, e: UnexpectedInput, where) -> ParseError:
         expected = {t for t in expected if not _is_nonreserved_keyword(t)}
     shown = sorted({_display.get(t, t) for t in expected})
     lines = ["Syntax Error", f"Syntax error at or near '{offending}' at line {line}:{col}"]
+    var = _VAR.match(offending)
+    if var:
+        lines.append(f"Variable '{var.group(1)}' is not defined")
+        return ParseError("\n".join(lines), line, col)
     if shown:
         lines.append(f"mismatched input '{offending}' expecting {{{', '.join(shown)}}}")
     else:

@@ -161,8 +161,11 @@ def test_substitute_variables():
     assert parse(out)[0].properties == {"VALUE_FORMAT": "JSON", "X": "it's"}
     assert substitute_variables("SELECT `${x}` FROM s", {}) == "SELECT `${x}` FROM s"
     assert substitute_variables("no vars", {}) == "no vars"
-    with pytest.raises(ParseError, match="not defined") as e:
-        substitute_variables("SELECT *\nFROM ${missing}", {})
+    # undefined variables stay (a script may DEFINE them first); parsing them says what is wrong
+    script = "SELECT *\nFROM ${missing}"
+    assert substitute_variables(script, {}) == script
+    with pytest.raises(ParseError, match="Variable 'missing' is not defined") as e:
+        parse(script)
     assert (e.value.line, e.value.column) == (2, 6)
 
 
