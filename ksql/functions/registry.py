@@ -125,7 +125,7 @@ class Overload:
     def signature(self, display_name: str) -> str:
         names = list(self.param_names) + [f"arg{i}" for i in range(len(self.param_names), len(self.params))]
         parts = []
-        for i, (t, n) in enumerate(zip(self.params, names)):
+        for i, (t, n) in enumerate(zip(self.params, names, strict=False)):
             ts = str(t)
             if self.variadic and i == len(self.params) - 1:
                 ts += "[]"
@@ -406,20 +406,20 @@ class FunctionRegistry:
             params = list(ov.params)
         b: dict[str, SqlType] = {}
         # plain arguments first, so lambdas see their inputs' bound types
-        for p, a in zip(params, args):
+        for p, a in zip(params, args, strict=False):
             if isinstance(a, LambdaArg) or isinstance(p, LambdaType):
                 if not (isinstance(a, LambdaArg) and isinstance(p, LambdaType) and a.arity == len(p.params)):
                     return None
                 continue
             if not _match(p, a, b, cast):
                 return None
-        for p, a in zip(params, args):
+        for p, a in zip(params, args, strict=False):
             if isinstance(a, LambdaArg) and isinstance(p, LambdaType):
                 ins = [substitute(x, b) for x in p.params]
                 body = a.body_type(ins)
                 if not _match(p.returns, body, b, True):
                     return None
-        bound = tuple(_effective(substitute(p, b), a) for p, a in zip(params, args))
+        bound = tuple(_effective(substitute(p, b), a) for p, a in zip(params, args, strict=False))
         if callable(ov.returns) and not isinstance(ov.returns, SqlType):
             ret = ov.returns(list(bound))
         else:

@@ -26,7 +26,7 @@ from ksql.types import (
 )
 from tests.planner.helpers import evaluate, passes, type_of
 
-I, L, D, S = INTEGER, BIGINT, DOUBLE, STRING
+I, L, D, S = INTEGER, BIGINT, DOUBLE, STRING  # noqa: E741
 
 
 # --- scope ---------------------------------------------------------------------------------

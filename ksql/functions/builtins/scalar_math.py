@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
 
-from ksql.functions.javalib import INT_MIN, LONG_MIN, double_to_long, float_to_decimal
+from ksql.functions.javalib import DEC_CTX, INT_MIN, LONG_MIN, double_to_long, float_to_decimal
 from ksql.functions.registry import DECIMAL_ANY, scalar
 from ksql.types import BIGINT, DOUBLE, INTEGER, DecimalType, SqlType
 
@@ -95,12 +95,14 @@ def _floor_dec_type(args: list[SqlType]) -> SqlType:
 
 @scalar("FLOOR", [DECIMAL_ANY], _floor_dec_type, category=_CAT)
 def floor_decimal(x):
-    return x.quantize(Decimal(1), rounding=ROUND_FLOOR).quantize(Decimal(1).scaleb(x.as_tuple().exponent))
+    return x.quantize(Decimal(1), rounding=ROUND_FLOOR, context=DEC_CTX).quantize(
+        Decimal(1).scaleb(x.as_tuple().exponent), context=DEC_CTX)
 
 
 @scalar("CEIL", [DECIMAL_ANY], _floor_dec_type, category=_CAT)
 def ceil_decimal(x):
-    return x.quantize(Decimal(1), rounding=ROUND_CEILING).quantize(Decimal(1).scaleb(x.as_tuple().exponent))
+    return x.quantize(Decimal(1), rounding=ROUND_CEILING, context=DEC_CTX).quantize(
+        Decimal(1).scaleb(x.as_tuple().exponent), context=DEC_CTX)
 
 
 # --- ROUND ---------------------------------------------------------------------------------
@@ -109,7 +111,7 @@ def ceil_decimal(x):
 
 def _round_dec(d: Decimal, places: int) -> Decimal:
     mode = ROUND_HALF_DOWN if d < 0 else ROUND_HALF_UP
-    return d.quantize(Decimal(1).scaleb(-places), rounding=mode)
+    return d.quantize(Decimal(1).scaleb(-places), rounding=mode, context=DEC_CTX)
 
 
 @scalar("ROUND", [INTEGER], INTEGER, category=_CAT, description="Round to the nearest integer, or to a "
@@ -157,7 +159,7 @@ def round_decimal(x):
         param_names=("val", "decimalPlaces"))
 def round_decimal_places(x, places):
     scale = -x.as_tuple().exponent
-    return _round_dec(x, places).quantize(Decimal(1).scaleb(-scale))
+    return _round_dec(x, places).quantize(Decimal(1).scaleb(-scale), context=DEC_CTX)
 
 
 # --- transcendental ------------------------------------------------------------------------

@@ -384,7 +384,7 @@ class ExpressionCompiler:
         literal = all(id(i) in self.typer.literal_values or isinstance(i, _LITERAL_NODES) for i in e.items)
         if literal and vt.base in ("INTEGER", "BIGINT", "STRING", "BOOLEAN"):
             vals = []
-            for i, item in zip(items, e.items, strict=True):
+            for _i, item in zip(items, e.items, strict=True):
                 v = self.typer.literal_values.get(id(item), _literal_value(item))
                 vals.append(v)
             if all(_hashable(v) for v in vals):

@@ -342,7 +342,8 @@ class ExpressionTyper:
         if isinstance(lt, NullType) or isinstance(rt, NullType):
             if e.op in ("IS DISTINCT FROM", "IS NOT DISTINCT FROM"):
                 return BOOLEAN
-            side = (lambda x: "NULL" if isinstance(x, ast.NullLiteral) else format_expr(x))
+            def side(x):
+                return ("NULL" if isinstance(x, ast.NullLiteral) else format_expr(x))
             raise KsqlError(f"Comparison with NULL not supported: {side(e.left)} {e.op} {side(e.right)}")
         if not comparable(e.op, lt, rt):
             raise KsqlError(f"Cannot compare {format_expr(e.left)} ({lt}) to {format_expr(e.right)} ({rt}) "
