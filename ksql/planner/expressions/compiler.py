@@ -304,7 +304,11 @@ class ExpressionCompiler:
     def _comparable_pair(self, le: ast.Expr, re_: ast.Expr) -> tuple[str, str]:
         lt, rt = self._type(le), self._type(re_)
         left, right = self._c(le), self._c(re_)
-        if isinstance(lt, DecimalType) and rt == DOUBLE:
+        if isinstance(lt, DecimalType) and rt == DOUBLE and isinstance(le, ast.DecimalLiteral):
+            left = self._literal(float(le.value))  # compare as doubles: no per-row Decimal conversion
+        elif isinstance(rt, DecimalType) and lt == DOUBLE and isinstance(re_, ast.DecimalLiteral):
+            right = self._literal(float(re_.value))
+        elif isinstance(lt, DecimalType) and rt == DOUBLE:
             right = f"_f2d({right})" if _never_null(re_) else self._convert_nullable(right, "_f2d")
         elif isinstance(rt, DecimalType) and lt == DOUBLE:
             left = f"_f2d({left})" if _never_null(le) else self._convert_nullable(left, "_f2d")
