@@ -351,7 +351,7 @@ class Query:
     where: Expr | None = None
     window: WindowSpec | None = None
     group_by: tuple[Expr, ...] = ()
-    partition_by: tuple[Expr, ...] = ()
+    partition_by: tuple[Expr, ...] | None = None  # None: no PARTITION BY clause
     having: Expr | None = None
     emit: str | None = None
     limit: int | None = None

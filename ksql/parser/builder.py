@@ -342,7 +342,7 @@ class AstBuilder(Transformer):
             where=clauses.get("where"),
             window=clauses.get("window"),
             group_by=clauses.get("group_by", ()),
-            partition_by=clauses.get("partition_by", ()),
+            partition_by=clauses.get("partition_by"),
             having=clauses.get("having"),
             emit=clauses.get("emit"),
             limit=clauses.get("limit"),

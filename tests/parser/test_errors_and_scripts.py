@@ -102,7 +102,9 @@ def test_non_text_input():
 
 def test_empty_parenthesised_partition_by_parses():
     # ksqlDB's grammar allows an empty list; the planner decides what it means
-    assert parse_statement("CREATE STREAM o AS SELECT * FROM s PARTITION BY ();") is not None
+    q = parse_statement("CREATE STREAM o AS SELECT * FROM s PARTITION BY ();").query
+    assert q.partition_by == ()
+    assert parse_statement("CREATE STREAM o AS SELECT * FROM s;").query.partition_by is None
 
 
 def test_deep_nesting_is_handled():
