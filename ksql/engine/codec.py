@@ -78,7 +78,8 @@ def decode_window(data: bytes, window: WindowInfo) -> tuple[bytes, int, int]:
 class RecordDecoder:
     """Decodes a source's records into rows, skipping (and logging) records it cannot read."""
 
-    def __init__(self, source: DataSource, query_id: str = ""):
+    def __init__(self, source: DataSource, query_id: str = "", throw_on_invalid_timestamp: bool = False):
+        self.throw_on_invalid_timestamp = throw_on_invalid_timestamp  # ksql.timestamp.throw.on.invalid
         self.source = source
         self.query_id = query_id
         schema = source.schema
@@ -148,6 +149,10 @@ class RecordDecoder:
                 try:
                     ts = self.timestamp_of(row)
                 except (KsqlError, ValueError, TypeError) as err:
+                    if self.throw_on_invalid_timestamp:
+                        raise KsqlError("Fatal user code error in TimestampExtractor callback for record "
+                                        f"at {self.source.topic}/{rec.partition} offset {rec.offset}: "
+                                        f"{err}") from None
                     processing_log.warning("%s: skipped record with bad timestamp at offset %d: %s",
                                            self.query_id, rec.offset, err)
                     continue
@@ -185,8 +190,11 @@ class RecordEncoder:
     window end, input partition, value-is-null).
     """
 
-    def __init__(self, sink: DataSource, partitions: int, query_id: str = ""):
+    def __init__(self, sink: DataSource, partitions: int, query_id: str = "",
+                 null_key_when_all_null: bool = False):
         schema = sink.schema
+        # a key copied from a null source key stays null, whatever the key format
+        self.null_key_when_all_null = null_key_when_all_null and len(schema.key) > 1
         self.sink = sink
         self.query_id = query_id
         self.partitions = partitions
@@ -215,7 +223,11 @@ class RecordEncoder:
                     processing_log.warning("%s: dropped result with invalid timestamp %s", self.query_id, ts)
                     continue
             try:
-                key_bytes = key_ser(list(row[:nk])) if nk else None
+                key = list(row[:nk])
+                if not nk or (self.null_key_when_all_null and all(k is None for k in key)):
+                    key_bytes = None
+                else:
+                    key_bytes = key_ser(key)
                 if self.window is not None and row[nk + nv + 2] is not None:
                     key_bytes = encode_window(key_bytes, self.window, row[nk + nv + 2], row[nk + nv + 3])
                 value_bytes = None if row[-1] else value_ser(list(row[nk:nk + nv]))

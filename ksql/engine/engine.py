@@ -353,7 +353,8 @@ class Engine:
             raise KsqlError(f"{relation.name} does not exist." + self.metastore.case_hint(relation.name))
         if query.having is not None:
             raise KsqlError("HAVING requires a GROUP BY clause.")
-        return Analyzer(source, relation.alias, self.registry).analyze(query, sink_name)
+        new_planner = str(self.property("ksql.new.query.planner.enabled", "false")).lower() == "true"
+        return Analyzer(source, relation.alias, self.registry, new_planner).analyze(query, sink_name)
 
     def _refuse_stateful_functions(self, query: ast.Query) -> None:
         for item in query.select:
@@ -408,7 +409,9 @@ class Engine:
     def _start_query(self, query_id: str, sql: str, plan: ProjectionPlan, sink: DataSource) -> PersistentQuery:
         earliest = str(self.property("auto.offset.reset",
                                      self.property("ksql.streams.auto.offset.reset", "latest"))).lower()
-        query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest")
+        throw = str(self.property("ksql.timestamp.throw.on.invalid", "false")).lower() == "true"
+        query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
+                                throw_on_invalid_timestamp=throw)
         self.queries[query_id] = query
         sink.writer_query_ids.add(query_id)
         plan.source.reader_query_ids.add(query_id)
@@ -423,6 +426,8 @@ class Engine:
             raise KsqlError(f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
         if target.is_source:
             raise KsqlError(f"Cannot insert into read-only stream: {target.name}")
+        if any(c.is_header for c in target.schema.columns):
+            raise KsqlError(f"Cannot insert into {target.name} because it has header columns")
         plan = self._plan_query(stmt.query, stmt.target)
         if plan.source.kind != "STREAM":
             raise KsqlError(f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")

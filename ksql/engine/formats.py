@@ -146,8 +146,8 @@ def resolve_formats(props: dict, config: dict, *, has_key_columns: bool,
     wrap = None
     if "WRAP_SINGLE_VALUE" in props:
         wrap = parse_bool(props["WRAP_SINGLE_VALUE"], "WRAP_SINGLE_VALUE")
-        if value_name in ("KAFKA", "DELIMITED", "NONE") or (value_name == "PROTOBUF_NOSR"):
-            if wrap or value_name != "DELIMITED":
+        if value_name in ("KAFKA", "DELIMITED", "NONE", "PROTOBUF_NOSR"):
+            if wrap:
                 raise KsqlError(
                     f"Format '{value_name}' does not support 'WRAP_SINGLE_VALUE' set to '{str(wrap).lower()}'.")
 

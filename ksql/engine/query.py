@@ -35,6 +35,7 @@ class PersistentQuery:
     sink: DataSource
     log: Log
     earliest: bool = False  # auto.offset.reset: where a new query starts reading
+    throw_on_invalid_timestamp: bool = False
     state: str = RUNNING
     processed: int = 0
     errors: int = 0
@@ -43,9 +44,10 @@ class PersistentQuery:
         source = self.plan.source
         self.group = f"_confluent-ksql-default_query_{self.query_id}"
         self.source_topic = source.topic
-        self.decoder = RecordDecoder(source, self.query_id)
+        self.decoder = RecordDecoder(source, self.query_id, self.throw_on_invalid_timestamp)
         sink_partitions = self.log.topic_config(self.sink.topic).partitions
-        self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id)
+        self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id,
+                                     null_key_when_all_null=not self.plan.rekeyed)
         plan = self.plan
         windowed = source.window is not None
         hidden = [
@@ -58,6 +60,8 @@ class PersistentQuery:
         ]
         projections = list(plan.key_exprs) + list(plan.value_exprs) + hidden
         self.stage = compile_batch(plan.where, projections, plan.scope, plan.registry, self._on_error)
+        self.null_stage = None if plan.where is not None else compile_batch(
+            None, null_value_projections(plan) + hidden, plan.scope, plan.registry, self._on_error)
         self.partitions = self.log.topic_config(self.source_topic).partitions
         start = {}
         for p in range(self.partitions):
@@ -84,7 +88,7 @@ class PersistentQuery:
                 continue
             rows = self.decoder.decode(records)
             if rows:
-                results = self.stage(rows)
+                results = self._process(rows)
                 if results:
                     for out_partition, batch in self.encoder.encode(results).items():
                         log.append(self.sink.topic, out_partition, batch)
@@ -94,6 +98,27 @@ class PersistentQuery:
         self.processed += total
         return total
 
+    def _process(self, rows: list[tuple]) -> list[tuple]:
+        """Run the stage; records with a null value (last row slot) take the null-value path."""
+        if not any(row[-1] for row in rows):
+            return self.stage(rows)
+        results: list[tuple] = []
+        run: list[tuple] = []
+        run_is_null = False
+        for row in rows:
+            if row[-1] != run_is_null and run:
+                results += self._run_stage(run, run_is_null)
+                run = []
+            run_is_null = row[-1]
+            run.append(row)
+        results += self._run_stage(run, run_is_null)
+        return results
+
+    def _run_stage(self, rows: list[tuple], is_null: bool) -> list[tuple]:
+        if not is_null:
+            return self.stage(rows)
+        return self.null_stage(rows) if self.null_stage is not None else []
+
     def lag(self) -> int:
         """Records in the source not yet processed."""
         behind = 0
@@ -102,3 +127,32 @@ class PersistentQuery:
             start = self.log.start_offset(self.source_topic, partition)
             behind += self.log.end_offset(self.source_topic, partition) - max(committed or 0, start)
         return behind
+
+
+def null_value_projections(plan: ProjectionPlan) -> list[ast.Expr]:
+    """Key and value expressions for a record whose value is null (a tombstone on a stream).
+
+    As in ksqlDB, only key expressions that use nothing but key columns can be
+    computed; everything else is null.
+    """
+    key_names = {c.name for c in plan.source.schema.key}
+
+    def key_only(expr: ast.Expr) -> bool:
+        refs = [e for e in _walk(expr) if isinstance(e, ast.ColumnRef)]
+        return all(r.name in key_names for r in refs)
+
+    schema = plan.schema
+    keys = [e if key_only(e) else ast.Cast(ast.NullLiteral(), c.type) for e, c in zip(plan.key_exprs, schema.key)]
+    return keys + [ast.Cast(ast.NullLiteral(), c.type) for c in schema.value]
+
+
+def _walk(expr):
+    yield expr
+    for name in getattr(expr, "__dataclass_fields__", ()):
+        value = getattr(expr, name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, ast.WhenClause):
+                yield from _walk(item.condition)
+                yield from _walk(item.result)
+            elif isinstance(item, ast.Expr):
+                yield from _walk(item)

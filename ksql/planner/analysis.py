@@ -48,6 +48,7 @@ class ProjectionPlan:
     value_exprs: tuple[ast.Expr, ...]
     schema: LogicalSchema  # output schema: key columns then value columns
     registry: FunctionRegistry
+    rekeyed: bool = False  # PARTITION BY computed a new key
 
 
 def source_scope(source: DataSource, alias: str | None) -> Scope:
@@ -95,19 +96,12 @@ class _Namer:
         return name
 
 
-def implicit_name(expr: ast.Expr) -> str | None:
-    """The column name ksqlDB gives an unaliased expression, or None for a generated one."""
-    if isinstance(expr, ast.ColumnRef):
-        return expr.name
-    if isinstance(expr, ast.Dereference):
-        return expr.field
-    return None
-
-
 class Analyzer:
     """Analyzes a stateless query (projection, filter, PARTITION BY) over one source."""
 
-    def __init__(self, source: DataSource, alias: str | None, registry: FunctionRegistry):
+    def __init__(self, source: DataSource, alias: str | None, registry: FunctionRegistry,
+                 new_planner: bool = False):
+        self.new_planner = new_planner  # ksql.new.query.planner.enabled
         self.source = source
         self.alias = alias
         self.qualifier = alias or source.name
@@ -150,8 +144,8 @@ class Analyzer:
                 raise KsqlError(
                     f"Type error in WHERE expression: Should evaluate to boolean but is "
                     f"{format_expr(query.where)} ({t}) instead.")
-        partition_by = [self.normalize(e, "PARTITION BY") for e in query.partition_by] \
-            if query.partition_by else None
+        partition_by = None if query.partition_by is None else \
+            [self.normalize(e, "PARTITION BY") for e in query.partition_by]
         items = self.expand_select(query, partition_by)
         if partition_by is None:
             return self._plan_keep_key(query, where, items, sink_name)
@@ -175,9 +169,37 @@ class Analyzer:
                     names = [c.name for c in schema.value if c.name not in moved]
                     names += [c.name for c in schema.key if c.name not in moved]
                 out.extend((ast.ColumnRef(n), None) for n in names)
+            elif isinstance(item, ast.StructAll):
+                base = self.normalize(item.base, "SELECT")
+                struct = self.type_of(base, "SELECT")
+                if not isinstance(struct, StructType):
+                    raise KsqlError(f"Cannot use '->*' on a non-STRUCT expression: {format_expr(base)} "
+                                    f"({struct})")
+                out.extend((ast.Dereference(base, f.name), f.name) for f in struct.fields)
             else:
                 out.append((self.normalize(item.expr, "SELECT"), item.alias))
         return out
+
+    def _implicit(self, expr: ast.Expr, namer: _Namer, used: set[str]) -> str:
+        """The name of an unaliased item: a column's own name, a struct field's name made
+        unique with _1, _2... (as ksqlDB does), or a generated KSQL_COL_n."""
+        if isinstance(expr, ast.ColumnRef):
+            self._check_reserved(expr.name)
+            name = expr.name
+        elif isinstance(expr, ast.Dereference):
+            name = expr.field
+            if name in used:
+                n = 1
+                while f"{name}_{n}" in used:
+                    n += 1
+                name = f"{name}_{n}"
+        else:
+            name = namer.fresh()
+        used.add(name)
+        return name
+
+    def _used_names(self, items) -> set[str]:
+        return {c.name for c in self.source.schema.columns} | {a for _, a in items if a}
 
     def _check_reserved(self, name: str) -> None:
         if name in RESERVED_COLUMN_NAMES:
@@ -191,16 +213,8 @@ class Analyzer:
         return namer
 
     def _name_items(self, items, namer: _Namer) -> list[str]:
-        names = []
-        for expr, alias in items:
-            if alias is not None:
-                names.append(alias)
-                continue
-            name = implicit_name(expr)
-            if isinstance(expr, ast.ColumnRef) and expr.name in RESERVED_COLUMN_NAMES:
-                self._check_reserved(expr.name)
-            names.append(name if name is not None else namer.fresh())
-        return names
+        used = self._used_names(items)
+        return [alias if alias is not None else self._implicit(expr, namer, used) for expr, alias in items]
 
     def _typed(self, expr: ast.Expr, name: str) -> SqlType:
         t = self.type_of(expr, "SELECT")
@@ -223,6 +237,10 @@ class Analyzer:
                 raise KsqlError(f"The projection contains a key column (`{kname}`) more than once, "
                                 f"aliased as: {aliases}.")
         missing = [k for k, p in key_positions.items() if not p]
+        if self.new_planner:
+            # the new planner keys the result by the key columns the projection keeps, in its order
+            key_idx = sorted(p[0] for p in key_positions.values() if p)
+            return self._finish(where, items, names, key_idx, sink_name)
         if missing:
             noun = "column" if len(missing) == 1 else "columns"
             listed = " and ".join(missing) if len(missing) <= 2 else ", ".join(missing)
@@ -240,12 +258,14 @@ class Analyzer:
         if nulls:
             namer = self._namer(items)
             names = self._name_items(items, namer)
-            return self._finish(where, items, names, [], sink_name)
+            return self._finish(where, items, names, [], sink_name, rekeyed=True)
         for e in partition_by:
             self.type_of(e, "PARTITION BY")
         namer = self._namer(items)
         # the partitioning expressions are named first, as ksqlDB repartitions before projecting
-        pb_names = [implicit_name(e) or namer.fresh() for e in partition_by]
+        used = self._used_names(items)
+        pb_names = [self._implicit(e, namer, used) if not isinstance(e, ast.ColumnRef) else e.name
+                    for e in partition_by]
         positions: list[list[int]] = [[] for _ in partition_by]
         for i, (expr, _) in enumerate(items):
             for j, pe in enumerate(partition_by):
@@ -259,10 +279,7 @@ class Analyzer:
             elif matched is not None:
                 names.append(pb_names[matched])
             else:
-                implicit = implicit_name(expr)
-                if isinstance(expr, ast.ColumnRef):
-                    self._check_reserved(expr.name)
-                names.append(implicit if implicit is not None else namer.fresh())
+                names.append(self._implicit(expr, namer, used))
         for j, p in enumerate(positions):
             if len(p) > 1:
                 aliases = " and ".join(names[i] for i in p)
@@ -273,9 +290,9 @@ class Analyzer:
             noun = "expression" if len(missing) == 1 else "expressions"
             raise KsqlError(f"The query used to build `{sink_name}` must include the partitioning {noun} "
                             f"{' and '.join(missing)} in its projection (eg, SELECT {', '.join(missing)}...).")
-        return self._finish(where, items, names, [p[0] for p in positions], sink_name)
+        return self._finish(where, items, names, [p[0] for p in positions], sink_name, rekeyed=True)
 
-    def _finish(self, where, items, names, key_idx, sink_name) -> ProjectionPlan:
+    def _finish(self, where, items, names, key_idx, sink_name, rekeyed: bool = False) -> ProjectionPlan:
         key_set = set(key_idx)
         value_idx = [i for i in range(len(items)) if i not in key_set]
         if not value_idx:
@@ -296,7 +313,7 @@ class Analyzer:
             source=self.source, scope=self.scope, where=where,
             key_exprs=tuple(items[i][0] for i in key_idx),
             value_exprs=tuple(items[i][0] for i in value_idx),
-            schema=LogicalSchema(tuple(columns)), registry=self.registry)
+            schema=LogicalSchema(tuple(columns)), registry=self.registry, rekeyed=rekeyed)
 
 
 # ---------------------------------------------------------------------------
