@@ -203,7 +203,7 @@ def can_widen(source: SqlType, target: SqlType) -> bool:
         if len(source.fields) != len(target.fields):
             return False
         return all(a.name == b.name and can_widen(a.type, b.type)
-                   for a, b in zip(source.fields, target.fields))
+                   for a, b in zip(source.fields, target.fields, strict=True))
     return False
 
 

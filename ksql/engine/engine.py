@@ -434,7 +434,7 @@ class Engine:
         result_schema, sink_schema = plan.schema, target.schema
         compatible = len(result_schema.columns) == len(sink_schema.columns) and all(
             a.name == b.name and a.type == b.type and a.is_key == b.is_key
-            for a, b in zip(result_schema.key + result_schema.value, sink_schema.key + sink_schema.value))
+            for a, b in zip(result_schema.key + result_schema.value, sink_schema.key + sink_schema.value, strict=True))
         if not compatible:
             raise KsqlError(f"Incompatible schema between results and sink. Result schema is {result_schema} "
                             f"Sink schema is {sink_schema}")
@@ -470,7 +470,7 @@ class Engine:
                                 f"{[_sql(v) for v in stmt.values]}")
         by_name = {c.name: c for c in schema.key + schema.value}
         values: dict[str, Any] = {}
-        for name, expr in zip(names, stmt.values):
+        for name, expr in zip(names, stmt.values, strict=True):
             if name == ROWTIME:
                 values[ROWTIME] = self._constant(expr, BIGINT, name)
                 continue
@@ -591,7 +591,7 @@ class Engine:
             raise KsqlError(f"Cannot alter {source.kind.lower()} '{source.name}': ALTER operations are not "
                             f"supported on source {source.kind.lower()}s.")
         if source.writer_query_ids:
-            raise KsqlError(f"ALTER command is not supported for CREATE ... AS statements.")
+            raise KsqlError("ALTER command is not supported for CREATE ... AS statements.")
         columns = list(source.schema.columns)
         for el in stmt.columns:
             if source.schema.find(el.name) is not None or any(c.name == el.name for c in columns):

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from ksql.engine.codec import RecordDecoder, RecordEncoder
 from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
+from ksql.engine.schema import ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
 from ksql.parser import ast
 from ksql.planner.analysis import HIDDEN_WINDOW, RAW_HEADERS, RAW_NULL, ProjectionPlan
 from ksql.planner.expressions import compile_batch
-from ksql.engine.schema import ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
 
 processing_log = logging.getLogger("ksql.processing")
 
@@ -142,7 +142,7 @@ def null_value_projections(plan: ProjectionPlan) -> list[ast.Expr]:
         return all(r.name in key_names for r in refs)
 
     schema = plan.schema
-    keys = [e if key_only(e) else ast.Cast(ast.NullLiteral(), c.type) for e, c in zip(plan.key_exprs, schema.key)]
+    keys = [e if key_only(e) else ast.Cast(ast.NullLiteral(), c.type) for e, c in zip(plan.key_exprs, schema.key, strict=True)]
     return keys + [ast.Cast(ast.NullLiteral(), c.type) for c in schema.value]
 
 

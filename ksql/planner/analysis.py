@@ -280,7 +280,7 @@ class Analyzer:
                 names.append(pb_names[matched])
             else:
                 names.append(self._implicit(expr, namer, used))
-        for j, p in enumerate(positions):
+        for p in positions:
             if len(p) > 1:
                 aliases = " and ".join(names[i] for i in p)
                 raise KsqlError(f"The projection contains a key column (`{names[p[0]]}`) more than once, "
@@ -372,7 +372,7 @@ def _rewrite_value(value, fn):
         return ast.WhenClause(cond, res)
     if isinstance(value, tuple):
         items = tuple(_rewrite_value(v, fn) for v in value)
-        return value if all(a is b for a, b in zip(items, value)) else items
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
 
 
