@@ -9,7 +9,7 @@ INSERT INTO pageviews (user_id, page, duration_ms) VALUES ('bob', '/pricing', 30
 INSERT INTO pageviews (user_id, page, duration_ms) VALUES ('carol', '/docs', 5400);
 
 CREATE STREAM long_views AS
-  SELECT user_id, UCASE(page) AS page, duration_ms / 1000 AS seconds
+  SELECT user_id, UCASE(page) AS page, duration_ms / 1000 AS secs
   FROM pageviews
   WHERE duration_ms >= 1000;
 

@@ -214,29 +214,33 @@ class RecordEncoder:
     def encode(self, rows: list[tuple]) -> dict[int, list[Record]]:
         out: dict[int, list[Record]] = {}
         nk, nv = self.n_keys, self.n_values
+        ts_slot, headers_slot, wstart_slot = nk + nv, nk + nv + 1, nk + nv + 2
         key_ser, value_ser = self.key_serde.serialize, self.value_serde.serialize
+        ts_index, window, partitions = self.ts_index, self.window, self.partitions
+        null_key_when_all_null = self.null_key_when_all_null
+        single = out.setdefault(0, []) if partitions == 1 else None
         for row in rows:
-            ts = row[nk + nv]
-            if self.ts_index is not None:
-                ts = row[self.ts_index]
-                if ts is None or ts < 0:
-                    processing_log.warning("%s: dropped result with invalid timestamp %s", self.query_id, ts)
-                    continue
+            ts = row[ts_slot] if ts_index is None else row[ts_index]
+            if ts_index is not None and (ts is None or ts < 0):
+                processing_log.warning("%s: dropped result with invalid timestamp %s", self.query_id, ts)
+                continue
             try:
                 key = list(row[:nk])
-                if not nk or (self.null_key_when_all_null and all(k is None for k in key)):
+                if not nk or (null_key_when_all_null and all(k is None for k in key)):
                     key_bytes = None
                 else:
                     key_bytes = key_ser(key)
-                if self.window is not None and row[nk + nv + 2] is not None:
-                    key_bytes = encode_window(key_bytes, self.window, row[nk + nv + 2], row[nk + nv + 3])
-                value_bytes = None if row[-1] else value_ser(list(row[nk:nk + nv]))
+                if window is not None and row[wstart_slot] is not None:
+                    key_bytes = encode_window(key_bytes, window, row[wstart_slot], row[wstart_slot + 1])
+                value_bytes = None if row[-1] else value_ser(list(row[nk:ts_slot]))
             except (SerdeError, KsqlError) as err:
                 processing_log.warning("%s: could not serialize a result: %s", self.query_id, err)
                 continue
-            if key_bytes is None:
-                partition = row[-2] % self.partitions
+            record = Record(key_bytes, value_bytes, ts, row[headers_slot])
+            if single is not None:
+                single.append(record)
+            elif key_bytes is None:
+                out.setdefault(row[-2] % partitions, []).append(record)
             else:
-                partition = default_partition(key_bytes, self.partitions)
-            out.setdefault(partition, []).append(Record(key_bytes, value_bytes, ts, list(row[nk + nv + 1])))
+                out.setdefault(default_partition(key_bytes, partitions), []).append(record)
         return out
