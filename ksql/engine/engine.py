@@ -705,7 +705,7 @@ def _function_calls(expr: ast.Expr):
 
 
 def _sql(expr: ast.Expr) -> str:
-    from ksql.planner.sql_format import format_expr
+    from ksql.planner.expressions import format_expr
 
     return format_expr(expr)
 

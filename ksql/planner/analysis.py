@@ -27,10 +27,9 @@ from ksql.engine.schema import (
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.parser import ast
-from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn
-from ksql.planner.sql_format import format_expr
+from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
 from ksql.planner.timestamps import parse_timestamp_literal
-from ksql.types import BIGINT, BOOLEAN, NullType, SqlType, StructType
+from ksql.types import BIGINT, BOOLEAN, SqlType, StructType
 
 RAW_HEADERS = "\x00headers"  # hidden scope column: the record's headers as stored
 RAW_NULL = "\x00null"  # hidden scope column: True when the record's value was null
@@ -125,13 +124,10 @@ class Analyzer:
             return ast.ColumnRef(e.name)
         return None
 
-    def type_of(self, expr: ast.Expr, clause: str) -> SqlType:
-        try:
-            return self.typer.type_of(expr)
-        except KsqlError as err:
-            if clause == "WHERE":
-                raise KsqlError(f"Error in WHERE expression: {err}") from None
-            raise
+    def qualified(self, expr: ast.Expr) -> ast.Expr:
+        """`expr` with its column references qualified by the source, as ksqlDB prints them."""
+        return _rewrite(expr, lambda e: ast.ColumnRef(e.name, self.qualifier)
+                        if isinstance(e, ast.ColumnRef) and e.source is None else None)
 
     # -- the analysis ----------------------------------------------------------
 
@@ -139,11 +135,7 @@ class Analyzer:
         where = None
         if query.where is not None:
             where = rewrite_magic_timestamps(self.normalize(query.where, "WHERE"))
-            t = self.type_of(where, "WHERE")
-            if t.base != "BOOLEAN" and not isinstance(t, NullType):
-                raise KsqlError(
-                    f"Type error in WHERE expression: Should evaluate to boolean but is "
-                    f"{format_expr(query.where)} ({t}) instead.")
+            self.typer.check_predicate(where, "WHERE")
         partition_by = None if query.partition_by is None else \
             [self.normalize(e, "PARTITION BY") for e in query.partition_by]
         items = self.expand_select(query, partition_by)
@@ -171,7 +163,7 @@ class Analyzer:
                 out.extend((ast.ColumnRef(n), None) for n in names)
             elif isinstance(item, ast.StructAll):
                 base = self.normalize(item.base, "SELECT")
-                struct = self.type_of(base, "SELECT")
+                struct = self.typer.type_of(base)
                 if not isinstance(struct, StructType):
                     raise KsqlError(f"Cannot use '->*' on a non-STRUCT expression: {format_expr(base)} "
                                     f"({struct})")
@@ -216,13 +208,6 @@ class Analyzer:
         used = self._used_names(items)
         return [alias if alias is not None else self._implicit(expr, namer, used) for expr, alias in items]
 
-    def _typed(self, expr: ast.Expr, name: str) -> SqlType:
-        t = self.type_of(expr, "SELECT")
-        if isinstance(t, NullType):
-            raise KsqlError("Can't infer a type of null. Please explicitly cast it to a required type, "
-                            "e.g. CAST(null AS VARCHAR).")
-        return t
-
     def _plan_keep_key(self, query, where, items, sink_name) -> ProjectionPlan:
         key_cols = self.source.schema.key
         namer = self._namer(items)
@@ -260,7 +245,7 @@ class Analyzer:
             names = self._name_items(items, namer)
             return self._finish(where, items, names, [], sink_name, rekeyed=True)
         for e in partition_by:
-            self.type_of(e, "PARTITION BY")
+            self.typer.type_of(e)
         namer = self._namer(items)
         # the partitioning expressions are named first, as ksqlDB repartitions before projecting
         used = self._used_names(items)
@@ -285,7 +270,7 @@ class Analyzer:
                 aliases = " and ".join(names[i] for i in p)
                 raise KsqlError(f"The projection contains a key column (`{names[p[0]]}`) more than once, "
                                 f"aliased as: {aliases}.")
-        missing = [format_expr(partition_by[j], self.qualifier) for j, p in enumerate(positions) if not p]
+        missing = [format_expr(self.qualified(partition_by[j])) for j, p in enumerate(positions) if not p]
         if missing:
             noun = "expression" if len(missing) == 1 else "expressions"
             raise KsqlError(f"The query used to build `{sink_name}` must include the partitioning {noun} "
@@ -307,7 +292,7 @@ class Analyzer:
                 raise KsqlError(f"Duplicate column names: {name}" if i not in key_set else
                                 f"Duplicate key column name: {name}")
             seen.add(name)
-            t = self._typed(items[i][0], name)
+            t = self.typer.type_of_select(items[i][0])
             columns.append(SchemaColumn(name, t, KEY if i in key_set else VALUE))
         return ProjectionPlan(
             source=self.source, scope=self.scope, where=where,
