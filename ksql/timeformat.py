@@ -111,10 +111,14 @@ def zone_by_name(name: str) -> dt.tzinfo:
 
 
 @functools.lru_cache(maxsize=256)
-def compile_parser(pattern: str) -> Callable[[str, dt.tzinfo], dt.datetime]:
-    """A function parsing text in `pattern` to an aware datetime (zone from the text or the default)."""
+def compile_parser(pattern: str, trailing_text: bool = False) -> Callable[[str, dt.tzinfo], dt.datetime]:
+    """A function parsing text in `pattern` to an aware datetime (zone from the text or the default).
+
+    With `trailing_text`, text after the pattern is ignored, as Java's parse with a
+    ParsePosition (which ksqlDB's PARSE_DATE uses) ignores it.
+    """
     regex = "".join(re.escape(str(v)) if k == "" else _field_regex(k, int(v)) for k, v in _tokens(pattern))
-    compiled = re.compile(regex + r"\Z")
+    compiled = re.compile(regex if trailing_text else regex + r"\Z", re.IGNORECASE)  # ksqlDB parses case-insensitively
 
     def parse(text: str, default_zone: dt.tzinfo = dt.UTC) -> dt.datetime:
         m = compiled.match(text)
@@ -126,7 +130,8 @@ def compile_parser(pattern: str) -> Callable[[str, dt.tzinfo], dt.datetime]:
             year += 2000
         month = int(g["M"]) if g.get("M") else 1
         if g.get("Mtext"):
-            month = next(i + 1 for i, name in enumerate(_MONTHS) if name.startswith(g["Mtext"][:3]))
+            month = next(i + 1 for i, name in enumerate(_MONTHS)
+                         if name.upper().startswith(g["Mtext"][:3].upper()))
         day = int(g["d"]) if g.get("d") else 1
         hour = int(g["H"]) if g.get("H") else 0
         if g.get("h"):

@@ -26,9 +26,9 @@ from ksql.engine.schema import (
 )
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
+from ksql.functions.javalib import parse_timestamp
 from ksql.parser import ast
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
-from ksql.planner.timestamps import parse_timestamp_literal
 from ksql.types import BIGINT, BOOLEAN, SqlType, StructType
 
 RAW_HEADERS = "\x00headers"  # hidden scope column: the record's headers as stored
@@ -316,7 +316,7 @@ def rewrite_magic_timestamps(expr: ast.Expr) -> ast.Expr:
 
     def to_millis(e: ast.Expr) -> ast.Expr:
         if isinstance(e, ast.StringLiteral):
-            return ast.LongLiteral(parse_timestamp_literal(e.value))
+            return ast.LongLiteral(parse_timestamp(e.value))
         return e
 
     def visit(e: ast.Expr) -> ast.Expr | None:
