@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ksql.engine.serde import parse_delimiter as serde_parse_delimiter
 from ksql.errors import KsqlError
 
 KNOWN_FORMATS = {"KAFKA", "JSON", "DELIMITED", "NONE", "AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"}
@@ -53,23 +54,11 @@ def format_name(value: object, prop: str) -> str:
 
 
 def parse_delimiter(value: object, prop: str) -> str:
-    """VALUE_DELIMITER: one character, or the words TAB / SPACE."""
-    text = str(value)
-    example = "Example valid value: ';'"
-    if text.upper() == "TAB":
-        return "\t"
-    if text.upper() == "SPACE":
-        return " "
-    if text.strip() == "":
-        raise KsqlError(
-            f"Failed to prepare statement: Configuration {prop} is invalid: Delimiter cannot be empty, "
-            "if you meant to have a tab or space for delimiter, please use the special values 'TAB' or "
-            f"'SPACE' {example}")
-    if len(text) != 1:
-        raise KsqlError(
-            f"Failed to prepare statement: Configuration {prop} is invalid: Invalid delimiter value: "
-            f"'{text}'. Delimiter must be a single character or TAB,SPACE {example}")
-    return text
+    """VALUE_DELIMITER / KEY_DELIMITER: one character, or the words TAB / SPACE."""
+    try:
+        return serde_parse_delimiter(str(value), prop)
+    except KsqlError as err:
+        raise KsqlError(f"Failed to prepare statement: {err}") from None
 
 
 def parse_bool(value: object, prop: str) -> bool:

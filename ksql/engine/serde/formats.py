@@ -163,7 +163,7 @@ def check_delimiter(spec: FormatSpec, delimiter: str | None) -> None:
 def parse_delimiter(value: str, property_name: str = "VALUE_DELIMITER") -> str:
     """Resolve a VALUE_DELIMITER/KEY_DELIMITER property: one character, or TAB / SPACE."""
     def invalid(msg: str) -> KsqlError:
-        return KsqlError(f"Configuration {property_name} is invalid: {msg}\nExample valid value: ';'")
+        return KsqlError(f"Configuration {property_name} is invalid: {msg} Example valid value: ';'")
 
     if value is None or value.strip() == "":
         raise invalid("Delimiter cannot be empty, if you meant to have a tab or space for delimiter, "

@@ -90,7 +90,7 @@ def test_parse_delimiter():
     with pytest.raises(KsqlError) as e:
         parse_delimiter("<~>")
     assert str(e.value) == ("Configuration VALUE_DELIMITER is invalid: Invalid delimiter value: '<~>'. "
-                            "Delimiter must be a single character or TAB,SPACE\nExample valid value: ';'")
+                            "Delimiter must be a single character or TAB,SPACE Example valid value: ';'")
     for bad in ("", " ", "\t"):
         with pytest.raises(KsqlError, match="Delimiter cannot be empty, if you meant to have a tab or "
                                             "space for delimiter, please use the special values 'TAB' or 'SPACE'"):
