@@ -27,22 +27,9 @@ _LONG = struct.Struct(">q")
 _TWO_LONGS = struct.Struct(">qq")
 
 
-def schema_error_message(fmt: FormatInfo, columns, is_key: bool, reason: str) -> str:
-    side = "Key" if is_key else "Value"
-    cols = ", ".join(c.sql() for c in columns)
-    return (f"{side} format does not support schema. format: {fmt.name} schema: "
-            f"Persistence{{columns=[{cols}], features=[]}} reason: {reason}")
-
-
 def key_serde(schema: LogicalSchema, fmt: FormatInfo) -> Serde:
-    """The serde for a schema's key columns; refusals name the schema as ksqlDB does."""
     columns = [Column(c.name, c.type) for c in schema.key]
-    try:
-        return create_serde(fmt.name, columns, is_key=True, delimiter=fmt.delimiter)
-    except KsqlError as err:
-        if fmt.name in ("KAFKA", "DELIMITED", "JSON", "NONE") and "Unknown format" not in str(err):
-            raise KsqlError(schema_error_message(fmt, schema.key, True, str(err))) from None
-        raise
+    return create_serde(fmt.name, columns, is_key=True, delimiter=fmt.delimiter)
 
 
 def value_serde(schema: LogicalSchema, fmt: FormatInfo) -> Serde:

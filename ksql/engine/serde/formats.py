@@ -130,9 +130,9 @@ def schema_error(spec: FormatSpec, columns: list[Column], is_key: bool,
     side = "Key" if is_key else "Value"
     feats = ", ".join(spec.features(columns, is_key, wrap_single_value))
     return KsqlError(
-        f"{side} format does not support schema.\n"
-        f"format: {spec.name}\n"
-        f"schema: Persistence{{columns={columns_str(columns, is_key)}, features=[{feats}]}}\n"
+        f"{side} format does not support schema. "
+        f"format: {spec.name} "
+        f"schema: Persistence{{columns={columns_str(columns, is_key)}, features=[{feats}]}} "
         f"reason: {reason}")
 
 
