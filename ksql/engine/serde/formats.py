@@ -130,9 +130,9 @@ def schema_error(spec: FormatSpec, columns: list[Column], is_key: bool,
     side = "Key" if is_key else "Value"
     feats = ", ".join(spec.features(columns, is_key, wrap_single_value))
     return KsqlError(
-        f"{side} format does not support schema. "
-        f"format: {spec.name} "
-        f"schema: Persistence{{columns={columns_str(columns, is_key)}, features=[{feats}]}} "
+        f"{side} format does not support schema.\n"
+        f"format: {spec.name}\n"
+        f"schema: Persistence{{columns={columns_str(columns, is_key)}, features=[{feats}]}}\n"
         f"reason: {reason}")
 
 
@@ -163,7 +163,7 @@ def check_delimiter(spec: FormatSpec, delimiter: str | None) -> None:
 def parse_delimiter(value: str, property_name: str = "VALUE_DELIMITER") -> str:
     """Resolve a VALUE_DELIMITER/KEY_DELIMITER property: one character, or TAB / SPACE."""
     def invalid(msg: str) -> KsqlError:
-        return KsqlError(f"Configuration {property_name} is invalid: {msg} Example valid value: ';'")
+        return KsqlError(f"Configuration {property_name} is invalid: {msg}\nExample valid value: ';'")
 
     if value is None or value.strip() == "":
         raise invalid("Delimiter cannot be empty, if you meant to have a tab or space for delimiter, "

@@ -90,7 +90,7 @@ def test_parse_delimiter():
     with pytest.raises(KsqlError) as e:
         parse_delimiter("<~>")
     assert str(e.value) == ("Configuration VALUE_DELIMITER is invalid: Invalid delimiter value: '<~>'. "
-                            "Delimiter must be a single character or TAB,SPACE Example valid value: ';'")
+                            "Delimiter must be a single character or TAB,SPACE\nExample valid value: ';'")
     for bad in ("", " ", "\t"):
         with pytest.raises(KsqlError, match="Delimiter cannot be empty, if you meant to have a tab or "
                                             "space for delimiter, please use the special values 'TAB' or 'SPACE'"):
@@ -110,8 +110,8 @@ def test_kafka_validation():
     msg = refuse("KAFKA", cols(("V0", INTEGER), ("V1", STRING)), is_key=False)
     assert "The 'KAFKA' format only supports a single field. Got: [`V0` INTEGER, `V1` STRING]" in msg
     msg = refuse("KAFKA", cols(("ID", INTEGER), ("AGE", INTEGER)), is_key=True)
-    assert msg == ("Key format does not support schema. format: KAFKA schema: Persistence{columns=["
-                   "`ID` INTEGER KEY, `AGE` INTEGER KEY], features=[]} reason: The 'KAFKA' format only "
+    assert msg == ("Key format does not support schema.\nformat: KAFKA\nschema: Persistence{columns=["
+                   "`ID` INTEGER KEY, `AGE` INTEGER KEY], features=[]}\nreason: The 'KAFKA' format only "
                    "supports a single field. Got: [`ID` INTEGER KEY, `AGE` INTEGER KEY]")
     for t, name in ((BOOLEAN, "BOOLEAN"), (ArrayType(INTEGER), "ARRAY"), (DecimalType(4, 2), "DECIMAL"),
                     (StructType((StructField("F1", DOUBLE),)), "STRUCT"), (TIMESTAMP, "TIMESTAMP")):
@@ -126,8 +126,8 @@ def test_kafka_validation():
 
 def test_delimited_validation():
     msg = refuse("DELIMITED", cols(("K", ArrayType(DOUBLE))), is_key=True)
-    assert msg == ("Key format does not support schema. format: DELIMITED schema: Persistence{columns=["
-                   "`K` ARRAY<DOUBLE> KEY], features=[]} reason: The 'DELIMITED' format does not support "
+    assert msg == ("Key format does not support schema.\nformat: DELIMITED\nschema: Persistence{columns=["
+                   "`K` ARRAY<DOUBLE> KEY], features=[]}\nreason: The 'DELIMITED' format does not support "
                    "type 'ARRAY', column: `K`")
     assert "The 'DELIMITED' format does not support type 'STRUCT'" in refuse(
         "DELIMITED", cols(("FOO", StructType((StructField("F1", DOUBLE),)))), is_key=False)
