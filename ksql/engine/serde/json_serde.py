@@ -57,6 +57,19 @@ _B64ENC = base64.b64encode
 _NAN = _Fragment(b'"NaN"')
 _POS_INF = _Fragment(b'"Infinity"')
 _NEG_INF = _Fragment(b'"-Infinity"')
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
+
+
+def dumps_compact(obj) -> bytes:
+    """orjson.dumps(obj) as an exact-size bytes object.
+
+    orjson writes into a ~1 KiB bytes object and shrinks it with realloc; with glibc
+    every such result that stays alive pins a hole the next call cannot reuse, so
+    holding thousands of them (a batch waiting to be appended, an in-memory log)
+    costs page faults and ~3-10us per call instead of ~0.15us. Slicing off an
+    appended newline copies the text into a right-sized object and frees orjson's.
+    """
+    return _dumps(obj, option=_NEWLINE)[:-1]
 
 
 # --- serialization: runtime value -> something orjson writes as ksqlDB would -------
@@ -479,7 +492,7 @@ class _JsonSerdeBase(Serde):
 
     def _dump(self, obj):
         try:
-            return _dumps(obj)
+            return dumps_compact(obj)
         except TypeError as e:
             raise SerdeError(f"Failed to serialize {self._target} to topic: {self._topic}. {e}") from None
 
