@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import (
+    NO_HEADERS,
     CorruptLogError,
     Header,
     InvalidTopicError,
@@ -12,6 +13,7 @@ from .base import (
     LogLockedError,
     PartitionOutOfRangeError,
     Record,
+    RecordBatch,
     TopicConfig,
     TopicExistsError,
     UnknownTopicError,
@@ -42,7 +44,9 @@ __all__ = [
     "LogLockedError",
     "MemoryLog",
     "PartitionOutOfRangeError",
+    "NO_HEADERS",
     "Record",
+    "RecordBatch",
     "TopicConfig",
     "TopicExistsError",
     "UnknownTopicError",

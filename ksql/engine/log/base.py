@@ -7,6 +7,7 @@ offsets, and consumer-group offsets committed per (group, topic, partition).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 Header = tuple[str, bytes | None]
@@ -22,6 +23,49 @@ class Record:
     headers: list[Header] = field(default_factory=list)
     offset: int = -1
     partition: int = -1
+
+
+NO_HEADERS: tuple = ()  # the headers of a RecordBatch entry without headers (shared, immutable)
+
+
+class RecordBatch:
+    """Consecutive records of one partition as parallel columns (no per-record objects).
+
+    What `Log.read_batch` returns and `Log.append_batch` takes. `headers[i]` is a
+    sequence of (name, value) pairs: NO_HEADERS (the empty tuple) for a record
+    without headers. `offsets` and `partition` are only meaningful for batches read
+    from a log (a range of offsets, or a list in general).
+    """
+
+    __slots__ = ("keys", "values", "timestamps", "headers", "offsets", "partition")
+
+    def __init__(self, keys: Sequence[bytes | None], values: Sequence[bytes | None],
+                 timestamps: Sequence[int], headers: Sequence[Sequence[Header]],
+                 offsets: Sequence[int] = (), partition: int = -1) -> None:
+        self.keys = keys
+        self.values = values
+        self.timestamps = timestamps
+        self.headers = headers
+        self.offsets = offsets
+        self.partition = partition
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @classmethod
+    def of(cls, records: Sequence[Record]) -> RecordBatch:
+        """The columns of `records` (their offsets and partition as read, if set)."""
+        return cls([r.key for r in records], [r.value for r in records], [r.timestamp for r in records],
+                   [r.headers or NO_HEADERS for r in records], [r.offset for r in records],
+                   records[0].partition if records else -1)
+
+    def records(self) -> list[Record]:
+        """Fresh Record objects (offsets and partition set when the batch was read)."""
+        offsets = self.offsets if len(self.offsets) == len(self.keys) else [-1] * len(self.keys)
+        p = self.partition
+        return [Record(k, v, ts, list(h), o, p)
+                for k, v, ts, h, o in zip(self.keys, self.values, self.timestamps, self.headers, offsets,
+                                          strict=True)]
 
 
 @dataclass(frozen=True)
@@ -84,7 +128,18 @@ def validate_topic(name: str, config: TopicConfig | None = None) -> None:
 
 
 class Log(ABC):
-    """Topics of partitions of records; durable in the embedded and Kafka implementations."""
+    """Topics of partitions of records; durable in the embedded and Kafka implementations.
+
+    read_batch() / append_batch() are columnar versions of read() / append() for the
+    engine's hot path. A subclass that overrides read() or append() without also
+    overriding the batch version gets the base one, which goes through its method.
+    """
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        for single, batch in (("read", "read_batch"), ("append", "append_batch")):
+            if single in cls.__dict__ and batch not in cls.__dict__:
+                setattr(cls, batch, getattr(Log, batch))
 
     @abstractmethod
     def create_topic(self, name: str, config: TopicConfig = TopicConfig()) -> None:
@@ -119,6 +174,19 @@ class Log(ABC):
         Offsets removed by retention are skipped: reading from below the start
         offset begins at the start offset.
         """
+
+    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
+        """read() as columns; implementations override it to skip building Record objects."""
+        records = self.read(topic, partition, offset, max_records)
+        batch = RecordBatch.of(records)
+        batch.partition = partition
+        return batch
+
+    def append_batch(self, topic: str, partition: int, batch: RecordBatch) -> Sequence[int]:
+        """append() of the batch's records (its offsets and partition are ignored)."""
+        return self.append(topic, partition, [
+            Record(k, v, ts, list(h))
+            for k, v, ts, h in zip(batch.keys, batch.values, batch.timestamps, batch.headers, strict=True)])
 
     @abstractmethod
     def start_offset(self, topic: str, partition: int) -> int:

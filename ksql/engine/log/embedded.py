@@ -49,6 +49,7 @@ from dataclasses import asdict
 from urllib.parse import quote
 
 from .base import (
+    NO_HEADERS,
     CorruptLogError,
     Log,
     LogClosedError,
@@ -56,6 +57,7 @@ from .base import (
     LogLockedError,
     PartitionOutOfRangeError,
     Record,
+    RecordBatch,
     TopicConfig,
     TopicExistsError,
     UnknownTopicError,
@@ -149,6 +151,30 @@ def _encode_records(records: list[Record]) -> tuple[bytes, int]:
     return b"".join(parts), mx
 
 
+def _encode_columns(batch: RecordBatch) -> tuple[bytes, int]:
+    """_encode_records of a RecordBatch."""
+    parts: list = []
+    ap = parts.append
+    pack = _REC.pack
+    timestamps = batch.timestamps
+    for k, v, ts, h in zip(batch.keys, batch.values, timestamps, batch.headers, strict=True):
+        ap(pack(ts, -1 if k is None else len(k), -1 if v is None else len(v), len(h) if h else 0))
+        if k:
+            ap(k)
+        if v:
+            ap(v)
+        if h:
+            ap(_encode_headers(h))
+    return b"".join(parts), max(timestamps)
+
+
+def _bad_records(topic: str, partition: int, e: Exception) -> TypeError:
+    return TypeError(
+        f"append to {topic}-{partition}: records need bytes|None key/value, int timestamp, "
+        f"list[(str, bytes|None)] headers: {e}"
+    )
+
+
 def _decode_headers(buf: bytes, pos: int, n: int) -> tuple[list, int]:
     headers = []
     unpack = _HE.unpack_from
@@ -192,6 +218,52 @@ def _decode_records(
             ap(Record(key, value, ts, headers, off, partition))
             limit -= 1
         off += 1
+    return limit
+
+
+def _decode_columns(
+    buf: bytes, pos: int, end: int, off: int, skip_below: int, limit: int, partition: int, out: RecordBatch
+) -> int:
+    """_decode_records into the lists of a RecordBatch (no per-record objects besides the bytes)."""
+    unpack = _REC.unpack_from
+    keys, values, timestamps, headers = out.keys, out.values, out.timestamps, out.headers
+    if off < skip_below:  # skip the records before `skip_below` without slicing them
+        while pos < end and off < skip_below:
+            _, kl, vl, hc = unpack(buf, pos)
+            pos += _REC_SIZE + (kl if kl > 0 else 0) + (vl if vl > 0 else 0)
+            if hc:
+                _, pos = _decode_headers(buf, pos, hc)
+            off += 1
+        if pos >= end:
+            return limit
+    first = off
+    kap, vap, tap = keys.append, values.append, timestamps.append
+    while pos < end and limit > 0:
+        ts, kl, vl, hc = unpack(buf, pos)
+        pos += _REC_SIZE
+        if kl >= 0:
+            kap(buf[pos : pos + kl])
+            pos += kl
+        else:
+            kap(None)
+        if vl >= 0:
+            vap(buf[pos : pos + vl])
+            pos += vl
+        else:
+            vap(None)
+        tap(ts)
+        if hc:
+            h, pos = _decode_headers(buf, pos, hc)
+            headers.append(h)
+        else:
+            headers.append(NO_HEADERS)
+        limit -= 1
+        off += 1
+    offsets = out.offsets
+    if type(offsets) is range and (not offsets or offsets.stop == first):
+        out.offsets = range(offsets.start if offsets else first, off)  # the usual case: consecutive
+    else:  # pragma: no cover - batches of a well-formed log follow each other
+        out.offsets = [*offsets, *range(first, off)]
     return limit
 
 
@@ -678,10 +750,22 @@ class EmbeddedLog(Log):
         try:
             payload, max_ts = _encode_records(records)
         except (struct.error, TypeError, AttributeError, UnicodeEncodeError) as e:
-            raise TypeError(
-                f"append to {topic}-{partition}: records need bytes|None key/value, int timestamp, "
-                f"list[(str, bytes|None)] headers: {e}"
-            ) from e
+            raise _bad_records(topic, partition, e) from e
+        return list(self._append(p, topic, n, payload, max_ts))
+
+    def append_batch(self, topic: str, partition: int, batch: RecordBatch) -> range:
+        p = self._part(topic, partition)
+        n = len(batch.keys)
+        if n == 0:
+            return range(0)
+        try:
+            payload, max_ts = _encode_columns(batch)
+        except (struct.error, TypeError, AttributeError, UnicodeEncodeError, ValueError) as e:
+            raise _bad_records(topic, partition, e) from e
+        return self._append(p, topic, n, payload, max_ts)
+
+    def _append(self, p: _Partition, topic: str, n: int, payload: bytes, max_ts: int) -> range:
+        """Write one batch of n encoded records; returns their offsets."""
         with p.lock:
             self._check_open()
             if p.deleted:
@@ -741,7 +825,7 @@ class EmbeddedLog(Log):
                 if now - p.last_retention >= self.retention_check_interval:
                     p.last_retention = now
                     self._retain(p, cfg, self._clock())
-        return list(range(base, base + n))
+        return range(base, base + n)
 
     def _roll(self, p: _Partition) -> None:
         """Close the active segment (sentinel index entry, fsync) and start a new one.
@@ -785,8 +869,18 @@ class EmbeddedLog(Log):
     # ================================================================ read
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
-        p = self._part(topic, partition)
         out: list[Record] = []
+        self._read(topic, partition, offset, max_records, _decode_records, out)
+        return out
+
+    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
+        out = RecordBatch([], [], [], [], range(0), partition)
+        self._read(topic, partition, offset, max_records, _decode_columns, out)
+        return out
+
+    def _read(self, topic: str, partition: int, offset: int, max_records: int, decode, out) -> None:
+        """Decode the records at offsets >= `offset` (at most max_records) with `decode` into `out`."""
+        p = self._part(topic, partition)
         with p.lock:
             self._check_open()
             if p.deleted:
@@ -795,7 +889,7 @@ class EmbeddedLog(Log):
             if offset < segs[0].base:
                 offset = segs[0].base
             if offset >= p.next_offset or max_records <= 0:
-                return out
+                return
             i = bisect.bisect_right(p.bases, offset) - 1
             limit = max_records
             nseg = len(segs)
@@ -803,13 +897,12 @@ class EmbeddedLog(Log):
                 seg = segs[i]
                 end = segs[i + 1].base if i + 1 < nseg else p.next_offset
                 if offset < end:
-                    limit = self._read_segment(p, seg, i == nseg - 1, offset, limit, out)
+                    limit = self._read_segment(p, seg, i == nseg - 1, offset, limit, decode, out)
                 offset = end
                 i += 1
-        return out
 
     def _read_segment(
-        self, p: _Partition, seg: _Segment, active: bool, offset: int, limit: int, out: list
+        self, p: _Partition, seg: _Segment, active: bool, offset: int, limit: int, decode, out
     ) -> int:
         if not seg.idx_loaded:
             self._load_index_entries(seg)
@@ -843,9 +936,7 @@ class EmbeddedLog(Log):
                         raise CorruptLogError(f"{seg.log_path}: short read at byte {pos}")
                 if zlib.crc32(memoryview(buf)[rel + 8 : rel + total]) != crc:
                     raise CorruptLogError(f"{seg.log_path}: CRC mismatch in batch at byte {pos}")
-                limit = _decode_records(
-                    buf, rel + _HDR_SIZE, rel + total, base, offset, limit, partition, out
-                )
+                limit = decode(buf, rel + _HDR_SIZE, rel + total, base, offset, limit, partition, out)
                 pos += total
         finally:
             if not active:

@@ -17,6 +17,7 @@ from .base import (
     LogClosedError,
     PartitionOutOfRangeError,
     Record,
+    RecordBatch,
     TopicConfig,
     TopicExistsError,
     UnknownTopicError,
@@ -30,7 +31,7 @@ class _Partition:
     __slots__ = ("records", "start")
 
     def __init__(self) -> None:
-        self.records: list[tuple] = []  # (key, value, timestamp, headers tuple | None)
+        self.records: list[tuple] = []  # (key, value, timestamp, headers tuple (empty: none))
         self.start = 0  # offset of records[0]
 
 
@@ -81,7 +82,7 @@ def _check_headers(h: tuple, topic: str, partition: int) -> None:
 
 
 def _coerce_headers(t: tuple, topic: str, partition: int) -> tuple:
-    if t[3] is None:
+    if not t[3]:
         return t
     return (t[0], t[1], t[2], tuple((n, _as_bytes(v, topic, partition)) for n, v in t[3]))
 
@@ -156,43 +157,61 @@ class MemoryLog(Log):
     # ---- data ----
 
     def append(self, topic: str, partition: int, records: list[Record]) -> list[int]:
+        # Tuples of bytes/int/None are untracked by the cyclic GC: a big in-memory log of
+        # Record objects would make every full collection traverse all of them.
+        new = [(r.key, r.value, r.timestamp, tuple(r.headers) if r.headers else ()) for r in records]
+        return list(self._store(topic, partition, new))
+
+    def append_batch(self, topic: str, partition: int, batch: RecordBatch) -> range:
+        try:
+            new = list(zip(batch.keys, batch.values, batch.timestamps, map(tuple, batch.headers), strict=True))
+        except (TypeError, ValueError) as e:
+            raise _bad(topic, partition, str(e)) from None
+        return self._store(topic, partition, new)
+
+    def _store(self, topic: str, partition: int, new: list[tuple]) -> range:
         with self._lock:
             p = self._part(topic, partition)
             stored = p.records
             base = p.start + len(stored)
-            off = base
-            # Tuples of bytes/int/None are untracked by the cyclic GC: a big in-memory log of
-            # Record objects would make every full collection traverse all of them.
-            new = [(r.key, r.value, r.timestamp, tuple(r.headers) if r.headers else None) for r in records]
             # validate in bulk (cheap set comprehensions); the slow path pinpoints or coerces
             if not ({type(t[0]) for t in new} | {type(t[1]) for t in new}) <= _OK_TYPES or (
                 new and {type(t[2]) for t in new} != _INT
             ):
                 new = [_validated(t, topic, partition) for t in new]
             for t in new:
-                if t[3] is not None:
+                if t[3]:
                     _check_headers(t[3], topic, partition)
                     if any(type(v) is not bytes and v is not None for _, v in t[3]):
                         new = [_coerce_headers(x, topic, partition) for x in new]
                         break
             stored.extend(new)
-            off = base + len(new)
-            return list(range(base, off))
+            return range(base, base + len(new))
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
+        chunk, off = self._chunk(topic, partition, offset, max_records)
+        return [
+            Record(k, v, ts, list(h), o, partition)
+            for o, (k, v, ts, h) in zip(range(off, off + len(chunk)), chunk, strict=True)
+        ]
+
+    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
+        chunk, off = self._chunk(topic, partition, offset, max_records)
+        if not chunk:
+            return RecordBatch([], [], [], [], range(off, off), partition)
+        keys, values, timestamps, headers = zip(*chunk, strict=True)
+        return RecordBatch(keys, values, timestamps, headers, range(off, off + len(chunk)), partition)
+
+    def _chunk(self, topic: str, partition: int, offset: int, max_records: int) -> tuple[list[tuple], int]:
+        """The stored records from `offset` (at most max_records) and the offset of the first."""
         with self._lock:
             p = self._part(topic, partition)
             i = offset - p.start
             if i < 0:
                 i = 0
             if max_records <= 0:
-                return []
-            chunk = p.records[i : i + max_records]
-            off = p.start + i
-        return [
-            Record(k, v, ts, list(h) if h else [], o, partition)
-            for o, (k, v, ts, h) in zip(range(off, off + len(chunk)), chunk, strict=True)
-        ]
+                return [], p.start + i
+            return p.records[i : i + max_records], p.start + i
 
     def start_offset(self, topic: str, partition: int) -> int:
         with self._lock:
