@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable
+from operator import itemgetter
 
 from ksql.engine.formats import FormatInfo
-from ksql.engine.log import Record, default_partition
+from ksql.engine.log import Record, RecordBatch, default_partition
 from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.schema import HEADER, HEADERS, LogicalSchema
 from ksql.engine.serde import create_serde
@@ -103,6 +104,26 @@ class RecordDecoder:
             return extract
         return lambda row: row[index]
 
+    def decode_batch(self, batch: RecordBatch) -> list[tuple]:
+        """decode() of a batch read with Log.read_batch.
+
+        Sources without windows, header columns or a timestamp column take one batch
+        call per serde and one comprehension; any failure (a record to skip) redoes the
+        batch record by record with decode()."""
+        if self.window is not None or self.layout is not None or self.timestamp_of is not None:
+            return self.decode(batch.records())
+        null_key, null_values = (None,) * self.n_keys, (None,) * self.n_values
+        partition = batch.partition
+        try:
+            keys = self.key_serde.deserialize_many(batch.keys) if self.n_keys else [()] * len(batch)
+            values = self.value_serde.deserialize_many(batch.values)
+            return [(*(null_key if k is None else k), *(null_values if v is None else v),
+                     ts, partition, offset, None, None, headers, v is None)
+                    for k, v, ts, offset, headers in zip(keys, values, batch.timestamps, batch.offsets,
+                                                         batch.headers, strict=True)]
+        except Exception:  # noqa: BLE001 - decode() skips and logs, or raises, as it always did
+            return self.decode(batch.records())
+
     def decode(self, records: list[Record]) -> list[tuple]:
         rows: list[tuple] = []
         key_de = self.key_serde.deserialize
@@ -170,6 +191,9 @@ class RecordDecoder:
 
 # --- encoding ----------------------------------------------------------------------------------
 
+_LAST = itemgetter(-1)
+
+
 class RecordEncoder:
     """Encodes result rows for a sink and groups them by partition.
 
@@ -197,6 +221,38 @@ class RecordEncoder:
             key_names = [c.name for c in schema.key]
             self.ts_index = (key_names.index(ts_col) if ts_col in key_names
                              else self.n_keys + value_names.index(ts_col))
+
+    def encode_batches(self, rows: list[tuple]) -> dict[int, RecordBatch]:
+        """encode() as one RecordBatch per partition (for Log.append_batch).
+
+        Without a timestamp column, window or null values, each serde serializes the
+        whole batch in one call; otherwise, or if any row fails, this is encode()."""
+        nk, nv = self.n_keys, self.n_values
+        if (self.ts_index is not None or self.window is not None or self.null_key_when_all_null
+                or any(map(_LAST, rows))):
+            return {p: RecordBatch.of(records) for p, records in self.encode(rows).items()}
+        ts_slot = nk + nv
+        try:
+            keys = self.key_serde.serialize_many(rows, 0, nk) if nk else [None] * len(rows)
+            values = self.value_serde.serialize_many(rows, nk, ts_slot)
+        except Exception:  # noqa: BLE001 - encode() drops and logs, or raises, as it always did
+            return {p: RecordBatch.of(records) for p, records in self.encode(rows).items()}
+        timestamps = list(map(itemgetter(ts_slot), rows))
+        headers = list(map(itemgetter(ts_slot + 1), rows))
+        partitions = self.partitions
+        if partitions == 1:
+            return {0: RecordBatch(keys, values, timestamps, headers)}
+        out: dict[int, RecordBatch] = {}
+        for i, (key, row) in enumerate(zip(keys, rows, strict=True)):
+            p = row[-2] % partitions if key is None else default_partition(key, partitions)
+            batch = out.get(p)
+            if batch is None:
+                batch = out[p] = RecordBatch([], [], [], [])
+            batch.keys.append(key)
+            batch.values.append(values[i])
+            batch.timestamps.append(timestamps[i])
+            batch.headers.append(headers[i])
+        return out
 
     def encode(self, rows: list[tuple]) -> dict[int, list[Record]]:
         out: dict[int, list[Record]] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from operator import itemgetter
 
 from ksql.engine.codec import RecordDecoder, RecordEncoder
 from ksql.engine.log import Log
@@ -23,6 +24,7 @@ from ksql.planner.expressions import compile_batch
 processing_log = logging.getLogger("ksql.processing")
 
 RUNNING, PAUSED, TERMINATED = "RUNNING", "PAUSED", "TERMINATED"
+_VALUE_IS_NULL = itemgetter(-1)  # the last slot of a decoded row
 
 
 @dataclass
@@ -83,24 +85,24 @@ class PersistentQuery:
         log = self.log
         for partition in range(self.partitions):
             offset = log.committed(self.group, self.source_topic, partition) or 0
-            records = log.read(self.source_topic, partition, offset, max_records)
-            if not records:
+            batch = log.read_batch(self.source_topic, partition, offset, max_records)
+            if not len(batch):
                 continue
-            rows = self.decoder.decode(records)
+            rows = self.decoder.decode_batch(batch)
             if rows:
                 results = self._process(rows)
                 if results:
-                    for out_partition, batch in self.encoder.encode(results).items():
-                        log.append(self.sink.topic, out_partition, batch)
-            next_offset = records[-1].offset + 1
+                    for out_partition, out in self.encoder.encode_batches(results).items():
+                        log.append_batch(self.sink.topic, out_partition, out)
+            next_offset = batch.offsets[-1] + 1
             log.commit(self.group, {(self.source_topic, partition): next_offset})
-            total += len(records)
+            total += len(batch)
         self.processed += total
         return total
 
     def _process(self, rows: list[tuple]) -> list[tuple]:
         """Run the stage; records with a null value (last row slot) take the null-value path."""
-        if not any(row[-1] for row in rows):
+        if not any(map(_VALUE_IS_NULL, rows)):
             return self.stage(rows)
         results: list[tuple] = []
         run: list[tuple] = []

@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import math
+import operator
 from decimal import Decimal
 
 import orjson
@@ -511,20 +512,97 @@ for _b in ("DATE", "TIME", "TIMESTAMP"):
 
 
 def _compile_row_reader(columns: list[Column]):
-    """obj(dict) -> row: field lookup and coercion unrolled per column (no per-field dispatch)."""
-    lines = ["def read(obj):", "    get = obj.get"]
-    env = {"_MISSING": _MISSING, "_ci": _ci_lookup}
+    """(obj -> row list, datas -> rows): field lookup and coercion unrolled per column.
+
+    The batch reader parses each JSON text too and returns tuples. Its fast path takes
+    all fields at once (operator.itemgetter) and converts only values that are not
+    already of their column's runtime type; objects missing a field take the per-field
+    lookup. It raises on anything else unusual (invalid JSON, not an object, a value
+    that needs exact re-parsing or cannot be coerced)."""
+    n = len(columns)
+    lookup, convert = [], []
+    env = {"_MISSING": _MISSING, "_ci": _ci_lookup, "_loads": _loads,
+           "_get": operator.itemgetter(*(c.name for c in columns)) if n else None}
     for i, c in enumerate(columns):
         v = f"v{i}"
         env[f"c{i}"] = de_converter(c.type)
         env[f"n{i}"] = c.name
-        lines.append(f"    {v} = get(n{i}, _MISSING)")
-        lines.append(f"    if {v} is _MISSING: {v} = _ci(obj, n{i})")
-        check = _FAST_CHECKS.get(c.type.base, "True").format(v=v)
-        lines.append(f"    if {v} is not None and ({check}): {v} = c{i}({v})")
-    lines.append("    return [" + ", ".join(f"v{i}" for i in range(len(columns))) + "]")
-    exec("\n".join(lines), env)  # noqa: S102 - code built from column positions only
-    return env["read"]
+        lookup.append(f"{v} = get(n{i}, _MISSING)")
+        lookup.append(f"if {v} is _MISSING: {v} = _ci(obj, n{i})")
+        convert.append((v, f"{v} is not None and ({_FAST_CHECKS.get(c.type.base, 'True').format(v=v)})",
+                        f"{v} = c{i}({v})"))
+    values = ", ".join(f"v{i}" for i in range(n))
+    row = f"({values}{',' if n == 1 else ''})"
+    converts = [f"if {check}: {action}" for _, check, action in convert]
+    src = [
+        "def read(obj):",
+        "    get = obj.get",
+        *("    " + line for line in lookup + converts),
+        f"    return [{values}]",
+        "",
+        "def _read_tuple(obj):",
+        "    get = obj.get",
+        *("    " + line for line in lookup + converts),
+        f"    return {row}",
+        "",
+        "def read_many(datas):",
+        "    out = []",
+        "    append = out.append",
+        "    for data in datas:",
+        "        if data is None:",
+        "            append(None)",
+        "            continue",
+        "        obj = _loads(data)",
+    ]
+    if n == 0:
+        src += ["        append(_read_tuple(obj))"]
+    else:
+        src += [
+            "        try:",
+            f"            {'row = _get(obj)' if n > 1 else 'v0 = obj[n0]'}",
+            "        except (KeyError, TypeError):",
+            "            append(_read_tuple(obj))",
+            "            continue",
+            f"        {values} = row" if n > 1 else "        row = (v0,)",
+            "        if " + " or ".join(f"({check})" for _, check, _ in convert) + ":",
+            *("            " + line for line in converts),
+            f"            row = {row}",
+            "        append(row)",
+        ]
+    src.append("    return out")
+    exec("\n".join(src), env)  # noqa: S102 - code built from column positions only
+    return env["read"], env["read_many"]
+
+
+# Inline checks ({first} is evaluated first: it binds {v}) for non-null values that orjson
+# writes as ksqlDB does without the type's converter.
+_FAST_WRITES = {
+    "DOUBLE": "{first}.__class__ is float and (1e-3 <= {v} < 1e7 or -1e7 < {v} <= -1e-3 or {v} == 0.0)",
+}
+
+
+def _compile_rows_writer(columns: list[Column], start: int):
+    """rows -> JSON texts of the columns at row[start:start + len(columns)], one dict display each."""
+    env = {"_dumps": _dumps, "_NEWLINE": _NEWLINE}
+    items = []
+    for i, c in enumerate(columns):
+        v, cell = f"_v{i}", f"row[{start + i}]"
+        conv = ser_converter(c.type)
+        if conv is None:
+            value = cell
+        else:
+            env[f"_c{i}"] = conv
+            fast = _FAST_WRITES.get(c.type.base)
+            if fast is None:
+                value = f"(None if ({v} := {cell}) is None else _c{i}({v}))"
+            else:
+                check = fast.format(first=f"({v} := {cell})", v=v)
+                value = f"({v} if {check} else None if {v} is None else _c{i}({v}))"
+        items.append(f"{c.name!r}: {value}")
+    src = ("def write_many(rows):\n"
+           f"    return [_dumps({{{', '.join(items)}}}, option=_NEWLINE)[:-1] for row in rows]\n")
+    exec(src, env)  # noqa: S102 - code built from column names (as literals) and positions only
+    return env["write_many"]
 
 
 def _ci_lookup(obj: dict, name: str):
@@ -538,17 +616,19 @@ def _ci_lookup(obj: dict, name: str):
 class JsonWrappedSerde(_JsonSerdeBase):
     """A JSON object with one field per column."""
 
-    __slots__ = ("_names", "_convs", "_fields", "_struct_type", "_read")
+    __slots__ = ("_columns", "_names", "_convs", "_fields", "_struct_type", "_read", "_read_many", "_writers")
 
     def __init__(self, columns: list[Column], target: str, topic: str):
         self._target = target
         self._topic = topic
+        self._columns = list(columns)
         self._names = [c.name for c in columns]
         self._convs = [(i, c.name, conv) for i, c in enumerate(columns)
                        if (conv := ser_converter(c.type)) is not None]
         self._fields = [(c.name, de_converter(c.type)) for c in columns]
         self._struct_type = StructType(tuple(StructField(c.name, c.type) for c in columns))
-        self._read = _compile_row_reader(columns)
+        self._read, self._read_many = _compile_row_reader(columns)
+        self._writers = {}
 
     def serialize(self, row):
         if row is None:
@@ -559,6 +639,17 @@ class JsonWrappedSerde(_JsonSerdeBase):
             if v is not None:
                 d[name] = conv(v)
         return self._dump(d)
+
+    def serialize_many(self, rows, start, stop):
+        if stop - start == len(self._names):
+            write = self._writers.get(start)
+            if write is None:
+                write = self._writers[start] = _compile_rows_writer(self._columns, start)
+            try:
+                return write(rows)
+            except Exception:  # noqa: BLE001, S110 - redone one by one below, raising what serialize() raises
+                pass
+        return super().serialize_many(rows, start, stop)
 
     def _row(self, obj):
         if obj is None:
@@ -581,6 +672,12 @@ class JsonWrappedSerde(_JsonSerdeBase):
         except CoercionError as e:
             raise self._fail(e) from None
 
+    def deserialize_many(self, datas):
+        try:
+            return self._read_many(datas)
+        except Exception:  # noqa: BLE001 - redone one by one to raise exactly what deserialize() raises
+            return super().deserialize_many(datas)
+
 
 class JsonUnwrappedSerde(_JsonSerdeBase):
     """A single column written as the bare JSON value."""
@@ -601,10 +698,27 @@ class JsonUnwrappedSerde(_JsonSerdeBase):
             return None
         return self._dump(v if self._ser is None else self._ser(v))
 
+    def serialize_many(self, rows, start, stop):
+        ser = self._ser
+        if stop - start == 1:
+            try:
+                return [None if (v := row[start]) is None else dumps_compact(v if ser is None else ser(v))
+                        for row in rows]
+            except Exception:  # noqa: BLE001, S110 - redone one by one below, raising what serialize() raises
+                pass
+        return super().serialize_many(rows, start, stop)
+
     def _value(self, obj):
         if obj is None:
             return None
         return [self._de(obj)]
+
+    def deserialize_many(self, datas):
+        de = self._de
+        try:
+            return [None if data is None or (obj := _loads(data)) is None else (de(obj),) for data in datas]
+        except Exception:  # noqa: BLE001 - redone one by one to raise exactly what deserialize() raises
+            return super().deserialize_many(datas)
 
     def deserialize(self, data):
         if data is None:

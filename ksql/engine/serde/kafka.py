@@ -18,6 +18,12 @@ class EmptySerde(Serde):
     def deserialize(self, data):
         return []
 
+    def serialize_many(self, rows, start, stop):
+        return [None] * len(rows)
+
+    def deserialize_many(self, datas):
+        return [()] * len(datas)
+
 
 _INT = struct.Struct(">i")
 _LONG = struct.Struct(">q")
@@ -107,6 +113,24 @@ class KafkaSerde(Serde):
             return [self._de(data)]
         except SerdeError as e:
             raise SerdeError(f"Error deserializing KAFKA message from topic: {self._topic}. {e}") from None
+
+    def serialize_many(self, rows, start, stop):
+        ser = self._ser
+        try:
+            if ser is _ser_string:
+                return [None if (v := row[start]) is None else v.encode("utf-8") for row in rows]
+            return [None if (v := row[start]) is None else ser(v) for row in rows]
+        except Exception:  # noqa: BLE001 - redone one by one to raise exactly what serialize() raises
+            return super().serialize_many(rows, start, stop)
+
+    def deserialize_many(self, datas):
+        de = self._de
+        try:
+            if de is _de_string:  # bytes (not memoryview / bytearray) decode without the copy
+                return [None if d is None else (d.decode("utf-8", "replace"),) for d in datas]
+            return [None if d is None else (de(d),) for d in datas]
+        except Exception:  # noqa: BLE001 - redone one by one to raise exactly what deserialize() raises
+            return super().deserialize_many(datas)
 
 
 class KafkaFormat(FormatSpec):
