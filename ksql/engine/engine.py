@@ -20,7 +20,9 @@ from ksql.engine.formats import (
     with_key_columns,
 )
 from ksql.engine.log import Log, Record, TopicConfig, default_partition
+from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
+from ksql.engine.pull import PullResult, execute_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery
 from ksql.engine.schema import (
     HEADER,
@@ -35,7 +37,9 @@ from ksql.engine.schema import (
 )
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry, default_registry
+from ksql.functions.aggregates import is_aggregate
 from ksql.parser import ast, parse, substitute_variables
+from ksql.planner.aggregation import AggregateAnalyzer, AggregatePlan
 from ksql.planner.analysis import HEADERS_TYPE, Analyzer, ProjectionPlan
 from ksql.planner.expressions import ExpressionTyper, Scope, compile_projection
 from ksql.types import BIGINT, BYTES, STRING, TIMESTAMP, SqlType, can_widen
@@ -73,6 +77,7 @@ class Engine:
         self.registry = registry or default_registry()
         self.metastore = MetaStore()
         self.queries: dict[str, PersistentQuery] = {}
+        self.views: dict[str, TableView] = {}  # materialized tables that pull queries read
         self.session_properties: dict[str, Any] = {}
         self.variables: dict[str, str] = {}
         self._sequence = 0
@@ -119,12 +124,34 @@ class Engine:
             total += progressed
             if not progressed:
                 break
+        for view in self.views.values():
+            view.catch_up()
         return total
+
+    def table_view(self, source: DataSource) -> TableView:
+        """The materialized view of a table, created on first use and then kept current."""
+        view = self.views.get(source.name)
+        if view is None or view.source is not source:
+            view = TableView(source, self.log)
+            self.views[source.name] = view
+        return view
+
+    def pull_query(self, sql: str) -> PullResult:
+        """Run a pull query (a SELECT without EMIT) and return its rows."""
+        [stmt] = self.prepare(sql)
+        if not isinstance(stmt, ast.SelectStatement):
+            raise KsqlError(f"Not a query: {getattr(stmt, 'text', sql)}")
+        if stmt.query.emit is not None:
+            raise KsqlError("Push queries (EMIT CHANGES) stream their rows: use the /query endpoint.")
+        return execute_pull(self, stmt.query)
 
     def close(self) -> None:
         for q in self.queries.values():
             q.state = TERMINATED
         self.queries.clear()
+        for view in self.views.values():
+            view.close()
+        self.views.clear()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -338,31 +365,36 @@ class Engine:
 
     # -- CREATE ... AS SELECT, INSERT INTO ... SELECT ----------------------------------------
 
-    def _plan_query(self, query: ast.Query, sink_name: str) -> ProjectionPlan:
+    def _plan_query(self, query: ast.Query, sink_name: str, kind: str) -> ProjectionPlan | AggregatePlan:
+        """Plan a persistent query's SELECT: a projection, or an aggregation when it groups."""
         if isinstance(query.from_, ast.Join):
-            raise KsqlError("Joins are not supported yet: this server runs stateless queries over one "
-                            "source so far.")
-        if query.group_by or query.window is not None:
-            raise KsqlError("Aggregations (GROUP BY / WINDOW) are not supported yet: this server runs "
-                            "stateless queries so far.")
-        self._refuse_stateful_functions(query)
+            raise KsqlError("Joins are not supported yet: this server runs queries over one source so far.")
+        if query.limit is not None:
+            noun = "STREAM" if kind == "STREAM" else "TABLE"
+            raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
+        self._refuse_table_functions(query)
         relation = query.from_
-        assert isinstance(relation, ast.Table)
         source = self.metastore.get(relation.name)
         if source is None:
             raise KsqlError(f"{relation.name} does not exist." + self.metastore.case_hint(relation.name))
+        if query.group_by or query.window is not None or self._has_aggregates(query):
+            analyzer = AggregateAnalyzer(source, relation.alias, self.registry, self.all_properties())
+            return analyzer.analyze_aggregate(query, sink_name)
         if query.having is not None:
             raise KsqlError("HAVING requires a GROUP BY clause.")
+        if query.emit == "FINAL":
+            raise KsqlError("EMIT FINAL is only supported for windowed aggregations.")
         new_planner = str(self.property("ksql.new.query.planner.enabled", "false")).lower() == "true"
         return Analyzer(source, relation.alias, self.registry, new_planner).analyze(query, sink_name)
 
-    def _refuse_stateful_functions(self, query: ast.Query) -> None:
+    def _has_aggregates(self, query: ast.Query) -> bool:
+        exprs = [i.expr for i in query.select if isinstance(i, ast.SelectItem)]
+        return any(is_aggregate(call.name) for e in exprs for call in _function_calls(e))
+
+    def _refuse_table_functions(self, query: ast.Query) -> None:
         for item in query.select:
             if isinstance(item, ast.SelectItem):
                 for call in _function_calls(item.expr):
-                    if self.registry.is_aggregate(call.name):
-                        raise KsqlError(f"Aggregate functions are not supported yet: {call.name}. This server "
-                                        "runs stateless queries so far.")
                     if self.registry.is_table_function(call.name):
                         raise KsqlError(f"Table functions are not supported yet: {call.name}.")
 
@@ -373,12 +405,13 @@ class Engine:
             return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
                                 f"A {stmt.kind.lower()} with the same name already exists")
         existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False)
-        plan = self._plan_query(stmt.query, stmt.name)
+        plan = self._plan_query(stmt.query, stmt.name, stmt.kind)
         source = plan.source
-        if source.kind == "STREAM" and stmt.kind == "TABLE":
+        produces = "TABLE" if isinstance(plan, AggregatePlan) else source.kind
+        if produces == "STREAM" and stmt.kind == "TABLE":
             raise KsqlError("Invalid result type. Your SELECT query produces a STREAM. Please use CREATE "
                             "STREAM AS SELECT statement instead.")
-        if source.kind == "TABLE" and stmt.kind == "STREAM":
+        if produces == "TABLE" and stmt.kind == "STREAM":
             raise KsqlError("Invalid result type. Your SELECT query produces a TABLE. Please use CREATE "
                             "TABLE AS SELECT statement instead.")
         all_props = self.all_properties(overrides)
@@ -394,7 +427,7 @@ class Engine:
         replicas = self._int_prop(props, "REPLICAS") or source_config.replicas
         sink = DataSource(
             name=stmt.name, kind=stmt.kind, schema=plan.schema, topic=topic, formats=formats,
-            timestamp_column=ts_col, timestamp_format=ts_fmt, window=source.window, sql=stmt.text)
+            timestamp_column=ts_col, timestamp_format=ts_fmt, window=_sink_window(plan), sql=stmt.text)
         if existing is not None:
             for qid in list(existing.writer_query_ids):
                 self._terminate(qid)
@@ -406,7 +439,8 @@ class Engine:
         self._start_query(query_id, stmt.text, plan, sink)
         return self._status(stmt, f"Created query with ID {query_id}", query_id)
 
-    def _start_query(self, query_id: str, sql: str, plan: ProjectionPlan, sink: DataSource) -> PersistentQuery:
+    def _start_query(self, query_id: str, sql: str, plan: ProjectionPlan | AggregatePlan, sink: DataSource
+                     ) -> PersistentQuery:
         earliest = str(self.property("auto.offset.reset",
                                      self.property("ksql.streams.auto.offset.reset", "latest"))).lower()
         throw = str(self.property("ksql.timestamp.throw.on.invalid", "false")).lower() == "true"
@@ -428,8 +462,8 @@ class Engine:
             raise KsqlError(f"Cannot insert into read-only stream: {target.name}")
         if any(c.is_header for c in target.schema.columns):
             raise KsqlError(f"Cannot insert into {target.name} because it has header columns")
-        plan = self._plan_query(stmt.query, stmt.target)
-        if plan.source.kind != "STREAM":
+        plan = self._plan_query(stmt.query, stmt.target, "STREAM")
+        if plan.source.kind != "STREAM" or isinstance(plan, AggregatePlan):
             raise KsqlError(f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
         result_schema, sink_schema = plan.schema, target.schema
         compatible = len(result_schema.columns) == len(sink_schema.columns) and all(
@@ -544,6 +578,8 @@ class Engine:
         if query is None:
             raise KsqlError(f"Unknown queryId: {query_id}")
         query.state = TERMINATED
+        if query.processor is not None:
+            query.processor.drop_state()
         for source in self.metastore.sources.values():
             source.writer_query_ids.discard(query_id)
             source.reader_query_ids.discard(query_id)
@@ -622,6 +658,10 @@ class Engine:
             raise KsqlError(f"Cannot undefine variable '{stmt.name}' which was never defined")
         return self._status(stmt, f"Undefined variable {stmt.name}")
 
+    def _exec_SelectStatement(self, stmt: ast.SelectStatement, overrides: dict) -> StatementResult:
+        raise KsqlError("The following statement types should be issued to the websocket endpoint "
+                        "'/query': * PRINT * SELECT")
+
     def _exec_RunScript(self, stmt: ast.RunScript, overrides: dict) -> StatementResult:
         raise KsqlError("RUN SCRIPT is a client command: run it from the ksql CLI, which sends the "
                         "script's statements to the server.")
@@ -672,6 +712,15 @@ class Engine:
         from ksql.engine import describe
 
         return StatementResult(stmt.text, describe.explain(self, stmt))
+
+
+def _sink_window(plan: ProjectionPlan | AggregatePlan) -> WindowInfo | None:
+    """A windowed aggregation writes windowed keys; a projection keeps its source's windowing."""
+    if isinstance(plan, AggregatePlan):
+        if plan.window is None:
+            return None
+        return WindowInfo(plan.window.kind, None if plan.window.kind == "SESSION" else plan.window.size_ms)
+    return plan.source.window
 
 
 def parse_duration_text(text: str) -> int:

@@ -13,11 +13,13 @@ import logging
 from dataclasses import dataclass
 from operator import itemgetter
 
+from ksql.engine.aggregate import AggregateProcessor, changelog_topic
 from ksql.engine.codec import RecordDecoder, RecordEncoder
 from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
 from ksql.engine.schema import ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
 from ksql.parser import ast
+from ksql.planner.aggregation import AggregatePlan
 from ksql.planner.analysis import HIDDEN_WINDOW, RAW_HEADERS, RAW_NULL, ProjectionPlan
 from ksql.planner.expressions import compile_batch
 
@@ -33,11 +35,12 @@ class PersistentQuery:
 
     query_id: str
     sql: str
-    plan: ProjectionPlan
+    plan: ProjectionPlan | AggregatePlan
     sink: DataSource
     log: Log
     earliest: bool = False  # auto.offset.reset: where a new query starts reading
     throw_on_invalid_timestamp: bool = False
+    service_id: str = "default_"
     state: str = RUNNING
     processed: int = 0
     errors: int = 0
@@ -48,8 +51,19 @@ class PersistentQuery:
         self.source_topic = source.topic
         self.decoder = RecordDecoder(source, self.query_id, self.throw_on_invalid_timestamp)
         sink_partitions = self.log.topic_config(self.sink.topic).partitions
+        aggregating = isinstance(self.plan, AggregatePlan)
         self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id,
-                                     null_key_when_all_null=not self.plan.rekeyed)
+                                     null_key_when_all_null=not aggregating and not self.plan.rekeyed)
+        self.partitions = self.log.topic_config(self.source_topic).partitions
+        self.processor: AggregateProcessor | None = None
+        if aggregating:
+            self.processor = AggregateProcessor(self.plan, self._on_error, self.log,
+                                                changelog_topic(self.service_id, self.query_id), self.query_id)
+            positions = self.processor.restore()
+            if positions is not None:  # the changelog's checkpoint is where the state stands
+                self.log.commit(self.group, {(self.source_topic, p): o for p, o in positions.items()})
+            self._commit_start_offsets()
+            return
         plan = self.plan
         windowed = source.window is not None
         hidden = [
@@ -64,7 +78,10 @@ class PersistentQuery:
         self.stage = compile_batch(plan.where, projections, plan.scope, plan.registry, self._on_error)
         self.null_stage = None if plan.where is not None else compile_batch(
             None, null_value_projections(plan) + hidden, plan.scope, plan.registry, self._on_error)
-        self.partitions = self.log.topic_config(self.source_topic).partitions
+        self._commit_start_offsets()
+
+    def _commit_start_offsets(self) -> None:
+        """A new query starts at the earliest or latest offset, as auto.offset.reset says."""
         start = {}
         for p in range(self.partitions):
             if self.log.committed(self.group, self.source_topic, p) is None:
@@ -90,11 +107,13 @@ class PersistentQuery:
                 continue
             rows = self.decoder.decode_batch(batch)
             if rows:
-                results = self._process(rows)
+                results = self.processor.process(rows) if self.processor is not None else self._process(rows)
                 if results:
                     for out_partition, out in self.encoder.encode_batches(results).items():
                         log.append_batch(self.sink.topic, out_partition, out)
             next_offset = batch.offsets[-1] + 1
+            if self.processor is not None:
+                self.processor.commit({partition: next_offset})
             log.commit(self.group, {(self.source_topic, partition): next_offset})
             total += len(batch)
         self.processed += total
