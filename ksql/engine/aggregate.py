@@ -156,20 +156,26 @@ class AggregateProcessor:
                 fn = spec.add if adding else spec.undo
                 accs[j] = fn(accs[j], *p[lo:hi])
         self.dirty.add(sk)
+        if self.window is not None and self.window.kind == "SESSION":
+            ts = sk[2]  # a session's result carries the session's end as its timestamp
         if self.window is not None and self.window.emit_final:
             self.pending_final[sk] = max(ts, self.pending_final.get(sk, ts))
             return
         self._emit(sk, entry, ts, partition, out)
 
     def _session(self, key: tuple, p: tuple, ts: int, partition: int, close: int, out: list) -> None:
-        gap = self.window.size_ms
+        window = self.window
+        gap = window.size_ms
         windows = self.sessions.setdefault(key, [])
+        horizon = close + window.grace_ms - window.retention_ms
+        for w in [w for w in windows if w[1] < horizon]:  # sessions past retention are gone
+            self._forget_session(key, w, partition, out)
+        if ts + gap < close:
+            log.info("%s: dropped a late record (timestamp %d) for a closed session", self.query_id, ts)
+            return
         overlapping = [w for w in windows if w[1] >= ts - gap and w[0] <= ts + gap]
         start = min([ts] + [w[0] for w in overlapping])
         end = max([ts] + [w[1] for w in overlapping])
-        if end < close:
-            log.info("%s: dropped a late record (timestamp %d) for a closed session", self.query_id, ts)
-            return
         accs = [spec.init() for spec in self.specs]
         for w in overlapping:
             old = self.state.pop((key, w[0], w[1]))
@@ -177,13 +183,24 @@ class AggregateProcessor:
             self.dirty.add((key, w[0], w[1]))
             self.pending_final.pop((key, w[0], w[1]), None)
             accs = [spec.merge(a, b) for spec, a, b in zip(self.specs, accs, old[0], strict=True)]
-            if old[1] and not self.window.emit_final:
+            if old[1] and not window.emit_final:
                 self._tombstone((key, w[0], w[1]), w[1], partition, out)
             self.materialized.pop((key, w[0], w[1]), None)
         windows.append((start, end))
         sk = (key, start, end)
         self.state[sk] = [accs, False]
         self._update(sk, [(p, True)], ts, partition, out)
+
+    def _forget_session(self, key: tuple, w: tuple[int, int], partition: int, out: list) -> None:
+        """Drop an expired session; under EMIT FINAL it is emitted first if it never was."""
+        sk = (key, w[0], w[1])
+        pending = self.pending_final.pop(sk, None)
+        if pending is not None and sk in self.state:
+            self._emit(sk, self.state[sk], pending, partition, out)
+        self.state.pop(sk, None)
+        self.sessions[key].remove(w)
+        self.materialized.pop(sk, None)
+        self.dirty.add(sk)
 
     def _aggregate_row(self, sk: tuple, accs: list) -> tuple:
         key, start, end = sk

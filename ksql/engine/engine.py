@@ -377,6 +377,8 @@ class Engine:
         source = self.metastore.get(relation.name)
         if source is None:
             raise KsqlError(f"{relation.name} does not exist." + self.metastore.case_hint(relation.name))
+        if source.kind == "TABLE" and source.window is not None:
+            raise KsqlError("KSQL does not support persistent queries on windowed tables.")
         if query.group_by or query.window is not None or self._has_aggregates(query):
             analyzer = AggregateAnalyzer(source, relation.alias, self.registry, self.all_properties())
             return analyzer.analyze_aggregate(query, sink_name)
@@ -420,6 +422,10 @@ class Engine:
         if "FORMAT" not in props and "KEY_FORMAT" not in props and not source.schema.key and plan.schema.key:
             formats = with_key_columns(formats, True)
         self._validate_serdes(plan.schema, formats)
+        if isinstance(plan, AggregatePlan) and formats.value.name in ("DELIMITED", "KAFKA") and \
+                any(c.spec.complex_intermediate for c in plan.aggregates):
+            raise KsqlError("One of the functions used in the statement has an intermediate type that the value "
+                            "format can not handle. Please remove the function or change the format.")
         ts_col, ts_fmt = self._timestamp_settings(props, plan.schema)
         topic = str(props.get("KAFKA_TOPIC", stmt.name))
         source_config = self.log.topic_config(source.topic)

@@ -121,6 +121,10 @@ class PersistentQuery:
 
     def _process(self, rows: list[tuple]) -> list[tuple]:
         """Run the stage; records with a null value (last row slot) take the null-value path."""
+        source = self.plan.source
+        if source.kind == "TABLE" and source.schema.key:  # a table row without a key is no row
+            n = len(source.schema.key)
+            rows = [r for r in rows if any(v is not None for v in r[:n])]
         if not any(map(_VALUE_IS_NULL, rows)):
             return self.stage(rows)
         results: list[tuple] = []

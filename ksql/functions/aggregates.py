@@ -396,15 +396,15 @@ def _correlation(tx: SqlType, ty: SqlType) -> AggregateSpec:
             acc[5] -= x * y
         return acc
 
-    def result(acc):
+    def result(acc):  # ksqlDB's formula and operation order, Java's division by zero
         n, sx, sy, sxx, syy, sxy = acc
         if n == 0:
             return None
-        cov = sxy - sx * sy / n
-        vx, vy = sxx - sx * sx / n, syy - sy * sy / n
-        if vx <= 0 or vy <= 0:
-            return float("nan")
-        return cov / math.sqrt(vx * vy)
+        numerator = n * sxy - sx * sy
+        denominator = math.sqrt(max(n * sxx - sx * sx, 0.0)) * math.sqrt(max(n * syy - sy * sy, 0.0))
+        if denominator == 0.0:
+            return float("nan") if numerator == 0.0 else math.copysign(math.inf, numerator)
+        return numerator / denominator
 
     def merge(a, b):
         return [p + q for p, q in zip(a, b, strict=True)]
