@@ -74,6 +74,10 @@ class AggregateProcessor:
         self.post = compile_projection(None, list(plan.key_exprs) + list(plan.value_exprs) + [having],
                                        plan.agg_scope, plan.registry, on_error)
         self.nk, self.nv = len(plan.key_exprs), len(plan.value_exprs)
+        # per aggregate: add, undo, first argument slot, argument count (the hot loop's dispatch)
+        self._ops = [(spec.add, spec.undo, lo, hi - lo)
+                     for spec, (lo, hi) in zip(self.specs, self.arg_slices, strict=True)]
+        self._results = [spec.result for spec in self.specs]
         self.window = plan.window
         # state: (group key, window start, window end) -> [accumulators, last emit passed HAVING]
         self.state: dict[tuple, list] = {}
@@ -151,10 +155,16 @@ class AggregateProcessor:
             self.state[sk] = entry
         accs = entry[0]
         for p, adding in changes:
-            for j, spec in enumerate(self.specs):
-                lo, hi = self.arg_slices[j]
-                fn = spec.add if adding else spec.undo
-                accs[j] = fn(accs[j], *p[lo:hi])
+            j = 0
+            for add, undo, lo, n in self._ops:
+                fn = add if adding else undo
+                if n == 1:
+                    accs[j] = fn(accs[j], p[lo])
+                elif n == 0:
+                    accs[j] = fn(accs[j])
+                else:
+                    accs[j] = fn(accs[j], *p[lo:lo + n])
+                j += 1
         self.dirty.add(sk)
         if self.window is not None and self.window.kind == "SESSION":
             ts = sk[2]  # a session's result carries the session's end as its timestamp
@@ -204,7 +214,7 @@ class AggregateProcessor:
 
     def _aggregate_row(self, sk: tuple, accs: list) -> tuple:
         key, start, end = sk
-        return (*key, *[spec.result(a) for spec, a in zip(self.specs, accs, strict=True)], start, end)
+        return (*key, *[result(a) for result, a in zip(self._results, accs, strict=True)], start, end)
 
     def _emit(self, sk: tuple, entry: list, ts: int, partition: int, out: list) -> None:
         row = self.post(self._aggregate_row(sk, entry[0]))
