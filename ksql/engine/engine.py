@@ -40,7 +40,7 @@ from ksql.functions import FunctionRegistry, default_registry
 from ksql.functions.aggregates import is_aggregate
 from ksql.parser import ast, parse, substitute_variables
 from ksql.planner.aggregation import AggregateAnalyzer, AggregatePlan
-from ksql.planner.analysis import HEADERS_TYPE, Analyzer, ProjectionPlan
+from ksql.planner.analysis import HEADERS_TYPE, Analyzer, ProjectionPlan, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, compile_projection
 from ksql.types import BIGINT, BYTES, STRING, TIMESTAMP, SqlType, can_widen
 
@@ -372,7 +372,6 @@ class Engine:
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
-        self._refuse_table_functions(query)
         relation = query.from_
         source = self.metastore.get(relation.name)
         if source is None:
@@ -380,6 +379,7 @@ class Engine:
         if source.kind == "TABLE" and source.window is not None:
             raise KsqlError("KSQL does not support persistent queries on windowed tables.")
         if query.group_by or query.window is not None or self._has_aggregates(query):
+            self._refuse_table_functions(query)
             analyzer = AggregateAnalyzer(source, relation.alias, self.registry, self.all_properties())
             return analyzer.analyze_aggregate(query, sink_name)
         if query.having is not None:
@@ -398,7 +398,7 @@ class Engine:
             if isinstance(item, ast.SelectItem):
                 for call in _function_calls(item.expr):
                     if self.registry.is_table_function(call.name):
-                        raise KsqlError(f"Table functions are not supported yet: {call.name}.")
+                        raise KsqlError("Table functions cannot be used with aggregations.")
 
     def _exec_CreateAsSelect(self, stmt: ast.CreateAsSelect, overrides: dict) -> StatementResult:
         props = stmt.properties
@@ -740,23 +740,8 @@ def parse_duration_text(text: str) -> int:
     raise KsqlError(f"Invalid duration: '{text}'. Expected '<number> <time unit>', e.g. '10 SECONDS'")
 
 
-def _function_calls(expr: ast.Expr):
-    if isinstance(expr, ast.FunctionCall):
-        yield expr
-    if hasattr(expr, "__dataclass_fields__"):
-        for name in expr.__dataclass_fields__:
-            value = getattr(expr, name)
-            items = value if isinstance(value, tuple) else (value,)
-            for item in items:
-                if isinstance(item, ast.Expr):
-                    yield from _function_calls(item)
-                elif isinstance(item, ast.WhenClause):
-                    yield from _function_calls(item.condition)
-                    yield from _function_calls(item.result)
-                elif isinstance(item, tuple):
-                    for sub in item:
-                        if isinstance(sub, ast.Expr):
-                            yield from _function_calls(sub)
+def _function_calls(expr: ast.Expr) -> list[ast.FunctionCall]:
+    return [e for e in walk(expr) if isinstance(e, ast.FunctionCall)]
 
 
 def _sql(expr: ast.Expr) -> str:

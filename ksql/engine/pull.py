@@ -18,7 +18,7 @@ from ksql.engine.metastore import DataSource
 from ksql.engine.schema import KEY, ROWOFFSET, ROWPARTITION, VALUE, WINDOWEND, WINDOWSTART, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.parser import ast
-from ksql.planner.analysis import Analyzer, _Namer, rewrite_magic_timestamps
+from ksql.planner.analysis import Analyzer, _Namer, rewrite_magic_timestamps, walk
 from ksql.planner.expressions import ExpressionTyper, compile_batch, compile_projection, format_expr
 from ksql.planner.expressions.scope import Scope
 
@@ -83,20 +83,8 @@ def execute_pull(engine: Engine, query: ast.Query) -> PullResult:
 
 def _refuse_columns(expr: ast.Expr, clause: str) -> None:
     for name in (ROWPARTITION, ROWOFFSET):
-        if any(isinstance(e, ast.ColumnRef) and e.name == name for e in _walk(expr)):
+        if any(isinstance(e, ast.ColumnRef) and e.name == name for e in walk(expr)):
             raise KsqlError(f"Pull queries don't support the following columns in {clause} clauses: `{name}`")
-
-
-def _walk(expr):
-    yield expr
-    for name in getattr(expr, "__dataclass_fields__", ()):
-        value = getattr(expr, name)
-        for item in value if isinstance(value, tuple) else (value,):
-            if isinstance(item, ast.WhenClause):
-                yield from _walk(item.condition)
-                yield from _walk(item.result)
-            elif isinstance(item, ast.Expr):
-                yield from _walk(item)
 
 
 def _projection(analyzer: Analyzer, query: ast.Query, source: DataSource):
@@ -192,7 +180,7 @@ def _is_key(source: DataSource, ref: ast.ColumnRef) -> bool:
 
 
 def _constant(expr: ast.Expr) -> bool:
-    return not any(isinstance(e, (ast.ColumnRef, ast.LambdaVariable)) for e in _walk(expr))
+    return not any(isinstance(e, (ast.ColumnRef, ast.LambdaVariable)) for e in walk(expr))
 
 
 def _evaluate(expr: ast.Expr, target, engine: Engine):

@@ -20,8 +20,8 @@ from ksql.engine.metastore import DataSource
 from ksql.engine.schema import ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
 from ksql.parser import ast
 from ksql.planner.aggregation import AggregatePlan
-from ksql.planner.analysis import HIDDEN_WINDOW, RAW_HEADERS, RAW_NULL, ProjectionPlan
-from ksql.planner.expressions import compile_batch
+from ksql.planner.analysis import HIDDEN_WINDOW, RAW_HEADERS, RAW_NULL, ProjectionPlan, walk
+from ksql.planner.expressions import Scope, compile_batch
 
 processing_log = logging.getLogger("ksql.processing")
 
@@ -75,10 +75,54 @@ class PersistentQuery:
             ast.ColumnRef(RAW_NULL),
         ]
         projections = list(plan.key_exprs) + list(plan.value_exprs) + hidden
-        self.stage = compile_batch(plan.where, projections, plan.scope, plan.registry, self._on_error)
-        self.null_stage = None if plan.where is not None else compile_batch(
-            None, null_value_projections(plan) + hidden, plan.scope, plan.registry, self._on_error)
+        if plan.table_functions:
+            self.stage = self._flat_map_stage(plan, projections)
+            self.null_stage = None
+        else:
+            self.stage = compile_batch(plan.where, projections, plan.scope, plan.registry, self._on_error)
+            self.null_stage = None if plan.where is not None else compile_batch(
+                None, null_value_projections(plan) + hidden, plan.scope, plan.registry, self._on_error)
         self._commit_start_offsets()
+
+    def _flat_map_stage(self, plan: ProjectionPlan, projections: list[ast.Expr]):
+        """Filter, evaluate the table functions' arguments, explode, then project (ksqlDB's flat-map).
+
+        Several table functions zip: row i carries each function's i-th element, null
+        where a function produced fewer.
+        """
+        width = plan.source_width
+        base = Scope(plan.scope.columns[:width])
+        args = [a for _, fn_args in plan.table_functions for a in fn_args]
+        before = compile_batch(plan.where, [ast.ColumnRef(c.name) for c in base.columns] + args, base,
+                               plan.registry, self._on_error)
+        after = compile_batch(None, projections, plan.scope, plan.registry, self._on_error)
+        calls = []
+        at = width
+        for fn, fn_args in plan.table_functions:
+            calls.append((fn.impl, fn.null_on_null, at, at + len(fn_args)))
+            at += len(fn_args)
+
+        def explode(rows: list[tuple]) -> list[tuple]:
+            out = []
+            for r in before(rows):
+                outputs = []
+                for impl, null_on_null, lo, hi in calls:
+                    values = r[lo:hi]
+                    if null_on_null and any(v is None for v in values):
+                        outputs.append(None)
+                        continue
+                    try:
+                        outputs.append(impl(*values))
+                    except Exception as err:  # a failing function call yields no rows, as in ksqlDB
+                        self._on_error(f"table function failed: {err}")
+                        outputs.append(None)
+                n = max((len(o) for o in outputs if o), default=0)
+                head = r[:width]
+                for i in range(n):
+                    out.append((*head, *[o[i] if o is not None and i < len(o) else None for o in outputs]))
+            return after(out)
+
+        return explode
 
     def _commit_start_offsets(self) -> None:
         """A new query starts at the earliest or latest offset, as auto.offset.reset says."""
@@ -163,21 +207,9 @@ def null_value_projections(plan: ProjectionPlan) -> list[ast.Expr]:
     key_names = {c.name for c in plan.source.schema.key}
 
     def key_only(expr: ast.Expr) -> bool:
-        refs = [e for e in _walk(expr) if isinstance(e, ast.ColumnRef)]
+        refs = [e for e in walk(expr) if isinstance(e, ast.ColumnRef)]
         return all(r.name in key_names for r in refs)
 
     schema = plan.schema
     keys = [e if key_only(e) else ast.Cast(ast.NullLiteral(), c.type) for e, c in zip(plan.key_exprs, schema.key, strict=True)]
     return keys + [ast.Cast(ast.NullLiteral(), c.type) for c in schema.value]
-
-
-def _walk(expr):
-    yield expr
-    for name in getattr(expr, "__dataclass_fields__", ()):
-        value = getattr(expr, name)
-        for item in value if isinstance(value, tuple) else (value,):
-            if isinstance(item, ast.WhenClause):
-                yield from _walk(item.condition)
-                yield from _walk(item.result)
-            elif isinstance(item, ast.Expr):
-                yield from _walk(item)

@@ -23,7 +23,7 @@ from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.functions.aggregates import AggregateSpec, is_aggregate, resolve_aggregate
 from ksql.parser import ast
-from ksql.planner.analysis import Analyzer, _Namer, rewrite, rewrite_magic_timestamps
+from ksql.planner.analysis import Analyzer, _Namer, rewrite, rewrite_magic_timestamps, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
 from ksql.types import BIGINT
 
@@ -73,18 +73,6 @@ def _agg_slot(j: int) -> str:
     return f"\x00agg{j}"
 
 
-def _walk(expr):
-    yield expr
-    for name in getattr(expr, "__dataclass_fields__", ()):
-        value = getattr(expr, name)
-        for item in value if isinstance(value, tuple) else (value,):
-            if isinstance(item, ast.WhenClause):
-                yield from _walk(item.condition)
-                yield from _walk(item.result)
-            elif isinstance(item, ast.Expr):
-                yield from _walk(item)
-
-
 class AggregateAnalyzer(Analyzer):
     """Analyzes `SELECT ... GROUP BY ... [WINDOW ...] [HAVING ...]` over one source."""
 
@@ -114,7 +102,7 @@ class AggregateAnalyzer(Analyzer):
 
         group_exprs = [self.normalize(e, "GROUP BY") for e in query.group_by]
         for e in group_exprs:
-            for sub in _walk(e):
+            for sub in walk(e):
                 if isinstance(sub, ast.ColumnRef) and sub.name in (WINDOWSTART, WINDOWEND):
                     raise KsqlError(f"Window bounds column {sub.name} can only be used in the SELECT clause of "
                                     "windowed aggregations")
@@ -127,7 +115,7 @@ class AggregateAnalyzer(Analyzer):
 
         calls: list[AggregateCall] = []
         for expr in [e for e, _ in items] + ([having] if having is not None else []):
-            for sub in _walk(expr):
+            for sub in walk(expr):
                 if isinstance(sub, ast.FunctionCall) and is_aggregate(sub.name) and \
                         all(c.call != sub for c in calls):
                     calls.append(self._aggregate_call(sub))
@@ -159,13 +147,13 @@ class AggregateAnalyzer(Analyzer):
                     return ast.ColumnRef(_agg_slot(j))
                 return None
             out = rewrite(expr, visit)
-            leftover = [s for s in _walk(out) if isinstance(s, ast.ColumnRef)
+            leftover = [s for s in walk(out) if isinstance(s, ast.ColumnRef)
                         and not s.name.startswith("\x00") and s.name not in (WINDOWSTART, WINDOWEND)]
             if leftover:
                 shown = ", ".join(format_expr(self.qualified(x)) for x in leftover)
                 raise KsqlError(f"Non-aggregate {clause} expression(s) not part of GROUP BY: {shown}")
             if window is None and any(isinstance(s, ast.ColumnRef) and s.name in (WINDOWSTART, WINDOWEND)
-                                      for s in _walk(out)):
+                                      for s in walk(out)):
                 raise KsqlError("Window bounds column WINDOWSTART can only be used in the SELECT clause of "
                                 "windowed aggregations")
             return out
@@ -213,7 +201,7 @@ class AggregateAnalyzer(Analyzer):
             n_cols = min(1, len(args))
         columns, literals = args[:n_cols], args[n_cols:]
         for a in columns:
-            for sub in _walk(a):
+            for sub in walk(a):
                 if isinstance(sub, ast.FunctionCall) and is_aggregate(sub.name):
                     raise KsqlError(f"Aggregate functions can not be nested: {format_expr(call)}")
         values = []

@@ -27,6 +27,7 @@ from ksql.engine.schema import (
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.functions.javalib import parse_timestamp
+from ksql.functions.registry import ResolvedFunction
 from ksql.parser import ast
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
 from ksql.types import BIGINT, BOOLEAN, SqlType, StructType
@@ -48,6 +49,10 @@ class ProjectionPlan:
     schema: LogicalSchema  # output schema: key columns then value columns
     registry: FunctionRegistry
     rekeyed: bool = False  # PARTITION BY computed a new key
+    # table functions (EXPLODE...): each (resolved function, argument expressions over the source row);
+    # their elements extend the source row, and `scope` then describes the extended row
+    table_functions: tuple[tuple[ResolvedFunction, tuple[ast.Expr, ...]], ...] = ()
+    source_width: int = 0  # columns of the source row before table-function elements
 
 
 def source_scope(source: DataSource, alias: str | None) -> Scope:
@@ -282,6 +287,7 @@ class Analyzer:
         value_idx = [i for i in range(len(items)) if i not in key_set]
         if not value_idx:
             raise KsqlError("The projection contains no value columns.")
+        items, table_functions = self._table_functions(items)
         columns: list[SchemaColumn] = []
         seen: set[str] = set()
         for i in key_idx + value_idx:
@@ -298,7 +304,38 @@ class Analyzer:
             source=self.source, scope=self.scope, where=where,
             key_exprs=tuple(items[i][0] for i in key_idx),
             value_exprs=tuple(items[i][0] for i in value_idx),
-            schema=LogicalSchema(tuple(columns)), registry=self.registry, rekeyed=rekeyed)
+            schema=LogicalSchema(tuple(columns)), registry=self.registry, rekeyed=rekeyed,
+            table_functions=table_functions, source_width=len(source_scope(self.source, self.alias).columns))
+
+    def _table_functions(self, items):
+        """Replace table-function calls with references to their element column; extend the scope."""
+        calls: list[ast.FunctionCall] = []
+
+        def visit(e):
+            if isinstance(e, ast.FunctionCall) and self.registry.is_table_function(e.name):
+                if e not in calls:
+                    calls.append(e)
+                return ast.ColumnRef(f"\x00tf{calls.index(e)}")
+            return None
+
+        rewritten = [(rewrite(expr, visit), alias) for expr, alias in items]
+        if not calls:
+            return items, ()
+        if self.source.kind == "TABLE":
+            raise KsqlError("Table source is not supported with table functions")
+        resolved = []
+        columns = list(self.scope.columns)
+        for j, call in enumerate(calls):
+            for arg in call.args:
+                if any(isinstance(x, ast.FunctionCall) and self.registry.is_table_function(x.name)
+                       for x in walk(arg)):
+                    raise KsqlError("Table functions cannot be nested: " + format_expr(call))
+            fn = self.registry.resolve_table(call.name, [self.typer.type_of(a) for a in call.args])
+            resolved.append((fn, call.args))
+            columns.append(ScopeColumn(f"\x00tf{j}", fn.return_type, len(columns), None))
+        self.scope = Scope(columns)
+        self.typer = ExpressionTyper(self.scope, self.registry)
+        return rewritten, tuple(resolved)
 
 
 # ---------------------------------------------------------------------------
@@ -327,6 +364,19 @@ def rewrite_magic_timestamps(expr: ast.Expr) -> ast.Expr:
         return None
 
     return _rewrite(expr, visit)
+
+
+def walk(expr):
+    """Every expression node in `expr`, depth first (CASE branches included)."""
+    yield expr
+    for name in getattr(expr, "__dataclass_fields__", ()):
+        value = getattr(expr, name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, ast.WhenClause):
+                yield from walk(item.condition)
+                yield from walk(item.result)
+            elif isinstance(item, ast.Expr):
+                yield from walk(item)
 
 
 def _rewrite(expr, fn):
