@@ -19,6 +19,7 @@ from ksql.engine.formats import (
     resolve_formats,
     with_key_columns,
 )
+from ksql.engine.join import JoinQuery
 from ksql.engine.log import Log, Record, TopicConfig, default_partition
 from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
@@ -42,6 +43,7 @@ from ksql.parser import ast, parse, substitute_variables
 from ksql.planner.aggregation import AggregateAnalyzer, AggregatePlan
 from ksql.planner.analysis import HEADERS_TYPE, Analyzer, ProjectionPlan, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, compile_projection
+from ksql.planner.join import JoinAnalyzer, JoinPlan
 from ksql.types import BIGINT, BYTES, STRING, TIMESTAMP, SqlType, can_widen
 
 log = logging.getLogger("ksql.engine")
@@ -367,12 +369,14 @@ class Engine:
 
     def _plan_query(self, query: ast.Query, sink_name: str, kind: str) -> ProjectionPlan | AggregatePlan:
         """Plan a persistent query's SELECT: a projection, or an aggregation when it groups."""
-        if isinstance(query.from_, ast.Join):
-            raise KsqlError("Joins are not supported yet: this server runs queries over one source so far.")
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
         relation = query.from_
+        if isinstance(relation, ast.Join):
+            if query.having is not None:
+                raise KsqlError("HAVING requires a GROUP BY clause.")
+            return JoinAnalyzer(self.metastore, self.registry).analyze(query, sink_name)
         source = self.metastore.get(relation.name)
         if source is None:
             raise KsqlError(f"{relation.name} does not exist." + self.metastore.case_hint(relation.name))
@@ -409,7 +413,8 @@ class Engine:
         existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False)
         plan = self._plan_query(stmt.query, stmt.name, stmt.kind)
         source = plan.source
-        produces = "TABLE" if isinstance(plan, AggregatePlan) else source.kind
+        produces = "TABLE" if isinstance(plan, AggregatePlan) else \
+            plan.kind if isinstance(plan, JoinPlan) else source.kind
         if produces == "STREAM" and stmt.kind == "TABLE":
             raise KsqlError("Invalid result type. Your SELECT query produces a STREAM. Please use CREATE "
                             "STREAM AS SELECT statement instead.")
@@ -450,11 +455,16 @@ class Engine:
         earliest = str(self.property("auto.offset.reset",
                                      self.property("ksql.streams.auto.offset.reset", "latest"))).lower()
         throw = str(self.property("ksql.timestamp.throw.on.invalid", "false")).lower() == "true"
-        query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                throw_on_invalid_timestamp=throw)
+        if isinstance(plan, JoinPlan):
+            query = JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest")
+            for leaf in plan.leaves:
+                leaf.source.reader_query_ids.add(query_id)
+        else:
+            query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
+                                    throw_on_invalid_timestamp=throw)
+            plan.source.reader_query_ids.add(query_id)
         self.queries[query_id] = query
         sink.writer_query_ids.add(query_id)
-        plan.source.reader_query_ids.add(query_id)
         return query
 
     def _exec_InsertInto(self, stmt: ast.InsertInto, overrides: dict) -> StatementResult:
@@ -720,8 +730,10 @@ class Engine:
         return StatementResult(stmt.text, describe.explain(self, stmt))
 
 
-def _sink_window(plan: ProjectionPlan | AggregatePlan) -> WindowInfo | None:
+def _sink_window(plan: ProjectionPlan | AggregatePlan | JoinPlan) -> WindowInfo | None:
     """A windowed aggregation writes windowed keys; a projection keeps its source's windowing."""
+    if isinstance(plan, JoinPlan):
+        return None
     if isinstance(plan, AggregatePlan):
         if plan.window is None:
             return None

@@ -1,0 +1,348 @@
+"""Joins at run time: a left-deep chain of join steps fed by every source's records in timestamp order.
+
+A *fragment* is a list with one entry per source: its decoded row, or None where
+that source has not joined (yet). Each step joins the fragment built so far
+with one more source and passes results up the chain; the last step's results
+are projected with the compiled select list. Semantics follow ksqlDB:
+- stream-stream: records join when their timestamps lie WITHIN the window; an
+  outer side without a match is emitted padded with nulls at once (no GRACE
+  PERIOD) or when the window closes (with GRACE PERIOD);
+- stream-table: a stream record joins the table row current at that moment;
+  table updates emit nothing;
+- table-table: every change of either side emits the joined row for its key,
+  or a tombstone when the join no longer produces one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ksql.engine.codec import RecordDecoder, RecordEncoder
+from ksql.engine.log import Log
+from ksql.engine.metastore import DataSource
+from ksql.planner.expressions import compile_batch, compile_projection
+from ksql.planner.join import JoinPlan, JoinStep
+
+processing_log = logging.getLogger("ksql.processing")
+
+RUNNING, PAUSED, TERMINATED = "RUNNING", "PAUSED", "TERMINATED"
+DEFAULT_JOIN_GRACE_MS = 24 * 3600 * 1000
+
+
+@dataclass
+class _Result:
+    ts: int
+    frag: list | None  # None: a tombstone for `key`
+    key: object
+    headers: list = field(default_factory=list)
+
+
+class _Step:
+    """State and logic of one join step."""
+
+    def __init__(self, step: JoinStep, index: int, left_key, right_key, on_error):
+        self.step = step
+        self.index = index  # the right source's position in the fragment
+        self.left_key, self.right_key = left_key, right_key
+        self.on_error = on_error
+        self.left_buf: dict = defaultdict(list)  # stream-stream: key -> [(ts, frag, matched)]
+        self.right_buf: dict = defaultdict(list)
+        self.left_tab: dict = {}  # table sides: key -> (ts, frag)
+        self.right_tab: dict = {}
+        self.emitted: set = set()  # table-table: keys whose last output was a row
+        self.stream_time = -(2**63)
+
+    # -- stream-stream -----------------------------------------------------------------------------
+
+    def stream_stream_left(self, ts: int, frag: list, key, headers, out: list) -> None:
+        st = self.step
+        entry = [ts, frag, False]
+        hk = _hashable(key)
+        for rts, row, rentry, _ in self.right_buf.get(hk, ()):
+            if ts - st.within_before <= rts <= ts + st.within_after:
+                entry[2] = True
+                rentry[2] = True
+                out.append(_Result(max(ts, rts), _merge(frag, self.index, row), key, headers))
+        self.left_buf[hk].append(entry + [key])
+        if not entry[2] and st.kind in ("LEFT", "FULL") and st.grace is None:
+            out.append(_Result(ts, _merge(frag, self.index, None), key, headers))
+        self._advance(ts, out)
+
+    def stream_stream_right(self, ts: int, row: tuple, key, headers, out: list) -> None:
+        st = self.step
+        entry = [ts, row, False]
+        hk = _hashable(key)
+        for lentry in self.left_buf.get(hk, ()):
+            lts, frag = lentry[0], lentry[1]
+            if ts - st.within_after <= lts <= ts + st.within_before:
+                entry[2] = True
+                lentry[2] = True
+                out.append(_Result(max(ts, lts), _merge(frag, self.index, row), key, headers))
+        self.right_buf[hk].append([ts, row, entry, key])
+        if not entry[2] and st.kind in ("RIGHT", "FULL") and st.grace is None:
+            out.append(_Result(ts, _merge(None, self.index, row, self.index + 1), key, headers))
+        self._advance(ts, out)
+
+    def _advance(self, ts: int, out: list) -> None:
+        """Move stream time; emit outer results of closed windows (GRACE), forget expired records."""
+        st = self.step
+        self.stream_time = max(self.stream_time, ts)
+        grace = st.grace if st.grace is not None else DEFAULT_JOIN_GRACE_MS
+        horizon = self.stream_time - st.within_before - st.within_after - grace
+        for hk in list(self.left_buf):
+            keep = []
+            for entry in self.left_buf[hk]:
+                lts, frag, matched, key = entry
+                closed = self.stream_time > lts + st.within_after + grace
+                if st.grace is not None and closed and not matched and st.kind in ("LEFT", "FULL"):
+                    out.append(_Result(lts, _merge(frag, self.index, None), key, []))
+                    entry[2] = True
+                if lts >= horizon and not (st.grace is not None and closed):
+                    keep.append(entry)
+            self.left_buf[hk] = keep
+        for hk in list(self.right_buf):
+            keep = []
+            for item in self.right_buf[hk]:
+                rts, row, entry, key = item
+                closed = self.stream_time > rts + st.within_before + grace
+                if st.grace is not None and closed and not entry[2] and st.kind in ("RIGHT", "FULL"):
+                    out.append(_Result(rts, _merge(None, self.index, row, self.index + 1), key, []))
+                    entry[2] = True
+                if rts >= horizon and not (st.grace is not None and closed):
+                    keep.append(item)
+            self.right_buf[hk] = keep
+
+    # -- stream-table ------------------------------------------------------------------------------
+
+    def stream_table_left(self, ts: int, frag: list, key, headers, out: list) -> None:
+        row = self.right_tab.get(_hashable(key))
+        if row is not None:
+            out.append(_Result(ts, _merge(frag, self.index, row[1]), key, headers))
+        elif self.step.kind == "LEFT":
+            out.append(_Result(ts, _merge(frag, self.index, None), key, headers))
+
+    def table_right(self, ts: int, row: tuple | None, key) -> None:
+        hk = _hashable(key)
+        if row is None:
+            self.right_tab.pop(hk, None)
+        else:
+            self.right_tab[hk] = (ts, row)
+
+    # -- table-table -------------------------------------------------------------------------------
+
+    def table_table_left(self, ts: int, frag: list | None, key, out: list) -> None:
+        hk = _hashable(key)
+        if frag is None:
+            self.left_tab.pop(hk, None)
+        else:
+            self.left_tab[hk] = (ts, frag)
+        self._table_emit(key, ts, out)
+
+    def table_table_right(self, ts: int, row: tuple | None, key, out: list) -> None:
+        self.table_right(ts, row, key)
+        self._table_emit(key, ts, out)
+
+    def _table_emit(self, key, ts: int, out: list) -> None:
+        kind = self.step.kind
+        hk = _hashable(key)
+        left, right = self.left_tab.get(hk), self.right_tab.get(hk)
+        produce = (left and right) if kind == "INNER" else left if kind == "LEFT" else \
+            right if kind == "RIGHT" else (left or right)
+        if produce:
+            frag = left[1] if left else None
+            merged = _merge(frag, self.index, right[1] if right else None, self.index + 1)
+            out_ts = max(left[0] if left else ts, right[0] if right else ts) if (left and right) else ts
+            out.append(_Result(out_ts, merged, key))
+            self.emitted.add(hk)
+        elif hk in self.emitted:
+            self.emitted.discard(hk)
+            out.append(_Result(ts, None, key))
+
+
+def _merge(frag: list | None, index: int, row, width: int | None = None) -> list:
+    """The fragment extended with the source at `index` (None where a side is missing)."""
+    merged = list(frag) if frag is not None else [None] * (width or index)
+    while len(merged) < index:
+        merged.append(None)
+    merged.append(row)
+    return merged
+
+
+@dataclass
+class JoinQuery:
+    """A persistent query whose FROM joins several sources."""
+
+    query_id: str
+    sql: str
+    plan: JoinPlan
+    sink: DataSource
+    log: Log
+    earliest: bool = False
+    state: str = RUNNING
+    processed: int = 0
+    errors: int = 0
+    processor: None = None  # joins keep their state in memory (no changelog yet)
+
+    def __post_init__(self) -> None:
+        plan = self.plan
+        self.group = f"_confluent-ksql-default_query_{self.query_id}"
+        self.source_topic = plan.source.topic
+        self.inputs = []
+        for i, leaf in enumerate(plan.leaves):
+            partitions = self.log.topic_config(leaf.source.topic).partitions
+            self.inputs.append((leaf, RecordDecoder(leaf.source, self.query_id), partitions, f"{self.group}-{i}"))
+        self.width = len(plan.scope.columns)
+        sink_partitions = self.log.topic_config(self.sink.topic).partitions
+        self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id)
+        self.steps = []
+        for n, step in enumerate(plan.steps, start=1):
+            left = compile_projection(None, [step.left_key], plan.scope, plan.registry, self._on_error)
+            right = compile_projection(None, [step.right_key], plan.scope, plan.registry, self._on_error)
+            self.steps.append(_Step(step, n, left, right, self._on_error))
+        self.stage = compile_batch(plan.where, list(plan.key_exprs) + list(plan.value_exprs), plan.scope,
+                                   plan.registry, self._on_error)
+        self.nk, self.nv = len(plan.key_exprs), len(plan.value_exprs)
+        start = {}
+        for leaf, _, partitions, group in self.inputs:
+            for p in range(partitions):
+                if self.log.committed(group, leaf.source.topic, p) is None:
+                    start.setdefault(group, {})[(leaf.source.topic, p)] = (
+                        self.log.start_offset(leaf.source.topic, p) if self.earliest
+                        else self.log.end_offset(leaf.source.topic, p))
+        for group, offsets in start.items():
+            self.log.commit(group, offsets)
+
+    def _on_error(self, message: str) -> None:
+        self.errors += 1
+        processing_log.warning("%s: %s", self.query_id, message)
+
+    def _flat(self, frag: list, key=None) -> tuple:
+        out: list = []
+        for leaf, row in zip(self.plan.leaves, list(frag) + [None] * (len(self.plan.leaves) - len(frag)),
+                             strict=True):
+            out.extend(row if row is not None else (None,) * leaf.width)
+        out.append(key)
+        return tuple(out)
+
+    def _key(self, fn, frag: list):
+        result = fn(self._flat(frag))
+        return None if result is None else result[0]
+
+    def poll(self, max_records: int = 5000) -> int:
+        if self.state != RUNNING:
+            return 0
+        arrivals = []
+        commits: list[tuple[str, dict]] = []
+        for index, (leaf, decoder, partitions, group) in enumerate(self.inputs):
+            offsets = {}
+            for p in range(partitions):
+                offset = self.log.committed(group, leaf.source.topic, p) or 0
+                records = self.log.read(leaf.source.topic, p, offset, max_records)
+                if not records:
+                    continue
+                for row in decoder.decode(records):
+                    arrivals.append((row[len(leaf.source.schema.columns)], index, row))
+                offsets[(leaf.source.topic, p)] = records[-1].offset + 1
+            if offsets:
+                commits.append((group, offsets))
+        if not commits:
+            return 0
+        arrivals.sort(key=lambda a: a[0])
+        results: list[_Result] = []
+        for ts, index, row in arrivals:
+            self._arrive(index, ts, row, results)
+        out_rows = []
+        for res in results:
+            if res.frag is None:
+                flat = self._flat([], res.key)
+                keys = self.stage([flat])
+                key_values = keys[0][:self.nk] if keys else (res.key,)
+                out_rows.append((*key_values, *([None] * self.nv), res.ts, [], None, None, 0, True))
+                continue
+            for projected in self.stage([self._flat(res.frag, res.key)]):
+                out_rows.append((*projected, res.ts, res.headers, None, None, 0, False))
+        if out_rows:
+            for partition, batch in self.encoder.encode(out_rows).items():
+                self.log.append(self.sink.topic, partition, batch)
+        for group, offsets in commits:
+            self.log.commit(group, offsets)
+        self.processed += len(arrivals)
+        return len(arrivals)
+
+    def _arrive(self, index: int, ts: int, row: tuple, out: list) -> None:
+        """One source record enters the chain."""
+        leaf = self.plan.leaves[index]
+        headers = row[-2]
+        is_delete = row[-1]
+        if index == 0:
+            frag = [row]
+            if leaf.source.kind == "TABLE":
+                key = self._key(self.steps[0].left_key, frag)
+                if key is not None:
+                    self._table_left(0, ts, None if is_delete else frag, key, out)
+            elif not is_delete:
+                self._stream_left(0, ts, frag, headers, out)
+            return
+        step = self.steps[index - 1]
+        key = self._key(step.right_key, [None] * index + [row])
+        if key is None:
+            return
+        shape = step.step.shape
+        results: list[_Result] = []
+        if shape == "stream-stream":
+            if not is_delete:
+                step.stream_stream_right(ts, row, key, headers, results)
+        elif shape == "stream-table":
+            step.table_right(ts, None if is_delete else row, key)
+        else:
+            step.table_table_right(ts, None if is_delete else row, key, results)
+        self._propagate(index, results, out)
+
+    def _stream_left(self, step_pos: int, ts: int, frag: list, headers, out: list) -> None:
+        step = self.steps[step_pos]
+        key = self._key(step.left_key, frag)
+        if key is None:
+            return
+        results: list[_Result] = []
+        if step.step.shape == "stream-stream":
+            step.stream_stream_left(ts, frag, key, headers, results)
+        else:
+            step.stream_table_left(ts, frag, key, headers, results)
+        self._propagate(step_pos + 1, results, out)
+
+    def _table_left(self, step_pos: int, ts: int, frag: list | None, key, out: list) -> None:
+        step = self.steps[step_pos]
+        results: list[_Result] = []
+        step.table_table_left(ts, frag, key, results)
+        self._propagate(step_pos + 1, results, out)
+
+    def _propagate(self, step_pos: int, results: list[_Result], out: list) -> None:
+        """Feed a step's results to the next step (as its left side), or out of the chain."""
+        for res in results:
+            if step_pos == len(self.steps):
+                out.append(res)
+                continue
+            if self.steps[step_pos - 1].step.result_kind == "TABLE":
+                key = res.key if res.frag is None else self._key(self.steps[step_pos].left_key, res.frag)
+                if key is not None:
+                    self._table_left(step_pos, res.ts, res.frag, key, out)
+            else:
+                self._stream_left(step_pos, res.ts, res.frag, res.headers, out)
+
+    def lag(self) -> int:
+        behind = 0
+        for leaf, _, partitions, group in self.inputs:
+            for p in range(partitions):
+                committed = self.log.committed(group, leaf.source.topic, p) or 0
+                behind += self.log.end_offset(leaf.source.topic, p) - committed
+        return behind
+
+
+def _hashable(value):
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value

@@ -1,0 +1,294 @@
+"""Analysis of joins: sources, join kinds, keys, the joined row and the output schema.
+
+A joined row is the concatenation of every source's decoded row (each laid out
+as `source_scope` describes), in FROM order; a source with no match contributes
+nulls. Column references resolve against it by alias. ksqlDB's naming rules:
+`*` and `alias.*` produce `ALIAS_COLUMN` names; a qualified column in the
+select list keeps its bare name unless another source has a column of that
+name. The join key is the column one side joins on (the left's when both are
+columns), or, for expressions on both sides, a synthetic `ROWKEY`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ksql.engine.metastore import DataSource
+from ksql.engine.schema import KEY, VALUE, LogicalSchema, SchemaColumn
+from ksql.errors import KsqlError
+from ksql.functions import FunctionRegistry
+from ksql.parser import ast
+from ksql.planner.analysis import _Namer, rewrite, rewrite_magic_timestamps, source_scope, walk
+from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
+
+ROWKEY = "ROWKEY"
+JOIN_KEY = "\x00joinkey"  # hidden last column of the joined row: the last join's key value
+
+
+@dataclass(frozen=True)
+class JoinLeaf:
+    source: DataSource
+    alias: str
+    offset: int  # where its columns start in the joined row
+    width: int
+
+
+@dataclass(frozen=True)
+class JoinStep:
+    """One JOIN in the left-deep chain: everything so far joined with leaf `right`."""
+
+    kind: str  # INNER | LEFT | RIGHT | FULL
+    right: int  # leaf index
+    left_key: ast.Expr  # over the joined row
+    right_key: ast.Expr
+    within_before: int | None  # stream-stream only (ms)
+    within_after: int | None
+    grace: int | None
+    shape: str  # stream-stream | stream-table | table-table
+    result_kind: str  # STREAM | TABLE
+
+
+@dataclass(frozen=True)
+class JoinPlan:
+    leaves: tuple[JoinLeaf, ...]
+    steps: tuple[JoinStep, ...]
+    scope: Scope  # the joined row
+    where: ast.Expr | None
+    key_exprs: tuple[ast.Expr, ...]
+    value_exprs: tuple[ast.Expr, ...]
+    schema: LogicalSchema
+    kind: str  # STREAM | TABLE: what the join produces
+    registry: FunctionRegistry
+
+    @property
+    def source(self) -> DataSource:
+        return self.leaves[0].source
+
+
+def _flatten(rel: ast.Relation) -> tuple[ast.Table, list[ast.Join]]:
+    joins: list[ast.Join] = []
+    while isinstance(rel, ast.Join):
+        joins.append(rel)
+        rel = rel.left
+    assert isinstance(rel, ast.Table)
+    return rel, list(reversed(joins))
+
+
+class JoinAnalyzer:
+    def __init__(self, metastore, registry: FunctionRegistry):
+        self.metastore = metastore
+        self.registry = registry
+
+    def analyze(self, query: ast.Query, sink_name: str) -> JoinPlan:
+        first, joins = _flatten(query.from_)
+        tables = [first] + [j.right for j in joins]
+        leaves: list[JoinLeaf] = []
+        columns: list[ScopeColumn] = []
+        for t in tables:
+            source = self.metastore.get(t.name)
+            if source is None:
+                raise KsqlError(f"{t.name} does not exist." + self.metastore.case_hint(t.name))
+            alias = t.alias or t.name
+            if any(leaf.alias == alias for leaf in leaves):
+                raise KsqlError(f"Can not join '{alias}' to '{alias}': self joins require aliases.")
+            own = source_scope(source, alias).columns
+            leaves.append(JoinLeaf(source, alias, len(columns), len(own)))
+            columns += [ScopeColumn(c.name, c.type, len(columns) + i, alias) for i, c in enumerate(own)]
+        self.leaves = leaves
+        self.scope = Scope(columns)
+        self.typer = ExpressionTyper(self.scope, self.registry)
+
+        steps: list[JoinStep] = []
+        left_kind = leaves[0].source.kind
+        for n, j in enumerate(joins, start=1):
+            step = self._step(j, n, left_kind, leaves)
+            steps.append(step)
+            left_kind = step.result_kind
+        key_type = self.typer.type_of(steps[-1].left_key)
+        self.scope = Scope(columns + [ScopeColumn(JOIN_KEY, key_type, len(columns), None)])
+        self.typer = ExpressionTyper(self.scope, self.registry)
+        where = None
+        if query.where is not None:
+            where = rewrite_magic_timestamps(self._qualify(query.where, "WHERE"))
+            self.typer.check_predicate(where, "WHERE")
+        if query.group_by or query.window is not None:
+            raise KsqlError("Aggregations over joins are not supported yet.")
+        if query.partition_by is not None:
+            raise KsqlError("PARTITION BY over joins is not supported yet.")
+        key_exprs, value_exprs, schema = self._projection(query, steps[-1], sink_name)
+        return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, key_exprs, value_exprs, schema,
+                        left_kind, self.registry)
+
+    # -- references ---------------------------------------------------------------------------
+
+    def _qualify(self, expr: ast.Expr, clause: str) -> ast.Expr:
+        """Resolve every column reference to a qualified one (errors for unknown/ambiguous)."""
+        aliases = {leaf.alias for leaf in self.leaves} | {leaf.source.name for leaf in self.leaves}
+
+        def visit(e):
+            if isinstance(e, ast.ColumnRef):
+                if e.source is not None and e.source not in aliases:
+                    raise KsqlError(f"'{e.source}' is not a valid stream/table name or alias.")
+                source = e.source
+                if source is not None:
+                    source = next(lf.alias for lf in self.leaves if source in (lf.alias, lf.source.name))
+                if e.name.startswith("\x00"):
+                    raise KsqlError(f"{clause} column '{e.name}' cannot be resolved.")
+                try:
+                    col = self.scope.resolve(ast.ColumnRef(e.name, source))
+                except KsqlError as err:
+                    if "cannot be resolved" in str(err):
+                        shown = f"{e.source}.{e.name}" if e.source else e.name
+                        raise KsqlError(f"{clause} column '{shown}' cannot be resolved.") from None
+                    raise
+                return ast.ColumnRef(col.name, col.source)
+            return None
+
+        return rewrite(expr, visit)
+
+    def _leaf_of(self, expr: ast.Expr) -> set[int]:
+        refs = [e for e in walk(expr) if isinstance(e, ast.ColumnRef)]
+        return {next(i for i, lf in enumerate(self.leaves) if lf.alias == r.source) for r in refs}
+
+    # -- join steps -----------------------------------------------------------------------------
+
+    def _step(self, j: ast.Join, n: int, left_kind: str, leaves: list[JoinLeaf]) -> JoinStep:
+        right = leaves[n].source
+        if not isinstance(j.on, ast.Comparison) or j.on.op != "=":
+            if isinstance(j.on, ast.And):
+                raise KsqlError("Invalid join condition: joins on multiple conditions are not yet supported. "
+                                f"Got {format_expr(j.on)}.")
+            raise KsqlError(f"Unsupported join expression: {format_expr(j.on)}")
+        a, b = self._qualify(j.on.left, "JOIN"), self._qualify(j.on.right, "JOIN")
+        la, lb = self._leaf_of(a), self._leaf_of(b)
+        if la == {n} and lb and max(lb) < n:
+            a, b, la, lb = b, a, lb, la
+        if lb != {n} or not la or max(la) >= n:
+            bad = a if not la or n in la else b
+            raise KsqlError(f"Invalid comparison expression '{format_expr(bad)}' in join "
+                            f"'{format_expr(j.on)}'. Each side of the join comparision must contain references "
+                            "from exactly one source.")
+        ta, tb = self.typer.type_of(a), self.typer.type_of(b)
+        if ta != tb:
+            raise KsqlError(f"Invalid join condition: types don't match. Got {format_expr(a)}{{{ta}}} = "
+                            f"{format_expr(b)}{{{tb}}}.")
+        right_kind = right.kind
+        left_name = leaves[0].source.name if n == 1 else leaves[n - 1].source.name
+        if left_kind == "TABLE" and right_kind == "STREAM":
+            raise KsqlError(f"Invalid join order: table-stream joins are not supported; only stream-table "
+                            f"joins. Got {left_name} {_kind_text(j.kind)} {right.name}.")
+        right_key_cols = [c.name for c in right.schema.key]
+        on_right_key = isinstance(b, ast.ColumnRef) and right_key_cols == [b.name]
+        if left_kind == "STREAM" and right_kind == "STREAM":
+            if j.within is None:
+                raise KsqlError("Stream-Stream joins must have a WITHIN clause specified. None was provided. "
+                                "To learn about how to specify a WITHIN clause with a stream-stream join, please "
+                                "visit: https://docs.confluent.io/current/ksql/docs/syntax-reference.html"
+                                "#create-stream-as-select")
+            shape, result = "stream-stream", "STREAM"
+            grace = j.within.grace.millis if j.within.grace is not None else None
+            return JoinStep(j.kind, n, a, b, j.within.before.millis, j.within.after.millis, grace, shape, result)
+        if j.within is not None:
+            raise KsqlError(f"A window definition was provided for a {left_kind.lower()}-{right_kind.lower()} "
+                            "join. Windows are only supported for stream-stream joins.")
+        if left_kind == "STREAM":
+            if j.kind in ("FULL", "RIGHT"):
+                kind = "full-outer" if j.kind == "FULL" else "right"
+                raise KsqlError(f"Invalid join type: {kind} join not supported for stream-table join. Got "
+                                f"{left_name} {_kind_text(j.kind)} {right.name}.")
+            if not on_right_key:
+                raise KsqlError("Invalid join condition: stream-table joins require to join on the table's "
+                                f"primary key. Got {format_expr(a)} = {format_expr(b)}.")
+            return JoinStep(j.kind, n, a, b, None, None, None, "stream-table", "STREAM")
+        if not on_right_key:
+            raise KsqlError("Invalid join condition: table-table joins require to join on the primary key of "
+                            f"the right input table. Got {format_expr(a)} = {format_expr(b)}.")
+        left_leaf = leaves[min(la)]
+        on_left_key = isinstance(a, ast.ColumnRef) and [c.name for c in left_leaf.source.schema.key] == [a.name]
+        if not on_left_key:
+            raise KsqlError("Foreign-key table-table joins are not supported yet.")
+        return JoinStep(j.kind, n, a, b, None, None, None, "table-table", "TABLE")
+
+    # -- projection ------------------------------------------------------------------------------
+
+    def _output_name(self, ref: ast.ColumnRef) -> str:
+        """A column's name in the join's result: bare when unique across the sources, else ALIAS_NAME."""
+        owners = [lf for lf in self.leaves if lf.source.schema.find(ref.name) is not None]
+        return ref.name if len(owners) <= 1 else f"{ref.source}_{ref.name}"
+
+    def _projection(self, query: ast.Query, last: JoinStep, sink_name: str):
+        items: list[tuple[ast.Expr, str | None]] = []
+        for item in query.select:
+            if isinstance(item, ast.AllColumns):
+                chosen = self.leaves if item.source is None else \
+                    [lf for lf in self.leaves if item.source in (lf.alias, lf.source.name)]
+                if not chosen:
+                    raise KsqlError(f"'{item.source}' is not a valid stream/table name or alias.")
+                for lf in chosen:
+                    for c in lf.source.schema.key + lf.source.schema.value:
+                        items.append((ast.ColumnRef(c.name, lf.alias), f"{lf.alias}_{c.name}"))
+            elif isinstance(item, ast.StructAll):
+                base = self._qualify(item.base, "SELECT")
+                struct = self.typer.type_of(base)
+                items.extend((ast.Dereference(base, f.name), f.name) for f in getattr(struct, "fields", ()))
+            else:
+                expr = item.expr
+                if isinstance(expr, ast.ColumnRef) and expr.source is None and expr.name == ROWKEY and \
+                        not any(c.name == ROWKEY for c in self.scope.columns):
+                    items.append((ast.ColumnRef(ROWKEY), item.alias))
+                    continue
+                items.append((self._qualify(expr, "SELECT"), item.alias))
+
+        key_candidates = [e for e in (last.left_key, last.right_key) if isinstance(e, ast.ColumnRef)]
+        if last.kind == "FULL":  # either side may be missing: the key is the join's own
+            key_candidates = []
+        synthetic = not key_candidates
+        used = {c.name for lf in self.leaves for c in lf.source.schema.columns} | {a for _, a in items if a}
+        namer = _Namer({n for n in used if re.fullmatch(r"KSQL_COL_\d+", n)})
+        names, key_pos = [], None
+        for pos, (expr, alias) in enumerate(items):
+            if alias is not None:
+                name = alias
+            elif isinstance(expr, ast.ColumnRef):
+                name = ROWKEY if expr.name == ROWKEY and expr.source is None else self._output_name(expr)
+            elif isinstance(expr, ast.Dereference):
+                name = expr.field
+            else:
+                name = namer.fresh()
+            names.append(name)
+            is_key = (expr == ast.ColumnRef(ROWKEY)) if synthetic else expr in key_candidates
+            if is_key and key_pos is None:
+                key_pos = pos
+        if key_pos is None:
+            if synthetic:
+                raise KsqlError("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe "
+                                f"query used to build `{sink_name}` must include the join expression ROWKEY in "
+                                "its projection (eg, SELECT ROWKEY...).")
+            shown = " or ".join(format_expr(e) for e in key_candidates)
+            noun = "expressions" if len(key_candidates) > 1 else "expression"
+            raise KsqlError(f"The query used to build `{sink_name}` must include the join {noun} {shown} in its "
+                            f"projection (eg, SELECT {format_expr(key_candidates[0])}...).")
+        join_key = ast.ColumnRef(JOIN_KEY)
+        columns = [SchemaColumn(names[key_pos], self.typer.type_of(join_key), KEY)]
+        value_exprs = []
+        seen = {names[key_pos]}
+        for pos, (expr, _) in enumerate(items):
+            if pos == key_pos or (not synthetic and expr in key_candidates and
+                                  expr == items[key_pos][0]):
+                continue
+            if expr == ast.ColumnRef(ROWKEY):
+                expr = join_key
+            if names[pos] in seen:
+                raise KsqlError(f"Duplicate column names: {names[pos]}")
+            seen.add(names[pos])
+            value_exprs.append(expr)
+            columns.append(SchemaColumn(names[pos], self.typer.type_of_select(expr), VALUE))
+        if not value_exprs:
+            raise KsqlError("The projection contains no value columns.")
+        return (join_key,), tuple(value_exprs), LogicalSchema(tuple(columns))
+
+
+def _kind_text(kind: str) -> str:
+    return {"INNER": "[INNER] JOIN", "LEFT": "LEFT [OUTER] JOIN", "RIGHT": "RIGHT [OUTER] JOIN",
+            "FULL": "[FULL] OUTER JOIN"}[kind]
