@@ -376,7 +376,9 @@ class Engine:
         if isinstance(relation, ast.Join):
             if query.having is not None:
                 raise KsqlError("HAVING requires a GROUP BY clause.")
-            return JoinAnalyzer(self.metastore, self.registry).analyze(query, sink_name)
+            plan = JoinAnalyzer(self.metastore, self.registry).analyze(query, sink_name)
+            self._check_copartitioned(plan)
+            return plan
         source = self.metastore.get(relation.name)
         if source is None:
             raise KsqlError(f"{relation.name} does not exist." + self.metastore.case_hint(relation.name))
@@ -392,6 +394,23 @@ class Engine:
             raise KsqlError("EMIT FINAL is only supported for windowed aggregations.")
         new_planner = str(self.property("ksql.new.query.planner.enabled", "false")).lower() == "true"
         return Analyzer(source, relation.alias, self.registry, new_planner).analyze(query, sink_name)
+
+    def _check_copartitioned(self, plan: JoinPlan) -> None:
+        """Key-to-key joins need sources with equal partition counts, as ksqlDB requires."""
+        by_alias = {leaf.alias: leaf.source for leaf in plan.leaves}
+        for step in plan.steps:
+            a, b = step.left_key, step.right_key
+            if not (isinstance(a, ast.ColumnRef) and isinstance(b, ast.ColumnRef)):
+                continue
+            left, right = by_alias[a.source], by_alias[b.source]
+            if [c.name for c in left.schema.key] != [a.name] or [c.name for c in right.schema.key] != [b.name]:
+                continue
+            lp = self.log.topic_config(left.topic).partitions
+            rp = self.log.topic_config(right.topic).partitions
+            if lp != rp:
+                raise KsqlError(f"Can't join `{left.name}` with `{right.name}` since the number of partitions "
+                                f"don't match. `{left.name}` partitions = {lp}; `{right.name}` partitions = "
+                                f"{rp}. Please repartition either one so that the number of partitions match.")
 
     def _has_aggregates(self, query: ast.Query) -> bool:
         exprs = [i.expr for i in query.select if isinstance(i, ast.SelectItem)]

@@ -82,7 +82,7 @@ class _Step:
                 out.append(_Result(max(ts, lts), _merge(frag, self.index, row), key, headers))
         self.right_buf[hk].append([ts, row, entry, key])
         if not entry[2] and st.kind in ("RIGHT", "FULL") and st.grace is None:
-            out.append(_Result(ts, _merge(None, self.index, row, self.index + 1), key, headers))
+            out.append(_Result(ts, _merge(None, self.index, row), key, headers))
         self._advance(ts, out)
 
     def _advance(self, ts: int, out: list) -> None:
@@ -108,7 +108,7 @@ class _Step:
                 rts, row, entry, key = item
                 closed = self.stream_time > rts + st.within_before + grace
                 if st.grace is not None and closed and not entry[2] and st.kind in ("RIGHT", "FULL"):
-                    out.append(_Result(rts, _merge(None, self.index, row, self.index + 1), key, []))
+                    out.append(_Result(rts, _merge(None, self.index, row), key, []))
                     entry[2] = True
                 if rts >= horizon and not (st.grace is not None and closed):
                     keep.append(item)
@@ -152,7 +152,7 @@ class _Step:
             right if kind == "RIGHT" else (left or right)
         if produce:
             frag = left[1] if left else None
-            merged = _merge(frag, self.index, right[1] if right else None, self.index + 1)
+            merged = _merge(frag, self.index, right[1] if right else None)
             out_ts = max(left[0] if left else ts, right[0] if right else ts) if (left and right) else ts
             out.append(_Result(out_ts, merged, key))
             self.emitted.add(hk)
@@ -161,9 +161,9 @@ class _Step:
             out.append(_Result(ts, None, key))
 
 
-def _merge(frag: list | None, index: int, row, width: int | None = None) -> list:
+def _merge(frag: list | None, index: int, row) -> list:
     """The fragment extended with the source at `index` (None where a side is missing)."""
-    merged = list(frag) if frag is not None else [None] * (width or index)
+    merged = list(frag) if frag is not None else [None] * index
     while len(merged) < index:
         merged.append(None)
     merged.append(row)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from ksql.engine.metastore import DataSource
-from ksql.engine.schema import KEY, VALUE, LogicalSchema, SchemaColumn
+from ksql.engine.schema import KEY, PSEUDO_COLUMNS, VALUE, LogicalSchema, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.parser import ast
@@ -90,12 +90,14 @@ class JoinAnalyzer:
             if source is None:
                 raise KsqlError(f"{t.name} does not exist." + self.metastore.case_hint(t.name))
             alias = t.alias or t.name
-            if any(leaf.alias == alias for leaf in leaves):
-                raise KsqlError(f"Can not join '{alias}' to '{alias}': self joins require aliases.")
+            if any(leaf.source is source for leaf in leaves):
+                raise KsqlError(f"Can not join '{source.name}' to '{source.name}': self joins are not yet "
+                                "supported.")
             own = source_scope(source, alias).columns
             leaves.append(JoinLeaf(source, alias, len(columns), len(own)))
             columns += [ScopeColumn(c.name, c.type, len(columns) + i, alias) for i, c in enumerate(own)]
         self.leaves = leaves
+        self._check_sources(leaves)
         self.scope = Scope(columns)
         self.typer = ExpressionTyper(self.scope, self.registry)
 
@@ -116,9 +118,31 @@ class JoinAnalyzer:
             raise KsqlError("Aggregations over joins are not supported yet.")
         if query.partition_by is not None:
             raise KsqlError("PARTITION BY over joins is not supported yet.")
-        key_exprs, value_exprs, schema = self._projection(query, steps[-1], sink_name)
+        key_exprs, value_exprs, schema = self._projection(query, steps, sink_name)
         return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, key_exprs, value_exprs, schema,
                         left_kind, self.registry)
+
+    @staticmethod
+    def _check_sources(leaves: list[JoinLeaf]) -> None:
+        kafka = [lf.source.name for lf in leaves if lf.source.formats.value.name == "KAFKA"]
+        if kafka:
+            raise KsqlError(f"Source(s) {', '.join(kafka)} are using the 'KAFKA' value format. This format does "
+                            "not yet support JOIN.")
+        windows = [lf.source.window for lf in leaves]
+        for lf, w in zip(leaves[1:], windows[1:], strict=True):
+            first, fw = leaves[0], windows[0]
+            if (fw is None) != (w is None):
+                windowed, plain = (first, lf) if fw is not None else (lf, first)
+                raise KsqlError("Can not join windowed source to non-windowed source.\n"
+                                f"`{windowed.source.name}` is {windowed.source.window.kind} windowed\n"
+                                f"`{plain.source.name}` is not windowed")
+            if fw is not None and (fw.kind == "SESSION") != (w.kind == "SESSION"):
+                raise KsqlError(
+                    f"Incompatible windowed sources.\nLeft source: {fw.kind}\nRight source: {w.kind}\n"
+                    "Session windowed sources can only be joined to other session windowed sources, and may "
+                    "still not result in expected behaviour as session bounds must be an exact match for the "
+                    "join to work\nHopping and tumbling windowed sources can only be joined to other hopping "
+                    "and tumbling windowed sources")
 
     # -- references ---------------------------------------------------------------------------
 
@@ -169,6 +193,7 @@ class JoinAnalyzer:
             raise KsqlError(f"Invalid comparison expression '{format_expr(bad)}' in join "
                             f"'{format_expr(j.on)}'. Each side of the join comparision must contain references "
                             "from exactly one source.")
+        left_leaf = leaves[min(la)]
         ta, tb = self.typer.type_of(a), self.typer.type_of(b)
         if ta != tb:
             raise KsqlError(f"Invalid join condition: types don't match. Got {format_expr(a)}{{{ta}}} = "
@@ -204,7 +229,6 @@ class JoinAnalyzer:
         if not on_right_key:
             raise KsqlError("Invalid join condition: table-table joins require to join on the primary key of "
                             f"the right input table. Got {format_expr(a)} = {format_expr(b)}.")
-        left_leaf = leaves[min(la)]
         on_left_key = isinstance(a, ast.ColumnRef) and [c.name for c in left_leaf.source.schema.key] == [a.name]
         if not on_left_key:
             raise KsqlError("Foreign-key table-table joins are not supported yet.")
@@ -214,10 +238,22 @@ class JoinAnalyzer:
 
     def _output_name(self, ref: ast.ColumnRef) -> str:
         """A column's name in the join's result: bare when unique across the sources, else ALIAS_NAME."""
-        owners = [lf for lf in self.leaves if lf.source.schema.find(ref.name) is not None]
+        owners = [lf for lf in self.leaves
+                  if lf.source.schema.find(ref.name) is not None or ref.name in PSEUDO_COLUMNS]
         return ref.name if len(owners) <= 1 else f"{ref.source}_{ref.name}"
 
-    def _projection(self, query: ast.Query, last: JoinStep, sink_name: str):
+    def _key_columns(self, steps: list[JoinStep]) -> list[ast.ColumnRef]:
+        """Columns the result's key may be taken from: the last join's columns, left first, and the
+        columns earlier joins equated with them."""
+        last = steps[-1]
+        found = [e for e in (last.left_key, last.right_key) if isinstance(e, ast.ColumnRef)]
+        for step in reversed(steps[:-1]):
+            if step.left_key in found or step.right_key in found:
+                found += [e for e in (step.left_key, step.right_key) if isinstance(e, ast.ColumnRef)
+                          and e not in found]
+        return found
+
+    def _projection(self, query: ast.Query, steps: list[JoinStep], sink_name: str):
         items: list[tuple[ast.Expr, str | None]] = []
         for item in query.select:
             if isinstance(item, ast.AllColumns):
@@ -240,14 +276,17 @@ class JoinAnalyzer:
                     continue
                 items.append((self._qualify(expr, "SELECT"), item.alias))
 
-        key_candidates = [e for e in (last.left_key, last.right_key) if isinstance(e, ast.ColumnRef)]
+        last = steps[-1]
+        key_candidates = self._key_columns(steps)
         if last.kind == "FULL":  # either side may be missing: the key is the join's own
             key_candidates = []
         synthetic = not key_candidates
+        if synthetic and any(isinstance(i, ast.AllColumns) and i.source is None for i in query.select):
+            items.insert(0, (ast.ColumnRef(ROWKEY), None))
         used = {c.name for lf in self.leaves for c in lf.source.schema.columns} | {a for _, a in items if a}
         namer = _Namer({n for n in used if re.fullmatch(r"KSQL_COL_\d+", n)})
         names, key_pos = [], None
-        for pos, (expr, alias) in enumerate(items):
+        for expr, alias in items:
             if alias is not None:
                 name = alias
             elif isinstance(expr, ast.ColumnRef):
@@ -257,9 +296,14 @@ class JoinAnalyzer:
             else:
                 name = namer.fresh()
             names.append(name)
-            is_key = (expr == ast.ColumnRef(ROWKEY)) if synthetic else expr in key_candidates
-            if is_key and key_pos is None:
-                key_pos = pos
+        for candidate in ([ast.ColumnRef(ROWKEY)] if synthetic else key_candidates):
+            positions = [pos for pos, (expr, _) in enumerate(items) if expr == candidate]
+            if len(positions) > 1:
+                aliases = " and ".join(names[p] for p in positions)
+                raise KsqlError(f"The projection contains a key column (`{names[positions[0]]}`) more than "
+                                f"once, aliased as: {aliases}.")
+            if positions and key_pos is None:
+                key_pos = positions[0]
         if key_pos is None:
             if synthetic:
                 raise KsqlError("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe "
