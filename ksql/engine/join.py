@@ -37,6 +37,7 @@ class _Result:
     frag: list | None  # None: a tombstone for `key`
     key: object
     headers: list = field(default_factory=list)
+    key_frag: list | None = None  # for a tombstone: rows the output key columns come from
 
 
 class _Step:
@@ -161,6 +162,45 @@ class _Step:
             out.append(_Result(ts, None, key))
 
 
+class _ForeignKeyStep(_Step):
+    """A foreign-key table-table join: left rows keyed by their primary key, matched on a column."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.left_rows: dict = {}  # left identity -> (ts, frag, fk, identity)
+        self.by_fk: dict = defaultdict(set)
+
+    def fk_left(self, ts: int, frag: list | None, identity, key_frag: list, out: list) -> None:
+        hid = _hashable(identity)
+        old = self.left_rows.pop(hid, None)
+        if old is not None:
+            self.by_fk[_hashable(old[2])].discard(hid)
+        if frag is None:
+            self.emitted.discard(hid)
+            out.append(_Result(ts, None, identity, key_frag=key_frag))
+            return
+        fk = self.left_key(frag)
+        self.left_rows[hid] = (ts, frag, fk, identity)
+        if fk is not None:
+            self.by_fk[_hashable(fk)].add(hid)
+        self._emit_left(hid, ts, out)
+
+    def fk_right(self, ts: int, row: tuple | None, key, out: list) -> None:
+        self.table_right(ts, row, key)
+        for hid in sorted(self.by_fk.get(_hashable(key), ()), key=repr):
+            self._emit_left(hid, ts, out)
+
+    def _emit_left(self, hid, ts: int, out: list) -> None:
+        _, frag, fk, identity = self.left_rows[hid]
+        right = self.right_tab.get(_hashable(fk)) if fk is not None else None
+        if right is not None or self.step.kind == "LEFT":
+            self.emitted.add(hid)
+            out.append(_Result(ts, _merge(frag, self.index, right[1] if right else None), identity))
+        elif hid in self.emitted:
+            self.emitted.discard(hid)
+            out.append(_Result(ts, None, identity, key_frag=frag))
+
+
 def _merge(frag: list | None, index: int, row) -> list:
     """The fragment extended with the source at `index` (None where a side is missing)."""
     merged = list(frag) if frag is not None else [None] * index
@@ -200,7 +240,11 @@ class JoinQuery:
         for n, step in enumerate(plan.steps, start=1):
             left = compile_projection(None, [step.left_key], plan.scope, plan.registry, self._on_error)
             right = compile_projection(None, [step.right_key], plan.scope, plan.registry, self._on_error)
-            self.steps.append(_Step(step, n, left, right, self._on_error))
+            cls = _ForeignKeyStep if step.shape == "fk" else _Step
+            self.steps.append(cls(step, n, left, right, self._on_error))
+        if plan.steps[0].shape == "fk":
+            fk = self.steps[0]
+            fk.left_key = lambda frag, fn=fk.left_key: self._key(fn, frag)
         self.stage = compile_batch(plan.where, list(plan.key_exprs) + list(plan.value_exprs), plan.scope,
                                    plan.registry, self._on_error)
         self.nk, self.nv = len(plan.key_exprs), len(plan.value_exprs)
@@ -256,7 +300,7 @@ class JoinQuery:
         out_rows = []
         for res in results:
             if res.frag is None:
-                flat = self._flat([], res.key)
+                flat = self._flat(res.key_frag or [], res.key)
                 keys = self.stage([flat])
                 key_values = keys[0][:self.nk] if keys else (res.key,)
                 out_rows.append((*key_values, *([None] * self.nv), res.ts, [], None, None, 0, True))
@@ -278,6 +322,14 @@ class JoinQuery:
         is_delete = row[-1]
         if index == 0:
             frag = [row]
+            if self.plan.steps[0].shape == "fk":
+                identity = tuple(row[:len(leaf.source.schema.key)])
+                if all(v is None for v in identity):
+                    return
+                results: list[_Result] = []
+                self.steps[0].fk_left(ts, None if is_delete else frag, identity, frag, results)
+                self._propagate(1, results, out)
+                return
             if leaf.source.kind == "TABLE":
                 key = self._key(self.steps[0].left_key, frag)
                 if key is not None:
@@ -296,6 +348,8 @@ class JoinQuery:
                 step.stream_stream_right(ts, row, key, headers, results)
         elif shape == "stream-table":
             step.table_right(ts, None if is_delete else row, key)
+        elif shape == "fk":
+            step.fk_right(ts, None if is_delete else row, key, results)
         else:
             step.table_table_right(ts, None if is_delete else row, key, results)
         self._propagate(index, results, out)
@@ -325,7 +379,8 @@ class JoinQuery:
                 out.append(res)
                 continue
             if self.steps[step_pos - 1].step.result_kind == "TABLE":
-                key = res.key if res.frag is None else self._key(self.steps[step_pos].left_key, res.frag)
+                basis = res.frag if res.frag is not None else res.key_frag
+                key = self._key(self.steps[step_pos].left_key, basis) if basis else res.key
                 if key is not None:
                     self._table_left(step_pos, res.ts, res.frag, key, out)
             else:

@@ -231,7 +231,13 @@ class JoinAnalyzer:
                             f"the right input table. Got {format_expr(a)} = {format_expr(b)}.")
         on_left_key = isinstance(a, ast.ColumnRef) and [c.name for c in left_leaf.source.schema.key] == [a.name]
         if not on_left_key:
-            raise KsqlError("Foreign-key table-table joins are not supported yet.")
+            if n > 1:
+                raise KsqlError("Invalid join condition: foreign-key table-table joins are not supported as part "
+                                f"of n-way joins. Got {format_expr(a)} = {format_expr(b)}.")
+            if j.kind in ("RIGHT", "FULL"):
+                kind = "RIGHT" if j.kind == "RIGHT" else "FULL"
+                raise KsqlError(f"{kind} OUTER JOIN on a foreign key is not supported")
+            return JoinStep(j.kind, n, a, b, None, None, None, "fk", "TABLE")
         return JoinStep(j.kind, n, a, b, None, None, None, "table-table", "TABLE")
 
     # -- projection ------------------------------------------------------------------------------
@@ -241,6 +247,53 @@ class JoinAnalyzer:
         owners = [lf for lf in self.leaves
                   if lf.source.schema.find(ref.name) is not None or ref.name in PSEUDO_COLUMNS]
         return ref.name if len(owners) <= 1 else f"{ref.source}_{ref.name}"
+
+    def _fk_projection(self, items):
+        """A foreign-key join's result is keyed by the left table's primary key columns."""
+        left = self.leaves[0]
+        refs = [ast.ColumnRef(c.name, left.alias) for c in left.source.schema.key]
+        positions = {}
+        for ref in refs:
+            found = [pos for pos, (expr, _) in enumerate(items) if expr == ref]
+            if len(found) > 1:
+                names = [items[p][1] or ref.name for p in found]
+                raise KsqlError(f"The projection contains a key column (`{left.alias}_{ref.name}`) more than "
+                                f"once, aliased as: {' and '.join(names)}.")
+            if found:
+                positions[ref] = found[0]
+        missing = [f"`{r.name}`" for r in refs if r not in positions]
+        if missing:
+            plural = len(missing) > 1
+            raise KsqlError(f"Primary key column{'s' if plural else ''} missing in projection. For foreign-key "
+                            "table-table joins, the projection must include all primary key columns from the left "
+                            f"input table (`{left.source.name}`). Missing column{'s' if plural else ''}: "
+                            f"{', '.join(missing)}.")
+        used = {c.name for lf in self.leaves for c in lf.source.schema.columns} | {a for _, a in items if a}
+        namer = _Namer({n for n in used if re.fullmatch(r"KSQL_COL_\d+", n)})
+        columns, value_exprs, seen = [], [], set()
+        for ref in refs:
+            expr, alias = items[positions[ref]]
+            name = alias or self._output_name(ref)
+            seen.add(name)
+            columns.append(SchemaColumn(name, self.typer.type_of(ref), KEY))
+        key_positions = set(positions.values())
+        for pos, (expr, alias) in enumerate(items):
+            if pos in key_positions:
+                continue
+            if alias is not None:
+                name = alias
+            elif isinstance(expr, ast.ColumnRef):
+                name = self._output_name(expr)
+            elif isinstance(expr, ast.Dereference):
+                name = expr.field
+            else:
+                name = namer.fresh()
+            if name in seen:
+                raise KsqlError(f"Duplicate column names: {name}")
+            seen.add(name)
+            value_exprs.append(expr)
+            columns.append(SchemaColumn(name, self.typer.type_of_select(expr), VALUE))
+        return tuple(refs), tuple(value_exprs), LogicalSchema(tuple(columns))
 
     def _key_columns(self, steps: list[JoinStep]) -> list[ast.ColumnRef]:
         """Columns the result's key may be taken from: the last join's columns, left first, and the
@@ -277,6 +330,8 @@ class JoinAnalyzer:
                 items.append((self._qualify(expr, "SELECT"), item.alias))
 
         last = steps[-1]
+        if last.shape == "fk":
+            return self._fk_projection(items)
         key_candidates = self._key_columns(steps)
         if last.kind == "FULL":  # either side may be missing: the key is the join's own
             key_candidates = []
