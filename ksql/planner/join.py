@@ -136,6 +136,9 @@ class JoinAnalyzer:
                 raise KsqlError("Can not join windowed source to non-windowed source.\n"
                                 f"`{windowed.source.name}` is {windowed.source.window.kind} windowed\n"
                                 f"`{plain.source.name}` is not windowed")
+            if fw is not None and w is not None and fw.kind != "SESSION" and w.kind != "SESSION" and \
+                    (fw.kind, fw.size_ms) != (w.kind, w.size_ms):
+                raise KsqlError("Implicit repartitioning of windowed sources is not supported.")
             if fw is not None and (fw.kind == "SESSION") != (w.kind == "SESSION"):
                 raise KsqlError(
                     f"Incompatible windowed sources.\nLeft source: {fw.kind}\nRight source: {w.kind}\n"
@@ -194,6 +197,11 @@ class JoinAnalyzer:
                             f"'{format_expr(j.on)}'. Each side of the join comparision must contain references "
                             "from exactly one source.")
         left_leaf = leaves[min(la)]
+        for expr, leaf_index in ((a, min(la)), (b, n)):
+            leaf = leaves[leaf_index]
+            if leaf.source.window is not None and not self._is_key_column(expr, leaf):
+                raise KsqlError("Implicit repartitioning of windowed sources is not supported. "
+                                "See https://github.com/confluentinc/ksql/issues/4385.")
         ta, tb = self.typer.type_of(a), self.typer.type_of(b)
         if ta != tb:
             raise KsqlError(f"Invalid join condition: types don't match. Got {format_expr(a)}{{{ta}}} = "
@@ -239,6 +247,10 @@ class JoinAnalyzer:
                 raise KsqlError(f"{kind} OUTER JOIN on a foreign key is not supported")
             return JoinStep(j.kind, n, a, b, None, None, None, "fk", "TABLE")
         return JoinStep(j.kind, n, a, b, None, None, None, "table-table", "TABLE")
+
+    @staticmethod
+    def _is_key_column(expr: ast.Expr, leaf: JoinLeaf) -> bool:
+        return isinstance(expr, ast.ColumnRef) and [c.name for c in leaf.source.schema.key] == [expr.name]
 
     # -- projection ------------------------------------------------------------------------------
 
