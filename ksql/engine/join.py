@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from ksql.engine.codec import RecordDecoder, RecordEncoder
 from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
+from ksql.parser import ast
 from ksql.planner.expressions import compile_batch, compile_projection
-from ksql.planner.join import JoinPlan, JoinStep
+from ksql.planner.join import JOIN_HEADERS, JOIN_TIME, JoinPlan, JoinStep
 
 processing_log = logging.getLogger("ksql.processing")
 
@@ -234,19 +235,19 @@ class JoinQuery:
             partitions = self.log.topic_config(leaf.source.topic).partitions
             self.inputs.append((leaf, RecordDecoder(leaf.source, self.query_id), partitions, f"{self.group}-{i}"))
         self.width = len(plan.scope.columns)
+        self.null_rows = [(None,) * leaf.width for leaf in plan.leaves]
         sink_partitions = self.log.topic_config(self.sink.topic).partitions
         self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id)
         self.steps = []
         for n, step in enumerate(plan.steps, start=1):
-            left = compile_projection(None, [step.left_key], plan.scope, plan.registry, self._on_error)
-            right = compile_projection(None, [step.right_key], plan.scope, plan.registry, self._on_error)
+            left = self._key_function(step.left_key)
+            right = self._key_function(step.right_key)
             cls = _ForeignKeyStep if step.shape == "fk" else _Step
             self.steps.append(cls(step, n, left, right, self._on_error))
-        if plan.steps[0].shape == "fk":
-            fk = self.steps[0]
-            fk.left_key = lambda frag, fn=fk.left_key: self._key(fn, frag)
-        self.stage = compile_batch(plan.where, list(plan.key_exprs) + list(plan.value_exprs), plan.scope,
-                                   plan.registry, self._on_error)
+        hidden = [ast.ColumnRef(JOIN_TIME), ast.ColumnRef(JOIN_HEADERS)]
+        self.stage = compile_batch(plan.where, list(plan.key_exprs) + list(plan.value_exprs) + hidden,
+                                   plan.scope, plan.registry, self._on_error)
+        self.key_stage = compile_batch(None, list(plan.key_exprs), plan.scope, plan.registry, self._on_error)
         self.nk, self.nv = len(plan.key_exprs), len(plan.value_exprs)
         start = {}
         for leaf, _, partitions, group in self.inputs:
@@ -262,17 +263,40 @@ class JoinQuery:
         self.errors += 1
         processing_log.warning("%s: %s", self.query_id, message)
 
-    def _flat(self, frag: list, key=None) -> tuple:
+    def _flat(self, frag: list, key=None, ts=None, headers=None) -> tuple:
+        """The joined row of a fragment (nulls for missing sources), then key, timestamp, headers."""
         out: list = []
-        for leaf, row in zip(self.plan.leaves, list(frag) + [None] * (len(self.plan.leaves) - len(frag)),
-                             strict=True):
-            out.extend(row if row is not None else (None,) * leaf.width)
+        for i, nulls in enumerate(self.null_rows):
+            row = frag[i] if i < len(frag) else None
+            out.extend(row if row is not None else nulls)
         out.append(key)
+        out.append(ts)
+        out.append(headers)
         return tuple(out)
 
-    def _key(self, fn, frag: list):
-        result = fn(self._flat(frag))
-        return None if result is None else result[0]
+    def _key_function(self, expr: ast.Expr):
+        """frag -> key value: a direct slot read for a plain column, else the compiled expression."""
+        plan = self.plan
+        if isinstance(expr, ast.ColumnRef):
+            col = plan.scope.resolve(expr)
+            for i, leaf in enumerate(plan.leaves):
+                if leaf.offset <= col.index < leaf.offset + leaf.width:
+                    leaf_index, slot = i, col.index - leaf.offset
+
+                    def read(frag, i=leaf_index, slot=slot):
+                        row = frag[i] if i < len(frag) else None
+                        return None if row is None else row[slot]
+                    return read
+        fn = compile_projection(None, [expr], plan.scope, plan.registry, self._on_error)
+
+        def evaluate(frag):
+            result = fn(self._flat(frag))
+            return None if result is None else result[0]
+        return evaluate
+
+    @staticmethod
+    def _key(fn, frag: list):
+        return fn(frag)
 
     def poll(self, max_records: int = 5000) -> int:
         if self.state != RUNNING:
@@ -298,15 +322,18 @@ class JoinQuery:
         for ts, index, row in arrivals:
             self._arrive(index, ts, row, results)
         out_rows = []
+        rows: list[tuple] = []
         for res in results:
             if res.frag is None:
-                flat = self._flat(res.key_frag or [], res.key)
-                keys = self.stage([flat])
-                key_values = keys[0][:self.nk] if keys else (res.key,)
-                out_rows.append((*key_values, *([None] * self.nv), res.ts, [], None, None, 0, True))
-                continue
-            for projected in self.stage([self._flat(res.frag, res.key)]):
-                out_rows.append((*projected, res.ts, res.headers, None, None, 0, False))
+                if rows:
+                    out_rows += [(*p[:-2], p[-2], p[-1], None, None, 0, False) for p in self.stage(rows)]
+                    rows = []
+                keys = self.key_stage([self._flat(res.key_frag or [], res.key)])
+                out_rows.append((*keys[0], *([None] * self.nv), res.ts, [], None, None, 0, True))
+            else:
+                rows.append(self._flat(res.frag, res.key, res.ts, res.headers))
+        if rows:
+            out_rows += [(*p[:-2], p[-2], p[-1], None, None, 0, False) for p in self.stage(rows)]
         if out_rows:
             for partition, batch in self.encoder.encode(out_rows).items():
                 self.log.append(self.sink.topic, partition, batch)

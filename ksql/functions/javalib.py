@@ -137,6 +137,30 @@ def float_to_decimal(f: float) -> Decimal:
     return Decimal(repr(f))
 
 
+# --- Java's natural ordering (Comparable.compareTo) -------------------------------
+
+
+def java_str_key(s: str) -> bytes:
+    """Sort key of String.compareTo: UTF-16 code units (Python compares code points)."""
+    return s.encode("utf-16-be", "surrogatepass")
+
+
+def java_order_key(v: object) -> object:
+    """Sort key reproducing compareTo of a runtime value: doubles with NaN largest and -0.0 < 0.0,
+    strings by UTF-16 code units, BYTES as signed bytes (ByteBuffer); lists, maps and structs
+    are not Comparable in Java."""
+    if isinstance(v, float):
+        return (1, 0.0, 0.0) if v != v else (0, v, math.copysign(1.0, v))
+    if isinstance(v, str):
+        return java_str_key(v)
+    if isinstance(v, bytes):
+        return bytes(b ^ 0x80 for b in v)
+    if isinstance(v, (list, dict)):
+        raise KsqlError(f"Cannot compare values of type {'ARRAY' if isinstance(v, list) else 'MAP/STRUCT'}: "
+                        "they are not comparable")
+    return v
+
+
 # --- booleans -------------------------------------------------------------------
 
 _TRUE = ("true", "yes")
@@ -234,9 +258,17 @@ def parse_timestamp(s: str) -> int:
     return ms
 
 
+_DATE_RE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
 def parse_date(s: str) -> int:
+    """ksqlDB's DATE text, possibly partial ('2022', '2022-04', '2022-04-28'), to days since the epoch."""
+    m = _DATE_RE.fullmatch(s.strip())
     try:
-        return (_dt.date.fromisoformat(s.strip()) - EPOCH_DATE).days
+        if m is None:
+            raise ValueError(f"Text '{s}' could not be parsed")
+        y, mo, d = m.groups()
+        return (_dt.date(int(y), int(mo or 1), int(d or 1)) - EPOCH_DATE).days
     except ValueError as e:
         raise KsqlError(f"Failed to parse date '{s}': {e}") from e
 

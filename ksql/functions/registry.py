@@ -11,7 +11,24 @@ Resolution follows ksqlDB's UdfIndex: first look for overloads accepting the
 arguments exactly; only when there are none, allow implicit widening
 (INTEGER -> BIGINT -> DECIMAL -> DOUBLE). Among several candidates a non-variadic
 overload beats a variadic one and a concrete one beats a generic one; a remaining
-tie is an ambiguity error, as in ksqlDB.
+tie is an ambiguity error, as in ksqlDB. Implicit casts are ksqlDB's
+(SqlBaseType.canImplicitlyCast): numeric widening, and STRING to DATE, TIME or
+TIMESTAMP (so GREATEST(date_col, '2022-06-14') works).
+
+Table functions (EXPLODE, CUBE_EXPLODE ...) use the same overload machinery:
+
+    @table_function("EXPLODE", [ArrayType(T)], T, param_names=("list",))
+    def explode(values): return [] if values is None else list(values)
+
+    rf = registry.resolve_table("EXPLODE", [ArrayType(BIGINT)])
+    rf.return_type        # BIGINT: the type of ONE output value (the column the call produces)
+    rf.param_types        # the types the arguments must be converted to before the call
+    rf.impl(*args)        # -> list of output values, one per output row ([] = no row)
+
+A table function's impl always receives its arguments, nulls included
+(`null_on_null` is False), and returns a list. The flat-map operator evaluates
+every table function of a SELECT on the input row and emits as many rows as the
+longest list, the shorter ones padded with nulls (ksqlDB's KudtfFlatMapper).
 """
 
 from __future__ import annotations
@@ -68,6 +85,19 @@ class AnyStruct(SqlType):
 
 
 @dataclass(frozen=True)
+class IntervalUnitType(SqlType):
+    """A bare time unit argument (DAYS, MILLISECONDS ...), ksqlDB's INTERVALUNIT parameter type.
+
+    The typer gives IntervalUnit expressions this type; at run time the value is the
+    unit's upper-case plural name (e.g. 'MILLISECONDS')."""
+
+    base: str = "INTERVALUNIT"
+
+    def __str__(self) -> str:
+        return "INTERVALUNIT"
+
+
+@dataclass(frozen=True)
 class LambdaType(SqlType):
     """A lambda parameter: the types of its inputs and of its result (may use generics)."""
 
@@ -81,6 +111,7 @@ class LambdaType(SqlType):
 
 DECIMAL_ANY = AnyDecimal()
 STRUCT_ANY = AnyStruct()
+INTERVAL_UNIT = IntervalUnitType()
 T = Generic("T")
 U = Generic("U")
 K = Generic("K")
@@ -121,6 +152,9 @@ class Overload:
     variadic: bool = False  # the last param type repeats 0..n times
     null_on_null: bool = True  # any null argument -> null result, impl not called
     description: str = ""
+    # impl is a factory: called with the call's parameter types, it returns the implementation
+    # (for functions whose behaviour depends on the SQL type, e.g. TO_JSON_STRING of a DATE)
+    typed: bool = False
 
     def signature(self, display_name: str) -> str:
         names = list(self.param_names) + [f"arg{i}" for i in range(len(self.param_names), len(self.params))]
@@ -128,7 +162,7 @@ class Overload:
         for i, (t, n) in enumerate(zip(self.params, names, strict=False)):
             ts = str(t)
             if self.variadic and i == len(self.params) - 1:
-                ts += "[]"
+                ts += "..."
             parts.append(f"{ts} {n}")
         return f"{display_name}({', '.join(parts)})"
 
@@ -196,8 +230,14 @@ _NUMERIC = ("INTEGER", "BIGINT", "DECIMAL", "DOUBLE")
 _RANK = {"INTEGER": 1, "BIGINT": 2, "DECIMAL": 3, "DOUBLE": 4}
 
 
+_TEMPORAL = ("DATE", "TIME", "TIMESTAMP")
+
+
 def _widens(arg: SqlType, param: SqlType) -> bool:
-    """ksqlDB's implicit casts for function arguments: numeric widening only."""
+    """ksqlDB's implicit casts for function arguments (SqlBaseType.canImplicitlyCast):
+    numeric widening, and STRING to a temporal type."""
+    if arg.base == "STRING" and param.base in _TEMPORAL:
+        return True
     ra, rp = _RANK.get(arg.base), _RANK.get(param.base)
     return bool(ra and rp and (ra < rp or ra == rp == 3))
 
@@ -239,6 +279,8 @@ def _match(param: SqlType, arg: SqlType, b: dict[str, SqlType], cast: bool) -> b
 def _same_shape(a: SqlType, b: SqlType) -> bool:
     """Equal up to NULL-typed parts (e.g. ARRAY<NULL> fits ARRAY<INTEGER>)."""
     if isinstance(a, NullType) or isinstance(b, NullType):
+        return True
+    if isinstance(a, (AnyDecimal, DecimalType)) and isinstance(b, (AnyDecimal, DecimalType)):
         return True
     if isinstance(a, ArrayType) and isinstance(b, ArrayType):
         return _same_shape(a.item, b.item)
@@ -299,12 +341,13 @@ class FunctionRegistry:
     def scalar(self, name: str, params: Sequence[SqlType], returns: ReturnSpec, *,
                variadic: bool = False, null_on_null: bool = True, param_names: Sequence[str] = (),
                category: str = "", description: str = "", deterministic: bool = True,
-               display_name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+               display_name: str | None = None, typed: bool = False
+               ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator registering the decorated function as an overload of `name`."""
 
         def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
             self.add_scalar(name, Overload(tuple(params), returns, fn, tuple(param_names), variadic,
-                                           null_on_null, description or (fn.__doc__ or "").strip()),
+                                           null_on_null, description or (fn.__doc__ or "").strip(), typed),
                             category=category, description=description, deterministic=deterministic,
                             display_name=display_name)
             return fn
@@ -318,11 +361,26 @@ class FunctionRegistry:
         if impl is not None:
             info.overloads.append(impl)
 
-    def add_table_function(self, name: str, *, description: str = "", category: str = "TABLE",
-                           impl: Any = None) -> None:
-        info = self._info(self._tables, name, "TABLE", description=description, category=category)
-        if impl is not None:
-            info.overloads.append(impl)
+    def add_table_function(self, name: str, overload: Overload, *, category: str = "TABLE",
+                           description: str = "", display_name: str | None = None) -> None:
+        """Register one overload of table function `name` (its impl returns a list of values)."""
+        info = self._info(self._tables, name, "TABLE", category=category, description=description,
+                          display_name=display_name)
+        info.overloads.append(overload)
+
+    def table_function(self, name: str, params: Sequence[SqlType], returns: ReturnSpec, *,
+                       variadic: bool = False, param_names: Sequence[str] = (), category: str = "TABLE",
+                       description: str = "", display_name: str | None = None
+                       ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator registering a table-function overload; `returns` is the type of one output value."""
+
+        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.add_table_function(name, Overload(tuple(params), returns, fn, tuple(param_names), variadic,
+                                                   False, description or (fn.__doc__ or "").strip()),
+                                    category=category, description=description, display_name=display_name)
+            return fn
+
+        return deco
 
     def load(self, module_or_installer: Any) -> None:
         """Install functions from a plugin: a callable `install(registry)` or a module defining one."""
@@ -370,6 +428,16 @@ class FunctionRegistry:
                 kind = "aggregate" if self.is_aggregate(name) else "table"
                 raise KsqlError(f"Function '{name}' is a {kind} function and cannot be used here.")
             raise KsqlError(f"Can't find any functions with the name '{name}'")
+        return self._resolve(info, arg_types)
+
+    def resolve_table(self, name: str, arg_types: Sequence[ArgType]) -> ResolvedFunction:
+        """Choose the overload of table function `name` for `arg_types`; see the module docstring."""
+        info = self._tables.get(name.upper())
+        if info is None:
+            raise KsqlError(f"Can't find any table functions with the name '{name}'")
+        return self._resolve(info, arg_types)
+
+    def _resolve(self, info: FunctionInfo, arg_types: Sequence[ArgType]) -> ResolvedFunction:
         shown = format_arg_types([t if not isinstance(t, LambdaArg) else "LAMBDA" for t in arg_types])  # type: ignore[misc]
         for cast in (False, True):
             cands: list[tuple[Overload, tuple[SqlType, ...], SqlType]] = []
@@ -388,7 +456,8 @@ class FunctionRegistry:
                     raise KsqlError(f"Function '{info.display_name}' cannot be resolved due to ambiguous "
                                     f"method parameters ({shown}).")
             ov, ptypes, ret = cands[-1]
-            return ResolvedFunction(info.name, ov.impl, ret, ptypes, ov.null_on_null, info.deterministic, ov)
+            impl = ov.impl(ptypes) if ov.typed else ov.impl
+            return ResolvedFunction(info.name, impl, ret, ptypes, ov.null_on_null, info.deterministic, ov)
         alts = "\n".join(ov.signature(info.display_name) for ov in info.overloads)
         raise KsqlError(f"Function '{info.display_name}' does not accept parameters ({shown}).\n"
                         f"Valid alternatives are:\n{alts}")
@@ -452,6 +521,20 @@ def scalar(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any
     return deco
 
 
+def table_function(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any
+                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Module-level decorator: declare a table-function overload installed into every default registry."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def install(reg: FunctionRegistry) -> None:
+            reg.table_function(name, params, returns, **kw)(fn)
+
+        _DECLARED.append(install)
+        return fn
+
+    return deco
+
+
 def declared_installers() -> list[Callable[[FunctionRegistry], None]]:
     return list(_DECLARED)
 
@@ -478,7 +561,7 @@ def default_registry() -> FunctionRegistry:
 
 
 __all__ = [
-    "AnyDecimal", "AnyStruct", "DECIMAL_ANY", "STRUCT_ANY", "FunctionInfo", "FunctionRegistry", "Generic",
-    "LambdaArg", "LambdaType", "Overload", "ResolvedFunction", "K", "S", "T", "U", "V", "default_registry",
-    "scalar", "substitute",
+    "AnyDecimal", "AnyStruct", "DECIMAL_ANY", "INTERVAL_UNIT", "STRUCT_ANY", "FunctionInfo", "FunctionRegistry",
+    "Generic", "IntervalUnitType", "LambdaArg", "LambdaType", "Overload", "ResolvedFunction", "K", "S", "T", "U",
+    "V", "default_registry", "scalar", "substitute", "table_function",
 ]

@@ -19,11 +19,14 @@ from ksql.engine.schema import KEY, PSEUDO_COLUMNS, VALUE, LogicalSchema, Schema
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.parser import ast
-from ksql.planner.analysis import _Namer, rewrite, rewrite_magic_timestamps, source_scope, walk
+from ksql.planner.analysis import HEADERS_TYPE, _Namer, rewrite, rewrite_magic_timestamps, source_scope, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
+from ksql.types import BIGINT
 
 ROWKEY = "ROWKEY"
-JOIN_KEY = "\x00joinkey"  # hidden last column of the joined row: the last join's key value
+JOIN_KEY = "\x00joinkey"  # hidden column of the joined row: the last join's key value
+JOIN_TIME = "\x00jointime"  # hidden: the result's timestamp
+JOIN_HEADERS = "\x00joinheaders"  # hidden: the headers the result carries
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,9 @@ class JoinAnalyzer:
             steps.append(step)
             left_kind = step.result_kind
         key_type = self.typer.type_of(steps[-1].left_key)
-        self.scope = Scope(columns + [ScopeColumn(JOIN_KEY, key_type, len(columns), None)])
+        self.scope = Scope(columns + [ScopeColumn(JOIN_KEY, key_type, len(columns), None),
+                                      ScopeColumn(JOIN_TIME, BIGINT, len(columns) + 1, None),
+                                      ScopeColumn(JOIN_HEADERS, HEADERS_TYPE, len(columns) + 2, None)])
         self.typer = ExpressionTyper(self.scope, self.registry)
         where = None
         if query.where is not None:

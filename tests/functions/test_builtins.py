@@ -26,7 +26,9 @@ def test_registry_resolution_errors():
 
 def test_implicit_widening_and_exact_first():
     reg = default_registry()
-    assert reg.resolve_scalar("ATAN2", [INTEGER, BIGINT]).return_type == DOUBLE
+    assert reg.resolve_scalar("ATAN2", [INTEGER, DecimalType(3, 1)]).return_type == DOUBLE
+    with pytest.raises(KsqlError, match="ambiguous"):  # BIGINT and DOUBLE overloads both fit, as in ksqlDB
+        reg.resolve_scalar("ATAN2", [INTEGER, BIGINT])
     assert reg.resolve_scalar("ABS", [INTEGER]).return_type == INTEGER
     assert reg.resolve_scalar("ABS", [DecimalType(3, 2)]).return_type == DecimalType(3, 2)
     assert reg.resolve_scalar("COALESCE", [INTEGER, NULL, INTEGER]).return_type == INTEGER

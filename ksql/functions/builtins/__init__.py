@@ -1,4 +1,4 @@
-"""Built-in functions. Importing this package declares every built-in scalar overload."""
+"""Built-in functions. Importing this package declares every built-in scalar and table function."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from ksql.functions.builtins import (  # noqa: F401  (declarations happen on imp
     scalar_math,
     scalar_string,
     scalar_time,
+    table_functions,
 )
 from ksql.functions.registry import FunctionRegistry
 
-# Names ksqlDB ships as aggregates / table functions; their runtimes come with the
-# aggregation and table-function operators, but the planner must recognise them now.
+# Names ksqlDB ships as aggregates; their runtimes come with the aggregation operator,
+# but the planner must recognise them now.
 AGGREGATES = {
     "COUNT": "Count the rows, or the non-null values of a column.",
     "SUM": "Sum of the values.",
@@ -35,15 +36,7 @@ AGGREGATES = {
     "AVERAGE": "Average of the values.",
 }
 
-TABLE_FUNCTIONS = {
-    "EXPLODE": "One row per element of an array.",
-    "CUBE_EXPLODE": "One row per combination of nulls in the array (a cube).",
-    "GENERATE_SERIES": "One row per value of a series.",
-}
-
 
 def install_non_scalar(reg: FunctionRegistry) -> None:
     for name, desc in AGGREGATES.items():
         reg.add_aggregate(name, description=desc)
-    for name, desc in TABLE_FUNCTIONS.items():
-        reg.add_table_function(name, description=desc)

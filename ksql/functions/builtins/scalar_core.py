@@ -1,11 +1,8 @@
-"""Null handling and generic helpers: IFNULL, COALESCE, NULLIF, AS_VALUE, RANDOM."""
+"""Null handling and generic helpers: IFNULL, COALESCE, NULLIF, AS_VALUE."""
 
 from __future__ import annotations
 
-import random as _random
-
 from ksql.functions.registry import T, scalar
-from ksql.types import DOUBLE
 
 
 @scalar("IFNULL", [T, T], T, null_on_null=False, param_names=("expression", "altValue"),
@@ -35,9 +32,3 @@ def nullif(a, b):
         description="Copies a key column into the value.")
 def as_value(v):
     return v
-
-
-@scalar("RANDOM", [], DOUBLE, category="MATHEMATICAL", deterministic=False,
-        description="A random DOUBLE between 0.0 and 1.0.")
-def random():
-    return _random.random()

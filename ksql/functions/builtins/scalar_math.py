@@ -1,111 +1,215 @@
-"""Mathematical functions with Java's semantics (Math.abs overflow, HALF_UP rounding ...)."""
+"""Mathematical functions with ksqlDB's overloads and Java's semantics.
+
+Java's Math differs from Python's math where it matters to results: no exceptions
+(domain errors are NaN, overflows are signed infinities, x/0.0 is infinite),
+Math.abs(Integer.MIN_VALUE) stays negative, Math.round is floor(x + 0.5), and
+BigDecimal rounding keeps scales. The helpers below reproduce those rules.
+"""
 
 from __future__ import annotations
 
 import math
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
+import random as _random
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
-from ksql.functions.javalib import DEC_CTX, INT_MIN, LONG_MIN, double_to_long, float_to_decimal
+from ksql.errors import KsqlError
+from ksql.functions.javalib import (
+    DEC_CTX,
+    INT_MIN,
+    LONG_MIN,
+    double_to_long,
+    float_to_decimal,
+    java_ddiv,
+    java_order_key,
+)
 from ksql.functions.registry import DECIMAL_ANY, scalar
-from ksql.types import BIGINT, DOUBLE, INTEGER, DecimalType, SqlType
+from ksql.types import BIGINT, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, DecimalType, SqlType
 
 _CAT = "MATHEMATICAL"
+_NUMBERS = (INTEGER, BIGINT, DOUBLE)
 
 
 def _same(args: list[SqlType]) -> SqlType:
     return args[0]
 
 
-# --- ABS ---------------------------------------------------------------------------
+def _decimal_of(t: SqlType) -> DecimalType:
+    if not isinstance(t, DecimalType):
+        raise KsqlError(f"The schema provider expects a DECIMAL parameter, got {t}")
+    return t
 
-@scalar("ABS", [INTEGER], INTEGER, category=_CAT, description="The absolute value of its argument.")
+
+def _integral_decimal(args: list[SqlType]) -> SqlType:
+    """ROUND/TRUNC(DECIMAL(p, s)) -> DECIMAL(p - s, 0), as ksqlDB's schema provider."""
+    t = _decimal_of(args[0])
+    return DecimalType(max(t.precision - t.scale, 1), 0)
+
+
+# --- Java Math helpers ---------------------------------------------------------------------
+
+
+def _java_unary(fn):
+    """Wrap a math function so domain errors give NaN and overflows a signed infinity, as Java's."""
+    def f(x):
+        x = float(x)
+        try:
+            return fn(x)
+        except ValueError:
+            return math.nan
+        except OverflowError:
+            return math.copysign(math.inf, x) if fn in (math.sinh,) else math.inf
+    f.__name__ = getattr(fn, "__name__", "f")
+    return f
+
+
+def java_ln(x: float) -> float:
+    """Math.log: log(0) = -Infinity, log(negative or NaN) = NaN."""
+    if x == 0:
+        return -math.inf
+    if x < 0 or x != x:
+        return math.nan
+    return math.log(x)
+
+
+def java_sqrt(x: float) -> float:
+    if x != x or x < 0:
+        return math.nan
+    return math.sqrt(x)
+
+
+def java_cbrt(x: float) -> float:
+    """Math.cbrt: correctly rounded (Python's cbrt(27.0) is 3.0000000000000004, Java's is 3.0)."""
+    if x != x or x in (math.inf, -math.inf) or x == 0:
+        return x
+    r = math.cbrt(x)
+    exact = Fraction(x)
+    best, err = r, abs(Fraction(r) ** 3 - exact)
+    for cand in (math.nextafter(r, math.inf), math.nextafter(r, -math.inf)):
+        e = abs(Fraction(cand) ** 3 - exact)
+        if e < err:
+            best, err = cand, e
+    return best
+
+
+def java_pow(b: float, e: float) -> float:
+    """Math.pow, whose special cases differ from C's (pow(1, NaN) and pow(-1, Infinity) are NaN)."""
+    if e != e:
+        return math.nan
+    if e == 0:
+        return 1.0
+    if abs(b) == 1 and e in (math.inf, -math.inf):
+        return math.nan
+    odd_int = math.isfinite(e) and e == int(e) and int(e) % 2 == 1
+    try:
+        return math.pow(b, e)
+    except OverflowError:
+        return -math.inf if b < 0 and odd_int else math.inf
+    except (ValueError, ZeroDivisionError):
+        if b == 0:  # zero to a negative power
+            return -math.inf if odd_int and math.copysign(1.0, b) < 0 else math.inf
+        return math.nan
+
+
+def _signed_zero(r: float, x: float) -> float:
+    return math.copysign(0.0, x) if r == 0 else r
+
+
+# --- ABS -----------------------------------------------------------------------------------
+
+@scalar("abs", [INTEGER], INTEGER, category=_CAT, param_names=("val",),
+        description="Returns the absolute value of its argument. If the argument is not negative, the argument "
+                    "is returned. If the argument is negative, the negation of the argument is returned.")
 def abs_int(x):
     return x if x == INT_MIN else abs(x)
 
 
-@scalar("ABS", [BIGINT], BIGINT, category=_CAT)
+@scalar("abs", [BIGINT], BIGINT, category=_CAT, param_names=("val",))
 def abs_long(x):
     return x if x == LONG_MIN else abs(x)
 
 
-@scalar("ABS", [DOUBLE], DOUBLE, category=_CAT)
+@scalar("abs", [DOUBLE], DOUBLE, category=_CAT, param_names=("val",))
 def abs_double(x):
     return abs(x)
 
 
-@scalar("ABS", [DECIMAL_ANY], _same, category=_CAT)
+@scalar("abs", [DECIMAL_ANY], _same, category=_CAT, param_names=("val",))
 def abs_decimal(x):
     return abs(x)
 
 
-# --- SIGN ----------------------------------------------------------------------------
+# --- SIGN ----------------------------------------------------------------------------------
 
-@scalar("SIGN", [INTEGER], INTEGER, category=_CAT, description="The sign of a number: -1, 0 or 1.")
+@scalar("sign", [INTEGER], INTEGER, category=_CAT, param_names=("value",),
+        description="The sign of a numeric value as an INTEGER: -1 if the argument is negative, 0 if it is "
+                    "zero, 1 if it is positive.")
 def sign_int(x):
     return (x > 0) - (x < 0)
 
 
-@scalar("SIGN", [BIGINT], INTEGER, category=_CAT)
+@scalar("sign", [BIGINT], INTEGER, category=_CAT, param_names=("value",))
 def sign_long(x):
     return (x > 0) - (x < 0)
 
 
-@scalar("SIGN", [DOUBLE], INTEGER, category=_CAT)
+@scalar("sign", [DOUBLE], INTEGER, category=_CAT, param_names=("value",))
 def sign_double(x):
-    if x != x:
-        return 0
-    return (x > 0) - (x < 0)
+    return 0 if x != x else (x > 0) - (x < 0)
 
 
-@scalar("SIGN", [DECIMAL_ANY], INTEGER, category=_CAT)
+@scalar("sign", [DECIMAL_ANY], INTEGER, category=_CAT, param_names=("value",))
 def sign_decimal(x):
     return (x > 0) - (x < 0)
 
 
-# --- FLOOR / CEIL ----------------------------------------------------------------------
+# --- FLOOR / CEIL ----------------------------------------------------------------------------
 
 def _int_identity(x):
     return x
 
 
 for _t in (INTEGER, BIGINT):
-    scalar("FLOOR", [_t], _t, category=_CAT, description="Rounds down to the nearest integer value.")(
+    scalar("floor", [_t], _t, category=_CAT, param_names=("val",),
+           description="Returns the largest integer less than or equal to the specified numeric expression.")(
         _int_identity)
-    scalar("CEIL", [_t], _t, category=_CAT, description="Rounds up to the nearest integer value.")(
-        _int_identity)
+    scalar("ceil", [_t], _t, category=_CAT, param_names=("val",),
+           description="Returns the smallest integer greater than or equal to the specified numeric "
+                       "expression.")(_int_identity)
 
 
-@scalar("FLOOR", [DOUBLE], DOUBLE, category=_CAT)
+@scalar("floor", [DOUBLE], DOUBLE, category=_CAT, param_names=("val",))
 def floor_double(x):
-    if x != x or x in (math.inf, -math.inf):
+    if not math.isfinite(x):
         return x
-    return float(math.floor(x))
+    return _signed_zero(float(math.floor(x)), x)
 
 
-@scalar("CEIL", [DOUBLE], DOUBLE, category=_CAT)
+@scalar("ceil", [DOUBLE], DOUBLE, category=_CAT, param_names=("val",))
 def ceil_double(x):
-    if x != x or x in (math.inf, -math.inf):
+    if not math.isfinite(x):
         return x
-    return float(math.ceil(x))
+    return _signed_zero(float(math.ceil(x)), x)
 
 
-def _floor_dec_type(args: list[SqlType]) -> SqlType:
-    return args[0]
+def _set_scale_keep(x: Decimal, places: int, mode: str) -> Decimal:
+    """BigDecimal setScale(places, mode).setScale(x.scale()): round, keeping the value's scale."""
+    scale = -x.as_tuple().exponent
+    r = x.quantize(Decimal(1).scaleb(-places), rounding=mode, context=DEC_CTX)
+    return r.quantize(Decimal(1).scaleb(-scale), context=DEC_CTX)
 
 
-@scalar("FLOOR", [DECIMAL_ANY], _floor_dec_type, category=_CAT)
+@scalar("floor", [DECIMAL_ANY], _same, category=_CAT, param_names=("val",))
 def floor_decimal(x):
-    return x.quantize(Decimal(1), rounding=ROUND_FLOOR, context=DEC_CTX).quantize(
-        Decimal(1).scaleb(x.as_tuple().exponent), context=DEC_CTX)
+    return _set_scale_keep(x, 0, ROUND_FLOOR)
 
 
-@scalar("CEIL", [DECIMAL_ANY], _floor_dec_type, category=_CAT)
+@scalar("ceil", [DECIMAL_ANY], _same, category=_CAT, param_names=("val",))
 def ceil_decimal(x):
-    return x.quantize(Decimal(1), rounding=ROUND_CEILING, context=DEC_CTX).quantize(
-        Decimal(1).scaleb(x.as_tuple().exponent), context=DEC_CTX)
+    return _set_scale_keep(x, 0, ROUND_CEILING)
 
 
-# --- ROUND ---------------------------------------------------------------------------------
+# --- ROUND -----------------------------------------------------------------------------------
 # ksqlDB rounds halves toward positive infinity: HALF_UP for positives, HALF_DOWN for negatives.
 
 
@@ -114,134 +218,243 @@ def _round_dec(d: Decimal, places: int) -> Decimal:
     return d.quantize(Decimal(1).scaleb(-places), rounding=mode, context=DEC_CTX)
 
 
-@scalar("ROUND", [INTEGER], INTEGER, category=_CAT, description="Round to the nearest integer, or to a "
-        "number of decimal places (halves round toward positive infinity).")
+@scalar("round", [INTEGER], INTEGER, category=_CAT, param_names=("val",),
+        description="Round a value to the number of decimal places as specified by the next argument. Values "
+                    "are rounded to the nearest whole number by default; halves round toward positive infinity.")
 def round_int(x):
     return x
 
 
-@scalar("ROUND", [BIGINT], BIGINT, category=_CAT)
+@scalar("round", [BIGINT], BIGINT, category=_CAT, param_names=("val",))
 def round_long(x):
     return x
 
 
-@scalar("ROUND", [DOUBLE], BIGINT, category=_CAT)
+@scalar("round", [DOUBLE], BIGINT, category=_CAT, param_names=("val",))
 def round_double(x):
-    """Math.round: floor(x + 0.5), saturating."""
-    return double_to_long(math.floor(x + 0.5)) if x == x and abs(x) != math.inf else double_to_long(x)
+    """Math.round: floor(x + 0.5), saturating; NaN is 0."""
+    return double_to_long(math.floor(x + 0.5)) if math.isfinite(x) else double_to_long(x)
 
 
-@scalar("ROUND", [DOUBLE, INTEGER], DOUBLE, category=_CAT, param_names=("val", "decimalPlaces"))
+@scalar("round", [DOUBLE, INTEGER], DOUBLE, category=_CAT, param_names=("val", "decimalPlaces"))
 def round_double_places(x, places):
-    if x != x or abs(x) == math.inf:
+    if not math.isfinite(x):
         return x
     return float(_round_dec(float_to_decimal(x), places))
 
 
-def _round_dec_type(args: list[SqlType]) -> SqlType:
-    t = args[0]
-    assert isinstance(t, DecimalType)
-    return DecimalType(min(t.precision - t.scale + 1, 38), 0)
-
-
-def _round_dec_places_type(args: list[SqlType]) -> SqlType:
-    t = args[0]
-    assert isinstance(t, DecimalType)
-    return DecimalType(min(t.precision + 1, 38), t.scale)
-
-
-@scalar("ROUND", [DECIMAL_ANY], _round_dec_type, category=_CAT)
+@scalar("round", [DECIMAL_ANY], _integral_decimal, category=_CAT, param_names=("val",))
 def round_decimal(x):
     return _round_dec(x, 0)
 
 
-@scalar("ROUND", [DECIMAL_ANY, INTEGER], _round_dec_places_type, category=_CAT,
-        param_names=("val", "decimalPlaces"))
+@scalar("round", [DECIMAL_ANY, INTEGER], _same, category=_CAT, param_names=("val", "decimalPlaces"))
 def round_decimal_places(x, places):
     scale = -x.as_tuple().exponent
     return _round_dec(x, places).quantize(Decimal(1).scaleb(-scale), context=DEC_CTX)
 
 
-# --- transcendental ------------------------------------------------------------------------
+# --- TRUNC ------------------------------------------------------------------------------------
+
+@scalar("trunc", [INTEGER], INTEGER, category=_CAT, param_names=("val",),
+        description="Truncates a value to the number of decimal places given by the second argument, or to "
+                    "an integral value (rounding toward zero).")
+def trunc_int(x):
+    return x
 
 
-def _nan_on_domain(fn):
-    def f(x):
-        try:
-            return fn(float(x))
-        except ValueError:
-            return math.nan
-        except OverflowError:
-            return math.inf
-    f.__name__ = fn.__name__
-    return f
+@scalar("trunc", [BIGINT], BIGINT, category=_CAT, param_names=("val",))
+def trunc_long(x):
+    return x
 
 
-def _ln(x: float) -> float:
-    if x == 0:
-        return -math.inf
-    if x < 0 or x != x:
+@scalar("trunc", [DOUBLE], BIGINT, category=_CAT, param_names=("val",))
+def trunc_double(x):
+    return double_to_long(x)
+
+
+@scalar("trunc", [DOUBLE, INTEGER], DOUBLE, category=_CAT, param_names=("val", "decimalPlaces"))
+def trunc_double_places(x, places):
+    if not math.isfinite(x):
+        return x
+    return float(float_to_decimal(x).quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN, context=DEC_CTX))
+
+
+@scalar("trunc", [DECIMAL_ANY], _integral_decimal, category=_CAT, param_names=("val",))
+def trunc_decimal(x):
+    return x.quantize(Decimal(1), rounding=ROUND_DOWN, context=DEC_CTX)
+
+
+@scalar("trunc", [DECIMAL_ANY, INTEGER], _same, category=_CAT, param_names=("val", "decimalPlaces"))
+def trunc_decimal_places(x, places):
+    return _set_scale_keep(x, places, ROUND_DOWN)
+
+
+# --- exponentials, logarithms, roots -----------------------------------------------------------
+
+def _declare_double_fn(name: str, fn, description: str, param: str = "value") -> None:
+    for t in _NUMBERS:
+        scalar(name, [t], DOUBLE, category=_CAT, param_names=(param,), description=description)(fn)
+
+
+_declare_double_fn("exp", _java_unary(math.exp), "The exponential of a value: e raised to its power.", "exponent")
+_declare_double_fn("ln", lambda x: java_ln(float(x)), "The natural logarithm of a value.")
+_declare_double_fn("log", lambda x: java_ln(float(x)), "The logarithm of a value: natural with one argument, "
+                   "in the given base with two.")
+_declare_double_fn("sqrt", lambda x: java_sqrt(float(x)), "The square root of a value.")
+_declare_double_fn("cbrt", lambda x: java_cbrt(float(x)), "The cube root of a value.")
+
+
+def _log_base(base, value):
+    """LOG(base, value): NaN for a base <= 0 or 1, as ksqlDB's Log."""
+    base, value = float(base), float(value)
+    if base <= 0 or base == 1 or base != base:
         return math.nan
-    return math.log(x)
+    return java_ddiv(java_ln(value), java_ln(base))
 
 
-def _sqrt(x: float) -> float:
-    if x < 0 or x != x:
-        return math.nan
-    return math.sqrt(x)
+for _t in _NUMBERS:
+    scalar("log", [_t, _t], DOUBLE, category=_CAT, param_names=("base", "value"))(_log_base)
+    scalar("power", [_t, _t], DOUBLE, category=_CAT, param_names=("base", "exponent"),
+           description="The value of the base raised to the power of the exponent.")(
+        lambda b, e: java_pow(float(b), float(e)))
+    scalar("atan2", [_t, _t], DOUBLE, category=_CAT, param_names=("y", "x"),
+           description="The angle theta of the polar coordinates (r, theta) of the point (x, y).")(
+        lambda y, x: math.atan2(float(y), float(x)))
 
+
+# --- trigonometry -------------------------------------------------------------------------------
 
 for _name, _fn, _desc in (
-    ("EXP", math.exp, "e raised to the power of the argument."),
-    ("LN", _ln, "Natural logarithm."),
-    ("SQRT", _sqrt, "Square root."),
-    ("ACOS", math.acos, "Inverse cosine."),
-    ("ASIN", math.asin, "Inverse sine."),
-    ("ATAN", math.atan, "Inverse tangent."),
-    ("COS", math.cos, "Cosine."),
-    ("SIN", math.sin, "Sine."),
-    ("TAN", math.tan, "Tangent."),
-    ("COSH", math.cosh, "Hyperbolic cosine."),
-    ("SINH", math.sinh, "Hyperbolic sine."),
-    ("TANH", math.tanh, "Hyperbolic tangent."),
-    ("DEGREES", math.degrees, "Radians to degrees."),
-    ("RADIANS", math.radians, "Degrees to radians."),
-    ("CBRT", lambda x: math.copysign(abs(x) ** (1.0 / 3.0), x), "Cube root."),
+    ("acos", math.acos, "The inverse (arc) cosine of a value, in radians."),
+    ("asin", math.asin, "The inverse (arc) sine of a value, in radians."),
+    ("atan", math.atan, "The inverse (arc) tangent of a value, in radians."),
+    ("cos", math.cos, "The cosine of a value, in radians."),
+    ("sin", math.sin, "The sine of a value, in radians."),
+    ("tan", math.tan, "The tangent of a value, in radians."),
+    ("cosh", math.cosh, "The hyperbolic cosine of a value."),
+    ("sinh", math.sinh, "The hyperbolic sine of a value."),
+    ("tanh", math.tanh, "The hyperbolic tangent of a value."),
+    ("degrees", math.degrees, "Converts an angle in radians to degrees."),
+    ("radians", math.radians, "Converts an angle in degrees to radians."),
 ):
-    for _t in (INTEGER, BIGINT, DOUBLE):
-        scalar(_name, [_t], DOUBLE, category=_CAT, description=_desc)(_nan_on_domain(_fn))
+    _declare_double_fn(_name, _java_unary(_fn), _desc)
 
 
-def _cot(x: float) -> float:
-    return 1.0 / math.tan(x)
-
-
-for _t in (INTEGER, BIGINT, DOUBLE):
-    scalar("COT", [_t], DOUBLE, category=_CAT, description="Cotangent.")(_nan_on_domain(_cot))
-
-
-@scalar("ATAN2", [DOUBLE, DOUBLE], DOUBLE, category=_CAT, param_names=("y", "x"),
-        description="The angle of the point (x, y).")
-def atan2(y, x):
-    return math.atan2(float(y), float(x))
-
-
-@scalar("POWER", [DOUBLE, DOUBLE], DOUBLE, category=_CAT, param_names=("base", "exponent"),
-        description="base raised to exponent.")
-def power(b, e):
-    try:
-        return math.pow(float(b), float(e))
-    except ValueError:
+def _cot(x) -> float:
+    x = float(x)
+    if not math.isfinite(x):
         return math.nan
-    except OverflowError:
-        return math.inf
+    return java_ddiv(1.0, math.tan(x))
 
 
-@scalar("PI", [], DOUBLE, category=_CAT, description="The value of pi.")
+_declare_double_fn("cot", _cot, "The cotangent of a value, in radians.")
+
+
+@scalar("pi", [], DOUBLE, category=_CAT, description="The value of pi, the ratio of a circle's circumference "
+        "to its diameter.")
 def pi():
     return math.pi
 
 
-@scalar("TRUNC", [DOUBLE], BIGINT, category=_CAT, description="Truncates toward zero.")
-def trunc_double(x):
-    return double_to_long(x)
+@scalar("random", [], DOUBLE, category=_CAT, deterministic=False,
+        description="Returns a random DOUBLE value between 0.0 and 1.0.")
+def random():
+    return _random.random()
+
+
+# --- GREATEST / LEAST ----------------------------------------------------------------------------
+# One overload per type, `(T val, T... vals)`; nulls are skipped, all nulls give null. Values
+# compare as Java's compareTo: doubles with NaN largest and -0.0 < 0.0, strings by UTF-16 code
+# units, BYTES as signed bytes (ByteBuffer.compareTo).
+
+
+def _widened_decimal(args: list[SqlType]) -> SqlType:
+    """DecimalUtil.widen over every argument: enough integer digits and scale for all of them."""
+    decs = [_decimal_of(t) for t in args if t.base != "NULL"]
+    if not decs:
+        raise KsqlError("The schema provider method for GREATEST/LEAST expects DECIMAL parameters")
+    scale = max(d.scale for d in decs)
+    integer = max(d.precision - d.scale for d in decs)
+    return DecimalType(min(integer + scale, 38), scale)
+
+
+def _extreme(pick, key=None):
+    def fn(val, *vals):
+        present = [v for v in (val, *vals) if v is not None]
+        if not present:
+            return None
+        return pick(present, key=key) if key is not None else pick(present)
+    return fn
+
+
+_EXTREME_TYPES = ((INTEGER, INTEGER, None), (BIGINT, BIGINT, None), (DOUBLE, DOUBLE, java_order_key),
+                  (STRING, STRING, java_order_key), (BYTES, BYTES, java_order_key),
+                  (DECIMAL_ANY, _widened_decimal, None), (DATE, DATE, None), (TIME, TIME, None),
+                  (TIMESTAMP, TIMESTAMP, None))
+
+for _fname, _pick, _desc in (
+    ("greatest", max, "Returns the highest non-null value among a variable number of comparable columns. If "
+                      "comparing columns of different numerical types, use CAST to first cast them to be of the "
+                      "same type."),
+    ("least", min, "Returns the lowest non-null value among a variable number of comparable columns. If "
+                   "comparing columns of different numerical types, use CAST to first cast them to be of the "
+                   "same type."),
+):
+    for _param, _ret, _key in _EXTREME_TYPES:
+        scalar(_fname, [_param, _param], _ret, variadic=True, null_on_null=False, param_names=("val", "vals"),
+               category=_CAT, description=_desc)(_extreme(_pick, _key))
+
+
+# --- GEO_DISTANCE -------------------------------------------------------------------------------
+
+_EARTH_RADIUS_KM = 6371.0
+_EARTH_RADIUS_MILES = 3959.0
+
+
+def _radius(units: str | None) -> float:
+    if units is None:
+        return _EARTH_RADIUS_KM
+    u = units.lower()
+    if u.startswith("mi"):
+        return _EARTH_RADIUS_MILES
+    if u.startswith("km"):
+        return _EARTH_RADIUS_KM
+    raise KsqlError("GeoDistance function units parameter must be one of 'MI', 'MILES', 'KM' or 'KILOMETERS'")
+
+
+def _to_radians(deg: float) -> float:
+    """Degrees to radians as ksqlDB's GeoDistance computes them (deg / 180 * PI: its results'
+    last digits depend on it)."""
+    return deg / 180.0 * math.pi
+
+
+def _haversin(v: float) -> float:
+    return math.pow(math.sin(v / 2), 2)
+
+
+@scalar("geo_distance", [DOUBLE, DOUBLE, DOUBLE, DOUBLE, STRING], DOUBLE, null_on_null=False, category=_CAT,
+        param_names=("lat1", "lon1", "lat2", "lon2", "units"),
+        description="The great-circle distance between two lat-long points, both specified in decimal degrees. "
+                    "An optional final parameter specifies 'KM' (the default) or 'MILES'.")
+def geo_distance(lat1, lon1, lat2, lon2, units=None):
+    """ksqlDB's GeoDistance (haversine formula); the coordinates are Java primitives, so a null fails."""
+    if lat1 is None or lon1 is None or lat2 is None or lon2 is None:
+        raise KsqlError("GeoDistance requires non-null coordinates")
+    for lat in (lat1, lat2):
+        if lat < -90 or lat > 90:
+            raise KsqlError("valid latitude values for GeoDistance function are in the range of -90 to 90 "
+                            "decimal degrees")
+    for lon in (lon1, lon2):
+        if lon < -180 or lon > 180:
+            raise KsqlError("valid longitude values for GeoDistance function are in the range of -180 to 180 "
+                            "decimal degrees")
+    radius = _radius(units)
+    delta_lat = _to_radians(lat2 - lat1)
+    delta_lon = _to_radians(lon2 - lon1)
+    a = _haversin(delta_lat) + _haversin(delta_lon) * math.cos(_to_radians(lat1)) * math.cos(_to_radians(lat2))
+    return 2 * math.asin(math.sqrt(a)) * radius
+
+
+scalar("geo_distance", [DOUBLE, DOUBLE, DOUBLE, DOUBLE], DOUBLE, null_on_null=False, category=_CAT,
+       param_names=("lat1", "lon1", "lat2", "lon2"))(geo_distance)

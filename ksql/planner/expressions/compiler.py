@@ -476,7 +476,7 @@ def _is_literal_code(code: str) -> bool:
 
 def _never_null(e: ast.Expr) -> bool:
     return isinstance(e, (ast.BooleanLiteral, ast.IntegerLiteral, ast.LongLiteral, ast.DecimalLiteral,
-                          ast.DoubleLiteral, ast.StringLiteral) + _NON_NULL_BOOL)
+                          ast.DoubleLiteral, ast.StringLiteral, ast.IntervalUnit) + _NON_NULL_BOOL)
 
 
 _LITERAL_NODES = (ast.BooleanLiteral, ast.IntegerLiteral, ast.LongLiteral, ast.StringLiteral, ast.DecimalLiteral,

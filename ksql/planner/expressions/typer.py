@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ksql.errors import KsqlError
 from ksql.functions.javalib import parse_boolean_exact
-from ksql.functions.registry import FunctionRegistry, LambdaArg, ResolvedFunction
+from ksql.functions.registry import INTERVAL_UNIT, FunctionRegistry, LambdaArg, ResolvedFunction
 from ksql.parser import ast
 from ksql.planner.expressions.formatter import format_expr
 from ksql.planner.expressions.scope import Scope, ScopeColumn
@@ -129,6 +130,17 @@ def union_type(a: SqlType, b: SqlType) -> SqlType | None:
                 fields[f.name] = f.type
         return StructType(tuple(StructField(n, t) for n, t in fields.items()))
     return None
+
+
+_INTEGRAL_TEXT = re.compile(r"[+-]?\d+")
+
+
+def _decimal_literal_type(d: Decimal) -> DecimalType:
+    """DecimalUtil.fromValue: the DECIMAL holding a literal value (a negative scale counts as 0)."""
+    sign, digits, exp = d.as_tuple()
+    scale = max(-int(exp), 0)
+    precision = len(digits) + max(int(exp), 0)
+    return DecimalType(min(max(precision, scale + 1 if abs(d) < 1 else scale, 1), 38), min(scale, 38))
 
 
 _LITERALS = (ast.IntegerLiteral, ast.LongLiteral, ast.DecimalLiteral, ast.DoubleLiteral, ast.BooleanLiteral)
@@ -303,7 +315,7 @@ class ExpressionTyper:
             if isinstance(a, ast.Lambda):
                 args.append(LambdaArg(len(a.params), self._lambda_typer(a)))
             elif isinstance(a, ast.IntervalUnit):
-                args.append(STRING)
+                args.append(INTERVAL_UNIT)
             else:
                 args.append(self.type_of(a))
         rf = self.registry.resolve_scalar(e.name, args)
@@ -448,7 +460,7 @@ class ExpressionTyper:
         return e.type
 
     def _t_IntervalUnit(self, e: ast.IntervalUnit) -> SqlType:
-        return STRING
+        return INTERVAL_UNIT
 
     # --- constructors with ksqlDB's literal coercion ---------------------------------
 
@@ -465,9 +477,33 @@ class ExpressionTyper:
                     return _Conflict(t, it, i)
                 t = u
             if not isinstance(t, NullType):
-                return t
+                return self._widen_for_numeric_strings(t, items)
         if any(isinstance(i, ast.StringLiteral) for i in items):
             return STRING
+        return t
+
+    @staticmethod
+    def _widen_for_numeric_strings(t: SqlType, items: list[ast.Expr]) -> SqlType:
+        """String literals joining numbers widen the type to hold them: '2e1' among BIGINTs makes
+        DECIMAL(19, 0), as ksqlDB's CoercionUtil (unparseable text is reported by the coercion)."""
+        if not t.is_numeric:
+            return t
+        for i in items:
+            if not isinstance(i, ast.StringLiteral):
+                continue
+            text = i.value.strip()
+            try:
+                d = Decimal(text)
+            except InvalidOperation:
+                continue
+            if not d.is_finite():
+                continue
+            if _INTEGRAL_TEXT.fullmatch(text):
+                lt: SqlType = INTEGER if -2**31 <= d < 2**31 else BIGINT if -2**63 <= d < 2**63 else \
+                    _decimal_literal_type(d)
+            else:
+                lt = _decimal_literal_type(d)
+            t = common_type([t, lt]) or t
         return t
 
     def _t_CreateArray(self, e: ast.CreateArray) -> SqlType:
