@@ -8,18 +8,20 @@ Statement-time checks (what ksqlDB refuses in CREATE / CREATE ... AS):
 
     validate_format(fmt, columns, is_key=..., wrap_single_value=..., delimiter=...)
 
-Formats are registered FormatSpecs (see formats.py); AVRO, PROTOBUF,
-PROTOBUF_NOSR and JSON_SR are registered as placeholders that refuse with a
-clear message until their modules replace them via `register_format`.
+Formats are registered FormatSpecs (see formats.py). AVRO, PROTOBUF and JSON_SR
+keep their schemas in a schema registry (ksql.engine.schema_registry): their
+serdes take the registry, and optionally a schema id, a full schema name and
+(Protobuf) a nullable representation, as keyword arguments of create_serde.
+PROTOBUF_NOSR writes bare Protobuf messages of the schema the columns give.
 """
 
 from __future__ import annotations
 
+from ksql.engine.serde.avro import AvroFormat
 from ksql.engine.serde.base import Column, Serde
 from ksql.engine.serde.delimited import DelimitedFormat
 from ksql.engine.serde.formats import (
     FormatSpec,
-    SchemaRegistryFormat,
     check_delimiter,
     check_schema,
     check_wrapping,
@@ -31,14 +33,24 @@ from ksql.engine.serde.formats import (
 )
 from ksql.engine.serde.javafmt import java_double_str
 from ksql.engine.serde.json_serde import JsonFormat, json_coercer
+from ksql.engine.serde.json_sr import JsonSrFormat
 from ksql.engine.serde.kafka import EmptySerde, KafkaFormat, NoneFormat
+from ksql.engine.serde.protobuf import ProtobufFormat, ProtobufNoSrFormat
+from ksql.engine.serde.sr_format import SchemaRegistryFormat
+from ksql.errors import KsqlError
 
 register_format(KafkaFormat())
 register_format(JsonFormat())
 register_format(DelimitedFormat())
 register_format(NoneFormat())
-for _name in ("AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"):
-    register_format(SchemaRegistryFormat(_name))
+register_format(AvroFormat())
+register_format(ProtobufFormat())
+register_format(ProtobufNoSrFormat())
+register_format(JsonSrFormat())
+
+# create_serde's keyword option -> the name ksqlDB gives it in messages ("... does not support ...")
+_OPTION_NAMES = {"schema_id": "schemaId", "full_schema_name": "fullSchemaName",
+                 "nullable_representation": "nullableRepresentation"}
 
 
 def normalize_format(fmt: str) -> str:
@@ -99,27 +111,41 @@ def validate_format(fmt: str, columns: list[Column], *, is_key: bool,
 
 def create_serde(format: str, columns: list[Column], *, is_key: bool,
                  wrap_single_value: bool | None = None, delimiter: str | None = None,
-                 topic: str = "") -> Serde:
+                 topic: str = "", registry=None, schema_id: int | None = None,
+                 full_schema_name: str | None = None, nullable_representation: str | None = None) -> Serde:
     """A serde for one side (key or value) of a source's records.
 
     `wrap_single_value` matters only for a single value column (None = format
     default: wrapped where the format can wrap); it is ignored for keys, where a
     single column is never wrapped. `delimiter` is the resolved delimiter
-    character for DELIMITED (default ','). `topic` is only used in error messages.
-    Raises KsqlError when the format cannot hold these columns."""
+    character for DELIMITED (default ','). `topic` names the registry subjects of
+    the schema-registry formats (`<topic>-key` / `<topic>-value`) and appears in
+    error messages. `registry` is the SchemaRegistryClient of AVRO, PROTOBUF and
+    JSON_SR; `schema_id` makes them write that registered schema; `full_schema_name`
+    names the generated schema (Avro record / Protobuf message) or picks the message
+    of a Protobuf schema; `nullable_representation` (OPTIONAL / WRAPPER) is Protobuf's.
+    Raises KsqlError when the format cannot hold these columns or take these options."""
     spec = get_format(format)
     wrap = None if is_key or len(columns) != 1 else wrap_single_value
     if wrap is not None and wrap not in spec.wrap_values:
         check_wrapping(spec, columns, wrap)
     check_schema(spec, columns, is_key, wrap)
+    options = {k: v for k, v in (("registry", registry), ("schema_id", schema_id),
+                                 ("full_schema_name", full_schema_name),
+                                 ("nullable_representation", nullable_representation)) if v is not None}
+    unsupported = [_OPTION_NAMES[k] for k in options if k not in spec.options and k != "registry"]
+    if unsupported:
+        raise KsqlError(f"{spec.name} does not support the following configs: [{', '.join(unsupported)}]")
     if is_key and not columns and not spec.needs_schema_registry:
         return EmptySerde()
+    options = {k: v for k, v in options.items() if k in spec.options}
     return spec.create(list(columns), is_key=is_key, wrap_single_value=wrap,
-                       delimiter=delimiter, topic=topic)
+                       delimiter=delimiter, topic=topic, **options)
 
 
 __all__ = [
     "Column",
+    "SchemaRegistryFormat",
     "EmptySerde",
     "FormatSpec",
     "Serde",

@@ -1,8 +1,8 @@
 """The format registry and ksqlDB's format/schema validation messages.
 
 A format is a `FormatSpec` registered under its upper-case name. Adding a format
-(AVRO, PROTOBUF, ... later) is a matter of writing a module with a FormatSpec
-subclass and calling `register_format(...)` from ksql/engine/serde/__init__.py.
+is a matter of writing a module with a FormatSpec subclass and calling
+`register_format(...)` from ksql/engine/serde/__init__.py.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class FormatSpec:
     supports_delimiter: bool = False
     # Whether the format needs a schema registry (schema inference, schema ids).
     needs_schema_registry: bool = False
+    # Keyword options create() takes beyond the common ones (registry, schema_id, ...).
+    options: frozenset[str] = frozenset()
 
     def schema_problem(self, columns: list[Column], is_key: bool) -> str | None:
         """The reason the format cannot hold these columns, or None when it can."""
@@ -32,28 +34,9 @@ class FormatSpec:
         return []
 
     def create(self, columns: list[Column], *, is_key: bool, wrap_single_value: bool | None,
-               delimiter: str | None, topic: str) -> Serde:
+               delimiter: str | None, topic: str, **options) -> Serde:
+        """A serde for these columns; `options` holds only names listed in `self.options`."""
         raise NotImplementedError
-
-
-class SchemaRegistryFormat(FormatSpec):
-    """Placeholder for the schema-registry formats until their serdes exist."""
-
-    needs_schema_registry = True
-    wrap_values = frozenset({True, False})
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def _refuse(self) -> KsqlError:
-        return KsqlError(
-            f"The '{self.name}' format needs schema registry support, which is not available yet.")
-
-    def schema_problem(self, columns: list[Column], is_key: bool) -> str | None:
-        raise self._refuse()
-
-    def create(self, columns, *, is_key, wrap_single_value, delimiter, topic) -> Serde:
-        raise self._refuse()
 
 
 _REGISTRY: dict[str, FormatSpec] = {}

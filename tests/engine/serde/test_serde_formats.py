@@ -65,9 +65,12 @@ def test_format_names():
         normalize_format("FOO")
     with pytest.raises(KsqlError, match="Unknown format: FOO"):
         create_serde("FOO", [], is_key=False)
-    for f in ("AVRO", "protobuf", "PROTOBUF_NOSR", "JSON_SR"):
+    for f in ("AVRO", "protobuf", "JSON_SR"):
+        serde = create_serde(f, cols(("A", INTEGER)), is_key=False)  # a registry is needed to write
         with pytest.raises(KsqlError, match="schema registry"):
-            create_serde(f, cols(("A", INTEGER)), is_key=False)
+            serde.serialize([1])
+    with pytest.raises(KsqlError, match=r"^JSON does not support the following configs: \[schemaId\]$"):
+        create_serde("JSON", cols(("A", INTEGER)), is_key=False, schema_id=1)
 
 
 def test_wrapping_helpers():
