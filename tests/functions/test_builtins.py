@@ -18,7 +18,7 @@ def test_registry_resolution_errors():
         reg.resolve_scalar("FOO", [])
     with pytest.raises(KsqlError, match=r"Function 'COALESCE' does not accept parameters \(\)"):
         reg.resolve_scalar("COALESCE", [])
-    with pytest.raises(KsqlError, match=r"Function 'LEN' does not accept parameters \(INTEGER\)"):
+    with pytest.raises(KsqlError, match=r"Function 'len' does not accept parameters \(INTEGER\)"):
         reg.resolve_scalar("LEN", [INTEGER])
     assert reg.is_aggregate("count") and reg.is_table_function("EXPLODE") and not reg.is_aggregate("ABS")
     assert reg.describe("abs").overloads and any(f.name == "ROUND" for f in reg.list_functions())

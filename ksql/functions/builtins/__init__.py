@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from ksql.functions.builtins import (  # noqa: F401  (declarations happen on import)
+    scalar_bytes,
     scalar_collections,
     scalar_core,
     scalar_json,
+    scalar_mask,
     scalar_math,
+    scalar_regex,
     scalar_string,
     scalar_time,
+    scalar_url,
     table_functions,
 )
 from ksql.functions.registry import FunctionRegistry
