@@ -69,6 +69,9 @@ REGEX_FINDS = [
     ("[^a[b]]+", "abcd", ["cd"]),  # JDK 9+: the negation covers the nested class too
     (r"\p{Punct}+", "a!?b", ["!?"]),
     ("(a|b)*?c", "ababc", ["ababc"]),
+    ("a*{2}b", "aab", ["aab"]),  # a '{' where an atom belongs repeats nothing
+    ("{2}a", "a", ["a"]),
+    ("x{1,2}{1,2}", "xxx", ["xx", "x"]),
 ]
 
 

@@ -444,7 +444,8 @@ class _Translator:
 
     def _quantified_atom(self) -> None:
         start = len(self.out)
-        self._atom()
+        if self.peek() != "{":  # Java reads a '{' where an atom belongs as a repetition of nothing
+            self._atom()
         if self.peek() in ("*", "+", "?", "{"):
             q = self._quantifier()
             atom = "".join(self.out[start:])
@@ -473,7 +474,7 @@ class _Translator:
     def _atom(self) -> None:
         """Translate one atom (a group, a class, an escape, an anchor or a literal)."""
         c = self.next()
-        if c in ("*", "+", "?", "{"):
+        if c in ("*", "+", "?"):
             raise self.error(f"Dangling meta character '{c}'", self.i - 1)
         if c == "(":
             self._group()
