@@ -316,12 +316,11 @@ class JoinAnalyzer:
         """Columns the result's key may be taken from: the last join's columns, left first, and the
         columns earlier joins equated with them."""
         last = steps[-1]
-        found = [e for e in (last.left_key, last.right_key) if isinstance(e, ast.ColumnRef)]
+        equal = [last.left_key, last.right_key]
         for step in reversed(steps[:-1]):
-            if step.left_key in found or step.right_key in found:
-                found += [e for e in (step.left_key, step.right_key) if isinstance(e, ast.ColumnRef)
-                          and e not in found]
-        return found
+            if step.left_key in equal or step.right_key in equal:
+                equal += [e for e in (step.left_key, step.right_key) if e not in equal]
+        return [e for e in equal if isinstance(e, ast.ColumnRef)]
 
     def _projection(self, query: ast.Query, steps: list[JoinStep], sink_name: str):
         items: list[tuple[ast.Expr, str | None]] = []
