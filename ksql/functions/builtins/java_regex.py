@@ -625,6 +625,8 @@ class _Translator:
         start = self.i
         self.i += 1
         c = self.raw()
+        if c == "":
+            raise self.error("Unexpected internal error", len(self.p))
         if c in _SIMPLE_ESCAPES:
             return _SIMPLE_ESCAPES[c]
         if c == "0":
@@ -678,7 +680,7 @@ class _Translator:
             return self._predefined(c)
         if c in "pP":
             return self._family(c == "P")
-        if (c.isascii() and c.isalpha()) or c == "" or (c.isdigit() and c != "0"):
+        if (c.isascii() and c.isalpha()) or (c.isdigit() and c != "0"):
             raise self.error("Illegal/unsupported escape sequence", start + 1)
         return ord(c)
 
@@ -812,7 +814,10 @@ class _Translator:
                         raise self.error("Illegal character range", self.i - 1)
                     hi = e2
                 else:
-                    hi = ord(self.next())
+                    nxt = self.next()
+                    if nxt == "":
+                        raise self.error("Unclosed character class", len(self.p) - 1)
+                    hi = ord(nxt)
                 if hi < cp:
                     raise self.error("Illegal character range", self.i - 1)
                 bits.parts.append(_esc_class_char(cp) + "-" + _esc_class_char(hi))

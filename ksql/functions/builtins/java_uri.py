@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from ksql.errors import KsqlError
@@ -47,7 +48,6 @@ def _visible_non_ascii(c: str) -> bool:
         return False
     if 0x7F <= o <= 0x9F:  # Character.isISOControl
         return False
-    import unicodedata
     return unicodedata.category(c) not in ("Zs", "Zl", "Zp")  # Character.isSpaceChar
 
 
