@@ -258,7 +258,11 @@ def sink_formats(engine, props: dict, schema: LogicalSchema, formats: SourceForm
             parsed, _ = _registered(registry, fmt, topic, is_key)
             physical = spec.columns_for(parsed, is_key=is_key, unwrapped=unwrapped,
                                         full_schema_name=fmt.full_schema_name, keep_names=True)
-            _check_schema_id_columns("key" if is_key else "value", columns, physical, unwrapped)
+            side = "key" if is_key else "value"
+            _check_schema_id_columns(side, columns, physical, unwrapped)
+            problem = spec.schema_id_problem(parsed, columns, is_key=is_key, unwrapped=unwrapped)
+            if problem:  # ksqlDB would accept the statement, then fail on the first row
+                raise KsqlError(f"Rows cannot be serialized with the {side} schema {fmt.schema_id}: {problem}")
         else:
             _register(registry, fmt, columns, topic, is_key, only_if_new=False)
     return formats

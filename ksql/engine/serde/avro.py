@@ -28,7 +28,6 @@ import fastavro
 from ksql.engine.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
 from ksql.engine.schema_registry.schemas import AvroNames, ParsedSchema
 from ksql.engine.serde.base import Column, Serde
-from ksql.engine.serde.json_serde import json_coercer
 from ksql.engine.serde.sr_format import (
     DEFAULT_FULL_SCHEMA_NAME,
     SchemaRegistryFormat,
@@ -38,6 +37,7 @@ from ksql.engine.serde.sr_format import (
     fetch_schema,
     find_name,
     frame,
+    spec_coercer,
     sql_coercer,
     to_java_string,
     unframe,
@@ -563,12 +563,26 @@ class AvroFormat(SchemaRegistryFormat):
                             "columns. Use WRAP_SINGLE_VALUE=false to read it as one anonymous column.")
         return [Column(f.name, f.type) for f in t.fields]
 
+    def schema_id_problem(self, parsed, columns, *, is_key, unwrapped):
+        if unwrapped:
+            return None
+        info = AvroSchemaInfo.of(parsed)
+        root, _ = info.deref(info.root, "")
+        if _kind(root) != "record":
+            return None
+        names = [c.name for c in columns]
+        for fld in root.get("fields") or []:
+            if find_name(names, fld["name"]) is None and "default" not in fld and not _nullable(fld["type"]):
+                return (f"the schema requires the field '{fld['name']}', which has no default and which the "
+                        "query does not produce")
+        return None
+
     def encode_value(self, value, parsed, schema_id, *, full_schema_name=None):
         info = AvroSchemaInfo.of(parsed)
         if value is None:
             return None
         t = info.sql_type(info.root)
-        coerced = json_coercer(t)(value)
+        coerced = spec_coercer(t)(value)
         return frame(schema_id, _write_datum(info.fast, info.writer(info.root, t)(coerced)))
 
     def decode_value(self, data, registry, *, topic="", is_key=False):

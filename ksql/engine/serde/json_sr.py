@@ -12,6 +12,7 @@ properties are written (missing columns as null).
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -19,7 +20,7 @@ import orjson
 from ksql.engine.schema_registry import Schema, SchemaRegistryClient
 from ksql.engine.serde.base import Column, Serde
 from ksql.engine.serde.formats import map_key_problem
-from ksql.engine.serde.json_serde import JsonFormat, json_coercer, loads_exact
+from ksql.engine.serde.json_serde import JsonFormat, loads_exact
 from ksql.engine.serde.sr_format import (
     SchemaRegistryFormat,
     WriterSchema,
@@ -27,6 +28,7 @@ from ksql.engine.serde.sr_format import (
     fetch_schema,
     find_name,
     frame,
+    spec_coercer,
     unframe,
     upper_names,
 )
@@ -194,6 +196,24 @@ def json_sql_type(s: Any, r: _Resolver, depth: int = 0) -> SqlType:
     raise KsqlError(f"JSON schema type {t!r} cannot be a column type")
 
 
+def _numbers_as_typed(v: Any, s: Any, r: _Resolver) -> Any:
+    """A value parsed with exact decimals, with numbers as the schema types them: DECIMAL stays a
+    Decimal (keeping its scale), other non-integral numbers become floats."""
+    if v is None:
+        return None
+    s = _non_null(s, r) if isinstance(s, dict) else {}
+    if isinstance(v, Decimal):
+        return v if s.get("title") == _CONNECT + "Decimal" else float(v)
+    if isinstance(v, list):
+        items = s.get("items") if isinstance(s.get("items"), dict) else {}
+        return [_numbers_as_typed(x, items, r) for x in v]
+    if isinstance(v, dict):
+        props = s.get("properties") if isinstance(s.get("properties"), dict) else {}
+        extra = s.get("additionalProperties") if isinstance(s.get("additionalProperties"), dict) else {}
+        return {k: _numbers_as_typed(x, props.get(k, extra), r) for k, x in v.items()}
+    return v
+
+
 # --- the serde -----------------------------------------------------------------------------------
 
 class JsonSrSerde(Serde):
@@ -288,18 +308,20 @@ class JsonSrFormat(SchemaRegistryFormat):
             t = json_sql_type(parsed.obj, r)
         except KsqlError:
             return frame(schema_id, orjson.dumps(value))  # a schema without a column type: write as is
-        coerced = json_coercer(t)(value)
+        coerced = spec_coercer(t)(value)
         serde = _JSON.create([Column("V", t)], is_key=True, wrap_single_value=None, delimiter=None, topic="")
         return frame(schema_id, serde.serialize([coerced]))
 
     def decode_value(self, data, registry: SchemaRegistryClient, *, topic="", is_key=False):
         if data is None:
             return None
-        _, payload = unframe(data, "key" if is_key else "value", topic)
+        schema_id, payload = unframe(data, "key" if is_key else "value", topic)
         try:
-            return loads_exact(payload)
+            value = loads_exact(payload)
         except ValueError as err:
             raise SerdeError(f"Invalid JSON_SR payload: {err}") from None
+        schema = registry.parsed(schema_id).obj
+        return _numbers_as_typed(value, schema, _Resolver(schema))
 
 
 class _SchemaIdJsonSrSerde(JsonSrSerde):

@@ -35,7 +35,6 @@ from ksql.engine.schema_registry.protobuf_schema import (
 )
 from ksql.engine.serde.base import Column, Serde
 from ksql.engine.serde.formats import FormatSpec
-from ksql.engine.serde.json_serde import json_coercer
 from ksql.engine.serde.sr_format import (
     SchemaRegistryFormat,
     WriterSchema,
@@ -45,6 +44,7 @@ from ksql.engine.serde.sr_format import (
     fetch_schema,
     find_name,
     frame,
+    spec_coercer,
     sql_coercer,
     to_java_string,
     unframe,
@@ -664,7 +664,7 @@ class ProtobufFormat(SchemaRegistryFormat):
 def encode_message(value: Any, compiled: CompiledProto, descriptor) -> bytes:
     """A test file's JSON value as a message of `descriptor` (fields found by name, any case)."""
     t = message_sql_type(descriptor, compiled)
-    coerced = json_coercer(t)(value)
+    coerced = spec_coercer(t)(value)
     m = compiled.message_class(descriptor)()
     _message_filler(descriptor, t, compiled)(m, coerced)
     return _serialize(m)

@@ -25,6 +25,7 @@ from ksql.engine.schema_registry import Schema, SchemaRegistryClient, SchemaRegi
 from ksql.engine.serde.base import Column
 from ksql.engine.serde.formats import FormatSpec
 from ksql.engine.serde.javafmt import fit_decimal, java_double_str
+from ksql.engine.serde.json_serde import json_coercer
 from ksql.errors import KsqlError, SerdeError
 from ksql.types import ArrayType, DecimalType, MapType, SqlType, StructType
 
@@ -234,6 +235,29 @@ def sql_coercer(t: SqlType) -> Callable[[Any], Any]:
     raise SerdeError(f"Type is not supported: {t}")
 
 
+def spec_coercer(t: SqlType) -> Callable[[Any], Any]:
+    """A test file's JSON value -> runtime value of `t`: struct fields found by name in any case, then
+    the JSON format's coercions (base64 strings for BYTES, numbers for DECIMAL, ...)."""
+    coerce = json_coercer(t)
+    return lambda v: None if v is None else coerce(_align_names(v, t))
+
+
+def _align_names(v: Any, t: SqlType) -> Any:
+    if isinstance(t, StructType) and isinstance(v, dict):
+        keys = list(v)
+        out = {}
+        for f in t.fields:
+            i = find_name(keys, f.name)
+            if i is not None:
+                out[f.name] = _align_names(v[keys[i]], f.type)
+        return out
+    if isinstance(t, ArrayType) and isinstance(v, list):
+        return [_align_names(x, t.item) for x in v]
+    if isinstance(t, MapType) and isinstance(v, dict):
+        return {k: _align_names(x, t.value) for k, x in v.items()}
+    return v
+
+
 # --- the schema a serializer writes with ---------------------------------------------------------
 
 class WriterSchema:
@@ -307,6 +331,10 @@ class SchemaRegistryFormat(FormatSpec):
 
         Names are upper-cased (at every depth) unless `keep_names` (a schema given by id)."""
         raise NotImplementedError
+
+    def schema_id_problem(self, parsed, columns: list[Column], *, is_key: bool, unwrapped: bool) -> str | None:
+        """Why no row of these columns can be written with a registered schema (None when rows can be)."""
+        return None
 
     def encode_value(self, value: Any, parsed, schema_id: int, *, full_schema_name: str | None = None) -> bytes:
         """A test file's JSON value written with a registered schema (base64 strings for bytes)."""
