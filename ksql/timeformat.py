@@ -419,10 +419,13 @@ def _index_of_failure(pattern: str, text: str) -> int:
     return index
 
 
-def parse_fields(text: str, pattern: str) -> Parsed:
-    """Parse `text` (all of it) with `pattern` and resolve the fields as Java's SMART resolver does."""
+def parse_fields(text: str, pattern: str, trailing_text: bool = False) -> Parsed:
+    """Parse `text` with `pattern` and resolve the fields as Java's SMART resolver does.
+
+    The whole text must match, unless `trailing_text`: then text after the pattern is
+    ignored (ksqlDB's PARSE_DATE and PARSE_TIME parse from a position)."""
     p = _parser(pattern)
-    m = p.regex.fullmatch(text)
+    m = p.regex.match(text) if trailing_text else p.regex.fullmatch(text)
     if m is None:
         prefix = p.regex.match(text)
         if prefix is not None and prefix.end() < len(text):
@@ -617,16 +620,18 @@ def _resolve(text: str, raw: dict[str, int], zone: dt.tzinfo | None) -> Parsed:
 
 def parse_date_days(text: str, pattern: str) -> int:
     """PARSE_DATE: days since the epoch. The pattern may not hold time fields; date fields it
-    leaves out default as in timestamps (1970, January, day 1: 'JAN-2022' is 2022-01-01)."""
-    p = parse_fields(text, pattern)
+    leaves out default as in timestamps (1970, January, day 1: 'JAN-2022' is 2022-01-01);
+    text after the pattern is ignored ('2003-12-24-01-01' is 2003-12-24 with yyyy-MM-dd)."""
+    p = parse_fields(text, pattern, trailing_text=True)
     if p.time_fields:
         raise KsqlError("Date format contains time field.")
     return (_date_with_defaults(text, p) - _EPOCH_DATE).days
 
 
 def parse_time_millis(text: str, pattern: str) -> int:
-    """PARSE_TIME: milliseconds of the day; the pattern must give a time and no date."""
-    p = parse_fields(text, pattern)
+    """PARSE_TIME: milliseconds of the day; the pattern must give a time and no date (text after
+    the pattern is ignored, as PARSE_DATE does)."""
+    p = parse_fields(text, pattern, trailing_text=True)
     if p.date_fields:
         raise KsqlError("Time format contains date field.")
     if p.time is None:

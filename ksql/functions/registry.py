@@ -440,7 +440,7 @@ class FunctionRegistry:
     def _resolve(self, info: FunctionInfo, arg_types: Sequence[ArgType]) -> ResolvedFunction:
         shown = format_arg_types([t if not isinstance(t, LambdaArg) else "LAMBDA" for t in arg_types])  # type: ignore[misc]
         for cast in (False, True):
-            cands: list[tuple[Overload, tuple[SqlType, ...], SqlType]] = []
+            cands: list[tuple[Overload, tuple[SqlType, ...], Callable[[], SqlType]]] = []
             for ov in info.overloads:
                 r = self._try(ov, arg_types, cast)
                 if r is not None:
@@ -448,14 +448,15 @@ class FunctionRegistry:
             if not cands:
                 continue
             if len(cands) > 1:
-                def rank(c: tuple[Overload, tuple[SqlType, ...], SqlType]) -> tuple[int, int]:
+                def rank(c: tuple[Overload, tuple[SqlType, ...], Callable[[], SqlType]]) -> tuple[int, int]:
                     return (0 if c[0].variadic else 1, -c[0].generic_count)
 
                 cands.sort(key=rank)
                 if rank(cands[-1]) == rank(cands[-2]):
                     raise KsqlError(f"Function '{info.display_name}' cannot be resolved due to ambiguous "
                                     f"method parameters ({shown}).")
-            ov, ptypes, ret = cands[-1]
+            ov, ptypes, return_type = cands[-1]
+            ret = return_type()  # schema providers run for the chosen overload only, as in ksqlDB
             impl = ov.impl(ptypes) if ov.typed else ov.impl
             return ResolvedFunction(info.name, impl, ret, ptypes, ov.null_on_null, info.deterministic, ov)
         alts = "\n".join(ov.signature(info.display_name) for ov in info.overloads)
@@ -463,7 +464,8 @@ class FunctionRegistry:
                         f"Valid alternatives are:\n{alts}")
 
     @staticmethod
-    def _try(ov: Overload, args: Sequence[ArgType], cast: bool) -> tuple[tuple[SqlType, ...], SqlType] | None:
+    def _try(ov: Overload, args: Sequence[ArgType], cast: bool
+             ) -> tuple[tuple[SqlType, ...], Callable[[], SqlType]] | None:
         n = len(ov.params)
         if ov.variadic:
             if len(args) < n - 1:
@@ -489,11 +491,10 @@ class FunctionRegistry:
                 if not _match(p.returns, body, b, True):
                     return None
         bound = tuple(_effective(substitute(p, b), a) for p, a in zip(params, args, strict=False))
-        if callable(ov.returns) and not isinstance(ov.returns, SqlType):
-            ret = ov.returns(list(bound))
-        else:
-            ret = substitute(ov.returns, b)
-        return bound, ret
+        returns = ov.returns
+        if callable(returns) and not isinstance(returns, SqlType):
+            return bound, lambda: returns(list(bound))  # type: ignore[operator]
+        return bound, lambda: substitute(returns, b)  # type: ignore[arg-type]
 
 
 # --- module-level declarations for built-in and plugin modules ---------------
