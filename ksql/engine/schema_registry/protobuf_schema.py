@@ -177,6 +177,20 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
     return tokens
 
 
+def _int_literal(text: str) -> int | None:
+    """A .proto integer literal: decimal, 0x hex or 0 octal; None when `text` is not one."""
+    try:
+        if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
+            return int(text, 16)
+        if re.fullmatch(r"0[0-7]+", text):
+            return int(text, 8)
+        if re.fullmatch(r"[0-9]+", text):
+            return int(text)
+    except ValueError:
+        return None
+    return None
+
+
 # --- parser --------------------------------------------------------------------------------------
 
 
@@ -226,11 +240,9 @@ class _Parser:
         if tok[0] != "num":
             self.i -= 1
             raise self.fail(f"expected a number, got {tok[1]!r}")
-        try:
-            value = int(tok[1], 0) if not tok[1].startswith("0") or tok[1] == "0" or tok[1][:2] in ("0x", "0X") \
-                else int(tok[1], 8)
-        except ValueError:
-            raise self.fail(f"expected an integer, got {tok[1]!r}") from None
+        value = _int_literal(tok[1])
+        if value is None:
+            raise self.fail(f"expected an integer, got {tok[1]!r}")
         return -value if negative else value
 
     def string(self) -> str:
@@ -342,10 +354,8 @@ class _Parser:
             raise self.fail("expected a number after a sign")
         if tok[0] == "num":
             text = self.next()[1]
-            if re.fullmatch(r"0[xX][0-9a-fA-F]+|[0-9]+", text):
-                return int(text, 0) if not (text.startswith("0") and len(text) > 1 and text[1] not in "xX") \
-                    else (int(text, 8) if text[1] not in "xX" else int(text, 16))
-            return float(text)
+            value = _int_literal(text)
+            return float(text) if value is None else value
         if tok[0] == "id":
             word = self.next()[1]
             return {"true": True, "false": False}.get(word, word)

@@ -525,6 +525,7 @@ class AvroFormat(SchemaRegistryFormat):
     name = "AVRO"
     schema_type = "AVRO"
     wrap_values = frozenset({True, False})
+    options = frozenset({"registry", "schema_id", "full_schema_name"})
 
     def schema_problem(self, columns, is_key):
         for c in columns:

@@ -248,6 +248,7 @@ class JsonSrFormat(SchemaRegistryFormat):
     name = "JSON_SR"
     schema_type = "JSON"
     wrap_values = frozenset({True, False})
+    options = frozenset({"registry", "schema_id"})
 
     def schema_problem(self, columns, is_key):
         for c in columns:
