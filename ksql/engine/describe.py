@@ -105,7 +105,9 @@ def show(engine: Engine, stmt: ast.Show) -> dict[str, Any]:
         return {**base, "@type": "properties", "properties": {k: str(v) for k, v in sorted(props.items())},
                 "overwrittenProperties": sorted(engine.session_properties), "defaultProperties": []}
     if what == "FUNCTIONS":
-        return {**base, "@type": "function_names", "functions": engine.registry.list_functions()}
+        return {**base, "@type": "function_names", "functions": [
+            {"name": f.name.upper(), "type": f.kind, "category": f.category}
+            for f in engine.registry.list_functions()]}
     if what == "TYPES":
         return {**base, "@type": "type_list",
                 "types": {name: _type_schema(t) for name, t in sorted(engine.metastore.types.items())}}
@@ -132,8 +134,27 @@ def describe(engine: Engine, stmt: ast.Describe) -> dict[str, Any]:
 
 
 def describe_function(engine: Engine, stmt: ast.DescribeFunction) -> dict[str, Any]:
+    """ksqlDB's FunctionDescriptionList: the function and each overload's arguments and return type."""
     info = engine.registry.describe(stmt.name)
-    return {"@type": "describe_function", "statementText": stmt.text, "warnings": [], **info}
+    name = info.display_name or info.name
+
+    def return_type(overload) -> str:
+        returns = overload.returns
+        return str(returns) if not callable(returns) or hasattr(returns, "base") else "ANY"
+
+    functions = []
+    for overload in info.overloads:
+        names = list(overload.param_names) + [f"arg{i}" for i in range(len(overload.param_names),
+                                                                         len(overload.params))]
+        arguments = [{"name": n, "type": str(t), "description": "",
+                      "isVariadic": overload.variadic and i == len(overload.params) - 1}
+                     for i, (n, t) in enumerate(zip(names, overload.params, strict=True))]
+        functions.append({"arguments": arguments, "returnType": return_type(overload),
+                          "description": overload.description or info.description,
+                          "argumentTypes": [str(t) for t in overload.params]})
+    return {"@type": "describe_function", "statementText": stmt.text, "warnings": [],
+            "name": name.upper(), "description": info.description, "author": info.author,
+            "version": info.version, "path": "internal", "functions": functions, "type": info.kind}
 
 
 def explain(engine: Engine, stmt: ast.Explain) -> dict[str, Any]:
