@@ -16,6 +16,7 @@ whose names are kept so rows can be written back with that exact schema.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -266,3 +267,35 @@ def sink_formats(engine, props: dict, schema: LogicalSchema, formats: SourceForm
         else:
             _register(registry, fmt, columns, topic, is_key, only_if_new=False)
     return formats
+
+
+def assert_schema(engine, stmt) -> dict:
+    """ASSERT [NOT EXISTS] SCHEMA [SUBJECT s] [ID n] [TIMEOUT t]: wait (until the timeout) for the schema
+    to exist (or not), as ksqlDB does; the entity is ksqlDB's assert_schema one."""
+    registry = engine.schema_registry
+
+    def exists() -> bool:
+        try:
+            if stmt.subject is None:
+                registry.schema_by_id(stmt.schema_id)
+                return True
+            if stmt.schema_id is None:
+                return registry.subject_exists(stmt.subject)
+            return any(s == stmt.subject for s, _ in registry.subjects_for_id(stmt.schema_id))
+        except SchemaRegistryError as err:
+            if err.error_code in (40401, 40402, 40403):
+                return False
+            raise KsqlError(f"Cannot check the schema registry: {err}") from None
+
+    timeout_ms = stmt.timeout.millis if stmt.timeout else int(engine.property(
+        "ksql.assert.schema.default.timeout.ms", 1000))
+    deadline = time.monotonic() + timeout_ms / 1000
+    while exists() != stmt.exists:
+        if time.monotonic() >= deadline:
+            what = " ".join(part for part in (
+                f"subject name {stmt.subject}" if stmt.subject is not None else "",
+                f"id {stmt.schema_id}" if stmt.schema_id is not None else "") if part)
+            raise KsqlError(f"Schema with {what} {'does not exist' if stmt.exists else 'exists'}")
+        time.sleep(0.05)
+    return {"@type": "assert_schema", "statementText": stmt.text, "subject": stmt.subject,
+            "id": stmt.schema_id, "exists": stmt.exists, "warnings": []}

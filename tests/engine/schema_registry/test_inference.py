@@ -138,3 +138,15 @@ def test_value_wrapping_from_config():
     e.execute("CREATE STREAM P (K STRING KEY, A INT) WITH (kafka_topic='p', value_format='PROTOBUF');")
     assert e.metastore.get("P").formats.value.wrap_single_value is None  # PROTOBUF cannot unwrap
     e.close()
+
+
+def test_assert_schema(engine):
+    engine.schema_registry.register("s-value", Schema('"int"'))
+    entity = engine.execute("ASSERT SCHEMA SUBJECT 's-value' ID 1;")[0].entity
+    assert entity == {"@type": "assert_schema", "statementText": "ASSERT SCHEMA SUBJECT 's-value' ID 1",
+                      "subject": "s-value", "id": 1, "exists": True, "warnings": []}
+    assert engine.execute("ASSERT NOT EXISTS SCHEMA ID 7 TIMEOUT 0 SECONDS;")[0].entity["exists"] is False
+    with pytest.raises(KsqlError, match="^Schema with subject name x id 1 does not exist$"):
+        engine.execute("ASSERT SCHEMA SUBJECT 'x' ID 1 TIMEOUT 0 SECONDS;")
+    with pytest.raises(KsqlError, match="^Schema with subject name s-value exists$"):
+        engine.execute("ASSERT NOT EXISTS SCHEMA SUBJECT 's-value' TIMEOUT 0 SECONDS;")
