@@ -33,6 +33,7 @@ longest list, the shorter ones padded with nulls (ksqlDB's KudtfFlatMapper).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -381,6 +382,15 @@ class FunctionRegistry:
             return fn
 
         return deco
+
+    def copy(self) -> FunctionRegistry:
+        """A registry with the same functions, to extend without changing this one."""
+        new = FunctionRegistry()
+        for src, dst in ((self._scalars, new._scalars), (self._aggregates, new._aggregates),
+                         (self._tables, new._tables)):
+            for key, info in src.items():
+                dst[key] = dataclasses.replace(info, overloads=list(info.overloads))
+        return new
 
     def load(self, module_or_installer: Any) -> None:
         """Install functions from a plugin: a callable `install(registry)` or a module defining one."""

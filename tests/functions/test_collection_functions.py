@@ -165,3 +165,19 @@ def test_function_metadata():
     assert reg.describe("dateadd").category == "DATE / TIME"
     assert all(f.description for f in reg.list_functions() if f.kind in ("SCALAR", "TABLE")
                and f.name in ("GREATEST", "GEO_DISTANCE", "CONVERT_TZ", "ENTRIES", "CUBE_EXPLODE"))
+
+
+def test_the_test_harness_functions_stay_out_of_the_default_registry():
+    from ksql.functions.testing_udfs import testing_registry
+    reg = testing_registry()
+    assert not default_registry().is_scalar("TEST_UDF") and reg.is_scalar("TEST_UDF")
+    assert reg.resolve_scalar("test_udf", [INTEGER, STRING]).impl(1, "x") == "doStuffIntString"
+    assert reg.resolve_scalar("test_udf", [BIGINT, BIGINT, BIGINT]).impl(1, 2, 3) == "doStuffLongVarargs"
+    struct_a = StructType((StructField("A", STRING),))
+    rf = reg.resolve_table("test_udtf", [INTEGER, BIGINT, DOUBLE, BOOLEAN, STRING, DecimalType(20, 10), struct_a])
+    assert rf.impl(1, 2, 3.1, True, "foo", Decimal("123.4560000000"), {"A": "bar"}) == \
+        ["1", "2", "3.1", "true", "foo", "123.4560000000", "Struct{A=bar}"]
+    assert reg.resolve_table("test_udtf", [DecimalType(20, 10)]).return_type == DecimalType(30, 10)
+    assert reg.resolve_table("throwing_udtf", [BOOLEAN]).impl(False) == [False]
+    with pytest.raises(KsqlError, match="boom"):
+        reg.resolve_scalar("bad_udf", [BOOLEAN]).impl(True)
