@@ -25,7 +25,7 @@ from typing import Any
 
 import fastavro
 
-from ksql.engine.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
+from ksql.engine.schema_registry import Schema, SchemaRegistryClient
 from ksql.engine.schema_registry.schemas import AvroNames, ParsedSchema
 from ksql.engine.serde.base import Column, Serde
 from ksql.engine.serde.sr_format import (
@@ -43,6 +43,7 @@ from ksql.engine.serde.sr_format import (
     unframe,
     unscaled_bytes_to_decimal,
     upper_names,
+    writer_schema,
 )
 from ksql.errors import KsqlError, SerdeError
 from ksql.types import (
@@ -473,11 +474,10 @@ class AvroSerde(Serde):
         return reader(payload)
 
     def _reader(self, schema_id: int) -> Callable[[bytes], list]:
-        if self._registry is None:
-            raise SerdeError("The AVRO format needs a schema registry to deserialize")
+        parsed = writer_schema(self._registry, schema_id, "AVRO", self._target, self._topic)
         try:
-            info = AvroSchemaInfo.of(self._registry.parsed(schema_id))
-        except (SchemaRegistryError, KsqlError) as err:
+            info = AvroSchemaInfo.of(parsed)
+        except KsqlError as err:
             raise SerdeError(f"Failed to deserialize {self._target} from topic: {self._topic}. "
                              f"Cannot read the writer's schema {schema_id}: {err}") from None
         fast = info.fast
@@ -590,7 +590,7 @@ class AvroFormat(SchemaRegistryFormat):
         if data is None:
             return None
         schema_id, payload = unframe(data, "key" if is_key else "value", topic)
-        info = AvroSchemaInfo.of(registry.parsed(schema_id))
+        info = AvroSchemaInfo.of(writer_schema(registry, schema_id, "AVRO", "key" if is_key else "value", topic))
         datum = _read_datum(info.fast, payload)
         plain = info.plain(info.root)
         return datum if datum is None or plain is None else plain(datum)

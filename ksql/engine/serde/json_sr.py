@@ -31,6 +31,7 @@ from ksql.engine.serde.sr_format import (
     spec_coercer,
     unframe,
     upper_names,
+    writer_schema,
 )
 from ksql.errors import KsqlError, SerdeError
 from ksql.types import (
@@ -321,7 +322,7 @@ class JsonSrFormat(SchemaRegistryFormat):
             value = loads_exact(payload)
         except ValueError as err:
             raise SerdeError(f"Invalid JSON_SR payload: {err}") from None
-        schema = registry.parsed(schema_id).obj
+        schema = writer_schema(registry, schema_id, "JSON", "key" if is_key else "value", topic).obj
         return _numbers_as_typed(value, schema, _Resolver(schema))
 
 

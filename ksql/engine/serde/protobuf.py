@@ -24,7 +24,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError, EncodeError
 
-from ksql.engine.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
+from ksql.engine.schema_registry import Schema, SchemaRegistryClient
 from ksql.engine.schema_registry.protobuf_schema import (
     CompiledProto,
     ProtoError,
@@ -50,6 +50,7 @@ from ksql.engine.serde.sr_format import (
     unframe,
     unscaled_bytes_to_decimal,
     upper_names,
+    writer_schema,
 )
 from ksql.errors import KsqlError, SerdeError
 from ksql.types import (
@@ -532,12 +533,10 @@ class ProtobufSerde(Serde):
         return codec.decode(payload[used:], self._target)
 
     def _reader(self, schema_id: int, indexes: list[int]) -> _MessageCodec:
-        if self._registry is None:
-            raise SerdeError("The PROTOBUF format needs a schema registry to deserialize")
+        compiled = writer_schema(self._registry, schema_id, "PROTOBUF", self._target, self._topic).obj
         try:
-            compiled = self._registry.parsed(schema_id).obj
             descriptor = compiled.message_at(indexes)
-        except (SchemaRegistryError, KsqlError) as err:
+        except KsqlError as err:
             raise SerdeError(f"Failed to deserialize {self._target} from topic: {self._topic}. "
                              f"Cannot read the writer's schema {schema_id}: {err}") from None
         return _MessageCodec(self._columns, descriptor, compiled)
@@ -657,7 +656,8 @@ class ProtobufFormat(SchemaRegistryFormat):
             return None
         schema_id, payload = unframe(data, "key" if is_key else "value", topic)
         indexes, used = decode_message_indexes(payload)
-        compiled: CompiledProto = registry.parsed(schema_id).obj
+        compiled: CompiledProto = writer_schema(registry, schema_id, "PROTOBUF", "key" if is_key else "value",
+                                                topic).obj
         return decode_message(payload[used:], compiled, compiled.message_at(indexes))
 
 

@@ -283,6 +283,23 @@ class WriterSchema:
         return self._id
 
 
+def writer_schema(registry: SchemaRegistryClient | None, schema_id: int, schema_type: str, target: str,
+                  topic: str):
+    """The parsed schema a record was written with (its id from the wire header), for reading it.
+
+    SerdeError when there is no registry, the id is unknown, or it is not a `schema_type` schema."""
+    where = f"Failed to deserialize {target} from topic: {topic}."
+    if registry is None:
+        raise SerdeError(f"{where} A schema registry is needed to read schema id {schema_id}")
+    try:
+        parsed = registry.parsed(schema_id)
+    except SchemaRegistryError as err:
+        raise SerdeError(f"{where} Cannot read the writer's schema {schema_id}: {err}") from None
+    if parsed.schema_type != schema_type:
+        raise SerdeError(f"{where} The writer's schema {schema_id} is {parsed.schema_type}, not {schema_type}")
+    return parsed
+
+
 def fetch_schema(registry: SchemaRegistryClient | None, schema_id: int, format_name: str, schema_type: str):
     """The parsed schema with id `schema_id` (a format option); KsqlError when it is unknown or of another type."""
     if registry is None:

@@ -225,3 +225,12 @@ def test_schema_id_must_exist_and_match_the_format(registry):
     proto = registry.register("x-value", Schema('syntax = "proto3"; message M { int32 a = 1; }', "PROTOBUF"))
     with pytest.raises(KsqlError, match="is a PROTOBUF schema, which the AVRO format cannot use"):
         _serde("AVRO", [Column("A", INTEGER)], registry, schema_id=proto)
+
+
+def test_reading_a_record_of_another_format_is_a_clear_error(registry):
+    avro_id = registry.register("a-value", Schema('{"type": "record", "name": "R", "fields": []}'))
+    proto = _serde("PROTOBUF", [Column("A", INTEGER)], registry, topic="a")
+    with pytest.raises(SerdeError, match=f"The writer's schema {avro_id} is AVRO, not PROTOBUF"):
+        proto.deserialize(frame(avro_id, b"\x00"))
+    with pytest.raises(SerdeError, match="Cannot read the writer's schema 77"):
+        _serde("AVRO", [Column("A", INTEGER)], registry, topic="a").deserialize(frame(77, b""))
