@@ -164,3 +164,21 @@ def test_create_registry_picks_embedded_or_remote():
         remote.subjects()
     assert err.value.status == 503
     remote.close()
+
+
+def test_survives_a_restart_on_the_embedded_log(tmp_path):
+    from ksql.engine.log import EmbeddedLog
+
+    log = EmbeddedLog(str(tmp_path), fsync="never")
+    r = EmbeddedSchemaRegistry(log)
+    first = r.register("orders-value", avro(("id", "long")))
+    r.set_compatibility("NONE")
+    log.close()
+    log = EmbeddedLog(str(tmp_path), fsync="never")
+    try:
+        again = EmbeddedSchemaRegistry(log)
+        assert again.latest("orders-value").id == first
+        assert again.get_compatibility() == "NONE"
+        assert again.register("orders-value", avro(("other", "string"))) == first + 1
+    finally:
+        log.close()

@@ -1,0 +1,311 @@
+"""One CLI session: runs statements against the server and prints what they did.
+
+The session holds what ksqlDB's CLI keeps on the client side: properties set
+with SET (sent as `streamsProperties` with every request), variables from
+DEFINE or `--define` (sent as `sessionVariables`), the output format, and the
+last command sequence number seen. SELECT and PRINT go to POST /query and are
+printed as they stream in; Ctrl-C ends them (POST /close-query, then the
+connection is dropped) and returns to the prompt. Everything else goes to POST
+/ksql, one statement per request, so a failure points at its statement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cli import statements as st
+from cli.client import ClientError, KsqlClient, QueryStream, ServerError
+from cli.console import Console
+from cli.help import HELP
+from cli.render import entity_lines, to_json, variables_table, warning_lines
+from cli.tables import Grid, schema_columns, value_text
+
+OUTPUT_FORMATS = ("TABULAR", "JSON")
+MAX_SCRIPT_DEPTH = 16
+_POSITION = re.compile(r"line (\d+):(\d+)")
+
+
+class ExitRequested(Exception):
+    """`exit` / `quit`: leave the CLI."""
+
+
+class _Refused(Exception):
+    """A statement the CLI itself refuses (bad local syntax, unreadable script ...)."""
+
+
+class Session:
+    def __init__(self, client: KsqlClient, console: Console, output: str = "TABULAR",
+                 variables: dict[str, str] | None = None, cli_version: str = ""):
+        self.client = client
+        self.console = console
+        self.output = output.upper()
+        self.properties: dict[str, str] = {}
+        self.variables: dict[str, str] = dict(variables or {})
+        self.sequence: int | None = None
+        self.cli_version = cli_version
+        self.on_names_changed: Callable[[], None] | None = None
+        self._depth = 0
+
+    # -- running text ---------------------------------------------------------------------------
+
+    def run(self, text: str, source: str | None = None) -> bool:
+        """Run the statements of `text` in order, stopping at the first failure; True when all succeeded.
+
+        `source` names the file the text came from, for error positions. ExitRequested propagates.
+        """
+        for stmt in st.split_all(text):
+            if not self.run_statement(stmt, source):
+                return False
+        return True
+
+    def run_statement(self, stmt: st.Statement, source: str | None = None) -> bool:
+        try:
+            return self._dispatch(stmt, source)
+        except ServerError as err:
+            self._server_error(err, stmt, source)
+        except (ClientError, _Refused, st.LocalSyntaxError) as err:
+            self.console.error(str(err))
+        return False
+
+    def _dispatch(self, stmt: st.Statement, source: str | None) -> bool:
+        kind = st.kind_of(stmt.text)
+        if kind == st.COMMAND:
+            self._command(stmt.text)
+        elif kind in (st.QUERY, st.PRINT):
+            self._query(stmt.text, kind == st.PRINT)
+        elif kind == st.SET:
+            self._set(*st.parse_set(self._local(stmt.text)))
+        elif kind == st.UNSET:
+            self._unset(st.parse_unset(self._local(stmt.text)))
+        elif kind == st.DEFINE:
+            name, value = st.parse_define(stmt.text)
+            self.variables[name] = value
+        elif kind == st.UNDEFINE:
+            name = st.parse_undefine(stmt.text)
+            if self.variables.pop(name, None) is None:
+                raise _Refused(f"Cannot undefine variable '{name}' which was never defined")
+        elif kind == st.SHOW_VARIABLES:
+            self._show_variables()
+        elif kind == st.RUN_SCRIPT:
+            return self.run_script(st.parse_run_script(self._local(stmt.text)))
+        else:
+            self._ksql(stmt.text)
+        return True
+
+    def _local(self, text: str) -> str:
+        return st.substitute(text, self.variables)
+
+    def run_file(self, path: str) -> bool:
+        """`ksql -f path`: as RUN SCRIPT."""
+        try:
+            return self.run_script(path)
+        except _Refused as err:
+            self.console.error(str(err))
+            return False
+
+    def run_script(self, path: str) -> bool:
+        """RUN SCRIPT / -f: the file's statements, read here and sent one by one."""
+        if self._depth >= MAX_SCRIPT_DEPTH:
+            raise _Refused(f"RUN SCRIPT nested more than {MAX_SCRIPT_DEPTH} deep (does {path} run itself?)")
+        try:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+        except OSError as err:
+            raise _Refused(f"Cannot read the script {path}: {err.strerror or err}") from None
+        except UnicodeDecodeError:
+            raise _Refused(f"Cannot read the script {path}: it is not UTF-8 text") from None
+        self._depth += 1
+        try:
+            return self.run(text, source=path)
+        finally:
+            self._depth -= 1
+
+    # -- statements for the server ----------------------------------------------------------------
+
+    def _ksql(self, text: str) -> None:
+        try:
+            entities = self.client.ksql(text, self.properties, self.variables, self.sequence)
+        finally:
+            if st.changes_names(text) and self.on_names_changed is not None:
+                self.on_names_changed()
+        for entity in entities:
+            number = entity.get("commandSequenceNumber") if isinstance(entity, dict) else None
+            if isinstance(number, int) and number >= 0:
+                self.sequence = max(self.sequence or 0, number)
+        if self.output == "JSON":
+            self.console.print(to_json(entities))
+            return
+        for entity in entities:
+            if not isinstance(entity, dict):
+                self.console.print(to_json(entity))
+                continue
+            lines = entity_lines(entity, self.properties)
+            if lines:
+                self.console.print()
+                self.console.lines(lines)
+            for warning in warning_lines(entity):
+                self.console.warning(warning)
+
+    def _query(self, text: str, is_print: bool) -> None:
+        printer = _RowPrinter(self.console, st.is_push_query(text) or is_print, self.output == "JSON")
+        interrupted = False
+        try:
+            with self.client.query(text, self.properties, self.variables) as stream:
+                try:
+                    for event in stream.events():
+                        printer.event(event)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    self._cancel(stream)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            printer.finish(interrupted, is_print)
+
+    def _cancel(self, stream: QueryStream) -> None:
+        """Ctrl-C: end the query on the server; leaving the `with` then drops its connection."""
+        if stream.query_id:
+            try:
+                self.client.close_query(stream.query_id)
+            except KeyboardInterrupt:
+                pass
+
+    # -- what the CLI keeps itself ------------------------------------------------------------------
+
+    def _set(self, name: str, value: str) -> None:
+        old = self.properties.get(name)
+        self.properties[name] = value
+        if old is None:
+            self.console.print(f"Successfully changed local property '{name}' to '{value}'. "
+                               "Use the UNSET command to revert your change.")
+        else:
+            self.console.print(f"Successfully changed local property '{name}' from '{old}' to '{value}'.")
+
+    def _unset(self, name: str) -> None:
+        if name not in self.properties:
+            raise _Refused(f"Property '{name}' was not set in this session")
+        old = self.properties.pop(name)
+        self.console.print(f"Successfully unset local property '{name}' (value was '{old}').")
+
+    def _show_variables(self) -> None:
+        if self.output == "JSON":
+            self.console.print(to_json([{"@type": "variables", "variables": [
+                {"name": k, "value": v} for k, v in self.variables.items()]}]))
+            return
+        self.console.print()
+        self.console.lines(variables_table(self.variables))
+
+    def _command(self, text: str) -> None:
+        name, args = st.parse_command(text)
+        if name in ("exit", "quit"):
+            raise ExitRequested
+        if name == "help":
+            self.console.print(HELP)
+        elif name == "output":
+            if not args:
+                self.console.print(f"Output format: {self.output}")
+            elif len(args) == 1 and args[0].upper() in OUTPUT_FORMATS:
+                self.output = args[0].upper()
+                self.console.print(f"Output format set to {self.output}")
+            else:
+                raise _Refused(f"Unknown output format {' '.join(args)!r}: use TABULAR or JSON")
+        elif name == "version":
+            info = self.client.info()
+            self.console.print(f"CLI v{self.cli_version}, Server v{info.get('version', '?')} located at "
+                               f"{self.client.url}")
+        elif name == "clear":
+            self.console.out.write("\x1b[2J\x1b[H")
+            self.console.out.flush()
+
+    # -- errors -----------------------------------------------------------------------------------
+
+    def _server_error(self, err: ServerError, stmt: st.Statement, source: str | None) -> None:
+        if self.output == "JSON":
+            self.console.error(to_json(err.entity))
+            return
+        self.console.error(error_report(str(err), stmt, source))
+
+
+def error_report(message: str, stmt: st.Statement, source: str | None) -> str:
+    """The server's message and, when it names a position (`line L:C`), that line of the statement with a
+    caret; positions are translated to the input (`file.sql:12:5` for scripts)."""
+    lines = [message]
+    m = _POSITION.search(message)
+    text_lines = stmt.text.split("\n")
+    if m is not None and 1 <= int(m.group(1)) <= len(text_lines):
+        line, column = int(m.group(1)), int(m.group(2))
+        at_line = stmt.line + line - 1
+        at_column = column + (stmt.column - 1 if line == 1 else 0)
+        where = f"{source}:{at_line}:{at_column}" if source else f"line {at_line}, column {at_column}"
+        lines += [f"At {where}:", "  " + text_lines[line - 1], "  " + " " * max(0, column - 1) + "^"]
+    elif source is not None:
+        lines.append(f"In {source}, statement at line {stmt.line}: {text_lines[0].strip()}")
+    return "\n".join(lines)
+
+
+class _RowPrinter:
+    """Prints a query's messages: a grid of rows (push: as they arrive; pull: once, fitted), or JSON."""
+
+    def __init__(self, console: Console, push: bool, as_json: bool):
+        self.console = console
+        self.push = push
+        self.as_json = as_json
+        self.grid: Grid | None = None
+        self.columns: list[str] = []
+        self.pending: list[list[str]] = []
+        self.messages: list[tuple[bool, str]] = []  # (is_error, text) after the rows
+        self.started = False
+
+    def event(self, event: Any) -> None:
+        if isinstance(event, str):  # PRINT's text lines
+            self.started = True
+            self.console.print(event)
+            return
+        if self.as_json:
+            self.started = True
+            self.console.print(to_json(event, None))
+            return
+        if not isinstance(event, dict):
+            return
+        if "header" in event:
+            self.columns = schema_columns(str(event["header"].get("schema", "")))
+            if self.push:
+                self.grid = Grid.even(self.columns, self.console.width())
+                self.console.lines(self.grid.header())
+                self.started = True
+        elif "row" in event:
+            row = event["row"] or {}
+            cells = [value_text(v) for v in row.get("columns") or []]
+            if row.get("tombstone"):
+                cells = [("<TOMBSTONE>" if c == "null" else c) for c in cells]
+            if self.grid is not None:
+                self.console.lines(self.grid.row(cells))
+            else:
+                self.pending.append(cells)
+        elif "finalMessage" in event:
+            self.messages.append((False, str(event["finalMessage"])))
+        elif "errorMessage" in event:
+            error = event["errorMessage"]
+            self.messages.append((True, str(error.get("message") if isinstance(error, dict) else error)))
+
+    def finish(self, interrupted: bool, is_print: bool) -> None:
+        if interrupted:
+            self.console.print()  # after the terminal's echoed ^C
+        if not self.as_json and self.columns:
+            if self.grid is None:
+                names = self.columns + [f"COL{i}" for i in range(len(self.columns), max(map(len, self.pending),
+                                                                                          default=0))]
+                self.grid = Grid.fitted(names, self.pending, self.console.width())
+                self.console.lines(self.grid.header())
+                for cells in self.pending:
+                    self.console.lines(self.grid.row(cells))
+            self.console.print(self.grid.border())
+        for is_error, text in self.messages:
+            (self.console.error if is_error else self.console.print)(text)
+        if is_print:
+            if interrupted:
+                self.console.print("Topic printing ceased")
+        elif self.push and (interrupted or self.messages or self.started):
+            self.console.print("Query terminated")
