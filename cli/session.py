@@ -150,7 +150,7 @@ class Session:
 
     def _query(self, text: str, is_print: bool) -> None:
         printer = _RowPrinter(self.console, st.is_push_query(text) or is_print, self.output == "JSON")
-        interrupted = False
+        interrupted = broken = False
         try:
             with self.client.query(text, self.properties, self.variables) as stream:
                 try:
@@ -161,8 +161,11 @@ class Session:
                     self._cancel(stream)
         except KeyboardInterrupt:
             interrupted = True
+        except ClientError:
+            broken = True
+            raise
         finally:
-            printer.finish(interrupted, is_print)
+            printer.finish(interrupted, is_print, broken)
 
     def _cancel(self, stream: QueryStream) -> None:
         """Ctrl-C: end the query on the server; leaving the `with` then drops its connection."""
@@ -290,7 +293,8 @@ class _RowPrinter:
             error = event["errorMessage"]
             self.messages.append((True, str(error.get("message") if isinstance(error, dict) else error)))
 
-    def finish(self, interrupted: bool, is_print: bool) -> None:
+    def finish(self, interrupted: bool, is_print: bool, broken: bool = False) -> None:
+        """The grid's last border and how the query ended (the caller reports a broken connection)."""
         if interrupted:
             self.console.print()  # after the terminal's echoed ^C
         if not self.as_json and self.columns:
@@ -304,6 +308,8 @@ class _RowPrinter:
             self.console.print(self.grid.border())
         for is_error, text in self.messages:
             (self.console.error if is_error else self.console.print)(text)
+        if broken:
+            return
         if is_print:
             if interrupted:
                 self.console.print("Topic printing ceased")

@@ -169,9 +169,14 @@ def test_tab_completion(repl, server):
     assert "Name                 : COMPLETION_SOURCE" in out
     r.child.send("SELECT UNUSUAL_")
     r.child.send("\t")
-    r.line(" FROM completion_source;")
+    r.child.send(", ucas")  # functions too
+    r.child.send("\t")
+    r.child.send("(unusual_")
+    r.child.send("\t")
+    r.line(") AS up FROM completion_source;")
     out = plain(r.prompt())
-    assert "|UNUSUAL_COLUMN|" in out
+    assert "SELECT UNUSUAL_COLUMN, ucase(unusual_column) AS up FROM completion_source;" in out
+    assert "|UNUSUAL_COLUMN|UP|" in out
 
 
 def test_server_unreachable_at_start(tmp_path: Path):
