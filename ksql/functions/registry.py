@@ -142,6 +142,21 @@ ArgType = SqlType | LambdaArg
 ReturnSpec = SqlType | Callable[[list[SqlType]], SqlType]
 
 
+@dataclass(frozen=True)
+class SchemaProvider:
+    """A return type computed from the argument types (ksqlDB's @UdfSchemaProvider), with the
+    type name DESCRIBE FUNCTION shows for it (e.g. DECIMAL)."""
+
+    fn: Callable[[list[SqlType]], SqlType]
+    base: str
+
+    def __call__(self, arg_types: list[SqlType]) -> SqlType:
+        return self.fn(arg_types)
+
+    def __str__(self) -> str:
+        return self.base
+
+
 @dataclass
 class Overload:
     """One signature of a scalar function and its implementation."""
@@ -573,6 +588,7 @@ def default_registry() -> FunctionRegistry:
 
 __all__ = [
     "AnyDecimal", "AnyStruct", "DECIMAL_ANY", "INTERVAL_UNIT", "STRUCT_ANY", "FunctionInfo", "FunctionRegistry",
-    "Generic", "IntervalUnitType", "LambdaArg", "LambdaType", "Overload", "ResolvedFunction", "K", "S", "T", "U",
+    "Generic", "IntervalUnitType", "LambdaArg", "LambdaType", "Overload", "ResolvedFunction", "SchemaProvider",
+    "K", "S", "T", "U",
     "V", "default_registry", "scalar", "substitute", "table_function",
 ]

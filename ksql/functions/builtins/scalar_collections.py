@@ -211,12 +211,12 @@ def _array_join_impl(param_types: tuple[SqlType, ...]) -> Callable[..., Any]:
     return join
 
 
+_JOIN_DOC = ("Creates a flat string representation of all the primitive elements contained in the given array, "
+             "separated by the delimiter (',' by default).")
 scalar("array_join", [_ARR_T, STRING], STRING, category=_ARRAY, null_on_null=False, typed=True,
-       param_names=("array", "delimiter"),
-       description="Creates a flat string representation of all the primitive elements contained in the given "
-                   "array, separated by the delimiter (',' by default).")(_array_join_impl)
+       param_names=("array", "delimiter"), description=_JOIN_DOC)(_array_join_impl)
 scalar("array_join", [_ARR_T], STRING, category=_ARRAY, null_on_null=False, typed=True,
-       param_names=("array",))(_array_join_impl)
+       param_names=("array",), description=_JOIN_DOC)(_array_join_impl)
 
 
 @scalar("slice", [_ARR_T, INTEGER, INTEGER], _ARR_T, category=_ARRAY, null_on_null=False,

@@ -23,15 +23,11 @@ from ksql.functions.javalib import (
     java_ddiv,
     java_order_key,
 )
-from ksql.functions.registry import DECIMAL_ANY, scalar
+from ksql.functions.registry import DECIMAL_ANY, SchemaProvider, scalar
 from ksql.types import BIGINT, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, DecimalType, SqlType
 
 _CAT = "MATHEMATICAL"
 _NUMBERS = (INTEGER, BIGINT, DOUBLE)
-
-
-def _same(args: list[SqlType]) -> SqlType:
-    return args[0]
 
 
 def _decimal_of(t: SqlType) -> DecimalType:
@@ -40,10 +36,10 @@ def _decimal_of(t: SqlType) -> DecimalType:
     return t
 
 
-def _integral_decimal(args: list[SqlType]) -> SqlType:
-    """ROUND/TRUNC(DECIMAL(p, s)) -> DECIMAL(p - s, 0), as ksqlDB's schema provider."""
-    t = _decimal_of(args[0])
-    return DecimalType(max(t.precision - t.scale, 1), 0)
+_same_decimal = SchemaProvider(lambda args: args[0], "DECIMAL")
+# ROUND/TRUNC(DECIMAL(p, s)) -> DECIMAL(p - s, 0), as ksqlDB's schema provider
+_integral_decimal = SchemaProvider(
+    lambda args: DecimalType(max(_decimal_of(args[0]).precision - _decimal_of(args[0]).scale, 1), 0), "DECIMAL")
 
 
 # --- Java Math helpers ---------------------------------------------------------------------
@@ -134,7 +130,7 @@ def abs_double(x):
     return abs(x)
 
 
-@scalar("abs", [DECIMAL_ANY], _same, category=_CAT, param_names=("val",))
+@scalar("abs", [DECIMAL_ANY], _same_decimal, category=_CAT, param_names=("val",))
 def abs_decimal(x):
     return abs(x)
 
@@ -199,12 +195,12 @@ def _set_scale_keep(x: Decimal, places: int, mode: str) -> Decimal:
     return r.quantize(Decimal(1).scaleb(-scale), context=DEC_CTX)
 
 
-@scalar("floor", [DECIMAL_ANY], _same, category=_CAT, param_names=("val",))
+@scalar("floor", [DECIMAL_ANY], _same_decimal, category=_CAT, param_names=("val",))
 def floor_decimal(x):
     return _set_scale_keep(x, 0, ROUND_FLOOR)
 
 
-@scalar("ceil", [DECIMAL_ANY], _same, category=_CAT, param_names=("val",))
+@scalar("ceil", [DECIMAL_ANY], _same_decimal, category=_CAT, param_names=("val",))
 def ceil_decimal(x):
     return _set_scale_keep(x, 0, ROUND_CEILING)
 
@@ -218,9 +214,11 @@ def _round_dec(d: Decimal, places: int) -> Decimal:
     return d.quantize(Decimal(1).scaleb(-places), rounding=mode, context=DEC_CTX)
 
 
-@scalar("round", [INTEGER], INTEGER, category=_CAT, param_names=("val",),
-        description="Round a value to the number of decimal places as specified by the next argument. Values "
-                    "are rounded to the nearest whole number by default; halves round toward positive infinity.")
+_ROUND_DOC = ("Round a value to the number of decimal places as specified by the next argument. Values are "
+              "rounded to the nearest whole number by default; halves round toward positive infinity.")
+
+
+@scalar("round", [INTEGER], INTEGER, category=_CAT, param_names=("val",), description=_ROUND_DOC)
 def round_int(x):
     return x
 
@@ -230,7 +228,7 @@ def round_long(x):
     return x
 
 
-@scalar("round", [DOUBLE], BIGINT, category=_CAT, param_names=("val",))
+@scalar("round", [DOUBLE], BIGINT, category=_CAT, param_names=("val",), description=_ROUND_DOC)
 def round_double(x):
     """Math.round: floor(x + 0.5), saturating; NaN is 0."""
     return double_to_long(math.floor(x + 0.5)) if math.isfinite(x) else double_to_long(x)
@@ -248,7 +246,7 @@ def round_decimal(x):
     return _round_dec(x, 0)
 
 
-@scalar("round", [DECIMAL_ANY, INTEGER], _same, category=_CAT, param_names=("val", "decimalPlaces"))
+@scalar("round", [DECIMAL_ANY, INTEGER], _same_decimal, category=_CAT, param_names=("val", "decimalPlaces"))
 def round_decimal_places(x, places):
     scale = -x.as_tuple().exponent
     return _round_dec(x, places).quantize(Decimal(1).scaleb(-scale), context=DEC_CTX)
@@ -285,7 +283,7 @@ def trunc_decimal(x):
     return x.quantize(Decimal(1), rounding=ROUND_DOWN, context=DEC_CTX)
 
 
-@scalar("trunc", [DECIMAL_ANY, INTEGER], _same, category=_CAT, param_names=("val", "decimalPlaces"))
+@scalar("trunc", [DECIMAL_ANY, INTEGER], _same_decimal, category=_CAT, param_names=("val", "decimalPlaces"))
 def trunc_decimal_places(x, places):
     return _set_scale_keep(x, places, ROUND_DOWN)
 
@@ -299,8 +297,8 @@ def _declare_double_fn(name: str, fn, description: str, param: str = "value") ->
 
 _declare_double_fn("exp", _java_unary(math.exp), "The exponential of a value: e raised to its power.", "exponent")
 _declare_double_fn("ln", lambda x: java_ln(float(x)), "The natural logarithm of a value.")
-_declare_double_fn("log", lambda x: java_ln(float(x)), "The logarithm of a value: natural with one argument, "
-                   "in the given base with two.")
+_LOG_DOC = "The logarithm of a value: natural with one argument, in the given base with two."
+_declare_double_fn("log", lambda x: java_ln(float(x)), _LOG_DOC)
 _declare_double_fn("sqrt", lambda x: java_sqrt(float(x)), "The square root of a value.")
 _declare_double_fn("cbrt", lambda x: java_cbrt(float(x)), "The cube root of a value.")
 
@@ -314,7 +312,7 @@ def _log_base(base, value):
 
 
 for _t in _NUMBERS:
-    scalar("log", [_t, _t], DOUBLE, category=_CAT, param_names=("base", "value"))(_log_base)
+    scalar("log", [_t, _t], DOUBLE, category=_CAT, param_names=("base", "value"), description=_LOG_DOC)(_log_base)
     scalar("power", [_t, _t], DOUBLE, category=_CAT, param_names=("base", "exponent"),
            description="The value of the base raised to the power of the exponent.")(
         lambda b, e: java_pow(float(b), float(e)))
@@ -369,7 +367,7 @@ def random():
 # units, BYTES as signed bytes (ByteBuffer.compareTo).
 
 
-def _widened_decimal(args: list[SqlType]) -> SqlType:
+def _widen_decimals(args: list[SqlType]) -> SqlType:
     """DecimalUtil.widen over every argument: enough integer digits and scale for all of them."""
     decs = [_decimal_of(t) for t in args if t.base != "NULL"]
     if not decs:
@@ -377,6 +375,9 @@ def _widened_decimal(args: list[SqlType]) -> SqlType:
     scale = max(d.scale for d in decs)
     integer = max(d.precision - d.scale for d in decs)
     return DecimalType(min(integer + scale, 38), scale)
+
+
+_widened_decimal = SchemaProvider(_widen_decimals, "DECIMAL")
 
 
 def _extreme(pick, key=None):
@@ -433,10 +434,12 @@ def _haversin(v: float) -> float:
     return math.pow(math.sin(v / 2), 2)
 
 
+_GEO_DOC = ("The great-circle distance between two lat-long points, both specified in decimal degrees. An "
+            "optional final parameter specifies 'KM' (the default) or 'MILES'.")
+
+
 @scalar("geo_distance", [DOUBLE, DOUBLE, DOUBLE, DOUBLE, STRING], DOUBLE, null_on_null=False, category=_CAT,
-        param_names=("lat1", "lon1", "lat2", "lon2", "units"),
-        description="The great-circle distance between two lat-long points, both specified in decimal degrees. "
-                    "An optional final parameter specifies 'KM' (the default) or 'MILES'.")
+        param_names=("lat1", "lon1", "lat2", "lon2", "units"), description=_GEO_DOC)
 def geo_distance(lat1, lon1, lat2, lon2, units=None):
     """ksqlDB's GeoDistance (haversine formula); the coordinates are Java primitives, so a null fails."""
     if lat1 is None or lon1 is None or lat2 is None or lon2 is None:
@@ -457,4 +460,4 @@ def geo_distance(lat1, lon1, lat2, lon2, units=None):
 
 
 scalar("geo_distance", [DOUBLE, DOUBLE, DOUBLE, DOUBLE], DOUBLE, null_on_null=False, category=_CAT,
-       param_names=("lat1", "lon1", "lat2", "lon2"))(geo_distance)
+       param_names=("lat1", "lon1", "lat2", "lon2"), description=_GEO_DOC)(geo_distance)

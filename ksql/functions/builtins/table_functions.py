@@ -7,15 +7,13 @@ returns a list; an empty list means the input row produces no output row.
 
 from __future__ import annotations
 
-from ksql.functions.registry import DECIMAL_ANY, T, table_function
-from ksql.types import ArrayType, SqlType
+from ksql.functions.registry import DECIMAL_ANY, SchemaProvider, T, table_function
+from ksql.types import ArrayType
 
 _DOC_EXPLODE = ("Explodes an array. This function outputs one value for each element of the array.")
 
 
-def _element(args: list[SqlType]) -> SqlType:
-    t = args[0]
-    return t.item if isinstance(t, ArrayType) else t
+_element = SchemaProvider(lambda args: args[0].item if isinstance(args[0], ArrayType) else args[0], "DECIMAL")
 
 
 @table_function("explode", [ArrayType(T)], T, param_names=("list",), description=_DOC_EXPLODE)
