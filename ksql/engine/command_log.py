@@ -1,0 +1,112 @@
+"""The command log: ksqlDB's command topic, which lets a restarted server rebuild its state.
+
+Every statement the engine accepts that changes its state (CREATE, DROP, ALTER,
+CREATE ... AS SELECT, INSERT INTO ... SELECT, TERMINATE, PAUSE/RESUME, types,
+SET/UNSET, DEFINE/UNDEFINE) is appended, with the request's properties, to the
+topic `_confluent-ksql-<service id>_command_topic` once it succeeded. On start the
+statements are replayed in order before anything else runs.
+
+Persistent query ids come from the engine's statement sequence number, so each
+command also records the sequence it ran at and replay restores it: a replayed
+query gets the same id, hence the same consumer group and committed offsets,
+and resumes where it stopped instead of starting over.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ksql.engine.engine import Engine, StatementResult
+from ksql.engine.log import Log, Record, TopicConfig
+from ksql.errors import KsqlError
+from ksql.parser import ast
+
+log = logging.getLogger("ksql.commands")
+
+VERSION = 1
+
+# statements whose effect must survive a restart (INSERT VALUES is data: it is in the log already)
+LOGGED_STATEMENTS = (
+    ast.CreateSource, ast.CreateAsSelect, ast.InsertInto, ast.DropSource, ast.CreateType, ast.DropType,
+    ast.AlterSource, ast.Terminate, ast.PauseResume, ast.SetProperty, ast.UnsetProperty,
+    ast.DefineVariable, ast.UndefineVariable,
+)
+
+
+def command_topic(service_id: str) -> str:
+    return f"_confluent-ksql-{service_id}_command_topic"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One logged statement: its text, the properties it ran with and its sequence number."""
+
+    statement: str
+    properties: dict[str, Any]
+    sequence: int
+    offset: int = -1
+
+
+class CommandLog:
+    """Appends accepted statements to the command topic and replays them into an engine."""
+
+    def __init__(self, log_: Log, service_id: str):
+        self.log = log_
+        self.topic = command_topic(service_id)
+        if not log_.topic_exists(self.topic):
+            log_.create_topic(self.topic, TopicConfig(partitions=1))
+
+    @staticmethod
+    def is_logged(stmt: ast.Statement) -> bool:
+        return isinstance(stmt, LOGGED_STATEMENTS)
+
+    def execute(self, engine: Engine, stmt: ast.Statement, properties: dict[str, Any] | None = None
+                ) -> StatementResult:
+        """Run one parsed statement and, if it changes state, log it (caller serializes engine access)."""
+        sequence = engine._sequence
+        result = engine.execute_statement(stmt, properties)
+        if self.is_logged(stmt):
+            self.append(Command(getattr(stmt, "text", ""), dict(properties or {}), sequence))
+        return result
+
+    def append(self, command: Command) -> int:
+        value = orjson.dumps({"statement": command.statement, "streamsProperties": command.properties,
+                              "sequence": command.sequence, "version": VERSION},
+                             default=str)
+        [offset] = self.log.append(self.topic, 0, [Record(None, value, 0, [])])
+        return offset
+
+    def commands(self) -> Iterator[Command]:
+        offset = self.log.start_offset(self.topic, 0)
+        while True:
+            records = self.log.read(self.topic, 0, offset, 1000)
+            if not records:
+                return
+            for rec in records:
+                try:
+                    doc = orjson.loads(rec.value or b"")
+                    yield Command(str(doc["statement"]), dict(doc.get("streamsProperties") or {}),
+                                  int(doc["sequence"]), rec.offset)
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+                    log.error("command log: unreadable command at offset %d skipped: %s", rec.offset, err)
+            offset = records[-1].offset + 1
+
+    def replay(self, engine: Engine) -> tuple[int, list[tuple[Command, str]]]:
+        """Re-execute every command in order; returns (commands replayed, [(command, error)])."""
+        failures: list[tuple[Command, str]] = []
+        count = 0
+        for command in self.commands():
+            count += 1
+            engine._sequence = command.sequence
+            try:
+                for stmt in engine.prepare(command.statement):
+                    engine.execute_statement(stmt, command.properties)
+            except KsqlError as err:
+                failures.append((command, str(err)))
+                log.warning("command log: replaying %r failed: %s", command.statement, err)
+        return count, failures

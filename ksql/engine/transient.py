@@ -1,0 +1,412 @@
+"""Transient queries: push queries (SELECT ... EMIT CHANGES) streaming rows to one client.
+
+A push query reads its source topic from the latest (or earliest, or a resume
+position) offsets, runs the same kind of compiled filter + projection stage as a
+persistent query, and hands rows to its consumer through a bounded buffer. Some
+thread (the server's runner) calls `poll()`; when the buffer is full the query
+reads nothing more until its consumer catches up, so a slow client never blocks
+the thread that polls, nor any other query.
+
+Positions: every row carries the source partition and offset it came from, so a
+consumer can name "everything up to here" and resume a later query from it
+(`format_position` / `parse_position`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import random
+import re
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ksql.engine.codec import RecordDecoder
+from ksql.engine.log import LogError
+from ksql.engine.metastore import DataSource
+from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, LogicalSchema, SchemaColumn
+from ksql.errors import KsqlError
+from ksql.parser import ast
+from ksql.planner.analysis import Analyzer, rewrite_magic_timestamps
+from ksql.planner.expressions import compile_batch
+
+if TYPE_CHECKING:
+    from ksql.engine.engine import Engine
+
+processing_log = logging.getLogger("ksql.processing")
+
+LIMIT_REACHED = "Limit Reached"
+SCALABLE_PREFIX = "SCALABLE_PUSH_QUERY_"
+DEFAULT_MAX_PUSH_QUERIES = 100  # ksql.max.push.queries
+DEFAULT_BUFFER_ROWS = 1000  # rows a push query holds for a client that is not reading
+
+
+class TooManyPushQueries(KsqlError):
+    """ksql.max.push.queries push queries are already running."""
+
+
+@dataclass(frozen=True)
+class PushRow:
+    """One row of a push query: column values (runtime representation) and where it came from."""
+
+    columns: list[Any]
+    partition: int
+    offset: int
+    tombstone: bool = False
+
+
+def format_position(positions: dict[int, int]) -> str:
+    """'0:15,1:7': per source partition, the offset to read next."""
+    return ",".join(f"{p}:{o}" for p, o in sorted(positions.items()))
+
+
+def parse_position(text: str) -> dict[int, int]:
+    """The inverse of format_position; a clear KsqlError for anything else."""
+    positions: dict[int, int] = {}
+    for part in filter(None, (t.strip() for t in text.split(","))):
+        p, sep, o = part.partition(":")
+        if not sep or not p.isdigit() or not o.isdigit():
+            raise KsqlError(f"Invalid resume position '{text}': expected <partition>:<offset>[,...]")
+        positions[int(p)] = int(o)
+    return positions
+
+
+class TransientQuery:
+    """A running push query over one stream or table."""
+
+    def __init__(self, query_id: str, engine: Engine, source: DataSource, query: ast.Query,
+                 properties: dict[str, Any], resume: dict[int, int] | None = None,
+                 capacity: int = DEFAULT_BUFFER_ROWS, skip_null_keys: bool = False):
+        self.query_id = query_id
+        self.sql_source = source
+        self.log = engine.log
+        self.limit = query.limit
+        self.capacity = max(1, capacity)
+        self.emitted = 0
+        self.errors = 0
+        self.buffer: deque[PushRow] = deque()
+        self.finished: str | None = None  # why the query ended: LIMIT_REACHED or an error message
+        self.failed = False
+        self.closed = False
+        self.listener: Callable[[], None] | None = None  # called (from the polling thread) on new rows/end
+        self._lock = threading.Lock()  # one poll at a time
+        if query.group_by or query.window is not None or _has_aggregates(engine, query):
+            self.pipeline: _Projection | _Aggregation = _Aggregation(engine, source, query, self._on_error)
+        else:
+            self.pipeline = _Projection(engine, source, query, self._on_error, skip_null_keys)
+        self.columns = self.pipeline.columns
+        self.decoder = RecordDecoder(source, query_id)
+        self.topic = source.topic
+        self.partitions = self.log.topic_config(self.topic).partitions
+        earliest = _offset_reset(engine, properties) == "earliest"
+        self.positions: dict[int, int] = {}
+        for p in range(self.partitions):
+            if resume is not None and p in resume:
+                self.positions[p] = max(resume[p], self.log.start_offset(self.topic, p))
+            elif earliest:
+                self.positions[p] = self.log.start_offset(self.topic, p)
+            else:
+                self.positions[p] = self.log.end_offset(self.topic, p)
+        self.start_positions = dict(self.positions)
+        if self.limit is not None and self.limit <= 0:
+            self.finished = LIMIT_REACHED
+
+    @property
+    def schema(self) -> str:
+        """ksqlDB's header schema: `NAME` TYPE, ... in select order."""
+        return ", ".join(c.sql() for c in self.columns)
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None or self.closed
+
+    def close(self) -> None:
+        self.closed = True
+        if self.listener is not None:
+            self.listener()  # wake a consumer waiting for rows
+
+    def take(self, max_rows: int = 1000) -> list[PushRow]:
+        """Rows ready for the consumer (thread-safe against poll)."""
+        out = []
+        buffer = self.buffer
+        while buffer and len(out) < max_rows:
+            out.append(buffer.popleft())
+        return out
+
+    def poll(self, max_records: int = 1000) -> int:
+        """Read and process what fits in the buffer; return how many records were read."""
+        if self.done:
+            return 0
+        with self._lock:
+            room = self.capacity - len(self.buffer)
+            if room <= 0:
+                return 0  # the client is behind: pause reading, never block
+            try:
+                consumed = self._poll(min(room, max_records))
+            except (LogError, KsqlError) as err:
+                self.failed = True
+                self.finished = f"Query {self.query_id} stopped: {err}"
+                consumed = 0
+        if (consumed or self.done) and self.listener is not None:
+            self.listener()
+        return consumed
+
+    def _poll(self, room: int) -> int:
+        consumed = 0
+        for partition in range(self.partitions):
+            if room <= 0 or self.finished is not None:
+                break
+            records = self.log.read(self.topic, partition, self.positions[partition], room)
+            if not records:
+                continue
+            self.positions[partition] = records[-1].offset + 1
+            consumed += len(records)
+            room -= len(records)
+            for row in self.pipeline.process(self.decoder.decode(records)):
+                self.buffer.append(row)
+                self.emitted += 1
+                if self.limit is not None and self.emitted >= self.limit:
+                    self.finished = LIMIT_REACHED
+                    break
+        return consumed
+
+    def _on_error(self, message: str) -> None:
+        self.errors += 1
+        processing_log.warning("%s: %s", self.query_id, message)
+
+
+def _offset_reset(engine: Engine, properties: dict[str, Any]) -> str:
+    for name in ("auto.offset.reset", "ksql.streams.auto.offset.reset"):
+        if name in properties:
+            return str(properties[name]).lower()
+    return str(engine.property("auto.offset.reset",
+                               engine.property("ksql.streams.auto.offset.reset", "latest"))).lower()
+
+
+class _Projection:
+    """Filter and project each source row (the stateless push query)."""
+
+    def __init__(self, engine: Engine, source: DataSource, query: ast.Query, on_error: Callable[[str], None],
+                 skip_null_keys: bool):
+        from ksql.engine.pull import _projection  # the select list of one-shot queries: push shares it
+
+        self.is_table = source.kind == "TABLE"
+        self.n_keys = len(source.schema.key)
+        self.skip_null_keys = skip_null_keys and self.n_keys > 0
+        analyzer = Analyzer(source, query.from_.alias, engine.registry)
+        where = None
+        if query.where is not None:
+            where = rewrite_magic_timestamps(analyzer.normalize(query.where, "WHERE"))
+            analyzer.typer.check_predicate(where, "WHERE")
+        items = _projection(analyzer, query, source)
+        self.columns = [SchemaColumn(name, t) for _, name, (t, _) in items]
+        tail = [ast.ColumnRef(ROWPARTITION), ast.ColumnRef(ROWOFFSET)]
+        exprs = [e for e, _, _ in items]
+        self.stage = compile_batch(where, exprs + tail, analyzer.scope, engine.registry, on_error)
+        key_names = {c.name for c in source.schema.key}
+        if source.window is not None:
+            key_names |= {WINDOWSTART, WINDOWEND}
+        tombstone_exprs = [e if _only_columns(e, key_names) else ast.Cast(ast.NullLiteral(), c.type)
+                           for e, c in zip(exprs, self.columns, strict=True)]
+        self.tombstone_stage = compile_batch(None, tombstone_exprs + tail, analyzer.scope, engine.registry,
+                                             on_error)
+
+    def process(self, rows: list[tuple]) -> list[PushRow]:
+        """Source rows -> result rows; null values are tombstones on tables and skipped on streams."""
+        n_keys = self.n_keys
+        live = []
+        out: list[PushRow] = []
+        for row in rows:
+            if row[-1]:  # the value was null
+                if not self.is_table:
+                    continue
+                if live:
+                    out += self._rows(self.stage(live), False)
+                    live = []
+                if any(v is None for v in row[:n_keys]):
+                    continue
+                out += self._rows(self.tombstone_stage([row]), True)
+            elif (self.is_table or self.skip_null_keys) and n_keys and all(v is None for v in row[:n_keys]):
+                continue  # a table row needs a key (and scalable push queries skip keyless rows)
+            else:
+                live.append(row)
+        if live:
+            out += self._rows(self.stage(live), False)
+        return out
+
+    @staticmethod
+    def _rows(results: list[tuple], tombstone: bool) -> list[PushRow]:
+        return [PushRow(list(r[:-2]), r[-2], r[-1], tombstone) for r in results]
+
+
+class _Aggregation:
+    """GROUP BY (or a bare aggregate) in a push query: the engine's aggregation, its state in memory."""
+
+    def __init__(self, engine: Engine, source: DataSource, query: ast.Query, on_error: Callable[[str], None]):
+        from ksql.engine.aggregate import AggregateProcessor
+        from ksql.planner.aggregation import AggregateAnalyzer
+
+        class TransientAnalyzer(AggregateAnalyzer):
+            """No sink: the select list in its own order, no rule about keys in the projection."""
+
+            def _output(self, rewritten, group_exprs, agg_scope, sink_name):
+                return _transient_output(self, rewritten, agg_scope)
+
+        if not query.group_by:  # aggregates over the whole stream: one group
+            query = dataclasses.replace(query, group_by=(ast.StringLiteral(_ALL_ROWS),))
+        analyzer = TransientAnalyzer(source, query.from_.alias, engine.registry, engine.all_properties())
+        plan = analyzer.analyze_aggregate(query, "")
+        self.columns = list(plan.schema.columns)
+        self.processor = AggregateProcessor(plan, on_error, engine.log, "", "transient")
+
+    def process(self, rows: list[tuple]) -> list[PushRow]:
+        n = len(self.columns)
+        return [PushRow(list(r[:n]), r[-2], -1, r[-1]) for r in self.processor.process(rows)]
+
+
+_ALL_ROWS = "\x00all rows"
+
+
+def _transient_output(analyzer, rewritten, agg_scope):
+    """(schema, key expressions, value expressions) of a push query's aggregation: every item a value."""
+    from ksql.functions.aggregates import is_aggregate
+    from ksql.planner.analysis import _Namer
+    from ksql.planner.expressions import ExpressionTyper
+
+    used = {c.name for c in analyzer.source.schema.columns} | {a for _, a, _ in rewritten if a}
+    namer = _Namer({n for n in used if re.fullmatch(r"KSQL_COL_\d+", n)})
+    typer = ExpressionTyper(agg_scope, analyzer.registry)
+    columns = []
+    for expr, alias, original in rewritten:
+        if alias is not None:
+            name = alias
+        elif isinstance(original, ast.FunctionCall) and is_aggregate(original.name):
+            name = namer.fresh()
+        elif isinstance(original, ast.ColumnRef):  # WINDOWSTART and the like keep their names here
+            name = original.name
+        else:
+            name = analyzer._implicit(original, namer, used)
+        columns.append(SchemaColumn(name, typer.type_of_select(expr)))
+    return LogicalSchema(tuple(columns)), (), tuple(expr for expr, _, _ in rewritten)
+
+
+def _has_aggregates(engine: Engine, query: ast.Query) -> bool:
+    from ksql.functions.aggregates import is_aggregate
+
+    exprs = [i.expr for i in query.select if isinstance(i, ast.SelectItem)]
+    exprs += [query.having] if query.having is not None else []
+    return any(isinstance(e, ast.FunctionCall) and is_aggregate(e.name) for x in exprs for e in _walk(x))
+
+
+def _walk(expr: ast.Expr):
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        yield e
+        for name in getattr(e, "__dataclass_fields__", ()):
+            value = getattr(e, name)
+            for item in value if isinstance(value, tuple) else (value,):
+                if isinstance(item, ast.WhenClause):
+                    stack += [item.condition, item.result]
+                elif isinstance(item, ast.Expr):
+                    stack.append(item)
+
+
+def _only_columns(expr: ast.Expr, names: set[str]) -> bool:
+    """True when every column `expr` reads is in `names` (so a tombstone's key can compute it)."""
+    return all(e.name in names for e in _walk(expr) if isinstance(e, ast.ColumnRef))
+
+
+# --- the registry of running push queries ----------------------------------------------------
+
+_ids = itertools.count()
+
+
+class TransientQueries:
+    """The push queries a server runs, bounded by ksql.max.push.queries."""
+
+    def __init__(self, max_queries: int = DEFAULT_MAX_PUSH_QUERIES):
+        self.max_queries = max_queries
+        self._queries: dict[str, TransientQuery] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._queries)
+
+    def get(self, query_id: str) -> TransientQuery | None:
+        return self._queries.get(query_id)
+
+    def start(self, engine: Engine, stmt: ast.SelectStatement, properties: dict[str, Any],
+              resume: dict[int, int] | None = None, capacity: int = DEFAULT_BUFFER_ROWS) -> TransientQuery:
+        """Plan and register a push query (call with the engine's state stable, e.g. under its lock)."""
+        query = stmt.query
+        if query.emit != "CHANGES":
+            raise KsqlError("Not a push query: add EMIT CHANGES to stream the query's changes.")
+        relation = query.from_
+        if isinstance(relation, ast.Join):
+            raise KsqlError("Joins are not supported yet in push queries: this server runs push queries "
+                            "over one source so far.")
+        if query.partition_by is not None:
+            raise KsqlError("PARTITION BY is not supported in push queries.")
+        source = engine.metastore.get(relation.name)
+        if source is None:
+            raise KsqlError(f"{relation.name} does not exist." + engine.metastore.case_hint(relation.name))
+        with self._lock:
+            if len(self._queries) >= self.max_queries:
+                raise TooManyPushQueries(
+                    "Not executing statement(s) as it would cause the number of active, push queries to "
+                    "exceed the configured limit. Terminate existing PUSH queries, or increase the "
+                    "'ksql.max.push.queries' setting via the 'ksql-server.properties' file. Current push "
+                    f"query count: {len(self._queries)}. Configured limit: {self.max_queries}.")
+            query_id = _query_id(engine, source, query, properties)
+            running = TransientQuery(query_id, engine, source, query, properties, resume, capacity,
+                                     skip_null_keys=query_id.startswith(SCALABLE_PREFIX))
+            self._queries[query_id] = running
+        return running
+
+    def close(self, query_id: str) -> bool:
+        with self._lock:
+            query = self._queries.pop(query_id, None)
+        if query is None:
+            return False
+        query.close()
+        return True
+
+    def poll_all(self) -> int:
+        """One poll of every running push query; finished and closed ones are dropped."""
+        total = 0
+        for query in list(self._queries.values()):
+            if query.closed:
+                self.close(query.query_id)
+                continue
+            total += query.poll()
+        return total
+
+    def close_all(self) -> None:
+        for query_id in list(self._queries):
+            self.close(query_id)
+
+
+def _query_id(engine: Engine, source: DataSource, query: ast.Query, properties: dict[str, Any]) -> str:
+    """ksqlDB's ids: SCALABLE_PUSH_QUERY_... when push v2 would serve it, else transient_<SOURCE>_<n>.
+
+    ksqlDB serves a push query with push v2 (ksql.query.push.v2.enabled) when it reads,
+    from the latest offsets, the output of a persistent query with a plain projection.
+    """
+    v2 = properties.get("ksql.query.push.v2.enabled", engine.property("ksql.query.push.v2.enabled", False))
+    simple = not query.group_by and query.window is None and not _has_aggregates(engine, query)
+    if str(v2).lower() == "true" and simple and source.writer_query_ids and \
+            _offset_reset(engine, properties) == "latest":
+        return f"{SCALABLE_PREFIX}{uuid.uuid4()}"
+    return f"transient_{source.name}_{random.getrandbits(62)}{next(_ids)}"
+
+
+__all__ = [
+    "LIMIT_REACHED", "PushRow", "TooManyPushQueries", "TransientQueries", "TransientQuery",
+    "format_position", "parse_position",
+]

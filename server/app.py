@@ -1,0 +1,166 @@
+"""The ASGI application: ksqlDB's REST API (plus Server-Sent Events) over a KsqlServer.
+
+Endpoints (ksqlDB's paths and JSON shapes):
+
+    POST /ksql                 statements -> list of entities
+    POST /query                SELECT / PRINT -> chunked JSON (or PRINT's text lines)
+    POST /query-stream         SELECT -> delimited JSON rows (HTTP/1.1 and HTTP/2)
+    POST /inserts-stream       rows in, one ack per row out
+    POST /close-query          end a push query
+    GET  /info  /healthcheck  /clusterStatus  /status  /status/{commandId}
+    WS   /ws/query             push queries over a WebSocket
+    GET|POST /query/sse        push queries as Server-Sent Events (see server.sse)
+    POST /topics/{topic}/records  append records to a topic (see server.inserts)
+
+Every error is ksqlDB's error JSON with a matching status; nothing leaks a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from ksql.errors import KsqlError
+from server import inserts, queries, sse, statements, websocket
+from server.auth import BasicAuthMiddleware, users_from_config
+from server.core import SERVER_VERSION, KsqlServer
+from server.errors import BAD_REQUEST, METHOD_NOT_ALLOWED, NOT_FOUND, SERVER_ERROR, ApiError, generic_error
+from server.http import DEFAULT_MAX_REQUEST_BYTES, check_fields, parse_object, properties_of, read_body
+
+log = logging.getLogger("ksql.server")
+
+KSQL_FIELDS = {"ksql": str, "streamsProperties": dict, "requestProperties": dict, "sessionVariables": dict,
+               "commandSequenceNumber": int}
+KSQL_MEDIA = "application/vnd.ksql.v1+json"
+
+
+def create_app(server: KsqlServer) -> Any:
+    """The FastAPI app over `server` (already started), wrapped in authentication when configured."""
+    app = FastAPI(title="ksql-py server", version=SERVER_VERSION, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    max_bytes = server.config.get_int("ksql.server.max.request.bytes", DEFAULT_MAX_REQUEST_BYTES)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, err: ApiError) -> Response:
+        return JSONResponse(err.entity(), status_code=err.status, headers=err.headers)
+
+    @app.exception_handler(KsqlError)
+    async def ksql_error(request: Request, err: KsqlError) -> Response:
+        return JSONResponse(generic_error(str(err), BAD_REQUEST), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        code = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}.get(err.status_code, err.status_code * 100)
+        message = {404: f"Not found: {request.url.path}",
+                   405: f"Method {request.method} not allowed on {request.url.path}"}.get(
+            err.status_code, str(err.detail))
+        return JSONResponse(generic_error(message, code), status_code=err.status_code)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, err: ClientDisconnect) -> Response:
+        return Response(status_code=400)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> Response:
+        log.exception("unexpected error serving %s %s", request.method, request.url.path)
+        return JSONResponse(generic_error(f"Internal server error: {type(err).__name__}", SERVER_ERROR),
+                            status_code=500)
+
+    # -- statements ------------------------------------------------------------------------------
+
+    @app.post("/ksql")
+    async def ksql(request: Request) -> Response:
+        doc = check_fields(parse_object(await read_body(request, max_bytes)), KSQL_FIELDS, ("ksql",),
+                           "the /ksql request")
+        properties = properties_of(doc, "streamsProperties", "requestProperties")
+        entities = await run_in_threadpool(statements.run_script, server, doc["ksql"], properties,
+                                           doc.get("sessionVariables"))
+        return JSONResponse(entities, media_type=_media(request))
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    @app.post("/query")
+    async def query(request: Request) -> Response:
+        return await queries.query_endpoint(request, server, max_bytes)
+
+    @app.post("/query-stream")
+    async def query_stream(request: Request) -> Response:
+        return await queries.query_stream_endpoint(request, server, max_bytes)
+
+    @app.post("/close-query")
+    async def close_query(request: Request) -> Response:
+        return await queries.close_query_endpoint(request, server, max_bytes)
+
+    @app.api_route("/query/sse", methods=["GET", "POST"])
+    async def query_sse(request: Request) -> Response:
+        return await sse.sse_endpoint(request, server, max_bytes)
+
+    @app.websocket("/ws/query")
+    async def ws_query(ws: WebSocket) -> None:
+        await websocket.ws_query_endpoint(ws, server)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    @app.post("/inserts-stream")
+    async def inserts_stream(request: Request) -> Response:
+        return await inserts.inserts_stream_endpoint(request, server, max_bytes)
+
+    @app.post("/topics/{topic}/records")
+    async def produce(request: Request, topic: str) -> Response:
+        return await inserts.produce_endpoint(request, server, topic, max_bytes)
+
+    # -- server information ----------------------------------------------------------------------
+
+    @app.get("/info")
+    async def info(request: Request) -> Response:
+        return JSONResponse({"KsqlServerInfo": {
+            "version": SERVER_VERSION, "kafkaClusterId": server.cluster_id, "ksqlServiceId": server.service_id,
+            "serverStatus": "RUNNING" if server.running else "TERMINATING"}}, media_type=_media(request))
+
+    @app.get("/healthcheck")
+    async def healthcheck(request: Request) -> Response:
+        healthy = server.running
+        body = {"isHealthy": healthy, "details": {
+            "metastore": {"isHealthy": healthy}, "kafka": {"isHealthy": healthy},
+            "commandRunner": {"isHealthy": healthy}}}
+        return JSONResponse(body, status_code=200 if healthy else 503, media_type=_media(request))
+
+    @app.get("/clusterStatus")
+    async def cluster_status(request: Request) -> Response:
+        now = int(time.time() * 1000)
+        host = request.url.netloc or "localhost:8088"
+        lags = await run_in_threadpool(server.query_lags)
+        return JSONResponse({"clusterStatus": {host: {
+            "hostAlive": True, "lastStatusUpdateMs": now, "activeStandbyPerQuery": {},
+            "hostStoreLags": {"stateStoreLags": lags, "updateTimeMs": now}}}}, media_type=_media(request))
+
+    @app.get("/status")
+    async def status_all(request: Request) -> Response:
+        return JSONResponse({"commandStatuses": {k: v["status"] for k, v in server.statuses.items()}},
+                            media_type=_media(request))
+
+    @app.get("/status/{command_id:path}")
+    async def status_one(request: Request, command_id: str) -> Response:
+        status = server.statuses.get(command_id)
+        if status is None:
+            raise ApiError(404, NOT_FOUND, f"Command not found: {command_id}")
+        return JSONResponse(status, media_type=_media(request))
+
+    users = users_from_config(server.config)
+    if users is None:
+        return app
+    roles = frozenset(r.strip() for r in str(server.config.get("authentication.roles", "")).split(",")
+                      if r.strip())
+    return BasicAuthMiddleware(app, users, str(server.config.get("authentication.realm", "KsqlServer")), roles)
+
+
+def _media(request: Request) -> str:
+    return KSQL_MEDIA if KSQL_MEDIA in request.headers.get("accept", "") else "application/json"
+

@@ -1,0 +1,84 @@
+"""Reading requests: bounded bodies, JSON objects with known fields, properties maps.
+
+Everything a client can get wrong here becomes an ApiError with ksqlDB's error
+JSON (400 for malformed or unknown fields, 413 for oversized bodies).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from server.errors import REQUEST_TOO_LARGE, ApiError, bad_request
+
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, refused with 413 as soon as it exceeds `max_bytes`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, REQUEST_TOO_LARGE, f"Request body is larger than the limit of {max_bytes} bytes "
+                                            "(ksql.server.max.request.bytes)")
+
+
+def parse_object(body: bytes, what: str = "request") -> dict[str, Any]:
+    if not body.strip():
+        raise bad_request(f"Invalid {what}: the body is empty, a JSON object is expected")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise bad_request(f"Invalid JSON in {what}: {err}") from None
+    if not isinstance(doc, dict):
+        raise bad_request(f"Invalid {what}: a JSON object is expected")
+    return doc
+
+
+def check_fields(doc: dict[str, Any], spec: dict[str, type | tuple[type, ...]], required: tuple[str, ...],
+                 what: str) -> dict[str, Any]:
+    """Refuse unknown fields, missing required ones and fields of the wrong JSON type."""
+    for name in doc:
+        if name not in spec:
+            raise bad_request(f"Unrecognized field \"{name}\" in {what}: known fields are "
+                              f"{', '.join(sorted(spec))}")
+    for name in required:
+        if doc.get(name) is None:
+            raise bad_request(f"Missing field \"{name}\" in {what}")
+    for name, kind in spec.items():
+        value = doc.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is int):
+            names = {str: "a string", dict: "an object", int: "an integer", list: "an array"}
+            expected = names.get(kind, "a value") if isinstance(kind, type) else "a value"
+            raise bad_request(f"Invalid field \"{name}\" in {what}: expected {expected}")
+    return doc
+
+
+def properties_of(doc: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The request's properties (ksqlDB clients send them under several names), merged."""
+    out: dict[str, Any] = {}
+    for name in names:
+        value = doc.get(name)
+        if value:
+            for key, v in value.items():
+                if isinstance(v, (dict, list)):
+                    raise bad_request(f"Invalid property {key}: a string, number or boolean is expected")
+                out[str(key)] = v
+    return out
+
+
+def wants(request: Request, media_type: str) -> bool:
+    return media_type in request.headers.get("accept", "")

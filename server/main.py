@@ -1,0 +1,132 @@
+"""`ksql-server`: start a ksqlDB-compatible server on port 8088 with its data in ./ksql-data.
+
+    ksql-server                                   defaults: http://0.0.0.0:8088, ./ksql-data
+    ksql-server --config-file ksql-server.properties
+    ksql-server --listeners http://127.0.0.1:9000 --state-dir /var/lib/ksql -D ksql.service.id=prod_
+
+HTTP/1.1, HTTP/2 cleartext (as ksqlDB's own clients use for /query-stream and
+/inserts-stream) and WebSockets are served on the same port by Hypercorn;
+`--http-server uvicorn` serves HTTP/1.1 only. SIGTERM or Ctrl-C end push
+queries, let requests finish, then close the engine and the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from ksql.errors import KsqlError
+from server.app import create_app
+from server.config import ServerConfig
+from server.core import KsqlServer
+
+log = logging.getLogger("ksql.server")
+
+GRACEFUL_SECONDS = 5
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:
+    parser = argparse.ArgumentParser(prog="ksql-server", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", nargs="?", help="a ksql-server.properties file (same as --config-file)")
+    parser.add_argument("--config-file", help="a ksql-server.properties file")
+    parser.add_argument("--listeners", help="comma-separated http://host:port URLs (default http://0.0.0.0:8088)")
+    parser.add_argument("--service-id", help="ksql.service.id (default default_)")
+    parser.add_argument("--state-dir", "--data-dir", dest="state_dir", help="data directory (default ./ksql-data)")
+    parser.add_argument("-D", "--property", action="append", default=[], metavar="NAME=VALUE",
+                        help="any server, ksql.* or ksql.streams.* property; repeatable")
+    parser.add_argument("--http-server", choices=("hypercorn", "uvicorn"), default="hypercorn")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    args = parser.parse_args(argv)
+    if args.config and args.config_file:
+        parser.error("give the properties file once (positional or --config-file)")
+    overrides: dict[str, str] = {}
+    for item in args.property:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            parser.error(f"-D expects NAME=VALUE, got {item!r}")
+        overrides[name.strip()] = value.strip()
+    for name, value in (("listeners", args.listeners), ("ksql.service.id", args.service_id),
+                        ("state.dir", args.state_dir)):
+        if value is not None:
+            overrides[name] = value
+    return args, overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, overrides = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    try:
+        config = ServerConfig.load(args.config_file or args.config, overrides)
+        listeners = config.listeners
+        server = KsqlServer(config)
+        server.start()
+    except KsqlError as err:
+        print(f"ksql-server: {err}", file=sys.stderr)
+        return 1
+    try:
+        app = create_app(server)
+        urls = ", ".join(f"http://{host}:{port}" for host, port in listeners)
+        log.info("ksql-server listening on %s, data in %s", urls, config.data_dir)
+        if args.http_server == "uvicorn":
+            _serve_uvicorn(app, server, listeners, args.log_level)
+        else:
+            asyncio.run(_serve_hypercorn(app, server, listeners))
+    except KsqlError as err:
+        print(f"ksql-server: {err}", file=sys.stderr)
+        return 1
+    finally:
+        server.stop()
+    log.info("ksql-server stopped")
+    return 0
+
+
+def _end_streams(server: KsqlServer) -> None:
+    """Shutting down: stop serving new queries and end the running push queries' streams."""
+    server.running = False
+    server.push.close_all()
+
+
+async def _serve_hypercorn(app, server: KsqlServer, listeners: list[tuple[str, int]]) -> None:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in listeners]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.graceful_timeout = GRACEFUL_SECONDS
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def shutdown_trigger() -> None:
+        await stop.wait()
+        log.info("shutting down")
+        _end_streams(server)
+
+    await serve(app, config, shutdown_trigger=shutdown_trigger)
+
+
+def _serve_uvicorn(app, server: KsqlServer, listeners: list[tuple[str, int]], log_level: str) -> None:
+    import uvicorn
+
+    if len(listeners) != 1:
+        raise KsqlError("--http-server uvicorn serves one listener only")
+    host, port = listeners[0]
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            _end_streams(server)
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off",
+                          timeout_graceful_shutdown=GRACEFUL_SECONDS)).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Queries over HTTP: POST /query (ksqlDB's chunked JSON), POST /query-stream (HTTP/1.1 and HTTP/2),
+POST /close-query, and the shared machinery that streams a push query's rows to a client.
+
+/query streams a JSON array: a header ({"queryId", "schema"}), then {"row": {"columns": [...]}}
+per row ("tombstone": true for a table's deletions), then a {"finalMessage"} when the
+query ends by itself. /query-stream answers `application/vnd.ksqlapi.delimited.v1`
+(a header object, then one JSON array per row, one per line) or, when asked with
+Accept: application/json, one JSON array of the same. A push query ends when its
+LIMIT is reached, when the client goes away, or on /close-query; pull queries
+answer what the materialized state holds and end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ksql.engine.log import LogError
+from ksql.engine.transient import LIMIT_REACHED, PushRow, TooManyPushQueries, TransientQuery
+from ksql.errors import KsqlError
+from ksql.parser import ast
+from server.core import KsqlServer
+from server.errors import (
+    QUERY_ENDPOINT,
+    TOO_MANY_REQUESTS,
+    ApiError,
+    bad_request,
+    bad_statement,
+    generic_error,
+)
+from server.http import check_fields, parse_object, properties_of, read_body, wants
+from server.printer import TopicPrinter
+from server.rows import RowWriter, column_names, column_types, dumps
+
+QUERY_FIELDS = {"ksql": str, "streamsProperties": dict, "requestProperties": dict, "sessionVariables": dict,
+                "commandSequenceNumber": int}
+QUERY_STREAM_FIELDS = {"sql": str, "properties": dict, "requestProperties": dict, "sessionVariables": dict}
+DELIMITED = "application/vnd.ksqlapi.delimited.v1"
+PRINT_POLL_SECONDS = 0.2
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+def parse_query(server: KsqlServer, sql: str, variables: dict[str, Any] | None) -> ast.Statement:
+    """Exactly one SELECT or PRINT statement."""
+    try:
+        statements = server.prepare(sql, variables)
+    except KsqlError as err:
+        raise bad_statement(str(err), sql) from None
+    if len(statements) != 1:
+        raise bad_statement(f"Expected exactly one statement, got {len(statements)}", sql)
+    stmt = statements[0]
+    if not isinstance(stmt, (ast.SelectStatement, ast.Print)):
+        raise ApiError(400, QUERY_ENDPOINT, "The /query endpoint only runs queries (SELECT and PRINT): use "
+                                            "/ksql for other statements.", sql)
+    return stmt
+
+
+async def start_push(server: KsqlServer, stmt: ast.SelectStatement, properties: dict[str, Any],
+                     resume: dict[int, int] | None = None) -> TransientQuery:
+    try:
+        return await run_in_threadpool(server.start_push_query, stmt, properties, resume)
+    except TooManyPushQueries as err:
+        raise ApiError(429, TOO_MANY_REQUESTS, str(err), stmt.text) from None
+    except (KsqlError, LogError) as err:
+        raise bad_statement(str(err), stmt.text) from None
+
+
+async def run_pull(server: KsqlServer, stmt: ast.SelectStatement, properties: dict[str, Any]) -> tuple[Any, str]:
+    """(PullResult, final message or "") of a pull query."""
+    try:
+        result = await run_in_threadpool(server.pull_query, stmt, properties)
+    except (KsqlError, LogError) as err:
+        raise bad_statement(str(err), stmt.text) from None
+    return result, pull_final_message(server, stmt, len(result.rows))
+
+
+def pull_final_message(server: KsqlServer, stmt: ast.SelectStatement, rows: int) -> str:
+    """Pull queries on streams end with a final message, as ksqlDB's stream scans do; on tables none."""
+    relation = stmt.query.from_
+    engine = server.engine
+    source = engine.metastore.get(relation.name) if engine is not None and isinstance(relation, ast.Table) else None
+    if source is None or source.kind != "STREAM":
+        return ""
+    limit = stmt.query.limit
+    return LIMIT_REACHED if limit is not None and rows >= limit else "Query Completed"
+
+
+async def push_rows(server: KsqlServer, query: TransientQuery, batch: int = 500) -> AsyncIterator[list[PushRow]]:
+    """The query's rows as they arrive, in batches, until it ends; closes it however the consumer stops."""
+    loop = asyncio.get_running_loop()
+    ready = asyncio.Event()
+
+    def notify() -> None:
+        try:
+            loop.call_soon_threadsafe(ready.set)
+        except RuntimeError:  # the event loop is gone: the consumer is too
+            query.close()
+
+    query.listener = notify
+    try:
+        while True:
+            rows = query.take(batch)
+            if rows:
+                if server.runner is not None:
+                    server.runner.wake()  # room in the buffer again
+                yield rows
+                continue
+            if query.done:
+                return
+            ready.clear()
+            if query.buffer or query.done:
+                continue
+            await ready.wait()
+    finally:
+        query.listener = None
+        server.push.close(query.query_id)
+
+
+def end_of(query: TransientQuery) -> tuple[str | None, str | None]:
+    """(final message, error message) of a finished push query."""
+    if query.failed:
+        return None, query.finished
+    return query.finished, None
+
+
+# --- POST /query -------------------------------------------------------------------------------
+
+async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> Response:
+    doc = check_fields(parse_object(await read_body(request, max_bytes)), QUERY_FIELDS, ("ksql",),
+                       "the /query request")
+    properties = properties_of(doc, "streamsProperties", "requestProperties")
+    stmt = parse_query(server, doc["ksql"], doc.get("sessionVariables"))
+    media = "application/vnd.ksql.v1+json" if wants(request, "application/vnd.ksql.v1+json") \
+        else "application/json"
+    if isinstance(stmt, ast.Print):
+        return await print_response(server, stmt)
+    if stmt.query.emit is None:
+        result, final = await run_pull(server, stmt, properties)
+        writer = RowWriter([c.type for c in result.columns])
+        parts = [dumps({"header": {"queryId": result.query_id, "schema": result.schema}})]
+        parts += [dumps({"row": {"columns": writer.values(r)}}) for r in result.rows]
+        if final:
+            parts.append(dumps({"finalMessage": final}))
+        return Response(b"[" + b",\n".join(parts) + b"]\n", media_type=media)
+    query = await start_push(server, stmt, properties)
+    writer = RowWriter([c.type for c in query.columns])
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"[" + dumps({"header": {"queryId": query.query_id, "schema": query.schema}})
+        async for rows in push_rows(server, query):
+            parts = []
+            for r in rows:
+                row: dict[str, Any] = {"columns": writer.values(r.columns)}
+                if r.tombstone:
+                    row["tombstone"] = True
+                parts.append(dumps({"row": row}))
+            yield b",\n" + b",\n".join(parts)
+        final, error = end_of(query)
+        if error is not None:
+            yield b",\n" + dumps({"errorMessage": generic_error(error)})
+        elif final is not None:
+            yield b",\n" + dumps({"finalMessage": final})
+        yield b"]\n"
+
+    return StreamingResponse(body(), media_type=media)
+
+
+async def print_response(server: KsqlServer, stmt: ast.Print) -> Response:
+    """PRINT: text lines, following the topic until LIMIT or the client leaves."""
+    engine = server.engine
+    if engine is None or server.log is None:
+        raise ApiError(503, 50300, "The server is shutting down")
+    try:
+        printer = TopicPrinter(server.log, stmt, list(engine.metastore.sources.values()))
+    except (KsqlError, LogError) as err:
+        raise bad_statement(str(err), stmt.text) from None
+
+    async def body() -> AsyncIterator[bytes]:
+        while server.running:
+            try:
+                lines = await run_in_threadpool(printer.poll)
+            except LogError:  # the topic was deleted under us
+                return
+            if lines:
+                yield ("\n".join(lines) + "\n").encode()
+            if printer.done:
+                return
+            if not lines:
+                await asyncio.sleep(PRINT_POLL_SECONDS)
+
+    return StreamingResponse(body(), media_type="text/plain")
+
+
+# --- POST /query-stream ------------------------------------------------------------------------
+
+async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> Response:
+    doc = check_fields(parse_object(await read_body(request, max_bytes)), QUERY_STREAM_FIELDS, ("sql",),
+                       "the /query-stream request")
+    properties = properties_of(doc, "properties", "requestProperties")
+    stmt = parse_query(server, doc["sql"], doc.get("sessionVariables"))
+    if isinstance(stmt, ast.Print):
+        raise bad_request("PRINT is not supported by /query-stream: use /query")
+    as_json = wants(request, "application/json") and not wants(request, DELIMITED)
+    media = "application/json" if as_json else DELIMITED
+    sep, start, end = (b",", b"[", b"]") if as_json else (b"\n", b"", b"")
+
+    if stmt.query.emit is None:
+        result, _ = await run_pull(server, stmt, properties)
+        writer = RowWriter([c.type for c in result.columns])
+        header = {"queryId": result.query_id, "columnNames": column_names(result.columns),
+                  "columnTypes": column_types(result.columns)}
+        parts = [dumps(header)] + [dumps(writer.values(r)) for r in result.rows]
+        return Response(start + sep.join(parts) + end + (b"" if as_json else b"\n"), media_type=media)
+
+    query = await start_push(server, stmt, properties)
+    writer = RowWriter([c.type for c in query.columns])
+    header = {"queryId": query.query_id, "columnNames": column_names(query.columns),
+              "columnTypes": column_types(query.columns)}
+
+    async def body() -> AsyncIterator[bytes]:
+        yield start + dumps(header) + (b"" if as_json else b"\n")
+        async for rows in push_rows(server, query):
+            data = b"".join((sep if as_json else b"") + dumps(writer.values(r.columns)) + (b"" if as_json else b"\n")
+                            for r in rows)
+            yield data
+        _, error = end_of(query)
+        if error is not None:
+            yield (sep if as_json else b"") + dumps(generic_error(error)) + (b"" if as_json else b"\n")
+        yield end
+
+    return StreamingResponse(body(), media_type=media)
+
+
+# --- POST /close-query -------------------------------------------------------------------------
+
+async def close_query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> Response:
+    doc = check_fields(parse_object(await read_body(request, max_bytes)), {"queryId": str}, ("queryId",),
+                       "the /close-query request")
+    if not server.push.close(doc["queryId"]):
+        raise ApiError(400, 40003, f"No query with id {doc['queryId']}")
+    return Response(status_code=200)

@@ -1,0 +1,48 @@
+"""POST /ksql: run a script of statements and answer ksqlDB's list of entities.
+
+Statements run one by one, in order; the first refusal stops the script and is
+answered as a `statement_error` carrying the entities of the statements that ran
+before it. Queries (SELECT, PRINT) belong to /query and are refused here as
+ksqlDB refuses them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ksql.errors import KsqlError
+from ksql.parser import ast
+from server.core import KsqlServer
+from server.errors import QUERY_ENDPOINT, SERVER_ERROR, ApiError, bad_statement
+
+log = logging.getLogger("ksql.server")
+
+QUERY_ENDPOINT_MESSAGE = ("The following statement types should be issued to the websocket endpoint '/query':\n"
+                          "\t* PRINT\n\t* SELECT")
+
+
+def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
+               variables: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Entities of every statement of `sql` (INSERT VALUES has none, as in ksqlDB)."""
+    try:
+        statements = server.prepare(sql, variables)
+    except KsqlError as err:
+        raise bad_statement(str(err), sql) from None
+    entities: list[dict[str, Any]] = []
+    for stmt in statements:
+        text = getattr(stmt, "text", sql)
+        if isinstance(stmt, (ast.SelectStatement, ast.Print)):
+            raise ApiError(400, QUERY_ENDPOINT, QUERY_ENDPOINT_MESSAGE, text, entities)
+        try:
+            result = server.execute(stmt, properties)
+        except KsqlError as err:
+            raise bad_statement(str(err), text, entities) from None
+        except Exception as err:  # noqa: BLE001 - an engine bug must not become a stack trace
+            log.exception("statement failed unexpectedly: %s", text)
+            raise ApiError(500, SERVER_ERROR, f"Internal error while executing the statement: "
+                                              f"{type(err).__name__}: {err}", text, entities) from None
+        if isinstance(stmt, ast.InsertValues):
+            continue
+        entities.append(result.entity)
+    return entities

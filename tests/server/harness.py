@@ -1,0 +1,92 @@
+"""Black-box helpers for server tests: start `ksql-server` in a subprocess and talk to it over HTTP.
+
+`ServerProcess` runs the real command (`python -m server`) on a free port with a
+temporary data directory; tests see only its HTTP API, as a ksqlDB client would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A ksql-server subprocess; `url` once `start()` returned."""
+
+    def __init__(self, data_dir: Path, properties: dict[str, str] | None = None,
+                 port: int | None = None, extra_args: list[str] | None = None):
+        self.data_dir = data_dir
+        self.properties = properties or {}
+        self.port = port or free_port()
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        args = [sys.executable, "-m", "server", "--listeners", self.url, "--state-dir", str(self.data_dir),
+                "--log-level", "warning", *self.extra_args]
+        for name, value in self.properties.items():
+            args += ["-D", f"{name}={value}"]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life
+        self.proc = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ksql-server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(self.url + "/healthcheck", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"ksql-server did not start in {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait: a graceful stop."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies wherever it is."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 10.0), **kwargs)
+
+
+def ksql(client: httpx.Client, sql: str, properties: dict | None = None) -> list[dict]:
+    """POST /ksql and return the entities; fails the test on an error response."""
+    response = client.post("/ksql", json={"ksql": sql, "streamsProperties": properties or {}})
+    assert response.status_code == 200, response.text
+    return response.json()
