@@ -18,6 +18,8 @@ from ksql.engine.codec import decode_window, encode_window, key_serde, value_ser
 from ksql.engine.engine import Engine, EngineConfig
 from ksql.engine.log import MemoryLog, Record, TopicConfig, default_partition
 from ksql.engine.metastore import DataSource, WindowInfo
+from ksql.engine.schema_registry import EmbeddedSchemaRegistry
+from ksql.engine.serde import spec_values
 from ksql.errors import KsqlError
 from ksql.types import BIGINT, BYTES, DOUBLE, INTEGER, STRING, SqlType
 
@@ -46,6 +48,8 @@ class TestDriver:
         props = {"auto.offset.reset": "earliest", **(properties or {})}
         self.log = _RecordingLog()
         self.engine = Engine(self.log, EngineConfig(properties=props, create_missing_topics=True))
+        # like ksqlDB's test runner (a mock registry), subjects take any new schema
+        self.engine.schema_registry = EmbeddedSchemaRegistry(self.log, compatibility="NONE")
         self.topic_specs: dict[str, dict] = {}
 
     # -- setup ------------------------------------------------------------------------------
@@ -53,7 +57,10 @@ class TestDriver:
     def create_topic(self, spec: dict) -> None:
         name = spec["name"]
         self.topic_specs[name] = spec
-        if not self.log.topic_exists(name):
+        spec_values.register_topic_schemas(self.engine.schema_registry, spec)
+        # without a partition count the statements (or the first record piped) create the topic, as
+        # ksqlDB's runner takes the count from the statement then
+        if "partitions" in spec and not self.log.topic_exists(name):
             self.log.create_topic(name, TopicConfig(partitions=int(spec.get("partitions") or 1),
                                                     replicas=int(spec.get("replicas") or 1)))
 
@@ -114,7 +121,10 @@ class TestDriver:
         if name == "KAFKA":
             serde = key_serde(source.schema, fmt) if is_key else value_serde(source.schema, fmt)
             return serde.serialize([_coerce(data, columns[0].type)])
-        raise KsqlError(f"The {name} format needs the schema registry formats, which are not supported yet")
+        if name in spec_values.SR_FORMATS:
+            return spec_values.encode_side(self.engine.schema_registry, fmt, data, topic=source.topic,
+                                           is_key=is_key, columns=columns)
+        raise KsqlError(f"The {name} format is not supported by the test driver")
 
     # -- output -----------------------------------------------------------------------------
 
@@ -161,6 +171,9 @@ class TestDriver:
             return data.decode("utf-8")
         if fmt.name == "NONE":
             return None
+        if fmt.name in spec_values.SR_FORMATS:
+            columns = source.schema.key if is_key else source.schema.serialized_value
+            return spec_values.decode_side(fmt, data, topic=source.topic, is_key=is_key, columns=columns)
         serde = key_serde(source.schema, fmt) if is_key else value_serde(source.schema, fmt)
         row = serde.deserialize(data)
         return None if row is None else (row[0] if len(row) == 1 else row)

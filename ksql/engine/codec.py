@@ -28,15 +28,17 @@ _LONG = struct.Struct(">q")
 _TWO_LONGS = struct.Struct(">qq")
 
 
-def key_serde(schema: LogicalSchema, fmt: FormatInfo) -> Serde:
+def key_serde(schema: LogicalSchema, fmt: FormatInfo, topic: str = "") -> Serde:
+    """`topic` names the registry subject of the schema-registry formats (and error messages)."""
     columns = [Column(c.name, c.type) for c in schema.key]
-    return create_serde(fmt.name, columns, is_key=True, delimiter=fmt.delimiter)
+    return create_serde(fmt.name, columns, is_key=True, delimiter=fmt.delimiter, topic=topic,
+                        **fmt.serde_options())
 
 
-def value_serde(schema: LogicalSchema, fmt: FormatInfo) -> Serde:
+def value_serde(schema: LogicalSchema, fmt: FormatInfo, topic: str = "") -> Serde:
     columns = [Column(c.name, c.type) for c in schema.serialized_value]
     return create_serde(fmt.name, columns, is_key=False, wrap_single_value=fmt.wrap_single_value,
-                        delimiter=fmt.delimiter)
+                        delimiter=fmt.delimiter, topic=topic, **fmt.serde_options())
 
 
 # --- windowed keys (Kafka Streams' TimeWindowedSerde / SessionWindowedSerde layout) ----------
@@ -71,8 +73,8 @@ class RecordDecoder:
         self.source = source
         self.query_id = query_id
         schema = source.schema
-        self.key_serde = key_serde(schema, source.formats.key)
-        self.value_serde = value_serde(schema, source.formats.value)
+        self.key_serde = key_serde(schema, source.formats.key, source.topic)
+        self.value_serde = value_serde(schema, source.formats.value, source.topic)
         self.window = source.window
         self.n_keys = len(schema.key)
         # value layout: ("v", index into the value serde's row) | ("hs",) | ("h", header key)
@@ -211,8 +213,8 @@ class RecordEncoder:
         self.partitions = partitions
         self.n_keys = len(schema.key)
         self.n_values = len(schema.value)
-        self.key_serde = key_serde(schema, sink.formats.key)
-        self.value_serde = value_serde(schema, sink.formats.value)
+        self.key_serde = key_serde(schema, sink.formats.key, sink.topic)
+        self.value_serde = value_serde(schema, sink.formats.value, sink.topic)
         self.window = sink.window
         value_names = [c.name for c in schema.value]
         ts_col = sink.timestamp_column

@@ -36,6 +36,8 @@ from ksql.engine.schema import (
     SchemaColumn,
     contains_map,
 )
+from ksql.engine.schema_inference import assert_schema, sink_formats, source_schema
+from ksql.engine.schema_registry import create_registry
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry, default_registry
 from ksql.functions.aggregates import is_aggregate
@@ -80,6 +82,8 @@ class Engine:
         self.metastore = MetaStore()
         self.queries: dict[str, PersistentQuery] = {}
         self.views: dict[str, TableView] = {}  # materialized tables that pull queries read
+        # where AVRO/PROTOBUF/JSON_SR schemas live: embedded in the log, or ksql.schema.registry.url
+        self.schema_registry = create_registry(self.config.properties, log_)
         self.session_properties: dict[str, Any] = {}
         self.variables: dict[str, str] = {}
         self._sequence = 0
@@ -335,11 +339,7 @@ class Engine:
             if f"{side}_SCHEMA_ID" in props and fmt.name in ("KAFKA", "DELIMITED", "JSON", "NONE"):
                 raise KsqlError(f"{side}_FORMAT should support schema inference when {side}_SCHEMA_ID is "
                                 f"provided. Current format is {fmt.name}.")
-        if not stmt.elements:
-            if formats.value.name in ("KAFKA", "DELIMITED", "JSON", "NONE"):
-                raise KsqlError("No columns supplied.")
-            raise KsqlError(f"Schema inference for the {formats.value.name} format needs the schema registry "
-                            "formats, which this server does not support yet.")
+        schema, formats = source_schema(self, stmt, schema, formats, all_props)  # registry, inference
         if stmt.kind == "TABLE" and not schema.key:
             raise KsqlError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.")
         window = self._window_info(props)
@@ -452,6 +452,7 @@ class Engine:
                             "format can not handle. Please remove the function or change the format.")
         ts_col, ts_fmt = self._timestamp_settings(props, plan.schema)
         topic = str(props.get("KAFKA_TOPIC", stmt.name))
+        formats = sink_formats(self, props, plan.schema, formats, topic, all_props)  # registry, schema ids
         source_config = self.log.topic_config(source.topic)
         partitions = self._int_prop(props, "PARTITIONS") or source_config.partitions
         replicas = self._int_prop(props, "REPLICAS") or source_config.replicas
@@ -724,7 +725,7 @@ class Engine:
         return StatementResult(stmt.text, entity)
 
     def _exec_AssertSchema(self, stmt: ast.AssertSchema, overrides: dict) -> StatementResult:
-        raise KsqlError("ASSERT SCHEMA needs the schema registry, which this server does not support yet.")
+        return StatementResult(stmt.text, assert_schema(self, stmt))
 
     # -- listing ----------------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ key format NONE.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ksql.engine.serde import parse_delimiter as serde_parse_delimiter
 from ksql.errors import KsqlError
@@ -30,14 +31,26 @@ WRAP_SINGLE_VALUES_CONFIG = "ksql.persistence.wrap.single.values"
 
 @dataclass(frozen=True)
 class FormatInfo:
-    """A format name with its options (delimiter, wrapping)."""
+    """A format name with its options (delimiter, wrapping, schema-registry options)."""
 
     name: str
     delimiter: str | None = None
     wrap_single_value: bool | None = None
+    # ksqlDB's schemaId / fullSchemaName / nullableRepresentation format properties (see schema_inference)
+    schema_id: int | None = None
+    full_schema_name: str | None = None
+    nullable_representation: str | None = None
+    # the schema registry AVRO/PROTOBUF/JSON_SR serdes use; not part of the format's identity
+    registry: Any = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.name
+
+    def serde_options(self) -> dict[str, Any]:
+        """create_serde's keyword arguments for the options that are set."""
+        return {k: v for k, v in (("registry", self.registry), ("schema_id", self.schema_id),
+                                  ("full_schema_name", self.full_schema_name),
+                                  ("nullable_representation", self.nullable_representation)) if v is not None}
 
 
 def check_properties(props: dict, allowed: set[str] = SOURCE_PROPERTIES) -> None:
