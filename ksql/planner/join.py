@@ -15,7 +15,14 @@ import re
 from dataclasses import dataclass
 
 from ksql.engine.metastore import DataSource
-from ksql.engine.schema import KEY, PSEUDO_COLUMNS, VALUE, LogicalSchema, SchemaColumn
+from ksql.engine.schema import (
+    KEY,
+    PSEUDO_COLUMNS,
+    RESERVED_COLUMN_NAMES,
+    VALUE,
+    LogicalSchema,
+    SchemaColumn,
+)
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.parser import ast
@@ -394,6 +401,9 @@ class JoinAnalyzer:
                 continue
             if expr == ast.ColumnRef(ROWKEY):
                 expr = join_key
+            if names[pos] in RESERVED_COLUMN_NAMES:
+                raise KsqlError(f"Reserved column name in select: `{names[pos]}`. Please remove or alias the "
+                                "column.")
             if names[pos] in seen:
                 raise KsqlError(f"Duplicate column names: {names[pos]}")
             seen.add(names[pos])
