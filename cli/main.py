@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from importlib import metadata
 
@@ -86,13 +87,24 @@ def banner(console: Console, info: dict, url: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
+    try:
+        return _main(args, console)
+    except KeyboardInterrupt:
+        console.print()
+        return 130
+    except BrokenPipeError:  # `ksql -e ... | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(args: argparse.Namespace, console: Console) -> int:
     auth = None
     if args.user is not None:
         password = args.password
         if password is None:
             try:
                 password = getpass.getpass("Enter password: ")
-            except (EOFError, KeyboardInterrupt):
+            except EOFError:
                 console.print()
                 return 1
         auth = (args.user, password)
@@ -116,8 +128,6 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             cache.close()
         return 0
-    except KeyboardInterrupt:
-        return 130
     finally:
         client.close()
 

@@ -103,6 +103,13 @@ def test_print_topic(repl, server):
     out = r.run("PRINT 'printed' FROM BEGINNING LIMIT 1;")
     assert "Value format: JSON" in out
     assert "key: 7" in out and '"NAME":"seven"' in out
+    # without LIMIT, PRINT follows the topic until Ctrl-C
+    r.line("PRINT 'printed' FROM BEGINNING;")
+    r.expect("key: 7")
+    r.child.sendintr()
+    r.expect("Topic printing ceased")
+    r.prompt()
+    assert "PRINTED" in r.run("SHOW STREAMS;")
 
 
 def test_table_pull_query(repl, server):
