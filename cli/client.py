@@ -95,14 +95,15 @@ class JsonArrayReader:
 class QueryStream:
     """One running query's response: JSON messages (header, rows, final/error message) or text lines."""
 
-    def __init__(self, response: httpx.Response):
+    def __init__(self, response: httpx.Response, is_print: bool):
         self.response = response
-        self.is_text = response.headers.get("content-type", "").startswith("text/")
+        # ksqlDB streams PRINT's lines under the request's JSON media type; this server says text/plain
+        self.is_text = is_print or response.headers.get("content-type", "").startswith("text/")
         self.query_id: str | None = None
 
     def events(self) -> Iterator[Any]:
         if self.is_text:
-            yield from self.response.iter_lines()
+            yield from (line for line in self.response.iter_lines() if line.strip())  # blank lines: keep-alives
             return
         reader = JsonArrayReader()
         for chunk in self.response.iter_text():
@@ -158,7 +159,8 @@ class KsqlClient:
         return entities
 
     @contextmanager
-    def query(self, text: str, properties: dict[str, str], variables: dict[str, str]) -> Iterator[QueryStream]:
+    def query(self, text: str, properties: dict[str, str], variables: dict[str, str],
+              is_print: bool = False) -> Iterator[QueryStream]:
         """POST /query on a connection of its own, dropped when the block ends (that ends the query)."""
         http = httpx.Client(**self._args)
         try:
@@ -168,7 +170,7 @@ class KsqlClient:
                     if response.status_code != 200:
                         response.read()
                         self._json(response)
-                    yield QueryStream(response)
+                    yield QueryStream(response, is_print)
         finally:
             http.close()
 

@@ -99,8 +99,10 @@ class NameCache:
             columns = {str(f["name"]) for e in described for f in (e.get("sourceDescription") or {}).get("fields") or []
                        if f.get("name")}
             names.columns = sorted(columns)
-        for entity in self._entities("SHOW FUNCTIONS;"):
-            names.functions += [str(f["name"]) for f in entity.get("functions") or [] if f.get("name")]
+        names.functions = list(self._names.functions)  # the built-in functions do not change: fetched once
+        if not names.functions:
+            for entity in self._entities("SHOW FUNCTIONS;"):
+                names.functions += [str(f["name"]) for f in entity.get("functions") or [] if f.get("name")]
         for entity in self._entities("SHOW QUERIES;"):
             names.queries += [str(q["id"]) for q in entity.get("queries") or [] if q.get("id")]
         for entity in self._entities("SHOW TOPICS;"):

@@ -90,7 +90,7 @@ class Session:
         elif kind == st.SHOW_VARIABLES:
             self._show_variables()
         elif kind == st.RUN_SCRIPT:
-            return self.run_script(st.parse_run_script(self._local(stmt.text)))
+            return self._run_script(st.parse_run_script(self._local(stmt.text)))
         else:
             self._ksql(stmt.text)
         return True
@@ -101,12 +101,12 @@ class Session:
     def run_file(self, path: str) -> bool:
         """`ksql -f path`: as RUN SCRIPT."""
         try:
-            return self.run_script(path)
+            return self._run_script(path)
         except _Refused as err:
             self.console.error(str(err))
             return False
 
-    def run_script(self, path: str) -> bool:
+    def _run_script(self, path: str) -> bool:
         """RUN SCRIPT / -f: the file's statements, read here and sent one by one."""
         if self._depth >= MAX_SCRIPT_DEPTH:
             raise _Refused(f"RUN SCRIPT nested more than {MAX_SCRIPT_DEPTH} deep (does {path} run itself?)")
@@ -152,7 +152,7 @@ class Session:
         printer = _RowPrinter(self.console, st.is_push_query(text) or is_print, self.output == "JSON")
         interrupted = broken = False
         try:
-            with self.client.query(text, self.properties, self.variables) as stream:
+            with self.client.query(text, self.properties, self.variables, is_print) as stream:
                 try:
                     for event in stream.events():
                         printer.event(event)
