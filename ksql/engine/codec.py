@@ -65,6 +65,28 @@ def decode_window(data: bytes, window: WindowInfo) -> tuple[bytes, int, int]:
 
 # --- decoding ---------------------------------------------------------------------------------
 
+def _rows_builder(n_keys: int, n_values: int):
+    """(keys, values, timestamps, offsets, headers, partition) -> rows, for batches without null
+    keys or values: the key and value tuples are unpacked in the loop target, so a None or a
+    tuple of another length raises (TypeError / ValueError) instead of building a bad row."""
+    ks = [f"k{i}" for i in range(n_keys)]
+    vs = [f"v{i}" for i in range(n_values)]
+
+    def target(names: list[str]) -> str:
+        return "(" + "".join(f"{n}, " for n in names) + ")"
+    row = ", ".join([*ks, *vs, "ts, partition, offset, None, None, headers, False"])
+    columns = "timestamps, offsets, headers, strict=True"
+    if n_keys:
+        loop = f"for {target(ks)}, {target(vs)}, ts, offset, headers in zip(keys, values, {columns})"
+    else:
+        loop = f"for {target(vs)}, ts, offset, headers in zip(values, {columns})"
+    src = (f"def build_rows(keys, values, timestamps, offsets, headers, partition):\n"
+           f"    return [({row}) {loop}]\n")
+    env: dict = {}
+    exec(src, env)  # noqa: S102 - code built from column counts only
+    return env["build_rows"]
+
+
 class RecordDecoder:
     """Decodes a source's records into rows, skipping (and logging) records it cannot read."""
 
@@ -91,6 +113,7 @@ class RecordDecoder:
         self.layout = layout if any(x[0] != "v" for x in layout) else None
         self.n_values = len(schema.value)
         self.timestamp_of = self._timestamp_extractor()
+        self._build_rows = _rows_builder(self.n_keys, self.n_values)
 
     def _timestamp_extractor(self) -> Callable[[tuple], int | None] | None:
         col_name = self.source.timestamp_column
@@ -114,15 +137,20 @@ class RecordDecoder:
         batch record by record with decode()."""
         if self.window is not None or self.layout is not None or self.timestamp_of is not None:
             return self.decode(batch.records())
-        null_key, null_values = (None,) * self.n_keys, (None,) * self.n_values
-        partition = batch.partition
         try:
-            keys = self.key_serde.deserialize_many(batch.keys) if self.n_keys else [()] * len(batch)
+            keys = self.key_serde.deserialize_many(batch.keys) if self.n_keys else None
             values = self.value_serde.deserialize_many(batch.values)
+            try:  # no null keys or values: one generated comprehension
+                return self._build_rows(keys, values, batch.timestamps, batch.offsets, batch.headers,
+                                        batch.partition)
+            except (TypeError, ValueError):
+                pass
+            null_key, null_values = (None,) * self.n_keys, (None,) * self.n_values
+            partition = batch.partition
             return [(*(null_key if k is None else k), *(null_values if v is None else v),
                      ts, partition, offset, None, None, headers, v is None)
-                    for k, v, ts, offset, headers in zip(keys, values, batch.timestamps, batch.offsets,
-                                                         batch.headers, strict=True)]
+                    for k, v, ts, offset, headers in zip(keys or [()] * len(values), values, batch.timestamps,
+                                                         batch.offsets, batch.headers, strict=True)]
         except Exception:  # noqa: BLE001 - decode() skips and logs, or raises, as it always did
             return self.decode(batch.records())
 

@@ -59,6 +59,27 @@ class RecordBatch:
                    [r.headers or NO_HEADERS for r in records], [r.offset for r in records],
                    records[0].partition if records else -1)
 
+    def slice(self, start: int, stop: int) -> RecordBatch:
+        """The records [start:stop] of this batch, as a batch."""
+        return RecordBatch(self.keys[start:stop], self.values[start:stop], self.timestamps[start:stop],
+                           self.headers[start:stop], self.offsets[start:stop], self.partition)
+
+    @classmethod
+    def concat(cls, batches: Sequence[RecordBatch]) -> RecordBatch:
+        """One batch of the records of `batches`, in order (offsets and partition not kept)."""
+        if len(batches) == 1:
+            return batches[0]
+        keys: list = []
+        values: list = []
+        timestamps: list = []
+        headers: list = []
+        for b in batches:
+            keys += b.keys
+            values += b.values
+            timestamps += b.timestamps
+            headers += b.headers
+        return cls(keys, values, timestamps, headers)
+
     def records(self) -> list[Record]:
         """Fresh Record objects (offsets and partition set when the batch was read)."""
         offsets = self.offsets if len(self.offsets) == len(self.keys) else [-1] * len(self.keys)
