@@ -467,14 +467,16 @@ class Engine:
         prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
         query_id = self._next_query_id(f"{prefix}_{stmt.name}")
         self.metastore.sources[stmt.name] = sink
-        self._start_query(query_id, stmt.text, plan, sink)
+        self._start_query(query_id, stmt.text, plan, sink, overrides)
         return self._status(stmt, f"Created query with ID {query_id}", query_id)
 
-    def _start_query(self, query_id: str, sql: str, plan: ProjectionPlan | AggregatePlan, sink: DataSource
-                     ) -> PersistentQuery:
-        earliest = str(self.property("auto.offset.reset",
-                                     self.property("ksql.streams.auto.offset.reset", "latest"))).lower()
-        throw = str(self.property("ksql.timestamp.throw.on.invalid", "false")).lower() == "true"
+    def _start_query(self, query_id: str, sql: str, plan: ProjectionPlan | AggregatePlan | JoinPlan,
+                     sink: DataSource, overrides: dict) -> PersistentQuery:
+        """Start a persistent query; the request's properties win over the session's and the server's."""
+        props = self.all_properties(overrides)
+        earliest = str(props.get("auto.offset.reset",
+                                 props.get("ksql.streams.auto.offset.reset", "latest"))).lower()
+        throw = str(props.get("ksql.timestamp.throw.on.invalid", "false")).lower() == "true"
         if isinstance(plan, JoinPlan):
             query = JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest")
             for leaf in plan.leaves:
@@ -513,7 +515,7 @@ class Engine:
             name=target.name, kind=target.kind, schema=target.schema, topic=target.topic,
             formats=target.formats, timestamp_column=target.timestamp_column,
             timestamp_format=target.timestamp_format, window=target.window, sql=target.sql)
-        query = self._start_query(query_id, stmt.text, plan, sink)
+        query = self._start_query(query_id, stmt.text, plan, sink, overrides)
         target.writer_query_ids.add(query.query_id)
         return self._status(stmt, f"Created query with ID {query_id}", query_id)
 
