@@ -596,6 +596,8 @@ def _resolve(text: str, raw: dict[str, int], zone: dt.tzinfo | None) -> Parsed:
         _check(text, "MinuteOfHour", minute, 0, 59)
     if second is not None:
         _check(text, "SecondOfMinute", second, 0, 59)
+    if nano is not None:
+        _check(text, "NanoOfSecond", nano, 0, 999_999_999)
     if "nano_of_day" in raw:
         nod = _check(text, "NanoOfDay", raw["nano_of_day"], 0, 86_400 * 10**9 - 1)
         h, rem = divmod(nod, 3600 * 10**9)
@@ -666,10 +668,13 @@ def parse_datetime(text: str, pattern: str, default_zone: dt.tzinfo = dt.UTC) ->
     date = _date_with_defaults(text, p)
     h, m, s, n = p.time or (0, 0, 0, 0)
     zone = p.zone or default_zone
-    value = dt.datetime(date.year, date.month, date.day, h, m, s, n // 1000, tzinfo=zone)
-    if p.excess_days:
-        value += dt.timedelta(days=p.excess_days)
-    return value
+    try:
+        value = dt.datetime(date.year, date.month, date.day, h, m, s, n // 1000, tzinfo=zone)
+        if p.excess_days:
+            value += dt.timedelta(days=p.excess_days)
+        return value
+    except (ValueError, OverflowError) as e:
+        raise _err(text, str(e)) from None
 
 
 @functools.lru_cache(maxsize=256)
@@ -922,6 +927,8 @@ def format_date_days(days: int, pattern: str) -> str:
 
 def format_time_millis(millis: int, pattern: str) -> str:
     """A TIME (milliseconds of the day) in `pattern`; date and zone fields are unsupported."""
+    if not 0 <= millis < _MS_PER_DAY:
+        raise KsqlError(f"Invalid value for NanoOfDay (valid values 0 - 86399999999999): {millis * 1_000_000}")
     h, rem = divmod(millis, 3_600_000)
     m, rem = divmod(rem, 60_000)
     s, ms = divmod(rem, 1000)

@@ -181,3 +181,11 @@ def test_the_test_harness_functions_stay_out_of_the_default_registry():
     assert reg.resolve_table("throwing_udtf", [BOOLEAN]).impl(False) == [False]
     with pytest.raises(KsqlError, match="boom"):
         reg.resolve_scalar("bad_udf", [BOOLEAN]).impl(True)
+
+
+def test_generate_series_sizes_as_java_computes_them():
+    errors: list[str] = []
+    assert evaluate("GENERATE_SERIES(A, B)", {"A": INTEGER, "B": INTEGER}, (0, 2**31 - 1), errors) is None
+    assert "Illegal Capacity" in errors[0]  # the int size wraps negative, as in ksqlDB
+    assert evaluate("GENERATE_SERIES(A, B)", {"A": BIGINT, "B": BIGINT}, (0, 10**9), errors) is None
+    assert "more than the 10000000 allowed" in errors[1]

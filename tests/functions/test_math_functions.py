@@ -132,3 +132,11 @@ def test_java_math_helpers():
 def test_random_is_non_deterministic():
     assert not default_registry().describe("random").deterministic
     assert 0.0 <= evaluate("RANDOM()") < 1.0
+
+
+def test_rounding_at_any_scale():
+    assert evaluate("ROUND(D, 825)", {"D": DOUBLE}, (1.5,)) == 1.5
+    assert same(evaluate("ROUND(D, -2147483648)", {"D": DOUBLE}, (-2.5,)), 0.0)  # BigDecimal has no -0
+    assert evaluate("ROUND(D, 0)", {"D": DOUBLE}, (1e308,)) == 1e308
+    assert evaluate("TRUNC(B, 1000)", {"B": DecimalType(4, 2)}, (Decimal("9.99"),)) == Decimal("9.99")
+    assert evaluate("ROUND(B, -5)", {"B": DecimalType(4, 2)}, (Decimal("9.99"),)) == Decimal("0.00")

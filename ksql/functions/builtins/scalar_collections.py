@@ -233,13 +233,24 @@ def slice_(a, start, end):
     return a[lo:hi]
 
 
+# ksqlDB allocates the whole list; past this many values the JVM would run out of memory, so the
+# call fails instead of taking the server down.
+MAX_SERIES = 10_000_000
+
+
 def _series(start: int, end: int, step: int, wrap: Callable[[int], int]) -> list[int]:
+    """ksqlDB's GenerateSeries, int arithmetic included (the size is an int: a wrapped, negative
+    size is Java's 'Illegal Capacity')."""
     if step == 0:
         raise KsqlError("GENERATE_SERIES step cannot be zero")
     diff = wrap(end - start)
     if (diff > 0 and step < 0) or (diff < 0 and step > 0):
         raise KsqlError("GENERATE_SERIES step has wrong sign")
-    size = 1 + java_idiv(diff, step)
+    size = wrap32(1 + wrap32(java_idiv(diff, step)))
+    if size < 0:
+        raise KsqlError(f"Illegal Capacity: {size}")
+    if size > MAX_SERIES:
+        raise KsqlError(f"GENERATE_SERIES would produce {size} values, more than the {MAX_SERIES} allowed")
     return [wrap(start + i * step) for i in range(size)]
 
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import math
 import random as _random
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
+from decimal import (
+    MAX_EMAX,
+    MIN_EMIN,
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_DOWN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+)
 from fractions import Fraction
 
 from ksql.errors import KsqlError
@@ -188,11 +198,27 @@ def ceil_double(x):
     return _signed_zero(float(math.ceil(x)), x)
 
 
+def set_scale(d: Decimal, places: int, mode: str) -> Decimal:
+    """BigDecimal.setScale(places, mode) for any `places` (Python's contexts limit digits and exponents):
+    finer scales leave the value as it is, scales coarser than its first digit round it to zero."""
+    exp = int(d.as_tuple().exponent)
+    if -places <= exp:
+        return d
+    if -places > d.adjusted() + 1 and mode in (ROUND_DOWN, ROUND_HALF_UP, ROUND_HALF_DOWN):
+        return Decimal(0)
+    digits = max(d.adjusted() + places + 2, 1)
+    ctx = Context(prec=digits, rounding=mode, Emax=MAX_EMAX, Emin=MIN_EMIN)
+    return d.quantize(Decimal(1).scaleb(-places, context=ctx), context=ctx)
+
+
+def _with_scale_of(r: Decimal, x: Decimal) -> Decimal:
+    """setScale(x.scale()) after rounding: the result keeps the argument's scale."""
+    return r.quantize(Decimal(1).scaleb(int(x.as_tuple().exponent)), context=DEC_CTX)
+
+
 def _set_scale_keep(x: Decimal, places: int, mode: str) -> Decimal:
     """BigDecimal setScale(places, mode).setScale(x.scale()): round, keeping the value's scale."""
-    scale = -x.as_tuple().exponent
-    r = x.quantize(Decimal(1).scaleb(-places), rounding=mode, context=DEC_CTX)
-    return r.quantize(Decimal(1).scaleb(-scale), context=DEC_CTX)
+    return _with_scale_of(set_scale(x, places, mode), x)
 
 
 @scalar("floor", [DECIMAL_ANY], _same_decimal, category=_CAT, param_names=("val",))
@@ -210,8 +236,7 @@ def ceil_decimal(x):
 
 
 def _round_dec(d: Decimal, places: int) -> Decimal:
-    mode = ROUND_HALF_DOWN if d < 0 else ROUND_HALF_UP
-    return d.quantize(Decimal(1).scaleb(-places), rounding=mode, context=DEC_CTX)
+    return set_scale(d, places, ROUND_HALF_DOWN if d < 0 else ROUND_HALF_UP)
 
 
 _ROUND_DOC = ("Round a value to the number of decimal places as specified by the next argument. Values are "
@@ -238,7 +263,7 @@ def round_double(x):
 def round_double_places(x, places):
     if not math.isfinite(x):
         return x
-    return float(_round_dec(float_to_decimal(x), places))
+    return float(_round_dec(float_to_decimal(x), places)) + 0.0  # BigDecimal has no -0
 
 
 @scalar("round", [DECIMAL_ANY], _integral_decimal, category=_CAT, param_names=("val",))
@@ -248,8 +273,7 @@ def round_decimal(x):
 
 @scalar("round", [DECIMAL_ANY, INTEGER], _same_decimal, category=_CAT, param_names=("val", "decimalPlaces"))
 def round_decimal_places(x, places):
-    scale = -x.as_tuple().exponent
-    return _round_dec(x, places).quantize(Decimal(1).scaleb(-scale), context=DEC_CTX)
+    return _with_scale_of(_round_dec(x, places), x)
 
 
 # --- TRUNC ------------------------------------------------------------------------------------
@@ -275,7 +299,7 @@ def trunc_double(x):
 def trunc_double_places(x, places):
     if not math.isfinite(x):
         return x
-    return float(float_to_decimal(x).quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN, context=DEC_CTX))
+    return float(set_scale(float_to_decimal(x), places, ROUND_DOWN)) + 0.0  # BigDecimal has no -0
 
 
 @scalar("trunc", [DECIMAL_ANY], _integral_decimal, category=_CAT, param_names=("val",))
