@@ -14,20 +14,25 @@ from starlette.requests import Request
 from server.errors import REQUEST_TOO_LARGE, ApiError, bad_request
 
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+DRAIN_BYTES = 64 * 1024 * 1024
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The whole body, refused with 413 as soon as it exceeds `max_bytes`."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large(max_bytes)
+    """The whole body, refused with 413 once it exceeds `max_bytes`.
+
+    The rest of an oversized body is read and dropped (up to DRAIN_BYTES) so the client,
+    which may still be sending, receives the 413 rather than a reset connection."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise too_large(max_bytes)
+            if size > DRAIN_BYTES:
+                break
+            continue
         chunks.append(chunk)
+    if size > max_bytes:
+        raise too_large(max_bytes)
     return b"".join(chunks)
 
 

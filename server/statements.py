@@ -9,10 +9,11 @@ ksqlDB refuses them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from ksql.errors import KsqlError
-from ksql.parser import ast
+from ksql.parser import ast, split_statements
 from server.core import KsqlServer
 from server.errors import QUERY_ENDPOINT, SERVER_ERROR, ApiError, bad_statement
 
@@ -25,12 +26,8 @@ QUERY_ENDPOINT_MESSAGE = ("The following statement types should be issued to the
 def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
                variables: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Entities of every statement of `sql` (INSERT VALUES has none, as in ksqlDB)."""
-    try:
-        statements = server.prepare(sql, variables)
-    except KsqlError as err:
-        raise bad_statement(str(err), sql) from None
     entities: list[dict[str, Any]] = []
-    for stmt in statements:
+    for stmt in _statements(server, sql, variables, entities):
         text = getattr(stmt, "text", sql)
         if isinstance(stmt, (ast.SelectStatement, ast.Print)):
             raise ApiError(400, QUERY_ENDPOINT, QUERY_ENDPOINT_MESSAGE, text, entities)
@@ -46,3 +43,18 @@ def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
             continue
         entities.append(result.entity)
     return entities
+
+
+def _statements(server: KsqlServer, sql: str, variables: dict[str, Any] | None,
+                entities: list[dict[str, Any]]) -> Iterator[ast.Statement]:
+    """The script's statements, each parsed when its turn comes (so a DEFINE applies to what follows)."""
+    try:
+        pieces = split_statements(sql)
+    except KsqlError as err:
+        raise bad_statement(str(err), sql, entities) from None
+    for piece in pieces:
+        try:
+            statements = server.prepare(piece, variables)
+        except KsqlError as err:
+            raise bad_statement(str(err), piece.strip().rstrip(";"), entities) from None
+        yield from statements

@@ -111,14 +111,19 @@ class TransactionalLog(Log):
 
     @contextmanager
     def transactions(self) -> Iterator[None]:
-        """Hold this thread's appends until its next commit(); leftovers are appended at the end."""
+        """Hold this thread's appends until its next commit().
+
+        Appends left without a commit are written at the end; after an exception they are
+        dropped instead, as their input was not committed and will be processed again."""
         self._local.pending = []
         try:
             yield
-        finally:
-            pending, self._local.pending = self._local.pending, None
-            for topic, partition, kind, records in pending:  # appended without a commit after them
-                self._write(topic, partition, kind, records)
+        except BaseException:
+            self._local.pending = None
+            raise
+        pending, self._local.pending = self._local.pending, None
+        for topic, partition, kind, records in pending:
+            self._write(topic, partition, kind, records)
 
     def _pending(self) -> list | None:
         return getattr(self._local, "pending", None)

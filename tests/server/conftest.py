@@ -12,7 +12,8 @@ from tests.server.harness import ServerProcess
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     process = ServerProcess(tmp_path_factory.mktemp("ksql") / "data",
-                            {"ksql.log.fsync": "never", "ksql.max.push.queries": "5"}).start()
+                            {"ksql.log.fsync": "never", "ksql.max.push.queries": "5",
+                             "ksql.server.max.request.bytes": "100000"}).start()
     try:
         yield process
     finally:

@@ -119,7 +119,7 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path: Path)
                 acked.extend(value + a["seq"] for a in acks if a["status"] == "ok")
                 value += 50
 
-    for _round in range(3):
+    for _round in range(2):
         stop = threading.Event()
         writer = threading.Thread(target=write, args=(server, next_value, stop))
         writer.start()

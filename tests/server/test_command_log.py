@@ -1,0 +1,62 @@
+"""The command log: accepted statements are logged and replayed into a new engine with the same query ids."""
+
+from __future__ import annotations
+
+from ksql.engine.command_log import CommandLog, command_topic
+from ksql.engine.engine import Engine, EngineConfig
+from ksql.engine.log import MemoryLog
+from ksql.errors import KsqlError
+from ksql.parser import split_statements
+
+SCRIPT = """
+CREATE STREAM S (K STRING KEY, V INT) WITH (KAFKA_TOPIC='s', PARTITIONS=1, VALUE_FORMAT='JSON');
+SHOW STREAMS;
+CREATE TYPE T AS STRUCT<A INT>;
+DEFINE x = 'S2';
+CREATE STREAM ${x} AS SELECT K, V + 1 AS W FROM S;
+INSERT INTO S (K, V) VALUES ('a', 1);
+CREATE STREAM S3 AS SELECT * FROM S;
+TERMINATE CSAS_S3_6;
+"""
+
+
+def _run(engine: Engine, commands: CommandLog, script: str) -> None:
+    for piece in split_statements(script):  # as the server does: DEFINE applies to what follows
+        try:
+            for stmt in engine.prepare(piece):
+                commands.execute(engine, stmt, {"auto.offset.reset": "earliest"})
+        except KsqlError:
+            pass
+
+
+def test_only_state_changing_statements_are_logged_and_replay_restores_them() -> None:
+    log = MemoryLog()
+    engine = Engine(log, EngineConfig())
+    commands = CommandLog(log, "svc_")
+    assert commands.topic == command_topic("svc_") == "_confluent-ksql-svc__command_topic"
+    _run(engine, commands, SCRIPT + "DROP STREAM NOT_THERE;")
+    logged = [c.statement.split()[0:2] for c in commands.commands()]
+    assert logged == [["CREATE", "STREAM"], ["CREATE", "TYPE"], ["DEFINE", "x"], ["CREATE", "STREAM"],
+                      ["CREATE", "STREAM"], ["TERMINATE", "CSAS_S3_6"]]
+    assert all(c.properties == {"auto.offset.reset": "earliest"} for c in commands.commands())
+
+    restarted = Engine(log, EngineConfig())
+    count, failures = CommandLog(log, "svc_").replay(restarted)
+    assert (count, failures) == (6, [])
+    assert sorted(restarted.metastore.sources) == sorted(engine.metastore.sources) == ["S", "S2", "S3"]
+    assert sorted(restarted.queries) == sorted(engine.queries) == ["CSAS_S2_4"]
+    assert "T" in restarted.metastore.types and restarted.variables == engine.variables
+    # a statement after the restart gets a query id no earlier query had
+    _run(restarted, CommandLog(log, "svc_"), "CREATE STREAM S4 AS SELECT * FROM S;")
+    assert "CSAS_S4_6" not in restarted.queries and len(restarted.queries) == 2
+
+
+def test_replay_reports_commands_that_no_longer_apply() -> None:
+    log = MemoryLog()
+    engine = Engine(log, EngineConfig())
+    commands = CommandLog(log, "x")
+    log.create_topic("s")
+    _run(engine, commands, "CREATE STREAM S (V INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');")
+    log.delete_topic("s")  # removed behind the server's back
+    count, failures = CommandLog(log, "x").replay(Engine(log, EngineConfig()))
+    assert count == 1 and len(failures) == 1 and "does not exist" in failures[0][1]

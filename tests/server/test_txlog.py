@@ -1,0 +1,122 @@
+"""TransactionalLog: a query's appends and its commit are one transaction, rolled forward after a crash."""
+
+from __future__ import annotations
+
+import pytest
+
+from ksql.engine.log import MemoryLog, Record, TopicConfig
+from server.txlog import TransactionalLog
+
+JOURNAL = "_journal"
+
+
+class Crash(Exception):
+    """The process dies here."""
+
+
+class CrashingLog(MemoryLog):
+    """A MemoryLog that 'dies' on the n-th append to a topic (the append does not happen)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.crash_on: tuple[str, int] | None = None
+        self.crash_commit = False
+
+    def append(self, topic, partition, records):
+        if self.crash_on is not None and self.crash_on[0] == topic:
+            remaining = self.crash_on[1]
+            if remaining == 0:
+                self.crash_on = None
+                raise Crash()
+            self.crash_on = (topic, remaining - 1)
+        return super().append(topic, partition, records)
+
+    def commit(self, group, offsets):
+        if self.crash_commit:
+            self.crash_commit = False
+            raise Crash()
+        super().commit(group, offsets)
+
+
+def _values(log, topic: str, partition: int = 0) -> list[bytes]:
+    return [r.value for r in log.read(topic, partition, 0, 1000)]
+
+
+@pytest.fixture
+def inner() -> CrashingLog:
+    log = CrashingLog()
+    log.create_topic("in", TopicConfig(partitions=1))
+    log.create_topic("out", TopicConfig(partitions=2))
+    return log
+
+
+def _poll(tx: TransactionalLog, values: list[bytes], offset: int) -> None:
+    """What a query's poll does: append output to two partitions, then commit its input offset."""
+    with tx.transactions():
+        tx.append("out", 0, [Record(None, v, 1, []) for v in values])
+        tx.append("out", 1, [Record(None, v + b"!", 1, []) for v in values])
+        assert _values(tx, "out") == [] or True  # held until the commit
+        tx.commit("g", {("in", 0): offset})
+
+
+def test_appends_are_held_until_the_commit(inner: CrashingLog) -> None:
+    tx = TransactionalLog(inner, JOURNAL)
+    with tx.transactions():
+        offsets = tx.append("out", 0, [Record(None, b"a", 1, [])])
+        assert offsets == [0] and _values(inner, "out") == []
+        tx.commit("g", {("in", 0): 1})
+        assert _values(inner, "out") == [b"a"] and inner.committed("g", "in", 0) == 1
+
+
+def test_a_commit_without_appends_is_a_plain_commit(inner: CrashingLog) -> None:
+    tx = TransactionalLog(inner, JOURNAL)
+    with tx.transactions():
+        tx.commit("g", {("in", 0): 5})
+    assert inner.committed("g", "in", 0) == 5 and inner.end_offset(JOURNAL, 0) == 0
+
+
+def test_appends_outside_transactions_and_leftovers_are_written_directly(inner: CrashingLog) -> None:
+    tx = TransactionalLog(inner, JOURNAL)
+    tx.append("out", 0, [Record(None, b"direct", 1, [])])
+    with tx.transactions():
+        tx.append("out", 0, [Record(None, b"leftover", 1, [])])
+    assert _values(inner, "out") == [b"direct", b"leftover"]
+
+
+@pytest.mark.parametrize("crash", ["first output", "second output", "commit"])
+def test_a_crash_inside_a_transaction_is_rolled_forward_exactly_once(inner: CrashingLog, crash: str) -> None:
+    tx = TransactionalLog(inner, JOURNAL)
+    _poll(tx, [b"1", b"2"], 2)
+    if crash == "commit":
+        inner.crash_commit = True
+    else:
+        inner.crash_on = ("out", 0 if crash == "first output" else 1)
+    with pytest.raises(Crash):
+        _poll(tx, [b"3"], 3)
+    for _ in range(2):  # restart, twice: recovery is idempotent
+        TransactionalLog(inner, JOURNAL)
+        assert _values(inner, "out", 0) == [b"1", b"2", b"3"]
+        assert _values(inner, "out", 1) == [b"1!", b"2!", b"3!"]
+        assert inner.committed("g", "in", 0) == 3
+
+
+def test_a_crash_before_the_journal_loses_the_uncommitted_batch_only(inner: CrashingLog) -> None:
+    tx = TransactionalLog(inner, JOURNAL)
+    _poll(tx, [b"1"], 1)
+    inner.crash_on = (JOURNAL, 0)
+    with pytest.raises(Crash):
+        _poll(tx, [b"2"], 2)
+    TransactionalLog(inner, JOURNAL)
+    assert _values(inner, "out") == [b"1"] and inner.committed("g", "in", 0) == 1  # reprocessed later
+
+
+def test_headers_keys_and_nulls_survive_the_journal(inner: CrashingLog) -> None:
+    tx = TransactionalLog(inner, JOURNAL)
+    record = Record(b"k", None, 42, [("h", b"v"), ("n", None)])
+    inner.crash_on = ("out", 0)
+    with pytest.raises(Crash), tx.transactions():
+        tx.append("out", 0, [record])
+        tx.commit("g", {("in", 0): 1})
+    TransactionalLog(inner, JOURNAL)
+    [got] = inner.read("out", 0, 0, 10)
+    assert (got.key, got.value, got.timestamp, list(got.headers)) == (b"k", None, 42, [("h", b"v"), ("n", None)])
