@@ -24,7 +24,7 @@ from ksql.engine.log import Log, Record, TopicConfig
 from ksql.engine.schema import ROWPARTITION, ROWTIME
 from ksql.parser import ast
 from ksql.planner.aggregation import AggregatePlan
-from ksql.planner.analysis import RAW_NULL
+from ksql.planner.analysis import RAW_HEADERS, RAW_NULL
 from ksql.planner.expressions import compile_batch, compile_projection
 from ksql.types import BOOLEAN
 
@@ -56,9 +56,11 @@ class AggregateProcessor:
             start = self.k + len(arg_exprs)
             arg_exprs.extend(call.args)
             self.arg_slices.append((start, start + len(call.args)))
-        tail = [ast.ColumnRef(ROWTIME), ast.ColumnRef(ROWPARTITION), ast.ColumnRef(RAW_NULL)]
+        tail = [ast.ColumnRef(ROWTIME), ast.ColumnRef(ROWPARTITION), ast.ColumnRef(RAW_NULL),
+                ast.ColumnRef(RAW_HEADERS)]
         n = self.k + len(arg_exprs)
-        self.ts_i, self.part_i, self.null_i = n, n + 1, n + 2
+        self.ts_i, self.part_i, self.null_i, self.headers_i = n, n + 1, n + 2, n + 3
+        n += 1  # the slots after the tail start one further on
         projections = list(plan.group_exprs) + arg_exprs + tail
         if self.is_table:
             n_src_keys = len(plan.source.schema.key)
@@ -88,12 +90,14 @@ class AggregateProcessor:
         self.stream_time: dict[int, int] = {}
         self.pending_final: dict[tuple, int] = {}  # EMIT FINAL: state key -> latest record timestamp
         self.materialized: dict[tuple, tuple] = {}  # state key -> (key values..., value values...)
+        self._headers: list = []
 
     # -- processing -------------------------------------------------------------------------------
 
     def process(self, rows: list[tuple]) -> list[tuple]:
         out: list[tuple] = []
         for p in self.pre(rows):
+            self._headers = p[self.headers_i]  # results carry the headers of the record causing them
             if not self.is_table:
                 if not p[self.null_i]:
                     self._apply(p, True, p[self.ts_i], out)
@@ -223,7 +227,7 @@ class AggregateProcessor:
         if row[-1]:
             entry[1] = True
             self.materialized[sk] = row[:-1]
-            out.append((*row[:-1], ts, [], sk[1], sk[2], partition, False))
+            out.append((*row[:-1], ts, self._headers, sk[1], sk[2], partition, False))
         elif entry[1]:
             entry[1] = False
             self.materialized.pop(sk, None)

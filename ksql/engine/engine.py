@@ -504,12 +504,15 @@ class Engine:
         if plan.source.kind != "STREAM" or isinstance(plan, AggregatePlan):
             raise KsqlError(f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
         result_schema, sink_schema = plan.schema, target.schema
-        compatible = len(result_schema.columns) == len(sink_schema.columns) and all(
-            a.name == b.name and a.type == b.type and a.is_key == b.is_key
-            for a, b in zip(result_schema.key + result_schema.value, sink_schema.key + sink_schema.value, strict=True))
+        results, sinks = result_schema.key + result_schema.value, sink_schema.key + sink_schema.value
+        compatible = len(results) == len(sinks) and all(
+            a.name == b.name and a.is_key == b.is_key and _insert_compatible(a.type, b.type)
+            for a, b in zip(results, sinks, strict=True))
         if not compatible:
             raise KsqlError(f"Incompatible schema between results and sink. Result schema is {result_schema} "
                             f"Sink schema is {sink_schema}")
+        if any(a.type != b.type for a, b in zip(results, sinks, strict=True)):
+            plan = _widened(plan, sink_schema)
         query_id = str(stmt.properties.get("QUERY_ID") or self._next_query_id("INSERTQUERY"))
         sink = DataSource(
             name=target.name, kind=target.kind, schema=target.schema, topic=target.topic,
@@ -750,6 +753,31 @@ class Engine:
         from ksql.engine import describe
 
         return StatementResult(stmt.text, describe.explain(self, stmt))
+
+
+_NUMERIC_RANK = {"INTEGER": 1, "BIGINT": 2, "DECIMAL": 3, "DOUBLE": 4}
+
+
+def _insert_compatible(result: SqlType, sink: SqlType) -> bool:
+    """INSERT INTO widens numbers up the INT -> BIGINT -> DECIMAL -> DOUBLE ladder, any precision."""
+    if result == sink or can_widen(result, sink):
+        return True
+    r, s = _NUMERIC_RANK.get(result.base), _NUMERIC_RANK.get(sink.base)
+    return r is not None and s is not None and r <= s
+
+
+def _widened(plan: ProjectionPlan | JoinPlan, sink: LogicalSchema) -> ProjectionPlan | JoinPlan:
+    """The plan with each result column cast to the sink's wider type (INSERT INTO's implicit casts)."""
+    from dataclasses import replace
+
+    def cast(exprs, columns):
+        return tuple(e if c.type == r.type else ast.Cast(e, c.type)
+                     for e, c, r in zip(exprs, columns, plan.schema.key + plan.schema.value, strict=False))
+
+    keys = cast(plan.key_exprs, sink.key)
+    values = tuple(e if c.type == r.type else ast.Cast(e, c.type)
+                   for e, c, r in zip(plan.value_exprs, sink.value, plan.schema.value, strict=True))
+    return replace(plan, key_exprs=keys, value_exprs=values, schema=sink)
 
 
 def _sink_window(plan: ProjectionPlan | AggregatePlan | JoinPlan) -> WindowInfo | None:
