@@ -117,8 +117,14 @@ class Engine:
         handler = getattr(self, "_exec_" + type(stmt).__name__, None)
         if handler is None:
             raise KsqlError(f"Statement not supported by the engine: {getattr(stmt, 'text', stmt)}")
+        # only statements that succeed advance the sequence, so replaying the accepted statements
+        # (the command log) gives every query the same id and so the same committed offsets
         self._sequence += 1
-        return handler(stmt, properties or {})
+        try:
+            return handler(stmt, properties or {})
+        except BaseException:
+            self._sequence -= 1
+            raise
 
     def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Let every running query process all it can (deterministic: queries in creation order)."""
