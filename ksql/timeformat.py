@@ -285,6 +285,7 @@ _ZONE_FULL_NAMES = {
 _FULL_NAME_ZONES = {name.upper(): key for key, names in _ZONE_FULL_NAMES.items() for name in names}
 
 
+@functools.lru_cache(maxsize=256)
 def _zone_from_text(text: str) -> dt.tzinfo:
     t = text.strip()
     region = _ZONE_ABBREVIATIONS.get(t.upper()) or _FULL_NAME_ZONES.get(t.upper())
@@ -353,10 +354,49 @@ def _field_regex(letter: str, count: int) -> str:
     raise KsqlError(f"Unknown pattern letter: {letter}")
 
 
+_NUMERIC_KEYS = {"d": "day", "D": "doy", "F": "aligned_dow", "H": "hour", "k": "clock_hour", "h": "clock_ampm_hour",
+                 "K": "ampm_hour", "m": "minute", "s": "second", "n": "nano", "A": "milli_of_day",
+                 "N": "nano_of_day", "M": "month", "L": "month", "Q": "quarter", "q": "quarter"}
+_TEXT_KEYS = {"M": "month", "L": "month", "E": "dow", "e": "dow", "c": "dow", "Q": "quarter", "q": "quarter",
+              "G": "era", "a": "ampm"}
+
+
+def _week_field(letter: str) -> Callable[[str], int]:
+    def refuse(text: str) -> int:
+        raise KsqlError(f"Parsing week-based pattern letter '{letter}' is not supported")
+    return refuse
+
+
+def _setter(f: _Field) -> tuple[str, Callable[[str], object]]:
+    """(field key, text -> value) for one parsed group; keys 'zone' and 'offset' hold time zones."""
+    letter, count = f.letter, f.count
+    words = _text_words(letter, count)
+    if words is not None:
+        index = {w.upper(): i for i, w in enumerate(words)}
+        key = _TEXT_KEYS[letter]
+        if key == "era":
+            return key, lambda t: 1 - index[t.upper()]
+        if key == "ampm":
+            return key, lambda t: index[t.upper()]
+        return key, lambda t: index[t.upper()] + 1
+    if letter in "Vzv":
+        return "zone", _zone_from_text
+    if letter in "OXxZ":
+        return "offset", _parse_offset
+    if letter in "YwWce":
+        return "week", _week_field(letter)
+    if letter in "yu":
+        key = "year_of_era" if letter == "y" else "year"
+        return key, (lambda t: 2000 + int(t)) if count == 2 else int
+    if letter == "S":
+        return "nano", lambda t: int(t.ljust(9, "0"))
+    return _NUMERIC_KEYS[letter], int
+
+
 @dataclass
 class _Parser:
     regex: re.Pattern
-    groups: list[_Field]  # group i+1 holds the text of groups[i]
+    setters: list[tuple[str, Callable[[str], object]]]  # one per regex group
 
 
 def _build_regex(nodes: tuple, groups: list[_Field]) -> str:
@@ -377,7 +417,7 @@ def _parser(pattern: str) -> _Parser:
     nodes = _compile(pattern)
     groups: list[_Field] = []
     regex = _build_regex(nodes, groups)
-    return _Parser(re.compile(regex, re.IGNORECASE), groups)
+    return _Parser(re.compile(regex, re.IGNORECASE), [_setter(g) for g in groups])
 
 
 @dataclass
@@ -434,78 +474,23 @@ def parse_fields(text: str, pattern: str, trailing_text: bool = False) -> Parsed
     raw: dict[str, int] = {}
     zone: dt.tzinfo | None = None
     offset: dt.tzinfo | None = None
-
-    def put(key: str, value: int) -> None:
-        old = raw.get(key)
-        if old is not None and old != value:
-            raise _err(text, f"Conflict found: field {key} {old} differs from {key} {value}")
-        raw[key] = value
-
-    for i, f in enumerate(p.groups):
-        s = m.group(i + 1)
-        if s is None:
+    for (key, convert), group in zip(p.setters, m.groups(), strict=True):
+        if group is None:
             continue
-        letter, count = f.letter, f.count
-        words = _text_words(letter, count)
-        if words is not None:
-            idx = next(k for k, w in enumerate(words) if w.upper() == s.upper())
-            if letter in "ML":
-                put("month", idx + 1)
-            elif letter in "Eec":
-                put("dow", idx + 1)
-            elif letter in "Qq":
-                put("quarter", idx + 1)
-            elif letter == "G":
-                put("era", 1 - idx)
-            else:
-                put("ampm", idx)
-            continue
-        if letter in "Vzv":
-            zone = _zone_from_text(s)
-            continue
-        if letter in "OXxZ":
-            offset = _parse_offset(s)
-            continue
-        if letter in "YwWce":
-            raise KsqlError(f"Parsing week-based pattern letter '{letter}' is not supported")
-        value = int(s)
-        if letter == "y":
-            put("year_of_era", 2000 + value if count == 2 else value)
-        elif letter == "u":
-            put("year", 2000 + value if count == 2 else value)
-        elif letter in "ML":
-            put("month", value)
-        elif letter in "Qq":
-            put("quarter", value)
-        elif letter == "d":
-            put("day", value)
-        elif letter == "D":
-            put("doy", value)
-        elif letter == "F":
-            put("aligned_dow", value)
-        elif letter == "H":
-            put("hour", value)
-        elif letter == "k":
-            put("clock_hour", value)
-        elif letter == "h":
-            put("clock_ampm_hour", value)
-        elif letter == "K":
-            put("ampm_hour", value)
-        elif letter == "m":
-            put("minute", value)
-        elif letter == "s":
-            put("second", value)
-        elif letter == "S":
-            put("nano", int(s.ljust(9, "0")))
-        elif letter == "n":
-            put("nano", value)
-        elif letter == "A":
-            put("milli_of_day", value)
-        elif letter == "N":
-            put("nano_of_day", value)
+        value = convert(group)
+        if key == "zone":
+            zone = value  # type: ignore[assignment]
+        elif key == "offset":
+            offset = value  # type: ignore[assignment]
+        else:
+            old = raw.get(key)
+            if old is not None and old != value:
+                raise _err(text, f"Conflict found: field {key} {old} differs from {key} {value}")
+            raw[key] = value  # type: ignore[assignment]
     return _resolve(text, raw, zone or offset)
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_offset(s: str) -> dt.tzinfo:
     t = s.upper()
     if t in ("Z", "GMT"):
@@ -524,13 +509,16 @@ def _check(text: str, name: str, value: int, lo: int, hi: int) -> int:
     return value
 
 
+_DATE_KEYS = frozenset({"year", "year_of_era", "era", "month", "day", "doy", "quarter", "dow", "aligned_dow"})
+_TIME_KEYS = frozenset({"hour", "clock_hour", "clock_ampm_hour", "ampm_hour", "ampm", "minute", "second", "nano",
+                        "milli_of_day", "nano_of_day"})
+
+
 def _resolve(text: str, raw: dict[str, int], zone: dt.tzinfo | None) -> Parsed:
     out = Parsed(zone=zone, fields=raw)
-    date_keys = {"year", "year_of_era", "era", "month", "day", "doy", "quarter", "dow", "aligned_dow"}
-    time_keys = {"hour", "clock_hour", "clock_ampm_hour", "ampm_hour", "ampm", "minute", "second", "nano",
-                 "milli_of_day", "nano_of_day"}
-    out.date_fields = any(k in raw for k in date_keys)
-    out.time_fields = any(k in raw for k in time_keys)
+    keys = raw.keys()
+    out.date_fields = not keys.isdisjoint(_DATE_KEYS)
+    out.time_fields = not keys.isdisjoint(_TIME_KEYS)
     # --- year
     year = raw.get("year")
     if "year_of_era" in raw:
@@ -541,15 +529,16 @@ def _resolve(text: str, raw: dict[str, int], zone: dt.tzinfo | None) -> Parsed:
         year = y
     # --- date
     month, day, doy = raw.get("month"), raw.get("day"), raw.get("doy")
-    if month is not None:
+    if month is not None and not 1 <= month <= 12:
         _check(text, "MonthOfYear", month, 1, 12)
-    if day is not None:
+    if day is not None and not 1 <= day <= 31:
         _check(text, "DayOfMonth", day, 1, 31)
     if year is not None:
         if not 1 <= year <= 9999:
             raise _err(text, f"Year {year} is outside the supported range 1 - 9999")
         if month is not None and day is not None:
-            day = min(day, calendar.monthrange(year, month)[1])  # SMART: clamp to the month's last day
+            if day > 28:
+                day = min(day, calendar.monthrange(year, month)[1])  # SMART: clamp to the month's last day
             out.date = dt.date(year, month, day)
             if doy is not None and out.date.timetuple().tm_yday != doy:
                 raise _err(text, f"Conflict found: DayOfYear {doy} differs from the date {out.date}")
@@ -567,7 +556,7 @@ def _resolve(text: str, raw: dict[str, int], zone: dt.tzinfo | None) -> Parsed:
                              f"{out.date.isoformat()}")
     # --- time
     hour = raw.get("hour")
-    if hour is not None:
+    if hour is not None and not 0 <= hour <= 24:
         _check(text, "HourOfDay", hour, 0, 24)
     if "clock_hour" in raw:
         ch = _check(text, "ClockHourOfDay", raw["clock_hour"], 1, 24)
@@ -592,11 +581,11 @@ def _resolve(text: str, raw: dict[str, int], zone: dt.tzinfo | None) -> Parsed:
     elif ampm is not None and hour is not None and hour // 12 != ampm and hour != 24:
         raise _err(text, f"Conflict found: Field AmPmOfDay {hour // 12} differs from AmPmOfDay {ampm}")
     minute, second, nano = raw.get("minute"), raw.get("second"), raw.get("nano")
-    if minute is not None:
+    if minute is not None and not 0 <= minute <= 59:
         _check(text, "MinuteOfHour", minute, 0, 59)
-    if second is not None:
+    if second is not None and not 0 <= second <= 59:
         _check(text, "SecondOfMinute", second, 0, 59)
-    if nano is not None:
+    if nano is not None and not 0 <= nano <= 999_999_999:
         _check(text, "NanoOfSecond", nano, 0, 999_999_999)
     if "nano_of_day" in raw:
         nod = _check(text, "NanoOfDay", raw["nano_of_day"], 0, 86_400 * 10**9 - 1)
@@ -799,106 +788,119 @@ def _zone_text(d: dt.datetime, full: bool) -> str:
     return d.tzname() or key
 
 
-def _render_field(letter: str, count: int, d: dt.datetime) -> str:
+def _numeric(get: Callable[[dt.datetime], int], count: int) -> Callable[[dt.datetime], str]:
+    """A zero-padded non-negative field (every field but years is one)."""
+    if count == 1:
+        return lambda d: str(get(d))
+    spec = "0" + str(count) + "d"
+    return lambda d: format(get(d), spec)
+
+
+def _field_renderer(letter: str, count: int) -> Callable[[dt.datetime], str]:
+    """The function printing one pattern field of a datetime (built once per pattern)."""
     words = _text_words(letter, count)
     if letter == "G":
-        return words[0] if words else "AD"  # years 1..9999 are all AD
+        era = words[0] if words else "AD"  # years 1..9999 are all AD
+        return lambda d: era
     if letter in "uy":
         if count == 2:
-            return f"{d.year % 100:02d}"
-        return _pad(d.year, count, exceeds_pad=count >= 4)
-    if letter in "ML":
-        return words[d.month - 1] if words else _pad(d.month, count)
-    if letter in "Qq":
-        q = (d.month - 1) // 3 + 1
-        return words[q - 1] if words else _pad(q, count)
-    if letter in "Eec":
-        if words:
-            return words[d.weekday()]
-        return _pad(_us_dow(d.date()), count)
-    if letter == "Y":
-        y = _week_based(d.date())[0]
-        return f"{y % 100:02d}" if count == 2 else _pad(y, count, exceeds_pad=count >= 4)
-    if letter == "w":
-        return _pad(_week_based(d.date())[1], count)
-    if letter == "W":
-        return _pad(_week_of_month(d.date()), count)
-    if letter == "F":
-        return _pad((d.day - 1) % 7 + 1, count)
-    if letter == "d":
-        return _pad(d.day, count)
-    if letter == "D":
-        return _pad(d.timetuple().tm_yday, count)
+            return lambda d: f"{d.year % 100:02d}"
+        return lambda d: _pad(d.year, count, exceeds_pad=count >= 4)
     if letter == "a":
-        return "AM" if d.hour < 12 else "PM"
-    if letter == "H":
-        return _pad(d.hour, count)
-    if letter == "k":
-        return _pad(d.hour or 24, count)
-    if letter == "h":
-        return _pad(d.hour % 12 or 12, count)
-    if letter == "K":
-        return _pad(d.hour % 12, count)
-    if letter == "m":
-        return _pad(d.minute, count)
-    if letter == "s":
-        return _pad(d.second, count)
+        return lambda d: "AM" if d.hour < 12 else "PM"
+    if words is not None:
+        w = words
+        if letter in "ML":
+            return lambda d: w[d.month - 1]
+        if letter in "Qq":
+            return lambda d: w[(d.month - 1) // 3]
+        return lambda d: w[d.weekday()]  # E e c
+    if letter == "Y":
+        def week_year(d: dt.datetime) -> str:
+            y = _week_based(d.date())[0]
+            return f"{y % 100:02d}" if count == 2 else _pad(y, count, exceeds_pad=count >= 4)
+        return week_year
+    simple: dict[str, Callable[[dt.datetime], int]] = {
+        "M": lambda d: d.month, "L": lambda d: d.month, "Q": lambda d: (d.month - 1) // 3 + 1,
+        "q": lambda d: (d.month - 1) // 3 + 1, "e": lambda d: _us_dow(d.date()), "c": lambda d: _us_dow(d.date()),
+        "w": lambda d: _week_based(d.date())[1], "W": lambda d: _week_of_month(d.date()),
+        "F": lambda d: (d.day - 1) % 7 + 1, "d": lambda d: d.day, "D": lambda d: d.timetuple().tm_yday,
+        "H": lambda d: d.hour, "k": lambda d: d.hour or 24, "h": lambda d: d.hour % 12 or 12,
+        "K": lambda d: d.hour % 12, "m": lambda d: d.minute, "s": lambda d: d.second,
+        "n": lambda d: d.microsecond * 1000,
+        "A": lambda d: ((d.hour * 60 + d.minute) * 60 + d.second) * 1000 + d.microsecond // 1000,
+        "N": lambda d: (((d.hour * 60 + d.minute) * 60 + d.second) * 10**6 + d.microsecond) * 1000,
+    }
+    if letter in simple:
+        return _numeric(simple[letter], count)
     if letter == "S":
-        return f"{d.microsecond * 1000:09d}"[:count]
-    if letter == "n":
-        return _pad(d.microsecond * 1000, count)
-    if letter == "A":
-        return _pad(((d.hour * 60 + d.minute) * 60 + d.second) * 1000 + d.microsecond // 1000, count)
-    if letter == "N":
-        return _pad((((d.hour * 60 + d.minute) * 60 + d.second) * 10**6 + d.microsecond) * 1000, count)
-    total = int((d.utcoffset() or dt.timedelta(0)).total_seconds())
+        return lambda d: f"{d.microsecond * 1000:09d}"[:count]
+
+    def offset_seconds(d: dt.datetime) -> int:
+        return int((d.utcoffset() or dt.timedelta(0)).total_seconds())
+
     if letter in "Xx" or (letter == "Z" and count != 4):
-        return _offset_text(total, count, letter)
+        return lambda d: _offset_text(offset_seconds(d), count, letter)
     if letter == "O" or letter == "Z":
-        return _localized_offset(total, full=count == 4)
+        return lambda d: _localized_offset(offset_seconds(d), full=count == 4)
     if letter == "V":
-        return zone_id(d.tzinfo) if d.tzinfo is not None else "Z"
-    return _zone_text(d, full=count == 4)  # z, v
+        return lambda d: zone_id(d.tzinfo) if d.tzinfo is not None else "Z"
+    return lambda d: _zone_text(d, full=count == 4)  # z, v
 
 
-def _supported(letter: str, kinds: str) -> bool:
-    if letter in _DATE_LETTERS:
-        return "d" in kinds
-    if letter in _TIME_LETTERS:
-        return "t" in kinds
-    return "z" in kinds
+def _kind(letter: str) -> str:
+    return "d" if letter in _DATE_LETTERS else "t" if letter in _TIME_LETTERS else "z"
 
 
-def _render(nodes: tuple, d: dt.datetime, kinds: str, out: list[str]) -> None:
+def _plan(nodes: tuple) -> tuple:
+    """(None, text) for literals, (letter, kind, renderer) for fields, (kinds, plan) for optional parts."""
+    out: list[tuple] = []
     for node in nodes:
         if isinstance(node, _Lit):
-            out.append(node.text)
+            out.append((None, node.text))
         elif isinstance(node, _Field):
-            if not _supported(node.letter, kinds):
-                if node.letter in "VvzO" or node.letter not in _FIELD_NAMES:
+            out.append((node.letter, _kind(node.letter), _field_renderer(node.letter, node.count)))
+        else:
+            out.append(({_kind(x) for x in _letters(node.nodes)}, _plan(node.nodes)))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=512)
+def _render_plan(pattern: str) -> tuple:
+    return _plan(_compile(pattern))
+
+
+def _render(plan: tuple, d: dt.datetime, kinds: str, out: list[str]) -> None:
+    for item in plan:
+        head = item[0]
+        if head is None:
+            out.append(item[1])
+        elif isinstance(head, str):
+            if item[1] not in kinds:
+                if item[1] == "z" and head not in _FIELD_NAMES or head == "O":
                     raise KsqlError(f"Unable to extract ZoneId from temporal {d.isoformat()}")
-                raise KsqlError(f"Unsupported field: {_FIELD_NAMES[node.letter]}")
-            out.append(_render_field(node.letter, node.count, d))
-        elif all(_supported(x, kinds) for x in _letters(node.nodes)):  # optional section
-            _render(node.nodes, d, kinds, out)
+                raise KsqlError(f"Unsupported field: {_FIELD_NAMES[head]}")
+            out.append(item[2](d))
+        elif all(k in kinds for k in head):  # an optional section prints when the value has its fields
+            _render(item[1], d, kinds, out)
 
 
 def format_datetime(value: dt.datetime, pattern: str, kinds: str = "dtz") -> str:
     """Render `value` in `pattern`. kinds: which fields the value has ('d'ate, 't'ime, 'z'one);
     a pattern field outside them is Java's 'Unsupported field' error."""
     out: list[str] = []
-    _render(_compile(pattern), value, kinds, out)
+    _render(_render_plan(pattern), value, kinds, out)
     return "".join(out)
 
 
 @functools.lru_cache(maxsize=256)
 def compile_formatter(pattern: str) -> Callable[[dt.datetime], str]:
     """A function rendering an aware datetime in `pattern` (raises KsqlError for an invalid pattern)."""
-    nodes = _compile(pattern)
+    plan = _render_plan(pattern)
 
     def render(value: dt.datetime) -> str:
         out: list[str] = []
-        _render(nodes, value, "dtz", out)
+        _render(plan, value, "dtz", out)
         return "".join(out)
 
     return render
