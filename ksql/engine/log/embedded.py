@@ -6,7 +6,7 @@ Layout under the root directory::
     topics/<topic>/topic.json              the TopicConfig as JSON
     topics/<topic>/<partition>/<base>.log  segment: batches of records, named by base offset
     topics/<topic>/<partition>/<base>.index  sparse offset index of that segment
-    groups/<quoted group>.json             committed consumer-group offsets (atomic replace)
+    groups/<quoted group>.<seq>.json       committed consumer-group offsets (newest seq wins)
     .trash/                                half-created / deleted topics, emptied on open
 
 Segment file = a sequence of batches, one per append() call, written with one writev()::
@@ -26,6 +26,13 @@ entry (end offset, segment size, segment max timestamp) is appended and both fil
 fsynced, so closed segments open without scanning. Only the tail of the last segment
 (from its last valid index entry) is scanned on open; a torn or corrupt batch there is
 truncated away. The index is never fsynced per append: it is rebuilt from the log.
+
+A commit writes the group's offsets to a new file with the next sequence number (fsynced,
+with the directory, unless fsync="never") and then unlinks the previous one: on ext4,
+replacing a file by rename costs ~0.7 ms even without fsync (the new data is flushed
+first), creating one ~0.08 ms. On open the newest file that parses wins; older and torn
+ones (a crash mid-commit) are removed. Files named <quoted group>.json (written by
+earlier versions) count as sequence -1. A commit that changes nothing writes nothing.
 """
 
 from __future__ import annotations
@@ -392,6 +399,7 @@ class EmbeddedLog(Log):
         self._fd_lru: OrderedDict[_Segment, None] = OrderedDict()
         self._topics: dict[str, _Topic] = {}
         self._groups: dict[str, dict[tuple[str, int], int]] = {}
+        self._group_files: dict[str, tuple[int, str]] = {}  # group -> (sequence, path) of its file
         self._closed = False
 
         os.makedirs(self.root, exist_ok=True)
@@ -595,17 +603,39 @@ class EmbeddedLog(Log):
         return expected
 
     def _load_groups(self) -> None:
+        newest: dict[str, tuple[int, str, dict]] = {}
+        stale = []
         for fn in os.listdir(self._groups_dir):
             path = os.path.join(self._groups_dir, fn)
             if not fn.endswith(".json"):
-                try:
-                    os.unlink(path)  # leftover temp file of an interrupted commit
-                except OSError:
-                    pass
+                stale.append(path)  # temp file of an interrupted commit (earlier versions)
                 continue
-            with open(path, encoding="utf-8") as f:
-                doc = json.load(f)
-            self._groups[doc["group"]] = {(t, int(p)): int(o) for t, p, o in doc["offsets"]}
+            head, dot, tail = fn[:-5].rpartition(".")
+            seq = int(tail) if dot and len(tail) == 20 and tail.isdigit() else -1
+            try:
+                with open(path, encoding="utf-8") as f:
+                    doc = json.load(f)
+                group = doc["group"]
+                offsets = {(t, int(p)): int(o) for t, p, o in doc["offsets"]}
+            except (ValueError, KeyError, TypeError) as e:
+                _log.warning("ignoring unreadable consumer group file %s (torn by a crash?): %s", path, e)
+                stale.append(path)
+                continue
+            cur = newest.get(group)
+            if cur is not None and cur[0] >= seq:
+                stale.append(path)
+                continue
+            if cur is not None:
+                stale.append(cur[1])
+            newest[group] = (seq, path, offsets)
+        for path in stale:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        for group, (seq, path, offsets) in newest.items():
+            self._groups[group] = offsets
+            self._group_files[group] = (seq, path)
 
     # ================================================================ helpers
 
@@ -1001,24 +1031,41 @@ class EmbeddedLog(Log):
 
     # ================================================================ consumer groups
 
-    def _group_path(self, group: str) -> str:
+    def _group_path(self, group: str, seq: int) -> str:
         name = quote(group, safe="")
         if len(name) > 200:
             name = name[:100] + "-" + hashlib.sha1(group.encode("utf-8")).hexdigest()
-        return os.path.join(self._groups_dir, name + ".json")
+        return os.path.join(self._groups_dir, f"{name}.{seq:020d}.json")
 
     def _write_group(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
-        path = self._group_path(group)
+        """Write the group's next file, then drop the previous one (see the module docstring)."""
+        seq, old = self._group_files.get(group, (-1, None))
+        seq += 1
+        path = self._group_path(group, seq)
         doc = {"group": group, "offsets": [[t, p, o] for (t, p), o in sorted(offsets.items())]}
-        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(doc, f)
-            f.flush()
+        data = json.dumps(doc).encode("utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
             if self._sync:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise
+        os.close(fd)
         if self._sync:
             _fsync_dir(self._groups_dir)
+        self._group_files[group] = (seq, path)
+        if old is not None:
+            try:
+                os.unlink(old)
+            except OSError as e:  # harmless: the newer file wins on open
+                _log.warning("could not remove %s: %s", old, e)
 
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         if not isinstance(group, str) or not group:
@@ -1029,7 +1076,10 @@ class EmbeddedLog(Log):
                 raise ValueError(f"invalid offset {off!r} for {topic}-{partition}")
         with self._groups_lock:
             self._check_open()
-            cur = dict(self._groups.get(group, {}))
+            prev = self._groups.get(group)
+            if prev is not None and all(prev.get(tp, -1) == off for tp, off in offsets.items()):
+                return  # nothing changed: no file to write
+            cur = dict(prev or {})
             cur.update(offsets)
             self._write_group(group, cur)
             self._groups[group] = cur
