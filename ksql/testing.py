@@ -21,6 +21,7 @@ from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.schema_registry import EmbeddedSchemaRegistry
 from ksql.engine.serde import spec_values
 from ksql.errors import KsqlError
+from ksql.functions import FunctionRegistry
 from ksql.types import BIGINT, BYTES, DOUBLE, INTEGER, STRING, SqlType
 
 
@@ -44,10 +45,11 @@ class TestDriver:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, properties: dict[str, Any] | None = None):
+    def __init__(self, properties: dict[str, Any] | None = None, registry: FunctionRegistry | None = None):
+        """`registry`: the functions queries may call (default: the built-ins), e.g. with your own UDFs."""
         props = {"auto.offset.reset": "earliest", **(properties or {})}
         self.log = _RecordingLog()
-        self.engine = Engine(self.log, EngineConfig(properties=props, create_missing_topics=True))
+        self.engine = Engine(self.log, EngineConfig(properties=props, create_missing_topics=True), registry)
         # like ksqlDB's test runner (a mock registry), subjects take any new schema
         self.engine.schema_registry = EmbeddedSchemaRegistry(self.log, compatibility="NONE")
         self.topic_specs: dict[str, dict] = {}

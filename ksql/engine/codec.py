@@ -251,6 +251,17 @@ class RecordEncoder:
             key_names = [c.name for c in schema.key]
             self.ts_index = (key_names.index(ts_col) if ts_col in key_names
                              else self.n_keys + value_names.index(ts_col))
+        self.ts_format = sink.timestamp_format  # a STRING timestamp column's pattern
+
+    def timestamp_of(self, value) -> int | None:
+        """The sink record's time from its TIMESTAMP column (a string parsed with its pattern)."""
+        if value is None or self.ts_format is None:
+            return value
+        try:
+            return parse_to_millis(value, self.ts_format)
+        except KsqlError as err:
+            processing_log.warning("%s: unparseable timestamp %r: %s", self.query_id, value, err)
+            return None
 
     def encode_batches(self, rows: list[tuple]) -> dict[int, RecordBatch]:
         """encode() as one RecordBatch per partition (for Log.append_batch).
@@ -293,7 +304,7 @@ class RecordEncoder:
         null_key_when_all_null = self.null_key_when_all_null
         single = out.setdefault(0, []) if partitions == 1 else None
         for row in rows:
-            ts = row[ts_slot] if ts_index is None else row[ts_index]
+            ts = row[ts_slot] if ts_index is None else self.timestamp_of(row[ts_index])
             if ts_index is not None and (ts is None or ts < 0):
                 processing_log.warning("%s: dropped result with invalid timestamp %s", self.query_id, ts)
                 continue

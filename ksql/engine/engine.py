@@ -575,7 +575,7 @@ class Engine:
         except KsqlError as err:
             raise KsqlError(f"Failed to insert values into '{target.name}'. {err}") from None
         if encoder.ts_index is not None:
-            ts = row[encoder.ts_index]
+            ts = encoder.timestamp_of(row[encoder.ts_index])
         partition = default_partition(key_bytes, sink_topic_config.partitions) if key_bytes is not None else 0
         self.log.append(target.topic, partition, [Record(key_bytes, value_bytes, ts or 0, [])])
         return self._status(stmt, "Inserted 1 row")
