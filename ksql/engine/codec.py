@@ -283,16 +283,18 @@ class RecordEncoder:
         partitions = self.partitions
         if partitions == 1:
             return {0: RecordBatch(keys, values, timestamps, headers)}
+        # murmur2 once per distinct key of the batch
+        partition_of = {key: default_partition(key, partitions) for key in set(keys) if key is not None}
         out: dict[int, RecordBatch] = {}
-        for i, (key, row) in enumerate(zip(keys, rows, strict=True)):
-            p = row[-2] % partitions if key is None else default_partition(key, partitions)
+        for key, value, ts, hs, row in zip(keys, values, timestamps, headers, rows, strict=True):
+            p = row[-2] % partitions if key is None else partition_of[key]
             batch = out.get(p)
             if batch is None:
                 batch = out[p] = RecordBatch([], [], [], [])
             batch.keys.append(key)
-            batch.values.append(values[i])
-            batch.timestamps.append(timestamps[i])
-            batch.headers.append(headers[i])
+            batch.values.append(value)
+            batch.timestamps.append(ts)
+            batch.headers.append(hs)
         return out
 
     def encode(self, rows: list[tuple]) -> dict[int, list[Record]]:
