@@ -11,6 +11,7 @@ Endpoints (ksqlDB's paths and JSON shapes):
     WS   /ws/query             push queries over a WebSocket
     GET|POST /query/sse        push queries as Server-Sent Events (see server.sse)
     POST /topics/{topic}/records  append records to a topic (see server.inserts)
+    /schema-registry/...       the schema registry's Confluent REST API (subjects, schemas, config)
 
 Every error is ksqlDB's error JSON with a matching status; nothing leaks a stack trace.
 """
@@ -27,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from ksql.engine.schema_registry.rest import create_app as schema_registry_app
 from ksql.errors import KsqlError
 from server import inserts, queries, sse, statements, websocket
 from server.auth import BasicAuthMiddleware, users_from_config
@@ -39,6 +41,7 @@ log = logging.getLogger("ksql.server")
 KSQL_FIELDS = {"ksql": str, "streamsProperties": dict, "requestProperties": dict, "sessionVariables": dict,
                "commandSequenceNumber": int}
 KSQL_MEDIA = "application/vnd.ksql.v1+json"
+SCHEMA_REGISTRY_PATH = "/schema-registry"
 
 
 def create_app(server: KsqlServer) -> Any:
@@ -153,6 +156,9 @@ def create_app(server: KsqlServer) -> Any:
             raise ApiError(404, NOT_FOUND, f"Command not found: {command_id}")
         return JSONResponse(status, media_type=_media(request))
 
+    # the embedded (or configured) schema registry, with Confluent's REST API, for AVRO/PROTOBUF/JSON_SR
+    assert server.engine is not None
+    app.mount(SCHEMA_REGISTRY_PATH, schema_registry_app(server.engine.schema_registry))
     users = users_from_config(server.config)
     if users is None:
         return app

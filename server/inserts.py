@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -28,6 +29,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from ksql.engine.codec import RecordEncoder, encode_window
+from ksql.engine.engine import Engine
 from ksql.engine.log import LogError, Record, default_partition
 from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.serde.json_serde import json_coercer
@@ -230,8 +232,8 @@ def produce(server: KsqlServer, topic: str, records: list[dict[str, Any]]) -> li
         batches: list[tuple[int, Record]] = []
         for spec in records:
             try:
-                batches.append(_record(spec, source, partitions))
-            except (KsqlError, ValueError, TypeError) as err:
+                batches.append(_record(engine, spec, source, partitions))
+            except (KsqlError, ValueError, TypeError, KeyError) as err:
                 raise bad_request(f"Invalid record {orjson.dumps(spec).decode()[:200]}: {err}") from None
         out = []
         for partition, record in batches:
@@ -240,12 +242,14 @@ def produce(server: KsqlServer, topic: str, records: list[dict[str, Any]]) -> li
         return out
 
 
-def _record(spec: dict[str, Any], source: DataSource | None, partitions: int) -> tuple[int, Record]:
+def _record(engine: Engine, spec: dict[str, Any], source: DataSource | None, partitions: int
+            ) -> tuple[int, Record]:
     key, value = spec.get("key"), spec.get("value")
     if source is not None:
-        # the TestDriver's serializer of test values (it uses nothing of the driver itself)
-        key_bytes = TestDriver._encode_side(None, key, source, True)
-        value_bytes = TestDriver._encode_side(None, value, source, False)
+        # the TestDriver's serializer of JSON values, which needs nothing of a driver but its engine
+        driver = SimpleNamespace(engine=engine)
+        key_bytes = TestDriver._encode_side(driver, key, source, True)
+        value_bytes = TestDriver._encode_side(driver, value, source, False)
     else:
         key_bytes, value_bytes = _encode_untyped(key, "KAFKA"), _encode_untyped(value, "JSON")
     window = spec.get("window")

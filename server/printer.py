@@ -11,12 +11,16 @@ keys and values, which is how KAFKA-format INT and BIGINT look).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import struct
+from decimal import Decimal
 
 from ksql.engine.codec import key_serde, value_serde
 from ksql.engine.log import Log, Record
 from ksql.engine.metastore import DataSource
+from ksql.engine.serde import spec_values
 from ksql.errors import KsqlError, SerdeError
 from ksql.functions.javalib import java_double_str
 from ksql.parser import ast
@@ -80,6 +84,16 @@ class TopicPrinter:
         columns = source.schema.key if is_key else source.schema.serialized_value
         if fmt.name in ("JSON", "DELIMITED") or not columns:
             return _untyped
+        if fmt.name in spec_values.SR_FORMATS:  # a schema-registry format: the record as JSON
+            def decode_record(data: bytes | None) -> str:
+                if data is None:
+                    return "<null>"
+                try:
+                    value = spec_values.decode_side(fmt, data, topic=source.topic, is_key=is_key, columns=columns)
+                except (SerdeError, KsqlError):
+                    return _untyped(data)
+                return json.dumps(value, separators=(",", ":"), default=_json_default)
+            return decode_record
         serde = key_serde(source.schema, fmt) if is_key else value_serde(source.schema, fmt)
 
         def decode(data: bytes | None) -> str:
@@ -120,6 +134,14 @@ class TopicPrinter:
         stamp = when.strftime("%Y/%m/%d %H:%M:%S.") + f"{when.microsecond // 1000:03d} Z"
         return (f"rowtime: {stamp}, key: {self._key(rec.key)}, value: {self._value(rec.value)}, "
                 f"partition: {rec.partition}")
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def _untyped(data: bytes | None) -> str:

@@ -19,6 +19,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 
 REST_DIR_NAME = "rest"
+REGISTRY = "/schema-registry"
 PUSH_TIMEOUT = 1.0  # seconds without a message before a push query is deemed complete
 IDLE_TIMEOUT = 10.0  # seconds persistent queries may take to process a case's inputs
 STUCK_SECONDS = 0.5  # a query whose lag does not move for this long is failing, not busy
@@ -52,6 +54,10 @@ def load_file(path: Path) -> list[dict]:
     return cases
 
 
+class FreshServerNeeded(Exception):
+    """Schema ids are global and permanent in a registry: a case reusing an earlier case's id needs a new one."""
+
+
 @dataclass
 class Outcome:
     name: str
@@ -65,6 +71,7 @@ class Runner:
 
     url: str
     verbose: bool = False
+    restart: Callable[[], str] | None = None  # a fresh server (its URL), for cases that need one
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -82,7 +89,10 @@ class Runner:
         return response.json()
 
     def reset(self) -> None:
-        """Drop every query, stream, table, topic, type and variable a case left behind."""
+        """Drop every query, stream, table, topic, type, variable and registry subject a case left behind."""
+        for subject in self.client.get(f"{REGISTRY}/subjects").json():
+            self.client.delete(f"{REGISTRY}/subjects/{subject}")
+            self.client.delete(f"{REGISTRY}/subjects/{subject}", params={"permanent": "true"})
         for _ in range(5):
             queries, streams, tables, topics, types, variables = self._ok(
                 "SHOW QUERIES; SHOW STREAMS; SHOW TABLES; SHOW TOPICS; SHOW TYPES; SHOW VARIABLES;")
@@ -117,6 +127,41 @@ class Runner:
         if script:
             self._ok("\n".join(script))
 
+    def register_schemas(self, topics: list[dict]) -> str | None:
+        """A case's topic schemas (keySchema/valueSchema, their ids and references), through the registry's
+        REST API: references first, under their own names."""
+        for spec in topics:
+            for side in ("key", "value"):
+                schema = spec.get(f"{side}Schema")
+                if schema is None:
+                    continue
+                references = []
+                for ref in spec.get(f"{side}SchemaReferences") or []:
+                    problem = self._register(ref["name"], ref.get("schema"), ref.get("format"), None, [])
+                    if problem:
+                        return problem
+                    references.append({"name": ref["name"], "subject": ref["name"], "version": 1})
+                problem = self._register(f"{spec['name']}-{side}", schema, spec.get(f"{side}Format"),
+                                         spec.get(f"{side}SchemaId"), references)
+                if problem:
+                    return problem
+        return None
+
+    def _register(self, subject: str, schema: Any, fmt: str | None, schema_id: Any, references: list
+                  ) -> str | None:
+        schema_type = {"PROTOBUF": "PROTOBUF", "PROTOBUF_NOSR": "PROTOBUF", "JSON_SR": "JSON"}.get(
+            str(fmt or "AVRO").upper(), "AVRO")
+        text = schema if isinstance(schema, str) and schema_type == "PROTOBUF" else json.dumps(schema)
+        body: dict[str, Any] = {"schemaType": schema_type, "schema": text, "references": references}
+        if schema_id is not None:
+            body["id"] = int(schema_id)
+        response = self.client.post(f"{REGISTRY}/subjects/{subject}/versions", json=body)
+        if response.status_code != 200:
+            if "Overwrite new schema with id" in response.text:
+                raise FreshServerNeeded(response.text)
+            return f"registering the schema of {subject} failed: {response.text}"
+        return None
+
     def produce(self, inputs: list[dict]) -> str | None:
         """Append the records, in order (one request per run of records to the same topic)."""
         i = 0
@@ -136,11 +181,19 @@ class Runner:
 
     def run(self, case: dict) -> Outcome:
         name = case["name"]
-        try:
-            self.reset()
-            reason = self._run(case)
-        except (AssertionError, httpx.HTTPError, ValueError, KeyError) as err:
-            reason = f"{type(err).__name__}: {err}"
+        for attempt in range(2):
+            try:
+                self.reset()
+                reason = self._run(case)
+            except FreshServerNeeded as err:
+                if attempt or self.restart is None:
+                    reason = f"the registry keeps an earlier schema under this id: {err}"
+                    break
+                self.client = httpx.Client(base_url=self.restart(), timeout=30.0)
+                continue
+            except (AssertionError, httpx.HTTPError, ValueError, KeyError) as err:
+                reason = f"{type(err).__name__}: {err}"
+            break
         return Outcome(name, reason is None, reason or "")
 
     def _run(self, case: dict) -> str | None:
@@ -151,6 +204,9 @@ class Runner:
             return "invalid case: queries must come last"
         properties = case.get("properties") or {}
         self.create_topics(_topics(case))
+        problem = self.register_schemas(case.get("topics") or [])
+        if problem:
+            return problem
         expected_error = case.get("expectedError")
         responses: list[tuple[str, Any]] = []
         if admin:
@@ -417,9 +473,11 @@ def _printed_equal(expected: Any, printed: str) -> bool:
 
 
 def run_files(url: str, paths: list[Path], pattern: str | None = None, verbose: bool = False,
-              only: set[str] | None = None) -> dict[str, list[Outcome]]:
-    """Run the cases of `paths` (those matching `pattern`, or named '<file>: <case>' in `only`)."""
-    runner = Runner(url, verbose)
+              only: set[str] | None = None, restart: Callable[[], str] | None = None
+              ) -> dict[str, list[Outcome]]:
+    """Run the cases of `paths` (those matching `pattern`, or named '<file>: <case>' in `only`);
+    `restart` replaces the server with a fresh one and returns its URL."""
+    runner = Runner(url, verbose, restart)
     results: dict[str, list[Outcome]] = {}
     for path in paths:
         outcomes = []
@@ -447,9 +505,32 @@ def summary(results: dict[str, list[Outcome]]) -> str:
     return "\n".join(lines)
 
 
+class Fleet:
+    """Starts conformance servers in `directory`, one at a time: restart() replaces the current one."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+        self.server = None
+
+    def restart(self) -> str:
+        from tests.server.harness import ServerProcess
+
+        self.stop()
+        self.count += 1
+        self.server = ServerProcess(self.directory / f"data{self.count}", SERVER_PROPERTIES).start()
+        return self.server.url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.kill()
+            self.server = None
+
+
 def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.server.harness import SHARED, ServerProcess
+    from tests.server.harness import SHARED
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", help="rest/*.json files (default: all)")
@@ -462,16 +543,13 @@ def main() -> int:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        url = args.url
-        if url is None:
-            server = ServerProcess(Path(tmp) / "data", SERVER_PROPERTIES).start()
-            url = server.url
+        fleet = Fleet(Path(tmp))
+        url = args.url or fleet.restart()
         try:
-            results = run_files(url, paths, args.pattern, args.verbose)
+            results = run_files(url, paths, args.pattern, args.verbose,
+                                restart=None if args.url else fleet.restart)
         finally:
-            if server is not None:
-                server.kill()
+            fleet.stop()
     print(summary(results))
     if args.passing:
         names = sorted(f"{stem}: {o.name}" for stem, outcomes in results.items() for o in outcomes if o.passed)
@@ -483,4 +561,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["Outcome", "Runner", "SERVER_PROPERTIES", "load_file", "run_files", "summary"]
+__all__ = ["Fleet", "Outcome", "Runner", "SERVER_PROPERTIES", "load_file", "run_files", "summary"]
