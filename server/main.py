@@ -124,6 +124,10 @@ def _serve_uvicorn(app, server: KsqlServer, listeners: list[tuple[str, int]], lo
             _end_streams(server)
             super().handle_exit(sig, frame)
 
+    # uvicorn re-raises the signal it caught once it has shut down: let that one do nothing, so the
+    # engine and the log still get closed (main's finally) before the process exits
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off",
                           timeout_graceful_shutdown=GRACEFUL_SECONDS)).run()
 

@@ -2,10 +2,11 @@
 POST /close-query, and the shared machinery that streams a push query's rows to a client.
 
 /query streams a JSON array: a header ({"queryId", "schema"}), then {"row": {"columns": [...]}}
-per row ("tombstone": true for a table's deletions), then a {"finalMessage"} when the
-query ends by itself. /query-stream answers `application/vnd.ksqlapi.delimited.v1`
-(a header object, then one JSON array per row, one per line) or, when asked with
-Accept: application/json, one JSON array of the same. A push query ends when its
+per row ("tombstone": true for a table's deletions), then a {"finalMessage"} ("Limit
+Reached", or "Query Completed" when the query was closed) or an {"errorMessage"}.
+/query-stream answers `application/vnd.ksqlapi.delimited.v1` (a header object, then
+one JSON array per row, one per line) or, when asked with Accept: application/json,
+one JSON array of the same. A push query ends when its
 LIMIT is reached, when the client goes away, or on /close-query; pull queries
 answer what the materialized state holds and end.
 """
@@ -42,6 +43,7 @@ QUERY_FIELDS = {"ksql": str, "streamsProperties": dict, "requestProperties": dic
 QUERY_STREAM_FIELDS = {"sql": str, "properties": dict, "requestProperties": dict, "sessionVariables": dict}
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 PRINT_POLL_SECONDS = 0.2
+QUERY_COMPLETED = "Query Completed"
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -88,7 +90,7 @@ def pull_final_message(server: KsqlServer, stmt: ast.SelectStatement, rows: int)
     if source is None or source.kind != "STREAM":
         return ""
     limit = stmt.query.limit
-    return LIMIT_REACHED if limit is not None and rows >= limit else "Query Completed"
+    return LIMIT_REACHED if limit is not None and rows >= limit else QUERY_COMPLETED
 
 
 async def push_rows(server: KsqlServer, query: TransientQuery, batch: int = 500) -> AsyncIterator[list[PushRow]]:
@@ -152,21 +154,21 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
     writer = RowWriter([c.type for c in query.columns])
 
     async def body() -> AsyncIterator[bytes]:
-        yield b"[" + dumps({"header": {"queryId": query.query_id, "schema": query.schema}})
+        # as ksqlDB writes it: each message followed by ",\n" as soon as it is known; the last one closes
+        yield b"[" + dumps({"header": {"queryId": query.query_id, "schema": query.schema}}) + b",\n"
         async for rows in push_rows(server, query):
             parts = []
             for r in rows:
                 row: dict[str, Any] = {"columns": writer.values(r.columns)}
                 if r.tombstone:
                     row["tombstone"] = True
-                parts.append(dumps({"row": row}))
-            yield b",\n" + b",\n".join(parts)
+                parts.append(dumps({"row": row}) + b",\n")
+            yield b"".join(parts)
         final, error = end_of(query)
         if error is not None:
-            yield b",\n" + dumps({"errorMessage": generic_error(error)})
-        elif final is not None:
-            yield b",\n" + dumps({"finalMessage": final})
-        yield b"]\n"
+            yield dumps({"errorMessage": generic_error(error)}) + b"]\n"
+        else:
+            yield dumps({"finalMessage": final or QUERY_COMPLETED}) + b"]\n"
 
     return StreamingResponse(body(), media_type=media)
 

@@ -39,7 +39,7 @@ from ksql.parser import ast
 from server.core import KsqlServer
 from server.errors import bad_request
 from server.http import check_fields, parse_object, properties_of, read_body
-from server.queries import end_of, parse_query, push_rows, run_pull, start_push
+from server.queries import QUERY_COMPLETED, end_of, parse_query, push_rows, run_pull, start_push
 from server.rows import RowWriter, column_names, column_types, dumps
 
 SSE_FIELDS = {"sql": str, "properties": dict, "sessionVariables": dict, "lastEventId": str}
@@ -93,7 +93,7 @@ async def _pull_events(server: KsqlServer, stmt: ast.SelectStatement, properties
         yield _header(result.query_id, result.columns)
         for row in result.rows:
             yield ServerSentEvent(dumps(writer.values(row)).decode())
-        yield ServerSentEvent(dumps({"finalMessage": final or "Query Completed"}).decode(), event="end")
+        yield ServerSentEvent(dumps({"finalMessage": final or QUERY_COMPLETED}).decode(), event="end")
 
     return events()
 

@@ -19,7 +19,7 @@ from ksql.parser import ast
 from server.core import KsqlServer
 from server.errors import ApiError, bad_request
 from server.http import check_fields, properties_of
-from server.queries import QUERY_FIELDS, end_of, parse_query, push_rows, run_pull, start_push
+from server.queries import QUERY_COMPLETED, QUERY_FIELDS, end_of, parse_query, push_rows, run_pull, start_push
 from server.rows import RowWriter, dumps
 
 POLICY_VIOLATION = 1008
@@ -58,7 +58,7 @@ async def _serve(websocket: WebSocket, server: KsqlServer) -> None:
         await websocket.send_text(dumps([_field(c) for c in result.columns]).decode())
         for row in result.rows:
             await websocket.send_text(dumps({"row": {"columns": writer.values(row)}}).decode())
-        await websocket.close(1000, final or "Query Completed")
+        await websocket.close(1000, final or QUERY_COMPLETED)
         return
     query = await start_push(server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.server.harness import ServerProcess, ksql
 
@@ -135,3 +136,28 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path: Path)
             assert set(acked) <= set(values), "an acknowledged row was lost"
     server.kill()
     assert len(acked) > 100
+
+
+@pytest.mark.parametrize("http_server", ["hypercorn", "uvicorn"])
+def test_sigterm_ends_open_push_queries_and_exits_cleanly(tmp_path: Path, http_server: str) -> None:
+    server = ServerProcess(tmp_path / "data", {"ksql.log.fsync": "never"},
+                           extra_args=["--http-server", http_server]).start()
+    with server.client() as c:
+        ksql(c, "CREATE STREAM LIVE (V INT) WITH (KAFKA_TOPIC='live', PARTITIONS=1, VALUE_FORMAT='JSON');")
+    lines: list[str] = []
+
+    def follow() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as c, c.stream(
+                "POST", "/query", json={"ksql": "SELECT * FROM LIVE EMIT CHANGES;"}) as response:
+            lines.extend(response.iter_lines())
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    deadline = time.monotonic() + 5
+    while not lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    assert server.terminate() == 0
+    assert time.monotonic() - started < 5
+    reader.join(5)
+    assert not reader.is_alive() and "header" in lines[0]
