@@ -5,7 +5,7 @@ source topic, decode JSON, filter, project, encode JSON, append to the sink topi
 (on disk, in segment files), commit offsets. Loading the input is not timed.
 
     python bench/filter_project.py [--records 200000] [--fsync never|always] [--memory]
-                                   [--sink-partitions 1]
+                                   [--sink-partitions 1] [--input-batch 5000]
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="use the in-memory log instead")
     parser.add_argument("--sink-partitions", type=int, default=1,
                         help="partitions of the sink topic (> 1: records are spread by murmur2 of the key)")
+    parser.add_argument("--input-batch", type=int, default=5000,
+                        help="records per append when loading the input (one log batch each)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as data_dir:
@@ -36,7 +38,7 @@ def main() -> None:
         for i in range(args.records):
             value = orjson.dumps({"ID": i, "ITEM": f"item-{i % 100}", "QTY": i % 10, "PRICE": i * 0.5})
             batch.append(Record(str(i).encode(), value, 1_700_000_000_000 + i, []))
-            if len(batch) == 5000:
+            if len(batch) == args.input_batch:
                 log.append("orders", 0, batch)
                 batch = []
         if batch:

@@ -200,8 +200,10 @@ def _decode_headers(buf: bytes, pos: int, n: int) -> tuple[list, int]:
 
 def _decode_records(
     buf: bytes, pos: int, end: int, off: int, skip_below: int, limit: int, partition: int, out: list
-) -> int:
-    """Decode records of one batch payload buf[pos:end] into `out`; returns the remaining limit."""
+) -> tuple[int, int, int]:
+    """Decode the records at offsets >= skip_below of one batch payload buf[pos:end] (the first
+    has offset `off`) into `out`, at most `limit`. Returns the remaining limit, and the position
+    and offset of the first record not consumed (pos == end when the batch is done)."""
     unpack = _REC.unpack_from
     ap = out.append
     while pos < end and limit > 0:
@@ -225,12 +227,12 @@ def _decode_records(
             ap(Record(key, value, ts, headers, off, partition))
             limit -= 1
         off += 1
-    return limit
+    return limit, pos, off
 
 
 def _decode_columns(
     buf: bytes, pos: int, end: int, off: int, skip_below: int, limit: int, partition: int, out: RecordBatch
-) -> int:
+) -> tuple[int, int, int]:
     """_decode_records into the lists of a RecordBatch (no per-record objects besides the bytes)."""
     unpack = _REC.unpack_from
     keys, values, timestamps, headers = out.keys, out.values, out.timestamps, out.headers
@@ -242,7 +244,7 @@ def _decode_columns(
                 _, pos = _decode_headers(buf, pos, hc)
             off += 1
         if pos >= end:
-            return limit
+            return limit, pos, off
     first = off
     kap, vap, tap = keys.append, values.append, timestamps.append
     while pos < end and limit > 0:
@@ -271,10 +273,21 @@ def _decode_columns(
         out.offsets = range(offsets.start if offsets else first, off)  # the usual case: consecutive
     else:  # pragma: no cover - batches of a well-formed log follow each other
         out.offsets = [*offsets, *range(first, off)]
-    return limit
+    return limit, pos, off
 
 
 # ---------------------------------------------------------------- segments / partitions
+
+_MAX_CURSORS = 4  # per partition: a few readers at different positions keep theirs
+
+
+def _remember(p: _Partition, next_offset: int, cursor: tuple) -> None:
+    """Keep where a read stopped inside a batch (see _Partition.cursors). Caller holds p.lock."""
+    cursors = p.cursors
+    cursors[next_offset] = cursor
+    if len(cursors) > _MAX_CURSORS:
+        del cursors[next(iter(cursors))]
+
 
 
 class _Segment:
@@ -325,6 +338,7 @@ class _Partition:
         "last_sync",
         "last_retention",
         "config",
+        "cursors",
     )
 
     def __init__(self, topic: str, num: int, pdir: str, config: TopicConfig) -> None:
@@ -341,6 +355,10 @@ class _Partition:
         self.dirty = False
         self.last_sync = 0.0
         self.last_retention = 0.0
+        # next offset -> (segment, buffer, position, batch end in the buffer, file position after
+        # the batch) where a read stopped inside a batch: the next read resumes there instead of
+        # reading, checking and skipping the batch's first records again (quadratic for big batches)
+        self.cursors: dict[int, tuple] = {}
 
     @property
     def active(self) -> _Segment:
@@ -922,22 +940,34 @@ class EmbeddedLog(Log):
                 return
             i = bisect.bisect_right(p.bases, offset) - 1
             limit = max_records
+            resume = None  # file position in segs[i] of the batch after a resumed one
+            cursor = p.cursors.pop(offset, None) if p.cursors else None
+            if cursor is not None and cursor[0] is segs[i]:  # (else retention dropped its segment)
+                seg, buf, pos, end, resume = cursor
+                limit, pos, offset = decode(buf, pos, end, offset, offset, limit, p.num, out)
+                if pos < end:
+                    _remember(p, offset, (seg, buf, pos, end, resume))
+                    return
             nseg = len(segs)
             while i < nseg and limit > 0:
                 seg = segs[i]
                 end = segs[i + 1].base if i + 1 < nseg else p.next_offset
                 if offset < end:
-                    limit = self._read_segment(p, seg, i == nseg - 1, offset, limit, decode, out)
+                    limit = self._read_segment(p, seg, i == nseg - 1, offset, limit, decode, out, resume)
+                resume = None
                 offset = end
                 i += 1
 
     def _read_segment(
-        self, p: _Partition, seg: _Segment, active: bool, offset: int, limit: int, decode, out
+        self, p: _Partition, seg: _Segment, active: bool, offset: int, limit: int, decode, out,
+        pos: int | None = None,
     ) -> int:
-        if not seg.idx_loaded:
-            self._load_index_entries(seg)
-        j = bisect.bisect_right(seg.idx_off, offset) - 1
-        pos = seg.idx_pos[j] if j >= 0 else 0
+        """Decode from the batch at file position `pos` (default: found with the index)."""
+        if pos is None:
+            if not seg.idx_loaded:
+                self._load_index_entries(seg)
+            j = bisect.bisect_right(seg.idx_off, offset) - 1
+            pos = seg.idx_pos[j] if j >= 0 else 0
         size = seg.size
         if active:
             fd = p.wfd
@@ -966,8 +996,11 @@ class EmbeddedLog(Log):
                         raise CorruptLogError(f"{seg.log_path}: short read at byte {pos}")
                 if zlib.crc32(memoryview(buf)[rel + 8 : rel + total]) != crc:
                     raise CorruptLogError(f"{seg.log_path}: CRC mismatch in batch at byte {pos}")
-                limit = decode(buf, rel + _HDR_SIZE, rel + total, base, offset, limit, partition, out)
+                end = rel + total
+                limit, stop, next_offset = decode(buf, rel + _HDR_SIZE, end, base, offset, limit, partition, out)
                 pos += total
+                if stop < end:  # the limit was reached inside this batch
+                    _remember(p, next_offset, (seg, buf, stop, end, pos))
         finally:
             if not active:
                 self._release_fd(seg)
