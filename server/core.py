@@ -34,6 +34,7 @@ from server.txlog import TransactionalLog, journal_topic
 log = logging.getLogger("ksql.server")
 
 SERVER_VERSION = "0.29.0"  # the ksqlDB REST API version this server speaks
+ERROR = "ERROR"  # the state of a persistent query that failed (SHOW QUERIES shows it)
 
 
 class KsqlServer:
@@ -94,12 +95,24 @@ class KsqlServer:
                 self.log = None
 
     def _run_persistent(self) -> int:
+        """One poll of every running persistent query, each a log transaction; a query that fails is
+        set to ERROR (as ksqlDB does) and its uncommitted output dropped, the others go on."""
         with self.lock:
             engine, txlog = self.engine, self.log
             if engine is None or txlog is None:
                 return 0
+            work = 0
             with txlog.transactions():
-                return engine.run_until_idle(max_rounds=1)
+                for query in list(engine.queries.values()):
+                    try:
+                        work += query.poll()
+                    except Exception as err:  # noqa: BLE001 - one query's failure must not stop the rest
+                        txlog.rollback()
+                        query.state = ERROR
+                        log.error("persistent query %s failed and stopped (RESUME it to retry): %s: %s",
+                                  query.query_id, type(err).__name__, err)
+            engine.run_until_idle(max_rounds=0)  # no query polls: the materialized views catch up
+            return work
 
     @contextmanager
     def writing(self) -> Iterator[Engine]:

@@ -125,6 +125,12 @@ class TransactionalLog(Log):
         for topic, partition, kind, records in pending:
             self._write(topic, partition, kind, records)
 
+    def rollback(self) -> None:
+        """Drop this thread's held appends: their input was not committed and will be processed again."""
+        pending = self._pending()
+        if pending is not None:
+            pending.clear()
+
     def _pending(self) -> list | None:
         return getattr(self._local, "pending", None)
 

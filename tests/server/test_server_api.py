@@ -309,3 +309,26 @@ def test_concurrent_clients(server: ServerProcess, client: httpx.Client) -> None
     rows = client.post("/query-stream", headers={"accept": "application/json"},
                        json={"sql": f"SELECT * FROM {name} EMIT CHANGES LIMIT 40;", "properties": EARLIEST})
     assert len(rows.json()) == 41
+
+
+def test_a_failing_persistent_query_stops_alone(client: httpx.Client) -> None:
+    name = _stream(client)
+    ksql(client, f"CREATE STREAM {name}_TS (K STRING KEY, T STRING) WITH (KAFKA_TOPIC='{name.lower()}_ts', "
+                 "PARTITIONS=1, VALUE_FORMAT='JSON', TIMESTAMP='T', TIMESTAMP_FORMAT='yyyy-MM-dd');")
+    ksql(client, f"CREATE STREAM {name}_BAD AS SELECT * FROM {name}_TS;",
+         {"ksql.timestamp.throw.on.invalid": "true", "auto.offset.reset": "earliest"})
+    ksql(client, f"CREATE STREAM {name}_GOOD AS SELECT * FROM {name};", EARLIEST)
+    ksql(client, f"INSERT INTO {name}_TS (K, T) VALUES ('x', 'garbage');")  # fatal there
+    ksql(client, f"INSERT INTO {name} (K, V) VALUES ('a', 1);")
+    rows = client.post("/query-stream", headers={"accept": "application/json"},
+                       json={"sql": f"SELECT * FROM {name}_GOOD EMIT CHANGES LIMIT 1;", "properties": EARLIEST})
+    assert rows.json()[1] == ["a", 1]
+    deadline = time.monotonic() + 5
+    while True:
+        states = {q["id"]: q["state"] for q in ksql(client, "SHOW QUERIES;")[0]["queries"]}
+        bad = next(state for qid, state in states.items() if qid.startswith(f"CSAS_{name}_BAD"))
+        if bad == "ERROR" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert bad == "ERROR"
+    assert client.get("/healthcheck").status_code == 200

@@ -120,3 +120,13 @@ def test_headers_keys_and_nulls_survive_the_journal(inner: CrashingLog) -> None:
     TransactionalLog(inner, JOURNAL)
     [got] = inner.read("out", 0, 0, 10)
     assert (got.key, got.value, got.timestamp, list(got.headers)) == (b"k", None, 42, [("h", b"v"), ("n", None)])
+
+
+def test_rollback_drops_a_failed_querys_output_only(inner: CrashingLog) -> None:
+    tx = TransactionalLog(inner, JOURNAL)
+    with tx.transactions():
+        tx.append("out", 0, [Record(None, b"failed", 1, [])])
+        tx.rollback()  # that query raised before committing
+        tx.append("out", 0, [Record(None, b"next", 1, [])])
+        tx.commit("g2", {("in", 0): 1})
+    assert _values(inner, "out") == [b"next"]
