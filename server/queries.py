@@ -244,6 +244,7 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
 async def close_query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> Response:
     doc = check_fields(parse_object(await read_body(request, max_bytes)), {"queryId": str}, ("queryId",),
                        "the /close-query request")
-    if not server.push.close(doc["queryId"]):
+    query = server.push.find(doc["queryId"])
+    if query is None or not server.push.close(query.query_id):
         raise ApiError(400, 40003, f"No query with id {doc['queryId']}")
     return Response(status_code=200)

@@ -31,6 +31,12 @@ def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
         text = getattr(stmt, "text", sql)
         if isinstance(stmt, (ast.SelectStatement, ast.Print)):
             raise ApiError(400, QUERY_ENDPOINT, QUERY_ENDPOINT_MESSAGE, text, entities)
+        push = server.push.find(stmt.query_id) if isinstance(stmt, ast.Terminate) and stmt.query_id else None
+        if push is not None:  # a push query: not the engine's, not a command to log
+            server.push.close(push.query_id)
+            entities.append({"@type": "terminate_query", "statementText": text, "queryId": push.query_id,
+                             "wasTerminated": True, "warnings": []})
+            continue
         try:
             result = server.execute(stmt, properties)
         except KsqlError as err:
@@ -41,6 +47,8 @@ def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
                                               f"{type(err).__name__}: {err}", text, entities) from None
         if isinstance(stmt, ast.InsertValues):
             continue
+        if isinstance(stmt, ast.Show) and stmt.what.upper() == "QUERIES":
+            result.entity["queries"] = result.entity["queries"] + _push_queries(server)
         entities.append(result.entity)
     return entities
 
@@ -58,3 +66,10 @@ def _statements(server: KsqlServer, sql: str, variables: dict[str, Any] | None,
         except KsqlError as err:
             raise bad_statement(str(err), piece.strip().rstrip(";"), entities) from None
         yield from statements
+
+
+def _push_queries(server: KsqlServer) -> list[dict[str, Any]]:
+    """Running push queries as SHOW QUERIES lists them in ksqlDB (queryType PUSH)."""
+    return [{"queryString": q.sql, "sinks": [], "sinkKafkaTopics": [], "id": q.query_id,
+             "statusCount": {"RUNNING": 1}, "queryType": "PUSH", "state": "RUNNING"}
+            for q in server.push.running()]

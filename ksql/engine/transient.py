@@ -81,8 +81,9 @@ class TransientQuery:
 
     def __init__(self, query_id: str, engine: Engine, source: DataSource, query: ast.Query,
                  properties: dict[str, Any], resume: dict[int, int] | None = None,
-                 capacity: int = DEFAULT_BUFFER_ROWS, skip_null_keys: bool = False):
+                 capacity: int = DEFAULT_BUFFER_ROWS, skip_null_keys: bool = False, sql: str = ""):
         self.query_id = query_id
+        self.sql = sql
         self.sql_source = source
         self.log = engine.log
         self.limit = query.limit
@@ -341,6 +342,16 @@ class TransientQueries:
     def get(self, query_id: str) -> TransientQuery | None:
         return self._queries.get(query_id)
 
+    def find(self, name: str) -> TransientQuery | None:
+        """The query `name` refers to: its id, or the id spelled in another case (SQL upper-cases names)."""
+        query = self._queries.get(name)
+        if query is None:
+            query = next((q for q in list(self._queries.values()) if q.query_id.upper() == name.upper()), None)
+        return query
+
+    def running(self) -> list[TransientQuery]:
+        return [q for q in list(self._queries.values()) if not q.done]
+
     def start(self, engine: Engine, stmt: ast.SelectStatement, properties: dict[str, Any],
               resume: dict[int, int] | None = None, capacity: int = DEFAULT_BUFFER_ROWS) -> TransientQuery:
         """Plan and register a push query (call with the engine's state stable, e.g. under its lock)."""
@@ -365,7 +376,7 @@ class TransientQueries:
                     f"query count: {len(self._queries)}. Configured limit: {self.max_queries}.")
             query_id = _query_id(engine, source, query, properties)
             running = TransientQuery(query_id, engine, source, query, properties, resume, capacity,
-                                     skip_null_keys=query_id.startswith(SCALABLE_PREFIX))
+                                     skip_null_keys=query_id.startswith(SCALABLE_PREFIX), sql=stmt.text)
             self._queries[query_id] = running
         return running
 

@@ -332,3 +332,19 @@ def test_a_failing_persistent_query_stops_alone(client: httpx.Client) -> None:
         time.sleep(0.05)
     assert bad == "ERROR"
     assert client.get("/healthcheck").status_code == 200
+
+
+def test_show_queries_lists_push_queries_and_terminate_ends_them(server: ServerProcess,
+                                                                client: httpx.Client) -> None:
+    name = _stream(client)
+    with server.client(timeout=10.0) as streaming, streaming.stream(
+            "POST", "/query-stream", json={"sql": f"SELECT * FROM {name} EMIT CHANGES;"}) as response:
+        lines = response.iter_lines()
+        query_id = json.loads(next(lines))["queryId"]
+        listed = {q["id"]: q for q in ksql(client, "SHOW QUERIES;")[0]["queries"]}
+        assert listed[query_id]["queryType"] == "PUSH"
+        assert listed[query_id]["queryString"] == f"SELECT * FROM {name} EMIT CHANGES"
+        [entity] = ksql(client, f"TERMINATE {query_id};")
+        assert entity["@type"] == "terminate_query" and entity["wasTerminated"] is True
+        assert [line for line in lines if line.strip()] == []
+    assert query_id not in {q["id"] for q in ksql(client, "SHOW QUERIES;")[0]["queries"]}
