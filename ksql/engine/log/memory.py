@@ -1,10 +1,11 @@
 """MemoryLog: an in-memory, deterministic, thread-safe Log for tests and the TestDriver.
 
-Each partition is a python list of plain tuples (key, value, timestamp, headers tuple)
-plus the offset of its first element (retention moves it forward). Tuples of bytes/int
-are not tracked by the cyclic GC, so a large in-memory log does not slow down every
-garbage collection. append() never mutates or keeps the caller's Record objects; read()
-builds fresh Record objects, so callers may mutate what they read.
+Each partition keeps its records as four parallel lists (keys, values, timestamps,
+headers as tuples, () for none) plus the offset of their first element (retention moves
+it forward): appends are list extends and reads list slices, with no per-record object
+besides the caller's bytes (and nothing per record for the cyclic GC to track).
+append() never mutates or keeps the caller's Record objects; read() builds fresh Record
+objects and read_batch() fresh lists, so callers may mutate what they read.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ _DEFAULT_CONFIG = TopicConfig()
 
 
 class _Partition:
-    __slots__ = ("records", "start")
+    __slots__ = ("keys", "values", "timestamps", "headers", "start")
 
     def __init__(self) -> None:
-        self.records: list[tuple] = []  # (key, value, timestamp, headers tuple (empty: none))
-        self.start = 0  # offset of records[0]
+        self.keys: list[bytes | None] = []
+        self.values: list[bytes | None] = []
+        self.timestamps: list[int] = []
+        self.headers: list[tuple] = []  # tuples of (name, value) pairs, () for none
+        self.start = 0  # offset of the first record held
 
 
 class _Topic:
@@ -63,13 +67,6 @@ def _as_bytes(x, topic: str, partition: int):
     raise _bad(topic, partition, f"key/value must be bytes or None, got {type(x).__name__}")
 
 
-def _validated(t: tuple, topic: str, partition: int) -> tuple:
-    k, v, ts, h = t
-    if type(ts) is not int:
-        raise _bad(topic, partition, f"timestamp must be an int, got {type(ts).__name__}")
-    return (_as_bytes(k, topic, partition), _as_bytes(v, topic, partition), ts, h)
-
-
 def _check_headers(h: tuple, topic: str, partition: int) -> None:
     for hdr in h:
         try:
@@ -81,16 +78,9 @@ def _check_headers(h: tuple, topic: str, partition: int) -> None:
         _as_bytes(val, topic, partition)
 
 
-def _coerce_headers(t: tuple, topic: str, partition: int) -> tuple:
-    if not t[3]:
-        return t
-    return (t[0], t[1], t[2], tuple((n, _as_bytes(v, topic, partition)) for n, v in t[3]))
-
-
-def _record_size(t: tuple) -> int:
-    k, v, _, h = t
+def _record_size(k, v, h) -> int:
     n = 18 + (len(k) if k is not None else 0) + (len(v) if v is not None else 0)
-    for hk, hv in h or ():
+    for hk, hv in h:
         n += 6 + len(hk.encode("utf-8")) + (len(hv) if hv is not None else 0)
     return n
 
@@ -157,61 +147,57 @@ class MemoryLog(Log):
     # ---- data ----
 
     def append(self, topic: str, partition: int, records: list[Record]) -> list[int]:
-        # Tuples of bytes/int/None are untracked by the cyclic GC: a big in-memory log of
-        # Record objects would make every full collection traverse all of them.
-        new = [(r.key, r.value, r.timestamp, tuple(r.headers) if r.headers else ()) for r in records]
-        return list(self._store(topic, partition, new))
+        return list(self._store(topic, partition, [r.key for r in records], [r.value for r in records],
+                                [r.timestamp for r in records],
+                                [tuple(r.headers) if r.headers else () for r in records]))
 
     def append_batch(self, topic: str, partition: int, batch: RecordBatch) -> range:
         try:
-            new = list(zip(batch.keys, batch.values, batch.timestamps, map(tuple, batch.headers), strict=True))
-        except (TypeError, ValueError) as e:
+            headers = list(map(tuple, batch.headers))
+        except TypeError as e:
             raise _bad(topic, partition, str(e)) from None
-        return self._store(topic, partition, new)
+        return self._store(topic, partition, list(batch.keys), list(batch.values), list(batch.timestamps),
+                           headers)
 
-    def _store(self, topic: str, partition: int, new: list[tuple]) -> range:
+    def _store(self, topic: str, partition: int, keys: list, values: list, timestamps: list,
+               headers: list) -> range:
+        """Validate (all or nothing; bytearray / memoryview become bytes), then append."""
+        n = len(keys)
+        if not len(values) == len(timestamps) == len(headers) == n:
+            raise _bad(topic, partition, "columns of different lengths")
         with self._lock:
             p = self._part(topic, partition)
-            stored = p.records
-            base = p.start + len(stored)
-            # validate in bulk (cheap set comprehensions); the slow path pinpoints or coerces
-            if not ({type(t[0]) for t in new} | {type(t[1]) for t in new}) <= _OK_TYPES or (
-                new and {type(t[2]) for t in new} != _INT
-            ):
-                new = [_validated(t, topic, partition) for t in new]
-            for t in new:
-                if t[3]:
-                    _check_headers(t[3], topic, partition)
-                    if any(type(v) is not bytes and v is not None for _, v in t[3]):
-                        new = [_coerce_headers(x, topic, partition) for x in new]
-                        break
-            stored.extend(new)
-            return range(base, base + len(new))
+            # validate in bulk (sets of types); the slow paths pinpoint or coerce
+            if not set(map(type, keys)) | set(map(type, values)) <= _OK_TYPES:
+                keys = [_as_bytes(k, topic, partition) for k in keys]
+                values = [_as_bytes(v, topic, partition) for v in values]
+            if n and set(map(type, timestamps)) != _INT:
+                bad = next(ts for ts in timestamps if type(ts) is not int)
+                raise _bad(topic, partition, f"timestamp must be an int, got {type(bad).__name__}")
+            if any(headers):
+                for h in headers:
+                    _check_headers(h, topic, partition)
+                if any(type(v) is not bytes and v is not None for h in headers for _, v in h):
+                    headers = [tuple((k, _as_bytes(v, topic, partition)) for k, v in h) for h in headers]
+            base = p.start + len(p.keys)
+            p.keys += keys
+            p.values += values
+            p.timestamps += timestamps
+            p.headers += headers
+            return range(base, base + n)
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
-        chunk, off = self._chunk(topic, partition, offset, max_records)
-        return [
-            Record(k, v, ts, list(h), o, partition)
-            for o, (k, v, ts, h) in zip(range(off, off + len(chunk)), chunk, strict=True)
-        ]
+        b = self.read_batch(topic, partition, offset, max_records)
+        return [Record(k, v, ts, list(h), o, partition)
+                for k, v, ts, h, o in zip(b.keys, b.values, b.timestamps, b.headers, b.offsets, strict=True)]
 
     def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
-        chunk, off = self._chunk(topic, partition, offset, max_records)
-        if not chunk:
-            return RecordBatch([], [], [], [], range(off, off), partition)
-        keys, values, timestamps, headers = zip(*chunk, strict=True)
-        return RecordBatch(keys, values, timestamps, headers, range(off, off + len(chunk)), partition)
-
-    def _chunk(self, topic: str, partition: int, offset: int, max_records: int) -> tuple[list[tuple], int]:
-        """The stored records from `offset` (at most max_records) and the offset of the first."""
         with self._lock:
             p = self._part(topic, partition)
-            i = offset - p.start
-            if i < 0:
-                i = 0
-            if max_records <= 0:
-                return [], p.start + i
-            return p.records[i : i + max_records], p.start + i
+            i = max(offset - p.start, 0)
+            j = i + max(max_records, 0)
+            return RecordBatch(p.keys[i:j], p.values[i:j], p.timestamps[i:j], p.headers[i:j],
+                               range(p.start + i, p.start + min(j, len(p.keys))), partition)
 
     def start_offset(self, topic: str, partition: int) -> int:
         with self._lock:
@@ -220,7 +206,7 @@ class MemoryLog(Log):
     def end_offset(self, topic: str, partition: int) -> int:
         with self._lock:
             p = self._part(topic, partition)
-            return p.start + len(p.records)
+            return p.start + len(p.keys)
 
     # ---- retention ----
 
@@ -233,19 +219,21 @@ class MemoryLog(Log):
             for t in self._topics.values():
                 cfg = t.config
                 for p in t.parts:
-                    recs = p.records
+                    n = len(p.keys)
                     drop = 0
                     if cfg.retention_ms >= 0:
                         cutoff = now - cfg.retention_ms
-                        while drop < len(recs) - 1 and recs[drop][2] < cutoff:
+                        while drop < n - 1 and p.timestamps[drop] < cutoff:
                             drop += 1
                     if cfg.retention_bytes >= 0:
-                        total = sum(_record_size(r) for r in recs[drop:])
-                        while drop < len(recs) - 1 and total > cfg.retention_bytes:
-                            total -= _record_size(recs[drop])
+                        sizes = list(map(_record_size, p.keys, p.values, p.headers))
+                        total = sum(sizes[drop:])
+                        while drop < n - 1 and total > cfg.retention_bytes:
+                            total -= sizes[drop]
                             drop += 1
                     if drop:
-                        del recs[:drop]
+                        for column in (p.keys, p.values, p.timestamps, p.headers):
+                            del column[:drop]
                         p.start += drop
 
     # ---- consumer groups ----
