@@ -106,6 +106,7 @@ class KsqlServer:
                 for query in list(engine.queries.values()):
                     try:
                         work += query.poll()
+                        txlog.flush()  # the query's output, state and offsets: one transaction
                     except Exception as err:  # noqa: BLE001 - one query's failure must not stop the rest
                         txlog.rollback()
                         query.state = ERROR

@@ -5,13 +5,14 @@ and then commits its input offsets. A crash between the two would make the
 restarted query process that input again and append the same output twice.
 
 `TransactionalLog` wraps the server's log. Inside `transactions()` (the runner
-thread, while it polls persistent queries) appends are held back; the query's
-next `commit()` turns them into one transaction:
+thread, while it polls persistent queries) appends and commits are held back;
+`flush()`, called after each query's poll, turns them into one transaction:
 
-1. the transaction (group, offsets, every held record with the offset it must
-   land at) is appended to a journal topic: from here on it is durable;
+1. the transaction (every held record with the offset it must land at, and the
+   offsets of every consumer group committed) is appended to a journal topic:
+   from here on it is durable;
 2. the records are appended to their topics;
-3. the offsets are committed.
+3. the offsets are committed (a join commits one group per input).
 
 On open, `recover()` rolls the journal's last transaction forward: records not
 yet in their partition (its end offset is still the planned base) are appended,
@@ -95,8 +96,22 @@ def _rows_of(records: Any) -> list[Row]:
     return list(zip(records.keys, records.values, records.timestamps, records.headers, strict=True))
 
 
+class _Txn:
+    """What one thread holds back: appends (topic, partition, kind, records) and commits per group."""
+
+    __slots__ = ("appends", "commits")
+
+    def __init__(self) -> None:
+        self.appends: list[tuple[str, int, str, Any]] = []
+        self.commits: dict[str, dict[tuple[str, int], int]] = {}
+
+    def clear(self) -> None:
+        self.appends.clear()
+        self.commits.clear()
+
+
 class TransactionalLog(Log):
-    """A Log whose appends inside `transactions()` become atomic with the following commit."""
+    """A Log whose appends and commits inside `transactions()` become atomic, one flush() at a time."""
 
     def __init__(self, inner: Log, journal: str):
         self.inner = inner
@@ -111,67 +126,77 @@ class TransactionalLog(Log):
 
     @contextmanager
     def transactions(self) -> Iterator[None]:
-        """Hold this thread's appends until its next commit().
+        """Hold this thread's appends and commits until flush() (and at the end of the block).
 
-        Appends left without a commit are written at the end; after an exception they are
-        dropped instead, as their input was not committed and will be processed again."""
-        self._local.pending = []
+        After an exception what is held is dropped: its input was not committed and will be
+        processed again."""
+        self._local.txn = _Txn()
         try:
             yield
         except BaseException:
-            self._local.pending = None
+            self._local.txn = None
             raise
-        pending, self._local.pending = self._local.pending, None
-        for topic, partition, kind, records in pending:
-            self._write(topic, partition, kind, records)
+        try:
+            self.flush()
+        finally:
+            self._local.txn = None
 
     def rollback(self) -> None:
-        """Drop this thread's held appends: their input was not committed and will be processed again."""
-        pending = self._pending()
-        if pending is not None:
-            pending.clear()
+        """Drop what this thread holds: its input was not committed and will be processed again."""
+        txn = self._txn()
+        if txn is not None:
+            txn.clear()
 
-    def _pending(self) -> list | None:
-        return getattr(self._local, "pending", None)
+    def _txn(self) -> _Txn | None:
+        return getattr(self._local, "txn", None)
+
+    def flush(self) -> None:
+        """Make what this thread holds durable as one transaction: journal, appends, then commits."""
+        txn = self._txn()
+        if txn is None or not (txn.appends or txn.commits):
+            return
+        if txn.appends:
+            header: list[list] = []
+            blobs: list[bytes] = []
+            planned: dict[tuple[str, int], int] = {}
+            for topic, partition, _, records in txn.appends:
+                base = planned.get((topic, partition))
+                if base is None:
+                    base = self.inner.end_offset(topic, partition)
+                rows = _rows_of(records)
+                header.append([topic, partition, base, len(rows)])
+                blobs.append(_encode_rows(rows))
+                planned[(topic, partition)] = base + len(rows)
+            commits = [[group, [[t, p, o] for (t, p), o in offsets.items()]] for group, offsets in txn.commits.items()]
+            doc = orjson.dumps({"commits": commits, "appends": header})
+            value = struct.pack("<I", len(doc)) + doc + b"".join(blobs)
+            self.inner.append(self.journal, 0, [Record(None, value, int(time.time() * 1000), [])])
+            for topic, partition, kind, records in txn.appends:
+                self._write(topic, partition, kind, records)
+        for group, offsets in txn.commits.items():
+            self.inner.commit(group, offsets)
+        txn.clear()
 
     def _write(self, topic: str, partition: int, kind: str, records: Any) -> Sequence[int]:
         if kind == "batch":
             return self.inner.append_batch(topic, partition, records)
         return self.inner.append(topic, partition, records)
 
-    def _hold(self, topic: str, partition: int, kind: str, records: Any, pending: list) -> list[int]:
+    def _hold(self, topic: str, partition: int, kind: str, records: Any, txn: _Txn) -> list[int]:
         n = len(records)
         if not n:
             return []
         base = self.inner.end_offset(topic, partition) + sum(
-            len(r) for t, p, _, r in pending if t == topic and p == partition)
-        pending.append((topic, partition, kind, records))
+            len(r) for t, p, _, r in txn.appends if t == topic and p == partition)
+        txn.appends.append((topic, partition, kind, records))
         return list(range(base, base + n))
 
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
-        pending = self._pending()
-        if not pending:
+        txn = self._txn()
+        if txn is None:
             self.inner.commit(group, offsets)
-            return
-        header: list[list] = []
-        blobs: list[bytes] = []
-        planned: dict[tuple[str, int], int] = {}
-        for topic, partition, _, records in pending:
-            base = planned.get((topic, partition))
-            if base is None:
-                base = self.inner.end_offset(topic, partition)
-            rows = _rows_of(records)
-            header.append([topic, partition, base, len(rows)])
-            blobs.append(_encode_rows(rows))
-            planned[(topic, partition)] = base + len(rows)
-        doc = orjson.dumps({"group": group, "offsets": [[t, p, o] for (t, p), o in offsets.items()],
-                            "appends": header})
-        value = struct.pack("<I", len(doc)) + doc + b"".join(blobs)
-        self.inner.append(self.journal, 0, [Record(None, value, int(time.time() * 1000), [])])
-        for topic, partition, kind, records in pending:
-            self._write(topic, partition, kind, records)
-        pending.clear()
-        self.inner.commit(group, offsets)
+        else:
+            txn.commits.setdefault(group, {}).update(offsets)
 
     def recover(self) -> None:
         """Finish the journal's last transaction if a crash interrupted it (idempotent)."""
@@ -195,25 +220,25 @@ class TransactionalLog(Log):
             elif now < base:
                 _log.warning("transaction journal: %s/%d ends at %d, before the planned %d: skipped", topic,
                              partition, now, base)
-        group = doc["group"]
-        todo = {(t, p): o for t, p, o in doc["offsets"]
-                if self.inner.topic_exists(t) and (self.inner.committed(group, t, p) or -1) < o}
-        if todo:
-            self.inner.commit(group, todo)
+        for group, offsets in doc["commits"]:
+            todo = {(t, p): o for t, p, o in offsets
+                    if self.inner.topic_exists(t) and (self.inner.committed(group, t, p) or -1) < o}
+            if todo:
+                self.inner.commit(group, todo)
 
     # -- the Log interface ------------------------------------------------------------------------
 
     def append(self, topic: str, partition: int, records: list[Record]) -> list[int]:
-        pending = self._pending()
-        if pending is None:
+        txn = self._txn()
+        if txn is None:
             return self.inner.append(topic, partition, records)
-        return self._hold(topic, partition, "records", list(records), pending)
+        return self._hold(topic, partition, "records", list(records), txn)
 
     def append_batch(self, topic: str, partition: int, batch: Any) -> Sequence[int]:
-        pending = self._pending()
-        if pending is None:
+        txn = self._txn()
+        if txn is None:
             return self.inner.append_batch(topic, partition, batch)
-        return self._hold(topic, partition, "batch", batch, pending)
+        return self._hold(topic, partition, "batch", batch, txn)
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
         return self.inner.read(topic, partition, offset, max_records)
@@ -243,6 +268,9 @@ class TransactionalLog(Log):
         return self.inner.end_offset(topic, partition)
 
     def committed(self, group: str, topic: str, partition: int) -> int | None:
+        txn = self._txn()
+        if txn is not None and (topic, partition) in txn.commits.get(group, {}):
+            return txn.commits[group][(topic, partition)]  # this thread's own, not yet flushed
         return self.inner.committed(group, topic, partition)
 
     def partitions(self, topic: str) -> int:

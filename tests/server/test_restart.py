@@ -19,6 +19,8 @@ DEFINE suffix = 'done';
 CREATE STREAM EVENTS (K STRING KEY, V INT, A ADDRESS) WITH (KAFKA_TOPIC='events', PARTITIONS=2, VALUE_FORMAT='JSON');
 CREATE STREAM BIG AS SELECT K, V * 10 AS W FROM EVENTS WHERE V % 3 <> 0;
 CREATE TABLE TOTALS AS SELECT K, COUNT(*) AS N, SUM(V) AS S FROM EVENTS GROUP BY K;
+CREATE TABLE LABELS (K STRING PRIMARY KEY, LABEL STRING) WITH (KAFKA_TOPIC='labels', PARTITIONS=2, VALUE_FORMAT='JSON');
+CREATE STREAM LABELLED AS SELECT E.K AS K, E.V AS V, L.LABEL AS LABEL FROM EVENTS E LEFT JOIN LABELS L ON E.K = L.K;
 """
 
 
@@ -54,6 +56,8 @@ def _check_sinks(client: httpx.Client) -> list[int]:
         n, s = expected.get(k, (0, 0))
         expected[k] = (n + 1, s + v)
     assert totals == expected, "TOTALS counted a record twice or missed one"
+    labelled = _rows(client, "SELECT V FROM LABELLED;")
+    assert sorted(v for [v] in labelled) == sorted(values), "LABELLED (a join) lost or duplicated records"
     return values
 
 
@@ -88,7 +92,8 @@ def test_sigterm_restart_restores_everything(tmp_path: Path) -> None:
     try:
         with server.client() as c:
             assert _state(c) == before
-            assert before["queries"] == [("CSAS_BIG_3", "RUNNING"), ("CTAS_TOTALS_4", "RUNNING")]
+            assert before["queries"] == [("CSAS_BIG_3", "RUNNING"), ("CSAS_LABELLED_6", "RUNNING"),
+                                         ("CTAS_TOTALS_4", "RUNNING")]
             assert before["variables"] == [{"name": "SUFFIX", "value": "done"}]
             assert all(a["status"] == "ok" for a in _insert(c, range(100, 150)))
             assert sorted(_check_sinks(c)) == list(range(150))

@@ -59,12 +59,14 @@ def _poll(tx: TransactionalLog, values: list[bytes], offset: int) -> None:
         tx.commit("g", {("in", 0): offset})
 
 
-def test_appends_are_held_until_the_commit(inner: CrashingLog) -> None:
+def test_appends_and_commits_are_held_until_the_flush(inner: CrashingLog) -> None:
     tx = TransactionalLog(inner, JOURNAL)
     with tx.transactions():
         offsets = tx.append("out", 0, [Record(None, b"a", 1, [])])
-        assert offsets == [0] and _values(inner, "out") == []
         tx.commit("g", {("in", 0): 1})
+        assert offsets == [0] and _values(inner, "out") == [] and inner.committed("g", "in", 0) is None
+        assert tx.committed("g", "in", 0) == 1  # the thread sees its own commit
+        tx.flush()
         assert _values(inner, "out") == [b"a"] and inner.committed("g", "in", 0) == 1
 
 
@@ -126,7 +128,21 @@ def test_rollback_drops_a_failed_querys_output_only(inner: CrashingLog) -> None:
     tx = TransactionalLog(inner, JOURNAL)
     with tx.transactions():
         tx.append("out", 0, [Record(None, b"failed", 1, [])])
-        tx.rollback()  # that query raised before committing
+        tx.commit("g1", {("in", 0): 9})
+        tx.rollback()  # that query raised
         tx.append("out", 0, [Record(None, b"next", 1, [])])
         tx.commit("g2", {("in", 0): 1})
-    assert _values(inner, "out") == [b"next"]
+    assert _values(inner, "out") == [b"next"] and inner.committed("g1", "in", 0) is None
+
+
+def test_several_groups_commit_in_one_transaction(inner: CrashingLog) -> None:
+    """A join commits one consumer group per input: all of them or none, with the output."""
+    tx = TransactionalLog(inner, JOURNAL)
+    inner.crash_commit = True  # dies committing the first group
+    with pytest.raises(Crash), tx.transactions():
+        tx.append("out", 0, [Record(None, b"joined", 1, [])])
+        tx.commit("left", {("in", 0): 4})
+        tx.commit("right", {("in", 0): 7})
+    TransactionalLog(inner, JOURNAL)
+    assert _values(inner, "out") == [b"joined"]
+    assert (inner.committed("left", "in", 0), inner.committed("right", "in", 0)) == (4, 7)
