@@ -504,6 +504,7 @@ def _prepare(filter_: ast.Expr | None, projections: Sequence[ast.Expr], scope: S
     for p in projections:
         comp.typer.type_of_select(p)
     fast_filter = comp.compile(filter_, local_columns=True) if filter_ is not None else None
+    filter_cols = sorted(comp.used_columns)
     fast_proj = [comp.compile(p, local_columns=True) for p in projections]
     slow_filter = comp.compile(filter_, safe=True) if filter_ is not None else None
     slow_proj = [comp.compile(p, safe=True) for p in projections]
@@ -523,9 +524,23 @@ def _prepare(filter_: ast.Expr | None, projections: Sequence[ast.Expr], scope: S
                   f"        _v{i} = None"]
     tup = "(" + "".join(f"_v{i}, " for i in range(len(slow_proj))) + ")"
     lines.append(f"    return {tup}")
-    cols = sorted(comp.used_columns)
-    unpack = "; ".join(f"_c{i} = row[{i}]" for i in cols) or "pass"
-    return comp, ns, lines, fast_filter, fast_proj, unpack
+    unpack = _unpack(filter_cols)
+    unpack_rest = _unpack(sorted(comp.used_columns - set(filter_cols)))
+    return comp, ns, lines, fast_filter, fast_proj, unpack, unpack_rest
+
+
+def _unpack(cols: list[int]) -> str:
+    """Statement loading row[i] into _c<i> for the columns `cols` (sorted): one slice unpacked
+    into names when they are many and dense (faster than a subscript each), else subscripts.
+    A short row raises either way (ValueError / IndexError), sending the row to the slow path."""
+    if not cols:
+        return "pass"
+    lo, hi = cols[0], cols[-1] + 1
+    if len(cols) >= 4 and 2 * len(cols) >= hi - lo:
+        used = set(cols)
+        names = ", ".join(f"_c{i}" if i in used else "_" for i in range(lo, hi))
+        return f"{names}, = row[{lo}:{hi}]"
+    return "; ".join(f"_c{i} = row[{i}]" for i in cols)
 
 
 def _locals_signature(ns: dict[str, Any], sources: list[str]) -> str:
@@ -544,12 +559,13 @@ def compile_batch(filter_: ast.Expr | None, projections: Sequence[ast.Expr], sco
                   expr_columns: Mapping[ast.Expr, ScopeColumn] | None = None
                   ) -> Callable[[Sequence[Sequence[Any]]], list[tuple]]:
     """A function rows -> projected tuples of the rows that pass the filter (one generated loop)."""
-    comp, ns, slow, ff, fp, unpack = _prepare(filter_, projections, scope, registry, on_error, expr_columns)
+    comp, ns, slow, ff, fp, unpack, unpack_rest = _prepare(filter_, projections, scope, registry, on_error,
+                                                           expr_columns)
     tup = "(" + "".join(f"{p}, " for p in fp) + ")"
     body = [f"        {unpack}"]
-    if ff is not None:
+    if ff is not None:  # the other columns are only loaded for rows that pass the filter
         body += [f"        if not {ff}:", "            continue"]
-    body.append(f"        _append({tup})")
+    body += [f"        {unpack_rest}", f"        _append({tup})"]
     sig = _locals_signature(ns, [ff or "", *fp])
     src = "\n".join(slow) + "\n\n" + "\n".join([
         f"def _batch(rows, _slow=_slow{sig}):",
@@ -575,13 +591,14 @@ def compile_projection(filter_: ast.Expr | None, projections: Sequence[ast.Expr]
                        expr_columns: Mapping[ast.Expr, ScopeColumn] | None = None
                        ) -> Callable[[Sequence[Any]], tuple | None]:
     """A function row -> projected tuple, or None when the filter rejects the row."""
-    comp, ns, slow, ff, fp, unpack = _prepare(filter_, projections, scope, registry, on_error, expr_columns)
+    comp, ns, slow, ff, fp, unpack, unpack_rest = _prepare(filter_, projections, scope, registry, on_error,
+                                                           expr_columns)
     tup = "(" + "".join(f"{p}, " for p in fp) + ")"
     sig = _locals_signature(ns, [ff or "", *fp])
     lines = [f"def _one(row, _slow=_slow{sig}):", "    try:", f"        {unpack}"]
     if ff is not None:
         lines += [f"        if not {ff}:", "            return None"]
-    lines += [f"        return {tup}", "    except Exception:", "        return _slow(row)"]
+    lines += [f"        {unpack_rest}", f"        return {tup}", "    except Exception:", "        return _slow(row)"]
     src = "\n".join(slow) + "\n\n" + "\n".join(lines) + "\n"
     exec(compile(src, "<ksql-projection>", "exec"), ns)
     fn = ns["_one"]
