@@ -53,6 +53,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
+from itertools import repeat
 from urllib.parse import quote
 
 from .base import (
@@ -160,11 +161,22 @@ def _encode_records(records: list[Record]) -> tuple[bytes, int]:
 
 def _encode_columns(batch: RecordBatch) -> tuple[bytes, int]:
     """_encode_records of a RecordBatch."""
-    parts: list = []
+    keys, values, timestamps, headers = batch.keys, batch.values, batch.timestamps, batch.headers
+    n = len(keys)
+    if n and len(values) == len(timestamps) == len(headers) == n and not any(headers):
+        # no headers (the usual case): record heads built by map(), interleaved by slice assignment
+        try:
+            parts: list = [b""] * (3 * n)
+            parts[0::3] = map(_REC.pack, timestamps, map(len, keys), map(len, values), repeat(0, n))
+            parts[1::3] = keys
+            parts[2::3] = values
+            return b"".join(parts), max(timestamps)
+        except (TypeError, ValueError, struct.error):  # a None key or value, a bad item: the loop below
+            pass
+    parts = []
     ap = parts.append
     pack = _REC.pack
-    timestamps = batch.timestamps
-    for k, v, ts, h in zip(batch.keys, batch.values, timestamps, batch.headers, strict=True):
+    for k, v, ts, h in zip(keys, values, timestamps, headers, strict=True):
         ap(pack(ts, -1 if k is None else len(k), -1 if v is None else len(v), len(h) if h else 0))
         if k:
             ap(k)
