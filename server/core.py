@@ -12,7 +12,6 @@ queries, stop the runner, close the engine and the log.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
@@ -166,13 +165,7 @@ class KsqlServer:
         """A pull query's PullResult (query_id, columns, rows), from the engine's materialized state."""
         with self.lock:
             engine = self._engine()
-            pull = getattr(engine, "pull_query", None)
-            if pull is None:
-                raise KsqlError("Pull queries are not supported by this server yet. Add EMIT CHANGES if you "
-                                "intended to issue a push query.")
-            if len(inspect.signature(pull).parameters) > 1:  # the request's properties, when it takes them
-                return pull(stmt.text, properties)
-            return pull(stmt.text)
+            return engine.pull_query(stmt.text, properties)
 
     def query_lags(self) -> dict[str, dict[str, Any]]:
         """Per persistent query: how many input records it has not processed yet."""

@@ -172,6 +172,10 @@ class AggregateProcessor:
         self.dirty.add(sk)
         if self.window is not None and self.window.kind == "SESSION":
             ts = sk[2]  # a session's result carries the session's end as its timestamp
+        elif self.window is not None:  # a time window's result carries its latest record's timestamp
+            if len(entry) < 3:
+                entry.append(ts)
+            ts = entry[2] = max(entry[2], ts)
         if self.window is not None and self.window.emit_final:
             self.pending_final[sk] = max(ts, self.pending_final.get(sk, ts))
             return

@@ -148,13 +148,21 @@ class Engine:
             self.views[source.name] = view
         return view
 
-    def pull_query(self, sql: str) -> PullResult:
-        """Run a pull query (a SELECT without EMIT) and return its rows."""
+    def pull_query(self, sql: str, properties: dict[str, Any] | None = None) -> PullResult:
+        """Run a pull query (a SELECT without EMIT) and return its rows.
+
+        `properties` are the request's (e.g. ksql.query.pull.limit.clause.enabled)."""
         [stmt] = self.prepare(sql)
         if not isinstance(stmt, ast.SelectStatement):
             raise KsqlError(f"Not a query: {getattr(stmt, 'text', sql)}")
         if stmt.query.emit is not None:
             raise KsqlError("Push queries (EMIT CHANGES) stream their rows: use the /query endpoint.")
+        props = self.all_properties(properties)
+        if stmt.query.limit is not None and \
+                str(props.get("ksql.query.pull.limit.clause.enabled", "true")).lower() == "false":
+            raise KsqlError("LIMIT clause in pull queries is currently disabled. You can enable them by setting "
+                            "ksql.query.pull.limit.clause.enabled=true. See https://cnfl.io/queries for more "
+                            "info.\nAdd EMIT CHANGES if you intended to issue a push query.")
         return execute_pull(self, stmt.query)
 
     def close(self) -> None:
