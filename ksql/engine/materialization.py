@@ -35,7 +35,6 @@ class TableView:
         self.source = source
         self.log = log
         self.decoder = RecordDecoder(source, f"view {source.name}")
-        self.key_serde = self.decoder.key_serde
         self.n_keys = len(source.schema.key)
         columns = source.schema.key + source.schema.value
         self.n_cols = len(columns)
@@ -118,21 +117,12 @@ class TableView:
 
     def query(self, where_sql: str | None, params: list[Any]) -> list[tuple]:
         """Rows matching a DuckDB predicate over the mirrored columns (all rows when None),
-        in a state store's scan order: by partition, then key bytes, then window start."""
+        in the order their keys first appeared on the topic."""
         with self._lock:
             if where_sql is None:
-                rows = list(self.rows.values())
-            else:
-                ids = self.db.execute(f"SELECT rid FROM t WHERE {where_sql}", params).fetchall()
-                rows = [self.rows[self.by_id[rid]] for (rid,) in ids]
-        return sorted(rows, key=self._scan_order)
-
-    def _scan_order(self, row: tuple) -> tuple:
-        try:
-            key_bytes = self.key_serde.serialize(list(row[:self.n_keys])) or b""
-        except Exception:  # noqa: BLE001 - an unserializable key sorts first rather than failing the query
-            key_bytes = b""
-        return (row[self.n_cols + 1], key_bytes, row[self.window_slot] or 0)
+                return list(self.rows.values())
+            ids = self.db.execute(f"SELECT rid FROM t WHERE {where_sql} ORDER BY rid", params).fetchall()
+            return [self.rows[self.by_id[rid]] for (rid,) in ids]
 
     def close(self) -> None:
         self.db.close()
