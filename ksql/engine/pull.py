@@ -121,7 +121,7 @@ def _projection(analyzer: Analyzer, query: ast.Query, source: DataSource):
             exprs = [(expr, name)]
         for expr, name in exprs:
             t = analyzer.typer.type_of_select(expr)
-            is_key = isinstance(expr, ast.ColumnRef) and expr.name in key_names
+            is_key = source.kind == "TABLE" and isinstance(expr, ast.ColumnRef) and expr.name in key_names
             out.append((expr, name, (t, is_key)))
     return out
 

@@ -337,6 +337,11 @@ class ExpressionTyper:
 
     def _t_Arithmetic(self, e: ast.Arithmetic) -> SqlType:
         lt, rt = self.type_of(e.left), self.type_of(e.right)
+        if isinstance(lt, NullType) or isinstance(rt, NullType):  # an untyped NULL operand, as ksqlDB refuses
+            def shown(t):
+                return "null" if isinstance(t, NullType) else str(t)
+            raise KsqlError(f"Error processing expression: {format_expr(e)}. Arithmetic on types {shown(lt)} and "
+                            f"{shown(rt)} are not supported.")
         t = arithmetic_type(e.op, lt, rt)
         if t is None:
             raise KsqlError(f"Error processing expression: {format_expr(e)}. Unsupported arithmetic types. "
