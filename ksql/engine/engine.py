@@ -46,7 +46,7 @@ from ksql.planner.aggregation import AggregateAnalyzer, AggregatePlan
 from ksql.planner.analysis import HEADERS_TYPE, Analyzer, ProjectionPlan, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, compile_projection
 from ksql.planner.join import JoinAnalyzer, JoinPlan
-from ksql.types import BIGINT, BYTES, STRING, TIMESTAMP, SqlType, can_widen
+from ksql.types import BIGINT, BYTES, STRING, TIMESTAMP, ArrayType, MapType, SqlType, StructType, can_widen
 
 log = logging.getLogger("ksql.engine")
 
@@ -596,12 +596,13 @@ class Engine:
             t = typer.type_of(expr)
         except KsqlError as err:
             raise KsqlError(f"Failed to insert values: {err}") from None
-        if t.base != "NULL" and not can_widen(t, target) and t != target:
+        if t.base != "NULL" and t != target and not can_widen(t, target) and not _fits_struct(t, target):
             raise KsqlError(f"Expected type {target} for field {column} but got {_sql(expr)}({t})")
-        fn = compile_projection(None, [ast.Cast(expr, target) if t != target and t.base != "NULL" else expr],
-                                scope, self.registry, _raise)
+        plain = t == target or t.base == "NULL" or _fits_struct(t, target)
+        fn = compile_projection(None, [expr if plain else ast.Cast(expr, target)], scope, self.registry, _raise)
         result = fn(())
-        return None if result is None else result[0]
+        value = None if result is None else result[0]
+        return _as_struct(value, target) if _fits_struct(t, target) and t != target else value
 
     # -- DROP, TYPES, TERMINATE -----------------------------------------------------------------
 
@@ -767,6 +768,37 @@ class Engine:
         from ksql.engine import describe
 
         return StatementResult(stmt.text, describe.explain(self, stmt))
+
+
+def _fits_struct(source: SqlType, target: SqlType) -> bool:
+    """A struct (or array/map of structs) whose fields are a subset of the target's, any order or case."""
+    if isinstance(source, ArrayType) and isinstance(target, ArrayType):
+        return _fits_struct(source.item, target.item) or source.item == target.item
+    if isinstance(source, MapType) and isinstance(target, MapType):
+        return source.key == target.key and (_fits_struct(source.value, target.value) or
+                                             source.value == target.value)
+    if not (isinstance(source, StructType) and isinstance(target, StructType)):
+        return False
+    for f in source.fields:
+        other = target.field(f.name)
+        if other is None or not (f.type == other.type or can_widen(f.type, other.type) or
+                                 _fits_struct(f.type, other.type)):
+            return False
+    return True
+
+
+def _as_struct(value: Any, target: SqlType) -> Any:
+    """A VALUES struct laid out as the column's struct: fields by name, missing ones null."""
+    if value is None:
+        return None
+    if isinstance(target, ArrayType):
+        return [_as_struct(v, target.item) for v in value]
+    if isinstance(target, MapType):
+        return {k: _as_struct(v, target.value) for k, v in value.items()}
+    if isinstance(target, StructType):
+        by_upper = {k.upper(): v for k, v in value.items()}
+        return {f.name: _as_struct(value.get(f.name, by_upper.get(f.name.upper())), f.type) for f in target.fields}
+    return value
 
 
 _NUMERIC_RANK = {"INTEGER": 1, "BIGINT": 2, "DECIMAL": 3, "DOUBLE": 4}

@@ -63,7 +63,10 @@ def execute_pull(engine: Engine, query: ast.Query) -> PullResult:
     if query.where is not None:
         where = rewrite_magic_timestamps(analyzer.normalize(query.where, "WHERE"))
         _refuse_columns(where, "WHERE")
-        analyzer.typer.check_predicate(where, "WHERE")
+        try:
+            analyzer.typer.check_predicate(where, "WHERE")
+        except KsqlError as err:  # ksqlDB names the pull query's WHERE it refused
+            raise KsqlError(f"{err}\nStatement: {format_expr(where)}") from None
     items = _projection(analyzer, query, source)
     for expr, _, _ in items:
         _refuse_columns(expr, "SELECT")
