@@ -154,6 +154,15 @@ _PRIMITIVES = {
 }
 
 
+def hashable(value: object) -> object:
+    """A value usable as a dict key: ARRAYs become tuples, STRUCTs and MAPs sorted item tuples."""
+    if isinstance(value, list):
+        return tuple(hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, hashable(v)) for k, v in value.items()))
+    return value
+
+
 def primitive(name: str) -> SqlType | None:
     """The primitive type called `name` (any case, with synonyms), or None."""
     return _PRIMITIVES.get(name.upper())

@@ -25,6 +25,7 @@ from ksql.engine.metastore import DataSource
 from ksql.parser import ast
 from ksql.planner.expressions import compile_batch, compile_projection
 from ksql.planner.join import JOIN_HEADERS, JOIN_TIME, JoinPlan, JoinStep
+from ksql.types import hashable
 
 processing_log = logging.getLogger("ksql.processing")
 
@@ -61,7 +62,7 @@ class _Step:
     def stream_stream_left(self, ts: int, frag: list, key, headers, out: list) -> None:
         st = self.step
         entry = [ts, frag, False]
-        hk = _hashable(key)
+        hk = hashable(key)
         for rts, row, rentry, _ in self.right_buf.get(hk, ()):
             if ts - st.within_before <= rts <= ts + st.within_after:
                 entry[2] = True
@@ -75,7 +76,7 @@ class _Step:
     def stream_stream_right(self, ts: int, row: tuple, key, headers, out: list) -> None:
         st = self.step
         entry = [ts, row, False]
-        hk = _hashable(key)
+        hk = hashable(key)
         for lentry in self.left_buf.get(hk, ()):
             lts, frag = lentry[0], lentry[1]
             if ts - st.within_after <= lts <= ts + st.within_before:
@@ -119,14 +120,14 @@ class _Step:
     # -- stream-table ------------------------------------------------------------------------------
 
     def stream_table_left(self, ts: int, frag: list, key, headers, out: list) -> None:
-        row = self.right_tab.get(_hashable(key))
+        row = self.right_tab.get(hashable(key))
         if row is not None:
             out.append(_Result(ts, _merge(frag, self.index, row[1]), key, headers))
         elif self.step.kind == "LEFT":
             out.append(_Result(ts, _merge(frag, self.index, None), key, headers))
 
     def table_right(self, ts: int, row: tuple | None, key) -> None:
-        hk = _hashable(key)
+        hk = hashable(key)
         if row is None:
             self.right_tab.pop(hk, None)
         else:
@@ -135,7 +136,7 @@ class _Step:
     # -- table-table -------------------------------------------------------------------------------
 
     def table_table_left(self, ts: int, frag: list | None, key, out: list) -> None:
-        hk = _hashable(key)
+        hk = hashable(key)
         if frag is None:
             self.left_tab.pop(hk, None)
         else:
@@ -148,7 +149,7 @@ class _Step:
 
     def _table_emit(self, key, ts: int, out: list) -> None:
         kind = self.step.kind
-        hk = _hashable(key)
+        hk = hashable(key)
         left, right = self.left_tab.get(hk), self.right_tab.get(hk)
         produce = (left and right) if kind == "INNER" else left if kind == "LEFT" else \
             right if kind == "RIGHT" else (left or right)
@@ -172,10 +173,10 @@ class _ForeignKeyStep(_Step):
         self.by_fk: dict = defaultdict(set)
 
     def fk_left(self, ts: int, frag: list | None, identity, key_frag: list, out: list) -> None:
-        hid = _hashable(identity)
+        hid = hashable(identity)
         old = self.left_rows.pop(hid, None)
         if old is not None:
-            self.by_fk[_hashable(old[2])].discard(hid)
+            self.by_fk[hashable(old[2])].discard(hid)
         if frag is None:
             self.emitted.discard(hid)
             out.append(_Result(ts, None, identity, key_frag=key_frag))
@@ -183,17 +184,17 @@ class _ForeignKeyStep(_Step):
         fk = self.left_key(frag)
         self.left_rows[hid] = (ts, frag, fk, identity)
         if fk is not None:
-            self.by_fk[_hashable(fk)].add(hid)
+            self.by_fk[hashable(fk)].add(hid)
         self._emit_left(hid, ts, out)
 
     def fk_right(self, ts: int, row: tuple | None, key, out: list) -> None:
         self.table_right(ts, row, key)
-        for hid in sorted(self.by_fk.get(_hashable(key), ()), key=repr):
+        for hid in sorted(self.by_fk.get(hashable(key), ()), key=repr):
             self._emit_left(hid, ts, out)
 
     def _emit_left(self, hid, ts: int, out: list) -> None:
         _, frag, fk, identity = self.left_rows[hid]
-        right = self.right_tab.get(_hashable(fk)) if fk is not None else None
+        right = self.right_tab.get(hashable(fk)) if fk is not None else None
         if right is not None or self.step.kind == "LEFT":
             self.emitted.add(hid)
             out.append(_Result(ts, _merge(frag, self.index, right[1] if right else None), identity))
@@ -440,10 +441,3 @@ class JoinQuery:
                 behind += self.log.end_offset(leaf.source.topic, p) - committed
         return behind
 
-
-def _hashable(value):
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
-    return value

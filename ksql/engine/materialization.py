@@ -16,7 +16,7 @@ import duckdb
 from ksql.engine.codec import RecordDecoder
 from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
-from ksql.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, DecimalType, SqlType
+from ksql.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, DecimalType, SqlType, hashable
 
 _DUCK_TYPES = {INTEGER: "INTEGER", BIGINT: "BIGINT", DOUBLE: "DOUBLE", STRING: "VARCHAR", BOOLEAN: "BOOLEAN"}
 
@@ -68,7 +68,8 @@ class TableView:
                         break
                     offset = records[-1].offset + 1
                     for row in self.decoder.decode(records):
-                        key = (*row[:self.n_keys], row[self.window_slot], row[self.window_slot + 1])
+                        key = (*map(hashable, row[:self.n_keys]), row[self.window_slot],
+                               row[self.window_slot + 1])
                         if any(v is None for v in row[:self.n_keys]):
                             continue
                         if row[-1]:
@@ -108,7 +109,7 @@ class TableView:
             self.db.executemany(f"INSERT INTO t VALUES ({marks})", params)
 
     def lookup(self, key: tuple) -> list[tuple]:
-        """Rows whose key values equal `key` (every window of it, for windowed tables)."""
+        """Rows whose key values (as `hashable` gives them) equal `key` (every window, if windowed)."""
         with self._lock:
             if self.source.window is None:
                 row = self.rows.get((*key, None, None))

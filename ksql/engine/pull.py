@@ -21,6 +21,7 @@ from ksql.parser import ast
 from ksql.planner.analysis import Analyzer, _Namer, rewrite_magic_timestamps, walk
 from ksql.planner.expressions import ExpressionTyper, compile_batch, compile_projection, format_expr
 from ksql.planner.expressions.scope import Scope
+from ksql.types import hashable
 
 if TYPE_CHECKING:
     from ksql.engine.engine import Engine
@@ -196,7 +197,7 @@ def _evaluate(expr: ast.Expr, target, engine: Engine):
     except KsqlError:
         raise KsqlError(f"'{format_expr(expr)}' can not be converted to the type of the key column") from None
     value = None if result is None else result[0]
-    return tuple(value) if isinstance(value, list) else value
+    return hashable(value)
 
 
 def _raise(message: str) -> None:

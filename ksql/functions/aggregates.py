@@ -36,6 +36,7 @@ from ksql.types import (
     SqlType,
     StructField,
     StructType,
+    hashable,
 )
 
 AGGREGATE_NAMES = (
@@ -197,21 +198,13 @@ def _collect_set(t: SqlType, limit: int) -> AggregateSpec:
 def _count_distinct(t: SqlType) -> AggregateSpec:
     def add(acc, v):
         if v is not None:
-            acc.add(_hashable(v))
+            acc.add(hashable(v))
         return acc
 
     def merge(a, b):
         return a | b
 
     return AggregateSpec("COUNT_DISTINCT", BIGINT, set, add, len, merge=merge)
-
-
-def _hashable(v: Any) -> Any:
-    if isinstance(v, list):
-        return tuple(_hashable(x) for x in v)
-    if isinstance(v, dict):
-        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
-    return v
 
 
 def _histogram(t: SqlType, limit: int) -> AggregateSpec:
