@@ -151,6 +151,15 @@ class ServerConfig:
         return DEFAULT_DATA_DIR
 
     @property
+    def bootstrap_servers(self) -> str | None:
+        """The Kafka cluster to use instead of the embedded log (None: embedded)."""
+        for name in ("bootstrap.servers", "ksql.streams.bootstrap.servers"):
+            value = str(self.get(name, "") or "").strip()
+            if value:
+                return value
+        return None
+
+    @property
     def engine_properties(self) -> dict[str, str]:
         """What the engine (and SHOW PROPERTIES) sees: everything but the HTTP server's settings."""
         return {k: v for k, v in self.properties.items() if not k.startswith(_SERVER_ONLY_PREFIXES)}

@@ -8,6 +8,11 @@ Start: open the data directory, finish an interrupted log transaction, replay th
 command topic (streams, tables, types, variables, persistent queries, each query
 resuming from its committed offsets), then start the runner. Stop: end push
 queries, stop the runner, close the engine and the log.
+
+With `bootstrap.servers` set, every topic lives in that Kafka cluster instead.
+Servers with the same ksql.service.id then form a cluster: each follows the
+shared command topic (running the statements the others accepted) and the
+queries split their partitions through consumer groups.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import Engine, EngineConfig, StatementResult
-from ksql.engine.log import LogLockedError, open_log
+from ksql.engine.log import Log, LogError, LogLockedError, open_log
 from ksql.engine.transient import TransientQueries, TransientQuery
 from ksql.errors import KsqlError
 from ksql.parser import ast
@@ -47,7 +52,7 @@ class KsqlServer:
         self.statuses: dict[str, dict[str, Any]] = {}  # commandId -> {"status", "message"}
         self.replay_failures: list[tuple[str, str]] = []
         self.running = False
-        self.log: TransactionalLog | None = None
+        self.log: Log | None = None
         self.engine: Engine | None = None
         self.commands: CommandLog | None = None
         self.push = TransientQueries(config.get_int("ksql.max.push.queries", 100))
@@ -58,14 +63,7 @@ class KsqlServer:
     # -- life cycle ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        fsync = str(self.config.get("ksql.log.fsync", "always"))
-        try:
-            inner = open_log(self.config.data_dir, fsync=fsync)
-        except LogLockedError:
-            raise KsqlError(f"The data directory {self.config.data_dir} is in use by another server") from None
-        except ValueError as err:
-            raise KsqlError(f"Invalid ksql.log.fsync: {err}") from None
-        self.log = TransactionalLog(inner, journal_topic(self.service_id))
+        self.log = self._open_log()
         properties = self.config.engine_properties
         self.engine = Engine(self.log, EngineConfig(properties=properties, service_id=self.service_id))
         self.commands = CommandLog(self.log, self.service_id)
@@ -77,6 +75,25 @@ class KsqlServer:
                              idle_sleep=self.config.get_int("ksql.server.runner.idle.ms", 20) / 1000)
         self.runner.start()
         self.running = True
+
+    def _open_log(self) -> Log:
+        """The Kafka cluster when bootstrap.servers is set, else the embedded log with its journal."""
+        bootstrap = self.config.bootstrap_servers
+        if bootstrap is not None:
+            from ksql.engine.log.kafka import KafkaLog  # loads librdkafka only when used
+
+            try:
+                return KafkaLog(bootstrap)
+            except LogError as err:
+                raise KsqlError(str(err)) from None
+        fsync = str(self.config.get("ksql.log.fsync", "always"))
+        try:
+            inner = open_log(self.config.data_dir, fsync=fsync)
+        except LogLockedError:
+            raise KsqlError(f"The data directory {self.config.data_dir} is in use by another server") from None
+        except ValueError as err:
+            raise KsqlError(f"Invalid ksql.log.fsync: {err}") from None
+        return TransactionalLog(inner, journal_topic(self.service_id))
 
     def stop(self) -> None:
         """End push queries, stop the runner, close engine and log (idempotent)."""
@@ -94,25 +111,43 @@ class KsqlServer:
                 self.log = None
 
     def _run_persistent(self) -> int:
-        """One poll of every running persistent query, each a log transaction; a query that fails is
-        set to ERROR (as ksqlDB does) and its uncommitted output dropped, the others go on."""
+        """One poll of every running persistent query; a query that fails is set to ERROR (as
+        ksqlDB does), the others go on. On the embedded log each poll is a log transaction (its
+        uncommitted output is dropped on failure); on Kafka, statements other servers of the
+        cluster accepted are run first."""
         with self.lock:
-            engine, txlog = self.engine, self.log
-            if engine is None or txlog is None:
+            engine, current = self.engine, self.log
+            if engine is None or current is None:
                 return 0
-            work = 0
-            with txlog.transactions():
-                for query in list(engine.queries.values()):
-                    try:
-                        work += query.poll()
-                        txlog.flush()  # the query's output, state and offsets: one transaction
-                    except Exception as err:  # noqa: BLE001 - one query's failure must not stop the rest
-                        txlog.rollback()
-                        query.state = ERROR
-                        log.error("persistent query %s failed and stopped (RESUME it to retry): %s: %s",
-                                  query.query_id, type(err).__name__, err)
+            if not isinstance(current, TransactionalLog):
+                self._follow_commands(engine)
+                work = sum(self._poll(query, None) for query in list(engine.queries.values()))
+            else:
+                with current.transactions():
+                    work = sum(self._poll(query, current) for query in list(engine.queries.values()))
             engine.run_until_idle(max_rounds=0)  # no query polls: the materialized views catch up
             return work
+
+    @staticmethod
+    def _poll(query: Any, txlog: TransactionalLog | None) -> int:
+        try:
+            work = query.poll()
+            if txlog is not None:
+                txlog.flush()  # the query's output, state and offsets: one transaction
+            return work
+        except Exception as err:  # noqa: BLE001 - one query's failure must not stop the rest
+            if txlog is not None:
+                txlog.rollback()
+            query.state = ERROR
+            log.error("persistent query %s failed and stopped (RESUME it to retry): %s: %s",
+                      query.query_id, type(err).__name__, err)
+            return 0
+
+    def _follow_commands(self, engine: Engine) -> None:
+        """Run the statements other servers of the cluster appended to the command topic."""
+        assert self.commands is not None
+        for command, error in self.commands.follow(engine):
+            log.warning("command from another server failed here: %r: %s", command.statement, error)
 
     @contextmanager
     def writing(self) -> Iterator[Engine]:
@@ -144,6 +179,8 @@ class KsqlServer:
         """Run one statement (logging it to the command topic when it changes state)."""
         assert self.commands is not None
         with self.writing() as engine:
+            if not isinstance(self.log, TransactionalLog):
+                self._follow_commands(engine)  # the cluster's statements first: same sequence everywhere
             result = self.commands.execute(engine, stmt, properties)
         entity = result.entity
         command_id = entity.get("commandId") if isinstance(entity, dict) else None

@@ -3,6 +3,8 @@
     ksql-server                                   defaults: http://0.0.0.0:8088, ./ksql-data
     ksql-server --config-file ksql-server.properties
     ksql-server --listeners http://127.0.0.1:9000 --state-dir /var/lib/ksql -D ksql.service.id=prod_
+    ksql-server --bootstrap-servers kafka1:9092     every topic in a Kafka cluster; servers with
+                                                  the same ksql.service.id share the queries' work
 
 HTTP/1.1, HTTP/2 cleartext (as ksqlDB's own clients use for /query-stream and
 /inserts-stream) and WebSockets are served on the same port by Hypercorn;
@@ -36,6 +38,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
     parser.add_argument("--listeners", help="comma-separated http://host:port URLs (default http://0.0.0.0:8088)")
     parser.add_argument("--service-id", help="ksql.service.id (default default_)")
     parser.add_argument("--state-dir", "--data-dir", dest="state_dir", help="data directory (default ./ksql-data)")
+    parser.add_argument("--bootstrap-servers", help="host:port,... of a Kafka cluster to keep every topic in "
+                                                    "(default: the embedded log in the data directory)")
     parser.add_argument("-D", "--property", action="append", default=[], metavar="NAME=VALUE",
                         help="any server, ksql.* or ksql.streams.* property; repeatable")
     parser.add_argument("--http-server", choices=("hypercorn", "uvicorn"), default="hypercorn")
@@ -50,7 +54,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
             parser.error(f"-D expects NAME=VALUE, got {item!r}")
         overrides[name.strip()] = value.strip()
     for name, value in (("listeners", args.listeners), ("ksql.service.id", args.service_id),
-                        ("state.dir", args.state_dir)):
+                        ("state.dir", args.state_dir), ("bootstrap.servers", args.bootstrap_servers)):
         if value is not None:
             overrides[name] = value
     return args, overrides
@@ -70,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app = create_app(server)
         urls = ", ".join(f"http://{host}:{port}" for host, port in listeners)
-        log.info("ksql-server listening on %s, data in %s", urls, config.data_dir)
+        where = (f"Kafka at {config.bootstrap_servers}" if config.bootstrap_servers else config.data_dir)
+        log.info("ksql-server listening on %s, data in %s", urls, where)
         if args.http_server == "uvicorn":
             _serve_uvicorn(app, server, listeners, args.log_level)
         else:

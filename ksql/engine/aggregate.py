@@ -42,11 +42,13 @@ class AggregateProcessor:
     """Runs an AggregatePlan over batches of source rows."""
 
     def __init__(self, plan: AggregatePlan, on_error: Callable[[str], None], log_: Log, changelog: str,
-                 query_id: str = ""):
+                 query_id: str = "", changelog_partition: int = 0):
         self.plan = plan
         self.query_id = query_id
         self.log = log_
         self.changelog = changelog
+        self.changelog_partition = changelog_partition  # distributed: the input partition it aggregates
+        self.origins: dict[int, int] = {}  # repartitioned input: source partition -> last offset counted
         self.is_table = plan.source.kind == "TABLE"
         self.specs = [c.spec for c in plan.aggregates]
         self.k = len(plan.group_exprs)
@@ -271,9 +273,9 @@ class AggregateProcessor:
                    for sk in self.dirty]
         records += [Record(pickle.dumps(("T", k)), None if k not in self.table_rows else
                            pickle.dumps(self.table_rows[k]), 0, []) for k in self.dirty_rows]
-        checkpoint = {"positions": positions, "stream_time": self.stream_time}
+        checkpoint = {"positions": positions, "stream_time": self.stream_time, "origins": self.origins}
         records.append(Record(_CHECKPOINT, pickle.dumps(checkpoint), 0, []))
-        self.log.append(self.changelog, 0, records)
+        self.log.append(self.changelog, self.changelog_partition, records)
         self.dirty.clear()
         self.dirty_rows.clear()
 
@@ -292,36 +294,34 @@ class AggregateProcessor:
                 self.sessions[sk[0]].remove((sk[1], sk[2]))
 
     def restore(self) -> dict[int, int] | None:
-        """Rebuild state from the changelog; return the input positions to resume from."""
+        """Rebuild state from the changelog; return the input positions to resume from.
+
+        Entries count only once the checkpoint that closes their commit follows them: a
+        commit cut short by a crash (possible where appends are not atomic, as on Kafka)
+        leaves state ahead of the offsets, so its entries are ignored."""
         if not self.log.topic_exists(self.changelog):
             self.log.create_topic(self.changelog, TopicConfig(partitions=1))
             return None
         positions = None
-        offset = self.log.start_offset(self.changelog, 0)
+        pending: list = []
+        partition = self.changelog_partition
+        offset = self.log.start_offset(self.changelog, partition)
         while True:
-            batch = self.log.read(self.changelog, 0, offset, 10_000)
+            batch = self.log.read(self.changelog, partition, offset, 10_000)
             if not batch:
                 break
             for rec in batch:
                 key = pickle.loads(rec.key)
-                if key[0] == "A":
-                    sk = key[1]
-                    if rec.value is None:
-                        self.state.pop(sk, None)
-                        self.pending_final.pop(sk, None)
-                    else:
-                        self.state[sk], pending = pickle.loads(rec.value)
-                        if pending is not None:
-                            self.pending_final[sk] = pending
-                elif key[0] == "T":
-                    if rec.value is None:
-                        self.table_rows.pop(key[1], None)
-                    else:
-                        self.table_rows[key[1]] = pickle.loads(rec.value)
-                else:
-                    checkpoint = pickle.loads(rec.value)
-                    positions = checkpoint["positions"]
-                    self.stream_time = checkpoint["stream_time"]
+                if key[0] != "C":
+                    pending.append((key, rec.value))
+                    continue
+                for entry_key, value in pending:
+                    self._restore_entry(entry_key, value)
+                pending.clear()
+                checkpoint = pickle.loads(rec.value)
+                positions = checkpoint["positions"]
+                self.stream_time = checkpoint["stream_time"]
+                self.origins = checkpoint.get("origins", {})
             offset = batch[-1].offset + 1
         for sk, entry in self.state.items():
             if self.window is not None and self.window.kind == "SESSION":
@@ -331,6 +331,21 @@ class AggregateProcessor:
                 if row is not None:
                     self.materialized[sk] = row[:-1]
         return positions
+
+    def _restore_entry(self, key: tuple, value: bytes | None) -> None:
+        if key[0] == "A":
+            sk = key[1]
+            if value is None:
+                self.state.pop(sk, None)
+                self.pending_final.pop(sk, None)
+            else:
+                self.state[sk], pending = pickle.loads(value)
+                if pending is not None:
+                    self.pending_final[sk] = pending
+        elif value is None:
+            self.table_rows.pop(key[1], None)
+        else:
+            self.table_rows[key[1]] = pickle.loads(value)
 
     def drop_state(self) -> None:
         if self.log.topic_exists(self.changelog):

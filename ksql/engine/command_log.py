@@ -60,6 +60,8 @@ class CommandLog:
         self.topic = command_topic(service_id)
         if not log_.topic_exists(self.topic):
             log_.create_topic(self.topic, TopicConfig(partitions=1))
+        self.position = 0  # the offset after the last command this engine ran or wrote
+        self._own: set[int] = set()  # offsets of commands this process appended (not to run twice)
 
     @staticmethod
     def is_logged(stmt: ast.Statement) -> bool:
@@ -79,10 +81,11 @@ class CommandLog:
                               "sequence": command.sequence, "version": VERSION},
                              default=str)
         [offset] = self.log.append(self.topic, 0, [Record(None, value, 0, [])])
+        self._own.add(offset)
         return offset
 
-    def commands(self) -> Iterator[Command]:
-        offset = self.log.start_offset(self.topic, 0)
+    def commands(self, start: int | None = None) -> Iterator[Command]:
+        offset = self.log.start_offset(self.topic, 0) if start is None else start
         while True:
             records = self.log.read(self.topic, 0, offset, 1000)
             if not records:
@@ -102,11 +105,33 @@ class CommandLog:
         count = 0
         for command in self.commands():
             count += 1
-            engine._sequence = command.sequence
-            try:
-                for stmt in engine.prepare(command.statement):
-                    engine.execute_statement(stmt, command.properties)
-            except KsqlError as err:
-                failures.append((command, str(err)))
-                log.warning("command log: replaying %r failed: %s", command.statement, err)
+            self.position = command.offset + 1
+            error = self._run(engine, command)
+            if error is not None:
+                failures.append((command, error))
+                log.warning("command log: replaying %r failed: %s", command.statement, error)
         return count, failures
+
+    def follow(self, engine: Engine) -> list[tuple[Command, str]]:
+        """Run the commands other servers (same service id, shared log) appended since the last
+        call; returns those that failed here with their errors."""
+        failures: list[tuple[Command, str]] = []
+        for command in self.commands(self.position):
+            self.position = command.offset + 1
+            if command.offset in self._own:
+                self._own.discard(command.offset)
+                continue
+            error = self._run(engine, command)
+            if error is not None:
+                failures.append((command, error))
+        return failures
+
+    @staticmethod
+    def _run(engine: Engine, command: Command) -> str | None:
+        engine._sequence = command.sequence
+        try:
+            for stmt in engine.prepare(command.statement):
+                engine.execute_statement(stmt, command.properties)
+        except KsqlError as err:
+            return str(err)
+        return None

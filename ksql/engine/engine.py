@@ -163,11 +163,14 @@ class Engine:
             raise KsqlError("LIMIT clause in pull queries is currently disabled. You can enable them by setting "
                             "ksql.query.pull.limit.clause.enabled=true. See https://cnfl.io/queries for more "
                             "info.\nAdd EMIT CHANGES if you intended to issue a push query.")
-        return execute_pull(self, stmt.query)
+        return execute_pull(self, stmt.query, props)
 
     def close(self) -> None:
         for q in self.queries.values():
-            q.state = TERMINATED
+            if isinstance(q, PersistentQuery):
+                q.terminate(drop_state=False)
+            else:
+                q.state = TERMINATED
         self.queries.clear()
         for view in self.views.values():
             view.close()
@@ -497,7 +500,7 @@ class Engine:
                 leaf.source.reader_query_ids.add(query_id)
         else:
             query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                    throw_on_invalid_timestamp=throw)
+                                    throw_on_invalid_timestamp=throw, service_id=self.config.service_id)
             plan.source.reader_query_ids.add(query_id)
         self.queries[query_id] = query
         sink.writer_query_ids.add(query_id)
@@ -633,9 +636,10 @@ class Engine:
         query = self.queries.pop(query_id, None)
         if query is None:
             raise KsqlError(f"Unknown queryId: {query_id}")
-        query.state = TERMINATED
-        if query.processor is not None:
-            query.processor.drop_state()
+        if isinstance(query, PersistentQuery):
+            query.terminate()
+        else:
+            query.state = TERMINATED
         for source in self.metastore.sources.values():
             source.writer_query_ids.discard(query_id)
             source.reader_query_ids.discard(query_id)
@@ -827,9 +831,9 @@ def _widened(plan: ProjectionPlan | JoinPlan, sink: LogicalSchema) -> Projection
 
 
 def _sink_window(plan: ProjectionPlan | AggregatePlan | JoinPlan) -> WindowInfo | None:
-    """A windowed aggregation writes windowed keys; a projection keeps its source's windowing."""
+    """A windowed aggregation writes windowed keys; a projection or a join keeps its source's windowing."""
     if isinstance(plan, JoinPlan):
-        return None
+        return plan.window
     if isinstance(plan, AggregatePlan):
         if plan.window is None:
             return None

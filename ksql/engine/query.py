@@ -5,6 +5,16 @@ committed offset, decodes it, runs the one generated function that filters and
 projects the whole batch, encodes the results, appends them to the sink and
 only then commits the input offset (at-least-once; the embedded log makes the
 append durable before the commit).
+
+Which partitions this server processes comes from the log's `join_group()`: all
+of them on the embedded log; on Kafka the servers of a cluster split them.
+There, an aggregation over a stream runs as two stages, as Kafka Streams does:
+records are first re-routed by their group key to a repartition topic, so each
+group's state lives in exactly one partition, then aggregated per partition
+with a changelog partition each. Repartitioned records carry their origin
+(source partition and offset), so records re-sent after a crash are recognised
+and counted once. Aggregations over a table run on one server at a time (the
+owner of the source's partition 0), which moves when that server goes away.
 """
 
 from __future__ import annotations
@@ -15,9 +25,9 @@ from operator import itemgetter
 
 from ksql.engine.aggregate import AggregateProcessor, changelog_topic
 from ksql.engine.codec import RecordDecoder, RecordEncoder
-from ksql.engine.log import Log, RecordBatch
+from ksql.engine.log import Log, RebalanceError, RecordBatch, TopicConfig, murmur2
 from ksql.engine.metastore import DataSource
-from ksql.engine.schema import ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
+from ksql.engine.schema import ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
 from ksql.parser import ast
 from ksql.planner.aggregation import AggregatePlan
 from ksql.planner.analysis import HIDDEN_WINDOW, RAW_HEADERS, RAW_NULL, ProjectionPlan, walk
@@ -27,6 +37,12 @@ processing_log = logging.getLogger("ksql.processing")
 
 RUNNING, PAUSED, TERMINATED = "RUNNING", "PAUSED", "TERMINATED"
 _VALUE_IS_NULL = itemgetter(-1)  # the last slot of a decoded row
+ORIGIN_HEADER = "__ksql_origin"  # on repartitioned records: b"<source partition>:<source offset>"
+
+
+def repartition_topic(service_id: str, query_id: str) -> str:
+    """ksqlDB's name for the topic a GROUP BY re-routes records through."""
+    return f"_confluent-ksql-{service_id}query_{query_id}-Aggregate-GroupBy-repartition"
 
 
 @dataclass
@@ -51,7 +67,7 @@ class PersistentQuery:
 
     def __post_init__(self) -> None:
         source = self.plan.source
-        self.group = f"_confluent-ksql-default_query_{self.query_id}"
+        self.group = f"_confluent-ksql-{self.service_id}query_{self.query_id}"
         self.source_topic = source.topic
         self.decoder = RecordDecoder(source, self.query_id, self.throw_on_invalid_timestamp)
         sink_partitions = self.log.topic_config(self.sink.topic).partitions
@@ -60,16 +76,45 @@ class PersistentQuery:
                                      null_key_when_all_null=not aggregating and not self.plan.rekeyed)
         self.partitions = self.log.topic_config(self.source_topic).partitions
         self.processor: AggregateProcessor | None = None
+        # distributed aggregations: the repartition stage's topic and one processor per partition
+        self.repartition: str | None = None
+        self.processors: dict[int, AggregateProcessor] = {}
+        self.single_owner = False  # runs every partition, on the server owning partition 0
+        self.active = True
         if aggregating:
-            self.processor = AggregateProcessor(self.plan, self._on_error, self.log,
-                                                changelog_topic(self.service_id, self.query_id), self.query_id)
-            positions = self.processor.restore()
-            if positions is not None:  # the changelog's checkpoint is where the state stands
-                self.log.commit(self.group, {(self.source_topic, p): o for p, o in positions.items()})
-            self._commit_start_offsets()
+            self._init_aggregation()
+        else:
+            self._init_projection()
+        topics = [self.source_topic] + ([self.repartition] if self.repartition else [])
+        self.ownership = self.log.join_group(self.group, topics)
+        self._take_ownership()
+
+    def _init_aggregation(self) -> None:
+        changelog = changelog_topic(self.service_id, self.query_id)
+        if self.log.distributed and self.plan.source.kind == "STREAM":
+            self.repartition = repartition_topic(self.service_id, self.query_id)
+            for topic in (self.repartition, changelog):
+                if not self.log.topic_exists(topic):
+                    self.log.create_topic(topic, TopicConfig(partitions=self.partitions))
+            self.route = compile_batch(self.plan.where, [*self.plan.group_exprs, ast.ColumnRef(ROWOFFSET)],
+                                       self.plan.scope, self.plan.registry, self._on_error)
             return
+        self.single_owner = self.log.distributed
+        self.active = not self.single_owner
+        if self.active:
+            self._restore_shared()
+
+    def _restore_shared(self) -> None:
+        """The one processor of a query that aggregates every partition in one place."""
+        self.processor = AggregateProcessor(self.plan, self._on_error, self.log,
+                                            changelog_topic(self.service_id, self.query_id), self.query_id)
+        positions = self.processor.restore()
+        if positions is not None:  # the changelog's checkpoint is where the state stands
+            self.log.commit(self.group, {(self.source_topic, p): o for p, o in positions.items()})
+
+    def _init_projection(self) -> None:
         plan = self.plan
-        windowed = source.window is not None
+        windowed = plan.source.window is not None
         hidden = [
             ast.ColumnRef(ROWTIME),
             ast.ColumnRef(RAW_HEADERS),
@@ -86,7 +131,6 @@ class PersistentQuery:
             self.stage = compile_batch(plan.where, projections, plan.scope, plan.registry, self._on_error)
             self.null_stage = None if plan.where is not None else compile_batch(
                 None, null_value_projections(plan) + hidden, plan.scope, plan.registry, self._on_error)
-        self._commit_start_offsets()
 
     def _flat_map_stage(self, plan: ProjectionPlan, projections: list[ast.Expr]):
         """Filter, evaluate the table functions' arguments, explode, then project (ksqlDB's flat-map).
@@ -128,13 +172,36 @@ class PersistentQuery:
 
         return explode
 
-    def _commit_start_offsets(self) -> None:
-        """A new query starts at the earliest or latest offset, as auto.offset.reset says."""
-        start = {}
-        for p in range(self.partitions):
-            if self.log.committed(self.group, self.source_topic, p) is None:
-                start[(self.source_topic, p)] = (self.log.start_offset(self.source_topic, p) if self.earliest
-                                                 else self.log.end_offset(self.source_topic, p))
+    def _take_ownership(self) -> None:
+        """Apply what the group gave and took since the last poll: state, start offsets, activity."""
+        gained, lost = self.ownership.changes()
+        for topic, partition in lost:
+            if topic == self.repartition:
+                self.processors.pop(partition, None)
+        if self.single_owner and (self.source_topic, 0) in lost:
+            self.active = False
+            self.processor = None
+        if self.single_owner and (self.source_topic, 0) in gained:
+            self._restore_shared()
+            self.active = True
+        start: dict[tuple[str, int], int] = {}
+        for topic, partition in gained:
+            if topic == self.repartition:
+                processor = AggregateProcessor(self.plan, self._on_error, self.log,
+                                               changelog_topic(self.service_id, self.query_id), self.query_id,
+                                               changelog_partition=partition)
+                positions = processor.restore()
+                if positions is not None:
+                    self.log.commit(self.group, {(topic, partition): positions[partition]})
+                self.processors[partition] = processor
+        partitions = [(t, p) for t, p in gained if t == self.source_topic]
+        if self.single_owner and (self.source_topic, 0) in gained:
+            partitions = [(self.source_topic, p) for p in range(self.partitions)]
+        for topic, partition in partitions + [(t, p) for t, p in gained if t == self.repartition]:
+            if self.log.committed(self.group, topic, partition) is None:
+                start[(topic, partition)] = (self.log.start_offset(topic, partition)
+                                             if self.earliest or topic == self.repartition
+                                             else self.log.end_offset(topic, partition))
         if start:
             self.log.commit(self.group, start)
 
@@ -143,36 +210,128 @@ class PersistentQuery:
         processing_log.warning("%s: %s", self.query_id, message)
 
     def poll(self, max_records: int = 5000) -> int:
-        """Process at most one batch per input partition; return how many records were read."""
+        """Process at most one batch per owned input partition; return how many records were read."""
         if self.state != RUNNING:
             return 0
+        self._take_ownership()
+        if not self.active:
+            return 0
+        owned = self.ownership.owned()
         total = 0
-        log = self.log
-        for partition in range(self.partitions):
-            offset = log.committed(self.group, self.source_topic, partition) or 0
-            batch = log.read_batch(self.source_topic, partition, offset, max_records)
-            n = len(batch)
-            if not n:
-                continue
-            # stateless queries: chunk_rows at a time; an aggregation sees the whole batch
-            step = self.chunk_rows if self.processor is None else n
-            outputs: dict[int, list[RecordBatch]] = {}
-            for start in range(0, n, step):
-                rows = self.decoder.decode_batch(batch if n <= step else batch.slice(start, start + step))
-                if rows:
-                    results = self.processor.process(rows) if self.processor is not None else self._process(rows)
-                    if results:
-                        for out_partition, out in self.encoder.encode_batches(results).items():
-                            outputs.setdefault(out_partition, []).append(out)
-            for out_partition, outs in outputs.items():
-                log.append_batch(self.sink.topic, out_partition, RecordBatch.concat(outs))
-            next_offset = batch.offsets[-1] + 1
-            if self.processor is not None:
-                self.processor.commit({partition: next_offset})
-            log.commit(self.group, {(self.source_topic, partition): next_offset})
-            total += len(batch)
+        try:
+            for partition in range(self.partitions):
+                if self.single_owner or (self.source_topic, partition) in owned:
+                    if self.repartition is None:
+                        total += self._poll_partition(partition, max_records)
+                    else:
+                        total += self._route_partition(partition, max_records)
+                if self.repartition is not None and partition in self.processors \
+                        and (self.repartition, partition) in owned:
+                    total += self._aggregate_partition(partition, max_records)
+        except RebalanceError as err:
+            # the group moved partitions away mid-poll: their new owner processes what we did not commit
+            processing_log.info("%s: %s", self.query_id, err)
         self.processed += total
         return total
+
+    def _poll_partition(self, partition: int, max_records: int) -> int:
+        log = self.log
+        offset = log.committed(self.group, self.source_topic, partition) or 0
+        batch = log.read_batch(self.source_topic, partition, offset, max_records)
+        n = len(batch)
+        if not n:
+            return 0
+        # stateless queries: chunk_rows at a time; an aggregation sees the whole batch
+        step = self.chunk_rows if self.processor is None else n
+        outputs: dict[int, list[RecordBatch]] = {}
+        for start in range(0, n, step):
+            rows = self.decoder.decode_batch(batch if n <= step else batch.slice(start, start + step))
+            if rows:
+                results = self.processor.process(rows) if self.processor is not None else self._process(rows)
+                if results:
+                    for out_partition, out in self.encoder.encode_batches(results).items():
+                        outputs.setdefault(out_partition, []).append(out)
+        for out_partition, outs in outputs.items():
+            log.append_batch(self.sink.topic, out_partition, RecordBatch.concat(outs))
+        next_offset = batch.offsets[-1] + 1
+        if self.processor is not None:
+            self.processor.commit({partition: next_offset})
+        log.commit(self.group, {(self.source_topic, partition): next_offset})
+        return n
+
+    def _route_partition(self, partition: int, max_records: int) -> int:
+        """Repartition stage: send each record that passes WHERE to the partition of its group key."""
+        log = self.log
+        offset = log.committed(self.group, self.source_topic, partition) or 0
+        batch = log.read_batch(self.source_topic, partition, offset, max_records)
+        n = len(batch)
+        if not n:
+            return 0
+        index = {o: i for i, o in enumerate(batch.offsets)}
+        targets = log.topic_config(self.repartition).partitions
+        routed: dict[int, list[int]] = {}
+        for row in self.route(self.decoder.decode_batch(batch)):
+            target = murmur2(repr(row[:-1]).encode()) % targets
+            routed.setdefault(target, []).append(index[row[-1]])
+        for target, picks in routed.items():
+            headers = [(*batch.headers[i], (ORIGIN_HEADER, b"%d:%d" % (partition, batch.offsets[i])))
+                       for i in picks]
+            log.append_batch(self.repartition, target, RecordBatch(
+                [batch.keys[i] for i in picks], [batch.values[i] for i in picks],
+                [batch.timestamps[i] for i in picks], headers))
+        log.commit(self.group, {(self.source_topic, partition): batch.offsets[-1] + 1})
+        return n
+
+    def _aggregate_partition(self, partition: int, max_records: int) -> int:
+        """Aggregate stage: the repartitioned records of one partition, each origin counted once."""
+        log = self.log
+        processor = self.processors[partition]
+        offset = log.committed(self.group, self.repartition, partition) or 0
+        batch = log.read_batch(self.repartition, partition, offset, max_records)
+        n = len(batch)
+        if not n:
+            return 0
+        seen = processor.origins
+        keep: list[int] = []
+        headers: list[tuple] = []
+        for i, record_headers in enumerate(batch.headers):
+            origin = next((v for k, v in record_headers if k == ORIGIN_HEADER), None)
+            if origin is not None:
+                source_partition, _, source_offset = origin.partition(b":")
+                sp, so = int(source_partition), int(source_offset)
+                if so <= seen.get(sp, -1):
+                    continue  # re-sent after a crash of the repartition stage: already counted
+                seen[sp] = so
+            keep.append(i)
+            headers.append(tuple(h for h in record_headers if h[0] != ORIGIN_HEADER))
+        if keep:
+            rows = self.decoder.decode_batch(RecordBatch(
+                [batch.keys[i] for i in keep], [batch.values[i] for i in keep],
+                [batch.timestamps[i] for i in keep], headers, [batch.offsets[i] for i in keep], partition))
+            results = processor.process(rows) if rows else []
+            if results:
+                for out_partition, out in self.encoder.encode_batches(results).items():
+                    log.append_batch(self.sink.topic, out_partition, out)
+        next_offset = batch.offsets[-1] + 1
+        processor.commit({partition: next_offset})
+        log.commit(self.group, {(self.repartition, partition): next_offset})
+        return n
+
+    def terminate(self, drop_state: bool = True) -> None:
+        """Stop for good: leave the group and, when dropping state, delete the internal topics."""
+        self.state = TERMINATED
+        self.ownership.close()
+        if not drop_state:
+            return
+        processor = self.processor or next(iter(self.processors.values()), None)
+        if processor is not None:
+            processor.drop_state()
+        elif isinstance(self.plan, AggregatePlan):
+            topic = changelog_topic(self.service_id, self.query_id)
+            if self.log.topic_exists(topic):
+                self.log.delete_topic(topic)
+        if self.repartition is not None and self.log.topic_exists(self.repartition):
+            self.log.delete_topic(self.repartition)
 
     def _process(self, rows: list[tuple]) -> list[tuple]:
         """Run the stage; records with a null value (last row slot) take the null-value path."""

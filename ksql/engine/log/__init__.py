@@ -1,4 +1,5 @@
-"""The log layer: topics of partitions of records, in memory or durable on local disk."""
+"""The log layer: topics of partitions of records, in memory, durable on local disk, or in Kafka
+(`ksql.engine.log.kafka.KafkaLog`, imported on demand: it loads librdkafka)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .base import (
     LogError,
     LogLockedError,
     PartitionOutOfRangeError,
+    RebalanceError,
     Record,
     RecordBatch,
     TopicConfig,
@@ -20,6 +22,7 @@ from .base import (
 )
 from .embedded import FSYNC_POLICIES, EmbeddedLog
 from .memory import MemoryLog
+from .ownership import OwnAll, Ownership
 from .partitioner import default_partition, murmur2
 
 
@@ -44,7 +47,10 @@ __all__ = [
     "LogLockedError",
     "MemoryLog",
     "PartitionOutOfRangeError",
+    "RebalanceError",
     "NO_HEADERS",
+    "OwnAll",
+    "Ownership",
     "Record",
     "RecordBatch",
     "TopicConfig",

@@ -10,6 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .ownership import OwnAll, Ownership
+
 Header = tuple[str, bytes | None]
 
 
@@ -120,6 +122,10 @@ class InvalidTopicError(LogError, ValueError):
     """A topic name that is not a legal Kafka topic name, or an invalid TopicConfig."""
 
 
+class RebalanceError(LogError):
+    """A commit for a group whose partitions were just reassigned: the new owner reprocesses."""
+
+
 class LogClosedError(LogError):
     """The log was closed."""
 
@@ -155,6 +161,10 @@ class Log(ABC):
     engine's hot path. A subclass that overrides read() or append() without also
     overriding the batch version gets the base one, which goes through its method.
     """
+
+    # True when several servers share these topics (Kafka): queries then split partitions
+    # through join_group() and keep state per partition.
+    distributed: bool = False
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -233,6 +243,10 @@ class Log(ABC):
     def partitions(self, topic: str) -> int:
         """Number of partitions of `topic`; raises UnknownTopicError if absent."""
         return self.topic_config(topic).partitions
+
+    def join_group(self, group: str, topics: Sequence[str]) -> Ownership:
+        """Membership of `group` over `topics`; alone on this log, a server owns every partition."""
+        return OwnAll({(t, p) for t in topics for p in range(self.partitions(t))})
 
     def enforce_retention(self, now_ms: int | None = None) -> None:  # noqa: B027 - optional hook
         """Apply retention_ms / retention_bytes now (no-op unless implemented)."""
