@@ -21,12 +21,13 @@ from ksql.parser import ast
 from ksql.planner.analysis import Analyzer, _Namer, rewrite_magic_timestamps, walk
 from ksql.planner.expressions import ExpressionTyper, compile_batch, compile_projection, format_expr
 from ksql.planner.expressions.scope import Scope
-from ksql.types import hashable
+from ksql.types import STRING, DecimalType, NullType, can_widen, hashable
 
 if TYPE_CHECKING:
     from ksql.engine.engine import Engine
 
 _SEE = " See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to issue a push query."
+TABLE_SCAN_ENABLED = "ksql.query.pull.table.scan.enabled"
 _query_ids = itertools.count()
 
 
@@ -43,7 +44,8 @@ class PullResult:
         return ", ".join(c.sql() for c in self.columns)
 
 
-def execute_pull(engine: Engine, query: ast.Query) -> PullResult:
+def execute_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | None = None) -> PullResult:
+    """Answer a pull query; `properties` are the effective ones (server, session, request)."""
     relation = query.from_
     if isinstance(relation, ast.Join):
         raise KsqlError("Pull queries don't support JOIN clauses." + _SEE)
@@ -64,6 +66,7 @@ def execute_pull(engine: Engine, query: ast.Query) -> PullResult:
     if query.where is not None:
         where = rewrite_magic_timestamps(analyzer.normalize(query.where, "WHERE"))
         _refuse_columns(where, "WHERE")
+        _check_like_columns(where, analyzer)
         try:
             analyzer.typer.check_predicate(where, "WHERE")
         except KsqlError as err:  # ksqlDB names the pull query's WHERE it refused
@@ -71,6 +74,13 @@ def execute_pull(engine: Engine, query: ast.Query) -> PullResult:
     items = _projection(analyzer, query, source)
     for expr, _, _ in items:
         _refuse_columns(expr, "SELECT")
+    if source.kind == "TABLE":
+        if not source.is_source and not source.writer_query_ids:
+            raise KsqlError(f"The `{source.name}` table isn't queryable. To derive a queryable table, you can do "
+                            f"'CREATE TABLE QUERYABLE_{source.name} AS SELECT * FROM {source.name}'. "
+                            "See https://cnfl.io/queries for more info.")
+        if str((properties or {}).get(TABLE_SCAN_ENABLED, "true")).lower() == "false":
+            KeyLookupRules(source).check(where)
     scope = analyzer.scope
     stage = compile_batch(where, [e for e, _, _ in items], scope, engine.registry,
                           lambda message: None)
@@ -89,6 +99,15 @@ def _refuse_columns(expr: ast.Expr, clause: str) -> None:
     for name in (ROWPARTITION, ROWOFFSET):
         if any(isinstance(e, ast.ColumnRef) and e.name == name for e in walk(expr)):
             raise KsqlError(f"Pull queries don't support the following columns in {clause} clauses: `{name}`")
+
+
+def _check_like_columns(where: ast.Expr, analyzer: Analyzer) -> None:
+    """ksqlDB checks LIKE on a column before typing the WHERE, and names the column's type."""
+    for e in walk(where):
+        if isinstance(e, ast.Like) and isinstance(e.value, ast.ColumnRef):
+            t = analyzer.typer.type_of(e.value)
+            if t != STRING:
+                raise KsqlError(f"The column type for Like condition must be VARCHAR. The column type is {t}")
 
 
 def _projection(analyzer: Analyzer, query: ast.Query, source: DataSource):
@@ -126,6 +145,9 @@ def _projection(analyzer: Analyzer, query: ast.Query, source: DataSource):
         for expr, name in exprs:
             t = analyzer.typer.type_of_select(expr)
             is_key = source.kind == "TABLE" and isinstance(expr, ast.ColumnRef) and expr.name in key_names
+            if any(n == name and k == is_key for _, n, (_, k) in out):  # as ksqlDB's LogicalSchema builder
+                column = SchemaColumn(name, t, KEY if is_key else VALUE)
+                raise KsqlError(f"Duplicate {'key' if is_key else 'value'} columns found in schema: {column.sql()}")
             out.append((expr, name, (t, is_key)))
     return out
 
@@ -165,7 +187,7 @@ def _key_lookup(source: DataSource, where: ast.Expr | None, scope: Scope, engine
     for c in source.schema.key:
         candidates = None
         for options in values[c.name]:
-            evaluated = {_evaluate(e, c.type, engine) for e in options}
+            evaluated = {_evaluate(e, c, engine) for e in options}
             candidates = evaluated if candidates is None else candidates & evaluated
         per_column.append(sorted(candidates, key=repr))
     return [tuple(combo) for combo in itertools.product(*per_column)]
@@ -187,21 +209,118 @@ def _constant(expr: ast.Expr) -> bool:
     return not any(isinstance(e, (ast.ColumnRef, ast.LambdaVariable)) for e in walk(expr))
 
 
-def _evaluate(expr: ast.Expr, target, engine: Engine):
+def _evaluate(expr: ast.Expr, column: SchemaColumn, engine: Engine):
+    """The key value `expr` names, refused as ksqlDB refuses it: NULL, or a type the key column's does not
+    take without a lossy or parsing conversion (ksqlDB's strict coercion; text still names temporal keys)."""
     scope = Scope([])
     t = ExpressionTyper(scope, engine.registry).type_of(expr)
+    target = column.type
+    shown = expr.value if isinstance(expr, ast.StringLiteral) else format_expr(expr)
+    if not isinstance(t, NullType) and not can_widen(t, target) and not _loose_decimal(t, target) and \
+            not (t == STRING and target.base in ("TIMESTAMP", "DATE", "TIME")):
+        raise KsqlError(f"'{shown}' can not be converted to the type of the key column: "
+                        f"{column.name} {column.type} KEY")
     cast = expr if t == target else ast.Cast(expr, target)
     fn = compile_projection(None, [cast], scope, engine.registry, _raise)
     try:
         result = fn(())
     except KsqlError:
-        raise KsqlError(f"'{format_expr(expr)}' can not be converted to the type of the key column") from None
+        raise KsqlError(f"'{shown}' can not be converted to the type of the key column: "
+                        f"{column.name} {column.type} KEY") from None
     value = None if result is None else result[0]
+    if value is None:
+        raise KsqlError(f"Primary key columns can not be NULL: {format_expr(ast.Comparison('=', ast.ColumnRef(column.name), expr))}")
     return hashable(value)
+
+
+def _loose_decimal(t, target) -> bool:
+    """A DECIMAL literal naming a DECIMAL key of another precision: its value decides (checked by the cast)."""
+    return isinstance(t, DecimalType) and isinstance(target, DecimalType)
 
 
 def _raise(message: str) -> None:
     raise KsqlError(message)
+
+
+class KeyLookupRules:
+    """ksqlDB's WHERE rules for pull queries on tables when table scans are disabled: each disjunct of the
+    WHERE (in disjunctive normal form) must pin every key column down with one comparison or IN list
+    against values the key can be resolved from. Refusals carry ksqlDB's messages and hint."""
+
+    def __init__(self, source: DataSource):
+        self.source = source
+        self.keys = [c.name for c in source.schema.key]
+
+    def check(self, where: ast.Expr | None) -> None:
+        if where is None:
+            raise self._refusal("Missing WHERE clause")
+        for disjunct in _disjuncts(where):
+            seen: list[str] = []
+            for atom in _conjuncts(disjunct):
+                self._visit(atom, seen)
+            if not seen:
+                raise self._refusal(f"WHERE clause missing key column for disjunct: {format_expr(disjunct)}")
+            missing = [k for k in self.keys if k not in seen]
+            if missing:
+                raise self._refusal("Multi-column sources must specify every key in the WHERE clause. Specified: "
+                                    f"[{', '.join(_quoted(k) for k in seen)}] "
+                                    f"Missing: [{', '.join(_quoted(k) for k in missing)}]")
+
+    def _visit(self, atom: ast.Expr, seen: list[str]) -> None:
+        if isinstance(atom, ast.Comparison):
+            column = next((e for e in (atom.left, atom.right) if isinstance(e, ast.ColumnRef)), None)
+            if column is None:
+                raise self._refusal("A comparison must directly reference a key column")
+            if column.name not in self.keys:
+                return
+            other = atom.right if column is atom.left else atom.left
+            self._see(column, [other], seen)
+            if atom.op not in ("=", "<", "<=", ">", ">="):  # ranges are key range scans
+                shown = ", ".join(c.sql() for c in self.source.schema.key)
+                raise self._refusal(f"Bound on key columns '[{shown}]' must currently be '='")
+        elif isinstance(atom, ast.InList) and not atom.negated and isinstance(atom.value, ast.ColumnRef):
+            if atom.value.name in self.keys:
+                self._see(atom.value, list(atom.items), seen)
+        elif isinstance(atom, ast.Like) and not atom.negated:
+            if not isinstance(atom.value, ast.ColumnRef):
+                raise self._refusal("Like condition must be between strings")
+            if atom.value.name in self.keys:
+                self._see(atom.value, [atom.pattern], seen)
+        elif any(isinstance(e, ast.ColumnRef) and e.name in self.keys for e in walk(atom)):
+            raise self._refusal(f"Unsupported expression in WHERE clause: {format_expr(atom)}")
+
+    def _see(self, column: ast.ColumnRef, values: list[ast.Expr], seen: list[str]) -> None:
+        if not all(_constant(v) for v in values):
+            raise self._refusal("A comparison must be between a key column and a resolvable expression")
+        if column.name in seen:
+            raise self._refusal("A comparison condition on the key column cannot be combined with other "
+                                "comparisons such as an IN predicate")
+        seen.append(column.name)
+
+    def _refusal(self, message: str) -> KsqlError:
+        windowed = ("\n - (optionally) limits the time bounds of the windowed table."
+                    "\n\t Bounds on [`WINDOWSTART`, `WINDOWEND`] are supported"
+                    "\n\t Supported operators are [EQUAL, GREATER_THAN, GREATER_THAN_OR_EQUAL, LESS_THAN, "
+                    "LESS_THAN_OR_EQUAL]") if self.source.window is not None else ""
+        return KsqlError(f"{message}. \nPull queries require a WHERE clause that:"
+                         "\n - includes a key equality expression, e.g. `SELECT * FROM X WHERE <key-column>=Y;`."
+                         "\n - in the case of a multi-column key, is a conjunction of equality expressions that "
+                         f"cover all key columns.{windowed}"
+                         "\nIf more flexible queries are needed, table scans can be enabled by setting "
+                         f"{TABLE_SCAN_ENABLED}=true.")
+
+
+def _disjuncts(expr: ast.Expr) -> list[ast.Expr]:
+    """`expr` in disjunctive normal form: the disjuncts, each a conjunction of atoms (NOT is an atom)."""
+    if isinstance(expr, ast.Or):
+        return _disjuncts(expr.left) + _disjuncts(expr.right)
+    if isinstance(expr, ast.And):
+        return [ast.And(a, b) for a in _disjuncts(expr.left) for b in _disjuncts(expr.right)]
+    return [expr]
+
+
+def _quoted(name: str) -> str:
+    return f"`{name}`"
 
 
 def _stream_rows(engine: Engine, source: DataSource) -> list:
