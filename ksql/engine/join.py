@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from ksql.engine.codec import RecordDecoder, RecordEncoder
 from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
+from ksql.engine.schema import WINDOWEND, WINDOWSTART
 from ksql.parser import ast
 from ksql.planner.expressions import compile_batch, compile_projection
-from ksql.planner.join import JOIN_HEADERS, JOIN_TIME, JoinPlan, JoinStep
+from ksql.planner.join import JOIN_HEADERS, JOIN_TIME, JOIN_WINDOW, JoinPlan, JoinStep
 from ksql.types import hashable
 
 processing_log = logging.getLogger("ksql.processing")
@@ -40,6 +41,11 @@ class _Result:
     key: object
     headers: list = field(default_factory=list)
     key_frag: list | None = None  # for a tombstone: rows the output key columns come from
+
+
+def _hashable_key(key: object) -> object:
+    """hashable() of a join key; a windowed key or a primary key (tuples) element by element."""
+    return tuple(hashable(v) for v in key) if isinstance(key, tuple) else hashable(key)
 
 
 class _Step:
@@ -62,7 +68,7 @@ class _Step:
     def stream_stream_left(self, ts: int, frag: list, key, headers, out: list) -> None:
         st = self.step
         entry = [ts, frag, False]
-        hk = hashable(key)
+        hk = _hashable_key(key)
         for rts, row, rentry, _ in self.right_buf.get(hk, ()):
             if ts - st.within_before <= rts <= ts + st.within_after:
                 entry[2] = True
@@ -76,7 +82,7 @@ class _Step:
     def stream_stream_right(self, ts: int, row: tuple, key, headers, out: list) -> None:
         st = self.step
         entry = [ts, row, False]
-        hk = hashable(key)
+        hk = _hashable_key(key)
         for lentry in self.left_buf.get(hk, ()):
             lts, frag = lentry[0], lentry[1]
             if ts - st.within_after <= lts <= ts + st.within_before:
@@ -120,14 +126,14 @@ class _Step:
     # -- stream-table ------------------------------------------------------------------------------
 
     def stream_table_left(self, ts: int, frag: list, key, headers, out: list) -> None:
-        row = self.right_tab.get(hashable(key))
+        row = self.right_tab.get(_hashable_key(key))
         if row is not None:
             out.append(_Result(ts, _merge(frag, self.index, row[1]), key, headers))
         elif self.step.kind == "LEFT":
             out.append(_Result(ts, _merge(frag, self.index, None), key, headers))
 
     def table_right(self, ts: int, row: tuple | None, key) -> None:
-        hk = hashable(key)
+        hk = _hashable_key(key)
         if row is None:
             self.right_tab.pop(hk, None)
         else:
@@ -136,7 +142,7 @@ class _Step:
     # -- table-table -------------------------------------------------------------------------------
 
     def table_table_left(self, ts: int, frag: list | None, key, out: list) -> None:
-        hk = hashable(key)
+        hk = _hashable_key(key)
         if frag is None:
             self.left_tab.pop(hk, None)
         else:
@@ -149,7 +155,7 @@ class _Step:
 
     def _table_emit(self, key, ts: int, out: list) -> None:
         kind = self.step.kind
-        hk = hashable(key)
+        hk = _hashable_key(key)
         left, right = self.left_tab.get(hk), self.right_tab.get(hk)
         produce = (left and right) if kind == "INNER" else left if kind == "LEFT" else \
             right if kind == "RIGHT" else (left or right)
@@ -173,10 +179,10 @@ class _ForeignKeyStep(_Step):
         self.by_fk: dict = defaultdict(set)
 
     def fk_left(self, ts: int, frag: list | None, identity, key_frag: list, out: list) -> None:
-        hid = hashable(identity)
+        hid = _hashable_key(identity)
         old = self.left_rows.pop(hid, None)
         if old is not None:
-            self.by_fk[hashable(old[2])].discard(hid)
+            self.by_fk[_hashable_key(old[2])].discard(hid)
         if frag is None:
             self.emitted.discard(hid)
             out.append(_Result(ts, None, identity, key_frag=key_frag))
@@ -184,17 +190,17 @@ class _ForeignKeyStep(_Step):
         fk = self.left_key(frag)
         self.left_rows[hid] = (ts, frag, fk, identity)
         if fk is not None:
-            self.by_fk[hashable(fk)].add(hid)
+            self.by_fk[_hashable_key(fk)].add(hid)
         self._emit_left(hid, ts, out)
 
     def fk_right(self, ts: int, row: tuple | None, key, out: list) -> None:
         self.table_right(ts, row, key)
-        for hid in sorted(self.by_fk.get(hashable(key), ()), key=repr):
+        for hid in sorted(self.by_fk.get(_hashable_key(key), ()), key=repr):
             self._emit_left(hid, ts, out)
 
     def _emit_left(self, hid, ts: int, out: list) -> None:
         _, frag, fk, identity = self.left_rows[hid]
-        right = self.right_tab.get(hashable(fk)) if fk is not None else None
+        right = self.right_tab.get(_hashable_key(fk)) if fk is not None else None
         if right is not None or self.step.kind == "LEFT":
             self.emitted.add(hid)
             out.append(_Result(ts, _merge(frag, self.index, right[1] if right else None), identity))
@@ -228,28 +234,10 @@ class JoinQuery:
     processor: None = None  # joins keep their state in memory (no changelog yet)
 
     def __post_init__(self) -> None:
-        plan = self.plan
         self.group = f"_confluent-ksql-default_query_{self.query_id}"
-        self.source_topic = plan.source.topic
-        self.inputs = []
-        for i, leaf in enumerate(plan.leaves):
-            partitions = self.log.topic_config(leaf.source.topic).partitions
-            self.inputs.append((leaf, RecordDecoder(leaf.source, self.query_id), partitions, f"{self.group}-{i}"))
-        self.width = len(plan.scope.columns)
-        self.null_rows = [(None,) * leaf.width for leaf in plan.leaves]
+        self._build()
         sink_partitions = self.log.topic_config(self.sink.topic).partitions
         self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id)
-        self.steps = []
-        for n, step in enumerate(plan.steps, start=1):
-            left = self._key_function(step.left_key)
-            right = self._key_function(step.right_key)
-            cls = _ForeignKeyStep if step.shape == "fk" else _Step
-            self.steps.append(cls(step, n, left, right, self._on_error))
-        hidden = [ast.ColumnRef(JOIN_TIME), ast.ColumnRef(JOIN_HEADERS)]
-        self.stage = compile_batch(plan.where, list(plan.key_exprs) + list(plan.value_exprs) + hidden,
-                                   plan.scope, plan.registry, self._on_error)
-        self.key_stage = compile_batch(None, list(plan.key_exprs), plan.scope, plan.registry, self._on_error)
-        self.nk, self.nv = len(plan.key_exprs), len(plan.value_exprs)
         self._restore()
         start = {}
         for leaf, _, partitions, group in self.inputs:
@@ -260,6 +248,34 @@ class JoinQuery:
                         else self.log.end_offset(leaf.source.topic, p))
         for group, offsets in start.items():
             self.log.commit(group, offsets)
+
+    def _build(self) -> None:
+        """Decoders, join steps and compiled stages: everything but where input and output go."""
+        plan = self.plan
+        self.source_topic = plan.source.topic
+        self.inputs = []
+        for i, leaf in enumerate(plan.leaves):
+            partitions = self.log.topic_config(leaf.source.topic).partitions
+            self.inputs.append((leaf, RecordDecoder(leaf.source, self.query_id), partitions, f"{self.group}-{i}"))
+        self.width = len(plan.scope.columns)
+        self.null_rows = [(None,) * leaf.width for leaf in plan.leaves]
+        self.window = plan.window
+        # per source: where its decoded row holds WINDOWSTART and WINDOWEND (windowed joins)
+        self.window_slots = [(plan.scope.resolve(ast.ColumnRef(WINDOWSTART, leaf.alias)).index - leaf.offset,
+                              plan.scope.resolve(ast.ColumnRef(WINDOWEND, leaf.alias)).index - leaf.offset)
+                             for leaf in plan.leaves] if self.window is not None else []
+        self.steps = []
+        for n, step in enumerate(plan.steps, start=1):
+            left = self._key_function(step.left_key)
+            right = self._key_function(step.right_key)
+            cls = _ForeignKeyStep if step.shape == "fk" else _Step
+            self.steps.append(cls(step, n, left, right, self._on_error))
+        hidden = [ast.ColumnRef(JOIN_TIME), ast.ColumnRef(JOIN_HEADERS),
+                  ast.ColumnRef(JOIN_WINDOW[0]), ast.ColumnRef(JOIN_WINDOW[1])]
+        self.stage = compile_batch(plan.where, list(plan.key_exprs) + list(plan.value_exprs) + hidden,
+                                   plan.scope, plan.registry, self._on_error)
+        self.key_stage = compile_batch(None, list(plan.key_exprs), plan.scope, plan.registry, self._on_error)
+        self.nk, self.nv = len(plan.key_exprs), len(plan.value_exprs)
 
     def _restore(self) -> None:
         """A restarted join rebuilds its state by replaying what it had already consumed, silently."""
@@ -284,24 +300,49 @@ class JoinQuery:
         processing_log.warning("%s: %s", self.query_id, message)
 
     def _flat(self, frag: list, key=None, ts=None, headers=None) -> tuple:
-        """The joined row of a fragment (nulls for missing sources), then key, timestamp, headers."""
+        """The joined row of a fragment (nulls for missing sources), then key, timestamp, headers, window."""
         out: list = []
         for i, nulls in enumerate(self.null_rows):
             row = frag[i] if i < len(frag) else None
             out.extend(row if row is not None else nulls)
+        if self.window is not None and key is not None:
+            key = key[0]  # (value, window start, session end)
         out.append(key)
         out.append(ts)
         out.append(headers)
+        out.extend(self._window_of(frag))
         return tuple(out)
 
+    def _window_of(self, frag: list) -> tuple:
+        """A windowed join's result lies in the window of its first source present (the key's window)."""
+        for i, (start, end) in enumerate(self.window_slots):
+            row = frag[i] if i < len(frag) else None
+            if row is not None:
+                return row[start], row[end]
+        return None, None
+
     def _key_function(self, expr: ast.Expr):
-        """frag -> key value: a direct slot read for a plain column, else the compiled expression."""
+        """frag -> key value: a direct slot read for a plain column, else the compiled expression.
+
+        On windowed sources (joined on their key columns) the key is (value, window start, session
+        end): time windows match on their start, session windows on both bounds, as ksqlDB's
+        windowed key serdes compare them."""
         plan = self.plan
         if isinstance(expr, ast.ColumnRef):
             col = plan.scope.resolve(expr)
             for i, leaf in enumerate(plan.leaves):
                 if leaf.offset <= col.index < leaf.offset + leaf.width:
                     leaf_index, slot = i, col.index - leaf.offset
+                    if self.window is not None:
+                        start, end = self.window_slots[i]
+                        session = self.window.kind == "SESSION"
+
+                        def read_windowed(frag, i=leaf_index, slot=slot, start=start, end=end, session=session):
+                            row = frag[i] if i < len(frag) else None
+                            if row is None or row[slot] is None:
+                                return None
+                            return row[slot], row[start], (row[end] if session else None)
+                        return read_windowed
 
                     def read(frag, i=leaf_index, slot=slot):
                         row = frag[i] if i < len(frag) else None
@@ -321,12 +362,30 @@ class JoinQuery:
     def poll(self, max_records: int = 5000) -> int:
         if self.state != RUNNING:
             return 0
+        arrivals, commits = self._read(max_records)
+        if not commits:
+            return 0
+        out_rows = self._join(arrivals)
+        if out_rows:
+            for partition, batch in self.encoder.encode(out_rows).items():
+                self.log.append(self.sink.topic, partition, batch)
+        for group, offsets in commits:
+            self.log.commit(group, offsets)
+        self.processed += len(arrivals)
+        return len(arrivals)
+
+    def _position(self, group: str, topic: str, partition: int) -> int:
+        """Where `group` reads `topic`'s partition next."""
+        return self.log.committed(group, topic, partition) or 0
+
+    def _read(self, max_records: int) -> tuple[list[tuple], list[tuple[str, dict]]]:
+        """Up to max_records per input partition, in timestamp order: (arrivals, offsets to commit)."""
         arrivals = []
         commits: list[tuple[str, dict]] = []
         for index, (leaf, decoder, partitions, group) in enumerate(self.inputs):
             offsets = {}
             for p in range(partitions):
-                offset = self.log.committed(group, leaf.source.topic, p) or 0
+                offset = self._position(group, leaf.source.topic, p)
                 records = self.log.read(leaf.source.topic, p, offset, max_records)
                 if not records:
                     continue
@@ -335,9 +394,12 @@ class JoinQuery:
                 offsets[(leaf.source.topic, p)] = records[-1].offset + 1
             if offsets:
                 commits.append((group, offsets))
-        if not commits:
-            return 0
         arrivals.sort(key=lambda a: a[0])
+        return arrivals, commits
+
+    def _join(self, arrivals: list[tuple]) -> list[tuple]:
+        """Run arrivals through the chain: result rows (keys, values, rowtime, headers, window start,
+        window end, partition, value-is-null) in the order the join produced them."""
         results: list[_Result] = []
         for ts, index, row in arrivals:
             self._arrive(index, ts, row, results)
@@ -346,21 +408,19 @@ class JoinQuery:
         for res in results:
             if res.frag is None:
                 if rows:
-                    out_rows += [(*p[:-2], p[-2], p[-1], None, None, 0, False) for p in self.stage(rows)]
+                    out_rows += [(*p, 0, False) for p in self.stage(rows)]
                     rows = []
-                keys = self.key_stage([self._flat(res.key_frag or [], res.key)])
-                out_rows.append((*keys[0], *([None] * self.nv), res.ts, [], None, None, 0, True))
+                out_rows.append(self._tombstone(res))
             else:
                 rows.append(self._flat(res.frag, res.key, res.ts, res.headers))
         if rows:
-            out_rows += [(*p[:-2], p[-2], p[-1], None, None, 0, False) for p in self.stage(rows)]
-        if out_rows:
-            for partition, batch in self.encoder.encode(out_rows).items():
-                self.log.append(self.sink.topic, partition, batch)
-        for group, offsets in commits:
-            self.log.commit(group, offsets)
-        self.processed += len(arrivals)
-        return len(arrivals)
+            out_rows += [(*p, 0, False) for p in self.stage(rows)]
+        return out_rows
+
+    def _tombstone(self, res: _Result) -> tuple:
+        """The result row of a deletion: its key, null values."""
+        keys = self.key_stage([self._flat(res.key_frag or [], res.key)])
+        return (*keys[0], *([None] * self.nv), res.ts, [], None, None, 0, True)
 
     def _arrive(self, index: int, ts: int, row: tuple, out: list) -> None:
         """One source record enters the chain."""

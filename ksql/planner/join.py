@@ -14,12 +14,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ksql.engine.metastore import DataSource
+from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.schema import (
     KEY,
     PSEUDO_COLUMNS,
     RESERVED_COLUMN_NAMES,
     VALUE,
+    WINDOW_COLUMNS,
+    WINDOWEND,
+    WINDOWSTART,
     LogicalSchema,
     SchemaColumn,
 )
@@ -34,6 +37,7 @@ ROWKEY = "ROWKEY"
 JOIN_KEY = "\x00joinkey"  # hidden column of the joined row: the last join's key value
 JOIN_TIME = "\x00jointime"  # hidden: the result's timestamp
 JOIN_HEADERS = "\x00joinheaders"  # hidden: the headers the result carries
+JOIN_WINDOW = ("\x00joinwindowstart", "\x00joinwindowend")  # hidden: the result's window (windowed sources)
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,17 @@ class JoinPlan:
     schema: LogicalSchema
     kind: str  # STREAM | TABLE: what the join produces
     registry: FunctionRegistry
+    # a push query's columns for a table join's deletion: key-computable items, nulls elsewhere
+    tombstone_exprs: tuple[ast.Expr, ...] = ()
 
     @property
     def source(self) -> DataSource:
         return self.leaves[0].source
+
+    @property
+    def window(self) -> WindowInfo | None:
+        """Joined windowed sources produce windowed keys, windowed as the left source is."""
+        return self.leaves[0].source.window
 
 
 def _flatten(rel: ast.Relation) -> tuple[ast.Table, list[ast.Join]]:
@@ -90,7 +101,9 @@ class JoinAnalyzer:
         self.metastore = metastore
         self.registry = registry
 
-    def analyze(self, query: ast.Query, sink_name: str) -> JoinPlan:
+    def analyze(self, query: ast.Query, sink_name: str, transient: bool = False) -> JoinPlan:
+        """The plan of a persistent join into `sink_name`, or of a push query's join (`transient`):
+        its columns in select order, none of them a key."""
         first, joins = _flatten(query.from_)
         tables = [first] + [j.right for j in joins]
         leaves: list[JoinLeaf] = []
@@ -120,7 +133,9 @@ class JoinAnalyzer:
         key_type = self.typer.type_of(steps[-1].left_key)
         self.scope = Scope(columns + [ScopeColumn(JOIN_KEY, key_type, len(columns), None),
                                       ScopeColumn(JOIN_TIME, BIGINT, len(columns) + 1, None),
-                                      ScopeColumn(JOIN_HEADERS, HEADERS_TYPE, len(columns) + 2, None)])
+                                      ScopeColumn(JOIN_HEADERS, HEADERS_TYPE, len(columns) + 2, None),
+                                      ScopeColumn(JOIN_WINDOW[0], BIGINT, len(columns) + 3, None),
+                                      ScopeColumn(JOIN_WINDOW[1], BIGINT, len(columns) + 4, None)])
         self.typer = ExpressionTyper(self.scope, self.registry)
         where = None
         if query.where is not None:
@@ -130,6 +145,10 @@ class JoinAnalyzer:
             raise KsqlError("Aggregations over joins are not supported yet.")
         if query.partition_by is not None:
             raise KsqlError("PARTITION BY over joins is not supported yet.")
+        if transient:
+            value_exprs, schema, tombstone_exprs = self._transient_projection(query, steps)
+            return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, (), value_exprs, schema, left_kind,
+                            self.registry, tombstone_exprs)
         key_exprs, value_exprs, schema = self._projection(query, steps, sink_name)
         return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, key_exprs, value_exprs, schema,
                         left_kind, self.registry)
@@ -209,6 +228,10 @@ class JoinAnalyzer:
                             f"'{format_expr(j.on)}'. Each side of the join comparision must contain references "
                             "from exactly one source.")
         left_leaf = leaves[min(la)]
+        if left_kind == "TABLE" and right.kind == "TABLE" and self._is_key_column(b, leaves[n]) and \
+                not self._is_key_column(a, left_leaf) and \
+                (left_leaf.source.window is not None or right.window is not None):
+            raise KsqlError("Foreign-key table-table joins are not supported on windowed tables.")
         for expr, leaf_index in ((a, min(la)), (b, n)):
             leaf = leaves[leaf_index]
             if leaf.source.window is not None and not self._is_key_column(expr, leaf):
@@ -269,7 +292,8 @@ class JoinAnalyzer:
     def _output_name(self, ref: ast.ColumnRef) -> str:
         """A column's name in the join's result: bare when unique across the sources, else ALIAS_NAME."""
         owners = [lf for lf in self.leaves
-                  if lf.source.schema.find(ref.name) is not None or ref.name in PSEUDO_COLUMNS]
+                  if lf.source.schema.find(ref.name) is not None or ref.name in PSEUDO_COLUMNS
+                  or (ref.name in WINDOW_COLUMNS and lf.source.window is not None)]
         return ref.name if len(owners) <= 1 else f"{ref.source}_{ref.name}"
 
     def _fk_projection(self, items):
@@ -329,7 +353,9 @@ class JoinAnalyzer:
                 equal += [e for e in (step.left_key, step.right_key) if e not in equal]
         return [e for e in equal if isinstance(e, ast.ColumnRef)]
 
-    def _projection(self, query: ast.Query, steps: list[JoinStep], sink_name: str):
+    def _select_items(self, query: ast.Query) -> list[tuple[ast.Expr, str | None]]:
+        """(qualified expression, alias) per result column; `*` expands to ALIAS_COLUMN items, a windowed
+        source's window bounds after its key columns."""
         items: list[tuple[ast.Expr, str | None]] = []
         for item in query.select:
             if isinstance(item, ast.AllColumns):
@@ -338,8 +364,10 @@ class JoinAnalyzer:
                 if not chosen:
                     raise KsqlError(f"'{item.source}' is not a valid stream/table name or alias.")
                 for lf in chosen:
-                    for c in lf.source.schema.key + lf.source.schema.value:
-                        items.append((ast.ColumnRef(c.name, lf.alias), f"{lf.alias}_{c.name}"))
+                    bounds = [WINDOWSTART, WINDOWEND] if lf.source.window is not None else []
+                    names = [c.name for c in lf.source.schema.key] + bounds + \
+                        [c.name for c in lf.source.schema.value]
+                    items.extend((ast.ColumnRef(name, lf.alias), f"{lf.alias}_{name}") for name in names)
             elif isinstance(item, ast.StructAll):
                 base = self._qualify(item.base, "SELECT")
                 struct = self.typer.type_of(base)
@@ -351,19 +379,13 @@ class JoinAnalyzer:
                     items.append((ast.ColumnRef(ROWKEY), item.alias))
                     continue
                 items.append((self._qualify(expr, "SELECT"), item.alias))
+        return items
 
-        last = steps[-1]
-        if last.shape == "fk":
-            return self._fk_projection(items)
-        key_candidates = self._key_columns(steps)
-        if last.kind == "FULL":  # either side may be missing: the key is the join's own
-            key_candidates = []
-        synthetic = not key_candidates
-        if synthetic and any(isinstance(i, ast.AllColumns) and i.source is None for i in query.select):
-            items.insert(0, (ast.ColumnRef(ROWKEY), None))
+    def _names(self, items: list[tuple[ast.Expr, str | None]]) -> list[str]:
+        """Each item's column name: its alias, a column's output name, a field's name, else KSQL_COL_n."""
         used = {c.name for lf in self.leaves for c in lf.source.schema.columns} | {a for _, a in items if a}
         namer = _Namer({n for n in used if re.fullmatch(r"KSQL_COL_\d+", n)})
-        names, key_pos = [], None
+        names = []
         for expr, alias in items:
             if alias is not None:
                 name = alias
@@ -374,6 +396,55 @@ class JoinAnalyzer:
             else:
                 name = namer.fresh()
             names.append(name)
+        return names
+
+    def _key_candidates(self, query: ast.Query, steps: list[JoinStep],
+                        items: list[tuple[ast.Expr, str | None]]) -> list[ast.ColumnRef]:
+        """The columns the result's key may be; none when the key is the synthetic ROWKEY, which `*`
+        then selects first (added to `items`)."""
+        last = steps[-1]
+        key_candidates = [] if last.kind == "FULL" else self._key_columns(steps)  # FULL: either side may miss
+        if not key_candidates and any(isinstance(i, ast.AllColumns) and i.source is None for i in query.select):
+            items.insert(0, (ast.ColumnRef(ROWKEY), None))
+        return key_candidates
+
+    def _transient_projection(self, query: ast.Query, steps: list[JoinStep]):
+        """A push query's (value expressions, schema, tombstone expressions): the select list in its order.
+
+        No key is required. A table join's deletion carries what its key can compute: items over the
+        join key's columns (over the left table's primary key for a foreign-key join), nulls elsewhere.
+        """
+        items = self._select_items(query)
+        join_key = ast.ColumnRef(JOIN_KEY)
+        if steps[-1].shape == "fk":
+            keyed = {ast.ColumnRef(c.name, self.leaves[0].alias) for c in self.leaves[0].source.schema.key}
+            substitute: dict[ast.Expr, ast.Expr] = {}
+        else:
+            substitute = {c: join_key for c in self._key_candidates(query, steps, items)}
+            keyed = {join_key}
+        columns, value_exprs, tombstone_exprs, seen = [], [], [], set()
+        for (expr, _), name in zip(items, self._names(items), strict=True):
+            if name in seen:
+                raise KsqlError(f"Duplicate column names: {name}")
+            seen.add(name)
+            if expr == ast.ColumnRef(ROWKEY):
+                expr = join_key
+            column = SchemaColumn(name, self.typer.type_of_select(expr), VALUE)
+            on_key = rewrite(expr, lambda e: substitute.get(e) if isinstance(e, ast.ColumnRef) else None)
+            computable = all(e in keyed for e in walk(on_key) if isinstance(e, ast.ColumnRef))
+            value_exprs.append(expr)
+            tombstone_exprs.append(on_key if computable else ast.Cast(ast.NullLiteral(), column.type))
+            columns.append(column)
+        return tuple(value_exprs), LogicalSchema(tuple(columns)), tuple(tombstone_exprs)
+
+    def _projection(self, query: ast.Query, steps: list[JoinStep], sink_name: str):
+        items = self._select_items(query)
+        if steps[-1].shape == "fk":
+            return self._fk_projection(items)
+        key_candidates = self._key_candidates(query, steps, items)
+        synthetic = not key_candidates
+        names = self._names(items)
+        key_pos = None
         for candidate in ([ast.ColumnRef(ROWKEY)] if synthetic else key_candidates):
             positions = [pos for pos, (expr, _) in enumerate(items) if expr == candidate]
             if len(positions) > 1:
