@@ -313,7 +313,11 @@ def _run(text: str, start: str, line0: int, col0: int):
             err = ParseError(f"Line: {line}, Col: {col}: {e.message}")
             err.line, err.column = line, col
             raise err from None
-        raise ParseError(e.message, line, col) from None
+        # ksqlDB builds the AST after parsing: what refuses a parsed statement fails its preparation
+        located = f"line {line}:{col}: " if line is not None else ""
+        err = ParseError(f"Failed to prepare statement: {located}{e.message}")
+        err.line, err.column = line, col
+        raise err from None
     except ParseError:
         raise
     except KsqlError as e:

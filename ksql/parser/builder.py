@@ -454,6 +454,13 @@ class AstBuilder(Transformer):
     def limit(self, c):
         return _Clause("limit", _small_int(c[0]))
 
+    def negative_limit(self, c):
+        """Parsed so the query kind decides (pull queries refuse it with their own message)."""
+        return _Clause("limit", -_small_int(c[0]))
+
+    def non_integer_limit(self, c):
+        raise _located("Value must be integer for command: LIMIT", None)
+
     # ------------------------------------------------------------ other statements
 
     def terminate(self, c):

@@ -82,3 +82,13 @@ def test_only_materialized_tables_are_queryable(driver):
 
 def test_duplicate_columns_in_the_projection(driver):
     assert refusal(driver, "SELECT N, N FROM AGG WHERE ID = 10;") == "Duplicate value columns found in schema: `N` BIGINT"
+
+
+def test_negative_limits_are_refused_by_the_query_kind(driver):
+    from ksql.engine.transient import TransientQueries
+    from ksql.parser import parse_statement
+
+    assert refusal(driver, "SELECT * FROM INPUT LIMIT -1;") == (
+        "Pull queries don't support negative integers in the LIMIT clause. See https://cnfl.io/queries for more info.")
+    with pytest.raises(KsqlError, match="Push queries don't support negative integers in the LIMIT clause."):
+        TransientQueries().start(driver.engine, parse_statement("SELECT * FROM INPUT EMIT CHANGES LIMIT -1;"), {})

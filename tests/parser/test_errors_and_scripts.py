@@ -44,6 +44,20 @@ def test_error_positions_match_ksqldb():
     assert "Syntax error at or near 'NULL' at line 1:47" in str(e)
 
 
+def test_limit_takes_a_signed_integer_and_refuses_other_numbers_when_preparing():
+    [stmt] = parse("SELECT * FROM S LIMIT -1;")
+    assert stmt.query.limit == -1  # the query kind refuses it, with its own message
+    for number in ("2.5", "-2.5", "1e3"):
+        assert str(_error(f"SELECT * FROM S LIMIT {number};")) == \
+            "Failed to prepare statement: Value must be integer for command: LIMIT"
+
+
+def test_errors_building_a_parsed_statement_fail_its_preparation():
+    e = _error("SELECT 1,\n  9223372036854775808 FROM S;")
+    assert str(e) == "Failed to prepare statement: line 2:3: Invalid numeric literal: 9223372036854775808"
+    assert (e.line, e.column) == (2, 3)
+
+
 def test_positions_in_multi_line_scripts():
     e = _error("SHOW STREAMS;\nSHOW TABLES;\nSELECT *\n  FROM s WHERE a = = 1;")
     assert (e.line, e.column) == (4, 20)
