@@ -364,6 +364,8 @@ class TransientQueries:
                             "over one source so far.")
         if query.partition_by is not None:
             raise KsqlError("PARTITION BY is not supported in push queries.")
+        if query.limit is not None and query.limit < 0:  # the grammar takes a sign for pull queries' message
+            raise KsqlError("Push queries don't support negative integers in the LIMIT clause.")
         source = engine.metastore.get(relation.name)
         if source is None:
             raise KsqlError(f"{relation.name} does not exist." + engine.metastore.case_hint(relation.name))
