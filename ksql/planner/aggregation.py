@@ -73,6 +73,16 @@ def _agg_slot(j: int) -> str:
     return f"\x00agg{j}"
 
 
+def _window_bound(expr: ast.Expr) -> str | None:
+    """The first WINDOWSTART/WINDOWEND `expr` references, if any."""
+    return next((e.name for e in walk(expr) if isinstance(e, ast.ColumnRef) and e.name in (WINDOWSTART, WINDOWEND)),
+                None)
+
+
+def _bounds_outside_select(name: str) -> KsqlError:
+    return KsqlError(f"Window bounds column {name} can only be used in the SELECT clause of windowed aggregations")
+
+
 class AggregateAnalyzer(Analyzer):
     """Analyzes `SELECT ... GROUP BY ... [WINDOW ...] [HAVING ...]` over one source."""
 
@@ -98,26 +108,32 @@ class AggregateAnalyzer(Analyzer):
         where = None
         if query.where is not None:
             where = rewrite_magic_timestamps(self.normalize(query.where, "WHERE"))
+            bound = _window_bound(where)
+            if bound is not None:  # the WHERE filters input rows, which have no window yet
+                raise KsqlError(f"Error in WHERE expression: Unknown column {bound}.")
             self.typer.check_predicate(where, "WHERE")
 
         group_exprs = [self.normalize(e, "GROUP BY") for e in query.group_by]
         for e in group_exprs:
             for sub in walk(e):
                 if isinstance(sub, ast.ColumnRef) and sub.name in (WINDOWSTART, WINDOWEND):
-                    raise KsqlError(f"Window bounds column {sub.name} can only be used in the SELECT clause of "
-                                    "windowed aggregations")
+                    raise _bounds_outside_select(sub.name)
                 if isinstance(sub, ast.FunctionCall) and is_aggregate(sub.name):
                     raise KsqlError(f"GROUP BY does not support aggregate functions: {format_expr(sub)}")
             self.typer.type_of(e)
 
         items = self._select_items(query)
         having = self.normalize(query.having, "HAVING") if query.having is not None else None
+        if having is not None and _window_bound(having) is not None:
+            raise _bounds_outside_select(_window_bound(having))
 
         calls: list[AggregateCall] = []
         for expr in [e for e, _ in items] + ([having] if having is not None else []):
             for sub in walk(expr):
                 if isinstance(sub, ast.FunctionCall) and is_aggregate(sub.name) and \
                         all(c.call != sub for c in calls):
+                    if _window_bound(sub) is not None:  # aggregated rows have no window yet
+                        raise _bounds_outside_select(_window_bound(sub))
                     calls.append(self._aggregate_call(sub))
         if not calls:
             raise KsqlError("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
@@ -154,8 +170,7 @@ class AggregateAnalyzer(Analyzer):
                 raise KsqlError(f"Non-aggregate {clause} expression(s) not part of GROUP BY: {shown}")
             if window is None and any(isinstance(s, ast.ColumnRef) and s.name in (WINDOWSTART, WINDOWEND)
                                       for s in walk(out)):
-                raise KsqlError("Window bounds column WINDOWSTART can only be used in the SELECT clause of "
-                                "windowed aggregations")
+                raise _bounds_outside_select(WINDOWSTART)
             return out
 
         rewritten = [(onto_aggregate_row(e, "SELECT"), alias, e) for e, alias in items]

@@ -63,3 +63,24 @@ def test_refusals(source, select, message):
 def test_magic_timestamp_literal_becomes_millis(source):
     plan = analyze(source, "SELECT ID, NAME FROM INPUT WHERE ROWTIME > '2018-01-01T00:00:00.001'")
     assert plan.where.right.value == 1514764800001
+
+
+@pytest.mark.parametrize("clauses, message", [
+    ("WHERE WINDOWSTART > 1000 AND WINDOWEND < 2000 GROUP BY ID", "Error in WHERE expression: Unknown column WINDOWSTART."),
+    ("WHERE MIN(WINDOWEND) < 2000 GROUP BY ID", "Error in WHERE expression: Unknown column WINDOWEND."),
+    ("GROUP BY ID HAVING WINDOWSTART > 1000", "Window bounds column WINDOWSTART can only be used in the SELECT clause"),
+    ("GROUP BY ID HAVING MIN(WINDOWEND) > 1000", "Window bounds column WINDOWEND can only be used in the SELECT clause"),
+])
+def test_window_bounds_outside_a_windowed_aggregations_select(source, clauses, message):
+    from ksql.planner.aggregation import AggregateAnalyzer
+
+    stmt = parse_statement(f"CREATE TABLE OUTPUT AS SELECT ID, COUNT(1) AS N FROM INPUT "
+                           f"WINDOW TUMBLING (SIZE 1 SECOND) {clauses}")
+    analyzer = AggregateAnalyzer(source, None, default_registry(), {})
+    with pytest.raises(KsqlError) as err:
+        analyzer.analyze_aggregate(stmt.query, "OUTPUT")
+    assert str(err.value).startswith(message)
+    select = parse_statement("CREATE TABLE OUTPUT AS SELECT ID, MIN(WINDOWSTART) AS W FROM INPUT "
+                             "WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY ID")
+    with pytest.raises(KsqlError, match="Window bounds column WINDOWSTART can only be used in the SELECT clause"):
+        analyzer.analyze_aggregate(select.query, "OUTPUT")

@@ -151,8 +151,24 @@ def test_comparison_errors():
     with pytest.raises(KsqlError, match=r"Cannot compare B \(ARRAY<INTEGER>\) to C \(ARRAY<INTEGER>\) with "
                                         r"LESS_THAN."):
         type_of("B < C", {"B": ArrayType(I), "C": ArrayType(I)})
-    with pytest.raises(KsqlError, match="Comparison with NULL not supported: NULL <> NULL"):
+    with pytest.raises(KsqlError, match="Comparison with NULL not supported: NULL <> NULL\nUse 'IS NULL' or "
+                                        "'IS NOT NULL' instead."):
         type_of("NULL <> NULL")
+    with pytest.raises(KsqlError, match="Comparison with NULL not supported: INTEGER = NULL"):  # types, not names
+        type_of("ID = NULL", {"ID": I})
+
+
+def test_between_bounds_are_refused_as_the_comparisons_they_stand_for():
+    from ksql.functions import default_registry
+    from ksql.parser import parse_expression
+    from ksql.planner.expressions import ExpressionTyper
+    from tests.planner.helpers import scope_of
+    t = ExpressionTyper(scope_of({"V": S}), default_registry())
+    with pytest.raises(KsqlError) as err:  # not a WHERE typing error: ksqlDB finds it generating code
+        t.check_predicate(parse_expression("V BETWEEN 10 AND 'b'"))
+    assert str(err.value) == "Invalid expression: Cannot compare V (STRING) to 10 (INTEGER) with GREATER_THAN_OR_EQUAL."
+    with pytest.raises(KsqlError, match="Cannot compare V \\(STRING\\) to 10 \\(INTEGER\\) with LESS_THAN_OR_EQUAL"):
+        t.check_predicate(parse_expression("V BETWEEN 'a' AND 10"))
 
 
 def test_where_type_error_message():

@@ -169,6 +169,14 @@ def parse_literal(text: str, target: SqlType) -> Any:
     raise bad
 
 
+class InvalidExpression(KsqlError):
+    """A mistake ksqlDB finds only generating code for an expression, after its clause type-checked:
+    BETWEEN's bounds, compared as `value >= low` and `value <= high`."""
+
+    def __init__(self, message: str):
+        super().__init__(f"Invalid expression: {message}")
+
+
 class ExpressionTyper:
     """Computes SQL types of expressions over a Scope; raises KsqlError for ill-typed ones.
 
@@ -217,6 +225,8 @@ class ExpressionTyper:
         """A WHERE/HAVING condition must be BOOLEAN; messages carry the clause as in ksqlDB."""
         try:
             t = self.type_of(expr)
+        except InvalidExpression:
+            raise
         except KsqlError as e:
             raise KsqlError(f"Error in {clause} expression: {e}") from e
         if t != BOOLEAN and not isinstance(t, NullType):
@@ -359,9 +369,8 @@ class ExpressionTyper:
         if isinstance(lt, NullType) or isinstance(rt, NullType):
             if e.op in ("IS DISTINCT FROM", "IS NOT DISTINCT FROM"):
                 return BOOLEAN
-            def side(x):
-                return ("NULL" if isinstance(x, ast.NullLiteral) else format_expr(x))
-            raise KsqlError(f"Comparison with NULL not supported: {side(e.left)} {e.op} {side(e.right)}")
+            raise KsqlError(f"Comparison with NULL not supported: {lt.base} {e.op} {rt.base}\n"
+                            "Use 'IS NULL' or 'IS NOT NULL' instead.")
         if not comparable(e.op, lt, rt):
             raise KsqlError(f"Cannot compare {format_expr(e.left)} ({lt}) to {format_expr(e.right)} ({rt}) "
                             f"with {OP_NAMES.get(e.op, e.op)}.")
@@ -401,13 +410,13 @@ class ExpressionTyper:
 
     def _t_Between(self, e: ast.Between) -> SqlType:
         vt = self.type_of(e.value)
-        for b in (e.low, e.high):
+        for b, op in ((e.low, ">="), (e.high, "<=")):
             bt = self.type_of(b)
             if isinstance(vt, NullType) or isinstance(bt, NullType):
                 continue
-            if not comparable("<=", vt, bt):
-                raise KsqlError(f"Cannot compare {format_expr(e.value)} ({vt}) to {format_expr(b)} ({bt}) "
-                                f"with BETWEEN.")
+            if not comparable(op, vt, bt):
+                raise InvalidExpression(f"Cannot compare {format_expr(e.value)} ({vt}) to {format_expr(b)} ({bt}) "
+                                        f"with {OP_NAMES[op]}.")
         return BOOLEAN
 
     def _t_InList(self, e: ast.InList) -> SqlType:
