@@ -501,3 +501,42 @@ class JoinQuery:
                 behind += self.log.end_offset(leaf.source.topic, p) - committed
         return behind
 
+
+
+class TransientJoin(JoinQuery):
+    """The join of a push query: JoinQuery's chain without a sink, returning its result rows.
+
+    Its read positions and join state live in this object only: it commits no consumer-group
+    offsets and creates no topic, so nothing is left behind when the push query ends. Rows are
+    (select-list values..., rowtime, headers, window start, window end, partition, is-deletion).
+    """
+
+    def __init__(self, query_id: str, plan: JoinPlan, log: Log, earliest: bool) -> None:
+        self.query_id, self.sql, self.plan, self.log, self.earliest = query_id, "", plan, log, earliest
+        self.state, self.processed, self.errors = RUNNING, 0, 0
+        self.group = query_id
+        self._build()
+        self.tombstone_stage = compile_batch(None, list(plan.tombstone_exprs), plan.scope, plan.registry,
+                                             self._on_error)
+        self.positions: dict[tuple[str, str, int], int] = {}
+        for leaf, _, partitions, group in self.inputs:
+            topic = leaf.source.topic
+            for p in range(partitions):
+                self.positions[(group, topic, p)] = (log.start_offset(topic, p) if earliest
+                                                     else log.end_offset(topic, p))
+
+    def _position(self, group: str, topic: str, partition: int) -> int:
+        return self.positions[(group, topic, partition)]
+
+    def poll_rows(self, max_records: int) -> tuple[int, list[tuple]]:
+        """Read up to max_records per input partition: (records read, result rows)."""
+        arrivals, reads = self._read(max_records)
+        for group, offsets in reads:
+            for (topic, partition), offset in offsets.items():
+                self.positions[(group, topic, partition)] = offset
+        self.processed += len(arrivals)
+        return len(arrivals), self._join(arrivals)
+
+    def _tombstone(self, res: _Result) -> tuple:
+        values = self.tombstone_stage([self._flat(res.key_frag or [], res.key)])
+        return (*values[0], res.ts, [], None, None, 0, True)

@@ -2,14 +2,17 @@
 
 A push query reads its source topic from the latest (or earliest, or a resume
 position) offsets, runs the same kind of compiled filter + projection stage as a
-persistent query, and hands rows to its consumer through a bounded buffer. Some
+persistent query, and hands rows to its consumer through a bounded buffer. A push
+query over a join runs the persistent join's chain (TransientJoin) with its state
+and read positions in memory, so nothing outlives the query. Some
 thread (the server's runner) calls `poll()`; when the buffer is full the query
 reads nothing more until its consumer catches up, so a slow client never blocks
 the thread that polls, nor any other query.
 
 Positions: every row carries the source partition and offset it came from, so a
 consumer can name "everything up to here" and resume a later query from it
-(`format_position` / `parse_position`).
+(`format_position` / `parse_position`). Rows of aggregations and joins have no
+single source offset (-1); a join ignores resume positions.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import re
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ksql.engine.codec import RecordDecoder
+from ksql.engine.join import TransientJoin
 from ksql.engine.log import LogError
 from ksql.engine.metastore import DataSource
 from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, LogicalSchema, SchemaColumn
@@ -34,6 +38,7 @@ from ksql.errors import KsqlError
 from ksql.parser import ast
 from ksql.planner.analysis import Analyzer, rewrite_magic_timestamps
 from ksql.planner.expressions import compile_batch
+from ksql.planner.join import JoinAnalyzer, JoinPlan
 
 if TYPE_CHECKING:
     from ksql.engine.engine import Engine
@@ -77,7 +82,7 @@ def parse_position(text: str) -> dict[int, int]:
 
 
 class TransientQuery:
-    """A running push query over one stream or table."""
+    """A running push query over one stream or table, or over a join (`source` is then its first)."""
 
     def __init__(self, query_id: str, engine: Engine, source: DataSource, query: ast.Query,
                  properties: dict[str, Any], resume: dict[int, int] | None = None,
@@ -96,16 +101,22 @@ class TransientQuery:
         self.closed = False
         self.listener: Callable[[], None] | None = None  # called (from the polling thread) on new rows/end
         self._lock = threading.Lock()  # one poll at a time
-        if query.group_by or query.window is not None or _has_aggregates(engine, query):
+        earliest = _offset_reset(engine, properties) == "earliest"
+        self.positions: dict[int, int] = {}
+        self.join: TransientJoin | None = None
+        if isinstance(query.from_, ast.Join):
+            self.join = TransientJoin(query_id, _plan_join(engine, query), self.log, earliest)
+            self.columns = list(self.join.plan.schema.columns)
+            self.partitions = 0
+        elif query.group_by or query.window is not None or _has_aggregates(engine, query):
             self.pipeline: _Projection | _Aggregation = _Aggregation(engine, source, query, self._on_error)
         else:
             self.pipeline = _Projection(engine, source, query, self._on_error, skip_null_keys)
-        self.columns = self.pipeline.columns
-        self.decoder = RecordDecoder(source, query_id)
-        self.topic = source.topic
-        self.partitions = self.log.topic_config(self.topic).partitions
-        earliest = _offset_reset(engine, properties) == "earliest"
-        self.positions: dict[int, int] = {}
+        if self.join is None:
+            self.columns = self.pipeline.columns
+            self.decoder = RecordDecoder(source, query_id)
+            self.topic = source.topic
+            self.partitions = self.log.topic_config(self.topic).partitions
         for p in range(self.partitions):
             if resume is not None and p in resume:
                 self.positions[p] = max(resume[p], self.log.start_offset(self.topic, p))
@@ -158,6 +169,11 @@ class TransientQuery:
         return consumed
 
     def _poll(self, room: int) -> int:
+        if self.join is not None:
+            consumed, rows = self.join.poll_rows(room)
+            n = len(self.columns)
+            self._emit(PushRow(list(r[:n]), r[-2], -1, r[-1]) for r in rows)
+            return consumed
         consumed = 0
         for partition in range(self.partitions):
             if room <= 0 or self.finished is not None:
@@ -168,17 +184,32 @@ class TransientQuery:
             self.positions[partition] = records[-1].offset + 1
             consumed += len(records)
             room -= len(records)
-            for row in self.pipeline.process(self.decoder.decode(records)):
-                self.buffer.append(row)
-                self.emitted += 1
-                if self.limit is not None and self.emitted >= self.limit:
-                    self.finished = LIMIT_REACHED
-                    break
+            self._emit(self.pipeline.process(self.decoder.decode(records)))
         return consumed
+
+    def _emit(self, rows: Iterable[PushRow]) -> None:
+        """Buffer rows for the consumer until LIMIT is reached."""
+        for row in rows:
+            self.buffer.append(row)
+            self.emitted += 1
+            if self.limit is not None and self.emitted >= self.limit:
+                self.finished = LIMIT_REACHED
+                break
 
     def _on_error(self, message: str) -> None:
         self.errors += 1
         processing_log.warning("%s: %s", self.query_id, message)
+
+
+def _plan_join(engine: Engine, query: ast.Query) -> JoinPlan:
+    """A push query's join plan, refused as the persistent join would be (keys, co-partitioning)."""
+    if query.group_by or query.window is not None or _has_aggregates(engine, query):
+        raise KsqlError("Aggregations over joins are not supported yet.")
+    if query.having is not None:
+        raise KsqlError("HAVING requires a GROUP BY clause.")
+    plan = JoinAnalyzer(engine.metastore, engine.registry).analyze(query, "", transient=True)
+    engine._check_copartitioned(plan)
+    return plan
 
 
 def _offset_reset(engine: Engine, properties: dict[str, Any]) -> str:
@@ -359,9 +390,8 @@ class TransientQueries:
         if query.emit != "CHANGES":
             raise KsqlError("Not a push query: add EMIT CHANGES to stream the query's changes.")
         relation = query.from_
-        if isinstance(relation, ast.Join):
-            raise KsqlError("Joins are not supported yet in push queries: this server runs push queries "
-                            "over one source so far.")
+        while isinstance(relation, ast.Join):  # a join is named after its first source
+            relation = relation.left
         if query.partition_by is not None:
             raise KsqlError("PARTITION BY is not supported in push queries.")
         if query.limit is not None and query.limit < 0:  # the grammar takes a sign for pull queries' message
@@ -409,10 +439,11 @@ def _query_id(engine: Engine, source: DataSource, query: ast.Query, properties: 
     """ksqlDB's ids: SCALABLE_PUSH_QUERY_... when push v2 would serve it, else transient_<SOURCE>_<n>.
 
     ksqlDB serves a push query with push v2 (ksql.query.push.v2.enabled) when it reads,
-    from the latest offsets, the output of a persistent query with a plain projection.
+    from the latest offsets, the output of a persistent query with a plain projection (no join).
     """
     v2 = properties.get("ksql.query.push.v2.enabled", engine.property("ksql.query.push.v2.enabled", False))
-    simple = not query.group_by and query.window is None and not _has_aggregates(engine, query)
+    simple = not query.group_by and query.window is None and not _has_aggregates(engine, query) and \
+        not isinstance(query.from_, ast.Join)
     if str(v2).lower() == "true" and simple and source.writer_query_ids and \
             _offset_reset(engine, properties) == "latest":
         return f"{SCALABLE_PREFIX}{uuid.uuid4()}"
