@@ -1,7 +1,9 @@
-"""Push queries in the engine (ksql.engine.transient): rows, LIMIT, tombstones, positions, backpressure."""
+"""Push queries in the engine (ksql.engine.transient): rows, LIMIT, tombstones, positions, backpressure;
+and over HTTP, a push query over a join."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from ksql.engine.engine import Engine, EngineConfig
@@ -14,6 +16,7 @@ from ksql.engine.transient import (
     parse_position,
 )
 from ksql.errors import KsqlError
+from tests.server.harness import ksql
 
 EARLIEST = {"auto.offset.reset": "earliest"}
 
@@ -137,3 +140,21 @@ def test_scalable_push_query_ids(engine: Engine) -> None:
     assert _start(engine, registry, "SELECT * FROM S2 EMIT CHANGES;", v2).query_id.startswith(
         "SCALABLE_PUSH_QUERY_")
     assert _start(engine, registry, "SELECT * FROM S EMIT CHANGES;", v2).query_id.startswith("transient_S_")
+
+
+def test_push_query_over_a_stream_table_join_over_http(client: httpx.Client) -> None:
+    ksql(client, "CREATE STREAM JS (K STRING KEY, A INT) WITH (KAFKA_TOPIC='js', PARTITIONS=2, VALUE_FORMAT='JSON');"
+                 "CREATE TABLE JT (K STRING PRIMARY KEY, C STRING) WITH (KAFKA_TOPIC='jt', PARTITIONS=2, "
+                 "VALUE_FORMAT='JSON');"
+                 "INSERT INTO JT (K, C, ROWTIME) VALUES ('a', 'one', 1000);"
+                 "INSERT INTO JS (K, A, ROWTIME) VALUES ('a', 1, 2000);"
+                 "INSERT INTO JS (K, A, ROWTIME) VALUES ('b', 2, 3000);")
+    topics = ksql(client, "SHOW TOPICS;")[0]["topics"]
+    response = client.post("/query-stream", headers={"accept": "application/json"},
+                           json={"sql": "SELECT A, JT.C, JS.K FROM JS LEFT JOIN JT ON JS.K = JT.K EMIT CHANGES LIMIT 2;",
+                                 "properties": EARLIEST})
+    body = response.json()
+    assert body[0]["columnNames"] == ["A", "C", "JS_K"] and body[0]["columnTypes"] == ["INTEGER", "STRING", "STRING"]
+    assert body[1:] == [[1, "one", "a"], [2, None, "b"]]
+    assert ksql(client, "SHOW TOPICS;")[0]["topics"] == topics  # the push query left nothing behind
+    assert not [q for q in ksql(client, "SHOW QUERIES;")[0]["queries"] if q["queryType"] == "PUSH"]
