@@ -313,8 +313,18 @@ class AstBuilder(Transformer):
         )
 
     def insert_values(self, c):
+        """Refused here as ksqlDB's AST builder refuses them: system columns, a column list and values of
+        different lengths, and qualified column references (VALUES has no source to qualify by)."""
         cols = _first(c, _Columns)
         values = tuple(x for x in c[1:] if isinstance(x, A.Expr))
+        for name in cols or ():
+            if name in ("ROWPARTITION", "ROWOFFSET"):
+                raise _located(f"Inserting into column `{name}` is not allowed.", None)
+        if cols is not None and len(cols) != len(values):
+            raise _located(f"Expected number columns and values to match: {len(cols)}, {len(values)}", None)
+        for ref in _column_refs(values):
+            if ref.source is not None:
+                raise _located(f"'{ref.source}' is not a valid stream/table name or alias.", None)
         return A.InsertValues(target=c[0], columns=tuple(cols) if cols is not None else None, values=values)
 
     def column_list(self, c):
@@ -818,6 +828,18 @@ class LocatedError(KsqlError):
         super().__init__(message)
         self.message = message
         self.token = token
+
+
+def _column_refs(node):
+    """Every column reference within `node` (an expression, or a tuple of them)."""
+    if isinstance(node, A.ColumnRef):
+        yield node
+    elif isinstance(node, (tuple, list)):
+        for item in node:
+            yield from _column_refs(item)
+    elif dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            yield from _column_refs(getattr(node, f.name))
 
 
 def _located(message: str, token) -> LocatedError:

@@ -269,3 +269,16 @@ def test_keywords_usable_as_names():
     assert q.select[1] == A.SelectItem(A.ColumnRef("SECOND"))
     assert q.select[2].alias == "MAP" and q.select[3].alias == "1R"
     assert q.from_ == A.Table("SOURCE", "S")
+
+
+@pytest.mark.parametrize(("sql", "message"), [
+    ("INSERT INTO T (K, ID) VALUES ('10');", "Expected number columns and values to match: 2, 1"),
+    ("INSERT INTO T (K, ID) VALUES (FOO.bar, '10');", "'FOO' is not a valid stream/table name or alias."),
+    ("INSERT INTO T (K, ID) VALUES (1, ARRAY[T.X]);", "'T' is not a valid stream/table name or alias."),
+    ("INSERT INTO T (ID, ROWPARTITION) VALUES (1, 5);", "Inserting into column `ROWPARTITION` is not allowed."),
+    ("INSERT INTO T (ID, ROWOFFSET) VALUES (1, 5);", "Inserting into column `ROWOFFSET` is not allowed."),
+])
+def test_insert_values_refused_while_preparing(sql, message):
+    with pytest.raises(ParseError) as e:
+        parse_statement(sql)
+    assert str(e.value) == f"Failed to prepare statement: {message}"
