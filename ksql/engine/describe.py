@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ksql.engine.join import JoinQuery
 from ksql.engine.metastore import DataSource
+from ksql.engine.query import PersistentQuery
 from ksql.errors import KsqlError
 from ksql.parser import ast
 
@@ -73,9 +75,33 @@ def source_description(engine: Engine, source: DataSource, extended: bool) -> di
         "partitions": config.partitions if config else 0,
         "replication": config.replicas if config else 0,
         "statement": source.sql,
-        "queryOffsetSummaries": [],
+        "queryOffsetSummaries": _offset_summaries(engine, source) if extended else [],
         "sourceConstraints": sorted(q for q in source.reader_query_ids),
     }
+
+
+def _offset_summaries(engine: Engine, source: DataSource) -> list[dict[str, Any]]:
+    """Per query reading the source: its consumer group's offsets against the topic's (as ksqlDB)."""
+    log = engine.log
+    if not log.topic_exists(source.topic):
+        return []
+    partitions = log.topic_config(source.topic).partitions
+    out = []
+    for query_id in sorted(source.reader_query_ids):
+        query = engine.queries.get(query_id)
+        if isinstance(query, PersistentQuery):
+            groups = [query.group]
+        elif isinstance(query, JoinQuery):
+            groups = [group for leaf, _, _, group in query.inputs if leaf.source.topic == source.topic]
+        else:
+            continue
+        for group in groups:
+            offsets = [{"partition": p, "logStartOffset": log.start_offset(source.topic, p),
+                        "logEndOffset": log.end_offset(source.topic, p),
+                        "consumerOffset": log.committed(group, source.topic, p) or 0}
+                       for p in range(partitions)]
+            out.append({"groupId": group, "topicSummaries": [{"kafkaTopic": source.topic, "offsets": offsets}]})
+    return out
 
 
 def show(engine: Engine, stmt: ast.Show) -> dict[str, Any]:
