@@ -601,7 +601,7 @@ class Engine:
             raise KsqlError(f"Failed to insert values: {err}") from None
         if t.base != "NULL" and t != target and not can_widen(t, target) and not _fits_struct(t, target):
             raise KsqlError(f"Expected type {target} for field {column} but got {_sql(expr)}({t})")
-        plain = t == target or t.base == "NULL" or _fits_struct(t, target)
+        plain = t == target or _fits_struct(t, target)  # an untyped NULL takes the column type (CAST)
         fn = compile_projection(None, [expr if plain else ast.Cast(expr, target)], scope, self.registry, _raise)
         result = fn(())
         value = None if result is None else result[0]

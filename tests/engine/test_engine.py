@@ -55,6 +55,14 @@ def test_insert_values_reach_sink(driver):
     assert [r["value"] for r in driver.read_output("T")] == ["seven"]
 
 
+def test_insert_values_take_untyped_nulls_as_the_columns_type(driver):
+    driver.execute("CREATE STREAM S (ID INT KEY, NAME STRING, A ARRAY<INT>) WITH (KAFKA_TOPIC='s', FORMAT='JSON');")
+    driver.execute("CREATE STREAM T AS SELECT * FROM S;")
+    driver.execute("INSERT INTO S (ID, NAME, A) VALUES (NULL, NULL, NULL);")
+    [out] = driver.read_output("T")
+    assert (out["key"], out["value"]) == (None, {"NAME": None, "A": None})
+
+
 def test_malformed_record_is_skipped_and_logged(driver, caplog):
     driver.execute("CREATE STREAM S (ID INT KEY, QTY INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');")
     driver.execute("CREATE STREAM T AS SELECT ID, QTY FROM S;")
