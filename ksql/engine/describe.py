@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ksql.engine.join import JoinQuery
 from ksql.engine.metastore import DataSource
 from ksql.engine.query import PersistentQuery
+from ksql.engine.single_owner import SingleOwner
 from ksql.errors import KsqlError
 from ksql.parser import ast
 
@@ -89,6 +90,8 @@ def _offset_summaries(engine: Engine, source: DataSource) -> list[dict[str, Any]
     out = []
     for query_id in sorted(source.reader_query_ids):
         query = engine.queries.get(query_id)
+        if isinstance(query, SingleOwner):
+            query = query.inner
         if isinstance(query, PersistentQuery):
             groups = [query.group]
         elif isinstance(query, JoinQuery):

@@ -38,6 +38,7 @@ from ksql.engine.schema import (
 )
 from ksql.engine.schema_inference import assert_schema, sink_formats, source_schema
 from ksql.engine.schema_registry import create_registry
+from ksql.engine.single_owner import SingleOwner
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry, default_registry
 from ksql.functions.aggregates import is_aggregate
@@ -167,7 +168,7 @@ class Engine:
 
     def close(self) -> None:
         for q in self.queries.values():
-            if isinstance(q, PersistentQuery):
+            if isinstance(q, PersistentQuery | SingleOwner):
                 q.terminate(drop_state=False)
             else:
                 q.state = TERMINATED
@@ -495,7 +496,14 @@ class Engine:
                                  props.get("ksql.streams.auto.offset.reset", "latest"))).lower()
         throw = str(props.get("ksql.timestamp.throw.on.invalid", "false")).lower() == "true"
         if isinstance(plan, JoinPlan):
-            query = JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest")
+            def join_query() -> JoinQuery:
+                return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
+                                 service_id=self.config.service_id)
+
+            query = join_query()
+            if self.log.distributed:  # its state spans all partitions: one server of a cluster runs it
+                topic = plan.leaves[0].source.topic
+                query = SingleOwner(query, join_query, self.log.join_group(query.group, [topic]), topic)
             for leaf in plan.leaves:
                 leaf.source.reader_query_ids.add(query_id)
         else:
@@ -636,7 +644,7 @@ class Engine:
         query = self.queries.pop(query_id, None)
         if query is None:
             raise KsqlError(f"Unknown queryId: {query_id}")
-        if isinstance(query, PersistentQuery):
+        if isinstance(query, PersistentQuery | SingleOwner):
             query.terminate()
         else:
             query.state = TERMINATED

@@ -232,9 +232,10 @@ class JoinQuery:
     processed: int = 0
     errors: int = 0
     processor: None = None  # joins keep their state in memory (no changelog yet)
+    service_id: str = "default_"
 
     def __post_init__(self) -> None:
-        self.group = f"_confluent-ksql-default_query_{self.query_id}"
+        self.group = f"_confluent-ksql-{self.service_id}query_{self.query_id}"
         self._build()
         sink_partitions = self.log.topic_config(self.sink.topic).partitions
         self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id)
