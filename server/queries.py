@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ksql.engine.log import LogError
 from ksql.engine.transient import LIMIT_REACHED, PushRow, TooManyPushQueries, TransientQuery
-from ksql.errors import KsqlError
+from ksql.errors import KsqlError, ParseError
 from ksql.parser import ast
 from server.core import KsqlServer
 from server.errors import (
@@ -52,6 +52,8 @@ def parse_query(server: KsqlServer, sql: str, variables: dict[str, Any] | None) 
     """Exactly one SELECT or PRINT statement."""
     try:
         statements = server.prepare(sql, variables)
+    except ParseError as err:
+        raise bad_statement(_syntax_message(str(err), sql), sql) from None
     except KsqlError as err:
         raise bad_statement(str(err), sql) from None
     if len(statements) != 1:
@@ -61,6 +63,14 @@ def parse_query(server: KsqlServer, sql: str, variables: dict[str, Any] | None) 
         raise ApiError(400, QUERY_ENDPOINT, "The /query endpoint only runs queries (SELECT and PRINT): use "
                                             "/ksql for other statements.", sql)
     return stmt
+
+
+def _syntax_message(message: str, sql: str) -> str:
+    """ksqlDB's /query answer to a syntax error names the position, then the statement; our detail follows."""
+    first, _, detail = message.partition("\n")
+    if not first.endswith(": Syntax Error"):
+        return message
+    return f"{first}\n\nStatement: {sql}" + (f"\n\n{detail}" if detail else "")
 
 
 async def start_push(server: KsqlServer, stmt: ast.SelectStatement, properties: dict[str, Any],

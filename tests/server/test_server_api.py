@@ -83,6 +83,15 @@ def test_syntax_error(client: httpx.Client) -> None:
     assert response.json()["@type"] == "statement_error" and "Syntax Error" in response.json()["message"]
 
 
+def test_query_syntax_error_names_position_then_statement(client: httpx.Client) -> None:
+    sql = "SELECT * FROM S1 ORDER BY MYKEY DESC;"
+    response = client.post("/query", json={"ksql": sql})
+    assert response.status_code == 400
+    message = response.json()["message"]
+    assert message.startswith(f"line 1:24: Syntax Error\n\nStatement: {sql}\n\n")
+    assert "Syntax error at or near 'BY' at line 1:24" in message  # the detail is kept after ksqlDB's text
+
+
 def test_queries_belong_to_the_query_endpoint(client: httpx.Client) -> None:
     name = _stream(client)
     response = client.post("/ksql", json={"ksql": f"SELECT * FROM {name} EMIT CHANGES;"})
