@@ -177,7 +177,11 @@ class AggregateAnalyzer(Analyzer):
         post_having = None
         if having is not None:
             post_having = onto_aggregate_row(having, "HAVING")
-            ExpressionTyper(agg_scope, self.registry).check_predicate(post_having, "HAVING")
+            # typed as written (aggregate calls and GROUP BY expressions read their aggregate-row slots), so
+            # a refusal names SUM(VALUE) rather than the slot holding it
+            slots = {g: agg_cols[i] for i, g in enumerate(group_exprs)}
+            slots.update({c.call: agg_cols[len(group_exprs) + j] for j, c in enumerate(calls)})
+            ExpressionTyper(self.scope, self.registry, slots).check_predicate(having, "HAVING")
 
         schema, key_exprs, value_exprs = self._output(rewritten, group_exprs, agg_scope, sink_name)
         return AggregatePlan(

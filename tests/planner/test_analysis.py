@@ -84,3 +84,14 @@ def test_window_bounds_outside_a_windowed_aggregations_select(source, clauses, m
                              "WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY ID")
     with pytest.raises(KsqlError, match="Window bounds column WINDOWSTART can only be used in the SELECT clause"):
         analyzer.analyze_aggregate(select.query, "OUTPUT")
+
+
+def test_having_refusals_name_the_aggregates_as_written(source):
+    from ksql.planner.aggregation import AggregateAnalyzer
+
+    stmt = parse_statement("CREATE TABLE OUTPUT AS SELECT ID, COUNT(1) AS N FROM INPUT GROUP BY ID "
+                           "HAVING COUNT(1) > '100'")
+    with pytest.raises(KsqlError) as err:
+        AggregateAnalyzer(source, None, default_registry(), {}).analyze_aggregate(stmt.query, "OUTPUT")
+    assert str(err.value) == "Error in HAVING expression: Cannot compare COUNT(1) (BIGINT) to '100' (STRING) with " \
+                             "GREATER_THAN."
