@@ -108,11 +108,11 @@ class TransientQuery:
             self.join = TransientJoin(query_id, _plan_join(engine, query), self.log, earliest)
             self.columns = list(self.join.plan.schema.columns)
             self.partitions = 0
-        elif query.group_by or query.window is not None or _has_aggregates(engine, query):
-            self.pipeline: _Projection | _Aggregation = _Aggregation(engine, source, query, self._on_error)
         else:
-            self.pipeline = _Projection(engine, source, query, self._on_error, skip_null_keys)
-        if self.join is None:
+            if query.group_by or query.window is not None or _has_aggregates(engine, query):
+                self.pipeline: _Projection | _Aggregation = _Aggregation(engine, source, query, self._on_error)
+            else:
+                self.pipeline = _Projection(engine, source, query, self._on_error, skip_null_keys)
             self.columns = self.pipeline.columns
             self.decoder = RecordDecoder(source, query_id)
             self.topic = source.topic
