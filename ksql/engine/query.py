@@ -234,10 +234,14 @@ class PersistentQuery:
         self.processed += total
         return total
 
+    def _next_batch(self, topic: str, partition: int, max_records: int) -> RecordBatch:
+        """The records of the partition after the group's committed offset."""
+        offset = self.log.committed(self.group, topic, partition) or 0
+        return self.log.read_batch(topic, partition, offset, max_records)
+
     def _poll_partition(self, partition: int, max_records: int) -> int:
         log = self.log
-        offset = log.committed(self.group, self.source_topic, partition) or 0
-        batch = log.read_batch(self.source_topic, partition, offset, max_records)
+        batch = self._next_batch(self.source_topic, partition, max_records)
         n = len(batch)
         if not n:
             return 0
@@ -262,8 +266,7 @@ class PersistentQuery:
     def _route_partition(self, partition: int, max_records: int) -> int:
         """Repartition stage: send each record that passes WHERE to the partition of its group key."""
         log = self.log
-        offset = log.committed(self.group, self.source_topic, partition) or 0
-        batch = log.read_batch(self.source_topic, partition, offset, max_records)
+        batch = self._next_batch(self.source_topic, partition, max_records)
         n = len(batch)
         if not n:
             return 0
@@ -286,8 +289,7 @@ class PersistentQuery:
         """Aggregate stage: the repartitioned records of one partition, each origin counted once."""
         log = self.log
         processor = self.processors[partition]
-        offset = log.committed(self.group, self.repartition, partition) or 0
-        batch = log.read_batch(self.repartition, partition, offset, max_records)
+        batch = self._next_batch(self.repartition, partition, max_records)
         n = len(batch)
         if not n:
             return 0
