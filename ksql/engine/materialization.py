@@ -4,13 +4,6 @@ A table's topic is its changelog (upserts, tombstones), so replaying it gives
 exactly the rows a pull query must see. A `TableView` follows its topic
 incrementally, keeps decoded rows in a dict (point lookups), and mirrors the
 scalar columns into a DuckDB table so range and scan predicates run as SQL.
-
-Rows come back in the order ksqlDB's state stores give them: ksqlDB answers a
-pull query partition by partition (0, 1, ...), and a partition's RocksDB store
-iterates its keys in unsigned byte order of the serialized key, which for
-windowed tables is the key followed by the window bounds as Kafka Streams lays
-them out (key + start; session: key + end + start) -- the record key on the
-table's topic.
 """
 
 from __future__ import annotations
@@ -47,7 +40,6 @@ class TableView:
         self.n_cols = len(columns)
         self.window_slot = self.n_cols + 3  # WINDOWSTART in the decoded row layout
         self.rows: dict[tuple, tuple] = {}
-        self.store_keys: dict[tuple, tuple[int, bytes]] = {}  # (partition, key bytes): the store order
         self.positions: dict[int, int] = {}
         self._lock = threading.Lock()
         # DuckDB mirror of the scalar columns, one row per key, addressed by a row id
@@ -75,7 +67,6 @@ class TableView:
                     if not records:
                         break
                     offset = records[-1].offset + 1
-                    key_bytes = {r.offset: r.key or b"" for r in records}
                     for row in self.decoder.decode(records):
                         key = (*map(hashable, row[:self.n_keys]), row[self.window_slot],
                                row[self.window_slot + 1])
@@ -83,12 +74,10 @@ class TableView:
                             continue
                         if row[-1]:
                             self.rows.pop(key, None)
-                            self.store_keys.pop(key, None)
                             upserts.pop(key, None)
                             deletes.add(key)
                         else:
                             self.rows[key] = row
-                            self.store_keys[key] = (partition, key_bytes[row[self.n_cols + 2]])
                             upserts[key] = row
                             deletes.discard(key)
                 self.positions[partition] = offset
@@ -119,34 +108,22 @@ class TableView:
             marks = ", ".join("?" for _ in params[0])
             self.db.executemany(f"INSERT INTO t VALUES ({marks})", params)
 
-    def lookup(self, keys: list[tuple]) -> list[tuple]:
-        """Rows of the given key values (as `hashable` gives them; every window, if windowed) in
-        the order ksqlDB fetches them: keys grouped by partition, partitions in the order their
-        first key comes and keys in the order given; a key's windows in store order."""
+    def lookup(self, key: tuple) -> list[tuple]:
+        """Rows whose key values (as `hashable` gives them) equal `key` (every window, if windowed)."""
         with self._lock:
-            by_partition: dict[int, list[tuple]] = {}
-            for key in keys:
-                if self.source.window is None:
-                    found = [k for k in [(*key, None, None)] if k in self.rows]
-                else:  # a key's windows share its partition: order them by their store keys
-                    found = sorted((k for k in self.rows if k[:self.n_keys] == key),
-                                   key=lambda k: self.store_keys[k][1])
-                if found:
-                    by_partition.setdefault(self.store_keys[found[0]][0], []).extend(found)
-            return [self.rows[k] for found in by_partition.values() for k in found]
+            if self.source.window is None:
+                row = self.rows.get((*key, None, None))
+                return [row] if row is not None else []
+            return [row for k, row in self.rows.items() if k[:self.n_keys] == key]
 
     def query(self, where_sql: str | None, params: list[Any]) -> list[tuple]:
         """Rows matching a DuckDB predicate over the mirrored columns (all rows when None),
-        in store order."""
+        in the order their keys first appeared on the topic."""
         with self._lock:
             if where_sql is None:
-                return self._in_store_order(list(self.rows))
-            ids = self.db.execute(f"SELECT rid FROM t WHERE {where_sql}", params).fetchall()
-            return self._in_store_order([self.by_id[rid] for (rid,) in ids])
-
-    def _in_store_order(self, keys: list[tuple]) -> list[tuple]:
-        keys.sort(key=self.store_keys.__getitem__)
-        return [self.rows[k] for k in keys]
+                return list(self.rows.values())
+            ids = self.db.execute(f"SELECT rid FROM t WHERE {where_sql} ORDER BY rid", params).fetchall()
+            return [self.rows[self.by_id[rid]] for (rid,) in ids]
 
     def close(self) -> None:
         self.db.close()

@@ -157,7 +157,10 @@ def _table_candidates(engine: Engine, source: DataSource, where: ast.Expr | None
     view.catch_up()
     keys = _key_lookup(source, where, scope, engine)
     if keys is not None:
-        return view.lookup(keys)
+        rows = []
+        for key in keys:
+            rows.extend(view.lookup(key))
+        return rows
     translated = to_duckdb(where, view.mirrored, source) if where is not None else None
     if translated is None:
         return view.query(None, [])
@@ -166,42 +169,28 @@ def _table_candidates(engine: Engine, source: DataSource, where: ast.Expr | None
 
 def _key_lookup(source: DataSource, where: ast.Expr | None, scope: Scope, engine: Engine
                 ) -> list[tuple] | None:
-    """The key tuples a WHERE pins down with `=` / IN (or ORs of them) on every key column, else None,
-    in the order of the WHERE's disjunctive normal form, as ksqlDB looks them up."""
+    """The key tuples a WHERE pins down with `=` / IN on every key column, else None."""
     if where is None or not source.schema.key:
         return None
     values: dict[str, list] = {}
     for conj in _conjuncts(where):
-        options = _key_options(source, conj)
-        if options is not None:
-            values.setdefault(options[0], []).append(options[1])
+        if isinstance(conj, ast.Comparison) and conj.op == "=":
+            for col, lit in ((conj.left, conj.right), (conj.right, conj.left)):
+                if isinstance(col, ast.ColumnRef) and _is_key(source, col) and _constant(lit):
+                    values.setdefault(col.name, []).append([lit])
+        elif isinstance(conj, ast.InList) and not conj.negated and isinstance(conj.value, ast.ColumnRef) \
+                and _is_key(source, conj.value) and all(_constant(i) for i in conj.items):
+            values.setdefault(conj.value.name, []).append(list(conj.items))
     if any(c.name not in values for c in source.schema.key):
         return None
     per_column = []
-    for c in source.schema.key:  # the first conjunct's order, filtered by the others (the DNF's order)
-        candidates: list | None = None
+    for c in source.schema.key:
+        candidates = None
         for options in values[c.name]:
-            evaluated = list(dict.fromkeys(_evaluate(e, c, engine) for e in options))
-            candidates = evaluated if candidates is None else [v for v in candidates if v in evaluated]
-        per_column.append(candidates)
+            evaluated = {_evaluate(e, c, engine) for e in options}
+            candidates = evaluated if candidates is None else candidates & evaluated
+        per_column.append(sorted(candidates, key=repr))
     return [tuple(combo) for combo in itertools.product(*per_column)]
-
-
-def _key_options(source: DataSource, expr: ast.Expr) -> tuple[str, list[ast.Expr]] | None:
-    """(key column, the values it may take, in order) for `k = v`, `k IN (...)` or an OR of those on one key."""
-    if isinstance(expr, ast.Or):
-        left, right = _key_options(source, expr.left), _key_options(source, expr.right)
-        if left is None or right is None or left[0] != right[0]:
-            return None
-        return left[0], left[1] + right[1]
-    if isinstance(expr, ast.Comparison) and expr.op == "=":
-        for col, lit in ((expr.left, expr.right), (expr.right, expr.left)):
-            if isinstance(col, ast.ColumnRef) and _is_key(source, col) and _constant(lit):
-                return col.name, [lit]
-    elif isinstance(expr, ast.InList) and not expr.negated and isinstance(expr.value, ast.ColumnRef) \
-            and _is_key(source, expr.value) and all(_constant(i) for i in expr.items):
-        return expr.value.name, list(expr.items)
-    return None
 
 
 def _conjuncts(expr: ast.Expr):
