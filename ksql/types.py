@@ -154,6 +154,17 @@ _PRIMITIVES = {
 }
 
 
+def contains_map(t: SqlType) -> bool:
+    """True when a type is or contains a MAP (refused in keys, as ksqlDB refuses them)."""
+    if isinstance(t, MapType):
+        return True
+    if isinstance(t, ArrayType):
+        return contains_map(t.item)
+    if isinstance(t, StructType):
+        return any(contains_map(f.type) for f in t.fields)
+    return False
+
+
 def hashable(value: object) -> object:
     """A value usable as a dict key: ARRAYs become tuples, STRUCTs and MAPs sorted item tuples."""
     if isinstance(value, list):

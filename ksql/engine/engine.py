@@ -34,7 +34,6 @@ from ksql.engine.schema import (
     VALUE,
     LogicalSchema,
     SchemaColumn,
-    contains_map,
 )
 from ksql.engine.schema_inference import assert_schema, sink_formats, source_schema
 from ksql.engine.schema_registry import create_registry
@@ -47,7 +46,18 @@ from ksql.planner.aggregation import AggregateAnalyzer, AggregatePlan
 from ksql.planner.analysis import HEADERS_TYPE, Analyzer, ProjectionPlan, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, compile_projection
 from ksql.planner.join import JoinAnalyzer, JoinPlan
-from ksql.types import BIGINT, BYTES, STRING, TIMESTAMP, ArrayType, MapType, SqlType, StructType, can_widen
+from ksql.types import (
+    BIGINT,
+    BYTES,
+    STRING,
+    TIMESTAMP,
+    ArrayType,
+    MapType,
+    SqlType,
+    StructType,
+    can_widen,
+    contains_map,
+)
 
 log = logging.getLogger("ksql.engine")
 

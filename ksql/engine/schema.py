@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ksql.types import BIGINT, INTEGER, ArrayType, MapType, SqlType, StructType, format_identifier
+from ksql.types import BIGINT, INTEGER, SqlType, format_identifier
 
 KEY = "KEY"
 VALUE = "VALUE"
@@ -89,14 +89,3 @@ class LogicalSchema:
 
     def with_key_first(self) -> LogicalSchema:
         return LogicalSchema(tuple(self.key + self.value))
-
-
-def contains_map(t: SqlType) -> bool:
-    """True when a type is or contains a MAP (refused in keys, as ksqlDB refuses them)."""
-    if isinstance(t, MapType):
-        return True
-    if isinstance(t, ArrayType):
-        return contains_map(t.item)
-    if isinstance(t, StructType):
-        return any(contains_map(f.type) for f in t.fields)
-    return False
