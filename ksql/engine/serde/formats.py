@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ksql.engine.serde.base import Column, Serde
 from ksql.errors import KsqlError
-from ksql.types import ArrayType, MapType, SqlType, StructType, format_identifier
+from ksql.types import ArrayType, MapType, SqlType, StructType, contains_map, format_identifier
 
 
 class FormatSpec:
@@ -37,6 +37,18 @@ class FormatSpec:
                delimiter: str | None, topic: str, **options) -> Serde:
         """A serde for these columns; `options` holds only names listed in `self.options`."""
         raise NotImplementedError
+
+
+def single_value_features(columns: list[Column], is_key: bool, wrap_single_value: bool | None) -> list[str]:
+    """The features of formats that can wrap a single column (JSON and the schema-registry ones):
+    a key is always unwrapped; a value as WRAP_SINGLE_VALUE says, when it says."""
+    if len(columns) != 1:
+        return []
+    if is_key:
+        return ["UNWRAP_SINGLES"]
+    if wrap_single_value is None:
+        return []
+    return ["WRAP_SINGLES"] if wrap_single_value else ["UNWRAP_SINGLES"]
 
 
 _REGISTRY: dict[str, FormatSpec] = {}
@@ -69,16 +81,6 @@ def column_str(col: Column, is_key: bool) -> str:
 
 def columns_str(columns: list[Column], is_key: bool) -> str:
     return "[" + ", ".join(column_str(c, is_key) for c in columns) + "]"
-
-
-def contains_map(t: SqlType) -> bool:
-    if isinstance(t, MapType):
-        return True
-    if isinstance(t, ArrayType):
-        return contains_map(t.item)
-    if isinstance(t, StructType):
-        return any(contains_map(f.type) for f in t.fields)
-    return False
 
 
 def validate_key_columns(columns: list[Column]) -> None:

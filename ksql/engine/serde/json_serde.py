@@ -23,7 +23,7 @@ from decimal import Decimal
 import orjson
 
 from ksql.engine.serde.base import Column, Serde
-from ksql.engine.serde.formats import FormatSpec, map_key_problem
+from ksql.engine.serde.formats import FormatSpec, map_key_problem, single_value_features
 from ksql.engine.serde.javafmt import (
     DECIMAL_CONTEXT,
     INT_MAX,
@@ -744,13 +744,7 @@ class JsonFormat(FormatSpec):
         return None
 
     def features(self, columns, is_key, wrap_single_value):
-        if len(columns) != 1:
-            return []
-        if is_key:
-            return ["UNWRAP_SINGLES"]
-        if wrap_single_value is None:
-            return []
-        return ["WRAP_SINGLES"] if wrap_single_value else ["UNWRAP_SINGLES"]
+        return single_value_features(columns, is_key, wrap_single_value)
 
     def create(self, columns, *, is_key, wrap_single_value, delimiter, topic):
         target = "key" if is_key else "value"

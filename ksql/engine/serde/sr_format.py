@@ -23,7 +23,7 @@ from typing import Any
 
 from ksql.engine.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError, subject_name
 from ksql.engine.serde.base import Column
-from ksql.engine.serde.formats import FormatSpec
+from ksql.engine.serde.formats import FormatSpec, single_value_features
 from ksql.engine.serde.javafmt import fit_decimal, java_double_str
 from ksql.engine.serde.json_serde import json_coercer
 from ksql.errors import KsqlError, SerdeError
@@ -322,13 +322,7 @@ class SchemaRegistryFormat(FormatSpec):
     schema_type = ""  # the registry's schema type: AVRO, PROTOBUF or JSON
 
     def features(self, columns, is_key, wrap_single_value):
-        if len(columns) != 1:
-            return []
-        if is_key:
-            return ["UNWRAP_SINGLES"]
-        if wrap_single_value is None:
-            return []
-        return ["WRAP_SINGLES"] if wrap_single_value else ["UNWRAP_SINGLES"]
+        return single_value_features(columns, is_key, wrap_single_value)
 
     @staticmethod
     def unwrapped(columns: list[Column], is_key: bool, wrap_single_value: bool | None) -> bool:
