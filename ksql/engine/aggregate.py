@@ -346,8 +346,3 @@ class AggregateProcessor:
             self.table_rows.pop(key[1], None)
         else:
             self.table_rows[key[1]] = pickle.loads(value)
-
-    def drop_state(self) -> None:
-        if self.log.topic_exists(self.changelog):
-            self.log.delete_topic(self.changelog)
-

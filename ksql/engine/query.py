@@ -81,6 +81,7 @@ class PersistentQuery:
         self.processors: dict[int, AggregateProcessor] = {}
         self.single_owner = False  # runs every partition, on the server owning partition 0
         self.active = True
+        self.changelog = changelog_topic(self.service_id, self.query_id)
         if aggregating:
             self._init_aggregation()
         else:
@@ -90,10 +91,9 @@ class PersistentQuery:
         self._take_ownership()
 
     def _init_aggregation(self) -> None:
-        changelog = changelog_topic(self.service_id, self.query_id)
         if self.log.distributed and self.plan.source.kind == "STREAM":
             self.repartition = repartition_topic(self.service_id, self.query_id)
-            for topic in (self.repartition, changelog):
+            for topic in (self.repartition, self.changelog):
                 if not self.log.topic_exists(topic):
                     self.log.create_topic(topic, TopicConfig(partitions=self.partitions))
             self.route = compile_batch(self.plan.where, [*self.plan.group_exprs, ast.ColumnRef(ROWOFFSET)],
@@ -106,8 +106,7 @@ class PersistentQuery:
 
     def _restore_shared(self) -> None:
         """The one processor of a query that aggregates every partition in one place."""
-        self.processor = AggregateProcessor(self.plan, self._on_error, self.log,
-                                            changelog_topic(self.service_id, self.query_id), self.query_id)
+        self.processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id)
         positions = self.processor.restore()
         if positions is not None:  # the changelog's checkpoint is where the state stands
             self.log.commit(self.group, {(self.source_topic, p): o for p, o in positions.items()})
@@ -178,30 +177,28 @@ class PersistentQuery:
         for topic, partition in lost:
             if topic == self.repartition:
                 self.processors.pop(partition, None)
-        if self.single_owner and (self.source_topic, 0) in lost:
-            self.active = False
-            self.processor = None
-        if self.single_owner and (self.source_topic, 0) in gained:
-            self._restore_shared()
-            self.active = True
-        start: dict[tuple[str, int], int] = {}
+        starting = [(t, p) for t, p in gained if t == self.source_topic]
+        if self.single_owner:
+            if (self.source_topic, 0) in lost:
+                self.active = False
+                self.processor = None
+            if (self.source_topic, 0) in gained:
+                self._restore_shared()
+                self.active = True
+                starting = [(self.source_topic, p) for p in range(self.partitions)]
         for topic, partition in gained:
             if topic == self.repartition:
-                processor = AggregateProcessor(self.plan, self._on_error, self.log,
-                                               changelog_topic(self.service_id, self.query_id), self.query_id,
+                processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id,
                                                changelog_partition=partition)
                 positions = processor.restore()
                 if positions is not None:
                     self.log.commit(self.group, {(topic, partition): positions[partition]})
                 self.processors[partition] = processor
-        partitions = [(t, p) for t, p in gained if t == self.source_topic]
-        if self.single_owner and (self.source_topic, 0) in gained:
-            partitions = [(self.source_topic, p) for p in range(self.partitions)]
-        for topic, partition in partitions + [(t, p) for t, p in gained if t == self.repartition]:
-            if self.log.committed(self.group, topic, partition) is None:
-                start[(topic, partition)] = (self.log.start_offset(topic, partition)
-                                             if self.earliest or topic == self.repartition
-                                             else self.log.end_offset(topic, partition))
+                starting.append((topic, partition))
+        start = {(topic, partition): (self.log.start_offset(topic, partition)
+                                      if self.earliest or topic == self.repartition
+                                      else self.log.end_offset(topic, partition))
+                 for topic, partition in starting if self.log.committed(self.group, topic, partition) is None}
         if start:
             self.log.commit(self.group, start)
 
@@ -325,15 +322,11 @@ class PersistentQuery:
         self.ownership.close()
         if not drop_state:
             return
-        processor = self.processor or next(iter(self.processors.values()), None)
-        if processor is not None:
-            processor.drop_state()
-        elif isinstance(self.plan, AggregatePlan):
-            topic = changelog_topic(self.service_id, self.query_id)
+        internal = [self.changelog] if isinstance(self.plan, AggregatePlan) else []
+        internal += [self.repartition] if self.repartition is not None else []
+        for topic in internal:
             if self.log.topic_exists(topic):
                 self.log.delete_topic(topic)
-        if self.repartition is not None and self.log.topic_exists(self.repartition):
-            self.log.delete_topic(self.repartition)
 
     def _process(self, rows: list[tuple]) -> list[tuple]:
         """Run the stage; records with a null value (last row slot) take the null-value path."""
