@@ -23,13 +23,13 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
+from typing import NoReturn
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from .base import (
     NO_HEADERS,
-    InvalidTopicError,
     Log,
     LogClosedError,
     LogError,
@@ -53,7 +53,8 @@ _INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state")
 _DEFAULT_CONFIG = TopicConfig()
 
 
-def _raise(err: KafkaError | KafkaException, what: str) -> None:
+def _raise(err: KafkaError | KafkaException, what: str) -> NoReturn:
+    """The LogError subclass that says what failed."""
     error = err.args[0] if isinstance(err, KafkaException) and err.args else err
     code = error.code() if isinstance(error, KafkaError) else None
     if code == KafkaError.TOPIC_ALREADY_EXISTS:
@@ -369,7 +370,7 @@ class KafkaLog(Log):
             configs = self.admin.describe_configs([resource])[resource].result(_TIMEOUT)
             entry = configs.get("cleanup.policy")
             return entry.value if entry is not None and entry.value else "delete"
-        except (KafkaException, InvalidTopicError):
+        except KafkaException:
             return "delete"
 
     def list_topics(self) -> list[str]:
@@ -450,7 +451,6 @@ class KafkaLog(Log):
                                                                   timeout=_TIMEOUT)[0]
             except KafkaException as err:
                 _raise(err, f"offsets of {topic}-{partition}")
-        raise AssertionError("unreachable")
 
     def end_offset(self, topic: str, partition: int) -> int:
         self._check_partition(topic, partition)
@@ -459,7 +459,6 @@ class KafkaLog(Log):
                 return self.reader.high_watermark(topic, partition)
             except KafkaException as err:
                 _raise(err, f"offsets of {topic}-{partition}")
-        raise AssertionError("unreachable")
 
     # -- consumer groups -------------------------------------------------------------------------
 
