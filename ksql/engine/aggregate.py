@@ -12,16 +12,24 @@ emits the updated row of each window it lands in; a table source emits an undo
 for the old row's group and then an add for the new one; HAVING turning false
 emits a tombstone if the previous row passed; records later than the grace
 period are dropped; EMIT FINAL emits each window once, when stream time closes it.
+
+The changelog's records are written in ksql.engine.state_codec's format. Anyone
+who can produce to the topic can put other records there, so a restore refuses
+(and writes to the processing log) every record that is not in that format or
+not of this query's shape; since this processor's own records always are, the
+state rebuilt from the rest is exact.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Callable
+from typing import Any
 
-from ksql.engine.log import Log, Record, TopicConfig
+from ksql.engine.log import Log, LogError, Record, TopicConfig
 from ksql.engine.schema import ROWPARTITION, ROWTIME
+from ksql.engine.state_codec import StateFormatError, decode, encode, tag, untag
+from ksql.errors import KsqlError
 from ksql.parser import ast
 from ksql.planner.aggregation import AggregatePlan
 from ksql.planner.analysis import RAW_HEADERS, RAW_NULL
@@ -30,7 +38,11 @@ from ksql.types import BOOLEAN
 
 log = logging.getLogger("ksql.processing")
 
-_CHECKPOINT = pickle.dumps(("C",))
+_CHECKPOINT = encode(["C"])
+
+
+class ChangelogError(KsqlError):
+    """The changelog could not be read at all: the query cannot know its state."""
 
 
 def changelog_topic(service_id: str, query_id: str) -> str:
@@ -71,6 +83,7 @@ class AggregateProcessor:
             where = plan.where if plan.where is not None else ast.BooleanLiteral(True)
             projections.append(ast.Cast(where, BOOLEAN))
             self.pass_i = n + 3 + n_src_keys
+            self.row_width = self.pass_i + 1
             self.pre = compile_batch(None, projections, plan.scope, plan.registry, on_error)
         else:
             self.pre = compile_batch(plan.where, projections, plan.scope, plan.registry, on_error)
@@ -268,16 +281,23 @@ class AggregateProcessor:
     def commit(self, positions: dict[int, int]) -> None:
         """Append changed state and the input positions it corresponds to, in one atomic batch."""
         self._expire()
-        records = [Record(pickle.dumps(("A", sk)), None if sk not in self.state else
-                          pickle.dumps((self.state[sk], self.pending_final.get(sk))), 0, [])
-                   for sk in self.dirty]
-        records += [Record(pickle.dumps(("T", k)), None if k not in self.table_rows else
-                           pickle.dumps(self.table_rows[k]), 0, []) for k in self.dirty_rows]
-        checkpoint = {"positions": positions, "stream_time": self.stream_time, "origins": self.origins}
-        records.append(Record(_CHECKPOINT, pickle.dumps(checkpoint), 0, []))
+        state, pending_final, table_rows = self.state, self.pending_final, self.table_rows
+        records = [Record(encode(["A", [tag(v) for v in sk[0]], sk[1], sk[2]]),
+                          None if sk not in state else self._encode_entry(state[sk], pending_final.get(sk)),
+                          0, []) for sk in self.dirty]
+        records += [Record(encode(["T", [tag(v) for v in k]]),
+                           None if k not in table_rows else encode([tag(v) for v in table_rows[k]]), 0, [])
+                    for k in self.dirty_rows]
+        checkpoint = [list(positions.items()), list(self.stream_time.items()), list(self.origins.items())]
+        records.append(Record(_CHECKPOINT, encode(checkpoint), 0, []))
         self.log.append(self.changelog, self.changelog_partition, records)
         self.dirty.clear()
         self.dirty_rows.clear()
+
+    @staticmethod
+    def _encode_entry(entry: list, pending: int | None) -> bytes:
+        """[accumulators, last emit passed HAVING, latest record timestamp or null, EMIT FINAL's pending]."""
+        return encode([[tag(acc) for acc in entry[0]], entry[1], entry[2] if len(entry) > 2 else None, pending])
 
     def _expire(self) -> None:
         """Forget windows older than the retention period."""
@@ -298,30 +318,40 @@ class AggregateProcessor:
 
         Entries count only once the checkpoint that closes their commit follows them: a
         commit cut short by a crash (possible where appends are not atomic, as on Kafka)
-        leaves state ahead of the offsets, so its entries are ignored."""
+        leaves state ahead of the offsets, so its entries are ignored. Records this
+        processor did not write are refused and logged. Raises ChangelogError when the
+        changelog cannot be read."""
         if not self.log.topic_exists(self.changelog):
             self.log.create_topic(self.changelog, TopicConfig(partitions=1))
             return None
         positions = None
-        pending: list = []
+        pending: list[tuple[str, Any, Any]] = []
         partition = self.changelog_partition
         offset = self.log.start_offset(self.changelog, partition)
         while True:
-            batch = self.log.read(self.changelog, partition, offset, 10_000)
+            try:
+                batch = self.log.read(self.changelog, partition, offset, 10_000)
+            except LogError as err:
+                raise ChangelogError(f"cannot restore the state of {self.query_id or 'the query'} from its "
+                                     f"changelog {self.changelog} (partition {partition}, offset {offset}): "
+                                     f"{err}") from None
             if not batch:
                 break
             for rec in batch:
-                key = pickle.loads(rec.key)
-                if key[0] != "C":
-                    pending.append((key, rec.value))
+                try:
+                    kind, item = self._decode_key(rec.key)
+                    value = self._decode_value(kind, item, rec.value)
+                except StateFormatError as err:
+                    log.warning("%s: refused changelog record %s/%d@%d: %s", self.query_id, self.changelog,
+                                partition, rec.offset, err)
                     continue
-                for entry_key, value in pending:
-                    self._restore_entry(entry_key, value)
+                if kind != "C":
+                    pending.append((kind, item, value))
+                    continue
+                for entry in pending:
+                    self._restore_entry(*entry)
                 pending.clear()
-                checkpoint = pickle.loads(rec.value)
-                positions = checkpoint["positions"]
-                self.stream_time = checkpoint["stream_time"]
-                self.origins = checkpoint.get("origins", {})
+                positions, self.stream_time, self.origins = value
             offset = batch[-1].offset + 1
         for sk, entry in self.state.items():
             if self.window is not None and self.window.kind == "SESSION":
@@ -332,17 +362,90 @@ class AggregateProcessor:
                     self.materialized[sk] = row[:-1]
         return positions
 
-    def _restore_entry(self, key: tuple, value: bytes | None) -> None:
-        if key[0] == "A":
-            sk = key[1]
+    def _decode_key(self, data: bytes | None) -> tuple[str, Any]:
+        """("A", state key) | ("T", source key) | ("C", None), or StateFormatError."""
+        tree = decode(data)
+        kind = tree[0] if type(tree) is list and tree else None
+        if kind == "C" and len(tree) == 1:
+            return "C", None
+        if kind == "A" and len(tree) == 4:
+            start, end = tree[2], tree[3]
+            bounds_fit = (start is None and end is None) if self.window is None else \
+                type(start) is int and type(end) is int
+            if not bounds_fit:
+                raise StateFormatError("window bounds that do not match the query's window")
+            return "A", _hashable((_values(tree[1], self.k), start, end))
+        if kind == "T" and self.is_table and len(tree) == 2:
+            return "T", _hashable(_values(tree[1], self.srckey_slice[1] - self.srckey_slice[0]))
+        raise StateFormatError("a key that is not an aggregate state key")
+
+    def _decode_value(self, kind: str, item: Any, data: bytes | None) -> Any:
+        """A state entry, a table row or a checkpoint (positions, stream time, origins); None deletes."""
+        if data is None:
+            if kind == "C":
+                raise StateFormatError("a checkpoint without positions")
+            return None
+        tree = decode(data)
+        if kind == "A":
+            return self._decode_entry(tree)
+        if kind == "T":
+            row = _values(tree, self.row_width)
+            if row[self.srckey_slice[0]:self.srckey_slice[1]] != item or type(row[self.ts_i]) is not int \
+                    or type(row[self.part_i]) is not int:
+                raise StateFormatError("a table row that does not match its key")
+            return row
+        if type(tree) is not list or len(tree) != 3:
+            raise StateFormatError("a checkpoint of a foreign shape")
+        return tuple(_int_map(part) for part in tree)
+
+    def _decode_entry(self, tree: Any) -> list:
+        if type(tree) is not list or len(tree) != 4 or type(tree[0]) is not list \
+                or len(tree[0]) != len(self.specs) or type(tree[1]) is not bool:
+            raise StateFormatError("a state entry of a foreign shape")
+        accs, passed, ts, pending = tree
+        if not all(v is None or type(v) is int for v in (ts, pending)):
+            raise StateFormatError("a state entry with a timestamp that is not an integer")
+        accs = [untag(acc) for acc in accs]
+        for spec, acc in zip(self.specs, accs, strict=True):
+            if not spec.valid(acc):
+                raise StateFormatError(f"a {spec.name} accumulator of a foreign shape")
+        return [accs, passed, ts] if ts is not None else [accs, passed], pending
+
+    def _restore_entry(self, kind: str, key: tuple, value: Any) -> None:
+        if kind == "A":
             if value is None:
-                self.state.pop(sk, None)
-                self.pending_final.pop(sk, None)
+                self.state.pop(key, None)
+                self.pending_final.pop(key, None)
             else:
-                self.state[sk], pending = pickle.loads(value)
+                self.state[key], pending = value
                 if pending is not None:
-                    self.pending_final[sk] = pending
+                    self.pending_final[key] = pending
+                else:
+                    self.pending_final.pop(key, None)
         elif value is None:
-            self.table_rows.pop(key[1], None)
+            self.table_rows.pop(key, None)
         else:
-            self.table_rows[key[1]] = pickle.loads(value)
+            self.table_rows[key] = value
+
+
+def _values(tree: Any, n: int) -> tuple:
+    """A tuple of n tagged values (a key, a row)."""
+    if type(tree) is not list or len(tree) != n:
+        raise StateFormatError(f"{n} values were expected")
+    return tuple(untag(v) for v in tree)
+
+
+def _hashable(key: tuple) -> tuple:
+    try:
+        hash(key)
+    except TypeError:
+        raise StateFormatError("a key holding a value that cannot be a key") from None
+    return key
+
+
+def _int_map(pairs: Any) -> dict[int, int]:
+    """{partition: offset or time} from [[int, int], ...]."""
+    if type(pairs) is not list or not all(type(p) is list and len(p) == 2 and type(p[0]) is int
+                                          and type(p[1]) is int for p in pairs):
+        raise StateFormatError("a checkpoint whose positions are not [partition, integer] pairs")
+    return dict(pairs)

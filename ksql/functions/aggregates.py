@@ -3,10 +3,11 @@
 An aggregate is a `AggregateSpec`: an initial accumulator, `add` (fold one row in),
 `undo` (take one row out, for aggregations over tables; None when the function
 cannot be applied to a table), `merge` (two accumulators, for session windows),
-and `result` (the value an output row carries). Accumulators are plain picklable
-Python values (ints, lists, dicts, sets), because state stores write them to a
-changelog topic. `add`/`undo`/`merge` may mutate the accumulator in place and
-return it. Arguments arrive already evaluated; literal parameters (TOPK's k,
+`result` (the value an output row carries) and `valid` (whether a value has the
+accumulator's shape). Accumulators are plain values (numbers, lists, dicts, sets of
+SQL values) because state stores write them to a changelog topic
+(ksql.engine.state_codec); `valid` vets what a restore read back before `add` may
+meet it. `add`/`undo`/`merge` may mutate the accumulator in place and return it. Arguments arrive already evaluated; literal parameters (TOPK's k,
 LATEST_BY_OFFSET's n) are bound at resolution.
 """
 
@@ -59,6 +60,7 @@ class AggregateSpec:
     result: Callable[[Any], Any]
     undo: Callable[..., Any] | None = None  # (acc, *args) -> acc
     merge: Callable[[Any, Any], Any] | None = None
+    valid: Callable[[Any], bool] = lambda acc: False  # noqa: E731 - each aggregate says what it keeps
     arg_count: int = 1  # how many evaluated (non-literal) arguments add/undo take
     # the intermediate state is a struct/array/map, which KAFKA and DELIMITED values cannot carry
     complex_intermediate: bool = False
@@ -69,6 +71,28 @@ _ORDERED = (INTEGER, BIGINT, DOUBLE, STRING, BYTES, DATE, TIME, TIMESTAMP)
 
 def _numeric(t: SqlType) -> bool:
     return t in (INTEGER, BIGINT, DOUBLE) or isinstance(t, DecimalType)
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float, Decimal)
+
+
+def _is_scalar(v: Any) -> bool:
+    """A value MIN/MAX can hold: a primitive SQL value or null."""
+    return v is None or type(v) in (int, float, Decimal, str, bytes, bool)
+
+
+def _is_list(v: Any) -> bool:
+    return type(v) is list
+
+
+def _numbers(first: Callable[[Any], bool], n: int) -> Callable[[Any], bool]:
+    """A list of n numbers whose first passes `first` (statistics accumulators: [count, sums...])."""
+    return lambda acc: type(acc) is list and len(acc) == n and first(acc[0]) and all(map(_is_number, acc[1:]))
 
 
 def _literal_int(value: Any, name: str, what: str) -> int:
@@ -82,10 +106,10 @@ def _literal_int(value: Any, name: str, what: str) -> int:
 def _count(arg_types: Sequence[SqlType]) -> AggregateSpec:
     if not arg_types:  # COUNT(*) / COUNT()
         return AggregateSpec("COUNT", BIGINT, lambda: 0, lambda acc: acc + 1, lambda acc: acc,
-                             undo=lambda acc: acc - 1, merge=lambda a, b: a + b, arg_count=0)
+                             undo=lambda acc: acc - 1, merge=lambda a, b: a + b, valid=_is_int, arg_count=0)
     return AggregateSpec(
         "COUNT", BIGINT, lambda: 0, lambda acc, v: acc if v is None else acc + 1, lambda acc: acc,
-        undo=lambda acc, v: acc if v is None else acc - 1, merge=lambda a, b: a + b)
+        undo=lambda acc, v: acc if v is None else acc - 1, merge=lambda a, b: a + b, valid=_is_int)
 
 
 # --- SUM / AVG ---------------------------------------------------------------------------------
@@ -110,7 +134,8 @@ def _sum(t: SqlType) -> AggregateSpec:
     return AggregateSpec(
         "SUM", t, lambda: zero,
         lambda acc, v: acc if v is None else fix(acc + v), lambda acc: acc,
-        undo=lambda acc, v: acc if v is None else fix(acc - v), merge=lambda a, b: fix(a + b))
+        undo=lambda acc, v: acc if v is None else fix(acc - v), merge=lambda a, b: fix(a + b),
+        valid=_is_number)
 
 
 def _avg(t: SqlType) -> AggregateSpec:
@@ -138,7 +163,8 @@ def _avg(t: SqlType) -> AggregateSpec:
 
     zero = Decimal(0) if isinstance(t, DecimalType) else (0 if long_sum else 0.0)
     return AggregateSpec("AVG", DOUBLE, lambda: [zero, 0], add, result, undo=undo, merge=merge,
-                         complex_intermediate=True)
+                         valid=lambda acc: type(acc) is list and len(acc) == 2 and _is_number(acc[0])
+                         and _is_int(acc[1]), complex_intermediate=True)
 
 
 # --- MIN / MAX ---------------------------------------------------------------------------------
@@ -154,7 +180,7 @@ def _extreme(name: str, t: SqlType) -> AggregateSpec:
     def merge(a, b):
         return add(a, b)
 
-    return AggregateSpec(name, t, lambda: None, add, lambda acc: acc, merge=merge)
+    return AggregateSpec(name, t, lambda: None, add, lambda acc: acc, merge=merge, valid=_is_scalar)
 
 
 # --- collections -------------------------------------------------------------------------------
@@ -173,7 +199,7 @@ def _collect_list(t: SqlType, limit: int) -> AggregateSpec:
     def merge(a, b):
         return (a + b)[:limit]
 
-    return AggregateSpec("COLLECT_LIST", ArrayType(t), list, add, list, undo=undo, merge=merge)
+    return AggregateSpec("COLLECT_LIST", ArrayType(t), list, add, list, undo=undo, merge=merge, valid=_is_list)
 
 
 def _collect_set(t: SqlType, limit: int) -> AggregateSpec:
@@ -192,7 +218,7 @@ def _collect_set(t: SqlType, limit: int) -> AggregateSpec:
             add(a, v)
         return a
 
-    return AggregateSpec("COLLECT_SET", ArrayType(t), list, add, list, undo=undo, merge=merge)
+    return AggregateSpec("COLLECT_SET", ArrayType(t), list, add, list, undo=undo, merge=merge, valid=_is_list)
 
 
 def _count_distinct(t: SqlType) -> AggregateSpec:
@@ -204,7 +230,8 @@ def _count_distinct(t: SqlType) -> AggregateSpec:
     def merge(a, b):
         return a | b
 
-    return AggregateSpec("COUNT_DISTINCT", BIGINT, set, add, len, merge=merge)
+    return AggregateSpec("COUNT_DISTINCT", BIGINT, set, add, len, merge=merge,
+                         valid=lambda acc: type(acc) is set)
 
 
 def _histogram(t: SqlType, limit: int) -> AggregateSpec:
@@ -228,7 +255,11 @@ def _histogram(t: SqlType, limit: int) -> AggregateSpec:
             a[k] = a.get(k, 0) + n
         return a
 
-    return AggregateSpec("HISTOGRAM", MapType(STRING, BIGINT), dict, add, dict, undo=undo, merge=merge)
+    def valid(acc):
+        return type(acc) is dict and all(type(k) is str and _is_int(n) for k, n in acc.items())
+
+    return AggregateSpec("HISTOGRAM", MapType(STRING, BIGINT), dict, add, dict, undo=undo, merge=merge,
+                         valid=valid)
 
 
 def _topk(name: str, types: Sequence[SqlType], k: int) -> AggregateSpec:
@@ -251,7 +282,8 @@ def _topk(name: str, types: Sequence[SqlType], k: int) -> AggregateSpec:
                 add(a, v)
             return a
 
-        return AggregateSpec(name, ArrayType(t), list, add, list, merge=merge)
+        return AggregateSpec(name, ArrayType(t), list, add, list, merge=merge,
+                             valid=lambda acc: _is_list(acc) and all(map(_is_scalar, acc)))
     fields = (StructField("sort_col", t),) + tuple(StructField(f"col{i}", ct) for i, ct in enumerate(types[1:]))
 
     def add_struct(acc, v, *others):
@@ -270,8 +302,12 @@ def _topk(name: str, types: Sequence[SqlType], k: int) -> AggregateSpec:
     def result(acc):
         return [dict(zip((f.name for f in fields), entry, strict=True)) for entry in acc]
 
+    def valid_struct(acc):
+        return _is_list(acc) and all(_is_list(entry) and len(entry) == len(fields) and _is_scalar(entry[0])
+                                     for entry in acc)
+
     return AggregateSpec(name, ArrayType(StructType(fields)), list, add_struct, result, merge=merge_struct,
-                         arg_count=len(types))
+                         valid=valid_struct, arg_count=len(types))
 
 
 # --- by offset ---------------------------------------------------------------------------------
@@ -286,7 +322,8 @@ def _by_offset(name: str, t: SqlType, n: int | None, ignore_nulls: bool) -> Aggr
                 return [v, True]
             return acc
         return AggregateSpec(name, t, lambda: [None, False], add, lambda acc: acc[0],
-                             merge=lambda a, b: (b if b[1] else a) if latest else (a if a[1] else b))
+                             merge=lambda a, b: (b if b[1] else a) if latest else (a if a[1] else b),
+                             valid=lambda acc: _is_list(acc) and len(acc) == 2 and type(acc[1]) is bool)
 
     def add_n(acc, v):
         if v is None and ignore_nulls:
@@ -301,7 +338,7 @@ def _by_offset(name: str, t: SqlType, n: int | None, ignore_nulls: bool) -> Aggr
     def merge_n(a, b):
         return (a + b)[-n:] if latest else (a + b)[:n]
 
-    return AggregateSpec(name, ArrayType(t), list, add_n, list, merge=merge_n)
+    return AggregateSpec(name, ArrayType(t), list, add_n, list, merge=merge_n, valid=_is_list)
 
 
 # --- statistics --------------------------------------------------------------------------------
@@ -360,7 +397,7 @@ def _stddev(name: str, t: SqlType) -> AggregateSpec:
             var = variance(acc, True)
             return None if var is None else math.sqrt(max(var, 0.0))
     return AggregateSpec(name, DOUBLE, lambda: [0, 0.0, 0.0], add, result, undo=undo, merge=merge,
-                         complex_intermediate=True)
+                         valid=_numbers(_is_int, 3), complex_intermediate=True)
 
 
 def _correlation(tx: SqlType, ty: SqlType) -> AggregateSpec:
@@ -403,7 +440,8 @@ def _correlation(tx: SqlType, ty: SqlType) -> AggregateSpec:
         return [p + q for p, q in zip(a, b, strict=True)]
 
     return AggregateSpec("CORRELATION", DOUBLE, lambda: [0, 0.0, 0.0, 0.0, 0.0, 0.0], add, result,
-                         undo=undo, merge=merge, arg_count=2, complex_intermediate=True)
+                         undo=undo, merge=merge, valid=_numbers(_is_int, 6), arg_count=2,
+                         complex_intermediate=True)
 
 
 # --- resolution --------------------------------------------------------------------------------
