@@ -20,6 +20,7 @@ owner of the source's partition 0), which moves when that server goes away.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -38,6 +39,7 @@ processing_log = logging.getLogger("ksql.processing")
 RUNNING, PAUSED, TERMINATED, ERROR = "RUNNING", "PAUSED", "TERMINATED", "ERROR"
 _VALUE_IS_NULL = itemgetter(-1)  # the last slot of a decoded row
 ORIGIN_HEADER = "__ksql_origin"  # on repartitioned records: b"<source partition>:<source offset>"
+_ORIGIN = re.compile(rb"(\d{1,10}):(\d{1,19})")
 
 
 def repartition_topic(service_id: str, query_id: str) -> str:
@@ -323,10 +325,14 @@ class PersistentQuery:
         keep: list[int] = []
         headers: list[tuple] = []
         for i, record_headers in enumerate(batch.headers):
-            origin = next((v for k, v in record_headers if k == ORIGIN_HEADER), None)
+            try:
+                origin = _origin(record_headers)
+            except ValueError as err:  # not written by the repartition stage: refused, not counted
+                processing_log.warning("%s: refused record %s/%d@%d: %s", self.query_id, self.repartition,
+                                       partition, batch.offsets[i], err)
+                continue
             if origin is not None:
-                source_partition, _, source_offset = origin.partition(b":")
-                sp, so = int(source_partition), int(source_offset)
+                sp, so = origin
                 if so <= seen.get(sp, -1):
                     continue  # re-sent after a crash of the repartition stage: already counted
                 seen[sp] = so
@@ -390,6 +396,18 @@ class PersistentQuery:
             start = self.log.start_offset(self.source_topic, partition)
             behind += self.log.end_offset(self.source_topic, partition) - max(committed or 0, start)
         return behind
+
+
+def _origin(headers: tuple) -> tuple[int, int] | None:
+    """(source partition, source offset) of a repartitioned record's origin header; ValueError if
+    the header is there but malformed."""
+    for name, value in headers:
+        if name == ORIGIN_HEADER:
+            match = _ORIGIN.fullmatch(value) if isinstance(value, bytes) else None
+            if match is None:
+                raise ValueError(f"malformed {ORIGIN_HEADER} header {value!r:.60}")
+            return int(match[1]), int(match[2])
+    return None
 
 
 def null_value_projections(plan: ProjectionPlan) -> list[ast.Expr]:
