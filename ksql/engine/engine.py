@@ -20,7 +20,7 @@ from ksql.engine.formats import (
     with_key_columns,
 )
 from ksql.engine.join import JoinQuery
-from ksql.engine.log import Log, Record, TopicConfig, default_partition
+from ksql.engine.log import InvalidTopicError, Log, Record, TopicConfig, default_partition
 from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
 from ksql.engine.pull import PullResult, execute_pull
@@ -221,7 +221,10 @@ class Engine:
                 "clause (and optionally 'REPLICAS'). For example: CREATE STREAM FOO (ID INT KEY, NAME "
                 "STRING) WITH (KAFKA_TOPIC='foo', PARTITIONS=2, REPLICAS=1, VALUE_FORMAT='JSON');")
         config = TopicConfig(partitions=partitions or 1, replicas=replicas or 1)
-        self.log.create_topic(name, config)
+        try:
+            self.log.create_topic(name, config)
+        except InvalidTopicError as err:  # a KAFKA_TOPIC the log cannot name: the statement's error
+            raise KsqlError(str(err)) from None
         return config
 
     @staticmethod

@@ -7,10 +7,17 @@ loops over a batch with the filter and every projection inlined; a row whose
 evaluation raises is re-run on a slow path that evaluates each expression in its
 own try, so a failing expression yields null (and is reported) while the row is
 still emitted, as in ksqlDB; an error in the WHERE clause drops the row.
+
+Nothing from the SQL text reaches the generated source as code: values are written
+with repr() of an exact str/int/bool/finite float, or hoisted into the namespace
+(`const`); columns become row slots, lambda variables generated names, and names
+(struct fields, function names in error reports) repr()'d strings; operators come
+from fixed tables.
 """
 
 from __future__ import annotations
 
+import ast as pyast
 import math
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -37,6 +44,7 @@ from ksql.types import (
 
 _NON_NULL_BOOL = (ast.Comparison, ast.IsNull, ast.Like, ast.Between, ast.InList, ast.BooleanLiteral)
 _PY_CMP = {"=": "==", "<>": "!=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_ARITHMETIC = frozenset({"+", "-", "*", "/", "%"})
 
 
 def _wrap(code: str, base: str) -> str:
@@ -136,9 +144,8 @@ class ExpressionCompiler:
         return f"({t} := {code})", t
 
     def _literal(self, v: Any) -> str:
-        if v is None or isinstance(v, (bool, int, str)):
-            return repr(v)
-        if isinstance(v, float) and math.isfinite(v):
+        kind = type(v)  # exact types: a subclass could repr() as anything
+        if v is None or kind in (bool, int, str) or kind is float and math.isfinite(v):
             return repr(v)
         return self.const(v)
 
@@ -172,7 +179,7 @@ class ExpressionCompiler:
         return "True" if e.value else "False"
 
     def _c_IntegerLiteral(self, e: ast.IntegerLiteral) -> str:
-        return repr(e.value)
+        return self._literal(e.value)
 
     _c_LongLiteral = _c_IntegerLiteral
 
@@ -183,10 +190,10 @@ class ExpressionCompiler:
         return self._literal(float(e.value))
 
     def _c_StringLiteral(self, e: ast.StringLiteral) -> str:
-        return repr(e.value)
+        return self._literal(e.value)
 
     def _c_IntervalUnit(self, e: ast.IntervalUnit) -> str:
-        return repr(e.unit)
+        return self._literal(e.unit)
 
     # references
     def _c_ColumnRef(self, e: ast.ColumnRef) -> str:
@@ -272,6 +279,8 @@ class ExpressionCompiler:
         lt, rt = self._type(e.left), self._type(e.right)
         left, right = self._c(e.left), self._c(e.right)
         op = e.op
+        if op not in _ARITHMETIC:
+            raise KsqlError(f"Unknown arithmetic operator: {op}")
         if t == STRING:
             return f"_splus({left}, {right})"
         if isinstance(t, DecimalType):
@@ -460,8 +469,8 @@ def _is_simple(code: str) -> bool:
     if code.startswith("row[") and code.endswith("]") and code[4:-1].isdigit():
         return True
     try:
-        v = eval(code, {"__builtins__": {}}, {})  # literal check only
-    except Exception:
+        v = pyast.literal_eval(code)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return False
     return isinstance(v, (int, str, float, bool))
 
