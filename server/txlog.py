@@ -19,7 +19,9 @@ yet in their partition (its end offset is still the planned base) are appended,
 and offsets not yet committed are committed. Only the last transaction can be
 incomplete, because transactions run one at a time and writers are serialized
 by the caller (the server holds its engine lock around every write), which is
-also what makes the planned base offsets exact.
+also what makes the planned base offsets exact. The journal is an ordinary topic
+that others could write to: a last record that does not decode as a transaction,
+completely, is reported and left alone rather than half applied.
 """
 
 from __future__ import annotations
@@ -68,25 +70,66 @@ def _encode_rows(rows: list[Row]) -> bytes:
     return b"".join(parts)
 
 
+class JournalFormatError(ValueError):
+    """A journal record that is not a whole transaction as flush() writes it."""
+
+
+def _take(data: memoryview, pos: int, length: int) -> tuple[bytes | None, int]:
+    """`length` bytes at `pos` (None for -1), and the position after them."""
+    if length < 0:
+        return None, pos
+    if pos + length > len(data):
+        raise JournalFormatError(f"a field of {length} bytes runs past the end of the record")
+    return bytes(data[pos:pos + length]), pos + length
+
+
 def _decode_rows(data: memoryview, pos: int, count: int) -> tuple[list[Record], int]:
     out: list[Record] = []
-    for _ in range(count):
-        ts, kl, vl, nh = _REC.unpack_from(data, pos)
-        pos += _REC.size
-        key = None if kl < 0 else bytes(data[pos:pos + kl])
-        pos += max(kl, 0)
-        value = None if vl < 0 else bytes(data[pos:pos + vl])
-        pos += max(vl, 0)
-        headers = []
-        for _ in range(nh):
-            nl, hl = _HDR.unpack_from(data, pos)
-            pos += _HDR.size
-            name = bytes(data[pos:pos + nl]).decode("utf-8")
-            pos += nl
-            headers.append((name, None if hl < 0 else bytes(data[pos:pos + hl])))
-            pos += max(hl, 0)
-        out.append(Record(key, value, ts, headers))
+    try:
+        for _ in range(count):
+            ts, kl, vl, nh = _REC.unpack_from(data, pos)
+            key, pos = _take(data, pos + _REC.size, kl)
+            value, pos = _take(data, pos, vl)
+            headers = []
+            for _ in range(nh):
+                nl, hl = _HDR.unpack_from(data, pos)
+                name, pos = _take(data, pos + _HDR.size, nl)
+                header_value, pos = _take(data, pos, hl)
+                headers.append((name.decode("utf-8"), header_value))
+            out.append(Record(key, value, ts, headers))
+    except (struct.error, UnicodeDecodeError) as err:
+        raise JournalFormatError(str(err)) from None
     return out, pos
+
+
+def _decode_transaction(value: bytes | None) -> tuple[list[tuple[str, int, int, list[Record]]], list]:
+    """(appends as (topic, partition, base offset, records), commits as [group, [[topic, partition,
+    offset]...]]) of a journal record, all checked before anything is applied."""
+    data = memoryview(value or b"")
+    try:
+        (size,) = struct.unpack_from("<I", data, 0)
+        doc = orjson.loads(bytes(data[4:4 + size]))
+    except (struct.error, orjson.JSONDecodeError) as err:
+        raise JournalFormatError(str(err)) from None
+    if type(doc) is not dict or type(doc.get("appends")) is not list or type(doc.get("commits")) is not list:
+        raise JournalFormatError("not an object of appends and commits")
+    pos = 4 + size
+    appends = []
+    for entry in doc["appends"]:
+        if not (type(entry) is list and len(entry) == 4 and type(entry[0]) is str
+                and all(type(n) is int and n >= 0 for n in entry[1:])):
+            raise JournalFormatError(f"an append that is not [topic, partition, base, count]: {entry!r:.80}")
+        records, pos = _decode_rows(data, pos, entry[3])
+        appends.append((entry[0], entry[1], entry[2], records))
+    if pos != len(data):
+        raise JournalFormatError(f"{len(data) - pos} bytes after the last record")
+    for entry in doc["commits"]:
+        if not (type(entry) is list and len(entry) == 2 and type(entry[0]) is str and type(entry[1]) is list
+                and all(type(c) is list and len(c) == 3 and type(c[0]) is str and type(c[1]) is int
+                        and type(c[2]) is int for c in entry[1])):
+            raise JournalFormatError(f"a commit that is not [group, [[topic, partition, offset]...]]: "
+                                     f"{entry!r:.80}")
+    return appends, doc["commits"]
 
 
 def _rows_of(records: Any) -> list[Row]:
@@ -204,13 +247,15 @@ class TransactionalLog(Log):
         if end <= self.inner.start_offset(self.journal, 0):
             return
         [record] = self.inner.read(self.journal, 0, end - 1, 1)
-        data = memoryview(record.value or b"")
-        (size,) = struct.unpack_from("<I", data, 0)
-        doc = orjson.loads(bytes(data[4:4 + size]))
-        pos = 4 + size
-        for topic, partition, base, count in doc["appends"]:
-            records, pos = _decode_rows(data, pos, count)
-            if not self.inner.topic_exists(topic):
+        try:
+            appends, commits = _decode_transaction(record.value)
+        except JournalFormatError as err:
+            _log.error("transaction journal: its last record (%s/0@%d) is not a transaction this server "
+                       "wrote (%s): not recovered", self.journal, record.offset, err)
+            return
+        for topic, partition, base, records in appends:
+            count = len(records)
+            if not self._has_partition(topic, partition):
                 continue
             now = self.inner.end_offset(topic, partition)
             if now == base:
@@ -220,11 +265,14 @@ class TransactionalLog(Log):
             elif now < base:
                 _log.warning("transaction journal: %s/%d ends at %d, before the planned %d: skipped", topic,
                              partition, now, base)
-        for group, offsets in doc["commits"]:
+        for group, offsets in commits:
             todo = {(t, p): o for t, p, o in offsets
-                    if self.inner.topic_exists(t) and (self.inner.committed(group, t, p) or -1) < o}
+                    if self._has_partition(t, p) and (self.inner.committed(group, t, p) or -1) < o}
             if todo:
                 self.inner.commit(group, todo)
+
+    def _has_partition(self, topic: str, partition: int) -> bool:
+        return self.inner.topic_exists(topic) and 0 <= partition < self.inner.topic_config(topic).partitions
 
     # -- the Log interface ------------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+
+import orjson
 import pytest
 
 from ksql.engine.log import MemoryLog, Record, TopicConfig
@@ -146,3 +149,36 @@ def test_several_groups_commit_in_one_transaction(inner: CrashingLog) -> None:
     TransactionalLog(inner, JOURNAL)
     assert _values(inner, "out") == [b"joined"]
     assert (inner.committed("left", "in", 0), inner.committed("right", "in", 0)) == (4, 7)
+
+
+def _journal_record(doc: object, blob: bytes = b"") -> bytes:
+    """A journal record as flush() lays it out: header length, JSON header, then the record blobs."""
+    text = orjson.dumps(doc)
+    return struct.pack("<I", len(text)) + text + blob
+
+
+@pytest.mark.parametrize("value", [
+    None, b"", b"\x00", b"\x80\x04\x95junk", b"\xff\xff\xff\xff{}", _journal_record({"x": 1}),
+    _journal_record([1, 2]), _journal_record({"appends": [["out", 0, 0, 5]], "commits": []}),
+    _journal_record({"appends": [["out", 0, 0, 1]], "commits": []}, b"\x00" * 18 + b"\xff\xff"),
+    _journal_record({"appends": [["out", "0", 0, 1]], "commits": []}),
+    _journal_record({"appends": [], "commits": [["g", [["in", 0, "9"]]]]}),
+    _journal_record({"appends": [], "commits": []}, b"trailing"),
+], ids=lambda v: repr(v)[:40])
+def test_a_journal_record_it_did_not_write_is_reported_and_not_applied(inner: CrashingLog, value, caplog) -> None:
+    """The journal is a topic anyone could write to: junk as its last record must not stop a start."""
+    tx = TransactionalLog(inner, JOURNAL)
+    _poll(tx, [b"1"], 1)
+    inner.append(JOURNAL, 0, [Record(None, value, 0, [])])
+    with caplog.at_level("ERROR", logger="ksql.server.txlog"):
+        TransactionalLog(inner, JOURNAL)
+    assert _values(inner, "out") == [b"1"] and inner.committed("g", "in", 0) == 1
+    assert "is not a transaction this server wrote" in caplog.text
+
+
+def test_a_journal_entry_for_a_partition_that_does_not_exist_is_skipped(inner: CrashingLog) -> None:
+    TransactionalLog(inner, JOURNAL)
+    inner.append(JOURNAL, 0, [Record(None, _journal_record(
+        {"appends": [], "commits": [["g", [["in", 7, 3], ["in", 0, 2]]]]}), 0, [])])
+    TransactionalLog(inner, JOURNAL)
+    assert inner.committed("g", "in", 0) == 2
