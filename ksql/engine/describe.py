@@ -198,6 +198,8 @@ def explain(engine: Engine, stmt: ast.Explain) -> dict[str, Any]:
         "fields": [_field(c) for c in query.sink.schema.key + query.sink.schema.value],
         "sources": [query.plan.source.name], "sinks": [query.sink.name], "topology": "",
         "executionPlan": "", "overriddenProperties": {}, "state": query.state, "queryType": "PERSISTENT",
+        "queryErrors": [{"timestamp": query.error_time_ms, "errorMessage": query.error, "type": "SYSTEM"}]
+        if getattr(query, "error", None) else [],
     }
     return {"@type": "queryDescription", "statementText": stmt.text, "warnings": [],
             "queryDescription": description}

@@ -118,7 +118,10 @@ def test_a_changelog_that_cannot_be_read_puts_the_query_in_error_not_the_engine(
     engine.execute("CREATE TABLE PAGES AS SELECT PAGE, COUNT(*) AS N FROM CLICKS GROUP BY PAGE;")
     query = engine.queries["CTAS_PER_USER_1"]
     assert query.state == "ERROR"
-    assert "changelog" in query.error and "checksum mismatch" in query.error
+    [explained] = engine.execute(f"EXPLAIN {query.query_id};")
+    [error] = explained.entity["queryDescription"]["queryErrors"]
+    assert error["type"] == "SYSTEM" and "checksum mismatch" in error["errorMessage"]
+    assert f"changelog {CHANGELOG} (partition 0, offset 0)" in error["errorMessage"]
     _pipe(log, [("bob", 1)])
     engine.run_until_idle()  # the other query runs on
     assert engine.pull_query("SELECT PAGE, N FROM PAGES;").rows == [["/", 2]]
@@ -128,6 +131,7 @@ def test_a_changelog_that_cannot_be_read_puts_the_query_in_error_not_the_engine(
     engine.execute(f"RESUME {query.query_id};")
     engine.run_until_idle()
     assert query.state == "RUNNING"
+    assert engine.execute(f"EXPLAIN {query.query_id};")[0].entity["queryDescription"]["queryErrors"] == []
     assert _totals(engine) == {"ann": (1, 10), "bob": (1, 1)}
     log.close()
 
