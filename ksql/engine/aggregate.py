@@ -313,19 +313,22 @@ class AggregateProcessor:
             if self.window.kind == "SESSION":
                 self.sessions[sk[0]].remove((sk[1], sk[2]))
 
-    def restore(self) -> dict[int, int] | None:
+    def restore(self, resumed: bool = False) -> dict[int, int] | None:
         """Rebuild state from the changelog; return the input positions to resume from.
 
         Entries count only once the checkpoint that closes their commit follows them: a
         commit cut short by a crash (possible where appends are not atomic, as on Kafka)
         leaves state ahead of the offsets, so its entries are ignored. Records this
         processor did not write are refused and logged. Raises ChangelogError when the
-        changelog cannot be read."""
+        changelog cannot be read, or when the query has consumed input (`resumed`) and
+        the changelog has records but not one readable checkpoint (a changelog of another
+        format): going on would count from a state that is not the one it had."""
         if not self.log.topic_exists(self.changelog):
             self.log.create_topic(self.changelog, TopicConfig(partitions=1))
             return None
         positions = None
         pending: list[tuple[str, Any, Any]] = []
+        refused = 0
         partition = self.changelog_partition
         offset = self.log.start_offset(self.changelog, partition)
         while True:
@@ -344,6 +347,7 @@ class AggregateProcessor:
                 except StateFormatError as err:
                     log.warning("%s: refused changelog record %s/%d@%d: %s", self.query_id, self.changelog,
                                 partition, rec.offset, err)
+                    refused += 1
                     continue
                 if kind != "C":
                     pending.append((kind, item, value))
@@ -353,6 +357,12 @@ class AggregateProcessor:
                 pending.clear()
                 positions, self.stream_time, self.origins = value
             offset = batch[-1].offset + 1
+        if positions is None and refused and resumed:
+            raise ChangelogError(f"cannot restore the state of {self.query_id or 'the query'}: its changelog "
+                                 f"{self.changelog} (partition {partition}) has {refused} records and none it "
+                                 "can read (see the processing log), yet the query has consumed input: its "
+                                 "results would be wrong. Drop and re-create the query to rebuild them from "
+                                 "its source.")
         for sk, entry in self.state.items():
             if self.window is not None and self.window.kind == "SESSION":
                 self.sessions.setdefault(sk[0], []).append((sk[1], sk[2]))
@@ -398,7 +408,7 @@ class AggregateProcessor:
             raise StateFormatError("a checkpoint of a foreign shape")
         return tuple(_int_map(part) for part in tree)
 
-    def _decode_entry(self, tree: Any) -> list:
+    def _decode_entry(self, tree: Any) -> tuple[list, int | None]:
         if type(tree) is not list or len(tree) != 4 or type(tree[0]) is not list \
                 or len(tree[0]) != len(self.specs) or type(tree[1]) is not bool:
             raise StateFormatError("a state entry of a foreign shape")

@@ -113,8 +113,10 @@ class PersistentQuery:
         """The one processor of a query that aggregates every partition in one place; it stays None
         (and the query in ERROR) while the changelog cannot be read."""
         processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id)
+        resumed = any(self.log.committed(self.group, self.source_topic, p) is not None
+                      for p in range(self.partitions))
         try:
-            positions = processor.restore()
+            positions = processor.restore(resumed)
         except ChangelogError as err:
             self._fail(str(err))
             return
@@ -127,13 +129,13 @@ class PersistentQuery:
         where it resumes reading; none (and the query in ERROR) while the changelog cannot be read."""
         processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id,
                                        changelog_partition=partition)
+        topic = self.repartition
         try:
-            positions = processor.restore()
+            positions = processor.restore(self.log.committed(self.group, topic, partition) is not None)
         except ChangelogError as err:
             self._fail(str(err))
             return
         self.error = None
-        topic = self.repartition
         resume = None if positions is None else positions.get(partition)
         if resume is None and self.log.committed(self.group, topic, partition) is None:
             resume = self.log.start_offset(topic, partition)

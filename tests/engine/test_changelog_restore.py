@@ -16,7 +16,7 @@ import pytest
 
 from ksql.engine.aggregate import changelog_topic
 from ksql.engine.engine import Engine, EngineConfig
-from ksql.engine.log import EmbeddedLog, Record
+from ksql.engine.log import EmbeddedLog, Record, TopicConfig
 
 PROPS = {"auto.offset.reset": "earliest"}
 STREAM = ("CREATE STREAM CLICKS (USER STRING KEY, PAGE STRING, MS INT) "
@@ -133,6 +133,41 @@ def test_a_changelog_that_cannot_be_read_puts_the_query_in_error_not_the_engine(
     assert query.state == "RUNNING"
     assert engine.execute(f"EXPLAIN {query.query_id};")[0].entity["queryDescription"]["queryErrors"] == []
     assert _totals(engine) == {"ann": (1, 10), "bob": (1, 1)}
+    log.close()
+
+
+def test_a_changelog_with_nothing_readable_is_an_error_once_input_was_consumed(tmp_path, caplog):
+    """A changelog of only foreign records (as one in an older format would be): with input already
+    consumed the state is unknown, so the query stops with the reason; before any input it starts empty."""
+    data = tmp_path / "data"
+    log, engine = _start(data)
+    _pipe(log, [("ann", 10)])
+    engine.run_until_idle()
+    log.delete_topic(CHANGELOG)
+    log.create_topic(CHANGELOG, TopicConfig(partitions=1))
+    log.append(CHANGELOG, 0, [Record(pickle.dumps(("C",)), pickle.dumps({"positions": {0: 1}}), 0, [])])
+    log.close()
+
+    log, engine = _start(data)
+    query = engine.queries["CTAS_PER_USER_1"]
+    assert query.state == "ERROR"
+    assert "has 1 records and none it can read" in query.error and "Drop and re-create" in query.error
+    engine.execute("CREATE TABLE PAGES AS SELECT PAGE, COUNT(*) AS N FROM CLICKS GROUP BY PAGE;")
+    engine.run_until_idle()
+    assert engine.pull_query("SELECT PAGE, N FROM PAGES;").rows == [["/", 1]]
+    log.close()
+
+    fresh = tmp_path / "fresh"
+    log = EmbeddedLog(str(fresh), fsync="never")
+    Engine(log, EngineConfig(properties=PROPS)).execute(STREAM)
+    log.create_topic(CHANGELOG, TopicConfig(partitions=1))
+    log.append(CHANGELOG, 0, [Record(b"junk", b"junk", 0, [])])
+    _pipe(log, [("ann", 10)])
+    log.close()
+    log, engine = _start(fresh)
+    engine.run_until_idle()
+    assert engine.queries["CTAS_PER_USER_1"].state == "RUNNING"
+    assert _totals(engine) == {"ann": (1, 10)}
     log.close()
 
 
