@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from ksql.engine.log import EmbeddedLog, Record, TopicConfig
 from tests.server.harness import ServerProcess, ksql
 
 SETUP = """
@@ -117,5 +118,42 @@ def test_pickles_and_junk_in_a_ctas_changelog_are_refused_at_restart(tmp_path: P
         assert not marker.exists()
         refusals = [line for line in server.log_path.read_text().splitlines() if "refused changelog record" in line]
         assert len(refusals) == 7, server.output()
+    finally:
+        server.kill()
+
+
+def test_a_changelog_with_nothing_readable_stops_only_its_query_with_a_reason(tmp_path: Path) -> None:
+    """A changelog holding only foreign records after the query had consumed input: the server
+    starts, that query is in ERROR with the reason in EXPLAIN, the other query runs on."""
+    marker = tmp_path / "payload-ran"
+    data = tmp_path / "data"
+    server = ServerProcess(data, {"ksql.log.fsync": "never"}).start()
+    try:
+        with server.client() as c:
+            ksql(c, SETUP)
+            queries = {q["sinks"][0]: q["id"] for q in ksql(c, "SHOW QUERIES;")[0]["queries"]}
+            _insert(c, range(10))
+            _expect_totals(c, range(10))
+        assert server.terminate() == 0
+
+        changelog = f"_confluent-ksql-default_query_{queries['TOTALS']}-Aggregate-Aggregate-Materialize-changelog"
+        log = EmbeddedLog(str(data), fsync="never")
+        log.delete_topic(changelog)
+        log.create_topic(changelog, TopicConfig(partitions=1))
+        payload = pickle.dumps(CreatesFile(marker))
+        log.append(changelog, 0, [Record(payload, payload, 0, []), Record(b"junk", None, 0, [])])
+        log.close()
+
+        server = ServerProcess(data, {"ksql.log.fsync": "never"}, port=server.port).start()
+        with server.client() as c:
+            states = {q["id"]: q["state"] for q in ksql(c, "SHOW QUERIES;")[0]["queries"]}
+            assert states == {queries["TOTALS"]: "ERROR", queries["DOUBLED"]: "RUNNING"}
+            [explained] = ksql(c, f"EXPLAIN {queries['TOTALS']};")
+            [error] = explained["queryDescription"]["queryErrors"]
+            assert "has 2 records and none it can read" in error["errorMessage"]
+            assert changelog in error["errorMessage"]
+            _insert(c, range(10, 20))
+            _expect_doubled(c, range(20))
+        assert not marker.exists()
     finally:
         server.kill()
