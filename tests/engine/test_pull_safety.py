@@ -123,3 +123,16 @@ def test_the_duckdb_mirror_has_no_access_to_files_or_extensions(driver, tmp_path
         with pytest.raises(duckdb.Error):
             view.db.execute(sql)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_windowed_tables_with_hostile_names_answer_window_bounds(driver, tmp_path):
+    alias = quoted(copy_alias(tmp_path / "pwned"))
+    driver.execute("CREATE STREAM S (ID INT KEY, V STRING) WITH (KAFKA_TOPIC='s', FORMAT='JSON');")
+    driver.execute(f"CREATE TABLE W AS SELECT ID, COUNT(*) AS {alias} FROM S WINDOW TUMBLING (SIZE 1 MINUTE) "
+                   "GROUP BY ID;")
+    for ts in (1_000, 2_000, 61_000):
+        driver.pipe("s", 1, {"V": "x"}, timestamp=ts)
+    assert pull(driver, f"SELECT WINDOWSTART, {alias} FROM W WHERE {alias} >= 1 AND WINDOWSTART >= 60000;") \
+        == [[60_000, 1]]
+    assert pull(driver, f"SELECT WINDOWEND FROM W WHERE {alias} = 2 OR WINDOWEND > 200000;") == [[60_000]]
+    assert not (tmp_path / "pwned").exists()
