@@ -25,6 +25,7 @@ from ksql.engine.engine import Engine, StatementResult
 from ksql.engine.log import Log, Record, TopicConfig
 from ksql.errors import KsqlError
 from ksql.parser import ast
+from ksql.parser.limits import UNLIMITED
 
 log = logging.getLogger("ksql.commands")
 
@@ -130,7 +131,7 @@ class CommandLog:
     def _run(engine: Engine, command: Command) -> str | None:
         engine._sequence = command.sequence
         try:
-            for stmt in engine.prepare(command.statement):
+            for stmt in engine.prepare(command.statement, UNLIMITED):  # accepted once: replayed as it is
                 engine.execute_statement(stmt, command.properties)
         except KsqlError as err:
             return str(err)

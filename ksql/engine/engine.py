@@ -41,7 +41,8 @@ from ksql.engine.single_owner import SingleOwner
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry, default_registry
 from ksql.functions.aggregates import is_aggregate
-from ksql.parser import ast, parse, substitute_variables
+from ksql.parser import StatementLimits, ast, parse, substitute_variables
+from ksql.parser.limits import positive_property, refusing_deep_nesting
 from ksql.planner.aggregation import AggregateAnalyzer, AggregatePlan
 from ksql.planner.analysis import HEADERS_TYPE, Analyzer, ProjectionPlan, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, compile_projection
@@ -62,6 +63,11 @@ from ksql.types import (
 log = logging.getLogger("ksql.engine")
 
 VERSION = "0.1.0"
+# the most partitions and replicas a topic the engine creates may have (server properties)
+MAX_PARTITIONS = "ksql.topic.max.partitions"
+MAX_REPLICAS = "ksql.topic.max.replicas"
+DEFAULT_MAX_PARTITIONS = 1000
+DEFAULT_MAX_REPLICAS = 100
 
 
 @dataclass
@@ -98,6 +104,10 @@ class Engine:
         self.session_properties: dict[str, Any] = {}
         self.variables: dict[str, str] = {}
         self._sequence = 0
+        # limits a client cannot raise: read from the engine's (server's) properties only
+        self.statement_limits = StatementLimits.from_properties(self.config.properties)
+        self.max_partitions = positive_property(self.config.properties, MAX_PARTITIONS, DEFAULT_MAX_PARTITIONS)
+        self.max_replicas = positive_property(self.config.properties, MAX_REPLICAS, DEFAULT_MAX_REPLICAS)
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -105,11 +115,12 @@ class Engine:
         """Parse and run every statement in `sql`, in order; stop at the first refusal."""
         return [self.execute_statement(stmt, properties) for stmt in self.prepare(sql)]
 
-    def prepare(self, sql: str) -> list[ast.Statement]:
-        """Substitute ${variables} (when enabled) and parse."""
+    def prepare(self, sql: str, limits: StatementLimits | None = None) -> list[ast.Statement]:
+        """Substitute ${variables} (when enabled) and parse, each statement held to `limits`
+        (default: the engine's statement limits)."""
         if self._substitution_enabled():
             sql = substitute_variables(sql, self.variables)
-        return parse(sql)
+        return parse(sql, limits or self.statement_limits)
 
     def _substitution_enabled(self) -> bool:
         value = self.property("ksql.variable.substitution.enable", True)
@@ -132,7 +143,8 @@ class Engine:
         # (the command log) gives every query the same id and so the same committed offsets
         self._sequence += 1
         try:
-            return handler(stmt, properties or {})
+            with refusing_deep_nesting():
+                return handler(stmt, properties or {})
         except BaseException:
             self._sequence -= 1
             raise
@@ -174,7 +186,8 @@ class Engine:
             raise KsqlError("LIMIT clause in pull queries is currently disabled. You can enable them by setting "
                             "ksql.query.pull.limit.clause.enabled=true. See https://cnfl.io/queries for more "
                             "info.\nAdd EMIT CHANGES if you intended to issue a push query.")
-        return execute_pull(self, stmt.query, props)
+        with refusing_deep_nesting():
+            return execute_pull(self, stmt.query, props)
 
     def close(self) -> None:
         for q in self.queries.values():
@@ -221,6 +234,13 @@ class Engine:
                 "clause (and optionally 'REPLICAS'). For example: CREATE STREAM FOO (ID INT KEY, NAME "
                 "STRING) WITH (KAFKA_TOPIC='foo', PARTITIONS=2, REPLICAS=1, VALUE_FORMAT='JSON');")
         config = TopicConfig(partitions=partitions or 1, replicas=replicas or 1)
+        if config.partitions > self.max_partitions:
+            raise KsqlError(f"Cannot create topic '{name}' with {config.partitions} partitions: the limit is "
+                            f"{self.max_partitions} ({MAX_PARTITIONS}). Give a smaller PARTITIONS in the WITH "
+                            "clause.")
+        if config.replicas > self.max_replicas:
+            raise KsqlError(f"Cannot create topic '{name}' with {config.replicas} replicas: the limit is "
+                            f"{self.max_replicas} ({MAX_REPLICAS}). Give a smaller REPLICAS in the WITH clause.")
         try:
             self.log.create_topic(name, config)
         except InvalidTopicError as err:  # a KAFKA_TOPIC the log cannot name: the statement's error

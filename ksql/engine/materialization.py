@@ -16,9 +16,21 @@ import duckdb
 from ksql.engine.codec import RecordDecoder
 from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
+from ksql.engine.schema import ROWTIME, WINDOWEND, WINDOWSTART
 from ksql.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, DecimalType, SqlType, hashable
 
 _DUCK_TYPES = {INTEGER: "INTEGER", BIGINT: "BIGINT", DOUBLE: "DOUBLE", STRING: "VARCHAR", BOOLEAN: "BOOLEAN"}
+
+
+def open_duckdb() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that cannot touch files, the network or extensions, and cannot be reconfigured
+    to: even SQL that should never have reached it (COPY, ATTACH, read_csv, INSTALL, LOAD) fails."""
+    return duckdb.connect(":memory:", config={
+        "enable_external_access": False,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "lock_configuration": True,
+    })
 
 
 def duck_type(t: SqlType) -> str | None:
@@ -42,12 +54,16 @@ class TableView:
         self.rows: dict[tuple, tuple] = {}
         self.positions: dict[int, int] = {}
         self._lock = threading.Lock()
-        # DuckDB mirror of the scalar columns, one row per key, addressed by a row id
-        self.mirrored = [(i, c.name, duck_type(c.type)) for i, c in enumerate(columns) if duck_type(c.type)]
-        self.db = duckdb.connect(":memory:")
-        cols = ", ".join(f'"{name}" {t}' for _, name, t in self.mirrored)
-        self.db.execute(f"CREATE TABLE t (rid BIGINT PRIMARY KEY{', ' + cols if cols else ''}, "
-                        "ws BIGINT, we BIGINT, rowtime BIGINT)")
+        # DuckDB mirror of the scalar columns, one row per key, addressed by a row id. Mirrored columns
+        # are named by position (c0, c1, ...): no user-chosen name is ever part of DuckDB SQL.
+        self.mirrored = [(i, duck_type(c.type)) for i, c in enumerate(columns) if duck_type(c.type)]
+        self.sql_columns = {columns[i].name: f"c{i}" for i, _ in self.mirrored}
+        if source.window is not None:
+            self.sql_columns[WINDOWSTART], self.sql_columns[WINDOWEND] = "ws", "we"
+        self.sql_columns[ROWTIME] = "rowtime"
+        self.db = open_duckdb()
+        cols = "".join(f", c{i} {t}" for i, t in self.mirrored)
+        self.db.execute(f"CREATE TABLE t (rid BIGINT PRIMARY KEY{cols}, ws BIGINT, we BIGINT, rowtime BIGINT)")
         self.row_ids: dict[tuple, int] = {}
         self.by_id: dict[int, tuple] = {}
         self._next_id = 0
@@ -100,7 +116,7 @@ class TableView:
                 self.by_id[rid] = key
             else:
                 stale.append(rid)
-            params.append([rid, *[row[i] for i, _, _ in self.mirrored],
+            params.append([rid, *[row[i] for i, _ in self.mirrored],
                            row[self.window_slot], row[self.window_slot + 1], row[self.n_cols]])
         if stale:
             self.db.executemany("DELETE FROM t WHERE rid = ?", [[r] for r in stale])
@@ -118,7 +134,8 @@ class TableView:
 
     def query(self, where_sql: str | None, params: list[Any]) -> list[tuple]:
         """Rows matching a DuckDB predicate over the mirrored columns (all rows when None),
-        in the order their keys first appeared on the topic."""
+        in the order their keys first appeared on the topic. `where_sql` names columns as
+        `sql_columns` gives them and takes every value as a `?` parameter."""
         with self._lock:
             if where_sql is None:
                 return list(self.rows.values())

@@ -161,7 +161,7 @@ def _table_candidates(engine: Engine, source: DataSource, where: ast.Expr | None
         for key in keys:
             rows.extend(view.lookup(key))
         return rows
-    translated = to_duckdb(where, view.mirrored, source) if where is not None else None
+    translated = to_duckdb(where, view.sql_columns) if where is not None else None
     if translated is None:
         return view.query(None, [])
     return view.query(*translated)
@@ -343,17 +343,15 @@ def _stream_rows(engine: Engine, source: DataSource) -> list:
 _SQL_OPS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
-def to_duckdb(where: ast.Expr, mirrored, source: DataSource) -> tuple[str, list] | None:
+def to_duckdb(where: ast.Expr, columns: dict[str, str]) -> tuple[str, list] | None:
     """SQL text and parameters narrowing rows to those `where` may accept, or None.
 
+    `columns` maps the mirrored columns' names to their DuckDB names (the view's generated
+    ones): the SQL holds only those, operators and `?`; every literal is a parameter.
     Only conjunctions/disjunctions of comparisons, BETWEEN, IN, IS NULL and LIKE between
     mirrored columns (or window bounds) and literals translate; NOT does not (SQL's
     three-valued NOT differs from ksqlDB's), and neither does anything else.
     """
-    columns = {name: f'"{name}"' for _, name, _ in mirrored}
-    if source.window is not None:
-        columns[WINDOWSTART], columns[WINDOWEND] = "ws", "we"
-    columns["ROWTIME"] = "rowtime"
     params: list = []
 
     def operand(e: ast.Expr) -> str | None:

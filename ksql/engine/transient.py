@@ -36,6 +36,7 @@ from ksql.engine.metastore import DataSource
 from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, LogicalSchema, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.parser import ast
+from ksql.parser.limits import refusing_deep_nesting
 from ksql.planner.analysis import Analyzer, rewrite_magic_timestamps
 from ksql.planner.expressions import compile_batch
 from ksql.planner.join import JoinAnalyzer, JoinPlan
@@ -407,8 +408,9 @@ class TransientQueries:
                     "'ksql.max.push.queries' setting via the 'ksql-server.properties' file. Current push "
                     f"query count: {len(self._queries)}. Configured limit: {self.max_queries}.")
             query_id = _query_id(engine, source, query, properties)
-            running = TransientQuery(query_id, engine, source, query, properties, resume, capacity,
-                                     skip_null_keys=query_id.startswith(SCALABLE_PREFIX), sql=stmt.text)
+            with refusing_deep_nesting():
+                running = TransientQuery(query_id, engine, source, query, properties, resume, capacity,
+                                         skip_null_keys=query_id.startswith(SCALABLE_PREFIX), sql=stmt.text)
             self._queries[query_id] = running
         return running
 

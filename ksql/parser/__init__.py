@@ -7,6 +7,9 @@
     split_statements(script)   -> list[str]          (honours quotes and comments)
     substitute_variables(text, variables) -> str     (ksqlDB's ${name} substitution)
 
+Statements and expressions are held to `StatementLimits` (size, nesting depth, IN
+list length; ksql.parser.limits): the defaults unless the caller passes its own.
+
 Every mistake in the input raises ksql.errors.ParseError (a KsqlError) with a
 ksqlDB-style message, e.g. "line 1:8: Syntax Error\\nmismatched input ...".
 """
@@ -30,6 +33,7 @@ from lark.exceptions import (
 from ksql.errors import KsqlError, ParseError
 from ksql.parser import ast
 from ksql.parser.builder import AstBuilder, LocatedError, ParseState
+from ksql.parser.limits import DEFAULT_LIMITS, StatementLimits, check_text, check_tree
 from ksql.types import SqlType
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "parse_type",
     "split_statements",
     "substitute_variables",
+    "StatementLimits",
 ]
 
 _GRAMMAR = Path(__file__).with_name("ksql.lark")
@@ -89,8 +94,8 @@ def _build() -> tuple[Lark, AstBuilder]:
 # ---------------------------------------------------------------------------
 
 
-def parse(text: str) -> list[ast.Statement]:
-    """Parse a script of `;`-terminated statements (the last `;` optional).
+def parse(text: str, limits: StatementLimits = DEFAULT_LIMITS) -> list[ast.Statement]:
+    """Parse a script of `;`-terminated statements (the last `;` optional), each held to `limits`.
 
     Error positions are positions in the whole script.
     """
@@ -99,11 +104,11 @@ def parse(text: str) -> list[ast.Statement]:
     for start, end in _spans(text):
         piece = text[start:end]
         line0, col0 = _line_col(text, start)
-        out.append(_parse_statement_text(piece, line0, col0))
+        out.append(_parse_statement_text(piece, line0, col0, limits))
     return out
 
 
-def parse_statement(text: str) -> ast.Statement:
+def parse_statement(text: str, limits: StatementLimits = DEFAULT_LIMITS) -> ast.Statement:
     """Parse exactly one statement (a trailing `;` is allowed)."""
     text = _check_text(text)
     spans = _spans(text)
@@ -112,16 +117,16 @@ def parse_statement(text: str) -> ast.Statement:
     start, end = spans[0]
     if len(spans) > 1:
         # Parse the whole text: the grammar refuses the second statement with a located error.
-        stmt = _run(text, "stmt_start", 1, 1)
+        stmt = _run_limited(text, "stmt_start", 1, 1, limits)
     else:
         line0, col0 = _line_col(text, start)
-        stmt = _run(text[start:], "stmt_start", line0, col0)
+        stmt = _run_limited(text[start:], "stmt_start", line0, col0, limits)
     return _with_text(stmt, text[start:end])
 
 
-def parse_expression(text: str) -> ast.Expr:
+def parse_expression(text: str, limits: StatementLimits = DEFAULT_LIMITS) -> ast.Expr:
     """Parse one expression, e.g. `a->b[1] + 2`."""
-    return _run(_check_text(text), "expr_start", 1, 1)
+    return _run_limited(_check_text(text), "expr_start", 1, 1, limits)
 
 
 def parse_type(text: str) -> SqlType:
@@ -263,8 +268,16 @@ def _line_col(text: str, pos: int) -> tuple[int, int]:
 # ---------------------------------------------------------------------------
 
 
-def _parse_statement_text(piece: str, line0: int, col0: int) -> ast.Statement:
-    return _with_text(_run(piece, "stmt_start", line0, col0), piece)
+def _parse_statement_text(piece: str, line0: int, col0: int, limits: StatementLimits) -> ast.Statement:
+    return _with_text(_run_limited(piece, "stmt_start", line0, col0, limits), piece)
+
+
+def _run_limited(text: str, start: str, line0: int, col0: int, limits: StatementLimits):
+    """`_run`, refusing text beyond `limits` before parsing it and trees beyond them after."""
+    check_text(text, limits, line0, col0)
+    result = _run(text, start, line0, col0)
+    check_tree(result, limits)
+    return result
 
 
 def _with_text(stmt: ast.Statement, text: str) -> ast.Statement:

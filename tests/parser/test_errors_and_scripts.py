@@ -17,6 +17,7 @@ from ksql.parser import (
     split_statements,
     substitute_variables,
 )
+from ksql.parser.limits import UNLIMITED
 
 from .conformance_data import SHARED, load_statements
 
@@ -122,10 +123,16 @@ def test_empty_parenthesised_partition_by_parses():
 
 
 def test_deep_nesting_is_handled():
+    """The parser itself builds deep trees; by default they are refused, naming the limit."""
     expr = "(" * 500 + "1" + ")" * 500
-    assert parse_expression(expr).value == 1
+    assert parse_expression(expr, UNLIMITED).value == 1
     long_sum = " + ".join(["a"] * 3000)
-    assert parse_expression(long_sum) is not None
+    assert parse_expression(long_sum, UNLIMITED) is not None
+    with pytest.raises(ParseError, match=r"^line 1:51: Brackets nest more than 50 levels deep; the limit is 50 "
+                                         r"levels \(ksql.statement.max.depth\).$"):
+        parse_expression(expr)
+    with pytest.raises(ParseError, match=r"^Expressions nest more than 50 levels deep; the limit is 50 levels"):
+        parse_expression(long_sum)
 
 
 def _conformance_statements():

@@ -60,3 +60,21 @@ def test_replay_reports_commands_that_no_longer_apply() -> None:
     log.delete_topic("s")  # removed behind the server's back
     count, failures = CommandLog(log, "x").replay(Engine(log, EngineConfig()))
     assert count == 1 and len(failures) == 1 and "does not exist" in failures[0][1]
+
+
+def test_replay_keeps_statements_accepted_under_higher_limits() -> None:
+    """Lowering a statement or topic limit must not lose what the server accepted before."""
+    log = MemoryLog()
+    generous = Engine(log, EngineConfig(properties={"ksql.statement.max.depth": 60,
+                                                    "ksql.statement.max.in.list.size": 5,
+                                                    "ksql.topic.max.partitions": 4}))
+    deep = " AND ".join(f"V <> {i}" for i in range(55))
+    _run(generous, CommandLog(log, "svc_"),
+         "CREATE STREAM S (K STRING KEY, V INT) WITH (KAFKA_TOPIC='s', PARTITIONS=4, VALUE_FORMAT='JSON');\n"
+         f"CREATE STREAM D AS SELECT * FROM S WHERE {deep} AND V IN (1, 2, 3, 4, 5);")
+    assert sorted(generous.metastore.sources) == ["D", "S"]
+
+    strict = Engine(log, EngineConfig(properties={"ksql.statement.max.in.list.size": 2,
+                                                  "ksql.topic.max.partitions": 2}))
+    assert CommandLog(log, "svc_").replay(strict) == (2, [])
+    assert sorted(strict.metastore.sources) == ["D", "S"] and list(strict.queries) == ["CSAS_D_1"]

@@ -26,6 +26,7 @@ from typing import Any
 from ksql.errors import KsqlError
 from ksql.functions.registry import FunctionRegistry, LambdaType
 from ksql.parser import ast
+from ksql.parser.limits import too_deep_to_compile
 from ksql.planner.expressions import runtime as R
 from ksql.planner.expressions.formatter import format_expr
 from ksql.planner.expressions.scope import Scope, ScopeColumn
@@ -52,6 +53,20 @@ def _wrap(code: str, base: str) -> str:
     if base == "INTEGER":
         return f"(({code} + 2147483648 & 4294967295) - 2147483648)"
     return f"(({code} + 9223372036854775808 & 18446744073709551615) - 9223372036854775808)"
+
+
+def _load(src: str, filename: str, namespace: dict[str, Any]) -> None:
+    """Define the generated code's functions in `namespace`. Python refuses code nested too deeply
+    (200 parentheses, or its recursion limit): that is the statement's nesting, refused as such."""
+    try:
+        code = compile(src, filename, "exec")
+    except SyntaxError as err:
+        if "too many nested parentheses" not in str(err.msg):
+            raise
+        raise too_deep_to_compile() from None
+    except (RecursionError, MemoryError):
+        raise too_deep_to_compile() from None
+    exec(code, namespace)
 
 
 class ExpressionCompiler:
@@ -88,7 +103,7 @@ class ExpressionCompiler:
     def function(self, expr: ast.Expr, name: str = "_expr") -> Callable[[Sequence[Any]], Any]:
         """A Python function row -> value for one expression (errors propagate)."""
         src = f"def {name}(row):\n    return {self.compile(expr)}\n"
-        exec(compile(src, f"<ksql-expr {name}>", "exec"), self.namespace)
+        _load(src, f"<ksql-expr {name}>", self.namespace)
         return self.namespace[name]
 
     def const(self, value: Any) -> str:
@@ -589,7 +604,7 @@ def compile_batch(filter_: ast.Expr | None, projections: Sequence[ast.Expr], sco
         "                _append(_r)",
         "    return out",
     ]) + "\n"
-    exec(compile(src, "<ksql-batch>", "exec"), ns)
+    _load(src, "<ksql-batch>", ns)
     fn = ns["_batch"]
     fn.__ksql_source__ = src
     return fn
@@ -609,7 +624,7 @@ def compile_projection(filter_: ast.Expr | None, projections: Sequence[ast.Expr]
         lines += [f"        if not {ff}:", "            return None"]
     lines += [f"        {unpack_rest}", f"        return {tup}", "    except Exception:", "        return _slow(row)"]
     src = "\n".join(slow) + "\n\n" + "\n".join(lines) + "\n"
-    exec(compile(src, "<ksql-projection>", "exec"), ns)
+    _load(src, "<ksql-projection>", ns)
     fn = ns["_one"]
     fn.__ksql_source__ = src
     return fn
