@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from ksql.engine.codec import RecordEncoder, encode_window
 from ksql.engine.engine import Engine
+from ksql.engine.inserts import insert_record, integral_out_of_range
 from ksql.engine.log import LogError, Record, default_partition
 from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.serde.json_serde import json_coercer
@@ -145,7 +146,8 @@ class RowInserter:
             self.by_upper.setdefault(c.name.upper(), []).append(c)
         self.coercers = {c.name: json_coercer(c.type) for c in self.columns}
 
-    def _row(self, line: bytes) -> tuple:
+    def _record(self, line: bytes) -> tuple[int, Record]:
+        """(partition, record) of one JSON line of column values; KsqlError saying why it is refused."""
         try:
             values = orjson.loads(line)
         except orjson.JSONDecodeError as err:
@@ -162,15 +164,17 @@ class RowInserter:
                 raise KsqlError(f"Column name {name} does not exist.")
             if column.is_header:
                 raise KsqlError(f"Cannot insert into HEADER columns: {column.name}")
+            problem = integral_out_of_range(value, column.type)
             try:
+                if problem is not None:
+                    raise SerdeError(problem)
                 row[column.name] = self.coercers[column.name](value)
             except SerdeError as err:
                 raise KsqlError(f"Can't coerce a field of type {type(value).__name__} ({value}) into type "
                                 f"{column.type}: {err}") from None
         schema = self.target.schema
-        ts = _now_ms()
-        return (*(row.get(c.name) for c in schema.key), *(row.get(c.name) for c in schema.value),
-                ts, [], None, None, 0, False)
+        return insert_record(self.target, self.encoder, [row.get(c.name) for c in schema.key],
+                             [row.get(c.name) for c in schema.value], _now_ms())
 
     def insert_lines(self, lines: list[bytes]) -> list[str | None]:
         """Insert what is valid; per line None (acknowledged) or the error message."""
@@ -178,16 +182,11 @@ class RowInserter:
         by_partition: dict[int, list[Record]] = {}
         for line in lines:
             try:
-                encoded = self.encoder.encode([self._row(line)])
+                partition, record = self._record(line)
             except KsqlError as err:
                 errors.append(str(err))
                 continue
-            if not encoded:
-                errors.append(f"Failed to insert values into '{self.target.name}': the row could not be "
-                              "serialized in the stream's formats")
-                continue
-            for partition, records in encoded.items():
-                by_partition.setdefault(partition, []).extend(records)
+            by_partition.setdefault(partition, []).append(record)
             errors.append(None)
         if by_partition:
             try:
