@@ -12,11 +12,14 @@ ms, "partition": n, "headers": [{"KEY": "h", "VALUE": base64}]}]}`. Keys and val
 are JSON values serialized in the formats of the stream or table declared over
 the topic (as ksql.testing.TestDriver.pipe does); without one, objects and arrays
 are written as JSON, strings as UTF-8 and numbers as Kafka's big-endian ints/doubles.
+`"rawKey"` / `"rawValue"` (base64) give the exact bytes instead, as any other producer
+may write them, readable or not.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import time
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -204,7 +207,7 @@ def _now_ms() -> int:
 
 # --- POST /topics/{topic}/records --------------------------------------------------------------
 
-RECORD_FIELDS = {"key", "value", "timestamp", "partition", "headers", "window"}
+RECORD_FIELDS = {"key", "value", "rawKey", "rawValue", "timestamp", "partition", "headers", "window"}
 
 
 async def produce_endpoint(request: Request, server: KsqlServer, topic: str, max_bytes: int) -> Response:
@@ -217,6 +220,9 @@ async def produce_endpoint(request: Request, server: KsqlServer, topic: str, max
         if unknown:
             raise bad_request(f"Unrecognized field \"{sorted(unknown)[0]}\" in a record: known fields are "
                               f"{', '.join(sorted(RECORD_FIELDS))}")
+        for side in ("key", "value"):
+            if side in record and f"raw{side.title()}" in record:
+                raise bad_request(f"Invalid record: give either \"{side}\" or \"raw{side.title()}\", not both")
     offsets = await run_in_threadpool(produce, server, topic, doc["records"])
     return JSONResponse({"offsets": offsets})
 
@@ -251,6 +257,8 @@ def _record(engine: Engine, spec: dict[str, Any], source: DataSource | None, par
         value_bytes = TestDriver._encode_side(driver, value, source, False)
     else:
         key_bytes, value_bytes = _encode_untyped(key, "KAFKA"), _encode_untyped(value, "JSON")
+    key_bytes = _raw(spec, "rawKey", key_bytes)
+    value_bytes = _raw(spec, "rawValue", value_bytes)
     window = spec.get("window")
     if window is not None:
         kind = "SESSION" if str(window.get("type", "")).upper() == "SESSION" else "TUMBLING"
@@ -266,3 +274,18 @@ def _record(engine: Engine, spec: dict[str, Any], source: DataSource | None, par
         raise KsqlError(f"partition {partition} is out of range [0, {partitions})")
     timestamp = spec.get("timestamp")
     return partition, Record(key_bytes, value_bytes, _now_ms() if timestamp is None else int(timestamp), headers)
+
+
+def _raw(spec: dict[str, Any], field: str, encoded: bytes | None) -> bytes | None:
+    """The bytes a record's rawKey / rawValue (base64) gives, else the encoded key / value."""
+    if field not in spec:
+        return encoded
+    raw = spec[field]
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise KsqlError(f"{field} must be a base64 string")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except binascii.Error as err:
+        raise KsqlError(f"{field} is not valid base64: {err}") from None
