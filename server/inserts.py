@@ -240,11 +240,12 @@ def produce(server: KsqlServer, topic: str, records: list[dict[str, Any]]) -> li
                 batches.append(_record(engine, spec, source, partitions))
             except (KsqlError, ValueError, TypeError, KeyError) as err:
                 raise bad_request(f"Invalid record {orjson.dumps(spec).decode()[:200]}: {err}") from None
-        out = []
-        for partition, record in batches:
-            [offset] = log.append(topic, partition, [record])
-            out.append({"partition": partition, "offset": offset})
-        return out
+        by_partition: dict[int, list[Record]] = {}
+        for partition, record in batches:  # one append (one fsync) per partition, in request order
+            by_partition.setdefault(partition, []).append(record)
+        offsets = {partition: iter(log.append(topic, partition, records))
+                   for partition, records in by_partition.items()}
+        return [{"partition": partition, "offset": next(offsets[partition])} for partition, _ in batches]
 
 
 def _record(engine: Engine, spec: dict[str, Any], source: DataSource | None, partitions: int

@@ -5,7 +5,6 @@ would drop are refused in their acknowledgement."""
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -16,8 +15,8 @@ import httpx
 import pytest
 
 from tests.server.harness import ServerProcess, ksql
+from tests.server.poison import framed_poisons, interleaved, json_poisons, produce
 
-DEPTH = 100_000
 SETUP = """
 CREATE STREAM EVENTS (K STRING KEY, V INT, B BIGINT, D DOUBLE, X DECIMAL(10, 2), T STRING)
   WITH (KAFKA_TOPIC='events', PARTITIONS=2, VALUE_FORMAT='JSON');
@@ -29,55 +28,6 @@ CREATE TABLE COUNTS AS SELECT K, COUNT(*) AS N FROM EVENTS WHERE T LIKE 'ok-%' G
 CREATE STREAM ACOPY AS SELECT K, T FROM AEVENTS;
 CREATE TABLE PCOUNTS AS SELECT K, COUNT(*) AS N FROM PEVENTS GROUP BY K;
 """
-
-
-def json_poisons() -> list[bytes]:
-    """Values no JSON reader accepts, and values that decode only to rows the queries filter out (T='bad')."""
-    huge = b"1" + b"0" * 400
-    return [
-        b"[" * DEPTH + b"]" * DEPTH, b'{"a":' * DEPTH + b"1" + b"}" * DEPTH,
-        b'{"T": "\xff\xfe"}', b'{"T": "\\ud800"}', b"\x00", b"", b'{"V": 1, "T": "ok', b"\xde\xad\xbe\xef",
-        b'{"V": 1e400, "T": "bad"}', b'{"B": 1e400, "T": "bad"}', b'{"D": 1e400, "T": "bad"}',
-        b'{"X": 1e400, "T": "bad"}', b'{"V": %s, "T": "bad"}' % huge, b'{"B": %s, "T": "bad"}' % huge,
-        b'{"D": %s, "T": "bad"}' % huge, b'{"X": %s, "T": "bad"}' % huge,
-        b"[" * 2000 + b"]" * 2000, b'{"T": ' + b"[" * 5000 + b"]" * 5000 + b"}",
-    ]
-
-
-def framed_poisons() -> list[bytes]:
-    """Truncated or garbage Avro / Protobuf records, with and without Confluent's framing."""
-    return [b"\x00", b"\x00\x00\x00", b"\x00\x00\x00\x00\x01", b"\x00\x00\x00\x00\x01\x02",
-            b"\x00\x00\x00\x00\x02\x00\x0a", b"\x00\x00\x00\x7f\xff\x02\x02", b"\x00\x00\x00\x00\x01\xff\xff\xff",
-            b"\x00\x00\x00\x00\x02" + b"\x80" * 1000, b"\x07garbage", b"",
-            b"\x00\x00\x00\x00\x01" + b"[" * DEPTH]
-
-
-def _raw(key: str, value: bytes) -> dict:
-    return {"key": key, "rawValue": base64.b64encode(value).decode()}
-
-
-def interleaved(poisons: list[bytes], bad: int, valid: int, deep_every: int) -> Iterator[tuple[bool, dict]]:
-    """(is_valid, record) for `bad` poison records with `valid` valid ones (T = ok-<i>) spread among them;
-    the poisons of 100k-level nesting (the first two of a list, if that long) only every `deep_every`."""
-    shallow = [p for p in poisons if len(p) < DEPTH]
-    deep = [p for p in poisons if len(p) >= DEPTH]
-    step = bad // valid
-    n_valid = 0
-    for i in range(bad):
-        if deep and i % deep_every == 0:
-            value = deep[(i // deep_every) % len(deep)]
-        else:
-            value = shallow[i % len(shallow)]
-        yield False, _raw(f"k{i % 5}", value)
-        if i % step == step - 1 and n_valid < valid:
-            yield True, {"key": f"k{n_valid % 5}", "value": {"V": n_valid, "T": f"ok-{n_valid}"}}
-            n_valid += 1
-
-
-def _produce(client: httpx.Client, topic: str, records: list[dict], per_request: int = 500) -> None:
-    for start in range(0, len(records), per_request):
-        response = client.post(f"/topics/{topic}/records", json={"records": records[start:start + per_request]})
-        assert response.status_code == 200, response.text[:500]
 
 
 def _wait_idle(client: httpx.Client, timeout: float = 60.0) -> None:
@@ -135,7 +85,7 @@ def test_ten_thousand_poison_records_are_skipped_by_every_query(big_server: Serv
         reader.start()
         assert started.wait(10)
         for topic, records in streams.items():
-            _produce(c, topic, [r for _, r in records])
+            produce(c, topic, [r for _, r in records])
         _wait_idle(c)
         reader.join(60)
         assert not reader.is_alive() and sorted(pushed) == expected["events"]
@@ -177,3 +127,18 @@ def test_inserts_the_queries_would_drop_are_refused_in_the_acknowledgement(big_s
         _wait_idle(c)
         assert sorted(_pull(c, "SELECT K, V FROM TS_COPY;")) == [["a", 1], ["f", 6]]
 
+
+
+def test_raw_record_bytes_are_checked_base64(big_server: ServerProcess) -> None:
+    with big_server.client() as c:
+        ksql(c, "CREATE STREAM RAW (K STRING KEY, V INT) WITH (KAFKA_TOPIC='raw', PARTITIONS=1, VALUE_FORMAT='JSON');")
+        both = c.post("/topics/raw/records", json={"records": [{"value": {"V": 1}, "rawValue": "AA=="}]})
+        assert both.status_code == 400 and 'either "value" or "rawValue"' in both.json()["message"]
+        bad = c.post("/topics/raw/records", json={"records": [{"rawKey": "not base64!"}]})
+        assert bad.status_code == 400 and "rawKey is not valid base64" in bad.json()["message"]
+        ok = c.post("/topics/raw/records", json={"records": [{"rawKey": "azE=", "rawValue": "eyJWIjogN30="}]})
+        assert ok.status_code == 200
+        rows = c.post("/query-stream", headers={"accept": "application/json"},
+                      json={"sql": "SELECT K, V FROM RAW EMIT CHANGES LIMIT 1;",
+                            "properties": {"auto.offset.reset": "earliest"}})
+        assert rows.json()[1] == ["k1", 7]
