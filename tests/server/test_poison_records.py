@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -142,3 +143,30 @@ def test_raw_record_bytes_are_checked_base64(big_server: ServerProcess) -> None:
                       json={"sql": "SELECT K, V FROM RAW EMIT CHANGES LIMIT 1;",
                             "properties": {"auto.offset.reset": "earliest"}})
         assert rows.json()[1] == ["k1", 7]
+
+
+def test_every_push_endpoint_delivers_the_valid_rows_around_poison_records(big_server: ServerProcess) -> None:
+    """/query, /query-stream, SSE and WebSocket push queries over a topic with unreadable records."""
+    from websockets.sync.client import connect
+
+    with big_server.client(timeout=30) as c:
+        ksql(c, "CREATE STREAM PUSHED (K STRING KEY, V INT, B BIGINT, D DOUBLE, X DECIMAL(10, 2), T STRING) "
+                "WITH (KAFKA_TOPIC='pushed', PARTITIONS=1, VALUE_FORMAT='JSON');")
+        records = list(interleaved(json_poisons(), 300, 30, 100))
+        produce(c, "pushed", [r for _, r in records])
+        expected = [r["value"]["T"] for ok, r in records if ok]
+        sql = f"SELECT T FROM PUSHED WHERE T LIKE 'ok-%' EMIT CHANGES LIMIT {len(expected)};"
+        earliest = {"auto.offset.reset": "earliest"}
+        chunked = c.post("/query", json={"ksql": sql, "streamsProperties": earliest})
+        assert [m["row"]["columns"][0] for m in chunked.json() if "row" in m] == expected
+        delimited = c.post("/query-stream", headers={"accept": "application/json"},
+                           json={"sql": sql, "properties": earliest})
+        assert [row[0] for row in delimited.json()[1:]] == expected
+        params = {"sql": sql, "properties": json.dumps(earliest)}
+        with c.stream("GET", "/query/sse", params=params) as response:
+            data = [line[len("data: "):] for line in response.iter_lines() if line.startswith("data: ")]
+        assert [json.loads(d)[0] for d in data[1:] if d.startswith("[")] == expected
+    request = json.dumps({"ksql": sql, "streamsProperties": earliest})
+    with connect(big_server.url.replace("http://", "ws://") + "/ws/query?" + urlencode({"request": request})) as ws:
+        ws.recv(timeout=10)  # the schema
+        assert [json.loads(ws.recv(timeout=10))["row"]["columns"][0] for _ in expected] == expected
