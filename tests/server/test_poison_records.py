@@ -5,6 +5,7 @@ would drop are refused in their acknowledgement."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -170,3 +171,19 @@ def test_every_push_endpoint_delivers_the_valid_rows_around_poison_records(big_s
     with connect(big_server.url.replace("http://", "ws://") + "/ws/query?" + urlencode({"request": request})) as ws:
         ws.recv(timeout=10)  # the schema
         assert [json.loads(ws.recv(timeout=10))["row"]["columns"][0] for _ in expected] == expected
+
+
+def test_print_shows_unreadable_records_raw(big_server: ServerProcess) -> None:
+    """PRINT prints what a format cannot read (100k-level nesting in JSON_SR, an absurd timestamp) as is."""
+    with big_server.client(timeout=30) as c:
+        ksql(c, "CREATE STREAM SR (K STRING KEY, V INT) WITH (KAFKA_TOPIC='sr', PARTITIONS=1, "
+                "VALUE_FORMAT='JSON_SR');")
+        deep = b"\x00\x00\x00\x00\x01" + b"[" * 100_000 + b"]" * 100_000
+        produce(c, "sr", [{"key": "a", "value": {"V": 1}, "timestamp": 0},
+                          {"key": "b", "rawValue": base64.b64encode(deep).decode(), "timestamp": 10**16},
+                          {"key": "c", "value": {"V": 3}, "timestamp": 1000}])
+        response = c.post("/query", json={"ksql": "PRINT 'sr' FROM BEGINNING LIMIT 3;"})
+        lines = [line for line in response.text.splitlines() if line.startswith("rowtime:")]
+    assert lines[0] == 'rowtime: 1970/01/01 00:00:00.000 Z, key: a, value: {"V":1}, partition: 0'
+    assert lines[1].startswith("rowtime: +318857/05/20 17:46:40.000 Z, key: b, value: 00000000015b5b5b")
+    assert lines[2] == 'rowtime: 1970/01/01 00:00:01.000 Z, key: c, value: {"V":3}, partition: 0'
