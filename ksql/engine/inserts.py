@@ -2,10 +2,11 @@
 
 INSERT VALUES and /inserts-stream acknowledge a row once it is in the log. An
 acknowledgement is a promise that the row counts, so a row that the queries over
-its target would skip is refused instead of stored: a table row without its whole
-key, a row whose TIMESTAMP column is null, negative or unparseable, a row the
-formats cannot write, and a row whose record the target's serdes cannot read back
-(e.g. a single null DELIMITED column, written as an empty record).
+its target would skip is refused instead of stored: a row of a windowed source
+(its key has no window bounds), a table row without its whole key, a row whose
+TIMESTAMP column is null, negative or unparseable, a row the formats cannot write,
+and a row whose record the target's serdes cannot read back (e.g. a single null
+DELIMITED column, written as an empty record).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def insert_record(target: DataSource, encoder: RecordEncoder, key: list, value: 
         return KsqlError(f"Failed to insert values into '{target.name}'. {reason}")
 
     schema = target.schema
+    if target.window is not None:
+        raise refuse(f"Inserting values into windowed sources is not supported: the keys of {target.name} "
+                     "carry their window's bounds")
     if target.kind == "TABLE" and schema.key and any(v is None for v in key):
         raise refuse(f"Value for primary key column(s) {', '.join(c.name for c in schema.key)} "
                      "is required for tables")

@@ -16,7 +16,9 @@ def driver():
               "CREATE STREAM F (K STRING KEY, TS STRING) WITH (KAFKA_TOPIC='f', PARTITIONS=1, VALUE_FORMAT='JSON', "
               "TIMESTAMP='TS', TIMESTAMP_FORMAT='yyyy-MM-dd');"
               "CREATE TABLE T (K STRING PRIMARY KEY, V INT) WITH (KAFKA_TOPIC='t', PARTITIONS=1, VALUE_FORMAT='JSON');"
-              "CREATE STREAM D (K STRING KEY, V INT) WITH (KAFKA_TOPIC='d', PARTITIONS=1, VALUE_FORMAT='DELIMITED');")
+              "CREATE STREAM D (K STRING KEY, V INT) WITH (KAFKA_TOPIC='d', PARTITIONS=1, VALUE_FORMAT='DELIMITED');"
+              "CREATE TABLE W (K STRING PRIMARY KEY, V INT) WITH (KAFKA_TOPIC='w', PARTITIONS=1, VALUE_FORMAT='JSON', "
+              "WINDOW_TYPE='TUMBLING', WINDOW_SIZE='1 MINUTE');")
     d.execute("CREATE STREAM S2 AS SELECT * FROM S; CREATE STREAM F2 AS SELECT * FROM F; "
               "CREATE TABLE T2 AS SELECT * FROM T; CREATE STREAM D2 AS SELECT * FROM D;")
     yield d
@@ -41,9 +43,11 @@ def driver():
     ("INSERT INTO D (K, V) VALUES ('a', NULL);",
      "Failed to insert values into 'D'. The row's record would be unreadable in the formats of D: "
      "Error deserializing delimited: No fields in record"),
+    ("INSERT INTO W (K, V) VALUES ('a', 1);",
+     "Failed to insert values into 'W'. Inserting values into windowed sources is not supported"),
 ])
 def test_rows_the_queries_would_drop_are_refused(driver, sql, message) -> None:
-    topics = {t: driver.log.end_offset(t, 0) for t in ("s", "f", "t", "d")}
+    topics = {t: driver.log.end_offset(t, 0) for t in ("s", "f", "t", "d", "w")}
     with pytest.raises(KsqlError) as err:
         driver.execute(sql)
     assert str(err.value).startswith(message)
