@@ -12,11 +12,14 @@ ms, "partition": n, "headers": [{"KEY": "h", "VALUE": base64}]}]}`. Keys and val
 are JSON values serialized in the formats of the stream or table declared over
 the topic (as ksql.testing.TestDriver.pipe does); without one, objects and arrays
 are written as JSON, strings as UTF-8 and numbers as Kafka's big-endian ints/doubles.
+`"rawKey"` / `"rawValue"` (base64) give the exact bytes instead, as any other producer
+may write them, readable or not.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import time
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -30,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 
 from ksql.engine.codec import RecordEncoder, encode_window
 from ksql.engine.engine import Engine
+from ksql.engine.inserts import insert_record, integral_out_of_range
 from ksql.engine.log import LogError, Record, default_partition
 from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.serde.json_serde import json_coercer
@@ -145,7 +149,8 @@ class RowInserter:
             self.by_upper.setdefault(c.name.upper(), []).append(c)
         self.coercers = {c.name: json_coercer(c.type) for c in self.columns}
 
-    def _row(self, line: bytes) -> tuple:
+    def _record(self, line: bytes) -> tuple[int, Record]:
+        """(partition, record) of one JSON line of column values; KsqlError saying why it is refused."""
         try:
             values = orjson.loads(line)
         except orjson.JSONDecodeError as err:
@@ -162,15 +167,17 @@ class RowInserter:
                 raise KsqlError(f"Column name {name} does not exist.")
             if column.is_header:
                 raise KsqlError(f"Cannot insert into HEADER columns: {column.name}")
+            problem = integral_out_of_range(value, column.type)
             try:
+                if problem is not None:
+                    raise SerdeError(problem)
                 row[column.name] = self.coercers[column.name](value)
             except SerdeError as err:
                 raise KsqlError(f"Can't coerce a field of type {type(value).__name__} ({value}) into type "
                                 f"{column.type}: {err}") from None
         schema = self.target.schema
-        ts = _now_ms()
-        return (*(row.get(c.name) for c in schema.key), *(row.get(c.name) for c in schema.value),
-                ts, [], None, None, 0, False)
+        return insert_record(self.target, self.encoder, [row.get(c.name) for c in schema.key],
+                             [row.get(c.name) for c in schema.value], _now_ms())
 
     def insert_lines(self, lines: list[bytes]) -> list[str | None]:
         """Insert what is valid; per line None (acknowledged) or the error message."""
@@ -178,16 +185,11 @@ class RowInserter:
         by_partition: dict[int, list[Record]] = {}
         for line in lines:
             try:
-                encoded = self.encoder.encode([self._row(line)])
+                partition, record = self._record(line)
             except KsqlError as err:
                 errors.append(str(err))
                 continue
-            if not encoded:
-                errors.append(f"Failed to insert values into '{self.target.name}': the row could not be "
-                              "serialized in the stream's formats")
-                continue
-            for partition, records in encoded.items():
-                by_partition.setdefault(partition, []).extend(records)
+            by_partition.setdefault(partition, []).append(record)
             errors.append(None)
         if by_partition:
             try:
@@ -205,7 +207,7 @@ def _now_ms() -> int:
 
 # --- POST /topics/{topic}/records --------------------------------------------------------------
 
-RECORD_FIELDS = {"key", "value", "timestamp", "partition", "headers", "window"}
+RECORD_FIELDS = {"key", "value", "rawKey", "rawValue", "timestamp", "partition", "headers", "window"}
 
 
 async def produce_endpoint(request: Request, server: KsqlServer, topic: str, max_bytes: int) -> Response:
@@ -218,6 +220,9 @@ async def produce_endpoint(request: Request, server: KsqlServer, topic: str, max
         if unknown:
             raise bad_request(f"Unrecognized field \"{sorted(unknown)[0]}\" in a record: known fields are "
                               f"{', '.join(sorted(RECORD_FIELDS))}")
+        for side in ("key", "value"):
+            if side in record and f"raw{side.title()}" in record:
+                raise bad_request(f"Invalid record: give either \"{side}\" or \"raw{side.title()}\", not both")
     offsets = await run_in_threadpool(produce, server, topic, doc["records"])
     return JSONResponse({"offsets": offsets})
 
@@ -235,11 +240,12 @@ def produce(server: KsqlServer, topic: str, records: list[dict[str, Any]]) -> li
                 batches.append(_record(engine, spec, source, partitions))
             except (KsqlError, ValueError, TypeError, KeyError) as err:
                 raise bad_request(f"Invalid record {orjson.dumps(spec).decode()[:200]}: {err}") from None
-        out = []
-        for partition, record in batches:
-            [offset] = log.append(topic, partition, [record])
-            out.append({"partition": partition, "offset": offset})
-        return out
+        by_partition: dict[int, list[Record]] = {}
+        for partition, record in batches:  # one append (one fsync) per partition, in request order
+            by_partition.setdefault(partition, []).append(record)
+        offsets = {partition: iter(log.append(topic, partition, records))
+                   for partition, records in by_partition.items()}
+        return [{"partition": partition, "offset": next(offsets[partition])} for partition, _ in batches]
 
 
 def _record(engine: Engine, spec: dict[str, Any], source: DataSource | None, partitions: int
@@ -252,6 +258,8 @@ def _record(engine: Engine, spec: dict[str, Any], source: DataSource | None, par
         value_bytes = TestDriver._encode_side(driver, value, source, False)
     else:
         key_bytes, value_bytes = _encode_untyped(key, "KAFKA"), _encode_untyped(value, "JSON")
+    key_bytes = _raw(spec, "rawKey", key_bytes)
+    value_bytes = _raw(spec, "rawValue", value_bytes)
     window = spec.get("window")
     if window is not None:
         kind = "SESSION" if str(window.get("type", "")).upper() == "SESSION" else "TUMBLING"
@@ -267,3 +275,18 @@ def _record(engine: Engine, spec: dict[str, Any], source: DataSource | None, par
         raise KsqlError(f"partition {partition} is out of range [0, {partitions})")
     timestamp = spec.get("timestamp")
     return partition, Record(key_bytes, value_bytes, _now_ms() if timestamp is None else int(timestamp), headers)
+
+
+def _raw(spec: dict[str, Any], field: str, encoded: bytes | None) -> bytes | None:
+    """The bytes a record's rawKey / rawValue (base64) gives, else the encoded key / value."""
+    if field not in spec:
+        return encoded
+    raw = spec[field]
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise KsqlError(f"{field} must be a base64 string")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except binascii.Error as err:
+        raise KsqlError(f"{field} is not valid base64: {err}") from None

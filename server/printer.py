@@ -12,7 +12,6 @@ keys and values, which is how KAFKA-format INT and BIGINT look).
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import struct
 from decimal import Decimal
@@ -21,8 +20,8 @@ from ksql.engine.codec import key_serde, value_serde
 from ksql.engine.log import Log, Record
 from ksql.engine.metastore import DataSource
 from ksql.engine.serde import spec_values
-from ksql.errors import KsqlError, SerdeError
-from ksql.functions.javalib import java_double_str
+from ksql.errors import KsqlError
+from ksql.functions.javalib import format_timestamp, java_double_str
 from ksql.parser import ast
 
 
@@ -90,9 +89,9 @@ class TopicPrinter:
                     return "<null>"
                 try:
                     value = spec_values.decode_side(fmt, data, topic=source.topic, is_key=is_key, columns=columns)
-                except (SerdeError, KsqlError):
+                    return json.dumps(value, separators=(",", ":"), default=_json_default)
+                except Exception:  # noqa: BLE001 - bytes the format cannot read (too deep, cut, ...) print raw
                     return _untyped(data)
-                return json.dumps(value, separators=(",", ":"), default=_json_default)
             return decode_record
         serde = key_serde(source.schema, fmt) if is_key else value_serde(source.schema, fmt)
 
@@ -101,7 +100,7 @@ class TopicPrinter:
                 return "<null>"
             try:
                 row = serde.deserialize(data)
-            except (SerdeError, KsqlError):
+            except Exception:  # noqa: BLE001 - bytes the format cannot read print raw
                 return _untyped(data)
             if row is None:
                 return "<null>"
@@ -130,8 +129,9 @@ class TopicPrinter:
         return lines
 
     def line(self, rec: Record) -> str:
-        when = dt.datetime.fromtimestamp(rec.timestamp / 1000, dt.UTC)
-        stamp = when.strftime("%Y/%m/%d %H:%M:%S.") + f"{when.microsecond // 1000:03d} Z"
+        date, _, time_of_day = format_timestamp(rec.timestamp).partition("T")  # any long, as Java prints it
+        year, month, day = date.rsplit("-", 2)
+        stamp = f"{year}/{month}/{day} {time_of_day} Z"
         return (f"rowtime: {stamp}, key: {self._key(rec.key)}, value: {self._value(rec.value)}, "
                 f"partition: {rec.partition}")
 

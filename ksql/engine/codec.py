@@ -41,6 +41,18 @@ def value_serde(schema: LogicalSchema, fmt: FormatInfo, topic: str = "") -> Serd
                         delimiter=fmt.delimiter, topic=topic, **fmt.serde_options())
 
 
+def failure_reason(err: BaseException) -> str:
+    """What the processing log says about a record a serde could not read or write.
+
+    SerdeError and KsqlError carry their own message; anything else (a RecursionError
+    from deeply nested data, a MemoryError, a library's own exception) is named too."""
+    if isinstance(err, KsqlError):
+        return str(err)
+    if isinstance(err, RecursionError):
+        return "the data is nested too deeply to decode"
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
 # --- windowed keys (Kafka Streams' TimeWindowedSerde / SessionWindowedSerde layout) ----------
 
 def encode_window(key: bytes | None, window: WindowInfo, start: int, end: int) -> bytes:
@@ -171,9 +183,9 @@ class RecordDecoder:
                 if key is None:
                     key = [None] * self.n_keys
                 value = value_de(rec.value) if rec.value is not None else None
-            except (SerdeError, KsqlError) as err:
+            except Exception as err:  # noqa: BLE001 - whatever the bytes make a serde raise is this record's fault
                 processing_log.warning("%s: skipped record at %s/%d offset %d: %s", self.query_id,
-                                       self.source.topic, rec.partition, rec.offset, err)
+                                       self.source.topic, rec.partition, rec.offset, failure_reason(err))
                 continue
             if value is None:
                 values = null_values
@@ -186,7 +198,7 @@ class RecordDecoder:
             if self.timestamp_of is not None:
                 try:
                     ts = self.timestamp_of(row)
-                except (KsqlError, ValueError, TypeError) as err:
+                except Exception as err:  # noqa: BLE001 - an unreadable timestamp is this record's fault
                     if self.throw_on_invalid_timestamp:
                         raise KsqlError("Fatal user code error in TimestampExtractor callback for record "
                                         f"at {self.source.topic}/{rec.partition} offset {rec.offset}: "
@@ -319,8 +331,8 @@ class RecordEncoder:
                 if window is not None and row[wstart_slot] is not None:
                     key_bytes = encode_window(key_bytes, window, row[wstart_slot], row[wstart_slot + 1])
                 value_bytes = None if row[-1] else value_ser(list(row[nk:ts_slot]))
-            except (SerdeError, KsqlError) as err:
-                processing_log.warning("%s: could not serialize a result: %s", self.query_id, err)
+            except Exception as err:  # noqa: BLE001 - a value no serde can write is this result's fault
+                processing_log.warning("%s: could not serialize a result: %s", self.query_id, failure_reason(err))
                 continue
             record = Record(key_bytes, value_bytes, ts, row[headers_slot])
             if single is not None:

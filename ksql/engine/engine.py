@@ -19,8 +19,9 @@ from ksql.engine.formats import (
     resolve_formats,
     with_key_columns,
 )
+from ksql.engine.inserts import insert_record
 from ksql.engine.join import JoinQuery
-from ksql.engine.log import InvalidTopicError, Log, Record, TopicConfig, default_partition
+from ksql.engine.log import InvalidTopicError, Log, TopicConfig
 from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
 from ksql.engine.pull import PullResult, execute_pull
@@ -620,16 +621,8 @@ class Engine:
         ts = values.get(ROWTIME)
         if ts is None:
             ts = int(time.time() * 1000)
-        row = (*key, *value, ts, [], None, None, 0, False)
-        try:
-            key_bytes = encoder.key_serde.serialize(key) if key else None
-            value_bytes = encoder.value_serde.serialize(value)
-        except KsqlError as err:
-            raise KsqlError(f"Failed to insert values into '{target.name}'. {err}") from None
-        if encoder.ts_index is not None:
-            ts = encoder.timestamp_of(row[encoder.ts_index])
-        partition = default_partition(key_bytes, sink_topic_config.partitions) if key_bytes is not None else 0
-        self.log.append(target.topic, partition, [Record(key_bytes, value_bytes, ts or 0, [])])
+        partition, record = insert_record(target, encoder, key, value, ts)
+        self.log.append(target.topic, partition, [record])
         return self._status(stmt, "Inserted 1 row")
 
     def _constant(self, expr: ast.Expr, target: SqlType, column: str) -> Any:

@@ -214,14 +214,44 @@ EPOCH_DATE = _dt.date(1970, 1, 1)
 MS_PER_DAY = 86_400_000
 
 
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of the proleptic Gregorian calendar `days` after 1970-01-01, for any int
+    (H. Hinnant's algorithm): a TIMESTAMP or DATE read from a record can lie far outside
+    Python's years 1..9999, and Java prints those too."""
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+def _iso_date(days: int) -> str:
+    """yyyy-MM-dd as Java's LocalDate.toString: 4-digit years padded, longer ones signed with '+'."""
+    year, month, day = _civil_from_days(days)
+    if year > 9999:
+        text = f"+{year}"
+    elif year < 0:
+        text = f"-{-year:04d}"
+    else:
+        text = f"{year:04d}"
+    return f"{text}-{month:02d}-{day:02d}"
+
+
 def format_timestamp(ms: int) -> str:
     """ksqlDB's TIMESTAMP text: yyyy-MM-dd'T'HH:mm:ss.SSS (UTC)."""
-    t = EPOCH + _dt.timedelta(milliseconds=ms)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
+    days, rem = divmod(ms, MS_PER_DAY)
+    hours, rem = divmod(rem, 3_600_000)
+    minutes, rem = divmod(rem, 60_000)
+    seconds, millis = divmod(rem, 1000)
+    return f"{_iso_date(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
 
 
 def format_date(days: int) -> str:
-    return (EPOCH_DATE + _dt.timedelta(days=days)).isoformat()
+    return _iso_date(days)
 
 
 def format_time(ms: int) -> str:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from ksql.errors import KsqlError
-from ksql.functions import default_registry
+from ksql.functions import default_registry, javalib
 from ksql.functions.builtins.scalar_time import unit_to_millis
 from ksql.types import BIGINT, DATE, INTEGER, STRING, TIME, TIMESTAMP
 from tests.planner.helpers import evaluate, type_of
@@ -96,3 +96,21 @@ def test_time_unit_conversion_truncates_and_saturates():
     assert unit_to_millis("MICROSECONDS", -1500) == -1
     assert unit_to_millis("DAYS", 2) == 172_800_000
     assert unit_to_millis("DAYS", 10**18) == 2**63 - 1
+
+
+@pytest.mark.parametrize("ms, text", [
+    (0, "1970-01-01T00:00:00.000"),
+    (-1, "1969-12-31T23:59:59.999"),
+    (-30_610_310_400_000, "0999-12-31T00:00:00.000"),  # years before 1000 keep 4 digits, as in Java
+    (2**63 - 1, "+292278994-08-17T07:12:55.807"),  # Instant.ofEpochMilli(Long.MAX_VALUE)
+    (-(2**63), "-292275055-05-16T16:47:04.192"),
+])
+def test_timestamps_print_for_every_long(ms: int, text: str) -> None:
+    """A TIMESTAMP read from a record may hold any BIGINT; REST rows print it as Java does, never fail."""
+    assert javalib.format_timestamp(ms) == text
+
+
+@pytest.mark.parametrize("days, text", [(0, "1970-01-01"), (2**31 - 1, "+5881580-07-11"),
+                                        (-(2**31), "-5877641-06-23")])
+def test_dates_print_for_every_int(days: int, text: str) -> None:
+    assert javalib.format_date(days) == text

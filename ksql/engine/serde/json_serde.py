@@ -59,6 +59,9 @@ _NAN = _Fragment(b'"NaN"')
 _POS_INF = _Fragment(b'"Infinity"')
 _NEG_INF = _Fragment(b'"-Infinity"')
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
+MAX_JSON_DEPTH = 1024  # orjson's limit on nested arrays and objects
+_DEPTH_LIMIT = "depth limit exceeded"  # how orjson's JSONDecodeError says so
+_SURROGATE = "surrogate"  # in orjson's messages about a lone or invalid surrogate in a string
 
 
 def dumps_compact(obj) -> bytes:
@@ -475,16 +478,31 @@ class _JsonSerdeBase(Serde):
     __slots__ = ("_target", "_topic")
 
     def _loads(self, data):
+        """orjson; for numbers it cannot hold (integers past 64 bits, 1e400) the exact parser.
+
+        What orjson refuses for its structure is refused at once: nesting deeper than
+        MAX_JSON_DEPTH (the exact parser would recurse until Python's stack limit) and
+        strings that are not Unicode (lone surrogates, which no serde can write back)."""
         try:
             return _loads(data)
-        except _JSONDecodeError:
-            pass
+        except _JSONDecodeError as e:
+            message = str(e)
+            if message.startswith(_DEPTH_LIMIT):
+                raise self._too_deep(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+            if _SURROGATE in message:
+                raise SerdeError(f"Failed to deserialize {self._target} from topic: {self._topic}. "
+                                 f"Invalid JSON: {message}") from None
         try:
             return loads_exact(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise SerdeError(
                 f"Failed to deserialize {self._target} from topic: {self._topic}. "
                 f"Invalid JSON: {e}") from None
+        except RecursionError:
+            raise self._too_deep("nested too deeply to parse") from None
+
+    def _too_deep(self, how: str) -> SerdeError:
+        return SerdeError(f"Failed to deserialize {self._target} from topic: {self._topic}. Invalid JSON: {how}")
 
     def _fail(self, err: CoercionError):
         return SerdeError(
@@ -671,6 +689,8 @@ class JsonWrappedSerde(_JsonSerdeBase):
                 return self._row(loads_exact(data))
         except CoercionError as e:
             raise self._fail(e) from None
+        except RecursionError:  # a value nested near MAX_JSON_DEPTH, read into STRING or re-parsed
+            raise self._too_deep("nested too deeply to read") from None
 
     def deserialize_many(self, datas):
         try:
@@ -730,6 +750,8 @@ class JsonUnwrappedSerde(_JsonSerdeBase):
                 return self._value(loads_exact(data))
         except CoercionError as e:
             raise self._fail(e) from None
+        except RecursionError:  # a value nested near MAX_JSON_DEPTH, read into STRING or re-parsed
+            raise self._too_deep("nested too deeply to read") from None
 
 
 class JsonFormat(FormatSpec):

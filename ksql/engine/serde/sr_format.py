@@ -89,6 +89,8 @@ def decode_message_indexes(data: bytes) -> tuple[list[int], int]:
             if not b & 0x80:
                 return (result >> 1) ^ -(result & 1)
             shift += 7
+            if shift >= 70:  # a varint holds 64 bits in at most 10 bytes
+                raise SerdeError("Invalid message indexes: varint longer than 10 bytes")
 
     count = varint()
     if count == 0:

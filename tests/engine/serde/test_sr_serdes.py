@@ -60,6 +60,9 @@ def test_wire_format_helpers():
         encoded = encode_message_indexes(indexes)
         assert decode_message_indexes(encoded + b"rest") == (indexes, len(encoded))
     assert encode_message_indexes([0]) == b"\x00"
+    for runaway in (b"\xff" * 100_000, b"\x02" + b"\x80" * 11):  # a varint is at most 10 bytes
+        with pytest.raises(SerdeError, match="varint longer than 10 bytes"):
+            decode_message_indexes(runaway)
 
 
 @pytest.mark.parametrize("fmt", ["AVRO", "PROTOBUF", "JSON_SR"])
