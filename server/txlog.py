@@ -69,6 +69,7 @@ def _encode_rows(rows: list[Row]) -> bytes:
 
 
 def _decode_rows(data: memoryview, pos: int, count: int) -> tuple[list[Record], int]:
+    """`count` rows encoded by _encode_rows from data[pos:]; ValueError / struct.error if they are not."""
     out: list[Record] = []
     for _ in range(count):
         ts, kl, vl, nh = _REC.unpack_from(data, pos)
@@ -85,8 +86,40 @@ def _decode_rows(data: memoryview, pos: int, count: int) -> tuple[list[Record], 
             pos += nl
             headers.append((name, None if hl < 0 else bytes(data[pos:pos + hl])))
             pos += max(hl, 0)
+        if pos > len(data):
+            raise ValueError(f"row data cut short at byte {len(data)}")
         out.append(Record(key, value, ts, headers))
     return out, pos
+
+
+def _decode_transaction(value: bytes) -> tuple[list[tuple[str, int, int, list[Record]]],
+                                                 list[tuple[str, dict[tuple[str, int], int]]]]:
+    """The appends (topic, partition, planned base offset, records) and the commits (group, offsets)
+    of a journal entry; ValueError, TypeError, RecursionError or struct.error if it is not one."""
+    data = memoryview(value)
+    (size,) = struct.unpack_from("<I", data, 0)
+    if 4 + size > len(data):
+        raise ValueError(f"header of {size} bytes in an entry of {len(data)}")
+    doc = orjson.loads(bytes(data[4:4 + size]))
+    if not isinstance(doc, dict) or not isinstance(doc.get("appends"), list) \
+            or not isinstance(doc.get("commits"), list):
+        raise ValueError('not an object with "appends" and "commits" lists')
+    pos = 4 + size
+    appends = []
+    for topic, partition, base, count in doc["appends"]:
+        if not (isinstance(topic, str) and type(partition) is int and type(base) is int and type(count) is int):
+            raise ValueError(f"append {[topic, partition, base, count]!r} is not [topic, partition, base, count]")
+        records, pos = _decode_rows(data, pos, count)
+        appends.append((topic, partition, base, records))
+    commits = []
+    for group, offsets in doc["commits"]:
+        decoded = {}
+        for t, p, o in offsets:
+            if not (isinstance(t, str) and type(p) is int and type(o) is int):
+                raise ValueError(f"commit {[t, p, o]!r} of group {group!r} is not [topic, partition, offset]")
+            decoded[(t, p)] = o
+        commits.append((str(group), decoded))
+    return appends, commits
 
 
 def _rows_of(records: Any) -> list[Row]:
@@ -199,30 +232,40 @@ class TransactionalLog(Log):
             txn.commits.setdefault(group, {}).update(offsets)
 
     def recover(self) -> None:
-        """Finish the journal's last transaction if a crash interrupted it (idempotent)."""
+        """Finish the journal's last transaction if a crash interrupted it (idempotent).
+
+        An entry that cannot be decoded is reported and skipped: it was never acted on (appends
+        and commits follow a durable journal entry), so nothing is lost but that roll-forward.
+        Offsets are committed no further than the end of their partition: a torn tail of the
+        input, cut when the log opened, would otherwise make its group skip new records."""
         end = self.inner.end_offset(self.journal, 0)
         if end <= self.inner.start_offset(self.journal, 0):
             return
         [record] = self.inner.read(self.journal, 0, end - 1, 1)
-        data = memoryview(record.value or b"")
-        (size,) = struct.unpack_from("<I", data, 0)
-        doc = orjson.loads(bytes(data[4:4 + size]))
-        pos = 4 + size
-        for topic, partition, base, count in doc["appends"]:
-            records, pos = _decode_rows(data, pos, count)
+        try:
+            appends, commits = _decode_transaction(record.value or b"")
+        except (ValueError, TypeError, RecursionError, struct.error) as err:
+            _log.error("transaction journal %s: the entry at offset %d cannot be decoded (%s): not rolled "
+                       "forward", self.journal, record.offset, err)
+            return
+        for topic, partition, base, records in appends:
             if not self.inner.topic_exists(topic):
                 continue
             now = self.inner.end_offset(topic, partition)
             if now == base:
                 self.inner.append(topic, partition, records)
-                _log.info("recovered %d records of an interrupted transaction into %s/%d", count, topic,
+                _log.info("recovered %d records of an interrupted transaction into %s/%d", len(records), topic,
                           partition)
             elif now < base:
                 _log.warning("transaction journal: %s/%d ends at %d, before the planned %d: skipped", topic,
                              partition, now, base)
-        for group, offsets in doc["commits"]:
-            todo = {(t, p): o for t, p, o in offsets
-                    if self.inner.topic_exists(t) and (self.inner.committed(group, t, p) or -1) < o}
+        for group, offsets in commits:
+            todo = {}
+            for (t, p), o in offsets.items():
+                if self.inner.topic_exists(t) and p < self.inner.partitions(t):
+                    o = min(o, self.inner.end_offset(t, p))
+                    if (self.inner.committed(group, t, p) or -1) < o:
+                        todo[(t, p)] = o
             if todo:
                 self.inner.commit(group, todo)
 
