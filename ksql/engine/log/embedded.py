@@ -407,7 +407,7 @@ def _read_topic_config(name: str, tdir: str) -> TopicConfig:
     for field, kind in _TOPIC_FIELDS.items():
         value = doc.get(field, getattr(_DEFAULT_CONFIG, field))
         if type(value) is not kind:
-            raise _bad_topic_config(name, tdir, f"has {field} {value!r}, not an {kind.__name__}")
+            raise _bad_topic_config(name, tdir, f"has {field} {value!r}, not of type {kind.__name__}")
     config = TopicConfig(**{k: doc[k] for k in _TOPIC_FIELDS if k in doc})
     try:
         validate_topic(name, config)
@@ -556,6 +556,9 @@ class EmbeddedLog(Log):
                         close()/sync(); survives kill -9, a power loss may lose the last interval;
            "never"    - leave it to the OS page cache: survives kill -9, not power loss.
     clock: wall clock in epoch ms used by retention (injectable for tests).
+
+    `damaged` lists the ranges of offsets lost to corrupt data (found at open, or by a read
+    if a file changed since); each is also logged.
     """
 
     def __init__(
@@ -628,6 +631,9 @@ class EmbeddedLog(Log):
         """Open every topic; damaged metadata stops the open (see _read_topic_config)."""
         for name in sorted(os.listdir(self._topics_dir)):
             tdir = os.path.join(self._topics_dir, name)
+            if not os.path.isdir(tdir):
+                _log.warning("ignoring %s: not a topic directory", tdir)
+                continue
             config = _read_topic_config(name, tdir)
             t = _Topic(name, config, tdir)
             for p in range(config.partitions):
@@ -1348,4 +1354,4 @@ class EmbeddedLog(Log):
             pass
 
 
-__all__ = ["EmbeddedLog", "FSYNC_POLICIES", "LogError"]
+__all__ = ["DamagedRange", "EmbeddedLog", "FSYNC_POLICIES", "LogError"]
