@@ -302,8 +302,7 @@ def _decode_columns(
 # ---------------------------------------------------------------- damage
 
 _NO_LIMIT = 1 << 63  # no upper bound on the offsets of a batch (the active segment)
-_TOPIC_FIELDS = {"partitions": int, "replicas": int, "retention_ms": int, "retention_bytes": int,
-                 "cleanup_policy": str}
+_TOPIC_FIELDS = {name: type(getattr(_DEFAULT_CONFIG, name)) for name in TopicConfig.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
