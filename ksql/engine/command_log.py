@@ -117,15 +117,18 @@ class CommandLog:
     def commands(self, start: int | None = None) -> Iterator[Command | LostCommand]:
         """The commands from `start` (default: the first) in order, and a LostCommand for each
         one that cannot be run: undecodable, or lost to damaged bytes in the log (a gap in the
-        offsets). The commands after either are still returned."""
+        offsets; on Kafka gaps are normal: transaction markers). The commands after either are
+        still returned."""
         offset = self.log.start_offset(self.topic, 0) if start is None else start
+        gaps_are_losses = not self.log.distributed
         while True:
             records = self.log.read(self.topic, 0, offset, 1000)
             if not records:
                 return
             for rec in records:
-                for lost in range(offset, rec.offset):
-                    yield LostCommand(lost, "lost to damaged data in the command topic")
+                if gaps_are_losses:
+                    for lost in range(offset, rec.offset):
+                        yield LostCommand(lost, "lost to damaged data in the command topic")
                 offset = rec.offset + 1
                 try:
                     yield _decode(rec)
