@@ -6,7 +6,10 @@ queries. Push queries only read the log and poll outside it.
 
 Start: open the data directory, finish an interrupted log transaction, replay the
 command topic (streams, tables, types, variables, persistent queries, each query
-resuming from its committed offsets), then start the runner. Stop: end push
+resuming from its committed offsets), then start the runner. Damaged data found on
+the way is logged (offsets lost to corrupt batches, unreadable commands); damaged
+topic metadata stops the start with a message naming the file, since going on without
+a topic would lose its streams and tables, or with the command topic, every statement. Stop: end push
 queries, stop the runner, close the engine and the log.
 
 With `bootstrap.servers` set, every topic lives in that Kafka cluster instead.
@@ -27,7 +30,7 @@ from typing import Any
 
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import Engine, EngineConfig, StatementResult
-from ksql.engine.log import Log, LogError, LogLockedError, open_log
+from ksql.engine.log import CorruptLogError, Log, LogError, LogLockedError, open_log
 from ksql.engine.transient import TransientQueries, TransientQuery
 from ksql.errors import KsqlError
 from ksql.parser import ast
@@ -93,6 +96,8 @@ class KsqlServer:
             raise KsqlError(f"The data directory {self.config.data_dir} is in use by another server") from None
         except ValueError as err:
             raise KsqlError(f"Invalid ksql.log.fsync: {err}") from None
+        except CorruptLogError as err:  # damaged topic metadata: the server does not start without a topic
+            raise KsqlError(f"The data directory {self.config.data_dir} cannot be opened: {err}") from None
         return TransactionalLog(inner, journal_topic(self.service_id))
 
     def stop(self) -> None:

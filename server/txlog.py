@@ -84,6 +84,7 @@ def _take(data: memoryview, pos: int, length: int) -> tuple[bytes | None, int]:
 
 
 def _decode_rows(data: memoryview, pos: int, count: int) -> tuple[list[Record], int]:
+    """`count` rows encoded by _encode_rows from data[pos:]; ValueError / struct.error if they are not."""
     out: list[Record] = []
     try:
         for _ in range(count):
@@ -242,7 +243,12 @@ class TransactionalLog(Log):
             txn.commits.setdefault(group, {}).update(offsets)
 
     def recover(self) -> None:
-        """Finish the journal's last transaction if a crash interrupted it (idempotent)."""
+        """Finish the journal's last transaction if a crash interrupted it (idempotent).
+
+        An entry that cannot be decoded is reported and skipped: it was never acted on (appends
+        and commits follow a durable journal entry), so nothing is lost but that roll-forward.
+        Offsets are committed no further than the end of their partition: a torn tail of the
+        input, cut when the log opened, would otherwise make its group skip new records."""
         end = self.inner.end_offset(self.journal, 0)
         if end <= self.inner.start_offset(self.journal, 0):
             return
@@ -250,24 +256,27 @@ class TransactionalLog(Log):
         try:
             appends, commits = _decode_transaction(record.value)
         except JournalFormatError as err:
-            _log.error("transaction journal: its last record (%s/0@%d) is not a transaction this server "
+            _log.error("transaction journal %s: the record at offset %d is not a transaction this server "
                        "wrote (%s): not recovered", self.journal, record.offset, err)
             return
         for topic, partition, base, records in appends:
-            count = len(records)
             if not self._has_partition(topic, partition):
                 continue
             now = self.inner.end_offset(topic, partition)
             if now == base:
                 self.inner.append(topic, partition, records)
-                _log.info("recovered %d records of an interrupted transaction into %s/%d", count, topic,
+                _log.info("recovered %d records of an interrupted transaction into %s/%d", len(records), topic,
                           partition)
             elif now < base:
                 _log.warning("transaction journal: %s/%d ends at %d, before the planned %d: skipped", topic,
                              partition, now, base)
         for group, offsets in commits:
-            todo = {(t, p): o for t, p, o in offsets
-                    if self._has_partition(t, p) and (self.inner.committed(group, t, p) or -1) < o}
+            todo = {}
+            for t, p, o in offsets:
+                if self._has_partition(t, p):
+                    o = min(o, self.inner.end_offset(t, p))  # never past a partition's end (a lost tail)
+                    if (self.inner.committed(group, t, p) or -1) < o:
+                        todo[(t, p)] = o
             if todo:
                 self.inner.commit(group, todo)
 

@@ -10,6 +10,10 @@ Persistent query ids come from the engine's statement sequence number, so each
 command also records the sequence it ran at and replay restores it: a replayed
 query gets the same id, hence the same consumer group and committed offsets,
 and resumes where it stopped instead of starting over.
+
+A command that cannot be read (its bytes damaged on disk, or not a command) is
+reported with its offset and skipped: the commands after it are still replayed.
+The log truncates only a torn last batch, i.e. the last statement's partial write.
 """
 
 from __future__ import annotations
@@ -53,6 +57,32 @@ class Command:
     offset: int = -1
 
 
+@dataclass(frozen=True)
+class LostCommand:
+    """A command of the log that cannot be replayed: why, and at which offset."""
+
+    offset: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"command at offset {self.offset} {self.reason}"
+
+
+def _decode(record: Record) -> Command:
+    """The Command in a record of the command topic; ValueError (or RecursionError) if it is not one."""
+    doc = orjson.loads(record.value or b"")
+    if not isinstance(doc, dict):
+        raise ValueError(f"not a JSON object but {type(doc).__name__}")
+    statement, sequence, properties = doc.get("statement"), doc.get("sequence"), doc.get("streamsProperties")
+    if not isinstance(statement, str):
+        raise ValueError(f"statement {statement!r} is not a string")
+    if type(sequence) is not int:
+        raise ValueError(f"sequence {sequence!r} is not an integer")
+    if not isinstance(properties, dict | None):
+        raise ValueError(f"streamsProperties {properties!r} is not an object")
+    return Command(statement, dict(properties or {}), sequence, record.offset)
+
+
 class CommandLog:
     """Appends accepted statements to the command topic and replays them into an engine."""
 
@@ -85,28 +115,40 @@ class CommandLog:
         self._own.add(offset)
         return offset
 
-    def commands(self, start: int | None = None) -> Iterator[Command]:
+    def commands(self, start: int | None = None) -> Iterator[Command | LostCommand]:
+        """The commands from `start` (default: the first) in order, and a LostCommand for each
+        one that cannot be run: undecodable, or lost to damaged bytes in the log (a gap in the
+        offsets; on Kafka gaps are normal: transaction markers). The commands after either are
+        still returned."""
         offset = self.log.start_offset(self.topic, 0) if start is None else start
+        gaps_are_losses = not self.log.distributed
         while True:
             records = self.log.read(self.topic, 0, offset, 1000)
             if not records:
                 return
             for rec in records:
+                if gaps_are_losses:
+                    for lost in range(offset, rec.offset):
+                        yield LostCommand(lost, "lost to damaged data in the command topic")
+                offset = rec.offset + 1
                 try:
-                    doc = orjson.loads(rec.value or b"")
-                    yield Command(str(doc["statement"]), dict(doc.get("streamsProperties") or {}),
-                                  int(doc["sequence"]), rec.offset)
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                    log.error("command log: unreadable command at offset %d skipped: %s", rec.offset, err)
-            offset = records[-1].offset + 1
+                    yield _decode(rec)
+                except (ValueError, RecursionError) as err:
+                    yield LostCommand(rec.offset, f"unreadable: {err}")
 
     def replay(self, engine: Engine) -> tuple[int, list[tuple[Command, str]]]:
-        """Re-execute every command in order; returns (commands replayed, [(command, error)])."""
+        """Re-execute every command in order; returns (commands replayed, [(command, error)]).
+
+        A command that cannot be read is reported (logged, and among the failures as a Command
+        with no statement at its offset); the commands after it are replayed."""
         failures: list[tuple[Command, str]] = []
         count = 0
         for command in self.commands():
-            count += 1
             self.position = command.offset + 1
+            if isinstance(command, LostCommand):
+                failures.append(self._lost(command))
+                continue
+            count += 1
             error = self._run(engine, command)
             if error is not None:
                 failures.append((command, error))
@@ -119,6 +161,9 @@ class CommandLog:
         failures: list[tuple[Command, str]] = []
         for command in self.commands(self.position):
             self.position = command.offset + 1
+            if isinstance(command, LostCommand):
+                failures.append(self._lost(command))
+                continue
             if command.offset in self._own:
                 self._own.discard(command.offset)
                 continue
@@ -126,6 +171,10 @@ class CommandLog:
             if error is not None:
                 failures.append((command, error))
         return failures
+
+    def _lost(self, lost: LostCommand) -> tuple[Command, str]:
+        log.error("command log %s: %s; skipped", self.topic, lost)
+        return Command("", {}, -1, lost.offset), str(lost)
 
     @staticmethod
     def _run(engine: Engine, command: Command) -> str | None:

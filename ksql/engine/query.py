@@ -122,7 +122,7 @@ class PersistentQuery:
             return
         self.processor, self.error = processor, None
         if positions is not None:  # the changelog's checkpoint is where the state stands
-            self.log.commit(self.group, {(self.source_topic, p): o for p, o in positions.items()})
+            self._resume_at(self.source_topic, positions)
 
     def _start_aggregating(self, partition: int) -> None:
         """The processor of one repartition partition, restored from its changelog partition, and
@@ -137,10 +137,10 @@ class PersistentQuery:
             return
         self.error = None
         resume = None if positions is None else positions.get(partition)
-        if resume is None and self.log.committed(self.group, topic, partition) is None:
-            resume = self.log.start_offset(topic, partition)
         if resume is not None:
-            self.log.commit(self.group, {(topic, partition): resume})
+            self._resume_at(topic, {partition: resume})
+        elif self.log.committed(self.group, topic, partition) is None:
+            self.log.commit(self.group, {(topic, partition): self.log.start_offset(topic, partition)})
         self.processors[partition] = processor
 
     def _fail(self, reason: str) -> None:
@@ -230,6 +230,20 @@ class PersistentQuery:
                  for topic, partition in starting if self.log.committed(self.group, topic, partition) is None}
         if start:
             self.log.commit(self.group, start)
+
+    def _resume_at(self, topic: str, positions: dict[int, int]) -> None:
+        """Commit the input positions of a restored checkpoint, none past the end of its partition:
+        an input that lost its tail to a crash (truncated when the log opened) would otherwise
+        have the query skip as many of the records appended from now on."""
+        offsets = {}
+        for partition, offset in positions.items():
+            end = self.log.end_offset(topic, partition)
+            if offset > end:
+                processing_log.warning("%s: checkpoint at offset %d of %s-%d, past its end %d (the tail was "
+                                       "lost): resuming at %d", self.query_id, offset, topic, partition, end, end)
+                offset = end
+            offsets[(topic, partition)] = offset
+        self.log.commit(self.group, offsets)
 
     def _on_error(self, message: str) -> None:
         self.errors += 1

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import struct
+from pathlib import Path
+
+import pytest
+
 from ksql.engine.command_log import CommandLog, command_topic
 from ksql.engine.engine import Engine, EngineConfig
-from ksql.engine.log import MemoryLog
+from ksql.engine.log import EmbeddedLog, MemoryLog, Record
 from ksql.errors import KsqlError
 from ksql.parser import split_statements
 
@@ -78,3 +84,80 @@ def test_replay_keeps_statements_accepted_under_higher_limits() -> None:
                                                   "ksql.topic.max.partitions": 2}))
     assert CommandLog(log, "svc_").replay(strict) == (2, [])
     assert sorted(strict.metastore.sources) == ["D", "S"] and list(strict.queries) == ["CSAS_D_1"]
+
+
+def _command_segment(root: Path) -> Path:
+    [segment] = (root / "topics" / command_topic("x") / "0").glob("*.log")
+    return segment
+
+
+def _batch_positions(segment: Path) -> list[int]:
+    data = segment.read_bytes()
+    out, pos = [], 0
+    while pos < len(data):
+        out.append(pos)
+        pos += 4 + struct.unpack_from("<I", data, pos)[0]
+    return out
+
+
+def _write_streams(root: Path, names: list[str]) -> None:
+    log = EmbeddedLog(str(root), fsync="never")
+    engine = Engine(log, EngineConfig())
+    commands = CommandLog(log, "x")
+    _run(engine, commands, "".join(
+        f"CREATE STREAM {n} (V INT) WITH (KAFKA_TOPIC='{n.lower()}', PARTITIONS=1, VALUE_FORMAT='JSON');"
+        for n in names))
+    engine.close()
+    log.close()
+
+
+def _replay(root: Path) -> tuple[Engine, int, list, EmbeddedLog]:
+    log = EmbeddedLog(str(root), fsync="never")
+    engine = Engine(log, EngineConfig())
+    count, failures = CommandLog(log, "x").replay(engine)
+    return engine, count, failures, log
+
+
+@pytest.mark.parametrize("how", ["bit flip", "bad length"])
+def test_a_corrupt_command_mid_log_loses_that_command_only(tmp_path: Path, caplog, how: str) -> None:
+    names = [f"S{i}" for i in range(6)]
+    _write_streams(tmp_path, names)
+    segment = _command_segment(tmp_path)
+    positions = _batch_positions(segment)
+    with open(segment, "r+b") as f:
+        if how == "bit flip":
+            f.seek(positions[2] + 60)
+            f.write(b"\x00")
+        else:
+            f.seek(positions[2])
+            f.write(struct.pack("<I", 3))
+        f.truncate(positions[5] + 30)  # and the last statement torn mid-write
+    with caplog.at_level(logging.WARNING):
+        engine, count, failures, log = _replay(tmp_path)
+    assert sorted(engine.metastore.sources) == ["S0", "S1", "S3", "S4"]
+    assert count == 4
+    [(lost, error)] = failures
+    assert lost.offset == 2 and "offset 2" in error and "lost" in error
+    assert any("offset 2" in r.getMessage() for r in caplog.records if r.name == "ksql.commands")
+    assert log.end_offset(command_topic("x"), 0) == 5  # the torn statement only is cut
+    engine.close()
+    log.close()
+
+
+@pytest.mark.parametrize("value", [
+    b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe\x00", b"[1]", b'{"statement": 5, "sequence": 1}',
+    b'{"statement": "SHOW STREAMS;", "sequence": "x"}', b'{"statement": "S", "sequence": 1, "streamsProperties": 3}',
+    b'{"sequence": 1}', b"",
+])
+def test_undecodable_commands_are_reported_with_their_offset_and_skipped(value: bytes) -> None:
+    log = MemoryLog()
+    engine = Engine(log, EngineConfig())
+    commands = CommandLog(log, "x")
+    _run(engine, commands, "CREATE STREAM A (V INT) WITH (KAFKA_TOPIC='a', PARTITIONS=1, VALUE_FORMAT='JSON');")
+    log.append(commands.topic, 0, [Record(None, value, 0, [])])
+    _run(engine, commands, "CREATE STREAM B (V INT) WITH (KAFKA_TOPIC='b', PARTITIONS=1, VALUE_FORMAT='JSON');")
+    restarted = Engine(log, EngineConfig())
+    count, failures = CommandLog(log, "x").replay(restarted)
+    assert sorted(restarted.metastore.sources) == ["A", "B"] and count == 2
+    [(bad, error)] = failures
+    assert bad.offset == 1 and "offset 1" in error

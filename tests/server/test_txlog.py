@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 
 import orjson
@@ -11,6 +12,11 @@ from ksql.engine.log import MemoryLog, Record, TopicConfig
 from server.txlog import TransactionalLog
 
 JOURNAL = "_journal"
+
+
+def _journal_entry(doc: dict, rows: bytes) -> bytes:
+    header = orjson.dumps(doc)
+    return struct.pack("<I", len(header)) + header + rows
 
 
 class Crash(Exception):
@@ -49,6 +55,7 @@ def _values(log, topic: str, partition: int = 0) -> list[bytes]:
 def inner() -> CrashingLog:
     log = CrashingLog()
     log.create_topic("in", TopicConfig(partitions=1))
+    log.append("in", 0, [Record(None, b"input", 1, [])] * 10)  # what the queries below consume
     log.create_topic("out", TopicConfig(partitions=2))
     return log
 
@@ -182,3 +189,32 @@ def test_a_journal_entry_for_a_partition_that_does_not_exist_is_skipped(inner: C
         {"appends": [], "commits": [["g", [["in", 7, 3], ["in", 0, 2]]]]}), 0, [])])
     TransactionalLog(inner, JOURNAL)
     assert inner.committed("g", "in", 0) == 2
+
+
+def test_recovery_never_commits_past_the_end_of_a_partition(inner: CrashingLog) -> None:
+    """A torn tail cut the input after the journal's last transaction committed beyond it."""
+    tx = TransactionalLog(inner, JOURNAL)
+    _poll(tx, [b"1"], 15)  # the input had 15 records then; 5 of them were lost with a torn tail
+    inner.commit("g", {("in", 0): 10})  # what the log's open did with the committed offset
+    TransactionalLog(inner, JOURNAL)
+    assert inner.committed("g", "in", 0) == 10
+
+
+@pytest.mark.parametrize("value", [
+    b"", b"\x05\x00", struct.pack("<I", 1000) + b"{}", struct.pack("<I", 2) + b"[]",
+    struct.pack("<I", 5) + b"\xff\xfe\xfd\xfc\xfb", struct.pack("<I", 200_002) + b"[" * 100_001 + b"]" * 100_001,
+    struct.pack("<I", 2) + b"{}", _journal_entry({"commits": [], "appends": [["out", 0, 0, 3]]}, b"\x01" * 10),
+    _journal_entry({"commits": [["g", [["in", 0]]]], "appends": []}, b""),
+    _journal_entry({"commits": [5], "appends": []}, b""), _journal_entry({"commits": [], "appends": [7]}, b""),
+    _journal_entry({"commits": [], "appends": [["out", 0, 0, 1]]},
+                   struct.pack("<qiiH", 1, -1, -1, 1) + struct.pack("<Hi", 2, -1) + b"\xff\xff"),
+])
+def test_an_undecodable_journal_entry_is_reported_and_skipped(inner: CrashingLog, caplog, value: bytes) -> None:
+    tx = TransactionalLog(inner, JOURNAL)
+    _poll(tx, [b"1"], 1)
+    inner.append(JOURNAL, 0, [Record(None, value, 1, [])])
+    with caplog.at_level(logging.ERROR):
+        TransactionalLog(inner, JOURNAL)
+    assert _values(inner, "out") == [b"1"] and inner.committed("g", "in", 0) == 1
+    [report] = [r.getMessage() for r in caplog.records if r.name == "ksql.server.txlog"]
+    assert JOURNAL in report and "offset 1" in report, report

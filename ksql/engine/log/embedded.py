@@ -21,11 +21,20 @@ Segment file = a sequence of batches, one per append() call, written with one wr
 
 Index file = entries <q offset><q position><q max timestamp of the batches before position>,
 one for the first batch of the segment and then one per batch starting at least
-`index_interval_bytes` after the previous entry. When a segment is rolled a sentinel
-entry (end offset, segment size, segment max timestamp) is appended and both files are
-fsynced, so closed segments open without scanning. Only the tail of the last segment
-(from its last valid index entry) is scanned on open; a torn or corrupt batch there is
-truncated away. The index is never fsynced per append: it is rebuilt from the log.
+`index_interval_bytes` after the previous entry (and one after damaged bytes). When a
+segment is rolled a sentinel entry (end offset, segment size, segment max timestamp) is
+appended and both files are fsynced. The index is never fsynced per append: it is rebuilt
+from the log.
+
+Open verifies every batch of every segment (framing, CRC, consecutive offsets: ~0.7 s per
+GB), so damage is reported when the server starts, not when a query reaches it:
+- damaged bytes followed by an intact batch (found by scanning byte by byte, up to the next
+  intact batch the index names) are a hole: logged with topic, partition, offsets and file,
+  listed in `EmbeddedLog.damaged`, and skipped by reads. Only their offsets are lost; every
+  other record keeps its offset. So is a damaged end of a closed segment;
+- a damaged end of the active segment is a write torn by a crash: it is truncated, and its
+  offsets are given to the next appends. Committed offsets past the new end move back to it;
+- a missing or damaged topic.json stops the open (CorruptLogError, see _read_topic_config).
 
 A commit writes the group's offsets to a new file with the next sequence number (fsynced,
 with the directory, unless fsync="never") and then unlinks the previous one: on ext4,
@@ -42,6 +51,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import mmap
 import os
 import shutil
 import struct
@@ -51,8 +61,9 @@ import uuid
 import zlib
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from itertools import repeat
 from urllib.parse import quote
 
@@ -283,9 +294,156 @@ def _decode_columns(
     offsets = out.offsets
     if type(offsets) is range and (not offsets or offsets.stop == first):
         out.offsets = range(offsets.start if offsets else first, off)  # the usual case: consecutive
-    else:  # pragma: no cover - batches of a well-formed log follow each other
+    else:  # offsets lost to damaged bytes (or retention) between the batches read
         out.offsets = [*offsets, *range(first, off)]
     return limit, pos, off
+
+
+# ---------------------------------------------------------------- damage
+
+_NO_LIMIT = 1 << 63  # no upper bound on the offsets of a batch (the active segment)
+_TOPIC_FIELDS = {name: type(getattr(_DEFAULT_CONFIG, name)) for name in TopicConfig.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class DamagedRange:
+    """Offsets [start, end) of a partition lost to damaged bytes [position, resume) of a segment file."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+    path: str
+    position: int
+    resume: int
+    problem: str
+
+    def __str__(self) -> str:
+        lost = f"offsets {self.start}..{self.end - 1}" if self.end > self.start else "no records"
+        return (f"{self.topic}-{self.partition}: {lost} lost to corrupt data ({self.problem}) at bytes "
+                f"{self.position}..{self.resume} of {self.path}; the records after them are read as usual")
+
+
+@contextmanager
+def _mapped(f, size: int) -> Iterator[memoryview | bytes]:
+    """The first `size` bytes of an open file, memory-mapped (zero-copy slices for the CRC)."""
+    if size == 0:
+        yield b""
+        return
+    with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as mm, memoryview(mm) as view:
+        yield view
+
+
+def _batch_problem(buf, pos: int, size: int, expected: int, limit: int, exact: bool) -> str | None:
+    """What is wrong with the batch at buf[pos:size] (None: intact) whose offsets must start at
+    `expected` (exact) or later and end by `limit`."""
+    if pos + _HDR_SIZE > size:
+        return "batch header cut short"
+    length, crc, base, count, _ = _HDR.unpack_from(buf, pos)
+    if length < 24 or pos + 4 + length > size:
+        return f"bad batch length {length}"
+    if count < 1 or base + count > limit or (base != expected if exact else base < expected):
+        return f"batch of offsets {base}..{base + count - 1} where offset {expected} was due"
+    if zlib.crc32(buf[pos + 8 : pos + 4 + length]) != crc:
+        return "CRC mismatch"
+    return None
+
+
+def _next_intact(buf, start: int, size: int, expected: int, limit: int, hints: Sequence[int]) -> int:
+    """Position of the first intact batch at or after `start` with offsets in [expected, limit),
+    or `size` if there is none.
+
+    A damaged length says nothing about where the next batch begins, so this looks at every
+    byte, but only up to the first intact batch the index (`hints`, sorted) points at. A
+    candidate must also be plausible: the records it skips need >= 18 bytes each."""
+    bound = size
+    for hint in hints[bisect.bisect_left(hints, start):]:
+        if hint < size and _batch_problem(buf, hint, size, expected, limit, exact=False) is None:
+            bound = hint
+            break
+    unpack, crc32 = _HDR.unpack_from, zlib.crc32
+    for q in range(start, min(bound, size - _HDR_SIZE + 1)):
+        length, crc, base, count, _ = unpack(buf, q)
+        if (24 <= length and q + 4 + length <= size and count >= 1 and expected <= base
+                and base + count <= limit and base - expected <= (q - start + 1) // _REC_SIZE
+                and crc32(buf[q + 8 : q + 4 + length]) == crc):
+            return q
+    return bound
+
+
+def _index_positions(index: bytes, size: int) -> list[int]:
+    """The batch positions an index file names (sorted; only hints: the file may be damaged too)."""
+    whole = index[: len(index) - len(index) % _IDX_SIZE]
+    return sorted({pos for _, pos, _ in _IDX.iter_unpack(whole) if 0 < pos < size})
+
+
+def _read_topic_config(name: str, tdir: str) -> TopicConfig:
+    """The TopicConfig in `tdir`/topic.json.
+
+    A missing or damaged file raises CorruptLogError naming it and what is wrong: the log
+    refuses to open rather than go on without the topic. Without it, replaying the command
+    topic would drop the streams and tables over that topic (and every statement built on
+    them), a new topic could not be created in its place, and if it is the command topic
+    itself, every statement would be lost. The message says how to repair the file."""
+    path = os.path.join(tdir, "topic.json")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise _bad_topic_config(name, tdir, f"cannot be read ({e.strerror or e})") from None
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise _bad_topic_config(name, tdir, f"is not valid JSON (invalid UTF-8 at byte {e.start})") from None
+    except RecursionError:
+        raise _bad_topic_config(name, tdir, "is not valid JSON (nested too deeply)") from None
+    except ValueError as e:
+        raise _bad_topic_config(name, tdir, f"is not valid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise _bad_topic_config(name, tdir, f"is not a JSON object but {type(doc).__name__}")
+    if "partitions" not in doc:
+        raise _bad_topic_config(name, tdir, "has no partitions")
+    for field, kind in _TOPIC_FIELDS.items():
+        value = doc.get(field, getattr(_DEFAULT_CONFIG, field))
+        if type(value) is not kind:
+            raise _bad_topic_config(name, tdir, f"has {field} {value!r}, not of type {kind.__name__}")
+    config = TopicConfig(**{k: doc[k] for k in _TOPIC_FIELDS if k in doc})
+    try:
+        validate_topic(name, config)
+    except LogError as e:
+        raise _bad_topic_config(name, tdir, f"is invalid: {e}") from None
+    return config
+
+
+def _bad_topic_config(name: str, tdir: str, problem: str) -> CorruptLogError:
+    partitions = sum(1 for d in os.listdir(tdir) if d.isdigit())
+    path = os.path.join(tdir, "topic.json")
+    return CorruptLogError(
+        f"{path} {problem}: topic {name!r} cannot be opened. Restore the file (e.g. "
+        f'{{"partitions": {partitions}, "replicas": 1, "retention_ms": -1, "retention_bytes": -1, '
+        f'"cleanup_policy": "delete"}} for its {partitions} partition directories) or move the topic\'s '
+        "directory away")
+
+
+def _read_group_file(path: str) -> tuple[str, dict[tuple[str, int], int]]:
+    """(group, committed offsets) of a consumer group file; ValueError saying what is wrong."""
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read().decode("utf-8"))
+    except RecursionError:
+        raise ValueError("not valid JSON (nested too deeply)") from None
+    except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("group"), str) or not isinstance(doc.get("offsets"),
+                                                                                            list):
+        raise ValueError('not an object with a "group" string and an "offsets" list')
+    offsets = {}
+    for entry in doc["offsets"]:
+        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                and type(entry[1]) is int and type(entry[2]) is int):
+            raise ValueError(f"offset entry {entry!r} is not [topic, partition, offset]")
+        offsets[(entry[0], entry[1])] = entry[2]
+    return doc["group"], offsets
 
 
 # ---------------------------------------------------------------- segments / partitions
@@ -312,7 +470,7 @@ class _Segment:
         "idx_off",
         "idx_pos",
         "idx_ts",
-        "idx_loaded",
+        "holes",
         "rfd",
         "in_use",
     )
@@ -327,7 +485,8 @@ class _Segment:
         self.idx_off = array("q")
         self.idx_pos = array("q")
         self.idx_ts = array("q")
-        self.idx_loaded = False
+        # file position of damaged bytes -> (position, offset) of the intact batch after them
+        self.holes: dict[int, tuple[int, int]] = {}
         self.rfd: int | None = None  # cached read fd (closed segments), managed by the LRU
         self.in_use = 0
 
@@ -396,6 +555,9 @@ class EmbeddedLog(Log):
                         close()/sync(); survives kill -9, a power loss may lose the last interval;
            "never"    - leave it to the OS page cache: survives kill -9, not power loss.
     clock: wall clock in epoch ms used by retention (injectable for tests).
+
+    `damaged` lists the ranges of offsets lost to corrupt data (found at open, or by a read
+    if a file changed since); each is also logged.
     """
 
     def __init__(
@@ -431,6 +593,7 @@ class EmbeddedLog(Log):
         self._groups: dict[str, dict[tuple[str, int], int]] = {}
         self._group_files: dict[str, tuple[int, str]] = {}  # group -> (sequence, path) of its file
         self._closed = False
+        self.damaged: list[DamagedRange] = []  # what the open (or a read since) found damaged
 
         os.makedirs(self.root, exist_ok=True)
         self._lock_fd = os.open(os.path.join(self.root, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -449,6 +612,7 @@ class EmbeddedLog(Log):
                 shutil.rmtree(os.path.join(self._trash_dir, name), ignore_errors=True)
             self._load_topics()
             self._load_groups()
+            self._clamp_committed()
             _raise_fd_limit()
         except BaseException:
             self._close_all_fds()
@@ -463,15 +627,13 @@ class EmbeddedLog(Log):
     # ================================================================ open / recovery
 
     def _load_topics(self) -> None:
+        """Open every topic; damaged metadata stops the open (see _read_topic_config)."""
         for name in sorted(os.listdir(self._topics_dir)):
             tdir = os.path.join(self._topics_dir, name)
-            meta = os.path.join(tdir, "topic.json")
-            if not os.path.isfile(meta):
-                _log.warning("ignoring %s: no topic.json", tdir)
+            if not os.path.isdir(tdir):
+                _log.warning("ignoring %s: not a topic directory", tdir)
                 continue
-            with open(meta, encoding="utf-8") as f:
-                cfg = json.load(f)
-            config = TopicConfig(**{k: v for k, v in cfg.items() if k in TopicConfig.__dataclass_fields__})
+            config = _read_topic_config(name, tdir)
             t = _Topic(name, config, tdir)
             for p in range(config.partitions):
                 pdir = os.path.join(tdir, str(p))
@@ -498,139 +660,105 @@ class EmbeddedLog(Log):
             bases = [0]
         for i, b in enumerate(bases):
             seg = _Segment(pdir, b)
-            last = i == len(bases) - 1
-            if last:
-                if not os.path.exists(seg.log_path):
-                    open(seg.log_path, "ab").close()
-                part.next_offset = self._recover_segment(seg, truncate=True, sentinel=False)
-            else:
-                seg.size = os.path.getsize(seg.log_path)
-                if not self._read_sentinel(seg, bases[i + 1]):
-                    self._recover_segment(seg, truncate=True, sentinel=True)
+            if not os.path.exists(seg.log_path):  # a partition directory without segments
+                open(seg.log_path, "ab").close()
+            part.next_offset = self._load_segment(part, seg, bases[i + 1] if i + 1 < len(bases) else None)
             part.segs.append(seg)
         part.bases = [s.base for s in part.segs]
         part.wfd = os.open(part.active.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         part.last_sync = time.monotonic()
         return part
 
-    def _read_sentinel(self, seg: _Segment, end_offset: int) -> bool:
-        """Closed segment: take max_ts from the sentinel index entry (offset == end, position == size)."""
-        try:
-            with open(seg.idx_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                n = f.tell() // _IDX_SIZE
-                if n == 0:
-                    return False
-                f.seek((n - 1) * _IDX_SIZE)
-                off, pos, ts = _IDX.unpack(f.read(_IDX_SIZE))
-        except OSError:
-            return False
-        if off == end_offset and pos == seg.size:
-            seg.max_ts = ts
-            return True
-        return False
+    def _load_segment(self, part: _Partition, seg: _Segment, limit: int | None) -> int:
+        """Verify every batch of a segment and rebuild its index; returns the segment's end offset.
 
-    def _load_index_entries(self, seg: _Segment) -> None:
-        """Read the index file into memory, keeping the longest sane prefix."""
-        seg.idx_off = array("q")
-        seg.idx_pos = array("q")
-        seg.idx_ts = array("q")
-        try:
-            with open(seg.idx_path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            data = b""
-        prev_off, prev_pos = seg.base - 1, -1
-        for off, pos, ts in _IDX.iter_unpack(data[: len(data) - len(data) % _IDX_SIZE]):
-            if off <= prev_off or pos <= prev_pos or pos > seg.size or (not seg.idx_pos and pos != 0):
-                break
-            seg.idx_off.append(off)
-            seg.idx_pos.append(pos)
-            seg.idx_ts.append(ts)
-            prev_off, prev_pos = off, pos
-        seg.idx_loaded = True
-
-    def _recover_segment(self, seg: _Segment, truncate: bool, sentinel: bool) -> int:
-        """Validate a segment from its last good index entry to the end; truncate a bad tail.
-
-        Rebuilds the in-memory and on-disk index, sets size / max_ts; returns the end offset.
-        With sentinel=True (a closed segment whose sentinel is missing) appends the sentinel.
+        `limit` is the next segment's base offset (a closed segment), None for the active one.
+        Damaged bytes followed by an intact batch become a hole that reads skip, reported as a
+        DamagedRange; so does a damaged end of a closed segment. A damaged end of the active
+        segment is a write cut short by a crash: it is truncated and its offsets are reused.
         """
-        seg.size = os.path.getsize(seg.log_path)
-        self._load_index_entries(seg)
-        with open(seg.log_path, "rb") as f:
-            # Drop trailing index entries that do not point at an intact batch.
-            while seg.idx_pos:
-                pos = seg.idx_pos[-1]
-                f.seek(pos)
-                hdr = f.read(_HDR_SIZE)
-                if len(hdr) == _HDR_SIZE:
-                    length, crc, base, count, _ = _HDR.unpack(hdr)
-                    if base == seg.idx_off[-1] and 24 <= length and pos + 4 + length <= seg.size:
-                        body = hdr[8:] + f.read(length - 24)
-                        if zlib.crc32(body) == crc:
-                            break
-                seg.idx_off.pop()
-                seg.idx_pos.pop()
-                seg.idx_ts.pop()
-            kept = len(seg.idx_pos)
-            if kept:
-                pos, expected, max_ts = seg.idx_pos[-1], seg.idx_off[-1], seg.idx_ts[-1]
-            else:
-                pos, expected, max_ts = 0, seg.base, _MIN_TS
-            # Scan forward verifying every batch.
-            f.seek(pos)
-            buf = f.read(_READ_CHUNK)
-            bstart = pos
-            last_entry = seg.idx_pos[-1] if kept else None
-            while True:
-                rel = pos - bstart
-                if len(buf) - rel < _HDR_SIZE:
-                    f.seek(pos)
-                    buf = f.read(_READ_CHUNK)
-                    bstart, rel = pos, 0
-                    if len(buf) < _HDR_SIZE:
-                        break
-                length, crc, base, count, bmax = _HDR.unpack_from(buf, rel)
-                total = 4 + length
-                if length < 24 or base != expected or pos + total > seg.size:
+        size = seg.size = os.path.getsize(seg.log_path)
+        try:
+            with open(seg.idx_path, "rb") as f:
+                on_disk = f.read()
+        except FileNotFoundError:
+            on_disk = b""
+        hints = _index_positions(on_disk, size)
+        hi = _NO_LIMIT if limit is None else limit
+        expected, max_ts, pos = seg.base, _MIN_TS, 0
+        after_hole = False
+        torn_at = -1
+        with open(seg.log_path, "rb") as f, _mapped(f, size) as buf:
+            while pos < size:
+                problem = _batch_problem(buf, pos, size, expected, hi, exact=True)
+                if problem is None:
+                    length, _, base, count, batch_ts = _HDR.unpack_from(buf, pos)
+                    if after_hole or not seg.idx_pos or pos - seg.idx_pos[-1] >= self.index_interval_bytes:
+                        seg.idx_off.append(base)
+                        seg.idx_pos.append(pos)
+                        seg.idx_ts.append(max_ts)
+                        after_hole = False
+                    if batch_ts > max_ts:
+                        max_ts = batch_ts
+                    expected = base + count
+                    pos += 4 + length
+                    continue
+                resume = _next_intact(buf, pos + 1, size, expected, hi, hints)
+                if resume == size and limit is None:
+                    torn_at = pos
                     break
-                if len(buf) - rel < total:
-                    f.seek(pos)
-                    buf = f.read(max(_READ_CHUNK, total))
-                    bstart, rel = pos, 0
-                if zlib.crc32(memoryview(buf)[rel + 8 : rel + total]) != crc:
-                    break
-                if pos != last_entry and (
-                    not seg.idx_pos or pos - seg.idx_pos[-1] >= self.index_interval_bytes
-                ):
-                    seg.idx_off.append(base)
-                    seg.idx_pos.append(pos)
-                    seg.idx_ts.append(max_ts)
-                if bmax > max_ts:
-                    max_ts = bmax
-                expected = base + count
-                pos += total
-        if pos < seg.size:
-            if not truncate:
-                raise CorruptLogError(f"{seg.log_path}: corrupt batch at byte {pos}")
-            _log.warning(
-                "%s: truncating %d bytes of torn/corrupt tail at byte %d", seg.log_path, seg.size - pos, pos
-            )
+                resume_offset = _HDR.unpack_from(buf, resume)[2] if resume < size else hi
+                self._report(DamagedRange(part.topic, part.num, expected, resume_offset, seg.log_path, pos,
+                                          resume, problem))
+                seg.holes[pos] = (resume, resume_offset)
+                expected, pos, after_hole = resume_offset, resume, True
+        if torn_at >= 0:
+            _log.warning("%s-%d: truncating the torn tail of %s (%d bytes from byte %d, %s: a write cut short "
+                         "by a crash); the partition now ends at offset %d", part.topic, part.num, seg.log_path,
+                         size - torn_at, torn_at, problem, expected)
             with open(seg.log_path, "r+b") as f:
-                f.truncate(pos)
+                f.truncate(torn_at)
                 if self._sync:
                     os.fsync(f.fileno())
-            seg.size = pos
+            seg.size = torn_at
+        elif limit is not None and expected < limit:
+            self._report(DamagedRange(part.topic, part.num, expected, limit, seg.log_path, size, size,
+                                      "the segment ends before the next one begins"))
+            expected = limit
         seg.max_ts = max_ts
-        entries = [_IDX.pack(o, p, t) for o, p, t in zip(seg.idx_off, seg.idx_pos, seg.idx_ts, strict=True)]
-        if sentinel:
-            entries.append(_IDX.pack(expected, seg.size, max_ts))
-        with open(seg.idx_path, "wb") as f:
-            f.write(b"".join(entries))
-            if self._sync:
-                os.fsync(f.fileno())
+        if limit is not None:  # the sentinel of a closed segment (see _roll)
+            seg.idx_off.append(limit)
+            seg.idx_pos.append(seg.size)
+            seg.idx_ts.append(max_ts)
+        index = b"".join(map(_IDX.pack, seg.idx_off, seg.idx_pos, seg.idx_ts))
+        if index != on_disk:
+            with open(seg.idx_path, "wb") as f:
+                f.write(index)
+                if self._sync:
+                    os.fsync(f.fileno())
+        if limit is not None:
+            return limit
         return expected
+
+    def _skip_damage(self, p: _Partition, seg: _Segment, pos: int, expected: int, problem: str) -> tuple[int, int]:
+        """A batch found damaged by a read (the file changed after the open): report it, make it a
+        hole and return the position and offset where reading resumes. Caller holds p.lock."""
+        i = p.segs.index(seg)
+        limit = p.segs[i + 1].base if i + 1 < len(p.segs) else p.next_offset
+        with open(seg.log_path, "rb") as f:
+            size = min(os.fstat(f.fileno()).st_size, seg.size)
+            with _mapped(f, size) as buf:
+                resume = _next_intact(buf, pos + 1, size, expected, limit, seg.idx_pos)
+                resume_offset = _HDR.unpack_from(buf, resume)[2] if resume < size else limit
+        if resume >= size:
+            resume = seg.size
+        self._report(DamagedRange(p.topic, p.num, expected, resume_offset, seg.log_path, pos, resume, problem))
+        seg.holes[pos] = (resume, resume_offset)
+        return resume, resume_offset
+
+    def _report(self, damage: DamagedRange) -> None:
+        self.damaged.append(damage)
+        _log.error("%s", damage)
 
     def _load_groups(self) -> None:
         newest: dict[str, tuple[int, str, dict]] = {}
@@ -643,11 +771,8 @@ class EmbeddedLog(Log):
             head, dot, tail = fn[:-5].rpartition(".")
             seq = int(tail) if dot and len(tail) == 20 and tail.isdigit() else -1
             try:
-                with open(path, encoding="utf-8") as f:
-                    doc = json.load(f)
-                group = doc["group"]
-                offsets = {(t, int(p)): int(o) for t, p, o in doc["offsets"]}
-            except (ValueError, KeyError, TypeError) as e:
+                group, offsets = _read_group_file(path)
+            except ValueError as e:
                 _log.warning("ignoring unreadable consumer group file %s (torn by a crash?): %s", path, e)
                 stale.append(path)
                 continue
@@ -666,6 +791,25 @@ class EmbeddedLog(Log):
         for group, (seq, path, offsets) in newest.items():
             self._groups[group] = offsets
             self._group_files[group] = (seq, path)
+
+    def _clamp_committed(self) -> None:
+        """Move committed offsets past the end of their partition back to the end, durably.
+
+        A power loss can cost a partition its last records (a torn tail truncated at open, or
+        writes that never reached the disk) while the group's commit did: the group would skip
+        as many of the records appended from now on."""
+        for group, offsets in self._groups.items():
+            clamped = {}
+            for (topic, partition), offset in offsets.items():
+                t = self._topics.get(topic)
+                if t is not None and partition < len(t.parts) and offset > t.parts[partition].next_offset:
+                    clamped[(topic, partition)] = end = t.parts[partition].next_offset
+                    _log.warning("consumer group %r: committed offset %d of %s-%d is past the end of the "
+                                 "partition (its tail was lost): moved back to %d", group, offset, topic,
+                                 partition, end)
+            if clamped:
+                offsets.update(clamped)
+                self._write_group(group, offsets)
 
     # ================================================================ helpers
 
@@ -893,7 +1037,6 @@ class EmbeddedLog(Log):
         On failure the partition keeps appending to the old segment."""
         old = p.active
         seg = _Segment(p.dir, p.next_offset)
-        seg.idx_loaded = True
         new_fd = os.open(seg.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fd = os.open(old.idx_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -974,13 +1117,16 @@ class EmbeddedLog(Log):
         self, p: _Partition, seg: _Segment, active: bool, offset: int, limit: int, decode, out,
         pos: int | None = None,
     ) -> int:
-        """Decode from the batch at file position `pos` (default: found with the index)."""
+        """Decode from the batch at file position `pos` (default: found with the index), whose
+        first offset is `offset`. Damaged bytes found at open are skipped (seg.holes); a batch
+        damaged since is reported and skipped the same way (_skip_damage)."""
         if pos is None:
-            if not seg.idx_loaded:
-                self._load_index_entries(seg)
             j = bisect.bisect_right(seg.idx_off, offset) - 1
-            pos = seg.idx_pos[j] if j >= 0 else 0
+            pos, expected = (seg.idx_pos[j], seg.idx_off[j]) if j >= 0 else (0, seg.base)
+        else:
+            expected = offset
         size = seg.size
+        holes = seg.holes
         if active:
             fd = p.wfd
         else:
@@ -990,27 +1136,35 @@ class EmbeddedLog(Log):
             bstart = pos
             partition = p.num
             while pos < size and limit > 0:
+                if holes and pos in holes:
+                    pos, expected = holes[pos]
+                    continue
                 rel = pos - bstart
                 if len(buf) - rel < _HDR_SIZE:
                     buf = os.pread(fd, min(_READ_CHUNK, size - pos), pos)
                     bstart, rel = pos, 0
                     if len(buf) < _HDR_SIZE:
-                        raise CorruptLogError(f"{seg.log_path}: short read at byte {pos}")
+                        pos, expected = self._skip_damage(p, seg, pos, expected, "batch header cut short")
+                        continue
                 length, crc, base, count, _ = _HDR.unpack_from(buf, rel)
                 total = 4 + length
                 if base + count <= offset:
                     pos += total
+                    expected = base + count
                     continue
                 if len(buf) - rel < total:
                     buf = os.pread(fd, min(max(_READ_CHUNK, total), size - pos), pos)
                     bstart, rel = pos, 0
                     if len(buf) < total:
-                        raise CorruptLogError(f"{seg.log_path}: short read at byte {pos}")
+                        pos, expected = self._skip_damage(p, seg, pos, expected, f"bad batch length {length}")
+                        continue
                 if zlib.crc32(memoryview(buf)[rel + 8 : rel + total]) != crc:
-                    raise CorruptLogError(f"{seg.log_path}: CRC mismatch in batch at byte {pos}")
+                    pos, expected = self._skip_damage(p, seg, pos, expected, "CRC mismatch")
+                    continue
                 end = rel + total
                 limit, stop, next_offset = decode(buf, rel + _HDR_SIZE, end, base, offset, limit, partition, out)
                 pos += total
+                expected = base + count
                 if stop < end:  # the limit was reached inside this batch
                     _remember(p, next_offset, (seg, buf, stop, end, pos))
         finally:
@@ -1199,4 +1353,4 @@ class EmbeddedLog(Log):
             pass
 
 
-__all__ = ["EmbeddedLog", "FSYNC_POLICIES", "LogError"]
+__all__ = ["DamagedRange", "EmbeddedLog", "FSYNC_POLICIES", "LogError"]
