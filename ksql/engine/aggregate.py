@@ -259,6 +259,7 @@ class AggregateProcessor:
             if not partition_times or sk[2] + grace > max(partition_times):
                 continue
             del self.pending_final[sk]
+            self.dirty.add(sk)  # no longer pending: the changelog must say so, or a restore emits it again
             entry = self.state.get(sk)
             if entry is not None:
                 self._emit(sk, entry, ts, 0, out)
@@ -342,6 +343,8 @@ class AggregateProcessor:
                 self.state[sk], pending = pickle.loads(value)
                 if pending is not None:
                     self.pending_final[sk] = pending
+                else:
+                    self.pending_final.pop(sk, None)
         elif value is None:
             self.table_rows.pop(key[1], None)
         else:
