@@ -36,7 +36,7 @@ from ksql.engine.serde.json_serde import json_coercer
 from ksql.errors import KsqlError, SerdeError
 from ksql.testing import TestDriver, _encode_untyped
 from server.core import KsqlServer
-from server.errors import BAD_REQUEST, bad_request
+from server.errors import BAD_REQUEST, bad_request, storage_error
 from server.http import check_fields, parse_object, properties_of, read_body, too_large
 from server.queries import DELIMITED
 from server.rows import dumps
@@ -99,20 +99,32 @@ async def inserts_stream_endpoint(request: Request, server: KsqlServer, max_byte
                        "the /inserts-stream request")
     properties_of(doc, "properties", "requestProperties")
     inserter = await run_in_threadpool(RowInserter, server, doc["target"])
-    pending = first[1:]
+    try:  # the rows that came with the target: a full disk here is the response's status
+        first_results = await run_in_threadpool(inserter.insert_lines, first[1:])
+    except OSError as err:
+        raise storage_error(err, "no row was inserted.") from None
 
     async def acks() -> AsyncIterator[bytes]:
         seq = 0
-        batch: list[bytes] | None = pending
+        results: list[str | None] = first_results
+        batch: list[bytes] | None = []
         while batch is not None:
             if batch:
-                results = await run_in_threadpool(inserter.insert_lines, batch)
-                out = []
-                for error in results:
-                    ack: dict[str, Any] = {"status": "ok", "seq": seq} if error is None else {
-                        "status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": error}
-                    out.append(dumps(ack) + b"\n")
-                    seq += 1
+                try:
+                    results = await run_in_threadpool(inserter.insert_lines, batch)
+                except OSError as err:  # acknowledged rows stay; this batch and the rest are refused
+                    refused = storage_error(err, "the row was not inserted.")
+                    yield b"".join(dumps({"status": "error", "seq": seq + i, "error_code": refused.error_code,
+                                          "message": refused.message}) + b"\n" for i in range(len(batch)))
+                    return
+            out = []
+            for error in results:
+                ack: dict[str, Any] = {"status": "ok", "seq": seq} if error is None else {
+                    "status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": error}
+                out.append(dumps(ack) + b"\n")
+                seq += 1
+            results = []
+            if out:
                 yield b"".join(out)
             try:
                 batch = await lines.next_batch()
@@ -235,11 +247,12 @@ def produce(server: KsqlServer, topic: str, records: list[dict[str, Any]]) -> li
                 batches.append(_record(engine, spec, source, partitions))
             except (KsqlError, ValueError, TypeError, KeyError) as err:
                 raise bad_request(f"Invalid record {orjson.dumps(spec).decode()[:200]}: {err}") from None
-        out = []
+        by_partition: dict[int, list[Record]] = {}
         for partition, record in batches:
-            [offset] = log.append(topic, partition, [record])
-            out.append({"partition": partition, "offset": offset})
-        return out
+            by_partition.setdefault(partition, []).append(record)
+        # one append per partition: all of a partition's records are written, or none
+        offsets = {partition: iter(log.append(topic, partition, recs)) for partition, recs in by_partition.items()}
+        return [{"partition": partition, "offset": next(offsets[partition])} for partition, _ in batches]
 
 
 def _record(engine: Engine, spec: dict[str, Any], source: DataSource | None, partitions: int

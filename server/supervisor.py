@@ -22,29 +22,23 @@ A RESUME of a query in ERROR retries it at once.
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from server.errors import storage_problem
 from server.txlog import TransactionalLog
 
 log = logging.getLogger("ksql.server.queries")
 
 RUNNING, PAUSED, ERROR = "RUNNING", "PAUSED", "ERROR"
 MAX_QUERY_ERRORS = 10  # errors kept per query (ksqlDB's ksql.query.error.max.queue.size default)
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def storage_problem(err: BaseException) -> str:
-    """What went wrong, for people: no file path, errno dump or class name."""
-    if isinstance(err, OSError) and err.errno in DISK_FULL:
-        return "the server's disk is full"
-    if isinstance(err, OSError):
-        return "the server's disk reported an I/O error"
-    return f"the query failed: {err}"
+def failure_reason(err: Exception) -> str:
+    return storage_problem(err) if isinstance(err, OSError) else f"the query failed: {err}"
 
 
 @dataclass(frozen=True)
@@ -136,7 +130,7 @@ class QuerySupervisor:
             recovered = False
         attempts = (previous.attempts if previous is not None else 0) + 1
         delay = self.backoff.delay(attempts)
-        message = f"{storage_problem(err)}; retrying in {delay:g} s (attempt {attempts})"
+        message = f"{failure_reason(err)}; retrying in {delay:g} s (attempt {attempts})"
         self.failures[query.query_id] = Failure(message, attempts, self.clock() + delay, recovered)
         query.state = ERROR
         errors = list(getattr(query, "query_errors", ()))[-(MAX_QUERY_ERRORS - 1):]

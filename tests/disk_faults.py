@@ -37,31 +37,35 @@ class _FaultyOs:
         if name not in _FAILING:
             return attr
 
-        def call(*args, **kwargs):
-            self._faults.check(name)
-            return attr(*args, **kwargs)
+        def call(fd, *args, **kwargs):
+            self._faults.check(fd)
+            return attr(fd, *args, **kwargs)
         return call
 
 
 class DiskFaults:
-    """While armed, the embedded log's writes and fsyncs fail with `errno` (after `after` good calls)."""
+    """While armed, the embedded log's writes and fsyncs fail with `errno` (after `after` good calls;
+    only on files whose path contains `only`, when given)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
         self.error: int | None = None
         self.after = 0
+        self.only: str | None = None
         self.failures = 0
         faulty = _FaultyOs(os, self)
         monkeypatch.setattr(embedded, "os", faulty)
         monkeypatch.setattr(embedded, "_fdatasync", getattr(faulty, "fdatasync", faulty.fsync))
 
-    def arm(self, error: int = errno.ENOSPC, after: int = 0) -> None:
-        self.error, self.after = error, after
+    def arm(self, error: int = errno.ENOSPC, after: int = 0, only: str | None = None) -> None:
+        self.error, self.after, self.only = error, after, only
 
     def clear(self) -> None:
         self.error = None
 
-    def check(self, call: str) -> None:
+    def check(self, fd: int) -> None:
         if self.error is None:
+            return
+        if self.only is not None and self.only not in os.readlink(f"/proc/self/fd/{fd}"):
             return
         if self.after > 0:
             self.after -= 1
