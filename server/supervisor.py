@@ -56,6 +56,7 @@ class Backoff:
 class Failure:
     """A query in ERROR: why, how often it failed in a row, when it is tried again."""
 
+    query: Any
     message: str
     attempts: int
     retry_at: float
@@ -84,8 +85,8 @@ class QuerySupervisor:
             return sum(self.poll(q) for q in queries)
 
     def failed(self) -> dict[str, str]:
-        """Query id -> why it is in ERROR."""
-        return {qid: f.message for qid, f in self.failures.items()}
+        """Query id -> why it is in ERROR (a failed query PAUSEd since is not)."""
+        return {qid: f.message for qid, f in self.failures.items() if f.query.state == ERROR}
 
     def poll(self, query: Any) -> int:
         failure = self.failures.get(query.query_id)
@@ -131,7 +132,7 @@ class QuerySupervisor:
         attempts = (previous.attempts if previous is not None else 0) + 1
         delay = self.backoff.delay(attempts)
         message = f"{failure_reason(err)}; retrying in {delay:g} s (attempt {attempts})"
-        self.failures[query.query_id] = Failure(message, attempts, self.clock() + delay, recovered)
+        self.failures[query.query_id] = Failure(query, message, attempts, self.clock() + delay, recovered)
         query.state = ERROR
         errors = list(getattr(query, "query_errors", ()))[-(MAX_QUERY_ERRORS - 1):]
         errors.append({"timestamp": int(time.time() * 1000), "errorMessage": message,

@@ -245,3 +245,17 @@ def test_retries_back_off_exponentially_up_to_the_maximum(server: Server, faults
     server.clock.now += 1
     server.drain()
     assert query.state == "RUNNING" and not server.supervisor.failed()
+
+
+def test_pause_and_resume_of_a_failed_query(server: Server, faults: DiskFaults) -> None:
+    """A PAUSEd query is not in ERROR; RESUME retries at once, without waiting for the backoff."""
+    server.execute(CLICKS, PER_USER)
+    server.click(USERS_10)
+    query = server.query()
+    faults.arm()
+    server.poll()
+    faults.clear()
+    server.execute(f"PAUSE {query.query_id};")
+    assert server.poll() == 0 and not server.supervisor.failed()
+    server.execute(f"RESUME {query.query_id};")
+    assert server.poll() == 100 and query.state == "RUNNING" and not server.supervisor.failures
