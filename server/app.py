@@ -146,7 +146,7 @@ def create_app(server: KsqlServer) -> Any:
     @app.get("/healthcheck")
     async def healthcheck(request: Request) -> Response:
         running = server.running
-        failed = await run_in_threadpool(server.failed_queries)
+        failed = server.failed_queries()
         healthy = running and not failed
         queries: dict[str, Any] = {"isHealthy": not failed}
         if failed:  # which queries are in ERROR and why (they retry by themselves)

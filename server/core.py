@@ -130,9 +130,10 @@ class KsqlServer:
             return work
 
     def failed_queries(self) -> dict[str, str]:
-        """Persistent queries in ERROR: query id -> why (they retry by themselves)."""
-        with self.lock:
-            return self.supervisor.failed() if self.supervisor is not None else {}
+        """Persistent queries in ERROR: query id -> why (they retry by themselves). Without the
+        lock: a health check must answer while a long statement runs."""
+        supervisor = self.supervisor
+        return supervisor.failed() if supervisor is not None else {}
 
     def _follow_commands(self, engine: Engine) -> None:
         """Run the statements other servers of the cluster appended to the command topic."""

@@ -86,7 +86,8 @@ class QuerySupervisor:
 
     def failed(self) -> dict[str, str]:
         """Query id -> why it is in ERROR (a failed query PAUSEd since is not)."""
-        return {qid: f.message for qid, f in self.failures.items() if f.query.state == ERROR}
+        failures = list(self.failures.values())  # one step under the GIL: safe beside the runner thread
+        return {f.query.query_id: f.message for f in failures if f.query.state == ERROR}
 
     def poll(self, query: Any) -> int:
         failure = self.failures.get(query.query_id)
