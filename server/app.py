@@ -33,7 +33,15 @@ from ksql.errors import KsqlError
 from server import inserts, queries, sse, statements, websocket
 from server.auth import BasicAuthMiddleware, users_from_config
 from server.core import SERVER_VERSION, KsqlServer
-from server.errors import BAD_REQUEST, METHOD_NOT_ALLOWED, NOT_FOUND, SERVER_ERROR, ApiError, generic_error
+from server.errors import (
+    BAD_REQUEST,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    SERVER_ERROR,
+    ApiError,
+    generic_error,
+    storage_error,
+)
 from server.http import DEFAULT_MAX_REQUEST_BYTES, check_fields, parse_object, properties_of, read_body
 
 log = logging.getLogger("ksql.server")
@@ -57,6 +65,14 @@ def create_app(server: KsqlServer) -> Any:
     @app.exception_handler(KsqlError)
     async def ksql_error(request: Request, err: KsqlError) -> Response:
         return JSONResponse(generic_error(str(err), BAD_REQUEST), status_code=400)
+
+    @app.exception_handler(OSError)
+    async def disk_error(request: Request, err: OSError) -> Response:
+        if isinstance(err, (ConnectionError, TimeoutError)) or err.errno is None:  # not the disk
+            return await unexpected(request, err)
+        log.error("%s %s: the disk refused a write: %s", request.method, request.url.path, err)
+        api = storage_error(err, "the request was not applied.")
+        return JSONResponse(api.entity(), status_code=api.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
@@ -129,10 +145,15 @@ def create_app(server: KsqlServer) -> Any:
 
     @app.get("/healthcheck")
     async def healthcheck(request: Request) -> Response:
-        healthy = server.running
+        running = server.running
+        failed = server.failed_queries()
+        healthy = running and not failed
+        queries: dict[str, Any] = {"isHealthy": not failed}
+        if failed:  # which queries are in ERROR and why (they retry by themselves)
+            queries["errors"] = [{"queryId": qid, "errorMessage": reason} for qid, reason in sorted(failed.items())]
         body = {"isHealthy": healthy, "details": {
-            "metastore": {"isHealthy": healthy}, "kafka": {"isHealthy": healthy},
-            "commandRunner": {"isHealthy": healthy}}}
+            "metastore": {"isHealthy": running}, "kafka": {"isHealthy": running},
+            "commandRunner": {"isHealthy": running}, "persistentQueries": queries}}
         return JSONResponse(body, status_code=200 if healthy else 503, media_type=_media(request))
 
     @app.get("/clusterStatus")

@@ -36,12 +36,12 @@ from ksql.errors import KsqlError
 from ksql.parser import ast
 from server.config import ServerConfig
 from server.runner import Runner
+from server.supervisor import Backoff, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
 
 log = logging.getLogger("ksql.server")
 
 SERVER_VERSION = "0.29.0"  # the ksqlDB REST API version this server speaks
-ERROR = "ERROR"  # the state of a persistent query that failed (SHOW QUERIES shows it)
 
 
 class KsqlServer:
@@ -61,6 +61,7 @@ class KsqlServer:
         self.push = TransientQueries(config.get_int("ksql.max.push.queries", 100))
         self.push_buffer_rows = config.get_int("ksql.server.push.buffer.rows", 1000)
         self.runner: Runner | None = None
+        self.supervisor: QuerySupervisor | None = None
         self.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "ksql-py:" + config.data_dir))
 
     # -- life cycle ---------------------------------------------------------------------------------
@@ -70,6 +71,10 @@ class KsqlServer:
         properties = self.config.engine_properties
         self.engine = Engine(self.log, EngineConfig(properties=properties, service_id=self.service_id))
         self.commands = CommandLog(self.log, self.service_id)
+        txlog = self.log if isinstance(self.log, TransactionalLog) else None
+        self.supervisor = QuerySupervisor(txlog, Backoff(
+            self.config.get_int("ksql.query.retry.backoff.initial.ms", Backoff.initial_ms),
+            self.config.get_int("ksql.query.retry.backoff.max.ms", Backoff.max_ms)))
         count, failures = self.commands.replay(self.engine)
         self.replay_failures = [(c.statement, error) for c, error in failures]
         log.info("replayed %d commands (%d failed); %d persistent queries running", count, len(failures),
@@ -116,37 +121,24 @@ class KsqlServer:
                 self.log = None
 
     def _run_persistent(self) -> int:
-        """One poll of every running persistent query; a query that fails is set to ERROR (as
-        ksqlDB does), the others go on. On the embedded log each poll is a log transaction (its
-        uncommitted output is dropped on failure); on Kafka, statements other servers of the
-        cluster accepted are run first."""
+        """One poll of every persistent query (see server.supervisor: each poll is a log transaction
+        on the embedded log; a query that fails goes to ERROR and retries after a backoff). On
+        Kafka, statements other servers of the cluster accepted are run first."""
         with self.lock:
             engine, current = self.engine, self.log
-            if engine is None or current is None:
+            if engine is None or current is None or self.supervisor is None:
                 return 0
             if not isinstance(current, TransactionalLog):
                 self._follow_commands(engine)
-                work = sum(self._poll(query, None) for query in list(engine.queries.values()))
-            else:
-                with current.transactions():
-                    work = sum(self._poll(query, current) for query in list(engine.queries.values()))
+            work = self.supervisor.poll_all(engine.queries.values())
             engine.run_until_idle(max_rounds=0)  # no query polls: the materialized views catch up
             return work
 
-    @staticmethod
-    def _poll(query: Any, txlog: TransactionalLog | None) -> int:
-        try:
-            work = query.poll()
-            if txlog is not None:
-                txlog.flush()  # the query's output, state and offsets: one transaction
-            return work
-        except Exception as err:  # noqa: BLE001 - one query's failure must not stop the rest
-            if txlog is not None:
-                txlog.rollback()
-            query.state = ERROR
-            log.error("persistent query %s failed and stopped (RESUME it to retry): %s: %s",
-                      query.query_id, type(err).__name__, err)
-            return 0
+    def failed_queries(self) -> dict[str, str]:
+        """Persistent queries in ERROR: query id -> why (they retry by themselves). Without the
+        lock: a health check must answer while a long statement runs."""
+        supervisor = self.supervisor
+        return supervisor.failed() if supervisor is not None else {}
 
     def _follow_commands(self, engine: Engine) -> None:
         """Run the statements other servers of the cluster appended to the command topic."""

@@ -8,6 +8,7 @@ for everything else.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 # ksqlDB's error codes (io.confluent.ksql.rest.Errors): HTTP status * 100 + detail
@@ -23,8 +24,11 @@ REQUEST_TOO_LARGE = 41300
 UNSUPPORTED_MEDIA_TYPE = 41500
 TOO_MANY_REQUESTS = 42900
 SERVER_ERROR = 50000
-SERVER_SHUTTING_DOWN = 50300
+SERVICE_UNAVAILABLE = 50300  # also ksqlDB's code while it shuts down
 SERVER_NOT_READY = 50303
+INSUFFICIENT_STORAGE = 50700
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class ApiError(Exception):
@@ -54,6 +58,25 @@ def statement_error(message: str, statement: str, entities: list[dict[str, Any]]
                     error_code: int = BAD_STATEMENT) -> dict[str, Any]:
     return {"@type": "statement_error", "error_code": error_code, "message": message,
             "statementText": statement, "entities": entities or []}
+
+
+def storage_problem(err: BaseException) -> str:
+    """What went wrong with the server's disk, for people: no file path, errno text or class name."""
+    if isinstance(err, OSError) and err.errno in DISK_FULL:
+        return "the server's disk is full"
+    return "the server's disk reported an I/O error"
+
+
+def storage_error(err: OSError, not_done: str, statement: str | None = None,
+                  entities: list[dict[str, Any]] | None = None) -> ApiError:
+    """A write the server's disk refused: 507 when it is full, 503 for another I/O error.
+
+    `not_done` says what did not happen (e.g. "the statement was not applied.")."""
+    if err.errno in DISK_FULL:
+        return ApiError(507, INSUFFICIENT_STORAGE, f"{storage_problem(err)}: {not_done} Free space on the "
+                                                   "server's disk, then retry.", statement, entities)
+    return ApiError(503, SERVICE_UNAVAILABLE, f"{storage_problem(err)}: {not_done} Retry once the disk "
+                                              "is healthy again.", statement, entities)
 
 
 def bad_request(message: str) -> ApiError:

@@ -40,7 +40,7 @@ from ksql.engine.serde.json_serde import json_coercer
 from ksql.errors import KsqlError, SerdeError
 from ksql.testing import TestDriver, _encode_untyped
 from server.core import KsqlServer
-from server.errors import BAD_REQUEST, bad_request
+from server.errors import BAD_REQUEST, bad_request, storage_error
 from server.http import check_fields, parse_object, properties_of, read_body, too_large
 from server.queries import DELIMITED
 from server.rows import dumps
@@ -103,20 +103,32 @@ async def inserts_stream_endpoint(request: Request, server: KsqlServer, max_byte
                        "the /inserts-stream request")
     properties_of(doc, "properties", "requestProperties")
     inserter = await run_in_threadpool(RowInserter, server, doc["target"])
-    pending = first[1:]
+    try:  # the rows that came with the target: a full disk here is the response's status
+        first_results = await run_in_threadpool(inserter.insert_lines, first[1:])
+    except OSError as err:
+        raise storage_error(err, "no row was inserted.") from None
 
     async def acks() -> AsyncIterator[bytes]:
         seq = 0
-        batch: list[bytes] | None = pending
+        results: list[str | None] = first_results
+        batch: list[bytes] | None = []
         while batch is not None:
             if batch:
-                results = await run_in_threadpool(inserter.insert_lines, batch)
-                out = []
-                for error in results:
-                    ack: dict[str, Any] = {"status": "ok", "seq": seq} if error is None else {
-                        "status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": error}
-                    out.append(dumps(ack) + b"\n")
-                    seq += 1
+                try:
+                    results = await run_in_threadpool(inserter.insert_lines, batch)
+                except OSError as err:  # acknowledged rows stay; this batch and the rest are refused
+                    refused = storage_error(err, "the row was not inserted.")
+                    yield b"".join(dumps({"status": "error", "seq": seq + i, "error_code": refused.error_code,
+                                          "message": refused.message}) + b"\n" for i in range(len(batch)))
+                    return
+            out = []
+            for error in results:
+                ack: dict[str, Any] = {"status": "ok", "seq": seq} if error is None else {
+                    "status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": error}
+                out.append(dumps(ack) + b"\n")
+                seq += 1
+            results = []
+            if out:
                 yield b"".join(out)
             try:
                 batch = await lines.next_batch()

@@ -15,7 +15,7 @@ from typing import Any
 from ksql.errors import KsqlError
 from ksql.parser import ast, split_statements
 from server.core import KsqlServer
-from server.errors import QUERY_ENDPOINT, SERVER_ERROR, ApiError, bad_statement
+from server.errors import QUERY_ENDPOINT, SERVER_ERROR, ApiError, bad_statement, storage_error
 
 log = logging.getLogger("ksql.server")
 
@@ -41,6 +41,9 @@ def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
             result = server.execute(stmt, properties)
         except KsqlError as err:
             raise bad_statement(str(err), text, entities) from None
+        except OSError as err:
+            log.error("statement not applied, the disk refused a write: %s: %s", text, err)
+            raise storage_error(err, "the statement was not applied.", text, entities) from None
         except Exception as err:  # noqa: BLE001 - an engine bug must not become a stack trace
             log.exception("statement failed unexpectedly: %s", text)
             raise ApiError(500, SERVER_ERROR, f"Internal error while executing the statement: "

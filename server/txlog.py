@@ -22,6 +22,12 @@ by the caller (the server holds its engine lock around every write), which is
 also what makes the planned base offsets exact. The journal is an ordinary topic
 that others could write to: a last record that does not decode as a transaction,
 completely, is reported and left alone rather than half applied.
+
+A failed flush (disk full, I/O error) either fails before the journal holds the
+transaction, and nothing of it was written (the log's appends are all or
+nothing), or after, and the transaction is decided: it is rolled forward by
+`finish()` before anything else is written through this log, so no other
+append can take the offsets it planned.
 """
 
 from __future__ import annotations
@@ -161,6 +167,7 @@ class TransactionalLog(Log):
         self.inner = inner
         self.journal = journal
         self._local = threading.local()
+        self._unfinished = False  # the journal's last transaction is decided but not fully written
         if not inner.topic_exists(journal):
             # only the last transaction matters: keep just the active segment
             inner.create_topic(journal, TopicConfig(partitions=1, retention_bytes=1))
@@ -194,29 +201,45 @@ class TransactionalLog(Log):
     def _txn(self) -> _Txn | None:
         return getattr(self._local, "txn", None)
 
+    def finish(self) -> None:
+        """Roll forward the transaction a failed flush left decided but not fully written (if any)."""
+        if self._unfinished:
+            self.recover()
+            self._unfinished = False
+
     def flush(self) -> None:
         """Make what this thread holds durable as one transaction: journal, appends, then commits."""
         txn = self._txn()
         if txn is None or not (txn.appends or txn.commits):
             return
-        if txn.appends:
-            header: list[list] = []
-            blobs: list[bytes] = []
-            planned: dict[tuple[str, int], int] = {}
-            for topic, partition, _, records in txn.appends:
-                base = planned.get((topic, partition))
-                if base is None:
-                    base = self.inner.end_offset(topic, partition)
-                rows = _rows_of(records)
-                header.append([topic, partition, base, len(rows)])
-                blobs.append(_encode_rows(rows))
-                planned[(topic, partition)] = base + len(rows)
-            commits = [[group, [[t, p, o] for (t, p), o in offsets.items()]] for group, offsets in txn.commits.items()]
-            doc = orjson.dumps({"commits": commits, "appends": header})
-            value = struct.pack("<I", len(doc)) + doc + b"".join(blobs)
-            self.inner.append(self.journal, 0, [Record(None, value, int(time.time() * 1000), [])])
+        self.finish()
+        if not txn.appends and len(txn.commits) == 1:  # one group's commit is atomic by itself
+            self._commit_all(txn)
+            return
+        header: list[list] = []
+        blobs: list[bytes] = []
+        planned: dict[tuple[str, int], int] = {}
+        for topic, partition, _, records in txn.appends:
+            base = planned.get((topic, partition))
+            if base is None:
+                base = self.inner.end_offset(topic, partition)
+            rows = _rows_of(records)
+            header.append([topic, partition, base, len(rows)])
+            blobs.append(_encode_rows(rows))
+            planned[(topic, partition)] = base + len(rows)
+        commits = [[group, [[t, p, o] for (t, p), o in offsets.items()]] for group, offsets in txn.commits.items()]
+        doc = orjson.dumps({"commits": commits, "appends": header})
+        value = struct.pack("<I", len(doc)) + doc + b"".join(blobs)
+        self.inner.append(self.journal, 0, [Record(None, value, int(time.time() * 1000), [])])
+        try:
             for topic, partition, kind, records in txn.appends:
                 self._write(topic, partition, kind, records)
+            self._commit_all(txn)
+        except BaseException:
+            self._unfinished = True
+            raise
+
+    def _commit_all(self, txn: _Txn) -> None:
         for group, offsets in txn.commits.items():
             self.inner.commit(group, offsets)
         txn.clear()
@@ -238,6 +261,7 @@ class TransactionalLog(Log):
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         txn = self._txn()
         if txn is None:
+            self.finish()
             self.inner.commit(group, offsets)
         else:
             txn.commits.setdefault(group, {}).update(offsets)
@@ -288,12 +312,14 @@ class TransactionalLog(Log):
     def append(self, topic: str, partition: int, records: list[Record]) -> list[int]:
         txn = self._txn()
         if txn is None:
+            self.finish()
             return self.inner.append(topic, partition, records)
         return self._hold(topic, partition, "records", list(records), txn)
 
     def append_batch(self, topic: str, partition: int, batch: Any) -> Sequence[int]:
         txn = self._txn()
         if txn is None:
+            self.finish()
             return self.inner.append_batch(topic, partition, batch)
         return self._hold(topic, partition, "batch", batch, txn)
 

@@ -272,6 +272,7 @@ class AggregateProcessor:
             if not partition_times or sk[2] + grace > max(partition_times):
                 continue
             del self.pending_final[sk]
+            self.dirty.add(sk)  # no longer pending: the changelog must say so, or a restore emits it again
             entry = self.state.get(sk)
             if entry is not None:
                 self._emit(sk, entry, ts, 0, out)

@@ -100,11 +100,20 @@ class CommandLog:
 
     def execute(self, engine: Engine, stmt: ast.Statement, properties: dict[str, Any] | None = None
                 ) -> StatementResult:
-        """Run one parsed statement and, if it changes state, log it (caller serializes engine access)."""
+        """Run one parsed statement and, if it changes state, log it (caller serializes engine access).
+
+        A statement that fails, or whose command cannot be appended (disk full), is undone in the
+        engine: what a restart would not rebuild must not be in the metastore now."""
+        if not self.is_logged(stmt):
+            return engine.execute_statement(stmt, properties)
         sequence = engine._sequence
-        result = engine.execute_statement(stmt, properties)
-        if self.is_logged(stmt):
+        savepoint = _Savepoint(engine)
+        try:
+            result = engine.execute_statement(stmt, properties)
             self.append(Command(getattr(stmt, "text", ""), dict(properties or {}), sequence))
+        except BaseException:
+            savepoint.restore(engine)
+            raise
         return result
 
     def append(self, command: Command) -> int:
@@ -185,3 +194,48 @@ class CommandLog:
         except KsqlError as err:
             return str(err)
         return None
+
+
+class _Savepoint:
+    """The engine's statement-level state before a statement, to undo it when it cannot be logged.
+
+    Sources, types, properties, variables and the sequence come back as they were; queries the
+    statement started are terminated with their internal topics. A query the statement terminated
+    cannot be revived: it stays terminated (and comes back on the next restart)."""
+
+    def __init__(self, engine: Engine):
+        store = engine.metastore
+        self.sources = dict(store.sources)
+        self.query_ids = {name: (set(s.writer_query_ids), set(s.reader_query_ids))
+                          for name, s in store.sources.items()}
+        self.types = dict(store.types)
+        self.query_states = {query_id: q.state for query_id, q in engine.queries.items()}  # PAUSE / RESUME
+        self.session_properties = dict(engine.session_properties)
+        self.variables = dict(engine.variables)
+        self.sequence = engine._sequence
+
+    def restore(self, engine: Engine) -> None:
+        for query_id in [q for q in engine.queries if q not in self.query_states]:
+            engine._terminate(query_id)
+        for query_id, state in self.query_states.items():
+            if query_id in engine.queries:
+                engine.queries[query_id].state = state
+            else:
+                log.warning("query %s stays terminated although its statement was not logged", query_id)
+        store = engine.metastore
+        _reset(store.sources, self.sources)
+        for name, (writers, readers) in self.query_ids.items():
+            _reset(self.sources[name].writer_query_ids, writers)
+            _reset(self.sources[name].reader_query_ids, readers)
+        _reset(store.types, self.types)
+        _reset(engine.session_properties, self.session_properties)
+        _reset(engine.variables, self.variables)
+        engine._sequence = self.sequence
+        for name in [n for n, view in engine.views.items() if self.sources.get(n) is not view.source]:
+            engine.views.pop(name).close()
+
+
+def _reset(target: Any, saved: Any) -> None:
+    """Make a dict or set equal to `saved` in place (others hold references to it)."""
+    target.clear()
+    target.update(saved)

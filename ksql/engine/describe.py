@@ -53,10 +53,16 @@ def source_summary(source: DataSource) -> dict[str, Any]:
     }
 
 
+def _failure(query: Any) -> dict[str, Any]:
+    """For a query in ERROR: its recent errors (ksqlDB's QueryError entities), the last one why."""
+    return {"queryErrors": list(query.query_errors)} if query.state == "ERROR" else {}
+
+
 def source_description(engine: Engine, source: DataSource, extended: bool) -> dict[str, Any]:
     def queries(ids):
         return [{"queryString": engine.queries[q].sql, "sinks": [engine.queries[q].sink.name],
-                 "id": q, "state": engine.queries[q].state} for q in sorted(ids) if q in engine.queries]
+                 "id": q, "state": engine.queries[q].state, **_failure(engine.queries[q])}
+                for q in sorted(ids) if q in engine.queries]
 
     config = engine.log.topic_config(source.topic) if engine.log.topic_exists(source.topic) else None
     return {
@@ -127,7 +133,7 @@ def show(engine: Engine, stmt: ast.Show) -> dict[str, Any]:
     if what == "QUERIES":
         return {**base, "@type": "queries", "queries": [
             {"queryString": q.sql, "sinks": [q.sink.name], "sinkKafkaTopics": [q.sink.topic], "id": q.query_id,
-             "statusCount": {q.state: 1}, "queryType": "PERSISTENT", "state": q.state}
+             "statusCount": {q.state: 1}, "queryType": "PERSISTENT", "state": q.state, **_failure(q)}
             for q in engine.queries.values()]}
     if what == "PROPERTIES":
         props = engine.all_properties()
@@ -198,8 +204,7 @@ def explain(engine: Engine, stmt: ast.Explain) -> dict[str, Any]:
         "fields": [_field(c) for c in query.sink.schema.key + query.sink.schema.value],
         "sources": [query.plan.source.name], "sinks": [query.sink.name], "topology": "",
         "executionPlan": "", "overriddenProperties": {}, "state": query.state, "queryType": "PERSISTENT",
-        "queryErrors": [{"timestamp": query.error_time_ms, "errorMessage": query.error, "type": "SYSTEM"}]
-        if getattr(query, "error", None) else [],
+        "queryErrors": list(query.query_errors),
     }
     return {"@type": "queryDescription", "statementText": stmt.text, "warnings": [],
             "queryDescription": description}

@@ -233,6 +233,7 @@ class JoinQuery:
     errors: int = 0
     processor: None = None  # joins keep their state in memory (no changelog yet)
     service_id: str = "default_"
+    query_errors: list[dict] = field(default_factory=list)  # recent failures (EXPLAIN's queryErrors)
 
     def __post_init__(self) -> None:
         self.group = f"_confluent-ksql-{self.service_id}query_{self.query_id}"
@@ -299,6 +300,12 @@ class JoinQuery:
     def _on_error(self, message: str) -> None:
         self.errors += 1
         processing_log.warning("%s: %s", self.query_id, message)
+
+    def recover(self) -> None:
+        """Rebuild the join's state after a failed poll, as a restart does: fresh steps, then a
+        silent replay of the input up to the committed offsets."""
+        self._build()
+        self._restore()
 
     def _flat(self, frag: list, key=None, ts=None, headers=None) -> tuple:
         """The joined row of a fragment (nulls for missing sources), then key, timestamp, headers, window."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 
 from ksql.engine.aggregate import AggregateProcessor, ChangelogError, changelog_topic
@@ -65,6 +65,7 @@ class PersistentQuery:
     errors: int = 0
     error: str | None = None  # why the query stopped itself (state ERROR); RESUME retries
     error_time_ms: int = 0
+    query_errors: list[dict] = field(default_factory=list)  # recent failures (EXPLAIN's queryErrors)
     # A poll reads up to max_records per partition (one read, one append, one commit) but
     # decodes, runs and encodes them chunk_rows at a time: the rows of a chunk stay in the
     # CPU caches (5000 rows in flight measured ~20% slower than 1000-row chunks).
@@ -145,7 +146,18 @@ class PersistentQuery:
 
     def _fail(self, reason: str) -> None:
         self.state, self.error, self.error_time_ms = ERROR, reason, int(time.time() * 1000)
+        self.query_errors = [*self.query_errors[-9:],
+                             {"timestamp": self.error_time_ms, "errorMessage": reason, "type": "SYSTEM"}]
         processing_log.error("%s: %s", self.query_id, reason)
+
+    def recover(self) -> None:
+        """Rebuild the in-memory state from the log after a failed poll, as a restart would: the
+        changelog holds exactly the state that matches the committed offsets (a stateless query
+        has nothing to rebuild)."""
+        if self.processor is not None:
+            self._restore_shared()
+        for partition in list(self.processors):
+            self._start_aggregating(partition)
 
     def _init_projection(self) -> None:
         plan = self.plan

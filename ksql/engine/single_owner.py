@@ -39,6 +39,11 @@ class SingleOwner:
             self.active = True
         return self.inner.poll() if self.active else 0
 
+    def recover(self) -> None:
+        """After a failed poll: the query's state rebuilt from the committed input."""
+        if self.active:
+            self.inner = self.rebuild()
+
     def terminate(self, drop_state: bool = True) -> None:
         self.state = TERMINATED
         self.inner.state = TERMINATED

@@ -343,6 +343,11 @@ def test_a_failing_persistent_query_stops_alone(client: httpx.Client) -> None:
             break
         time.sleep(0.05)
     assert bad == "ERROR"
+    bad_id = next(qid for qid in states if qid.startswith(f"CSAS_{name}_BAD"))
+    health = client.get("/healthcheck")  # unhealthy while a query is in ERROR (it retries by itself)
+    assert health.status_code == 503 and health.json()["isHealthy"] is False
+    assert [e["queryId"] for e in health.json()["details"]["persistentQueries"]["errors"]] == [bad_id]
+    ksql(client, f"TERMINATE {bad_id};")
     assert client.get("/healthcheck").status_code == 200
 
 

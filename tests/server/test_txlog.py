@@ -218,3 +218,25 @@ def test_an_undecodable_journal_entry_is_reported_and_skipped(inner: CrashingLog
     assert _values(inner, "out") == [b"1"] and inner.committed("g", "in", 0) == 1
     [report] = [r.getMessage() for r in caplog.records if r.name == "ksql.server.txlog"]
     assert JOURNAL in report and "offset 1" in report, report
+
+
+def test_a_flush_failing_after_the_journal_is_finished_before_the_next_write(inner: CrashingLog) -> None:
+    """The transaction is decided once journaled: a later write (an insert) must not take its offsets."""
+    tx = TransactionalLog(inner, JOURNAL)
+    inner.crash_on = ("out", 1)  # out/0 is written, out/1 fails
+    with pytest.raises(Crash):
+        _poll(tx, [b"a"], 1)
+    tx.append("out", 1, [Record(None, b"insert", 1, [])])
+    assert _values(inner, "out", 0) == [b"a"] and _values(inner, "out", 1) == [b"a!", b"insert"]
+    assert inner.committed("g", "in", 0) == 1
+
+
+def test_commits_of_several_groups_are_journaled_even_without_output(inner: CrashingLog) -> None:
+    tx = TransactionalLog(inner, JOURNAL)
+    inner.crash_commit = True  # the first group's commit fails
+    with pytest.raises(Crash):
+        with tx.transactions():
+            tx.commit("g1", {("in", 0): 3})
+            tx.commit("g2", {("in", 0): 4})
+    tx.finish()
+    assert inner.committed("g1", "in", 0) == 3 and inner.committed("g2", "in", 0) == 4

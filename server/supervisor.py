@@ -1,0 +1,145 @@
+"""Persistent queries under faults: a failed poll leaves no trace, and the query retries by itself.
+
+Each poll of a query is one transaction of the TransactionalLog (its output,
+changelog and offset commits). When a poll fails (the disk is full, an I/O
+error, a bug), the supervisor
+
+1. drops what the poll held back (nothing of it reached the log),
+2. rebuilds the query's in-memory state from the log (`query.recover()`): an
+   aggregation from its changelog, a join by replaying the input it had
+   committed, exactly as a restart would. The hot path keeps no undo log, so
+   it pays nothing for this; a failure pays the cost of a restore instead. If
+   the journal already held the transaction when a later write failed, the
+   transaction is decided and is rolled forward first, so the rebuilt state
+   includes it;
+3. puts the query in ERROR with the reason (SHOW QUERIES, EXPLAIN, /healthcheck)
+   and retries it after an exponential backoff (ksqlDB's
+   ksql.query.retry.backoff.initial.ms doubling up to ksql.query.retry.backoff.max.ms);
+   the first poll that succeeds puts it back to RUNNING.
+
+A RESUME of a query in ERROR retries it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from server.errors import storage_problem
+from server.txlog import TransactionalLog
+
+log = logging.getLogger("ksql.server.queries")
+
+RUNNING, PAUSED, ERROR = "RUNNING", "PAUSED", "ERROR"
+MAX_QUERY_ERRORS = 10  # errors kept per query (ksqlDB's ksql.query.error.max.queue.size default)
+
+
+def failure_reason(err: Exception) -> str:
+    return storage_problem(err) if isinstance(err, OSError) else f"the query failed: {err}"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before retry n (1, 2, ...): initial, doubling, capped at max."""
+
+    initial_ms: int = 15_000
+    max_ms: int = 900_000
+
+    def delay(self, attempt: int) -> float:
+        return min(self.initial_ms * 2 ** min(attempt - 1, 62), self.max_ms) / 1000
+
+
+@dataclass
+class Failure:
+    """A query in ERROR: why, how often it failed in a row, when it is tried again."""
+
+    query: Any
+    message: str
+    attempts: int
+    retry_at: float
+    recovered: bool  # its in-memory state was rebuilt from the log after the failure
+
+
+class QuerySupervisor:
+    """Polls persistent queries, each poll one transaction; failed queries go to ERROR and retry."""
+
+    def __init__(self, txlog: TransactionalLog | None, backoff: Backoff,
+                 clock: Callable[[], float] = time.monotonic):
+        self.txlog = txlog
+        self.backoff = backoff
+        self.clock = clock
+        self.failures: dict[str, Failure] = {}
+
+    def poll_all(self, queries: Iterable[Any]) -> int:
+        """One poll of every query: how many records they processed."""
+        queries = list(queries)
+        live = {q.query_id for q in queries}
+        for gone in [qid for qid in self.failures if qid not in live]:
+            del self.failures[gone]  # terminated
+        if self.txlog is None:
+            return sum(self.poll(q) for q in queries)
+        with self.txlog.transactions():
+            return sum(self.poll(q) for q in queries)
+
+    def failed(self) -> dict[str, str]:
+        """Query id -> why it is in ERROR (a failed query PAUSEd since is not)."""
+        failures = list(self.failures.values())  # one step under the GIL: safe beside the runner thread
+        return {f.query.query_id: f.message for f in failures if f.query.state == ERROR}
+
+    def poll(self, query: Any) -> int:
+        failure = self.failures.get(query.query_id)
+        if failure is not None and (query.state == PAUSED or
+                                    query.state == ERROR and self.clock() < failure.retry_at):
+            return 0
+        processed = query.processed
+        try:
+            if failure is not None:
+                if not failure.recovered:
+                    self._recover(query)
+                query.state = RUNNING
+            work = query.poll()
+            if self.txlog is not None:
+                self.txlog.flush()  # the query's output, state and offsets: one transaction
+        except Exception as err:  # noqa: BLE001 - one query's failure must not stop the others
+            query.processed = processed
+            self._fail(query, err, failure)
+            return 0
+        if failure is not None:
+            del self.failures[query.query_id]
+            log.warning("persistent query %s is running again after %d failed attempts", query.query_id,
+                        failure.attempts)
+        return work
+
+    def _recover(self, query: Any) -> None:
+        """Finish a decided transaction, then rebuild the query's state from what the log holds."""
+        if self.txlog is not None:
+            self.txlog.finish()
+        query.recover()
+
+    def _fail(self, query: Any, err: Exception, previous: Failure | None) -> None:
+        if self.txlog is not None:
+            self.txlog.rollback()
+        try:
+            self._recover(query)
+            recovered = True
+            if self.txlog is not None:
+                self.txlog.rollback()  # the restore re-commits the offsets the log has: nothing to add
+        except Exception as again:  # noqa: BLE001 - the fault persists: recover before the retry
+            log.debug("persistent query %s: state not rebuilt yet: %s", query.query_id, again)
+            recovered = False
+        attempts = (previous.attempts if previous is not None else 0) + 1
+        delay = self.backoff.delay(attempts)
+        message = f"{failure_reason(err)}; retrying in {delay:g} s (attempt {attempts})"
+        self.failures[query.query_id] = Failure(query, message, attempts, self.clock() + delay, recovered)
+        query.state = ERROR
+        errors = list(getattr(query, "query_errors", ()))[-(MAX_QUERY_ERRORS - 1):]
+        errors.append({"timestamp": int(time.time() * 1000), "errorMessage": message,
+                       "type": "SYSTEM" if isinstance(err, OSError) else "UNKNOWN"})
+        query.query_errors = errors
+        if isinstance(err, OSError):
+            log.error("persistent query %s failed: %s (%s)", query.query_id, message, err)
+        else:
+            log.error("persistent query %s failed: %s", query.query_id, message, exc_info=err)
