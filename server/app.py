@@ -33,7 +33,8 @@ from ksql.errors import KsqlError
 from server import inserts, queries, sse, statements, websocket
 from server.auth import BasicAuthMiddleware, users_from_config
 from server.core import SERVER_VERSION, KsqlServer
-from server.errors import BAD_REQUEST, METHOD_NOT_ALLOWED, NOT_FOUND, SERVER_ERROR, ApiError, generic_error
+from server.errors import BAD_REQUEST, METHOD_NOT_ALLOWED, NOT_FOUND, ApiError, generic_error
+from server.guard import ErrorGuard, internal_error_body
 from server.http import DEFAULT_MAX_REQUEST_BYTES, check_fields, parse_object, properties_of, read_body
 
 log = logging.getLogger("ksql.server")
@@ -70,11 +71,8 @@ def create_app(server: KsqlServer) -> Any:
     async def client_gone(request: Request, err: ClientDisconnect) -> Response:
         return Response(status_code=400)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, err: Exception) -> Response:
-        log.exception("unexpected error serving %s %s", request.method, request.url.path)
-        return JSONResponse(generic_error(f"Internal server error: {type(err).__name__}", SERVER_ERROR),
-                            status_code=500)
+    # the response to an unexpected exception (Starlette's last handler); ErrorGuard logs it
+    app.add_exception_handler(Exception, internal_error)
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -158,13 +156,20 @@ def create_app(server: KsqlServer) -> Any:
 
     # the embedded (or configured) schema registry, with Confluent's REST API, for AVRO/PROTOBUF/JSON_SR
     assert server.engine is not None
-    app.mount(SCHEMA_REGISTRY_PATH, schema_registry_app(server.engine.schema_registry))
+    registry = schema_registry_app(server.engine.schema_registry)
+    registry.add_exception_handler(Exception, internal_error)
+    app.mount(SCHEMA_REGISTRY_PATH, registry)
     users = users_from_config(server.config)
     if users is None:
-        return app
+        return ErrorGuard(app)
     roles = frozenset(r.strip() for r in str(server.config.get("authentication.roles", "")).split(",")
                       if r.strip())
-    return BasicAuthMiddleware(app, users, str(server.config.get("authentication.realm", "KsqlServer")), roles)
+    return ErrorGuard(BasicAuthMiddleware(app, users, str(server.config.get("authentication.realm", "KsqlServer")),
+                                          roles))
+
+
+async def internal_error(request: Request, err: Exception) -> Response:
+    return Response(internal_error_body(), status_code=500, media_type="application/json")
 
 
 def _media(request: Request) -> str:

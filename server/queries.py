@@ -33,6 +33,7 @@ from server.errors import (
     bad_request,
     bad_statement,
     generic_error,
+    log_error_message,
 )
 from server.http import check_fields, parse_object, properties_of, read_body, wants
 from server.printer import TopicPrinter
@@ -79,16 +80,20 @@ async def start_push(server: KsqlServer, stmt: ast.SelectStatement, properties: 
         return await run_in_threadpool(server.start_push_query, stmt, properties, resume)
     except TooManyPushQueries as err:
         raise ApiError(429, TOO_MANY_REQUESTS, str(err), stmt.text) from None
-    except (KsqlError, LogError) as err:
+    except KsqlError as err:
         raise bad_statement(str(err), stmt.text) from None
+    except LogError as err:
+        raise bad_statement(log_error_message(err), stmt.text) from None
 
 
 async def run_pull(server: KsqlServer, stmt: ast.SelectStatement, properties: dict[str, Any]) -> tuple[Any, str]:
     """(PullResult, final message or "") of a pull query."""
     try:
         result = await run_in_threadpool(server.pull_query, stmt, properties)
-    except (KsqlError, LogError) as err:
+    except KsqlError as err:
         raise bad_statement(str(err), stmt.text) from None
+    except LogError as err:
+        raise bad_statement(log_error_message(err), stmt.text) from None
     return result, pull_final_message(server, stmt, len(result.rows))
 
 
@@ -190,8 +195,10 @@ async def print_response(server: KsqlServer, stmt: ast.Print) -> Response:
         raise ApiError(503, 50300, "The server is shutting down")
     try:
         printer = TopicPrinter(server.log, stmt, list(engine.metastore.sources.values()))
-    except (KsqlError, LogError) as err:
+    except KsqlError as err:
         raise bad_statement(str(err), stmt.text) from None
+    except LogError as err:
+        raise bad_statement(log_error_message(err), stmt.text) from None
 
     async def body() -> AsyncIterator[bytes]:
         while server.running:
