@@ -24,7 +24,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -33,9 +32,17 @@ from ksql.errors import KsqlError
 from server import inserts, queries, sse, statements, websocket
 from server.auth import BasicAuthMiddleware, users_from_config
 from server.core import SERVER_VERSION, KsqlServer
+from server.engine_lock import RequestCancelled
 from server.errors import BAD_REQUEST, METHOD_NOT_ALLOWED, NOT_FOUND, ApiError, generic_error
 from server.guard import ErrorGuard, internal_error_body
-from server.http import DEFAULT_MAX_REQUEST_BYTES, check_fields, parse_object, properties_of, read_body
+from server.http import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    check_fields,
+    in_worker,
+    parse_object,
+    properties_of,
+    read_body,
+)
 
 log = logging.getLogger("ksql.server")
 
@@ -71,6 +78,11 @@ def create_app(server: KsqlServer) -> Any:
     async def client_gone(request: Request, err: ClientDisconnect) -> Response:
         return Response(status_code=400)
 
+    @app.exception_handler(RequestCancelled)
+    async def cancelled(request: Request, err: RequestCancelled) -> Response:
+        return JSONResponse(generic_error("The request was cancelled: the client disconnected", BAD_REQUEST),
+                            status_code=400)
+
     # the response to an unexpected exception (Starlette's last handler); ErrorGuard logs it
     app.add_exception_handler(Exception, internal_error)
 
@@ -81,8 +93,8 @@ def create_app(server: KsqlServer) -> Any:
         doc = check_fields(parse_object(await read_body(request, max_bytes)), KSQL_FIELDS, ("ksql",),
                            "the /ksql request")
         properties = properties_of(doc, "streamsProperties", "requestProperties")
-        entities = await run_in_threadpool(statements.run_script, server, doc["ksql"], properties,
-                                           doc.get("sessionVariables"))
+        entities = await in_worker(request, statements.run_script, server, doc["ksql"], properties,
+                                   doc.get("sessionVariables"))
         return JSONResponse(entities, media_type=_media(request))
 
     # -- queries ---------------------------------------------------------------------------------
@@ -137,7 +149,7 @@ def create_app(server: KsqlServer) -> Any:
     async def cluster_status(request: Request) -> Response:
         now = int(time.time() * 1000)
         host = request.url.netloc or "localhost:8088"
-        lags = await run_in_threadpool(server.query_lags)
+        lags = await in_worker(request, server.query_lags)
         return JSONResponse({"clusterStatus": {host: {
             "hostAlive": True, "lastStatusUpdateMs": now, "activeStandbyPerQuery": {},
             "hostStoreLags": {"stateStoreLags": lags, "updateTimeMs": now}}}}, media_type=_media(request))

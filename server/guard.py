@@ -8,6 +8,10 @@ An HTTP/1.1 request refused before its body was read leaves that body in the
 connection, which therefore cannot serve another request: its error response
 says `Connection: close`, so the client does not send the next request into a
 connection the server is about to drop.
+
+A client's disconnect is told to every later `receive()` of its request, not only
+the first: both a watcher of the request's engine work and the response
+streaming afterwards need to learn it.
 """
 
 from __future__ import annotations
@@ -44,10 +48,16 @@ class ErrorGuard:
         body_read = scope["type"] != "http" or scope.get("http_version") not in ("1.0", "1.1") \
             or not _has_body(scope)
 
+        disconnected = False
+
         async def tracking_receive() -> Message:
-            nonlocal body_read
+            nonlocal body_read, disconnected
+            if disconnected:  # every later reader learns it too (server.http.in_worker's watcher reads first)
+                return {"type": "http.disconnect"}
             message = await receive()
-            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            if message["type"] == "http.disconnect":
+                disconnected = True
+            if disconnected or not message.get("more_body", False):
                 body_read = True
             return message
 

@@ -219,6 +219,7 @@ def _now_ms() -> int:
 # --- POST /topics/{topic}/records --------------------------------------------------------------
 
 RECORD_FIELDS = {"key", "value", "timestamp", "partition", "headers", "window"}
+PRODUCE_BATCH = 1000
 
 
 async def produce_endpoint(request: Request, server: KsqlServer, topic: str, max_bytes: int) -> Response:
@@ -266,23 +267,36 @@ def check_record(record: Any, index: int) -> None:
 
 
 def produce(server: KsqlServer, topic: str, records: list[dict[str, Any]]) -> list[dict[str, int]]:
+    """Encode every record (one invalid record refuses the whole request, before anything is written),
+    then append them. The engine lock is taken per batch of PRODUCE_BATCH records, so a big request
+    does not hold up the runner or other requests for long."""
     with server.writing() as engine:
-        log = engine.log
-        if not log.topic_exists(topic):
+        if not engine.log.topic_exists(topic):
             raise bad_request(f"Topic '{topic}' does not exist")
         source = next((s for s in engine.metastore.sources.values() if s.topic == topic), None)
-        partitions = log.topic_config(topic).partitions
-        batches: list[tuple[int, Record]] = []
-        for spec in records:
-            try:
-                batches.append(_record(engine, spec, source, partitions))
-            except (KsqlError, SerdeError, ValueError, TypeError) as err:
-                raise bad_request(f"Invalid record {orjson.dumps(spec).decode()[:200]}: {err}") from None
-        out = []
-        for partition, record in batches:
-            [offset] = log.append(topic, partition, [record])
-            out.append({"partition": partition, "offset": offset})
-        return out
+        partitions = engine.log.topic_config(topic).partitions
+    encoded: list[tuple[int, Record]] = []
+    for start in range(0, len(records), PRODUCE_BATCH):
+        with server.writing() as engine:
+            for spec in records[start:start + PRODUCE_BATCH]:
+                try:
+                    encoded.append(_record(engine, spec, source, partitions))
+                except (KsqlError, SerdeError, ValueError, TypeError) as err:
+                    raise bad_request(f"Invalid record {orjson.dumps(spec).decode()[:200]}: {err}") from None
+    out: list[dict[str, int]] = []
+    for start in range(0, len(encoded), PRODUCE_BATCH):
+        batch = encoded[start:start + PRODUCE_BATCH]
+        by_partition: dict[int, list[Record]] = {}
+        for partition, record in batch:
+            by_partition.setdefault(partition, []).append(record)
+        try:
+            with server.writing() as engine:
+                offsets = {p: iter(engine.log.append(topic, p, rs)) for p, rs in by_partition.items()}
+        except LogError as err:
+            raise bad_request(f"Failed to append to topic '{topic}' after {len(out)} records: "
+                              f"{log_error_message(err)}") from None
+        out.extend({"partition": partition, "offset": next(offsets[partition])} for partition, _ in batch)
+    return out
 
 
 def _record(engine: Engine, spec: dict[str, Any], source: DataSource | None, partitions: int
