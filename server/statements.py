@@ -15,6 +15,7 @@ from typing import Any
 from ksql.errors import KsqlError
 from ksql.parser import ast, split_statements
 from server.core import KsqlServer
+from server.engine_lock import RequestCancelled
 from server.errors import QUERY_ENDPOINT, SERVER_ERROR, ApiError, bad_statement
 from server.guard import INTERNAL_ERROR_MESSAGE
 
@@ -42,6 +43,8 @@ def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
             result = server.execute(stmt, properties)
         except KsqlError as err:
             raise bad_statement(str(err), text, entities) from None
+        except RequestCancelled:
+            raise  # the client left: the rest of the script does not run
         except Exception:  # noqa: BLE001 - an engine bug must not become a stack trace
             log.exception("statement failed unexpectedly: %s", text)
             raise ApiError(500, SERVER_ERROR, INTERNAL_ERROR_MESSAGE, text, entities) from None

@@ -21,6 +21,7 @@ from server.config import ServerConfig
 from server.core import KsqlServer
 from server.engine_lock import CANCELLED, EngineLock, RequestCancelled
 from server.http import in_worker
+from server.statements import run_script
 from tests.server.harness import ServerProcess, ksql
 
 
@@ -234,3 +235,30 @@ def test_work_of_a_request_whose_client_disconnected_is_cancelled_before_it_take
     with lock:  # held by a long statement meanwhile
         asyncio.run(scenario())
     assert ran == []
+
+
+def test_a_script_whose_client_left_stops_at_the_next_statement(embedded: KsqlServer) -> None:
+    gone = threading.Event()
+    prepare = embedded.prepare
+
+    def prepare_then_disconnect(sql: str, variables=None):
+        statements = prepare(sql, variables)
+        gone.set()  # the client disconnects while this statement waits for the lock
+        return statements
+
+    embedded.prepare = prepare_then_disconnect  # type: ignore[method-assign]
+    outcome: list[object] = []
+
+    def request() -> None:
+        CANCELLED.set(gone)
+        try:
+            outcome.append(run_script(embedded, "CREATE STREAM GONE (V INT) WITH (KAFKA_TOPIC='gone', "
+                                                "PARTITIONS=1, VALUE_FORMAT='JSON');", {}))
+        except RequestCancelled:
+            outcome.append("cancelled")
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    thread.join(10)
+    assert outcome == ["cancelled"]
+    assert embedded.engine is not None and embedded.engine.metastore.get("GONE") is None
