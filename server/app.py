@@ -24,7 +24,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -33,16 +32,24 @@ from ksql.errors import KsqlError
 from server import inserts, queries, sse, statements, websocket
 from server.auth import BasicAuthMiddleware, users_from_config
 from server.core import SERVER_VERSION, KsqlServer
+from server.engine_lock import RequestCancelled
 from server.errors import (
     BAD_REQUEST,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
-    SERVER_ERROR,
     ApiError,
     generic_error,
     storage_error,
 )
-from server.http import DEFAULT_MAX_REQUEST_BYTES, check_fields, parse_object, properties_of, read_body
+from server.guard import ErrorGuard, internal_error_body
+from server.http import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    check_fields,
+    in_worker,
+    parse_object,
+    properties_of,
+    read_body,
+)
 
 log = logging.getLogger("ksql.server")
 
@@ -69,7 +76,8 @@ def create_app(server: KsqlServer) -> Any:
     @app.exception_handler(OSError)
     async def disk_error(request: Request, err: OSError) -> Response:
         if isinstance(err, (ConnectionError, TimeoutError)) or err.errno is None:  # not the disk
-            return await unexpected(request, err)
+            log.error("%s %s failed unexpectedly", request.method, request.url.path, exc_info=err)
+            return await internal_error(request, err)
         log.error("%s %s: the disk refused a write: %s", request.method, request.url.path, err)
         api = storage_error(err, "the request was not applied.")
         return JSONResponse(api.entity(), status_code=api.status)
@@ -86,11 +94,13 @@ def create_app(server: KsqlServer) -> Any:
     async def client_gone(request: Request, err: ClientDisconnect) -> Response:
         return Response(status_code=400)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, err: Exception) -> Response:
-        log.exception("unexpected error serving %s %s", request.method, request.url.path)
-        return JSONResponse(generic_error(f"Internal server error: {type(err).__name__}", SERVER_ERROR),
-                            status_code=500)
+    @app.exception_handler(RequestCancelled)
+    async def cancelled(request: Request, err: RequestCancelled) -> Response:
+        return JSONResponse(generic_error("The request was cancelled: the client disconnected", BAD_REQUEST),
+                            status_code=400)
+
+    # the response to an unexpected exception (Starlette's last handler); ErrorGuard logs it
+    app.add_exception_handler(Exception, internal_error)
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -99,8 +109,8 @@ def create_app(server: KsqlServer) -> Any:
         doc = check_fields(parse_object(await read_body(request, max_bytes)), KSQL_FIELDS, ("ksql",),
                            "the /ksql request")
         properties = properties_of(doc, "streamsProperties", "requestProperties")
-        entities = await run_in_threadpool(statements.run_script, server, doc["ksql"], properties,
-                                           doc.get("sessionVariables"))
+        entities = await in_worker(request, statements.run_script, server, doc["ksql"], properties,
+                                   doc.get("sessionVariables"))
         return JSONResponse(entities, media_type=_media(request))
 
     # -- queries ---------------------------------------------------------------------------------
@@ -160,7 +170,7 @@ def create_app(server: KsqlServer) -> Any:
     async def cluster_status(request: Request) -> Response:
         now = int(time.time() * 1000)
         host = request.url.netloc or "localhost:8088"
-        lags = await run_in_threadpool(server.query_lags)
+        lags = await in_worker(request, server.query_lags)
         return JSONResponse({"clusterStatus": {host: {
             "hostAlive": True, "lastStatusUpdateMs": now, "activeStandbyPerQuery": {},
             "hostStoreLags": {"stateStoreLags": lags, "updateTimeMs": now}}}}, media_type=_media(request))
@@ -179,13 +189,20 @@ def create_app(server: KsqlServer) -> Any:
 
     # the embedded (or configured) schema registry, with Confluent's REST API, for AVRO/PROTOBUF/JSON_SR
     assert server.engine is not None
-    app.mount(SCHEMA_REGISTRY_PATH, schema_registry_app(server.engine.schema_registry))
+    registry = schema_registry_app(server.engine.schema_registry)
+    registry.add_exception_handler(Exception, internal_error)
+    app.mount(SCHEMA_REGISTRY_PATH, registry)
     users = users_from_config(server.config)
     if users is None:
-        return app
+        return ErrorGuard(app)
     roles = frozenset(r.strip() for r in str(server.config.get("authentication.roles", "")).split(",")
                       if r.strip())
-    return BasicAuthMiddleware(app, users, str(server.config.get("authentication.realm", "KsqlServer")), roles)
+    return ErrorGuard(BasicAuthMiddleware(app, users, str(server.config.get("authentication.realm", "KsqlServer")),
+                                          roles))
+
+
+async def internal_error(request: Request, err: Exception) -> Response:
+    return Response(internal_error_body(), status_code=500, media_type="application/json")
 
 
 def _media(request: Request) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ksql.errors import KsqlError
@@ -30,6 +30,19 @@ _NOT_PROPERTIES = {"KSQL_HEAP_OPTS", "KSQL_JVM_PERFORMANCE_OPTS", "KSQL_OPTS", "
 
 # properties that configure the HTTP server, not the engine (kept out of SHOW PROPERTIES)
 _SERVER_ONLY_PREFIXES = ("listeners", "authentication.", "ssl.", "ksql.server.", "ksql.log.")
+
+
+class Listener(NamedTuple):
+    """One `listeners` URL: where to bind, and whether it speaks TLS (https://)."""
+
+    host: str
+    port: int
+    tls: bool = False
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 
 def read_properties(text: str) -> dict[str, str]:
@@ -120,21 +133,21 @@ class ServerConfig:
         return str(value).strip().lower() == "true"
 
     @property
-    def listeners(self) -> list[tuple[str, int]]:
-        """(host, port) of each `listeners` URL (http only)."""
+    def listeners(self) -> list[Listener]:
+        """Each `listeners` URL (http:// or https://; https needs the ssl.* settings of server.tls)."""
         out = []
         for url in str(self.get("listeners", DEFAULT_LISTENER)).split(","):
             url = url.strip()
             if not url:
                 continue
             parts = urlsplit(url if "://" in url else "http://" + url)
-            if parts.scheme != "http":
-                raise KsqlError(f"Unsupported listener {url}: only http:// listeners are supported")
+            if parts.scheme not in ("http", "https"):
+                raise KsqlError(f"Unsupported listener {url}: use http:// or https://")
             try:
                 port = parts.port if parts.port is not None else 8088
             except ValueError:
                 raise KsqlError(f"Invalid listener {url}: bad port") from None
-            out.append((parts.hostname or "0.0.0.0", port))
+            out.append(Listener(parts.hostname or "0.0.0.0", port, parts.scheme == "https"))
         if not out:
             raise KsqlError("No listeners configured: set listeners=http://host:port")
         return out

@@ -1,8 +1,10 @@
 """The server's state: the log, the engine, the command log, push queries and the runner thread.
 
 Everything that changes engine state or writes to the log goes through one lock
-(`KsqlServer.lock`): statements, inserts, and the runner's polling of persistent
-queries. Push queries only read the log and poll outside it.
+(`KsqlServer.lock`, granted first come first served: see server.engine_lock):
+statements, inserts, and the runner's polling of persistent queries. Push queries
+and pull queries on streams only read the log and run outside it. Requests take
+the lock per statement or batch, so the runner gets its turn in between.
 
 Start: open the data directory, finish an interrupted log transaction, replay the
 command topic (streams, tables, types, variables, persistent queries, each query
@@ -21,7 +23,6 @@ queries split their partitions through consumer groups.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,8 +34,9 @@ from ksql.engine.engine import Engine, EngineConfig, StatementResult
 from ksql.engine.log import CorruptLogError, Log, LogError, LogLockedError, open_log
 from ksql.engine.transient import TransientQueries, TransientQuery
 from ksql.errors import KsqlError
-from ksql.parser import ast
+from ksql.parser import ast, parse, substitute_variables
 from server.config import ServerConfig
+from server.engine_lock import EngineLock
 from server.runner import Runner
 from server.supervisor import Backoff, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
@@ -50,7 +52,7 @@ class KsqlServer:
     def __init__(self, config: ServerConfig):
         self.config = config
         self.service_id = config.service_id
-        self.lock = threading.RLock()
+        self.lock = EngineLock()
         self.started_at = time.time()
         self.statuses: dict[str, dict[str, Any]] = {}  # commandId -> {"status", "message"}
         self.replay_failures: list[tuple[str, str]] = []
@@ -159,18 +161,14 @@ class KsqlServer:
     # -- statements -------------------------------------------------------------------------------
 
     def prepare(self, sql: str, variables: dict[str, Any] | None = None) -> list[ast.Statement]:
-        """Parse `sql` with the server's variables plus the request's session variables."""
+        """Parse `sql` with the server's variables plus the request's session variables. Only reading the
+        variables takes the lock: the parse itself holds up nobody."""
         with self.lock:
             engine = self._engine()
-            if not variables:
-                return engine.prepare(sql)
-            saved = dict(engine.variables)
-            engine.variables.update({str(k): str(v) for k, v in variables.items()})
-            try:
-                return engine.prepare(sql)
-            finally:
-                engine.variables.clear()
-                engine.variables.update(saved)
+            # as Engine.prepare: substitution unless ksql.variable.substitution.enable=false
+            substitute = str(engine.property("ksql.variable.substitution.enable", True)).lower() != "false"
+            known = {**engine.variables, **{str(k): str(v) for k, v in (variables or {}).items()}}
+        return parse(substitute_variables(sql, known) if substitute else sql)
 
     def execute(self, stmt: ast.Statement, properties: dict[str, Any]) -> StatementResult:
         """Run one statement (logging it to the command topic when it changes state)."""
@@ -196,10 +194,18 @@ class KsqlServer:
         return query
 
     def pull_query(self, stmt: ast.SelectStatement, properties: dict[str, Any]) -> Any:
-        """A pull query's PullResult (query_id, columns, rows), from the engine's materialized state."""
+        """A pull query's PullResult (query_id, columns, rows).
+
+        A table's comes from its materialized view, under the lock. A stream's scans the stream's
+        topic, which only reads the log (as push queries do): it runs without the lock, so however
+        long the topic it holds up neither the runner nor other requests."""
+        relation = stmt.query.from_
         with self.lock:
             engine = self._engine()
-            return engine.pull_query(stmt.text, properties)
+            source = engine.metastore.get(relation.name) if isinstance(relation, ast.Table) else None
+            if source is None or source.kind != "STREAM":
+                return engine.pull_query(stmt.text, properties)
+        return engine.pull_query(stmt.text, properties)
 
     def query_lags(self) -> dict[str, dict[str, Any]]:
         """Per persistent query: how many input records it has not processed yet."""

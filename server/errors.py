@@ -9,7 +9,12 @@ for everything else.
 from __future__ import annotations
 
 import errno
+import logging
 from typing import Any
+
+from ksql.engine.log import CorruptLogError, LogError
+
+log = logging.getLogger("ksql.server")
 
 # ksqlDB's error codes (io.confluent.ksql.rest.Errors): HTTP status * 100 + detail
 BAD_REQUEST = 40000
@@ -85,3 +90,12 @@ def bad_request(message: str) -> ApiError:
 
 def bad_statement(message: str, statement: str, entities: list[dict[str, Any]] | None = None) -> ApiError:
     return ApiError(400, BAD_STATEMENT, message, statement, entities)
+
+
+def log_error_message(err: LogError) -> str:
+    """What a client is told of a log failure: damaged data is the server's business (its message names
+    the segment file), so it is logged here and the client learns only what happened."""
+    if isinstance(err, CorruptLogError):
+        log.error("damaged log data: %s", err)
+        return "The log holds damaged data for this topic (the details are in the server's log)"
+    return str(err)

@@ -1,4 +1,5 @@
-"""Reading requests: bounded bodies, JSON objects with known fields, properties maps.
+"""Reading requests: bounded bodies, JSON objects with known fields, properties maps; and running a
+request's engine work in a worker thread that gives up when the client disconnects.
 
 Everything a client can get wrong here becomes an ApiError with ksqlDB's error
 JSON (400 for malformed or unknown fields, 413 for oversized bodies).
@@ -6,12 +7,19 @@ JSON (400 for malformed or unknown fields, 413 for oversized bodies).
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from server.engine_lock import CANCELLED
 from server.errors import REQUEST_TOO_LARGE, ApiError, bad_request
+
+T = TypeVar("T")
 
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 DRAIN_BYTES = 64 * 1024 * 1024
@@ -87,3 +95,24 @@ def properties_of(doc: dict[str, Any], *names: str) -> dict[str, Any]:
 
 def wants(request: Request, media_type: str) -> bool:
     return media_type in request.headers.get("accept", "")
+
+
+async def in_worker(request: Request | None, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` in a worker thread, off the event loop. When `request` is given (its body already
+    read), a disconnect of its client cancels the work's next wait for the engine lock."""
+    if request is None:
+        return await run_in_threadpool(work, *args)
+    cancelled = threading.Event()
+    watcher = asyncio.create_task(_watch_disconnect(request, cancelled))
+    token = CANCELLED.set(cancelled)  # the worker thread runs in a copy of this context
+    try:
+        return await run_in_threadpool(work, *args)
+    finally:
+        CANCELLED.reset(token)
+        watcher.cancel()
+
+
+async def _watch_disconnect(request: Request, cancelled: threading.Event) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    cancelled.set()

@@ -40,8 +40,8 @@ from ksql.engine.serde.json_serde import json_coercer
 from ksql.errors import KsqlError, SerdeError
 from ksql.testing import TestDriver, _encode_untyped
 from server.core import KsqlServer
-from server.errors import BAD_REQUEST, bad_request, storage_error
-from server.http import check_fields, parse_object, properties_of, read_body, too_large
+from server.errors import BAD_REQUEST, ApiError, bad_request, log_error_message, storage_error
+from server.http import DRAIN_BYTES, check_fields, parse_object, properties_of, read_body, too_large
 from server.queries import DELIMITED
 from server.rows import dumps
 
@@ -83,12 +83,21 @@ class _Lines:
             self.buffer += chunk
             if b"\n" in self.buffer:
                 *lines, self.buffer = self.buffer.split(b"\n")
-                if len(self.buffer) > self.max_bytes:
+                if len(self.buffer) > self.max_bytes or any(len(line) > self.max_bytes for line in lines):
                     raise too_large(self.max_bytes)
                 return [line for line in lines if line.strip()]
             if len(self.buffer) > self.max_bytes:
                 raise too_large(self.max_bytes)
         return None
+
+    async def drain(self) -> None:
+        """Read and drop the rest of the body (up to DRAIN_BYTES), so the client that is still sending
+        receives the response rather than a reset connection."""
+        size = 0
+        async for chunk in self.chunks:
+            size += len(chunk)
+            if size > DRAIN_BYTES:
+                return
 
 
 async def inserts_stream_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> Response:
@@ -132,8 +141,10 @@ async def inserts_stream_endpoint(request: Request, server: KsqlServer, max_byte
                 yield b"".join(out)
             try:
                 batch = await lines.next_batch()
-            except KsqlError as err:
-                yield dumps({"status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": str(err)}) + b"\n"
+            except ApiError as err:  # a line over the size limit: the stream ends here
+                yield dumps({"status": "error", "seq": seq, "error_code": err.error_code,
+                             "message": err.message}) + b"\n"
+                await lines.drain()
                 return
 
     return DuplexResponse(acks(), media_type=DELIMITED)
@@ -209,7 +220,8 @@ class RowInserter:
                     for partition, records in by_partition.items():
                         engine.log.append(self.target.topic, partition, records)
             except (KsqlError, LogError) as err:
-                return [e if e is not None else f"Failed to insert values: {err}" for e in errors]
+                message = log_error_message(err) if isinstance(err, LogError) else str(err)
+                return [e if e is not None else f"Failed to insert values: {message}" for e in errors]
         return errors
 
 
@@ -220,44 +232,89 @@ def _now_ms() -> int:
 # --- POST /topics/{topic}/records --------------------------------------------------------------
 
 RECORD_FIELDS = {"key", "value", "rawKey", "rawValue", "timestamp", "partition", "headers", "window"}
+PRODUCE_BATCH = 1000
 
 
 async def produce_endpoint(request: Request, server: KsqlServer, topic: str, max_bytes: int) -> Response:
     doc = check_fields(parse_object(await read_body(request, max_bytes)), {"records": list}, ("records",),
                        "the records request")
-    for record in doc["records"]:
-        if not isinstance(record, dict):
-            raise bad_request("Invalid record: a JSON object is expected")
-        unknown = set(record) - RECORD_FIELDS
-        if unknown:
-            raise bad_request(f"Unrecognized field \"{sorted(unknown)[0]}\" in a record: known fields are "
-                              f"{', '.join(sorted(RECORD_FIELDS))}")
-        for side in ("key", "value"):
-            if side in record and f"raw{side.title()}" in record:
-                raise bad_request(f"Invalid record: give either \"{side}\" or \"raw{side.title()}\", not both")
+    for index, record in enumerate(doc["records"]):
+        check_record(record, index)
     offsets = await run_in_threadpool(produce, server, topic, doc["records"])
     return JSONResponse({"offsets": offsets})
 
 
+def check_record(record: Any, index: int) -> None:
+    """Refuse a record whose fields are not of the documented shapes, naming the record and the field."""
+    where = f"record {index}"
+    if not isinstance(record, dict):
+        raise bad_request(f"Invalid {where}: a JSON object is expected")
+    unknown = set(record) - RECORD_FIELDS
+    if unknown:
+        raise bad_request(f"Unrecognized field \"{sorted(unknown)[0]}\" in {where}: known fields are "
+                          f"{', '.join(sorted(RECORD_FIELDS))}")
+    for side in ("key", "value"):
+        if side in record and f"raw{side.title()}" in record:
+            raise bad_request(f"Invalid {where}: give either \"{side}\" or \"raw{side.title()}\", not both")
+    for name in ("timestamp", "partition"):
+        value = record.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise bad_request(f"Invalid {name} in {where}: a non-negative integer is expected")
+    window = record.get("window")
+    if window is not None:
+        if not isinstance(window, dict) or not all(isinstance(window.get(k), int) and not isinstance(window.get(k), bool)
+                                                   for k in ("start", "end")):
+            raise bad_request(f"Invalid window in {where}: expected {{\"start\": ms, \"end\": ms, "
+                              "\"type\": \"TUMBLING\"|\"SESSION\"}")
+    headers = record.get("headers")
+    if headers is not None:
+        if not isinstance(headers, list):
+            raise bad_request(f"Invalid headers in {where}: an array of {{\"KEY\", \"VALUE\"}} objects is expected")
+        for header in headers:
+            if not isinstance(header, dict) or not isinstance(header.get("KEY"), str) \
+                    or not isinstance(header.get("VALUE"), str | None):
+                raise bad_request(f"Invalid header in {where}: {{\"KEY\": name, \"VALUE\": base64 or null}} "
+                                  "is expected")
+            if header.get("VALUE") is not None:
+                try:
+                    base64.b64decode(header["VALUE"], validate=True)
+                except binascii.Error:
+                    raise bad_request(f"Invalid header {header['KEY']} in {where}: VALUE is not base64") from None
+
+
 def produce(server: KsqlServer, topic: str, records: list[dict[str, Any]]) -> list[dict[str, int]]:
+    """Encode every record (one invalid record refuses the whole request, before anything is written),
+    then append them. The engine lock is taken per batch of PRODUCE_BATCH records, so a big request
+    does not hold up the runner or other requests for long."""
     with server.writing() as engine:
-        log = engine.log
-        if not log.topic_exists(topic):
+        if not engine.log.topic_exists(topic):
             raise bad_request(f"Topic '{topic}' does not exist")
         source = next((s for s in engine.metastore.sources.values() if s.topic == topic), None)
-        partitions = log.topic_config(topic).partitions
-        batches: list[tuple[int, Record]] = []
-        for spec in records:
-            try:
-                batches.append(_record(engine, spec, source, partitions))
-            except (KsqlError, ValueError, TypeError, KeyError) as err:
-                raise bad_request(f"Invalid record {orjson.dumps(spec).decode()[:200]}: {err}") from None
+        partitions = engine.log.topic_config(topic).partitions
+    encoded: list[tuple[int, Record]] = []
+    for start in range(0, len(records), PRODUCE_BATCH):
+        with server.writing() as engine:
+            for spec in records[start:start + PRODUCE_BATCH]:
+                try:
+                    encoded.append(_record(engine, spec, source, partitions))
+                except (KsqlError, SerdeError, ValueError, TypeError, KeyError) as err:
+                    raise bad_request(f"Invalid record {orjson.dumps(spec).decode()[:200]}: {err}") from None
+    out: list[dict[str, int]] = []
+    for start in range(0, len(encoded), PRODUCE_BATCH):
+        batch = encoded[start:start + PRODUCE_BATCH]
         by_partition: dict[int, list[Record]] = {}
-        for partition, record in batches:  # one append (one fsync) per partition, in request order
+        for partition, record in batch:  # one append (one fsync) per partition, in request order
             by_partition.setdefault(partition, []).append(record)
-        offsets = {partition: iter(log.append(topic, partition, records))
-                   for partition, records in by_partition.items()}
-        return [{"partition": partition, "offset": next(offsets[partition])} for partition, _ in batches]
+        try:
+            with server.writing() as engine:
+                offsets = {p: iter(engine.log.append(topic, p, rs)) for p, rs in by_partition.items()}
+        except LogError as err:
+            raise bad_request(f"Failed to append to topic '{topic}' after {len(out)} records: "
+                              f"{log_error_message(err)}") from None
+        except OSError as err:
+            raise storage_error(err, f"the records from record {len(out)} on were not appended.") from None
+        out.extend({"partition": partition, "offset": next(offsets[partition])} for partition, _ in batch)
+    return out
 
 
 def _record(engine: Engine, spec: dict[str, Any], source: DataSource | None, partitions: int

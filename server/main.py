@@ -5,9 +5,12 @@
     ksql-server --listeners http://127.0.0.1:9000 --state-dir /var/lib/ksql -D ksql.service.id=prod_
     ksql-server --bootstrap-servers kafka1:9092     every topic in a Kafka cluster; servers with
                                                   the same ksql.service.id share the queries' work
+    ksql-server --listeners https://0.0.0.0:8443 -D ssl.keystore.location=server.pem
+                                                  TLS with a PEM certificate and key (see server.tls)
 
 HTTP/1.1, HTTP/2 cleartext (as ksqlDB's own clients use for /query-stream and
-/inserts-stream) and WebSockets are served on the same port by Hypercorn;
+/inserts-stream) and WebSockets are served on the same port by Hypercorn, and
+over TLS (HTTP/2 by ALPN) on https:// listeners;
 `--http-server uvicorn` serves HTTP/1.1 only. SIGTERM or Ctrl-C end push
 queries, let requests finish, then close the engine and the log.
 """
@@ -18,12 +21,14 @@ import argparse
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 
 from ksql.errors import KsqlError
 from server.app import create_app
-from server.config import ServerConfig
+from server.config import Listener, ServerConfig
 from server.core import KsqlServer
+from server.tls import TlsSettings
 
 log = logging.getLogger("ksql.server")
 
@@ -35,7 +40,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="?", help="a ksql-server.properties file (same as --config-file)")
     parser.add_argument("--config-file", help="a ksql-server.properties file")
-    parser.add_argument("--listeners", help="comma-separated http://host:port URLs (default http://0.0.0.0:8088)")
+    parser.add_argument("--listeners", help="comma-separated http:// or https:// host:port URLs "
+                                                             "(default http://0.0.0.0:8088)")
     parser.add_argument("--service-id", help="ksql.service.id (default default_)")
     parser.add_argument("--state-dir", "--data-dir", dest="state_dir", help="data directory (default ./ksql-data)")
     parser.add_argument("--bootstrap-servers", help="host:port,... of a Kafka cluster to keep every topic in "
@@ -66,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = ServerConfig.load(args.config_file or args.config, overrides)
         listeners = config.listeners
+        tls = _tls_settings(config, listeners)
         server = KsqlServer(config)
         server.start()
     except KsqlError as err:
@@ -73,13 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         app = create_app(server)
-        urls = ", ".join(f"http://{host}:{port}" for host, port in listeners)
+        urls = ", ".join(listener.url for listener in listeners)
         where = (f"Kafka at {config.bootstrap_servers}" if config.bootstrap_servers else config.data_dir)
         log.info("ksql-server listening on %s, data in %s", urls, where)
         if args.http_server == "uvicorn":
-            _serve_uvicorn(app, server, listeners, args.log_level)
+            _serve_uvicorn(app, server, listeners, tls, args.log_level)
         else:
-            asyncio.run(_serve_hypercorn(app, server, listeners))
+            asyncio.run(_serve_hypercorn(app, server, listeners, tls))
     except KsqlError as err:
         print(f"ksql-server: {err}", file=sys.stderr)
         return 1
@@ -89,23 +96,43 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _tls_settings(config: ServerConfig, listeners: list[Listener]) -> TlsSettings | None:
+    """The TLS settings when an https:// listener needs them, with their files checked now (KsqlError)."""
+    if not any(listener.tls for listener in listeners):
+        return None
+    tls = TlsSettings.from_config(config)
+    tls.context()
+    return tls
+
+
 def _end_streams(server: KsqlServer) -> None:
     """Shutting down: stop serving new queries and end the running push queries' streams."""
     server.running = False
     server.push.close_all()
 
 
-async def _serve_hypercorn(app, server: KsqlServer, listeners: list[tuple[str, int]]) -> None:
+def _bind(listener: Listener) -> str:
+    return f"[{listener.host}]:{listener.port}" if ":" in listener.host else f"{listener.host}:{listener.port}"
+
+
+async def _serve_hypercorn(app, server: KsqlServer, listeners: list[Listener], tls: TlsSettings | None) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
     config = Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in listeners]
+    if tls is None:
+        config.bind = [_bind(listener) for listener in listeners]
+    else:  # Hypercorn serves TLS on `bind` and cleartext on `insecure_bind`
+        config.bind = [_bind(listener) for listener in listeners if listener.tls]
+        config.insecure_bind = [_bind(listener) for listener in listeners if not listener.tls]
+        for name, value in tls.hypercorn_options().items():
+            setattr(config, name, value)
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = GRACEFUL_SECONDS
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_tls_errors)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
@@ -117,12 +144,23 @@ async def _serve_hypercorn(app, server: KsqlServer, listeners: list[tuple[str, i
     await serve(app, config, shutdown_trigger=shutdown_trigger)
 
 
-def _serve_uvicorn(app, server: KsqlServer, listeners: list[tuple[str, int]], log_level: str) -> None:
+def _quiet_tls_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """A client that fails the TLS handshake or speaks cleartext to an https:// port is the client's
+    fault: one line in the log rather than asyncio's stack trace of the dropped connection."""
+    error = context.get("exception")
+    if isinstance(error, ssl.SSLError):
+        log.info("TLS connection dropped: %s", error.reason or error)
+        return
+    loop.default_exception_handler(context)
+
+
+def _serve_uvicorn(app, server: KsqlServer, listeners: list[Listener], tls: TlsSettings | None,
+                   log_level: str) -> None:
     import uvicorn
 
     if len(listeners) != 1:
         raise KsqlError("--http-server uvicorn serves one listener only")
-    host, port = listeners[0]
+    host, port, _ = listeners[0]
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
@@ -134,7 +172,8 @@ def _serve_uvicorn(app, server: KsqlServer, listeners: list[tuple[str, int]], lo
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off",
-                          timeout_graceful_shutdown=GRACEFUL_SECONDS)).run()
+                          timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                          **(tls.uvicorn_options() if tls is not None else {}))).run()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -33,8 +32,9 @@ from server.errors import (
     bad_request,
     bad_statement,
     generic_error,
+    log_error_message,
 )
-from server.http import check_fields, parse_object, properties_of, read_body, wants
+from server.http import check_fields, in_worker, parse_object, properties_of, read_body, wants
 from server.printer import TopicPrinter
 from server.rows import RowWriter, column_names, column_types, dumps
 
@@ -48,10 +48,11 @@ QUERY_COMPLETED = "Query Completed"
 
 # --- planning ----------------------------------------------------------------------------------
 
-def parse_query(server: KsqlServer, sql: str, variables: dict[str, Any] | None) -> ast.Statement:
-    """Exactly one SELECT or PRINT statement."""
+async def parse_query(request: Request | None, server: KsqlServer, sql: str, variables: dict[str, Any] | None
+                      ) -> ast.Statement:
+    """Exactly one SELECT or PRINT statement (parsed in a worker thread)."""
     try:
-        statements = server.prepare(sql, variables)
+        statements = await in_worker(request, server.prepare, sql, variables)
     except ParseError as err:
         raise bad_statement(_syntax_message(str(err), sql), sql) from None
     except KsqlError as err:
@@ -73,22 +74,27 @@ def _syntax_message(message: str, sql: str) -> str:
     return f"{first}\n\nStatement: {sql}" + (f"\n\n{detail}" if detail else "")
 
 
-async def start_push(server: KsqlServer, stmt: ast.SelectStatement, properties: dict[str, Any],
-                     resume: dict[int, int] | None = None) -> TransientQuery:
+async def start_push(request: Request | None, server: KsqlServer, stmt: ast.SelectStatement,
+                     properties: dict[str, Any], resume: dict[int, int] | None = None) -> TransientQuery:
     try:
-        return await run_in_threadpool(server.start_push_query, stmt, properties, resume)
+        return await in_worker(request, server.start_push_query, stmt, properties, resume)
     except TooManyPushQueries as err:
         raise ApiError(429, TOO_MANY_REQUESTS, str(err), stmt.text) from None
-    except (KsqlError, LogError) as err:
+    except KsqlError as err:
         raise bad_statement(str(err), stmt.text) from None
+    except LogError as err:
+        raise bad_statement(log_error_message(err), stmt.text) from None
 
 
-async def run_pull(server: KsqlServer, stmt: ast.SelectStatement, properties: dict[str, Any]) -> tuple[Any, str]:
+async def run_pull(request: Request | None, server: KsqlServer, stmt: ast.SelectStatement,
+                   properties: dict[str, Any]) -> tuple[Any, str]:
     """(PullResult, final message or "") of a pull query."""
     try:
-        result = await run_in_threadpool(server.pull_query, stmt, properties)
-    except (KsqlError, LogError) as err:
+        result = await in_worker(request, server.pull_query, stmt, properties)
+    except KsqlError as err:
         raise bad_statement(str(err), stmt.text) from None
+    except LogError as err:
+        raise bad_statement(log_error_message(err), stmt.text) from None
     return result, pull_final_message(server, stmt, len(result.rows))
 
 
@@ -147,20 +153,15 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
     doc = check_fields(parse_object(await read_body(request, max_bytes)), QUERY_FIELDS, ("ksql",),
                        "the /query request")
     properties = properties_of(doc, "streamsProperties", "requestProperties")
-    stmt = parse_query(server, doc["ksql"], doc.get("sessionVariables"))
+    stmt = await parse_query(request, server, doc["ksql"], doc.get("sessionVariables"))
     media = "application/vnd.ksql.v1+json" if wants(request, "application/vnd.ksql.v1+json") \
         else "application/json"
     if isinstance(stmt, ast.Print):
-        return await print_response(server, stmt)
+        return await print_response(request, server, stmt)
     if stmt.query.emit is None:
-        result, final = await run_pull(server, stmt, properties)
-        writer = RowWriter([c.type for c in result.columns])
-        parts = [dumps({"header": {"queryId": result.query_id, "schema": result.schema}})]
-        parts += [dumps({"row": {"columns": writer.values(r)}}) for r in result.rows]
-        if final:
-            parts.append(dumps({"finalMessage": final}))
-        return Response(b"[" + b",\n".join(parts) + b"]\n", media_type=media)
-    query = await start_push(server, stmt, properties)
+        result, final = await run_pull(request, server, stmt, properties)
+        return Response(await in_worker(None, _query_body, result, final), media_type=media)
+    query = await start_push(request, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
 
     async def body() -> AsyncIterator[bytes]:
@@ -183,20 +184,32 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
     return StreamingResponse(body(), media_type=media)
 
 
-async def print_response(server: KsqlServer, stmt: ast.Print) -> Response:
+def _query_body(result: Any, final: str) -> bytes:
+    """A pull query's /query answer (rendered in a worker thread: a big one takes a while)."""
+    writer = RowWriter([c.type for c in result.columns])
+    parts = [dumps({"header": {"queryId": result.query_id, "schema": result.schema}})]
+    parts += [dumps({"row": {"columns": writer.values(r)}}) for r in result.rows]
+    if final:
+        parts.append(dumps({"finalMessage": final}))
+    return b"[" + b",\n".join(parts) + b"]\n"
+
+
+async def print_response(request: Request, server: KsqlServer, stmt: ast.Print) -> Response:
     """PRINT: text lines, following the topic until LIMIT or the client leaves."""
     engine = server.engine
     if engine is None or server.log is None:
         raise ApiError(503, 50300, "The server is shutting down")
     try:
-        printer = TopicPrinter(server.log, stmt, list(engine.metastore.sources.values()))
-    except (KsqlError, LogError) as err:
+        printer = await in_worker(request, TopicPrinter, server.log, stmt, list(engine.metastore.sources.values()))
+    except KsqlError as err:
         raise bad_statement(str(err), stmt.text) from None
+    except LogError as err:
+        raise bad_statement(log_error_message(err), stmt.text) from None
 
     async def body() -> AsyncIterator[bytes]:
         while server.running:
             try:
-                lines = await run_in_threadpool(printer.poll)
+                lines = await in_worker(None, printer.poll)
             except LogError:  # the topic was deleted under us
                 return
             if lines:
@@ -215,7 +228,7 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
     doc = check_fields(parse_object(await read_body(request, max_bytes)), QUERY_STREAM_FIELDS, ("sql",),
                        "the /query-stream request")
     properties = properties_of(doc, "properties", "requestProperties")
-    stmt = parse_query(server, doc["sql"], doc.get("sessionVariables"))
+    stmt = await parse_query(request, server, doc["sql"], doc.get("sessionVariables"))
     if isinstance(stmt, ast.Print):
         raise bad_request("PRINT is not supported by /query-stream: use /query")
     as_json = wants(request, "application/json") and not wants(request, DELIMITED)
@@ -223,14 +236,10 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
     sep, start, end = (b",", b"[", b"]") if as_json else (b"\n", b"", b"")
 
     if stmt.query.emit is None:
-        result, _ = await run_pull(server, stmt, properties)
-        writer = RowWriter([c.type for c in result.columns])
-        header = {"queryId": result.query_id, "columnNames": column_names(result.columns),
-                  "columnTypes": column_types(result.columns)}
-        parts = [dumps(header)] + [dumps(writer.values(r)) for r in result.rows]
-        return Response(start + sep.join(parts) + end + (b"" if as_json else b"\n"), media_type=media)
+        result, _ = await run_pull(request, server, stmt, properties)
+        return Response(await in_worker(None, _query_stream_body, result, as_json), media_type=media)
 
-    query = await start_push(server, stmt, properties)
+    query = await start_push(request, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
     header = {"queryId": query.query_id, "columnNames": column_names(query.columns),
               "columnTypes": column_types(query.columns)}
@@ -247,6 +256,17 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
         yield end
 
     return StreamingResponse(body(), media_type=media)
+
+
+def _query_stream_body(result: Any, as_json: bool) -> bytes:
+    """A pull query's /query-stream answer: a JSON array, or one JSON value per line."""
+    writer = RowWriter([c.type for c in result.columns])
+    header = {"queryId": result.query_id, "columnNames": column_names(result.columns),
+              "columnTypes": column_types(result.columns)}
+    parts = [dumps(header)] + [dumps(writer.values(r)) for r in result.rows]
+    if as_json:
+        return b"[" + b",".join(parts) + b"]"
+    return b"\n".join(parts) + b"\n"
 
 
 # --- POST /close-query -------------------------------------------------------------------------

@@ -67,7 +67,7 @@ async def sse_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> 
                               f"{', '.join(sorted(SSE_FIELDS))}")
         check_fields(doc, SSE_FIELDS, ("sql",), "the /query/sse request")
     properties = properties_of(doc, "properties")
-    stmt = parse_query(server, doc["sql"], doc.get("sessionVariables"))
+    stmt = await parse_query(request, server, doc["sql"], doc.get("sessionVariables"))
     if isinstance(stmt, ast.Print):
         raise bad_request("PRINT is not supported over Server-Sent Events: use /query")
     resume_text = request.headers.get("last-event-id") or doc.get("lastEventId")
@@ -78,15 +78,15 @@ async def sse_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> 
     ping = server.config.get_int("ksql.server.sse.ping.seconds", 15)
     send_timeout = server.config.get_int("ksql.server.sse.send.timeout.seconds", 30)
     if stmt.query.emit is None:
-        events = await _pull_events(server, stmt, properties)
+        events = await _pull_events(request, server, stmt, properties)
     else:
-        events = await _push_events(server, stmt, properties, resume)
+        events = await _push_events(request, server, stmt, properties, resume)
     return EventSourceResponse(events, ping=ping, send_timeout=send_timeout)
 
 
-async def _pull_events(server: KsqlServer, stmt: ast.SelectStatement, properties: dict[str, Any]
-                       ) -> AsyncIterator[ServerSentEvent]:
-    result, final = await run_pull(server, stmt, properties)
+async def _pull_events(request: Request, server: KsqlServer, stmt: ast.SelectStatement,
+                       properties: dict[str, Any]) -> AsyncIterator[ServerSentEvent]:
+    result, final = await run_pull(request, server, stmt, properties)
     writer = RowWriter([c.type for c in result.columns])
 
     async def events() -> AsyncIterator[ServerSentEvent]:
@@ -98,9 +98,9 @@ async def _pull_events(server: KsqlServer, stmt: ast.SelectStatement, properties
     return events()
 
 
-async def _push_events(server: KsqlServer, stmt: ast.SelectStatement, properties: dict[str, Any],
-                       resume: dict[int, int] | None) -> AsyncIterator[ServerSentEvent]:
-    query = await start_push(server, stmt, properties, resume)
+async def _push_events(request: Request, server: KsqlServer, stmt: ast.SelectStatement,
+                       properties: dict[str, Any], resume: dict[int, int] | None) -> AsyncIterator[ServerSentEvent]:
+    query = await start_push(request, server, stmt, properties, resume)
     writer = RowWriter([c.type for c in query.columns])
     frontier = dict(query.start_positions)
 

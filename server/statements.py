@@ -15,7 +15,9 @@ from typing import Any
 from ksql.errors import KsqlError
 from ksql.parser import ast, split_statements
 from server.core import KsqlServer
+from server.engine_lock import RequestCancelled
 from server.errors import QUERY_ENDPOINT, SERVER_ERROR, ApiError, bad_statement, storage_error
+from server.guard import INTERNAL_ERROR_MESSAGE
 
 log = logging.getLogger("ksql.server")
 
@@ -41,13 +43,14 @@ def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
             result = server.execute(stmt, properties)
         except KsqlError as err:
             raise bad_statement(str(err), text, entities) from None
+        except RequestCancelled:
+            raise  # the client left: the rest of the script does not run
         except OSError as err:
             log.error("statement not applied, the disk refused a write: %s: %s", text, err)
             raise storage_error(err, "the statement was not applied.", text, entities) from None
-        except Exception as err:  # noqa: BLE001 - an engine bug must not become a stack trace
+        except Exception:  # noqa: BLE001 - an engine bug must not become a stack trace
             log.exception("statement failed unexpectedly: %s", text)
-            raise ApiError(500, SERVER_ERROR, f"Internal error while executing the statement: "
-                                              f"{type(err).__name__}: {err}", text, entities) from None
+            raise ApiError(500, SERVER_ERROR, INTERNAL_ERROR_MESSAGE, text, entities) from None
         if isinstance(stmt, ast.InsertValues):
             continue
         if isinstance(stmt, ast.Show) and stmt.what.upper() == "QUERIES":

@@ -49,18 +49,18 @@ async def _serve(websocket: WebSocket, server: KsqlServer) -> None:
         raise bad_request("Invalid request parameter: a JSON object is expected")
     check_fields(doc, QUERY_FIELDS, ("ksql",), "the /ws/query request")
     properties = properties_of(doc, "streamsProperties", "requestProperties")
-    stmt = parse_query(server, doc["ksql"], doc.get("sessionVariables"))
+    stmt = await parse_query(None, server, doc["ksql"], doc.get("sessionVariables"))
     if isinstance(stmt, ast.Print):
         raise bad_request("PRINT is not supported over /ws/query: use /query")
     if stmt.query.emit is None:
-        result, final = await run_pull(server, stmt, properties)
+        result, final = await run_pull(None, server, stmt, properties)
         writer = RowWriter([c.type for c in result.columns])
         await websocket.send_text(dumps([_field(c) for c in result.columns]).decode())
         for row in result.rows:
             await websocket.send_text(dumps({"row": {"columns": writer.values(row)}}).decode())
         await websocket.close(1000, final or QUERY_COMPLETED)
         return
-    query = await start_push(server, stmt, properties)
+    query = await start_push(None, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
 
     async def watch() -> None:  # the client leaving ends the query

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -27,23 +28,30 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A ksql-server subprocess; `url` once `start()` returned."""
+    """A ksql-server subprocess; `url` once `start()` returned.
+
+    `listeners` replaces the default http://127.0.0.1:<free port>; the first one is `url`, and
+    `verify` is how clients (and the start-up health check) verify an https:// one."""
 
     def __init__(self, data_dir: Path, properties: dict[str, str] | None = None,
-                 port: int | None = None, extra_args: list[str] | None = None):
+                 port: int | None = None, extra_args: list[str] | None = None,
+                 listeners: list[str] | None = None, verify: ssl.SSLContext | bool = True):
         self.data_dir = data_dir
         self.properties = properties or {}
         self.port = port or free_port()
         self.extra_args = extra_args or []
+        self.listeners = listeners or [f"http://127.0.0.1:{self.port}"]
+        self.verify = verify
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.listeners[0]
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        args = [sys.executable, "-m", "server", "--listeners", self.url, "--state-dir", str(self.data_dir),
+        args = [sys.executable, "-m", "server", "--listeners", ",".join(self.listeners),
+                "--state-dir", str(self.data_dir),
                 "--log-level", "warning", *self.extra_args]
         for name, value in self.properties.items():
             args += ["-D", f"{name}={value}"]
@@ -55,7 +63,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ksql-server exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                if httpx.get(self.url + "/healthcheck", timeout=1.0).status_code == 200:
+                if httpx.get(self.url + "/healthcheck", timeout=1.0, verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -82,7 +90,7 @@ class ServerProcess:
             self.proc.wait(10)
 
     def client(self, **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 10.0), **kwargs)
+        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 10.0), verify=self.verify, **kwargs)
 
 
 def ksql(client: httpx.Client, sql: str, properties: dict | None = None) -> list[dict]:

@@ -11,7 +11,7 @@ import pytest
 
 from ksql.errors import KsqlError
 from server.auth import read_users, users_from_config
-from server.config import ServerConfig, env_properties, read_properties
+from server.config import Listener, ServerConfig, env_properties, read_properties
 from server.main import parse_args
 from tests.server.harness import ServerProcess
 
@@ -37,15 +37,18 @@ def test_flags_override_environment_override_file(tmp_path: Path) -> None:
     args, overrides = parse_args(["--config-file", str(config_file), "--listeners", "http://127.0.0.1:9",
                                   "-D", "ksql.query.push.v2.enabled=true"])
     config = ServerConfig.load(args.config_file, overrides, {"KSQL_KSQL_SERVICE_ID": "env_"})
-    assert config.listeners == [("127.0.0.1", 9)]
+    assert config.listeners == [Listener("127.0.0.1", 9, tls=False)]
     assert config.service_id == "env_" and config.data_dir == "/file"
     assert config.engine_properties["ksql.streams.auto.offset.reset"] == "earliest"
     assert "listeners" not in config.engine_properties
-    assert ServerConfig.load().data_dir == "./ksql-data" and ServerConfig().listeners == [("0.0.0.0", 8088)]
+    assert ServerConfig.load().data_dir == "./ksql-data" and ServerConfig().listeners == [Listener("0.0.0.0", 8088)]
+    both = ServerConfig({"listeners": "https://127.0.0.1:8443, http://[::1]:8088"}).listeners
+    assert both == [Listener("127.0.0.1", 8443, tls=True), Listener("::1", 8088, tls=False)]
+    assert [listener.url for listener in both] == ["https://127.0.0.1:8443", "http://[::1]:8088"]
 
 
 @pytest.mark.parametrize("props,message", [
-    ({"listeners": "https://a:1"}, "only http"), ({"listeners": "http://a:port"}, "bad port"),
+    ({"listeners": "ftp://a:1"}, "use http:// or https://"), ({"listeners": "http://a:port"}, "bad port"),
     ({"ksql.max.push.queries": "many"}, "must be an integer"),
 ])
 def test_bad_configuration_is_a_clear_error(props: dict, message: str) -> None:

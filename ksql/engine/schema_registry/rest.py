@@ -55,6 +55,9 @@ async def _body(request: Request) -> Any:
         return json.loads(raw)
     except ValueError as err:
         raise SchemaRegistryError(f"Unrecognized request body: {err}", status=400, error_code=400) from None
+    except RecursionError:
+        raise SchemaRegistryError("Unrecognized request body: JSON nested too deeply", status=400,
+                                  error_code=400) from None
 
 
 def _flag(value: str | None) -> bool:
