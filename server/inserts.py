@@ -37,7 +37,7 @@ from ksql.errors import KsqlError, SerdeError
 from ksql.testing import TestDriver, _encode_untyped
 from server.core import KsqlServer
 from server.errors import BAD_REQUEST, bad_request
-from server.http import check_fields, parse_object, properties_of, read_body, too_large
+from server.http import check_fields, parse_object, properties_of, read_body, too_large, wants
 from server.queries import DELIMITED
 from server.rows import dumps
 
@@ -101,26 +101,40 @@ async def inserts_stream_endpoint(request: Request, server: KsqlServer, max_byte
     inserter = await run_in_threadpool(RowInserter, server, doc["target"])
     pending = first[1:]
 
-    async def acks() -> AsyncIterator[bytes]:
+    as_json = wants(request, "application/json") and not wants(request, DELIMITED)
+
+    async def acks() -> AsyncIterator[dict[str, Any]]:
         seq = 0
         batch: list[bytes] | None = pending
         while batch is not None:
             if batch:
-                results = await run_in_threadpool(inserter.insert_lines, batch)
-                out = []
-                for error in results:
-                    ack: dict[str, Any] = {"status": "ok", "seq": seq} if error is None else {
+                for error in await run_in_threadpool(inserter.insert_lines, batch):
+                    yield {"status": "ok", "seq": seq} if error is None else {
                         "status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": error}
-                    out.append(dumps(ack) + b"\n")
                     seq += 1
-                yield b"".join(out)
             try:
                 batch = await lines.next_batch()
             except KsqlError as err:
-                yield dumps({"status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": str(err)}) + b"\n"
+                yield {"status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": str(err)}
                 return
 
-    return DuplexResponse(acks(), media_type=DELIMITED)
+    body = _json_array(acks()) if as_json else _delimited(acks())
+    return DuplexResponse(body, media_type="application/json" if as_json else DELIMITED)
+
+
+async def _delimited(acks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """ksqlDB's delimited acks: one JSON object per line, each sent as it is known."""
+    async for ack in acks:
+        yield dumps(ack) + b"\n"
+
+
+async def _json_array(acks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """The acks as one JSON array (Accept: application/json), still each sent as it is known."""
+    first = True
+    async for ack in acks:
+        yield (b"[" if first else b",") + dumps(ack)
+        first = False
+    yield b"[]" if first else b"]"
 
 
 class RowInserter:

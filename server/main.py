@@ -21,6 +21,7 @@ import signal
 import sys
 
 from ksql.errors import KsqlError
+from server import h2frames
 from server.app import create_app
 from server.config import ServerConfig
 from server.core import KsqlServer
@@ -28,6 +29,8 @@ from server.core import KsqlServer
 log = logging.getLogger("ksql.server")
 
 GRACEFUL_SECONDS = 5
+IDLE_TIMEOUT_PROPERTY = "ksql.idle.connection.timeout.seconds"
+DEFAULT_IDLE_TIMEOUT_SECONDS = 600
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:
@@ -89,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def idle_timeout_seconds(server: KsqlServer) -> int:
+    """How long an idle HTTP/1.1 or HTTP/2 connection is kept open (ksqlDB's property, default 600 s)."""
+    return server.config.get_int(IDLE_TIMEOUT_PROPERTY, DEFAULT_IDLE_TIMEOUT_SECONDS)
+
+
 def _end_streams(server: KsqlServer) -> None:
     """Shutting down: stop serving new queries and end the running push queries' streams."""
     server.running = False
@@ -99,11 +107,14 @@ async def _serve_hypercorn(app, server: KsqlServer, listeners: list[tuple[str, i
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
+    h2frames.install()
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in listeners]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = GRACEFUL_SECONDS
+    config.keep_alive_timeout = idle_timeout_seconds(server)
+    config.keep_alive_max_requests = sys.maxsize  # as ksqlDB: no connection is closed after N requests
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -134,7 +145,8 @@ def _serve_uvicorn(app, server: KsqlServer, listeners: list[tuple[str, int]], lo
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off",
-                          timeout_graceful_shutdown=GRACEFUL_SECONDS)).run()
+                          timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                          timeout_keep_alive=idle_timeout_seconds(server))).run()
 
 
 if __name__ == "__main__":

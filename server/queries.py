@@ -159,7 +159,13 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
         parts += [dumps({"row": {"columns": writer.values(r)}}) for r in result.rows]
         if final:
             parts.append(dumps({"finalMessage": final}))
-        return Response(b"[" + b",\n".join(parts) + b"]\n", media_type=media)
+
+        async def pull_body() -> AsyncIterator[bytes]:
+            # one chunk per message, as ksqlDB writes them: clients parse each chunk as it comes
+            for i, part in enumerate(parts):
+                yield (b"[" if i == 0 else b"") + part + (b"]\n" if i == len(parts) - 1 else b",\n")
+
+        return StreamingResponse(pull_body(), media_type=media)
     query = await start_push(server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
 
@@ -167,13 +173,11 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
         # as ksqlDB writes it: each message followed by ",\n" as soon as it is known; the last one closes
         yield b"[" + dumps({"header": {"queryId": query.query_id, "schema": query.schema}}) + b",\n"
         async for rows in push_rows(server, query):
-            parts = []
             for r in rows:
                 row: dict[str, Any] = {"columns": writer.values(r.columns)}
                 if r.tombstone:
                     row["tombstone"] = True
-                parts.append(dumps({"row": row}) + b",\n")
-            yield b"".join(parts)
+                yield dumps({"row": row}) + b",\n"
         final, error = end_of(query)
         if error is not None:
             yield dumps({"errorMessage": generic_error(error)}) + b"]\n"
@@ -220,33 +224,53 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
         raise bad_request("PRINT is not supported by /query-stream: use /query")
     as_json = wants(request, "application/json") and not wants(request, DELIMITED)
     media = "application/json" if as_json else DELIMITED
-    sep, start, end = (b",", b"[", b"]") if as_json else (b"\n", b"", b"")
 
     if stmt.query.emit is None:
         result, _ = await run_pull(server, stmt, properties)
         writer = RowWriter([c.type for c in result.columns])
         header = {"queryId": result.query_id, "columnNames": column_names(result.columns),
                   "columnTypes": column_types(result.columns)}
-        parts = [dumps(header)] + [dumps(writer.values(r)) for r in result.rows]
-        return Response(start + sep.join(parts) + end + (b"" if as_json else b"\n"), media_type=media)
+        rows = (writer.values(r) for r in result.rows)
+        return StreamingResponse(_stream_messages(header, _aiter(rows), None, as_json), media_type=media)
 
     query = await start_push(server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
     header = {"queryId": query.query_id, "columnNames": column_names(query.columns),
               "columnTypes": column_types(query.columns)}
 
-    async def body() -> AsyncIterator[bytes]:
-        yield start + dumps(header) + (b"" if as_json else b"\n")
+    async def push_values() -> AsyncIterator[list[Any]]:
         async for rows in push_rows(server, query):
-            data = b"".join((sep if as_json else b"") + dumps(writer.values(r.columns)) + (b"" if as_json else b"\n")
-                            for r in rows)
-            yield data
-        _, error = end_of(query)
-        if error is not None:
-            yield (sep if as_json else b"") + dumps(generic_error(error)) + (b"" if as_json else b"\n")
-        yield end
+            for r in rows:
+                yield writer.values(r.columns)
 
-    return StreamingResponse(body(), media_type=media)
+    return StreamingResponse(_stream_messages(header, push_values(), query, as_json), media_type=media)
+
+
+async def _aiter(items: Any) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
+
+async def _stream_messages(header: dict[str, Any], rows: AsyncIterator[list[Any]], query: TransientQuery | None,
+                           as_json: bool) -> AsyncIterator[bytes]:
+    """/query-stream's body as ksqlDB writes it: the header alone in the first chunk, then one chunk
+    per row (an HTTP/2 DATA frame each), sent as produced; a failed push query's error last.
+
+    Clients (the Node and Java ones among them) parse each chunk as one message: a chunk holding
+    several would be misread."""
+    if as_json:
+        yield b"[" + dumps(header)
+        async for values in rows:
+            yield b"," + dumps(values)
+        error = end_of(query)[1] if query is not None else None
+        yield (b"," + dumps(generic_error(error)) if error is not None else b"") + b"]"
+        return
+    yield dumps(header) + b"\n"
+    async for values in rows:
+        yield dumps(values) + b"\n"
+    error = end_of(query)[1] if query is not None else None
+    if error is not None:
+        yield dumps(generic_error(error)) + b"\n"
 
 
 # --- POST /close-query -------------------------------------------------------------------------
