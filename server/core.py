@@ -18,12 +18,14 @@ queries split their partitions through consumer groups.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import Engine, EngineConfig, StatementResult
@@ -39,6 +41,19 @@ log = logging.getLogger("ksql.server")
 
 SERVER_VERSION = "0.29.0"  # the ksqlDB REST API version this server speaks
 ERROR = "ERROR"  # the state of a persistent query that failed (SHOW QUERIES shows it)
+
+
+def advertised_host(config: ServerConfig) -> str:
+    """host:port other servers and clients know this one by: ksql.advertised.listener, else the first
+    listener (a wildcard address replaced by the machine's name, as ksqlDB does)."""
+    advertised = str(config.get("ksql.advertised.listener", "") or "").strip()
+    if advertised:
+        parts = urlsplit(advertised if "://" in advertised else "http://" + advertised)
+        return f"{parts.hostname}:{parts.port or 8088}"
+    host, port = config.listeners[0]
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    return f"{host}:{port}"
 
 
 class KsqlServer:
@@ -59,6 +74,7 @@ class KsqlServer:
         self.push_buffer_rows = config.get_int("ksql.server.push.buffer.rows", 1000)
         self.runner: Runner | None = None
         self.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "ksql-py:" + config.data_dir))
+        self.host = advertised_host(config)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -189,6 +205,14 @@ class KsqlServer:
             self.statuses[command_id] = {"status": status.get("status", "SUCCESS"),
                                          "message": status.get("message", "")}
         return result
+
+    def has_run_command(self, sequence: int) -> bool:
+        """Whether this server ran the command numbered `sequence` (on Kafka, after following the cluster's)."""
+        with self.lock:
+            engine = self._engine()
+            if not isinstance(self.log, TransactionalLog):
+                self._follow_commands(engine)
+            return engine.sequence >= sequence
 
     def start_push_query(self, stmt: ast.SelectStatement, properties: dict[str, Any],
                          resume: dict[int, int] | None = None) -> TransientQuery:

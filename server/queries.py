@@ -34,9 +34,10 @@ from server.errors import (
     bad_statement,
     generic_error,
 )
-from server.http import check_fields, parse_object, properties_of, read_body, wants
+from server.http import check_fields, parse_object, properties_of, read_body, refuse_unknown_properties, wants
 from server.printer import TopicPrinter
 from server.rows import RowWriter, column_names, column_types, dumps
+from server.statements import wait_for_command
 
 QUERY_FIELDS = {"ksql": str, "streamsProperties": dict, "requestProperties": dict, "sessionVariables": dict,
                 "commandSequenceNumber": int}
@@ -147,6 +148,9 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
     doc = check_fields(parse_object(await read_body(request, max_bytes)), QUERY_FIELDS, ("ksql",),
                        "the /query request")
     properties = properties_of(doc, "streamsProperties", "requestProperties")
+    refuse_unknown_properties(doc.get("streamsProperties"))
+    if doc.get("commandSequenceNumber") is not None:
+        await wait_for_command(server, doc["commandSequenceNumber"])
     stmt = parse_query(server, doc["ksql"], doc.get("sessionVariables"))
     media = "application/vnd.ksql.v1+json" if wants(request, "application/vnd.ksql.v1+json") \
         else "application/json"
@@ -219,6 +223,7 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
     doc = check_fields(parse_object(await read_body(request, max_bytes)), QUERY_STREAM_FIELDS, ("sql",),
                        "the /query-stream request")
     properties = properties_of(doc, "properties", "requestProperties")
+    refuse_unknown_properties(doc.get("properties"))
     stmt = parse_query(server, doc["sql"], doc.get("sessionVariables"))
     if isinstance(stmt, ast.Print):
         raise bad_request("PRINT is not supported by /query-stream: use /query")

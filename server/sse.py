@@ -38,7 +38,7 @@ from ksql.errors import KsqlError
 from ksql.parser import ast
 from server.core import KsqlServer
 from server.errors import bad_request
-from server.http import check_fields, parse_object, properties_of, read_body
+from server.http import check_fields, parse_object, properties_of, read_body, refuse_unknown_properties
 from server.queries import QUERY_COMPLETED, end_of, parse_query, push_rows, run_pull, start_push
 from server.rows import RowWriter, column_names, column_types, dumps
 
@@ -67,6 +67,7 @@ async def sse_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> 
                               f"{', '.join(sorted(SSE_FIELDS))}")
         check_fields(doc, SSE_FIELDS, ("sql",), "the /query/sse request")
     properties = properties_of(doc, "properties")
+    refuse_unknown_properties(doc.get("properties"))
     stmt = parse_query(server, doc["sql"], doc.get("sessionVariables"))
     if isinstance(stmt, ast.Print):
         raise bad_request("PRINT is not supported over Server-Sent Events: use /query")
