@@ -16,6 +16,7 @@ Endpoints (ksqlDB's paths and JSON shapes):
     POST /topics/{topic}/records  append records to a topic (see server.inserts)
     /schema-registry/...       the schema registry's Confluent REST API (subjects, schemas, config)
 
+Browsers' cross-origin requests are allowed as configured (see server.cors).
 Every error is ksqlDB's error JSON with a matching status; nothing leaks a stack trace.
 """
 
@@ -37,6 +38,7 @@ from ksql.errors import KsqlError
 from server import inserts, queries, sse, statements, websocket
 from server.auth import BasicAuthMiddleware, users_from_config
 from server.core import SERVER_VERSION, KsqlServer
+from server.cors import with_cors
 from server.errors import (
     BAD_REQUEST,
     METHOD_NOT_ALLOWED,
@@ -226,10 +228,11 @@ def create_app(server: KsqlServer) -> Any:
     app.mount(SCHEMA_REGISTRY_PATH, schema_registry_app(server.engine.schema_registry))
     users = users_from_config(server.config)
     if users is None:
-        return app
+        return with_cors(app, server.config)
     roles = frozenset(r.strip() for r in str(server.config.get("authentication.roles", "")).split(",")
                       if r.strip())
-    return BasicAuthMiddleware(app, users, str(server.config.get("authentication.realm", "KsqlServer")), roles)
+    realm = str(server.config.get("authentication.realm", "KsqlServer"))
+    return with_cors(BasicAuthMiddleware(app, users, realm, roles), server.config)
 
 
 def _cluster_id(server: KsqlServer) -> dict[str, Any]:
