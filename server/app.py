@@ -162,12 +162,18 @@ def create_app(server: KsqlServer) -> Any:
 
     @app.get("/clusterStatus")
     async def cluster_status(request: Request) -> Response:
+        """Every server of the cluster; the query lags are known for this one only."""
         now = int(time.time() * 1000)
-        host = server.host
         lags = await run_in_threadpool(server.query_lags)
-        return JSONResponse({"clusterStatus": {host: {
-            "hostAlive": True, "lastStatusUpdateMs": now, "activeStandbyPerQuery": {},
-            "hostStoreLags": {"stateStoreLags": lags, "updateTimeMs": now}}}}, media_type=_media(request))
+        status = {}
+        for member in server.cluster_members():
+            own = member.host == server.host
+            status[member.host] = {
+                "hostAlive": member.alive, "lastStatusUpdateMs": now if own else member.last_heartbeat_ms,
+                "activeStandbyPerQuery": {},
+                "hostStoreLags": {"stateStoreLags": lags if own else {},
+                                  "updateTimeMs": now if own else member.last_heartbeat_ms}}
+        return JSONResponse({"clusterStatus": status}, media_type=_media(request))
 
     @app.get("/is_valid_property/{name:path}")
     async def is_valid_property(request: Request, name: str) -> Response:

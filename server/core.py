@@ -33,6 +33,7 @@ from ksql.engine.log import Log, LogError, LogLockedError, open_log
 from ksql.engine.transient import TransientQueries, TransientQuery
 from ksql.errors import KsqlError
 from ksql.parser import ast
+from server.cluster import DEFAULT_INTERVAL_MS, INTERVAL_PROPERTY, Heartbeats, Member
 from server.config import ServerConfig
 from server.runner import Runner
 from server.txlog import TransactionalLog, journal_topic
@@ -73,6 +74,7 @@ class KsqlServer:
         self.push = TransientQueries(config.get_int("ksql.max.push.queries", 100))
         self.push_buffer_rows = config.get_int("ksql.server.push.buffer.rows", 1000)
         self.runner: Runner | None = None
+        self.heartbeats: Heartbeats | None = None
         self.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "ksql-py:" + config.data_dir))
         self.host = advertised_host(config)
 
@@ -90,6 +92,11 @@ class KsqlServer:
         self.runner = Runner(self._run_persistent, self.push.poll_all,
                              idle_sleep=self.config.get_int("ksql.server.runner.idle.ms", 20) / 1000)
         self.runner.start()
+        if not isinstance(self.log, TransactionalLog):  # on Kafka: other servers may share the service id
+            self.heartbeats = Heartbeats(self.log, self.service_id, self.host,
+                                         self.config.get_int(INTERVAL_PROPERTY, DEFAULT_INTERVAL_MS),
+                                         lambda: self.lock)
+            self.heartbeats.start()
         self.running = True
 
     def _open_log(self) -> Log:
@@ -115,6 +122,9 @@ class KsqlServer:
         """End push queries, stop the runner, close engine and log (idempotent)."""
         self.running = False
         self.push.close_all()
+        if self.heartbeats is not None:
+            self.heartbeats.stop()
+            self.heartbeats = None
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
@@ -232,6 +242,12 @@ class KsqlServer:
         """Per persistent query: how many input records it has not processed yet."""
         with self.lock:
             return {query_id: {"offsetLag": query.lag()} for query_id, query in self._engine().queries.items()}
+
+    def cluster_members(self) -> list[Member]:
+        """The servers of this one's cluster: on Kafka those sharing its service id, embedded itself alone."""
+        if self.heartbeats is None:
+            return [Member(self.host, int(time.time() * 1000), True)]
+        return self.heartbeats.members()
 
     def _engine(self) -> Engine:
         if self.engine is None:
