@@ -114,6 +114,33 @@ def test_query_stream_sends_the_header_alone_then_one_data_frame_per_row(h2_clie
     assert all(frame.endswith(b"\n") and frame.count(b"\n") == 1 for frame in frames)
 
 
+def _http11_chunks(port: int, path: str, body: bytes) -> list[bytes]:
+    """The chunks of a chunked HTTP/1.1 response, as the server framed them."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"HTTP/1.1 200")
+        headers = []
+        while (line := reader.readline()) != b"\r\n":
+            headers.append(line.lower())
+        assert b"transfer-encoding: chunked\r\n" in headers
+        chunks = []
+        while size := int(reader.readline().strip(), 16):
+            chunks.append(reader.read(size))
+            assert reader.read(2) == b"\r\n"
+        return chunks
+
+
+@pytest.mark.parametrize("sql", ["SELECT K, V FROM WIRE_ROWS;", "SELECT K, V FROM WIRE_ROWS EMIT CHANGES LIMIT 4;"],
+                         ids=["pull", "push"])
+def test_query_stream_over_http11_sends_one_chunk_per_row(server: ServerProcess, rows_stream: str, sql: str) -> None:
+    body = json.dumps({"sql": sql, "properties": {"auto.offset.reset": "earliest"}}).encode()
+    chunks = _http11_chunks(server.port, "/query-stream", body)
+    assert json.loads(chunks[0])["columnNames"] == ["K", "V"]
+    assert [json.loads(chunk) for chunk in chunks[1:]] == [["k0", 0], ["k1", 1], ["k2", 2], ["k3", 3]]
+
+
 def test_query_stream_as_a_json_array_also_sends_one_frame_per_row(h2_client: H2Client, rows_stream: str) -> None:
     frames = _query_stream(h2_client, "SELECT K, V FROM WIRE_ROWS EMIT CHANGES LIMIT 2;", "application/json")
     assert json.loads(b"".join(frames))[1:] == [["k0", 0], ["k1", 1]]
