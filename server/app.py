@@ -8,11 +8,15 @@ Endpoints (ksqlDB's paths and JSON shapes):
     POST /inserts-stream       rows in, one ack per row out
     POST /close-query          end a push query
     GET  /info  /healthcheck  /clusterStatus  /status  /status/{commandId}
+    GET  /is_valid_property/{name}  /v1/metadata  /v1/metadata/id  /chc/live  /chc/ready
+    POST /ksql/terminate       end every query, drop every source (deleting topics matching deleteTopicList)
+    POST /lag                  a lag report from another server of the cluster (acknowledged)
     WS   /ws/query             push queries over a WebSocket
     GET|POST /query/sse        push queries as Server-Sent Events (see server.sse)
     POST /topics/{topic}/records  append records to a topic (see server.inserts)
     /schema-registry/...       the schema registry's Confluent REST API (subjects, schemas, config)
 
+Browsers' cross-origin requests are allowed as configured (see server.cors).
 Every error is ksqlDB's error JSON with a matching status; nothing leaks a stack trace.
 """
 
@@ -27,17 +31,20 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from ksql.engine import properties as properties_catalogue
 from ksql.engine.schema_registry.rest import create_app as schema_registry_app
 from ksql.errors import KsqlError
 from server import inserts, queries, sse, statements, websocket
 from server.auth import BasicAuthMiddleware, users_from_config
 from server.core import SERVER_VERSION, KsqlServer
+from server.cors import with_cors
 from server.engine_lock import RequestCancelled
 from server.errors import (
     BAD_REQUEST,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
     ApiError,
+    bad_request,
     generic_error,
     storage_error,
 )
@@ -49,6 +56,7 @@ from server.http import (
     parse_object,
     properties_of,
     read_body,
+    refuse_unknown_properties,
 )
 
 log = logging.getLogger("ksql.server")
@@ -57,6 +65,7 @@ KSQL_FIELDS = {"ksql": str, "streamsProperties": dict, "requestProperties": dict
                "commandSequenceNumber": int}
 KSQL_MEDIA = "application/vnd.ksql.v1+json"
 SCHEMA_REGISTRY_PATH = "/schema-registry"
+DENYLIST_PROPERTY = "ksql.properties.overrides.denylist"
 
 
 def create_app(server: KsqlServer) -> Any:
@@ -109,6 +118,9 @@ def create_app(server: KsqlServer) -> Any:
         doc = check_fields(parse_object(await read_body(request, max_bytes)), KSQL_FIELDS, ("ksql",),
                            "the /ksql request")
         properties = properties_of(doc, "streamsProperties", "requestProperties")
+        refuse_unknown_properties(doc.get("streamsProperties"))
+        if doc.get("commandSequenceNumber") is not None:
+            await statements.wait_for_command(server, doc["commandSequenceNumber"])
         entities = await in_worker(request, statements.run_script, server, doc["ksql"], properties,
                                    doc.get("sessionVariables"))
         return JSONResponse(entities, media_type=_media(request))
@@ -168,12 +180,60 @@ def create_app(server: KsqlServer) -> Any:
 
     @app.get("/clusterStatus")
     async def cluster_status(request: Request) -> Response:
+        """Every server of the cluster; the query lags are known for this one only."""
         now = int(time.time() * 1000)
-        host = request.url.netloc or "localhost:8088"
         lags = await in_worker(request, server.query_lags)
-        return JSONResponse({"clusterStatus": {host: {
-            "hostAlive": True, "lastStatusUpdateMs": now, "activeStandbyPerQuery": {},
-            "hostStoreLags": {"stateStoreLags": lags, "updateTimeMs": now}}}}, media_type=_media(request))
+        status = {}
+        for member in server.cluster_members():
+            own = member.host == server.host
+            status[member.host] = {
+                "hostAlive": member.alive, "lastStatusUpdateMs": now if own else member.last_heartbeat_ms,
+                "activeStandbyPerQuery": {},
+                "hostStoreLags": {"stateStoreLags": lags if own else {},
+                                  "updateTimeMs": now if own else member.last_heartbeat_ms}}
+        return JSONResponse({"clusterStatus": status}, media_type=_media(request))
+
+    @app.get("/is_valid_property/{name:path}")
+    async def is_valid_property(request: Request, name: str) -> Response:
+        if properties_catalogue.resolve(name) is None:
+            raise bad_request(statements.unknown_property_message(name))
+        denied = {p.strip() for p in str(server.config.get(DENYLIST_PROPERTY, "")).split(",") if p.strip()}
+        if name in denied:
+            raise bad_request(f"A property override was set locally for a property that the server prohibits "
+                              f"overrides for: '{name}'")
+        return JSONResponse(True, media_type=_media(request))
+
+    @app.get("/v1/metadata")
+    async def metadata(request: Request) -> Response:
+        return JSONResponse({"version": SERVER_VERSION, "clusterId": _cluster_id(server)},
+                            media_type=_media(request))
+
+    @app.get("/v1/metadata/id")
+    async def metadata_id(request: Request) -> Response:
+        return JSONResponse(_cluster_id(server), media_type=_media(request))
+
+    @app.get("/chc/live")
+    @app.get("/chc/ready")
+    async def container_health_check(request: Request) -> Response:
+        return JSONResponse({})
+
+    @app.post("/ksql/terminate")
+    async def terminate(request: Request) -> Response:
+        doc = check_fields(parse_object(await read_body(request, max_bytes)),
+                           {"deleteTopicList": list, "streamsProperties": dict}, (), "the /ksql/terminate request")
+        patterns = doc.get("deleteTopicList") or []
+        if not all(isinstance(p, str) for p in patterns):
+            raise bad_request("Invalid field \"deleteTopicList\" in the /ksql/terminate request: "
+                              "expected an array of strings")
+        entities = await in_worker(request, statements.terminate_cluster, server, patterns)
+        return JSONResponse(entities, media_type=_media(request))
+
+    @app.post("/lag")
+    async def lag_report(request: Request) -> Response:
+        check_fields(parse_object(await read_body(request, max_bytes)),
+                     {"host": dict, "hostPartitionStoreLags": dict, "lastLagUpdateMs": int}, ("host",),
+                     "the /lag request")
+        return JSONResponse({"isOk": True}, media_type=_media(request))
 
     @app.get("/status")
     async def status_all(request: Request) -> Response:
@@ -194,15 +254,21 @@ def create_app(server: KsqlServer) -> Any:
     app.mount(SCHEMA_REGISTRY_PATH, registry)
     users = users_from_config(server.config)
     if users is None:
-        return ErrorGuard(app)
+        return ErrorGuard(with_cors(app, server.config))
     roles = frozenset(r.strip() for r in str(server.config.get("authentication.roles", "")).split(",")
                       if r.strip())
-    return ErrorGuard(BasicAuthMiddleware(app, users, str(server.config.get("authentication.realm", "KsqlServer")),
-                                          roles))
+    realm = str(server.config.get("authentication.realm", "KsqlServer"))
+    return ErrorGuard(with_cors(BasicAuthMiddleware(app, users, realm, roles), server.config))
 
 
 async def internal_error(request: Request, err: Exception) -> Response:
     return Response(internal_error_body(), status_code=500, media_type="application/json")
+
+
+def _cluster_id(server: KsqlServer) -> dict[str, Any]:
+    """ksqlDB's ServerClusterId: the Kafka cluster and the ksql service this server belongs to."""
+    return {"scope": {"path": [], "clusters": {"kafka-cluster": server.cluster_id,
+                                                "ksql-cluster": server.service_id}}, "id": ""}
 
 
 def _media(request: Request) -> str:

@@ -29,7 +29,7 @@ _NOT_PROPERTIES = {"KSQL_HEAP_OPTS", "KSQL_JVM_PERFORMANCE_OPTS", "KSQL_OPTS", "
                    "KSQL_JMX_OPTS", "KSQL_CLASSPATH", "KSQL_CONFIG_DIR"}
 
 # properties that configure the HTTP server, not the engine (kept out of SHOW PROPERTIES)
-_SERVER_ONLY_PREFIXES = ("listeners", "authentication.", "ssl.", "ksql.server.", "ksql.log.")
+_SERVER_ONLY_PREFIXES = ("listeners", "authentication.", "ssl.", "ksql.server.", "ksql.log.", "access.control.")
 
 
 class Listener(NamedTuple):

@@ -23,11 +23,13 @@ queries split their partitions through consumer groups.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import Engine, EngineConfig, StatementResult
@@ -35,6 +37,7 @@ from ksql.engine.log import CorruptLogError, Log, LogError, LogLockedError, open
 from ksql.engine.transient import TransientQueries, TransientQuery
 from ksql.errors import KsqlError
 from ksql.parser import ast, parse, substitute_variables
+from server.cluster import DEFAULT_INTERVAL_MS, INTERVAL_PROPERTY, Heartbeats, Member
 from server.config import ServerConfig
 from server.engine_lock import EngineLock
 from server.runner import Runner
@@ -44,6 +47,19 @@ from server.txlog import TransactionalLog, journal_topic
 log = logging.getLogger("ksql.server")
 
 SERVER_VERSION = "0.29.0"  # the ksqlDB REST API version this server speaks
+
+
+def advertised_host(config: ServerConfig) -> str:
+    """host:port other servers and clients know this one by: ksql.advertised.listener, else the first
+    listener (a wildcard address replaced by the machine's name, as ksqlDB does)."""
+    advertised = str(config.get("ksql.advertised.listener", "") or "").strip()
+    if advertised:
+        parts = urlsplit(advertised if "://" in advertised else "http://" + advertised)
+        return f"{parts.hostname}:{parts.port or 8088}"
+    host, port, _ = config.listeners[0]
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    return f"{host}:{port}"
 
 
 class KsqlServer:
@@ -64,7 +80,9 @@ class KsqlServer:
         self.push_buffer_rows = config.get_int("ksql.server.push.buffer.rows", 1000)
         self.runner: Runner | None = None
         self.supervisor: QuerySupervisor | None = None
+        self.heartbeats: Heartbeats | None = None
         self.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "ksql-py:" + config.data_dir))
+        self.host = advertised_host(config)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -84,6 +102,11 @@ class KsqlServer:
         self.runner = Runner(self._run_persistent, self.push.poll_all,
                              idle_sleep=self.config.get_int("ksql.server.runner.idle.ms", 20) / 1000)
         self.runner.start()
+        if not isinstance(self.log, TransactionalLog):  # on Kafka: other servers may share the service id
+            self.heartbeats = Heartbeats(self.log, self.service_id, self.host,
+                                         self.config.get_int(INTERVAL_PROPERTY, DEFAULT_INTERVAL_MS),
+                                         lambda: self.lock)
+            self.heartbeats.start()
         self.running = True
 
     def _open_log(self) -> Log:
@@ -111,6 +134,9 @@ class KsqlServer:
         """End push queries, stop the runner, close engine and log (idempotent)."""
         self.running = False
         self.push.close_all()
+        if self.heartbeats is not None:
+            self.heartbeats.stop()
+            self.heartbeats = None
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
@@ -185,6 +211,14 @@ class KsqlServer:
                                          "message": status.get("message", "")}
         return result
 
+    def has_run_command(self, sequence: int) -> bool:
+        """Whether this server ran the command numbered `sequence` (on Kafka, after following the cluster's)."""
+        with self.lock:
+            engine = self._engine()
+            if not isinstance(self.log, TransactionalLog):
+                self._follow_commands(engine)
+            return engine.sequence >= sequence
+
     def start_push_query(self, stmt: ast.SelectStatement, properties: dict[str, Any],
                          resume: dict[int, int] | None = None) -> TransientQuery:
         with self.lock:
@@ -211,6 +245,12 @@ class KsqlServer:
         """Per persistent query: how many input records it has not processed yet."""
         with self.lock:
             return {query_id: {"offsetLag": query.lag()} for query_id, query in self._engine().queries.items()}
+
+    def cluster_members(self) -> list[Member]:
+        """The servers of this one's cluster: on Kafka those sharing its service id, embedded itself alone."""
+        if self.heartbeats is None:
+            return [Member(self.host, int(time.time() * 1000), True)]
+        return self.heartbeats.members()
 
     def _engine(self) -> Engine:
         if self.engine is None:

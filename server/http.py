@@ -16,6 +16,8 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from ksql.engine.properties import check_overrides
+from ksql.errors import KsqlError
 from server.engine_lock import CANCELLED
 from server.errors import REQUEST_TOO_LARGE, ApiError, bad_request
 
@@ -91,6 +93,14 @@ def properties_of(doc: dict[str, Any], *names: str) -> dict[str, Any]:
                     raise bad_request(f"Invalid property {key}: a string, number or boolean is expected")
                 out[str(key)] = v
     return out
+
+
+def refuse_unknown_properties(properties: dict[str, Any] | None) -> None:
+    """A request's query properties must be ones ksqlDB knows: anything else is a 400, as in ksqlDB."""
+    try:
+        check_overrides(properties or {})
+    except KsqlError as err:
+        raise bad_request(str(err)) from None
 
 
 def wants(request: Request, media_type: str) -> bool:

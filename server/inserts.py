@@ -41,7 +41,7 @@ from ksql.errors import KsqlError, SerdeError
 from ksql.testing import TestDriver, _encode_untyped
 from server.core import KsqlServer
 from server.errors import BAD_REQUEST, ApiError, bad_request, log_error_message, storage_error
-from server.http import DRAIN_BYTES, check_fields, parse_object, properties_of, read_body, too_large
+from server.http import DRAIN_BYTES, check_fields, parse_object, properties_of, read_body, too_large, wants
 from server.queries import DELIMITED
 from server.rows import dumps
 
@@ -117,7 +117,9 @@ async def inserts_stream_endpoint(request: Request, server: KsqlServer, max_byte
     except OSError as err:
         raise storage_error(err, "no row was inserted.") from None
 
-    async def acks() -> AsyncIterator[bytes]:
+    as_json = wants(request, "application/json") and not wants(request, DELIMITED)
+
+    async def acks() -> AsyncIterator[dict[str, Any]]:
         seq = 0
         results: list[str | None] = first_results
         batch: list[bytes] | None = []
@@ -127,27 +129,42 @@ async def inserts_stream_endpoint(request: Request, server: KsqlServer, max_byte
                     results = await run_in_threadpool(inserter.insert_lines, batch)
                 except OSError as err:  # acknowledged rows stay; this batch and the rest are refused
                     refused = storage_error(err, "the row was not inserted.")
-                    yield b"".join(dumps({"status": "error", "seq": seq + i, "error_code": refused.error_code,
-                                          "message": refused.message}) + b"\n" for i in range(len(batch)))
+                    for i in range(len(batch)):
+                        yield {"status": "error", "seq": seq + i, "error_code": refused.error_code,
+                               "message": refused.message}
                     return
-            out = []
             for error in results:
-                ack: dict[str, Any] = {"status": "ok", "seq": seq} if error is None else {
+                yield {"status": "ok", "seq": seq} if error is None else {
                     "status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": error}
-                out.append(dumps(ack) + b"\n")
                 seq += 1
             results = []
-            if out:
-                yield b"".join(out)
             try:
                 batch = await lines.next_batch()
             except ApiError as err:  # a line over the size limit: the stream ends here
-                yield dumps({"status": "error", "seq": seq, "error_code": err.error_code,
-                             "message": err.message}) + b"\n"
+                yield {"status": "error", "seq": seq, "error_code": err.error_code, "message": err.message}
                 await lines.drain()
                 return
+            except KsqlError as err:
+                yield {"status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": str(err)}
+                return
 
-    return DuplexResponse(acks(), media_type=DELIMITED)
+    body = _json_array(acks()) if as_json else _delimited(acks())
+    return DuplexResponse(body, media_type="application/json" if as_json else DELIMITED)
+
+
+async def _delimited(acks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """ksqlDB's delimited acks: one JSON object per line, each sent as it is known."""
+    async for ack in acks:
+        yield dumps(ack) + b"\n"
+
+
+async def _json_array(acks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """The acks as one JSON array (Accept: application/json), still each sent as it is known."""
+    first = True
+    async for ack in acks:
+        yield (b"[" if first else b",") + dumps(ack)
+        first = False
+    yield b"[]" if first else b"]"
 
 
 class RowInserter:

@@ -25,6 +25,7 @@ import ssl
 import sys
 
 from ksql.errors import KsqlError
+from server import h2frames
 from server.app import create_app
 from server.config import Listener, ServerConfig
 from server.core import KsqlServer
@@ -33,6 +34,8 @@ from server.tls import TlsSettings
 log = logging.getLogger("ksql.server")
 
 GRACEFUL_SECONDS = 5
+IDLE_TIMEOUT_PROPERTY = "ksql.idle.connection.timeout.seconds"
+DEFAULT_IDLE_TIMEOUT_SECONDS = 600
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:
@@ -105,6 +108,11 @@ def _tls_settings(config: ServerConfig, listeners: list[Listener]) -> TlsSetting
     return tls
 
 
+def idle_timeout_seconds(server: KsqlServer) -> int:
+    """How long an idle HTTP/1.1 or HTTP/2 connection is kept open (ksqlDB's property, default 600 s)."""
+    return server.config.get_int(IDLE_TIMEOUT_PROPERTY, DEFAULT_IDLE_TIMEOUT_SECONDS)
+
+
 def _end_streams(server: KsqlServer) -> None:
     """Shutting down: stop serving new queries and end the running push queries' streams."""
     server.running = False
@@ -119,6 +127,7 @@ async def _serve_hypercorn(app, server: KsqlServer, listeners: list[Listener], t
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
+    h2frames.install()
     config = Config()
     if tls is None:
         config.bind = [_bind(listener) for listener in listeners]
@@ -130,6 +139,8 @@ async def _serve_hypercorn(app, server: KsqlServer, listeners: list[Listener], t
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = GRACEFUL_SECONDS
+    config.keep_alive_timeout = idle_timeout_seconds(server)
+    config.keep_alive_max_requests = sys.maxsize  # as ksqlDB: no connection is closed after N requests
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_quiet_tls_errors)
@@ -173,6 +184,7 @@ def _serve_uvicorn(app, server: KsqlServer, listeners: list[Listener], tls: TlsS
         signal.signal(sig, lambda *_: None)
     Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off",
                           timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                          timeout_keep_alive=idle_timeout_seconds(server),
                           **(tls.uvicorn_options() if tls is not None else {}))).run()
 
 

@@ -34,9 +34,18 @@ from server.errors import (
     generic_error,
     log_error_message,
 )
-from server.http import check_fields, in_worker, parse_object, properties_of, read_body, wants
+from server.http import (
+    check_fields,
+    in_worker,
+    parse_object,
+    properties_of,
+    read_body,
+    refuse_unknown_properties,
+    wants,
+)
 from server.printer import TopicPrinter
 from server.rows import RowWriter, column_names, column_types, dumps
+from server.statements import wait_for_command
 
 QUERY_FIELDS = {"ksql": str, "streamsProperties": dict, "requestProperties": dict, "sessionVariables": dict,
                 "commandSequenceNumber": int}
@@ -153,6 +162,9 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
     doc = check_fields(parse_object(await read_body(request, max_bytes)), QUERY_FIELDS, ("ksql",),
                        "the /query request")
     properties = properties_of(doc, "streamsProperties", "requestProperties")
+    refuse_unknown_properties(doc.get("streamsProperties"))
+    if doc.get("commandSequenceNumber") is not None:
+        await wait_for_command(server, doc["commandSequenceNumber"])
     stmt = await parse_query(request, server, doc["ksql"], doc.get("sessionVariables"))
     media = "application/vnd.ksql.v1+json" if wants(request, "application/vnd.ksql.v1+json") \
         else "application/json"
@@ -160,7 +172,14 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
         return await print_response(request, server, stmt)
     if stmt.query.emit is None:
         result, final = await run_pull(request, server, stmt, properties)
-        return Response(await in_worker(None, _query_body, result, final), media_type=media)
+        parts = await in_worker(None, _query_parts, result, final)
+
+        async def pull_body() -> AsyncIterator[bytes]:
+            # one chunk per message, as ksqlDB writes them: clients parse each chunk as it comes
+            for i, part in enumerate(parts):
+                yield (b"[" if i == 0 else b"") + part + (b"]\n" if i == len(parts) - 1 else b",\n")
+
+        return StreamingResponse(pull_body(), media_type=media)
     query = await start_push(request, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
 
@@ -168,13 +187,11 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
         # as ksqlDB writes it: each message followed by ",\n" as soon as it is known; the last one closes
         yield b"[" + dumps({"header": {"queryId": query.query_id, "schema": query.schema}}) + b",\n"
         async for rows in push_rows(server, query):
-            parts = []
             for r in rows:
                 row: dict[str, Any] = {"columns": writer.values(r.columns)}
                 if r.tombstone:
                     row["tombstone"] = True
-                parts.append(dumps({"row": row}) + b",\n")
-            yield b"".join(parts)
+                yield dumps({"row": row}) + b",\n"
         final, error = end_of(query)
         if error is not None:
             yield dumps({"errorMessage": generic_error(error)}) + b"]\n"
@@ -184,14 +201,14 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
     return StreamingResponse(body(), media_type=media)
 
 
-def _query_body(result: Any, final: str) -> bytes:
-    """A pull query's /query answer (rendered in a worker thread: a big one takes a while)."""
+def _query_parts(result: Any, final: str) -> list[bytes]:
+    """A pull query's /query messages (rendered in a worker thread: a big one takes a while)."""
     writer = RowWriter([c.type for c in result.columns])
     parts = [dumps({"header": {"queryId": result.query_id, "schema": result.schema}})]
     parts += [dumps({"row": {"columns": writer.values(r)}}) for r in result.rows]
     if final:
         parts.append(dumps({"finalMessage": final}))
-    return b"[" + b",\n".join(parts) + b"]\n"
+    return parts
 
 
 async def print_response(request: Request, server: KsqlServer, stmt: ast.Print) -> Response:
@@ -228,45 +245,59 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
     doc = check_fields(parse_object(await read_body(request, max_bytes)), QUERY_STREAM_FIELDS, ("sql",),
                        "the /query-stream request")
     properties = properties_of(doc, "properties", "requestProperties")
+    refuse_unknown_properties(doc.get("properties"))
     stmt = await parse_query(request, server, doc["sql"], doc.get("sessionVariables"))
     if isinstance(stmt, ast.Print):
         raise bad_request("PRINT is not supported by /query-stream: use /query")
     as_json = wants(request, "application/json") and not wants(request, DELIMITED)
     media = "application/json" if as_json else DELIMITED
-    sep, start, end = (b",", b"[", b"]") if as_json else (b"\n", b"", b"")
 
     if stmt.query.emit is None:
         result, _ = await run_pull(request, server, stmt, properties)
-        return Response(await in_worker(None, _query_stream_body, result, as_json), media_type=media)
+        writer = RowWriter([c.type for c in result.columns])
+        header = {"queryId": result.query_id, "columnNames": column_names(result.columns),
+                  "columnTypes": column_types(result.columns)}
+        rows = await in_worker(None, lambda: [writer.values(r) for r in result.rows])
+        return StreamingResponse(_stream_messages(header, _aiter(rows), None, as_json), media_type=media)
 
     query = await start_push(request, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
     header = {"queryId": query.query_id, "columnNames": column_names(query.columns),
               "columnTypes": column_types(query.columns)}
 
-    async def body() -> AsyncIterator[bytes]:
-        yield start + dumps(header) + (b"" if as_json else b"\n")
+    async def push_values() -> AsyncIterator[list[Any]]:
         async for rows in push_rows(server, query):
-            data = b"".join((sep if as_json else b"") + dumps(writer.values(r.columns)) + (b"" if as_json else b"\n")
-                            for r in rows)
-            yield data
-        _, error = end_of(query)
-        if error is not None:
-            yield (sep if as_json else b"") + dumps(generic_error(error)) + (b"" if as_json else b"\n")
-        yield end
+            for r in rows:
+                yield writer.values(r.columns)
 
-    return StreamingResponse(body(), media_type=media)
+    return StreamingResponse(_stream_messages(header, push_values(), query, as_json), media_type=media)
 
 
-def _query_stream_body(result: Any, as_json: bool) -> bytes:
-    """A pull query's /query-stream answer: a JSON array, or one JSON value per line."""
-    writer = RowWriter([c.type for c in result.columns])
-    header = {"queryId": result.query_id, "columnNames": column_names(result.columns),
-              "columnTypes": column_types(result.columns)}
-    parts = [dumps(header)] + [dumps(writer.values(r)) for r in result.rows]
+async def _aiter(items: Any) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
+
+async def _stream_messages(header: dict[str, Any], rows: AsyncIterator[list[Any]], query: TransientQuery | None,
+                           as_json: bool) -> AsyncIterator[bytes]:
+    """/query-stream's body as ksqlDB writes it: the header alone in the first chunk, then one chunk
+    per row (an HTTP/2 DATA frame each), sent as produced; a failed push query's error last.
+
+    Clients (the Node and Java ones among them) parse each chunk as one message: a chunk holding
+    several would be misread."""
     if as_json:
-        return b"[" + b",".join(parts) + b"]"
-    return b"\n".join(parts) + b"\n"
+        yield b"[" + dumps(header)
+        async for values in rows:
+            yield b"," + dumps(values)
+        error = end_of(query)[1] if query is not None else None
+        yield (b"," + dumps(generic_error(error)) if error is not None else b"") + b"]"
+        return
+    yield dumps(header) + b"\n"
+    async for values in rows:
+        yield dumps(values) + b"\n"
+    error = end_of(query)[1] if query is not None else None
+    if error is not None:
+        yield dumps(generic_error(error)) + b"\n"
 
 
 # --- POST /close-query -------------------------------------------------------------------------

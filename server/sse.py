@@ -9,7 +9,7 @@ Events:
     (message)         id: 0:13     data: [column values...]        one per row
     event: tombstone  id: 0:14     data: [key columns, nulls...]   a table row's deletion
     event: end        data: {"finalMessage": "Limit Reached"}       the query ended by itself
-    event: queryError data: {"@type": "generic_error", ...}          the query failed
+    event: error      data: {"@type": "generic_error", ...}          the query failed, or was refused
     : ping                                                           heartbeat comment
 
 A row's id names, per source partition, the offset to read next once that row
@@ -17,6 +17,11 @@ is consumed (`<partition>:<offset>,...`). EventSource sends the last id it saw
 as `Last-Event-ID` when it reconnects (or pass `lastEventId`): the new query
 reads from exactly there, so a client that lost its connection loses no row and
 sees none twice. Close the EventSource on `end`, or it reconnects and resumes.
+
+A request the server refuses (bad SQL, unknown source...) is answered to an
+EventSource (Accept: text/event-stream) as one `error` event carrying ksqlDB's
+error JSON, since a browser hides the body of a non-200 answer; close the
+EventSource on an `error` event that has data (one without data is a lost connection).
 
 Backpressure: each query holds at most ksql.server.push.buffer.rows rows for
 its client and stops reading while they are not taken; a client whose socket
@@ -37,16 +42,32 @@ from ksql.engine.transient import format_position, parse_position
 from ksql.errors import KsqlError
 from ksql.parser import ast
 from server.core import KsqlServer
-from server.errors import bad_request
-from server.http import check_fields, parse_object, properties_of, read_body
+from server.errors import ApiError, bad_request, generic_error
+from server.http import check_fields, parse_object, properties_of, read_body, refuse_unknown_properties, wants
 from server.queries import QUERY_COMPLETED, end_of, parse_query, push_rows, run_pull, start_push
 from server.rows import RowWriter, column_names, column_types, dumps
 
 SSE_FIELDS = {"sql": str, "properties": dict, "sessionVariables": dict, "lastEventId": str}
 RETRY_MS = 2000
+EVENT_STREAM = "text/event-stream"
 
 
 async def sse_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> Response:
+    """The query's events; a refused request is answered as an `error` event to an EventSource (which
+    cannot read the body of a non-200 answer), with its status and ksqlDB's error JSON to anyone else."""
+    try:
+        return await _query_events(request, server, max_bytes)
+    except ApiError as err:
+        if not wants(request, EVENT_STREAM):
+            raise
+        return EventSourceResponse(_error_event(err.entity()))
+
+
+async def _error_event(error: dict[str, Any]) -> AsyncIterator[ServerSentEvent]:
+    yield ServerSentEvent(dumps(error).decode(), event="error")
+
+
+async def _query_events(request: Request, server: KsqlServer, max_bytes: int) -> Response:
     if request.method == "POST":
         doc = check_fields(parse_object(await read_body(request, max_bytes)), SSE_FIELDS, ("sql",),
                            "the /query/sse request")
@@ -67,6 +88,7 @@ async def sse_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> 
                               f"{', '.join(sorted(SSE_FIELDS))}")
         check_fields(doc, SSE_FIELDS, ("sql",), "the /query/sse request")
     properties = properties_of(doc, "properties")
+    refuse_unknown_properties(doc.get("properties"))
     stmt = await parse_query(request, server, doc["sql"], doc.get("sessionVariables"))
     if isinstance(stmt, ast.Print):
         raise bad_request("PRINT is not supported over Server-Sent Events: use /query")
@@ -115,8 +137,7 @@ async def _push_events(request: Request, server: KsqlServer, stmt: ast.SelectSta
                                       event="tombstone" if row.tombstone else None)
         final, error = end_of(query)
         if error is not None:
-            yield ServerSentEvent(dumps({"@type": "generic_error", "error_code": 50000,
-                                         "message": error}).decode(), event="queryError")
+            yield ServerSentEvent(dumps(generic_error(error)).decode(), event="error")
         elif final is not None:
             yield ServerSentEvent(dumps({"finalMessage": final}).decode(), event="end")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ksql.engine import properties
 from ksql.engine.join import JoinQuery
 from ksql.engine.metastore import DataSource
 from ksql.engine.query import PersistentQuery
@@ -94,23 +95,53 @@ def _offset_summaries(engine: Engine, source: DataSource) -> list[dict[str, Any]
         return []
     partitions = log.topic_config(source.topic).partitions
     out = []
+    for group in consumer_groups(engine, source):
+        offsets = [{"partition": p, "logStartOffset": log.start_offset(source.topic, p),
+                    "logEndOffset": log.end_offset(source.topic, p),
+                    "consumerOffset": log.committed(group, source.topic, p) or 0}
+                   for p in range(partitions)]
+        out.append({"groupId": group, "topicSummaries": [{"kafkaTopic": source.topic, "offsets": offsets}]})
+    return out
+
+
+def consumer_groups(engine: Engine, source: DataSource) -> list[str]:
+    """The consumer groups of the persistent queries reading `source`, one per query input."""
+    groups = []
     for query_id in sorted(source.reader_query_ids):
         query = engine.queries.get(query_id)
         if isinstance(query, SingleOwner):
             query = query.inner
         if isinstance(query, PersistentQuery):
-            groups = [query.group]
+            groups.append(query.group)
         elif isinstance(query, JoinQuery):
-            groups = [group for leaf, _, _, group in query.inputs if leaf.source.topic == source.topic]
-        else:
-            continue
-        for group in groups:
-            offsets = [{"partition": p, "logStartOffset": log.start_offset(source.topic, p),
-                        "logEndOffset": log.end_offset(source.topic, p),
-                        "consumerOffset": log.committed(group, source.topic, p) or 0}
-                       for p in range(partitions)]
-            out.append({"groupId": group, "topicSummaries": [{"kafkaTopic": source.topic, "offsets": offsets}]})
-    return out
+            groups += [group for leaf, _, _, group in query.inputs if leaf.source.topic == source.topic]
+    return groups
+
+
+def _topic(engine: Engine, name: str, extended: bool) -> dict[str, Any]:
+    """ksqlDB's KafkaTopicInfo, or KafkaTopicInfoExtended with the consumers of the queries reading it
+    (each query consumes through one consumer group, with one consumer in this server)."""
+    config = engine.log.topic_config(name)
+    info: dict[str, Any] = {"name": name, "replicaInfo": [config.replicas] * config.partitions}
+    if extended:
+        groups = {g for s in engine.metastore.sources.values() if s.topic == name for g in consumer_groups(engine, s)}
+        info["consumerCount"] = len(groups)
+        info["consumerGroupCount"] = len(groups)
+    return info
+
+
+def query_description(engine: Engine, query: Any) -> dict[str, Any]:
+    """ksqlDB's QueryDescription of a persistent query (EXPLAIN, SHOW QUERIES EXTENDED)."""
+    sources = sorted(s.name for s in engine.metastore.sources.values() if query.query_id in s.reader_query_ids)
+    return {
+        "id": query.query_id, "statementText": query.sql,
+        "windowType": query.sink.window.kind if query.sink.window else None,
+        "fields": [_field(c) for c in query.sink.schema.key + query.sink.schema.value],
+        "sources": sources, "sinks": [query.sink.name], "topology": "", "executionPlan": "",
+        "overriddenProperties": {}, "ksqlHostQueryStatus": {}, "queryType": "PERSISTENT",
+        "queryErrors": list(query.query_errors),
+        "tasksMetadata": [], "state": query.state,
+    }
 
 
 def show(engine: Engine, stmt: ast.Show) -> dict[str, Any]:
@@ -127,18 +158,18 @@ def show(engine: Engine, stmt: ast.Show) -> dict[str, Any]:
     if what == "TOPICS":
         topics = [t for t in sorted(engine.log.list_topics())
                   if stmt.all_topics or not t.startswith("_")]
-        return {**base, "@type": "kafka_topics", "topics": [
-            {"name": t, "replicaInfo": [engine.log.topic_config(t).replicas] * engine.log.topic_config(t).partitions}
-            for t in topics]}
+        return {**base, "@type": "kafka_topics_extended" if stmt.extended else "kafka_topics",
+                "topics": [_topic(engine, t, stmt.extended) for t in topics]}
+    if what == "QUERIES" and stmt.extended:
+        return {**base, "@type": "query_descriptions",
+                "queryDescriptions": [query_description(engine, q) for q in engine.queries.values()]}
     if what == "QUERIES":
         return {**base, "@type": "queries", "queries": [
             {"queryString": q.sql, "sinks": [q.sink.name], "sinkKafkaTopics": [q.sink.topic], "id": q.query_id,
              "statusCount": {q.state: 1}, "queryType": "PERSISTENT", "state": q.state, **_failure(q)}
             for q in engine.queries.values()]}
     if what == "PROPERTIES":
-        props = engine.all_properties()
-        return {**base, "@type": "properties", "properties": {k: str(v) for k, v in sorted(props.items())},
-                "overwrittenProperties": sorted(engine.session_properties), "defaultProperties": []}
+        return {**base, **properties_list(engine)}
     if what == "FUNCTIONS":
         return {**base, "@type": "function_names", "functions": [
             {"name": f.name.upper(), "type": f.kind, "category": f.category}
@@ -152,6 +183,24 @@ def show(engine: Engine, stmt: ast.Show) -> dict[str, Any]:
     if what == "CONNECTORS":
         raise KsqlError("Connectors are not supported: this server has no Kafka Connect cluster configured.")
     raise KsqlError(f"Unknown SHOW target: {what}")
+
+
+def properties_list(engine: Engine) -> dict[str, Any]:
+    """ksqlDB's PropertiesList: every property in force (defaults, then the server's, then the session's),
+    streams configs under their `ksql.streams.` name, each with scope KSQL as ksqlDB lists its own."""
+    def listed(name: str) -> str:
+        bare_client_config = not name.startswith("ksql.") and properties.resolve(name) is not None
+        return properties.STREAMS_PREFIX + name if bare_client_config else name
+
+    default_values = properties.defaults()
+    values = dict(default_values)
+    values.update({listed(k): str(v) for k, v in engine.config.properties.items()})
+    session = {listed(k): str(v) for k, v in engine.session_properties.items()}
+    values.update(session)
+    return {"@type": "properties",
+            "properties": [{"name": k, "scope": "KSQL", "value": v} for k, v in sorted(values.items())],
+            "overwrittenProperties": sorted(session),
+            "defaultProperties": sorted(k for k, v in values.items() if default_values.get(k) == v)}
 
 
 def describe(engine: Engine, stmt: ast.Describe) -> dict[str, Any]:
@@ -199,12 +248,6 @@ def explain(engine: Engine, stmt: ast.Explain) -> dict[str, Any]:
     if query is None:
         raise KsqlError(f"Query with id:{stmt.query_id} does not exist, use SHOW QUERIES to view the full "
                         "set of queries.")
-    description = {
-        "id": query.query_id, "statementText": query.sql, "windowType": None,
-        "fields": [_field(c) for c in query.sink.schema.key + query.sink.schema.value],
-        "sources": [query.plan.source.name], "sinks": [query.sink.name], "topology": "",
-        "executionPlan": "", "overriddenProperties": {}, "state": query.state, "queryType": "PERSISTENT",
-        "queryErrors": list(query.query_errors),
-    }
+    description = query_description(engine, query)
     return {"@type": "queryDescription", "statementText": stmt.text, "warnings": [],
             "queryDescription": description}

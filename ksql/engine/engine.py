@@ -123,6 +123,11 @@ class Engine:
             sql = substitute_variables(sql, self.variables)
         return parse(sql, limits or self.statement_limits)
 
+    @property
+    def sequence(self) -> int:
+        """The sequence number of the last statement run (its entity's commandSequenceNumber)."""
+        return self._sequence
+
     def _substitution_enabled(self) -> bool:
         value = self.property("ksql.variable.substitution.enable", True)
         return str(value).lower() != "false"

@@ -29,7 +29,8 @@ def test_create_insert_and_read_back_with_the_ksqldb_client(server: ServerProces
     header, *rows = asyncio.run(read())
     assert header["columnNames"] == ["ID", "NAME"]
     assert rows == [[1, "one"], [2, "two"], [3, "three"]]
-    assert isinstance(client.get_properties(), dict)
+    properties = {p["name"]: p["value"] for p in client.get_properties()}
+    assert properties["ksql.service.id"] == "default_"
 
 
 def test_close_query_with_the_ksqldb_client(server: ServerProcess) -> None:

@@ -148,3 +148,14 @@ def test_a_client_that_stops_reading_stalls_neither_the_engine_nor_other_clients
                     if len(got) == total:
                         break
     assert got == list(range(total))
+
+
+def test_an_eventsource_reads_a_refusal_as_an_error_event(sse_server: ServerProcess) -> None:
+    with httpx.Client(base_url=sse_server.url, timeout=10) as browser:
+        with browser.stream("GET", "/query/sse", params={"sql": "SELECT * FROM NOPE EMIT CHANGES;"},
+                            headers={"Accept": "text/event-stream"}) as response:
+            assert response.status_code == 200
+            [event] = [e for e in events(response) if "comment" not in e]
+    assert event["event"] == "error"
+    error = json.loads(event["data"])
+    assert error["@type"] == "statement_error" and error["error_code"] == 40001 and "NOPE" in error["message"]

@@ -1,0 +1,178 @@
+"""The properties a server, a SET or a request may name, as ksqlDB resolves them.
+
+ksqlDB accepts a property when it is one of its own (`ksql.*`, with the defaults
+below), a Kafka Streams, consumer, producer or admin client config (bare, under
+`ksql.streams.`, or under a client prefix such as `consumer.`), or a free-form
+`ksql.functions.*` UDF setting; anything else is refused with its message. The
+defaults are what SHOW PROPERTIES lists for what was not configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ksql.errors import KsqlError
+
+STREAMS_PREFIX = "ksql.streams."
+FUNCTIONS_PREFIX = "ksql.functions."
+
+# ksqlDB's own configs (io.confluent.ksql.util.KsqlConfig) and their defaults
+KSQL_DEFAULTS: dict[str, str] = {
+    "ksql.access.validator.enable": "auto",
+    "ksql.assert.schema.default.timeout.ms": "1000",
+    "ksql.assert.topic.default.timeout.ms": "1000",
+    "ksql.authorization.cache.expiry.time.secs": "30",
+    "ksql.authorization.cache.max.entries": "10000",
+    "ksql.cast.strings.preserve.nulls": "true",
+    "ksql.create.or.replace.enabled": "true",
+    "ksql.error.classifier.regex": "",
+    "ksql.extension.dir": "ext",
+    "ksql.headers.columns.enabled": "true",
+    "ksql.hidden.topics": "_confluent.*,__confluent.*,_schemas,__consumer_offsets,__transaction_state,"
+                          "connect-configs,connect-offsets,connect-status,connect-statuses",
+    "ksql.idle.connection.timeout.seconds": "600",
+    "ksql.insert.into.values.enabled": "true",
+    "ksql.internal.topic.min.insync.replicas": "1",
+    "ksql.internal.topic.replicas": "1",
+    "ksql.lambdas.enabled": "true",
+    "ksql.max.push.queries": "100",
+    "ksql.metastore.backup.location": "",
+    "ksql.metrics.extension": "",
+    "ksql.metrics.tags.custom": "",
+    "ksql.nested.error.set.null": "true",
+    "ksql.new.query.planner.enabled": "false",
+    "ksql.output.topic.name.prefix": "",
+    "ksql.persistence.default.format.key": "KAFKA",
+    "ksql.persistence.default.format.value": "",
+    "ksql.persistence.wrap.single.values": "",
+    "ksql.persistent.prefix": "query_",
+    "ksql.properties.overrides.denylist": "",
+    "ksql.pull.queries.enable": "true",
+    "ksql.query.error.max.queue.size": "10",
+    "ksql.query.persistent.active.limit": "2147483647",
+    "ksql.query.persistent.max.bytes.buffering.total": "-1",
+    "ksql.query.pull.enable.standby.reads": "false",
+    "ksql.query.pull.interpreter.enabled": "true",
+    "ksql.query.pull.limit.clause.enabled": "true",
+    "ksql.query.pull.max.allowed.offset.lag": "9223372036854775807",
+    "ksql.query.pull.max.concurrent.requests": "2147483647",
+    "ksql.query.pull.max.qps": "2147483647",
+    "ksql.query.pull.range.scan.enabled": "true",
+    "ksql.query.pull.stream.enabled": "true",
+    "ksql.query.pull.table.scan.enabled": "true",
+    "ksql.query.pull.thread.pool.size": "50",
+    "ksql.query.push.v2.enabled": "false",
+    "ksql.query.push.v2.registry.installed": "false",
+    "ksql.query.retry.backoff.initial.ms": "15000",
+    "ksql.query.retry.backoff.max.ms": "900000",
+    "ksql.query.status.running.threshold.seconds": "300",
+    "ksql.query.transient.max.bytes.buffering.total": "-1",
+    "ksql.queryanonymizer.cluster_namespace": "",
+    "ksql.queryanonymizer.logs_enabled": "true",
+    "ksql.readonly.topics": "_confluent.*,__confluent.*,_schemas,__consumer_offsets,__transaction_state,"
+                            "connect-configs,connect-offsets,connect-status,connect-statuses",
+    "ksql.rowpartition.rowoffset.enabled": "true",
+    "ksql.schema.registry.url": "",
+    "ksql.service.id": "default_",
+    "ksql.shared.runtime.enabled": "false",
+    "ksql.sink.window.change.log.additional.retention": "1000000",
+    "ksql.source.table.materialization.enabled": "true",
+    "ksql.streams.shutdown.timeout.ms": "300000",
+    "ksql.suppress.buffer.size.bytes": "-1",
+    "ksql.suppress.enabled": "false",
+    "ksql.timestamp.throw.on.invalid": "false",
+    "ksql.transient.prefix": "transient_",
+    "ksql.udf.collect.metrics": "false",
+    "ksql.udf.enable.security.manager": "true",
+    "ksql.udfs.enabled": "true",
+    "ksql.variable.substitution.enable": "true",
+    "ksql.websocket.connection.max.timeout.ms": "3600000",
+    "ksql.fail.on.deserialization.error": "false",
+    "ksql.fail.on.production.error": "true",
+    "ksql.string.case.config.toggle": "false",
+    "ksql.json_sr.converter.deserializer.enabled": "true",
+}
+
+# the Kafka Streams configs ksqlDB sets itself (listed by SHOW PROPERTIES under ksql.streams.)
+STREAMS_DEFAULTS: dict[str, str] = {
+    "auto.offset.reset": "latest",
+    "cache.max.bytes.buffering": "10000000",
+    "commit.interval.ms": "2000",
+    "num.stream.threads": "4",
+    "producer.interceptor.classes": "",
+    "consumer.interceptor.classes": "",
+    "state.dir": "/var/lib/kafka-streams",
+    "topology.optimization": "all",
+}
+
+# Kafka Streams, consumer, producer and admin client config names (bare)
+CLIENT_CONFIGS = frozenset({
+    # streams
+    "acceptable.recovery.lag", "application.id", "application.server", "bootstrap.servers",
+    "buffered.records.per.partition", "built.in.metrics.version", "cache.max.bytes.buffering", "client.id",
+    "commit.interval.ms", "connections.max.idle.ms", "default.deserialization.exception.handler",
+    "default.dsl.store", "default.key.serde", "default.production.exception.handler",
+    "default.timestamp.extractor", "default.value.serde", "max.task.idle.ms", "max.warmup.replicas",
+    "metadata.max.age.ms", "metric.reporters", "metrics.num.samples", "metrics.recording.level",
+    "metrics.sample.window.ms", "num.standby.replicas", "num.stream.threads", "poll.ms",
+    "probing.rebalance.interval.ms", "processing.guarantee", "rack.aware.assignment.tags",
+    "receive.buffer.bytes", "reconnect.backoff.max.ms", "reconnect.backoff.ms", "replication.factor",
+    "request.timeout.ms", "retries", "retry.backoff.ms", "rocksdb.config.setter", "security.protocol",
+    "send.buffer.bytes", "state.cleanup.delay.ms", "state.dir", "statestore.cache.max.bytes",
+    "task.timeout.ms", "topology.optimization", "upgrade.from", "window.size.ms",
+    "windowstore.changelog.additional.retention.ms",
+    # consumer
+    "allow.auto.create.topics", "auto.commit.interval.ms", "auto.offset.reset", "check.crcs",
+    "client.dns.lookup", "client.rack", "default.api.timeout.ms", "enable.auto.commit",
+    "exclude.internal.topics", "fetch.max.bytes", "fetch.max.wait.ms", "fetch.min.bytes", "group.id",
+    "group.instance.id", "heartbeat.interval.ms", "interceptor.classes", "isolation.level",
+    "key.deserializer", "max.partition.fetch.bytes", "max.poll.interval.ms", "max.poll.records",
+    "partition.assignment.strategy", "session.timeout.ms", "value.deserializer",
+    # producer
+    "acks", "batch.size", "buffer.memory", "compression.type", "delivery.timeout.ms",
+    "enable.idempotence", "key.serializer", "linger.ms", "max.block.ms", "max.in.flight.requests.per.connection",
+    "max.request.size", "partitioner.class", "transaction.timeout.ms", "transactional.id", "value.serializer",
+    # security (every client)
+    "sasl.jaas.config", "sasl.mechanism", "sasl.kerberos.service.name", "ssl.endpoint.identification.algorithm",
+    "ssl.key.password", "ssl.keystore.location", "ssl.keystore.password", "ssl.keystore.type",
+    "ssl.truststore.location", "ssl.truststore.password", "ssl.truststore.type",
+})
+
+CLIENT_PREFIXES = ("consumer.", "producer.", "admin.", "main.consumer.", "restore.consumer.",
+                   "global.consumer.", "topic.")
+
+# this server's own settings (not ksqlDB's, but valid in its properties file)
+SERVER_PREFIXES = ("ksql.server.", "ksql.log.")
+
+
+def resolve(name: str) -> str | None:
+    """The config `name` stands for (streams configs without their `ksql.streams.` prefix), None if unknown."""
+    if name in KSQL_DEFAULTS or name.startswith((FUNCTIONS_PREFIX, *SERVER_PREFIXES)):
+        return name
+    key = name[len(STREAMS_PREFIX):] if name.startswith(STREAMS_PREFIX) else name
+    if key.startswith("ksql."):
+        return None
+    for prefix in CLIENT_PREFIXES:
+        if key.startswith(prefix) and key[len(prefix):] in CLIENT_CONFIGS:
+            return key
+    return key if key in CLIENT_CONFIGS else None
+
+
+def check_property(name: str) -> None:
+    """Refuse a property ksqlDB would not recognize, with ksqlDB's message."""
+    if resolve(name) is None:
+        raise KsqlError(f"Not recognizable as ksql, streams, consumer, or producer property: '{name}'")
+
+
+def check_overrides(properties: dict[str, Any]) -> None:
+    """A request's streamsProperties, refused as ksqlDB refuses them ("Failed to set ...")."""
+    for name, value in properties.items():
+        try:
+            check_property(name)
+        except KsqlError as err:
+            raise KsqlError(f"Failed to set '{name}' to '{value}'\nCaused by: {err}") from None
+
+
+def defaults() -> dict[str, str]:
+    """Every default SHOW PROPERTIES lists, streams configs under their `ksql.streams.` name."""
+    return {**KSQL_DEFAULTS, **{STREAMS_PREFIX + k: v for k, v in STREAMS_DEFAULTS.items()}}
