@@ -134,22 +134,10 @@ class Session:
             number = entity.get("commandSequenceNumber") if isinstance(entity, dict) else None
             if isinstance(number, int) and number >= 0:
                 self.sequence = max(self.sequence or 0, number)
-        if self.output == "JSON":
-            self.console.print(to_json(entities))
-            return
-        for entity in entities:
-            if not isinstance(entity, dict):
-                self.console.print(to_json(entity))
-                continue
-            lines = entity_lines(entity, self.properties)
-            if lines:
-                self.console.print()
-                self.console.lines(lines)
-            for warning in warning_lines(entity):
-                self.console.warning(warning)
+        print_entities(self.console, entities, self.properties, self.output == "JSON")
 
     def _query(self, text: str, is_print: bool) -> None:
-        printer = _RowPrinter(self.console, st.is_push_query(text) or is_print, self.output == "JSON")
+        printer = RowPrinter(self.console, st.is_push_query(text) or is_print, self.output == "JSON")
         interrupted = broken = False
         try:
             with self.client.query(text, self.properties, self.variables, is_print) as stream:
@@ -231,6 +219,24 @@ class Session:
         self.console.error(error_report(str(err), stmt, source))
 
 
+def print_entities(console: Console, entities: list[Any], properties: dict[str, Any],
+                   as_json: bool = False) -> None:
+    """What POST /ksql answered, as ksqlDB's CLI shows it (also used by ksql-run)."""
+    if as_json:
+        console.print(to_json(entities))
+        return
+    for entity in entities:
+        if not isinstance(entity, dict):
+            console.print(to_json(entity))
+            continue
+        lines = entity_lines(entity, properties)
+        if lines:
+            console.print()
+            console.lines(lines)
+        for warning in warning_lines(entity):
+            console.warning(warning)
+
+
 def error_report(message: str, stmt: st.Statement, source: str | None) -> str:
     """The server's message and, when it names a position (`line L:C`), that line of the statement with a
     caret; positions are translated to the input (`file.sql:12:5` for scripts)."""
@@ -248,7 +254,7 @@ def error_report(message: str, stmt: st.Statement, source: str | None) -> str:
     return "\n".join(lines)
 
 
-class _RowPrinter:
+class RowPrinter:
     """Prints a query's messages: a grid of rows (push: as they arrive; pull: once, fitted), or JSON."""
 
     def __init__(self, console: Console, push: bool, as_json: bool):
