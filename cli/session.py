@@ -4,11 +4,12 @@ The session holds what ksqlDB's CLI keeps on the client side: properties set
 with SET (sent as `streamsProperties` with every request), variables from
 DEFINE or `--define` (sent as `sessionVariables`), the output format, the
 server it talks to (`server URL` switches), the spool file, and the last
-command sequence number seen: unless request pipelining is on, it goes with the
-next statement, so the server runs that one only after the previous ones. SELECT and PRINT go to POST /query and are
-printed as they stream in; Ctrl-C ends them (POST /close-query, then the
-connection is dropped) and returns to the prompt. Everything else goes to POST
-/ksql, one statement per request, so a failure points at its statement.
+command sequence number seen: unless request pipelining is on, it goes with
+the next statement, so the server runs that one only after the previous ones.
+SELECT and PRINT go to POST /query and are printed as they stream in; Ctrl-C
+ends them (POST /close-query, then the connection is dropped) and returns to
+the prompt. Everything else goes to POST /ksql, one statement per request, so a
+failure points at its statement.
 """
 
 from __future__ import annotations
