@@ -144,10 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ksql-run: cannot read {args.script}: it is not UTF-8 text", file=sys.stderr)
         return 1
     with ExitStack() as stack:
-        data_dir = args.data_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="ksql-run-"))
+        properties = {"state.dir": args.data_dir} if args.data_dir else {
+            "state.dir": stack.enter_context(tempfile.TemporaryDirectory(prefix="ksql-run-")),
+            "ksql.log.fsync": "never"}  # removed at the end anyway
         try:
-            prepare_data_dir(data_dir)
-            server = KsqlServer(ServerConfig.load(None, {"state.dir": data_dir}))
+            prepare_data_dir(properties["state.dir"])
+            server = KsqlServer(ServerConfig.load(None, properties))
             server.start(background=False)
         except (KsqlError, LogError, OSError) as err:
             print(f"ksql-run: {err}", file=sys.stderr)
