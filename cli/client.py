@@ -121,6 +121,7 @@ class KsqlClient:
 
     def __init__(self, url: str, auth: tuple[str, str] | None = None):
         self.url = normalize_url(url)
+        self.auth = auth
         self._args: dict[str, Any] = {
             "base_url": self.url,
             "auth": httpx.BasicAuth(*auth) if auth else None,
@@ -131,6 +132,10 @@ class KsqlClient:
 
     def close(self) -> None:
         self.http.close()
+
+    def with_url(self, url: str) -> KsqlClient:
+        """A client for another server, with the same credentials (the CLI's `server URL`)."""
+        return KsqlClient(url, self.auth)
 
     # -- requests --------------------------------------------------------------------------------
 

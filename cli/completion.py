@@ -34,7 +34,8 @@ KAFKA_TOPIC VALUE_FORMAT KEY_FORMAT FORMAT PARTITIONS REPLICAS TIMESTAMP_FORMAT 
 WRAP_SINGLE_VALUE KEY_SCHEMA_ID VALUE_SCHEMA_ID
 """.split()))
 
-CLI_WORDS = ["exit", "quit", "help", "output", "version", "clear"]
+CLI_WORDS = ["exit", "quit", "help", "output", "version", "clear", "history", "server", "spool",
+             "request-pipelining"]
 
 # the word before the cursor's word -> the kinds of name that may follow it, best first
 _CONTEXT = {
@@ -68,6 +69,15 @@ class NameCache:
 
     def invalidate(self) -> None:
         self._stale = True
+
+    def reconnect(self) -> None:
+        """The session switched servers: names come from the new one (the client is made again)."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            self._names = Names()
+            self._stale = True
 
     def names(self) -> Names:
         if self._stale:

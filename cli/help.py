@@ -9,6 +9,15 @@ CLI commands (no semicolon needed):
   help                  Show this message.
   output                Show the current output format.
   output <format>       Set the output format: TABULAR or JSON (e.g. "output JSON").
+  server                Show the address of the server the CLI talks to.
+  server <url>          Talk to another server from now on (e.g. "server http://host:8088").
+  spool <file>          Copy what is typed and printed from now on to the file.
+  spool off             Stop copying to the spool file.
+  history               Show the lines entered so far.
+  request-pipelining    Show whether request pipelining is on (OFF by default).
+  request-pipelining <on|off>
+                        ON sends each statement without waiting for the server to have run
+                        the previous ones; OFF makes the server run them in order.
   version               Show the CLI and server versions.
   clear                 Clear the terminal.
   exit, quit, Ctrl-D    Leave the CLI.

@@ -8,6 +8,8 @@
 
 It talks to the server over ksqlDB's REST API only. Exit status: 0, or 1 when
 the server cannot be reached or a statement of -e / -f / piped input failed.
+Interactively, a server that cannot be reached at start is a warning: the
+prompt shows, and statements work once the server is up.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from cli import statements as st
 from cli.client import ClientError, KsqlClient
 from cli.completion import NameCache
 from cli.console import Console
-from cli.session import OUTPUT_FORMATS, ExitRequested, Session
+from cli.session import OUTPUT_FORMATS, ExitRequested, Session, unreachable_warning
 
 DEFAULT_SERVER = "http://localhost:8088"
 
@@ -76,9 +78,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def banner(console: Console, info: dict, url: str) -> None:
+    """ksqlDB's welcome message; an unreachable server's version and status are `<unknown>`."""
     console.print(LOGO)
-    console.print(f"CLI v{cli_version()}, Server v{info.get('version', '?')} located at {url}")
-    console.print(f"Server Status: {info.get('serverStatus', 'UNKNOWN')}")
+    console.print(f"CLI v{cli_version()}, Server v{info.get('version', '<unknown>')} located at {url}")
+    console.print(f"Server Status: {info.get('serverStatus', '<unknown>')}")
     console.print()
     console.print("Having trouble? Type 'help' (case-insensitive) for a rundown of how things work!")
     console.print()
@@ -109,27 +112,36 @@ def _main(args: argparse.Namespace, console: Console) -> int:
                 return 1
         auth = (args.user, password)
     client = KsqlClient(args.server, auth)
+    batch = args.execute is not None or args.file is not None or not sys.stdin.isatty()
+    unreachable: ClientError | None = None
     try:
         info = client.info()
     except ClientError as err:
-        console.error(f"{err}\nCheck that the server is running (ksql-server) and that {client.url} is its address.")
-        client.close()
-        return 1
+        if batch:
+            console.error(f"{err}\nCheck that the server is running (ksql-server) and that {client.url} is its "
+                          "address.")
+            client.close()
+            return 1
+        info, unreachable = {}, err
     session = Session(client, console, args.output, args.variables, cli_version())
     try:
-        if args.execute is not None or args.file is not None or not sys.stdin.isatty():
+        if batch:
             return _run_batch(session, args)
         banner(console, info, client.url)
+        if unreachable is not None:
+            console.warning(unreachable_warning(client.url, unreachable))
         from cli.repl import run_repl  # prompt_toolkit only for interactive use
 
-        cache = NameCache(lambda: KsqlClient(args.server, auth))
+        cache = NameCache(lambda: session.client.with_url(session.client.url))
+        session.on_server_changed = cache.reconnect
         try:
             run_repl(session, cache)
         finally:
             cache.close()
         return 0
     finally:
-        client.close()
+        session.close_spool()
+        session.client.close()
 
 
 def _run_batch(session: Session, args: argparse.Namespace) -> int:

@@ -91,6 +91,7 @@ def run_repl(session: Session, cache: NameCache) -> None:
         multiline=True, key_bindings=_key_bindings(completer), prompt_continuation=_continuation,
         enable_history_search=False, search_ignore_case=True)
     session.on_names_changed = cache.invalidate
+    session.history = lambda: list(prompt.history.get_strings())
     while True:
         try:
             text = prompt.prompt(PROMPT)
@@ -100,6 +101,7 @@ def run_repl(session: Session, cache: NameCache) -> None:
             break
         if not text.strip():
             continue
+        session.console.to_spool(PROMPT + text)
         try:
             session.run(text)
         except ExitRequested:

@@ -2,11 +2,14 @@
 
 The session holds what ksqlDB's CLI keeps on the client side: properties set
 with SET (sent as `streamsProperties` with every request), variables from
-DEFINE or `--define` (sent as `sessionVariables`), the output format, and the
-last command sequence number seen. SELECT and PRINT go to POST /query and are
-printed as they stream in; Ctrl-C ends them (POST /close-query, then the
-connection is dropped) and returns to the prompt. Everything else goes to POST
-/ksql, one statement per request, so a failure points at its statement.
+DEFINE or `--define` (sent as `sessionVariables`), the output format, the
+server it talks to (`server URL` switches), the spool file, and the last
+command sequence number seen: unless request pipelining is on, it goes with
+the next statement, so the server runs that one only after the previous ones.
+SELECT and PRINT go to POST /query and are printed as they stream in; Ctrl-C
+ends them (POST /close-query, then the connection is dropped) and returns to
+the prompt. Everything else goes to POST /ksql, one statement per request, so a
+failure points at its statement.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from cli import statements as st
 from cli.client import ClientError, KsqlClient, QueryStream, ServerError
 from cli.console import Console
 from cli.help import HELP
 from cli.render import entity_lines, to_json, variables_table, warning_lines
+from cli.suggestions import did_you_mean
 from cli.tables import Grid, schema_columns, value_text
 
 OUTPUT_FORMATS = ("TABULAR", "JSON")
@@ -46,7 +50,11 @@ class Session:
         self.variables: dict[str, str] = dict(variables or {})
         self.sequence: int | None = None
         self.cli_version = cli_version
+        self.pipelining = False
         self.on_names_changed: Callable[[], None] | None = None
+        self.on_server_changed: Callable[[], None] | None = None
+        self.history: Callable[[], list[str]] | None = None  # the REPL's lines, oldest first
+        self._spool_path: Path | None = None
         self._depth = 0
 
     # -- running text ---------------------------------------------------------------------------
@@ -126,7 +134,8 @@ class Session:
 
     def _ksql(self, text: str) -> None:
         try:
-            entities = self.client.ksql(text, self.properties, self.variables, self.sequence)
+            entities = self.client.ksql(text, self.properties, self.variables,
+                                        None if self.pipelining else self.sequence)
         finally:
             if st.changes_names(text) and self.on_names_changed is not None:
                 self.on_names_changed()
@@ -134,22 +143,10 @@ class Session:
             number = entity.get("commandSequenceNumber") if isinstance(entity, dict) else None
             if isinstance(number, int) and number >= 0:
                 self.sequence = max(self.sequence or 0, number)
-        if self.output == "JSON":
-            self.console.print(to_json(entities))
-            return
-        for entity in entities:
-            if not isinstance(entity, dict):
-                self.console.print(to_json(entity))
-                continue
-            lines = entity_lines(entity, self.properties)
-            if lines:
-                self.console.print()
-                self.console.lines(lines)
-            for warning in warning_lines(entity):
-                self.console.warning(warning)
+        print_entities(self.console, entities, self.properties, self.output == "JSON")
 
     def _query(self, text: str, is_print: bool) -> None:
-        printer = _RowPrinter(self.console, st.is_push_query(text) or is_print, self.output == "JSON")
+        printer = RowPrinter(self.console, st.is_push_query(text) or is_print, self.output == "JSON")
         interrupted = broken = False
         try:
             with self.client.query(text, self.properties, self.variables, is_print) as stream:
@@ -204,16 +201,27 @@ class Session:
         name, args = st.parse_command(text)
         if name in ("exit", "quit"):
             raise ExitRequested
+        if len(args) > (0 if name in ("help", "version", "clear", "history") else 1):
+            raise _Refused(f"Too many arguments for '{name}' (see 'help')")
         if name == "help":
             self.console.print(HELP)
         elif name == "output":
             if not args:
-                self.console.print(f"Output format: {self.output}")
-            elif len(args) == 1 and args[0].upper() in OUTPUT_FORMATS:
+                self.console.print(f"Current output format: {self.output}")
+            elif args[0].upper() in OUTPUT_FORMATS:
                 self.output = args[0].upper()
                 self.console.print(f"Output format set to {self.output}")
             else:
-                raise _Refused(f"Unknown output format {' '.join(args)!r}: use TABULAR or JSON")
+                raise _Refused(f"Invalid output format: '{args[0]}' (valid formats: 'JSON', 'TABULAR')")
+        elif name == "request-pipelining":
+            self._request_pipelining(args[0] if args else None)
+        elif name == "server":
+            self._server(args[0] if args else None)
+        elif name == "spool":
+            self._spool(args[0] if args else None)
+        elif name == "history":
+            for number, line in enumerate(self.history() if self.history else [], start=1):
+                self.console.print(f"{number:4d}: {line}")
         elif name == "version":
             info = self.client.info()
             self.console.print(f"CLI v{self.cli_version}, Server v{info.get('version', '?')} located at "
@@ -221,6 +229,61 @@ class Session:
         elif name == "clear":
             self.console.out.write("\x1b[2J\x1b[H")
             self.console.out.flush()
+
+    def _request_pipelining(self, setting: str | None) -> None:
+        """Off (the default): each statement carries the last command sequence number, so the server runs
+        it once the previous ones have run. On: statements are sent without waiting for that."""
+        if setting is None:
+            self.console.print(f"Current request-pipelining configuration: {'ON' if self.pipelining else 'OFF'}")
+            return
+        if setting.upper() not in ("ON", "OFF"):
+            raise _Refused(f"Invalid request-pipelining setting: {setting}. Valid options are 'ON' and 'OFF'.")
+        self.pipelining = setting.upper() == "ON"
+        self.console.print(f"request-pipelining configuration is now {setting.upper()}")
+
+    def _server(self, url: str | None) -> None:
+        """`server`: the current address; `server URL`: talk to that server from now on (same credentials)."""
+        if url is None:
+            self.console.print(self.client.url)
+            return
+        old = self.client
+        self.client = old.with_url(url)
+        old.close()
+        self.sequence = None  # sequence numbers belong to the old server's command log
+        self.console.print(f"Server now: {self.client.url}")
+        if self.on_server_changed is not None:
+            self.on_server_changed()
+        try:
+            self.client.info()
+        except ClientError as err:
+            self.console.warning(unreachable_warning(self.client.url, err))
+
+    def _spool(self, target: str | None) -> None:
+        """`spool FILE`: from now on, a copy of what is typed and printed goes to FILE; `spool off` ends it."""
+        if target is None:
+            raise _Refused("Usage: spool <path_to_file> | spool off")
+        if target.lower() == "off":
+            if self.console.spool is None:
+                raise _Refused("Not spooling: there is no spool to turn off")
+            self.close_spool()
+            return
+        path = Path(target).expanduser().absolute()
+        try:
+            spool: TextIO = path.open("w", encoding="utf-8")
+        except OSError as err:
+            raise _Refused(f"Cannot spool to {path}: {err.strerror or err}") from None
+        self.close_spool()
+        self.console.spool, self._spool_path = spool, path
+        self.console.print(f"Session will be spooled to {path}")
+        self.console.print("Enter SPOOL OFF to disable")
+
+    def close_spool(self) -> None:
+        spool, path = self.console.spool, self._spool_path
+        if spool is None:
+            return
+        self.console.spool = self._spool_path = None
+        spool.close()
+        self.console.print(f"Spool written to {path}")
 
     # -- errors -----------------------------------------------------------------------------------
 
@@ -231,10 +294,31 @@ class Session:
         self.console.error(error_report(str(err), stmt, source))
 
 
+def print_entities(console: Console, entities: list[Any], properties: dict[str, Any],
+                   as_json: bool = False) -> None:
+    """What POST /ksql answered, as ksqlDB's CLI shows it (also used by ksql-run)."""
+    if as_json:
+        console.print(to_json(entities))
+        return
+    for entity in entities:
+        if not isinstance(entity, dict):
+            console.print(to_json(entity))
+            continue
+        lines = entity_lines(entity, properties)
+        if lines:
+            console.print()
+            console.lines(lines)
+        for warning in warning_lines(entity):
+            console.warning(warning)
+
+
 def error_report(message: str, stmt: st.Statement, source: str | None) -> str:
     """The server's message and, when it names a position (`line L:C`), that line of the statement with a
     caret; positions are translated to the input (`file.sql:12:5` for scripts)."""
     lines = [message]
+    suggestion = did_you_mean(message)
+    if suggestion is not None:
+        lines.append(f"Did you mean '{suggestion}'?")
     m = _POSITION.search(message)
     text_lines = stmt.text.split("\n")
     if m is not None and 1 <= int(m.group(1)) <= len(text_lines):
@@ -248,7 +332,18 @@ def error_report(message: str, stmt: st.Statement, source: str | None) -> str:
     return "\n".join(lines)
 
 
-class _RowPrinter:
+def unreachable_warning(url: str, err: ClientError) -> str:
+    """ksqlDB CLI's warning for a server it cannot reach (at start, or after `server URL`)."""
+    return "\n".join([
+        "**************** WARNING ******************",
+        "Remote server at " + url + " looks to be unreachable.",
+        "Your CLI session will not be able to talk to it until it is up and running.",
+        f"Error: {err}",
+        "*******************************************",
+    ])
+
+
+class RowPrinter:
     """Prints a query's messages: a grid of rows (push: as they arrive; pull: once, fitted), or JSON."""
 
     def __init__(self, console: Console, push: bool, as_json: bool):

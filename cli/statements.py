@@ -4,7 +4,7 @@ The CLI never parses SQL (the server does); it only needs to know where each
 statement ends (a `;` outside strings, quoted identifiers and comments), whether
 the text typed so far is complete, and which statements are its own business:
 SET/UNSET (session properties), DEFINE/UNDEFINE/SHOW VARIABLES (session
-variables), RUN SCRIPT, and its commands (`exit`, `help`, `output` ...).
+variables), RUN SCRIPT, and its commands (`exit`, `help`, `output`, `spool` ...).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-CLI_COMMANDS = ("exit", "quit", "help", "output", "version", "clear")
+CLI_COMMANDS = ("exit", "quit", "help", "output", "version", "clear", "history", "server", "spool",
+                "request-pipelining")
 
 QUERY = "query"          # SELECT: POST /query, rows streamed
 PRINT = "print"          # PRINT topic: POST /query, lines streamed
@@ -133,7 +134,7 @@ def kind_of(text: str) -> str:
     if not words:
         return SERVER
     first = words[0]
-    if first.lower() in CLI_COMMANDS:
+    if strip_comments(text).split(maxsplit=1)[0].rstrip(";").lower() in CLI_COMMANDS:
         return COMMAND
     second = words[1] if len(words) > 1 else ""
     if first == "SELECT":

@@ -86,7 +86,9 @@ class KsqlServer:
 
     # -- life cycle ---------------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, background: bool = True) -> None:
+        """Open the log, replay the command log, and (unless `background` is False, as for ksql-run, which
+        calls run_until_idle() itself) keep the queries running on the runner thread."""
         self.log = self._open_log()
         properties = self.config.engine_properties
         self.engine = Engine(self.log, EngineConfig(properties=properties, service_id=self.service_id))
@@ -99,15 +101,21 @@ class KsqlServer:
         self.replay_failures = [(c.statement, error) for c, error in failures]
         log.info("replayed %d commands (%d failed); %d persistent queries running", count, len(failures),
                  len(self.engine.queries))
-        self.runner = Runner(self._run_persistent, self.push.poll_all,
-                             idle_sleep=self.config.get_int("ksql.server.runner.idle.ms", 20) / 1000)
-        self.runner.start()
+        if background:
+            self.runner = Runner(self._run_persistent, self.push.poll_all,
+                                 idle_sleep=self.config.get_int("ksql.server.runner.idle.ms", 20) / 1000)
+            self.runner.start()
         if not isinstance(self.log, TransactionalLog):  # on Kafka: other servers may share the service id
             self.heartbeats = Heartbeats(self.log, self.service_id, self.host,
                                          self.config.get_int(INTERVAL_PROPERTY, DEFAULT_INTERVAL_MS),
                                          lambda: self.lock)
             self.heartbeats.start()
         self.running = True
+
+    def run_until_idle(self) -> None:
+        """Poll every persistent and push query until a round finds nothing to do (without the runner)."""
+        while self._run_persistent() + self.push.poll_all():
+            pass
 
     def _open_log(self) -> Log:
         """The Kafka cluster when bootstrap.servers is set, else the embedded log with its journal."""

@@ -19,11 +19,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import signal
+import socket
 import ssl
 import sys
+import tempfile
+from pathlib import Path
 
+from ksql.engine.log import LogError
 from ksql.errors import KsqlError
 from server import h2frames
 from server.app import create_app
@@ -72,13 +77,21 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
 def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    sockets: list[socket.socket] = []
     try:
         config = ServerConfig.load(args.config_file or args.config, overrides)
         listeners = config.listeners
+        if args.http_server == "uvicorn" and len(listeners) != 1:
+            raise KsqlError("--http-server uvicorn serves one listener only")
         tls = _tls_settings(config, listeners)
+        sockets = bind_listeners(listeners)
+        if config.bootstrap_servers is None:
+            prepare_data_dir(config.data_dir)
         server = KsqlServer(config)
         server.start()
-    except KsqlError as err:
+    except (KsqlError, LogError, OSError) as err:
+        for sock in sockets:
+            sock.close()
         print(f"ksql-server: {err}", file=sys.stderr)
         return 1
     try:
@@ -87,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         where = (f"Kafka at {config.bootstrap_servers}" if config.bootstrap_servers else config.data_dir)
         log.info("ksql-server listening on %s, data in %s", urls, where)
         if args.http_server == "uvicorn":
-            _serve_uvicorn(app, server, listeners, tls, args.log_level)
+            _serve_uvicorn(app, server, sockets[0], tls, args.log_level)
         else:
-            asyncio.run(_serve_hypercorn(app, server, listeners, tls))
+            asyncio.run(_serve_hypercorn(app, server, listeners, sockets, tls))
     except KsqlError as err:
         print(f"ksql-server: {err}", file=sys.stderr)
         return 1
@@ -113,27 +126,70 @@ def idle_timeout_seconds(server: KsqlServer) -> int:
     return server.config.get_int(IDLE_TIMEOUT_PROPERTY, DEFAULT_IDLE_TIMEOUT_SECONDS)
 
 
+def bind_listeners(listeners: list[Listener]) -> list[socket.socket]:
+    """Bind every listener before the data directory is opened: a port in use is then one clear error,
+    reported before anything claims to be listening."""
+    sockets: list[socket.socket] = []
+    for host, port, _ in listeners:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            sock.close()
+            for bound in sockets:
+                bound.close()
+            if err.errno == errno.EADDRINUSE:
+                raise KsqlError(f"Port {port} on {host} is already in use (by another ksql-server?): "
+                                "choose another with --listeners http://HOST:PORT") from None
+            raise KsqlError(f"Cannot listen on {host}:{port}: {err.strerror or err}") from None
+        sockets.append(sock)
+    return sockets
+
+
+def prepare_data_dir(path: str) -> None:
+    """Create the data directory (not its parents: a mistyped parent should not silently become a new
+    tree) and check that files can be written in it, so the log does not fail half-way."""
+    directory = Path(path)
+    hint = "choose another with --data-dir DIR"
+    if directory.exists() and not directory.is_dir():
+        raise KsqlError(f"The data directory {path} is a file, not a directory: {hint}")
+    if not directory.exists():
+        parent = directory.absolute().parent
+        if not parent.is_dir():
+            raise KsqlError(f"Cannot create the data directory {path}: its parent {parent} does not exist "
+                            f"(create it, or {hint})")
+        try:
+            directory.mkdir()
+        except OSError as err:
+            raise KsqlError(f"Cannot create the data directory {path}: {err.strerror or err} ({hint})") from None
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise KsqlError(f"The data directory {path} is not writable: {err.strerror or err} ({hint})") from None
+
+
 def _end_streams(server: KsqlServer) -> None:
     """Shutting down: stop serving new queries and end the running push queries' streams."""
     server.running = False
     server.push.close_all()
 
 
-def _bind(listener: Listener) -> str:
-    return f"[{listener.host}]:{listener.port}" if ":" in listener.host else f"{listener.host}:{listener.port}"
-
-
-async def _serve_hypercorn(app, server: KsqlServer, listeners: list[Listener], tls: TlsSettings | None) -> None:
+async def _serve_hypercorn(app, server: KsqlServer, listeners: list[Listener], sockets: list[socket.socket],
+                           tls: TlsSettings | None) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
     h2frames.install()
     config = Config()
+    # Hypercorn owns the bound sockets now: TLS ones on `bind`, cleartext ones on `insecure_bind`
+    binds = [(listener.tls, f"fd://{sock.detach()}") for listener, sock in zip(listeners, sockets, strict=True)]
     if tls is None:
-        config.bind = [_bind(listener) for listener in listeners]
-    else:  # Hypercorn serves TLS on `bind` and cleartext on `insecure_bind`
-        config.bind = [_bind(listener) for listener in listeners if listener.tls]
-        config.insecure_bind = [_bind(listener) for listener in listeners if not listener.tls]
+        config.bind = [fd for _, fd in binds]
+    else:
+        config.bind = [fd for is_tls, fd in binds if is_tls]
+        config.insecure_bind = [fd for is_tls, fd in binds if not is_tls]
         for name, value in tls.hypercorn_options().items():
             setattr(config, name, value)
     config.accesslog = None
@@ -165,13 +221,9 @@ def _quiet_tls_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
     loop.default_exception_handler(context)
 
 
-def _serve_uvicorn(app, server: KsqlServer, listeners: list[Listener], tls: TlsSettings | None,
+def _serve_uvicorn(app, server: KsqlServer, sock: socket.socket, tls: TlsSettings | None,
                    log_level: str) -> None:
     import uvicorn
-
-    if len(listeners) != 1:
-        raise KsqlError("--http-server uvicorn serves one listener only")
-    host, port, _ = listeners[0]
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
@@ -182,10 +234,10 @@ def _serve_uvicorn(app, server: KsqlServer, listeners: list[Listener], tls: TlsS
     # engine and the log still get closed (main's finally) before the process exits
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off",
+    Server(uvicorn.Config(app, log_level=log_level, lifespan="off",
                           timeout_graceful_shutdown=GRACEFUL_SECONDS,
                           timeout_keep_alive=idle_timeout_seconds(server),
-                          **(tls.uvicorn_options() if tls is not None else {}))).run()
+                          **(tls.uvicorn_options() if tls is not None else {}))).run(sockets=[sock])
 
 
 if __name__ == "__main__":

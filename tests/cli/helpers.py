@@ -26,8 +26,8 @@ def free_port() -> int:
 class Server:
     """A `ksql-server` subprocess serving at `url`."""
 
-    def __init__(self, data_dir: Path, properties: dict[str, str]):
-        self.port = free_port()
+    def __init__(self, data_dir: Path, properties: dict[str, str], port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / "server.log"
         args = [sys.executable, "-m", "server", "--listeners", self.url, "--state-dir", str(data_dir),

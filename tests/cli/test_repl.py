@@ -186,8 +186,10 @@ def test_tab_completion(repl, server):
     assert "|UNUSUAL_COLUMN|UP|" in out
 
 
-def test_server_unreachable_at_start(tmp_path: Path):
-    r = Repl(["http://127.0.0.1:9"], tmp_path)
+def test_server_unreachable_at_start_of_a_batch_run(tmp_path: Path):
+    """-e / -f cannot do anything without the server: exit 1 at once (interactively the prompt stays,
+    see test_commands)."""
+    r = Repl(["http://127.0.0.1:9", "-e", "SHOW STREAMS;"], tmp_path)
     r.expect("Could not connect to the server at http://127.0.0.1:9")
     r.expect(pexpect.EOF)
     r.child.close()
