@@ -174,7 +174,12 @@ class KsqlServer:
         """Persistent queries in ERROR: query id -> why (they retry by themselves). Without the
         lock: a health check must answer while a long statement runs."""
         supervisor = self.supervisor
-        return supervisor.failed() if supervisor is not None else {}
+        failed = supervisor.failed() if supervisor is not None else {}
+        engine = self.engine
+        for query in list(engine.queries.values()) if engine is not None else []:  # one step under the GIL
+            if query.state == "ERROR" and query.query_id not in failed:  # e.g. its state could not be restored
+                failed[query.query_id] = getattr(query, "error", None) or "the query is in ERROR"
+        return failed
 
     def _follow_commands(self, engine: Engine) -> None:
         """Run the statements other servers of the cluster appended to the command topic."""

@@ -63,7 +63,8 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ksql-server exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                if httpx.get(self.url + "/healthcheck", timeout=1.0, verify=self.verify).status_code == 200:
+                # serving: 200, or 503 when a restored query is in ERROR (the health check says which)
+                if httpx.get(self.url + "/healthcheck", timeout=1.0, verify=self.verify).status_code in (200, 503):
                     return self
             except httpx.HTTPError:
                 pass

@@ -152,6 +152,10 @@ def test_a_changelog_with_nothing_readable_stops_only_its_query_with_a_reason(tm
             [error] = explained["queryDescription"]["queryErrors"]
             assert "has 2 records and none it can read" in error["errorMessage"]
             assert changelog in error["errorMessage"]
+            health = c.get("/healthcheck")
+            assert health.status_code == 503 and not health.json()["isHealthy"]
+            [failed] = health.json()["details"]["persistentQueries"]["errors"]
+            assert failed["queryId"] == queries["TOTALS"] and changelog in failed["errorMessage"]
             _insert(c, range(10, 20))
             _expect_doubled(c, range(20))
         assert not marker.exists()
