@@ -99,3 +99,22 @@ def ksql(client: httpx.Client, sql: str, properties: dict | None = None) -> list
     response = client.post("/ksql", json={"ksql": sql, "streamsProperties": properties or {}})
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def wait_idle(client: httpx.Client, timeout: float = 60.0) -> None:
+    """Wait until every persistent query has caught up with its input (no offset lag left)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get("/clusterStatus").json()["clusterStatus"]
+        lags = [q["offsetLag"] for host in status.values() for q in host["hostStoreLags"]["stateStoreLags"].values()]
+        if not any(lags):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"queries did not catch up: {status}")
+
+
+def query_rows(client: httpx.Client, sql: str) -> list[list]:
+    """The rows of a pull query (or a push query with LIMIT) answered on /query."""
+    response = client.post("/query", json={"ksql": sql})
+    assert response.status_code == 200, response.text[:500]
+    return [m["row"]["columns"] for m in response.json() if "row" in m]

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.harness import ServerProcess, ksql
+from tests.server.harness import ServerProcess, ksql, query_rows, wait_idle
 from tests.server.poison import interleaved, produce, unreadable_json
 
 SETUP = """
@@ -25,39 +25,22 @@ CREATE STREAM LABELLED AS SELECT E.K AS K, E.V AS V, L.LABEL AS LABEL FROM EVENT
 """
 
 
-def _wait_idle(client: httpx.Client, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get("/clusterStatus").json()["clusterStatus"]
-        lags = [q["offsetLag"] for host in status.values() for q in host["hostStoreLags"]["stateStoreLags"].values()]
-        if not any(lags):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"queries did not catch up: {status}")
-
-
-def _rows(client: httpx.Client, sql: str) -> list[list]:
-    response = client.post("/query", json={"ksql": sql})
-    assert response.status_code == 200, response.text
-    return [m["row"]["columns"] for m in response.json() if "row" in m]
-
-
 def _check_sinks(client: httpx.Client) -> list[int]:
     """Every sink is exactly what its query makes of the source; returns the source's V values."""
-    _wait_idle(client)
-    events = _rows(client, "SELECT K, V FROM EVENTS;")
+    wait_idle(client)
+    events = query_rows(client, "SELECT K, V FROM EVENTS;")
     values = [v for _, v in events]
     assert len(values) == len(set(values)), "a source record twice"
-    big = _rows(client, "SELECT W FROM BIG;")
+    big = query_rows(client, "SELECT W FROM BIG;")
     expected_big = sorted(v * 10 for v in values if v % 3 != 0)
     assert sorted(w for [w] in big) == expected_big, "BIG lost or duplicated records"
-    totals = {k: (n, s) for k, n, s in _rows(client, "SELECT K, N, S FROM TOTALS;")}
+    totals = {k: (n, s) for k, n, s in query_rows(client, "SELECT K, N, S FROM TOTALS;")}
     expected: dict[str, tuple[int, int]] = {}
     for k, v in events:
         n, s = expected.get(k, (0, 0))
         expected[k] = (n + 1, s + v)
     assert totals == expected, "TOTALS counted a record twice or missed one"
-    labelled = _rows(client, "SELECT V FROM LABELLED;")
+    labelled = query_rows(client, "SELECT V FROM LABELLED;")
     assert sorted(v for [v] in labelled) == sorted(values), "LABELLED (a join) lost or duplicated records"
     return values
 

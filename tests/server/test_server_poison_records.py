@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -16,7 +15,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests.server.harness import ServerProcess, ksql
+from tests.server.harness import ServerProcess, ksql, query_rows, wait_idle
 from tests.server.poison import framed_poisons, interleaved, json_poisons, produce
 
 SETUP = """
@@ -30,23 +29,6 @@ CREATE TABLE COUNTS AS SELECT K, COUNT(*) AS N FROM EVENTS WHERE T LIKE 'ok-%' G
 CREATE STREAM ACOPY AS SELECT K, T FROM AEVENTS;
 CREATE TABLE PCOUNTS AS SELECT K, COUNT(*) AS N FROM PEVENTS GROUP BY K;
 """
-
-
-def _wait_idle(client: httpx.Client, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get("/clusterStatus").json()["clusterStatus"]
-        lags = [q["offsetLag"] for host in status.values() for q in host["hostStoreLags"]["stateStoreLags"].values()]
-        if not any(lags):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"queries did not catch up: {status}")
-
-
-def _pull(client: httpx.Client, sql: str) -> list[list]:
-    response = client.post("/query", json={"ksql": sql})
-    assert response.status_code == 200, response.text[:500]
-    return [m["row"]["columns"] for m in response.json() if "row" in m]
 
 
 def _query_states(client: httpx.Client) -> Counter:
@@ -88,16 +70,16 @@ def test_ten_thousand_poison_records_are_skipped_by_every_query(big_server: Serv
         assert started.wait(10)
         for topic, records in streams.items():
             produce(c, topic, [r for _, r in records])
-        _wait_idle(c)
+        wait_idle(c)
         reader.join(60)
         assert not reader.is_alive() and sorted(pushed) == expected["events"]
         assert _query_states(c) == Counter({"RUNNING": 4})
-        assert sorted(t for [t] in _pull(c, "SELECT T FROM COPY;")) == expected["events"]
-        assert sorted(t for [t] in _pull(c, "SELECT T FROM ACOPY;")) == expected["aevents"]
-        assert dict(_pull(c, "SELECT K, N FROM COUNTS;")) == {f"k{i}": 160 for i in range(5)}
-        assert dict(_pull(c, "SELECT K, N FROM PCOUNTS;")) == {f"k{i}": 20 for i in range(5)}
-        assert _pull(c, "SELECT K, N FROM COUNTS WHERE K = 'k3';") == [["k3", 160]]
-        scanned = _pull(c, "SELECT T FROM EVENTS WHERE T LIKE 'ok-%';")
+        assert sorted(t for [t] in query_rows(c, "SELECT T FROM COPY;")) == expected["events"]
+        assert sorted(t for [t] in query_rows(c, "SELECT T FROM ACOPY;")) == expected["aevents"]
+        assert dict(query_rows(c, "SELECT K, N FROM COUNTS;")) == {f"k{i}": 160 for i in range(5)}
+        assert dict(query_rows(c, "SELECT K, N FROM PCOUNTS;")) == {f"k{i}": 20 for i in range(5)}
+        assert query_rows(c, "SELECT K, N FROM COUNTS WHERE K = 'k3';") == [["k3", 160]]
+        scanned = query_rows(c, "SELECT T FROM EVENTS WHERE T LIKE 'ok-%';")
         assert sorted(t for [t] in scanned) == expected["events"]
         assert c.get("/status").status_code == 200
     assert "failed and stopped" not in big_server.output()
@@ -126,8 +108,8 @@ def test_inserts_the_queries_would_drop_are_refused_in_the_acknowledgement(big_s
         assert response.status_code == 400
         assert response.json()["message"].startswith(
             "Failed to insert values into 'TS_EVENTS'. The TIMESTAMP column TS is null")
-        _wait_idle(c)
-        assert sorted(_pull(c, "SELECT K, V FROM TS_COPY;")) == [["a", 1], ["f", 6]]
+        wait_idle(c)
+        assert sorted(query_rows(c, "SELECT K, V FROM TS_COPY;")) == [["a", 1], ["f", 6]]
 
 
 
