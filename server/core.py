@@ -207,7 +207,8 @@ class KsqlServer:
             # as Engine.prepare: substitution unless ksql.variable.substitution.enable=false
             substitute = str(engine.property("ksql.variable.substitution.enable", True)).lower() != "false"
             known = {**engine.variables, **{str(k): str(v) for k, v in (variables or {}).items()}}
-        return parse(substitute_variables(sql, known) if substitute else sql)
+            limits = engine.statement_limits
+        return parse(substitute_variables(sql, known) if substitute else sql, limits)
 
     def execute(self, stmt: ast.Statement, properties: dict[str, Any]) -> StatementResult:
         """Run one statement (logging it to the command topic when it changes state)."""

@@ -21,7 +21,7 @@ from tests.server.harness import ServerProcess, ksql
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     process = ServerProcess(tmp_path_factory.mktemp("ksql") / "data",
                             {"ksql.log.fsync": "never", "ksql.topic.max.partitions": "8",
-                             "ksql.topic.max.replicas": "3"}).start()
+                             "ksql.topic.max.replicas": "3", "ksql.statement.max.in.list.size": "20000"}).start()
     try:
         yield process
     finally:
@@ -78,7 +78,7 @@ HOSTILE = {
     "10 MB statement": ("SELECT * FROM HT WHERE ID = 1 OR '" + "x" * 10_000_000 + "' = 'y';",
                         "bytes (ksql.statement.max.bytes)."),
     "IN list of 100,000": ("SELECT * FROM HT WHERE ID IN (" + ", ".join(map(str, range(100_000))) + ");",
-                           "An IN list has 100000 values; the limit is 10000 values "
+                           "An IN list has 100000 values; the limit is 20000 values "
                            "(ksql.statement.max.in.list.size)."),
     "CASE with 10,000 WHENs": ("SELECT CASE " + " ".join(f"WHEN ID = {i} THEN {i}" for i in range(10_000)) +
                                " END AS C FROM HT;", "(ksql.statement.max.depth)."),
@@ -100,6 +100,22 @@ def test_statements_beyond_the_limits_get_error_json(server: ServerProcess, clie
         assert error["message"].endswith(ending), (path, error["message"][:300])
     assert client.get("/healthcheck").json()["isHealthy"]
     assert "LIM" not in str(ksql(client, "SHOW STREAMS;"))
+
+
+def test_the_servers_own_limits_apply_to_every_endpoint(client: httpx.Client):
+    """The server's configured limits, not the defaults, hold on /ksql and /query alike."""
+    ksql(client, "CREATE STREAM INS (K INT KEY, V INT) WITH (KAFKA_TOPIC='ins', PARTITIONS=1, VALUE_FORMAT='JSON');")
+    in_list = ", ".join(str(i) for i in range(15_000))  # past the default 10000, inside this server's 20000
+    for path, sql in (("/ksql", f"CREATE STREAM INS2 AS SELECT * FROM INS WHERE V IN ({in_list});"),
+                      ("/query", f"SELECT * FROM INS WHERE V IN ({in_list}) EMIT CHANGES LIMIT 1;")):
+        body = {"ksql": sql} if path == "/ksql" else {"ksql": sql, "streamsProperties": {}}
+        if path == "/query":
+            with client.stream("POST", path, json=body, timeout=60.0) as response:
+                assert response.status_code == 200, response.read()[:300]
+        else:
+            response = client.post(path, json=body)
+            assert response.status_code == 200, response.text[:300]
+    ksql(client, "DROP STREAM INS2 DELETE TOPIC;")
 
 
 @pytest.mark.parametrize(("clause", "message"), [
