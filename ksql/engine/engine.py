@@ -166,7 +166,7 @@ class Engine:
             if not progressed:
                 break
         for view in self.views.values():
-            view.catch_up()
+            view.catch_up(wait=False)  # a pull query catching it up right now reads the same records
         return total
 
     def table_view(self, source: DataSource) -> TableView:

@@ -59,6 +59,8 @@ class TableView:
     Two locks, so that copying rows into DuckDB never holds up the table's catch-up (which the
     server's runner does under the engine lock): `_lock` guards the decoded rows, the read
     positions and the changes not yet mirrored; `_mirror_lock` guards DuckDB and the row ids.
+    Neither lock is the engine's: a pull query catches up and queries the view outside the engine lock,
+    and the runner's catch-up skips a view another thread is catching up.
     The mirror is built on the first query that needs it and then synced in bulk, one Arrow
     batch of upserts and one of deletes per sync, by each later query.
     """
@@ -78,6 +80,7 @@ class TableView:
         self._pending_upserts: dict[tuple, tuple] | None = None
         self._pending_deletes: set[tuple] = set()
         self._mirror_lock = threading.Lock()
+        self._state_lock = threading.Lock()  # orders close() with a query's release of `_mirror_lock`
         self._closed = False
         self.db_closed = False
         # DuckDB mirror of the scalar columns, one row per key, addressed by a row id. Mirrored columns
@@ -97,9 +100,12 @@ class TableView:
         self._by_id: dict[int, tuple] = {}  # row id -> the row as mirrored
         self._next_id = 0
 
-    def catch_up(self) -> None:
-        """Apply every record appended to the table's topic since the last call (no DuckDB work)."""
-        with self._lock:
+    def catch_up(self, wait: bool = True) -> None:
+        """Apply every record appended to the table's topic since the last call (no DuckDB work).
+        With `wait` False, return at once if another thread is catching up (it reads what this would)."""
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
             topic = self.source.topic
             if not self.log.topic_exists(topic):
                 return
@@ -126,6 +132,8 @@ class TableView:
                             if upserts is not None:
                                 upserts[key] = row
                 self.positions[partition] = offset
+        finally:
+            self._lock.release()
 
     def lookup(self, key: tuple) -> list[tuple]:
         """Rows whose key values (as `hashable` gives them) equal `key` (every window, if windowed)."""
@@ -157,7 +165,7 @@ class TableView:
             ids = self.db.execute(sql, [after, *params]).fetchall()
             return [(rid, self._by_id[rid]) for (rid,) in ids]
         finally:
-            with self._lock:  # see close(): either it closes DuckDB or it leaves that to us
+            with self._state_lock:  # see close(): either it closes DuckDB or it leaves that to us
                 if self._closed and not self.db_closed:
                     self.db.close()
                     self.db_closed = True
@@ -207,8 +215,8 @@ class TableView:
 
     def close(self) -> None:
         """Close DuckDB; if a query is using it right now, that query closes it when done (so dropping a
-        table, done under the engine lock, never waits for a query's DuckDB work)."""
-        with self._lock:
+        table, done under the engine lock, never waits for a pull query's work on the view)."""
+        with self._state_lock:
             self._closed = True
             if self._mirror_lock.acquire(blocking=False):
                 try:

@@ -4,9 +4,9 @@ Key equality on every key column is a point lookup in the view's dict; any other
 WHERE on a table narrows candidates with DuckDB SQL over the view's mirror when
 the predicate translates, and the compiled WHERE decides exactly either way
 (so ksqlDB's null and type rules hold). Pull queries on streams scan the topic.
-A query is planned (checked, compiled, its view caught up) and then run: a server
-plans under its engine lock and runs outside it, so reading the mirror or a topic
-holds up no persistent query. LIMIT is pushed down to DuckDB.
+A query is planned (checked, compiled) and then run: a server plans under its
+engine lock and runs outside it, so catching up a table's view on its topic,
+filling its mirror or reading a topic holds up no persistent query. LIMIT is pushed down to DuckDB.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def execute_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | 
 
 @dataclass
 class PullPlan:
-    """A pull query checked and compiled, its table view caught up: what `run` does needs no engine lock
-    (it reads the log, or the view under the view's own locks), so a server answers it outside that lock."""
+    """A pull query checked and compiled: what `run` does needs no engine lock (it reads the log, or a
+    table's view under the view's own locks), so a server answers it outside that lock."""
 
     columns: list[SchemaColumn]
     stage: Callable[[list], list]
@@ -131,16 +131,21 @@ def plan_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | Non
 
 
 def _listed(rows: Callable[[], list[tuple]]) -> Callable[[int | None, int], list[tuple[int, tuple]]]:
-    """Candidates from a list made on first use, numbered by position."""
+    """Candidates from a list made on first use."""
     cache: list[list[tuple]] = []
 
     def fetch(limit: int | None, after: int) -> list[tuple[int, tuple]]:
         if not cache:
             cache.append(rows())
-        start = after + 1
-        end = None if limit is None else start + limit
-        return list(enumerate(cache[0][start:end], start))
+        return _numbered(cache[0], limit, after)
     return fetch
+
+
+def _numbered(rows: list[tuple], limit: int | None, after: int) -> list[tuple[int, tuple]]:
+    """At most `limit` of `rows` after position `after`, with their positions."""
+    start = after + 1
+    end = None if limit is None else start + limit
+    return list(enumerate(rows[start:end], start))
 
 
 def _refuse_columns(expr: ast.Expr, clause: str) -> None:
@@ -202,19 +207,25 @@ def _projection(analyzer: Analyzer, query: ast.Query, source: DataSource):
 
 def _table_candidates(engine: Engine, source: DataSource, where: ast.Expr | None, scope: Scope
                       ) -> Callable[[int | None, int], list[tuple[int, tuple]]]:
-    """Candidate rows of a table: key lookups in the view's dict now; a predicate DuckDB can narrow
-    runs against the view's mirror later, outside the engine lock; anything else scans the view."""
+    """Candidate rows of a table, read when the plan runs (outside the engine lock), after the view caught
+    up on the table's topic: key lookups in the view's dict, a predicate DuckDB can narrow against the
+    view's mirror, anything else a scan of the view."""
     view = engine.table_view(source)
-    view.catch_up()
     keys = _key_lookup(source, where, scope, engine)
-    if keys is not None:
-        found = [row for key in keys for row in view.lookup(key)]
-        return _listed(lambda: found)
-    translated = to_duckdb(where, view.sql_columns) if where is not None else None
+    translated = to_duckdb(where, view.sql_columns) if where is not None and keys is None else None
     if translated is None:
-        return _listed(view.scan)
-    sql, params = translated
-    return lambda limit, after: view.query(sql, params, limit, after)
+        def rows() -> list[tuple]:
+            view.catch_up()
+            return [row for key in keys for row in view.lookup(key)] if keys is not None else view.scan()
+        return _listed(rows)
+    caught_up: list[bool] = []
+
+    def query(limit: int | None, after: int) -> list[tuple[int, tuple]]:
+        if not caught_up:
+            view.catch_up()
+            caught_up.append(True)
+        return view.query(*translated, limit, after)
+    return query
 
 
 def _key_lookup(source: DataSource, where: ast.Expr | None, scope: Scope, engine: Engine

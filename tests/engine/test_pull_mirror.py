@@ -7,6 +7,7 @@ the order their keys first appeared, whatever the column names.
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
@@ -160,3 +161,19 @@ def test_limit_fetches_more_candidates_when_the_exact_where_rejects_some():
     batches.clear()
     plan.limit = None
     assert len(plan.run().rows) == 2500 and batches == [(None, -1)]
+
+
+def test_the_engine_does_not_wait_for_a_view_another_thread_is_catching_up(driver):
+    driver.execute("CREATE SOURCE TABLE R (K INT PRIMARY KEY, N INT) WITH (KAFKA_TOPIC='r', FORMAT='JSON');")
+    driver.execute("CREATE STREAM S (K INT KEY, N INT) WITH (KAFKA_TOPIC='s', FORMAT='JSON');")
+    driver.execute("CREATE STREAM OUT AS SELECT K, N + 1 AS M FROM S;")
+    view = driver.engine.table_view(driver.engine.metastore.get("R"))
+    driver.pipe("r", 1, {"N": 1})
+    done = threading.Event()
+    with view._lock:  # a pull query decoding the table's records right now
+        worker = threading.Thread(target=lambda: (driver.pipe("s", 5, {"N": 41}), done.set()))
+        worker.start()
+        worker.join(10)
+        assert done.is_set(), "the engine waited for the view's catch-up"
+    assert [r["value"] for r in driver.read_output("OUT")] == [{"M": 42}]
+    assert pull(driver, "SELECT K FROM R WHERE N > 0;") == [[1]]
