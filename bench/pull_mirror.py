@@ -2,8 +2,8 @@
 
 The table is a source table over a topic of N JSON rows (VARCHAR key, INT, BIGINT, DOUBLE, DECIMAL,
 VARCHAR, BOOLEAN values). Timed: the first range pull (which builds the mirror), split into what a
-server does under its engine lock (checking the query, decoding the table's new records) and what it
-does outside it (filling DuckDB, running the SQL); then a round of updates (upserts, new keys,
+server does under its engine lock (checking and compiling the query) and what it does outside it
+(decoding the table's records, filling DuckDB, running the SQL); then a round of updates (upserts, new keys,
 tombstones) caught up and synced by the next range pull, as rows per second. Loading is not timed.
 
     python bench/pull_mirror.py [--keys 50000] [--updates 50000]
@@ -57,14 +57,17 @@ def main() -> None:
         if hasattr(engine, "plan_pull_query"):
             plan = engine.plan_pull_query(RANGE_PULL)
             planned = time.perf_counter()
+            engine.views["T"].catch_up()  # what the plan's run does first
+            decoded = time.perf_counter()
             rows = plan.run().rows
         else:  # before the mirror was filled in bulk: all of it under the engine lock
             rows, planned = engine.pull_query(RANGE_PULL).rows, None
         done = time.perf_counter()
         print(f"{args.keys} keys: first range pull {done - start:.3f} s ({len(rows)} rows)")
         if planned is not None:
-            print(f"  under the engine lock (plan, decode {args.keys} records): {planned - start:.3f} s")
-            print(f"  outside it (fill the mirror, run the SQL): {done - planned:.3f} s")
+            print(f"  under the engine lock (check, compile): {planned - start:.3f} s")
+            print(f"  outside it: decode {args.keys} records {decoded - planned:.3f} s, "
+                  f"fill the mirror and run the SQL {done - decoded:.3f} s")
 
         # updates: the first half of the keys rewritten, as many new keys, every 10th rewritten key deleted
         half = args.updates // 2
