@@ -244,16 +244,13 @@ class KsqlServer:
     def pull_query(self, stmt: ast.SelectStatement, properties: dict[str, Any]) -> Any:
         """A pull query's PullResult (query_id, columns, rows).
 
-        A table's comes from its materialized view, under the lock. A stream's scans the stream's
-        topic, which only reads the log (as push queries do): it runs without the lock, so however
-        long the topic it holds up neither the runner nor other requests."""
-        relation = stmt.query.from_
+        Only checking and compiling it (and a table view's catch-up on the table's new records) takes
+        the lock. Answering it reads the log (a stream's topic, as push queries do) or the table's view
+        under the view's own locks (its DuckDB mirror filled in bulk there): however long that takes,
+        it holds up neither the runner nor other requests."""
         with self.lock:
-            engine = self._engine()
-            source = engine.metastore.get(relation.name) if isinstance(relation, ast.Table) else None
-            if source is None or source.kind != "STREAM":
-                return engine.pull_query(stmt.text, properties)
-        return engine.pull_query(stmt.text, properties)
+            plan = self._engine().plan_pull_query(stmt.text, properties)
+        return plan.run()
 
     def query_lags(self) -> dict[str, dict[str, Any]]:
         """Per persistent query: how many input records it has not processed yet."""

@@ -24,7 +24,7 @@ from ksql.engine.join import JoinQuery
 from ksql.engine.log import InvalidTopicError, Log, TopicConfig
 from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
-from ksql.engine.pull import PullResult, execute_pull
+from ksql.engine.pull import PullPlan, PullResult, plan_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery
 from ksql.engine.schema import (
     HEADER,
@@ -166,7 +166,7 @@ class Engine:
             if not progressed:
                 break
         for view in self.views.values():
-            view.catch_up()
+            view.catch_up(wait=False)  # a pull query catching it up right now reads the same records
         return total
 
     def table_view(self, source: DataSource) -> TableView:
@@ -181,6 +181,10 @@ class Engine:
         """Run a pull query (a SELECT without EMIT) and return its rows.
 
         `properties` are the request's (e.g. ksql.query.pull.limit.clause.enabled)."""
+        return self.plan_pull_query(sql, properties).run()
+
+    def plan_pull_query(self, sql: str, properties: dict[str, Any] | None = None) -> PullPlan:
+        """Check and compile a pull query; its `run()` needs no exclusive access to the engine."""
         [stmt] = self.prepare(sql)
         if not isinstance(stmt, ast.SelectStatement):
             raise KsqlError(f"Not a query: {getattr(stmt, 'text', sql)}")
@@ -193,7 +197,7 @@ class Engine:
                             "ksql.query.pull.limit.clause.enabled=true. See https://cnfl.io/queries for more "
                             "info.\nAdd EMIT CHANGES if you intended to issue a push query.")
         with refusing_deep_nesting():
-            return execute_pull(self, stmt.query, props)
+            return plan_pull(self, stmt.query, props)
 
     def close(self) -> None:
         for q in self.queries.values():

@@ -4,22 +4,28 @@ A table's topic is its changelog (upserts, tombstones), so replaying it gives
 exactly the rows a pull query must see. A `TableView` follows its topic
 incrementally, keeps decoded rows in a dict (point lookups), and mirrors the
 scalar columns into a DuckDB table so range and scan predicates run as SQL.
+Rows reach DuckDB in bulk, as Arrow tables it scans natively.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from ksql.engine.codec import RecordDecoder
 from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
 from ksql.engine.schema import ROWTIME, WINDOWEND, WINDOWSTART
+from ksql.errors import KsqlError
 from ksql.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, DecimalType, SqlType, hashable
 
 _DUCK_TYPES = {INTEGER: "INTEGER", BIGINT: "BIGINT", DOUBLE: "DOUBLE", STRING: "VARCHAR", BOOLEAN: "BOOLEAN"}
+_ARROW_TYPES = {INTEGER: pa.int32(), BIGINT: pa.int64(), DOUBLE: pa.float64(), STRING: pa.string(),
+                BOOLEAN: pa.bool_()}
 
 
 def open_duckdb() -> duckdb.DuckDBPyConnection:
@@ -40,8 +46,24 @@ def duck_type(t: SqlType) -> str | None:
     return _DUCK_TYPES.get(t)
 
 
+def arrow_type(t: SqlType) -> pa.DataType:
+    """The Arrow type that carries a mirrored column's values into DuckDB without loss."""
+    if isinstance(t, DecimalType):
+        return pa.decimal128(t.precision, t.scale)
+    return _ARROW_TYPES[t]
+
+
 class TableView:
-    """The current rows of one table, keyed by (key values..., window start, window end)."""
+    """The current rows of one table, keyed by (key values..., window start, window end).
+
+    Two locks, so that copying rows into DuckDB never holds up the table's catch-up (which the
+    server's runner does under the engine lock): `_lock` guards the decoded rows, the read
+    positions and the changes not yet mirrored; `_mirror_lock` guards DuckDB and the row ids.
+    Neither lock is the engine's: a pull query catches up and queries the view outside the engine lock,
+    and the runner's catch-up skips a view another thread is catching up.
+    The mirror is built on the first query that needs it and then synced in bulk, one Arrow
+    batch of upserts and one of deletes per sync, by each later query.
+    """
 
     def __init__(self, source: DataSource, log: Log):
         self.source = source
@@ -54,6 +76,13 @@ class TableView:
         self.rows: dict[tuple, tuple] = {}
         self.positions: dict[int, int] = {}
         self._lock = threading.Lock()
+        # changes since the last sync, kept only once the mirror exists (None before)
+        self._pending_upserts: dict[tuple, tuple] | None = None
+        self._pending_deletes: set[tuple] = set()
+        self._mirror_lock = threading.Lock()
+        self._state_lock = threading.Lock()  # orders close() with a query's release of `_mirror_lock`
+        self._closed = False
+        self.db_closed = False
         # DuckDB mirror of the scalar columns, one row per key, addressed by a row id. Mirrored columns
         # are named by position (c0, c1, ...): no user-chosen name is ever part of DuckDB SQL.
         self.mirrored = [(i, duck_type(c.type)) for i, c in enumerate(columns) if duck_type(c.type)]
@@ -61,21 +90,26 @@ class TableView:
         if source.window is not None:
             self.sql_columns[WINDOWSTART], self.sql_columns[WINDOWEND] = "ws", "we"
         self.sql_columns[ROWTIME] = "rowtime"
+        self._arrow_schema = pa.schema(
+            [("rid", pa.int64())] + [(f"c{i}", arrow_type(columns[i].type)) for i, _ in self.mirrored]
+            + [("ws", pa.int64()), ("we", pa.int64()), ("rowtime", pa.int64())])
         self.db = open_duckdb()
         cols = "".join(f", c{i} {t}" for i, t in self.mirrored)
-        self.db.execute(f"CREATE TABLE t (rid BIGINT PRIMARY KEY{cols}, ws BIGINT, we BIGINT, rowtime BIGINT)")
-        self.row_ids: dict[tuple, int] = {}
-        self.by_id: dict[int, tuple] = {}
+        self.db.execute(f"CREATE TABLE t (rid BIGINT{cols}, ws BIGINT, we BIGINT, rowtime BIGINT)")
+        self._row_ids: dict[tuple, int] = {}
+        self._by_id: dict[int, tuple] = {}  # row id -> the row as mirrored
         self._next_id = 0
 
-    def catch_up(self) -> None:
-        """Apply every record appended to the table's topic since the last call."""
-        with self._lock:
+    def catch_up(self, wait: bool = True) -> None:
+        """Apply every record appended to the table's topic since the last call (no DuckDB work).
+        With `wait` False, return at once if another thread is catching up (it reads what this would)."""
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
             topic = self.source.topic
             if not self.log.topic_exists(topic):
                 return
-            upserts: dict[tuple, tuple] = {}
-            deletes: set[tuple] = set()
+            upserts, deletes = self._pending_upserts, self._pending_deletes
             for partition in range(self.log.topic_config(topic).partitions):
                 offset = self.positions.get(partition, self.log.start_offset(topic, partition))
                 while True:
@@ -84,45 +118,22 @@ class TableView:
                         break
                     offset = records[-1].offset + 1
                     for row in self.decoder.decode(records):
-                        key = (*map(hashable, row[:self.n_keys]), row[self.window_slot],
-                               row[self.window_slot + 1])
                         if any(v is None for v in row[:self.n_keys]):
                             continue
+                        key = (*map(hashable, row[:self.n_keys]), row[self.window_slot],
+                               row[self.window_slot + 1])
                         if row[-1]:
                             self.rows.pop(key, None)
-                            upserts.pop(key, None)
-                            deletes.add(key)
+                            if upserts is not None:
+                                upserts.pop(key, None)
+                                deletes.add(key)
                         else:
                             self.rows[key] = row
-                            upserts[key] = row
-                            deletes.discard(key)
+                            if upserts is not None:
+                                upserts[key] = row
                 self.positions[partition] = offset
-            self._mirror(upserts, deletes)
-
-    def _mirror(self, upserts: dict[tuple, tuple], deletes: set[tuple]) -> None:
-        stale: list[int] = []
-        for key in deletes:
-            rid = self.row_ids.pop(key, None)
-            if rid is not None:
-                del self.by_id[rid]
-                stale.append(rid)
-        params = []
-        for key, row in upserts.items():
-            rid = self.row_ids.get(key)
-            if rid is None:
-                rid = self._next_id
-                self._next_id += 1
-                self.row_ids[key] = rid
-                self.by_id[rid] = key
-            else:
-                stale.append(rid)
-            params.append([rid, *[row[i] for i, _ in self.mirrored],
-                           row[self.window_slot], row[self.window_slot + 1], row[self.n_cols]])
-        if stale:
-            self.db.executemany("DELETE FROM t WHERE rid = ?", [[r] for r in stale])
-        if params:
-            marks = ", ".join("?" for _ in params[0])
-            self.db.executemany(f"INSERT INTO t VALUES ({marks})", params)
+        finally:
+            self._lock.release()
 
     def lookup(self, key: tuple) -> list[tuple]:
         """Rows whose key values (as `hashable` gives them) equal `key` (every window, if windowed)."""
@@ -132,16 +143,85 @@ class TableView:
                 return [row] if row is not None else []
             return [row for k, row in self.rows.items() if k[:self.n_keys] == key]
 
-    def query(self, where_sql: str | None, params: list[Any]) -> list[tuple]:
-        """Rows matching a DuckDB predicate over the mirrored columns (all rows when None),
-        in the order their keys first appeared on the topic. `where_sql` names columns as
-        `sql_columns` gives them and takes every value as a `?` parameter."""
+    def scan(self) -> list[tuple]:
+        """Every row, in the order their keys first appeared on the topic."""
         with self._lock:
-            if where_sql is None:
-                return list(self.rows.values())
-            ids = self.db.execute(f"SELECT rid FROM t WHERE {where_sql} ORDER BY rid", params).fetchall()
-            return [self.rows[self.by_id[rid]] for (rid,) in ids]
+            return list(self.rows.values())
+
+    def query(self, where_sql: str, params: list[Any], limit: int | None = None,
+              after: int = -1) -> list[tuple[int, tuple]]:
+        """(row id, row) of the rows matching a DuckDB predicate over the mirrored columns, in row id
+        order (the order their keys first appeared on the topic), at most `limit`, with row ids above
+        `after` (to read on where a previous call stopped). `where_sql` names columns as `sql_columns`
+        gives them and takes every value as a `?` parameter."""
+        self._mirror_lock.acquire()
+        try:
+            if self._closed:
+                raise KsqlError(f"{self.source.name} was dropped while the pull query ran")
+            self._sync()
+            sql = f"SELECT rid FROM t WHERE rid > ? AND ({where_sql}) ORDER BY rid"
+            if limit is not None:
+                sql += f" LIMIT {int(limit)}"
+            ids = self.db.execute(sql, [after, *params]).fetchall()
+            return [(rid, self._by_id[rid]) for (rid,) in ids]
+        finally:
+            with self._state_lock:  # see close(): either it closes DuckDB or it leaves that to us
+                if self._closed and not self.db_closed:
+                    self.db.close()
+                    self.db_closed = True
+                self._mirror_lock.release()
+
+    def _sync(self) -> None:
+        """Bring the mirror up to the decoded rows: all of them the first time, then the changes since."""
+        with self._lock:
+            if self._pending_upserts is None:
+                upserts, deletes = dict(self.rows), set()
+            else:
+                upserts, deletes = self._pending_upserts, self._pending_deletes
+            self._pending_upserts, self._pending_deletes = {}, set()
+        stale = [self._row_ids.pop(key) for key in deletes if key in self._row_ids]
+        ids = []
+        for key, row in upserts.items():
+            rid = self._row_ids.get(key)
+            if rid is None:
+                rid = self._row_ids[key] = self._next_id
+                self._next_id += 1
+            else:
+                stale.append(rid)
+            self._by_id[rid] = row
+            ids.append(rid)
+        if stale:
+            self._run_with_batch("DELETE FROM t WHERE rid IN (SELECT rid FROM batch)",
+                                 pa.table({"rid": pa.array(stale, pa.int64())}))
+            for rid in set(stale).difference(ids):
+                del self._by_id[rid]
+        if ids:
+            self._run_with_batch("INSERT INTO t SELECT * FROM batch", self._arrow_batch(ids, upserts.values()))
+
+    def _arrow_batch(self, ids: list[int], rows: Iterable[tuple]) -> pa.Table:
+        """The mirrored columns of `rows` as an Arrow table (DECIMAL values stay exact as decimal128)."""
+        rows = list(rows)
+        slots = [i for i, _ in self.mirrored] + [self.window_slot, self.window_slot + 1, self.n_cols]
+        columns = [ids] + [[row[slot] for row in rows] for slot in slots]
+        return pa.Table.from_arrays([pa.array(values, field.type) for values, field in
+                                     zip(columns, self._arrow_schema, strict=True)], schema=self._arrow_schema)
+
+    def _run_with_batch(self, sql: str, batch: pa.Table) -> None:
+        self.db.register("batch", batch)
+        try:
+            self.db.execute(sql)
+        finally:
+            self.db.unregister("batch")
 
     def close(self) -> None:
-        self.db.close()
-
+        """Close DuckDB; if a query is using it right now, that query closes it when done (so dropping a
+        table, done under the engine lock, never waits for a pull query's work on the view)."""
+        with self._state_lock:
+            self._closed = True
+            if self._mirror_lock.acquire(blocking=False):
+                try:
+                    if not self.db_closed:
+                        self.db.close()
+                        self.db_closed = True
+                finally:
+                    self._mirror_lock.release()

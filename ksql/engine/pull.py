@@ -4,20 +4,26 @@ Key equality on every key column is a point lookup in the view's dict; any other
 WHERE on a table narrows candidates with DuckDB SQL over the view's mirror when
 the predicate translates, and the compiled WHERE decides exactly either way
 (so ksqlDB's null and type rules hold). Pull queries on streams scan the topic.
+A query is planned (checked, compiled) and then run: a server plans under its
+engine lock and runs outside it, so catching up a table's view on its topic,
+filling its mirror or reading a topic holds up no persistent query. LIMIT is pushed down to DuckDB.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ksql.engine.codec import RecordDecoder
+from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
 from ksql.engine.schema import KEY, ROWOFFSET, ROWPARTITION, VALUE, WINDOWEND, WINDOWSTART, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.parser import ast
+from ksql.parser.limits import refusing_deep_nesting
 from ksql.planner.analysis import Analyzer, _Namer, rewrite_magic_timestamps, walk
 from ksql.planner.expressions import ExpressionTyper, compile_batch, compile_projection, format_expr
 from ksql.planner.expressions.scope import Scope
@@ -46,6 +52,38 @@ class PullResult:
 
 def execute_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | None = None) -> PullResult:
     """Answer a pull query; `properties` are the effective ones (server, session, request)."""
+    return plan_pull(engine, query, properties).run()
+
+
+@dataclass
+class PullPlan:
+    """A pull query checked and compiled: what `run` does needs no engine lock (it reads the log, or a
+    table's view under the view's own locks), so a server answers it outside that lock."""
+
+    columns: list[SchemaColumn]
+    stage: Callable[[list], list]
+    limit: int | None
+    candidates: Callable[[int | None, int], list[tuple[int, tuple]]]
+
+    def run(self) -> PullResult:
+        """The rows: candidates fetched in rid order, `limit` at a time (pushed down), until the compiled
+        WHERE (which decides exactly) has accepted `limit` rows or no candidate is left."""
+        rows: list[list[Any]] = []
+        after, want = -1, self.limit
+        with refusing_deep_nesting():
+            while self.limit is None or len(rows) < self.limit:
+                batch = self.candidates(want, after)
+                rows.extend(list(r) for r in self.stage([row for _, row in batch]))
+                if want is None or len(batch) < want:
+                    break
+                after, want = batch[-1][0], max(2 * want, 1000)
+        if self.limit is not None:
+            rows = rows[:self.limit]
+        return PullResult(f"query_{next(_query_ids)}", self.columns, rows)
+
+
+def plan_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | None = None) -> PullPlan:
+    """Check and compile a pull query (under the engine lock in a server)."""
     relation = query.from_
     if isinstance(relation, ast.Join):
         raise KsqlError("Pull queries don't support JOIN clauses." + _SEE)
@@ -87,12 +125,27 @@ def execute_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | 
     if source.kind == "TABLE":
         candidates = _table_candidates(engine, source, where, scope)
     else:
-        candidates = _stream_rows(engine, source)
-    rows = [list(r) for r in stage(candidates)]
-    if query.limit is not None:
-        rows = rows[:query.limit]
+        candidates = _listed(lambda: _stream_rows(engine.log, source))
     columns = [SchemaColumn(name, t, KEY if is_key else VALUE) for _, name, (t, is_key) in items]
-    return PullResult(f"query_{next(_query_ids)}", columns, rows)
+    return PullPlan(columns, stage, query.limit, candidates)
+
+
+def _listed(rows: Callable[[], list[tuple]]) -> Callable[[int | None, int], list[tuple[int, tuple]]]:
+    """Candidates from a list made on first use."""
+    cache: list[list[tuple]] = []
+
+    def fetch(limit: int | None, after: int) -> list[tuple[int, tuple]]:
+        if not cache:
+            cache.append(rows())
+        return _numbered(cache[0], limit, after)
+    return fetch
+
+
+def _numbered(rows: list[tuple], limit: int | None, after: int) -> list[tuple[int, tuple]]:
+    """At most `limit` of `rows` after position `after`, with their positions."""
+    start = after + 1
+    end = None if limit is None else start + limit
+    return list(enumerate(rows[start:end], start))
 
 
 def _refuse_columns(expr: ast.Expr, clause: str) -> None:
@@ -152,19 +205,27 @@ def _projection(analyzer: Analyzer, query: ast.Query, source: DataSource):
     return out
 
 
-def _table_candidates(engine: Engine, source: DataSource, where: ast.Expr | None, scope: Scope) -> list:
+def _table_candidates(engine: Engine, source: DataSource, where: ast.Expr | None, scope: Scope
+                      ) -> Callable[[int | None, int], list[tuple[int, tuple]]]:
+    """Candidate rows of a table, read when the plan runs (outside the engine lock), after the view caught
+    up on the table's topic: key lookups in the view's dict, a predicate DuckDB can narrow against the
+    view's mirror, anything else a scan of the view."""
     view = engine.table_view(source)
-    view.catch_up()
     keys = _key_lookup(source, where, scope, engine)
-    if keys is not None:
-        rows = []
-        for key in keys:
-            rows.extend(view.lookup(key))
-        return rows
-    translated = to_duckdb(where, view.sql_columns) if where is not None else None
+    translated = to_duckdb(where, view.sql_columns) if where is not None and keys is None else None
     if translated is None:
-        return view.query(None, [])
-    return view.query(*translated)
+        def rows() -> list[tuple]:
+            view.catch_up()
+            return [row for key in keys for row in view.lookup(key)] if keys is not None else view.scan()
+        return _listed(rows)
+    caught_up: list[bool] = []
+
+    def query(limit: int | None, after: int) -> list[tuple[int, tuple]]:
+        if not caught_up:
+            view.catch_up()
+            caught_up.append(True)
+        return view.query(*translated, limit, after)
+    return query
 
 
 def _key_lookup(source: DataSource, where: ast.Expr | None, scope: Scope, engine: Engine
@@ -323,10 +384,9 @@ def _quoted(name: str) -> str:
     return f"`{name}`"
 
 
-def _stream_rows(engine: Engine, source: DataSource) -> list:
+def _stream_rows(log: Log, source: DataSource) -> list:
     decoder = RecordDecoder(source, "pull query")
     rows: list = []
-    log = engine.log
     for partition in range(log.topic_config(source.topic).partitions):
         offset = log.start_offset(source.topic, partition)
         while True:
