@@ -110,6 +110,28 @@ def test_nesting_at_the_limit_is_answered_and_one_more_level_is_refused(driver, 
     deeper = sql.replace("SELECT ID, ", "SELECT ID, -(", 1).replace(" AS X", ") AS X")
     assert refusal(driver, deeper).endswith("nest more than 200 levels deep; the limit is 200 levels "
                                             "(ksql.statement.max.depth).")
+def test_long_chains_run_in_a_pull_query_and_a_persistent_query():
+    """A CASE with 1,000 WHENs, 1,000 ORed conditions (sent to the materialization's store flat) and
+    500-term integer and string `+` chains: ordinary dashboard SQL, with Java overflow and nulls."""
+    d = TestDriver()
+    d.execute("CREATE STREAM S (ID INT KEY, N INT, V STRING) WITH (KAFKA_TOPIC='s', FORMAT='JSON');")
+    d.execute("CREATE TABLE T AS SELECT ID, LATEST_BY_OFFSET(N) AS N, LATEST_BY_OFFSET(V) AS V FROM S GROUP BY ID;")
+    d.pipe("s", 1, {"N": 2**31 - 1, "V": "ab"})
+    d.pipe("s", 2, {"N": None, "V": None})
+    d.pipe("s", 3, {"N": 7, "V": "c"})
+    case = "CASE " + " ".join(f"WHEN N = {i} THEN {i * 10}" for i in range(1000)) + " ELSE -1 END AS C"
+    total = " + ".join(["N"] * 500) + " AS P"
+    text = " + ".join(["V"] * 500) + " AS X"
+    ors = " OR ".join(f"ID = {i}" for i in range(1, 1000))
+    sql = f"SELECT ID, {case}, {total}, {text} FROM T WHERE ({ors}) AND ID <> 3;"
+    wrapped = (500 * (2**31 - 1) + 2**31) % 2**32 - 2**31
+    expected = [[1, -1, wrapped, "ab" * 500], [2, -1, None, "null" * 500]]
+    assert d.engine.pull_query(sql).rows == expected
+    d.execute("CREATE STREAM O AS " + sql.replace("FROM T", "FROM S"))
+    assert [list(record["value"].values()) for record in d.read_output("O")] == [row[1:] for row in expected]
+    d.close()
+
+
 def test_limits_are_server_properties():
     d = TestDriver({"ksql.statement.max.bytes": 100, "ksql.statement.max.depth": 3,
                     "ksql.statement.max.in.list.size": 2})
