@@ -99,3 +99,10 @@ def test_expressions_nested_1000_deep_compile_in_pieces(shape):
     expr = parse_expression(shape, UNLIMITED)
     fn = compile_projection(None, [expr], scope_of({"A": I}), default_registry(), lambda message: None)
     assert fn((-7,))[0] == {"-": -7, "A": 7, "1": 993, "C": None}[shape[0]]
+
+
+def test_brackets_and_quotes_in_string_literals_do_not_confuse_the_splitting_of_deep_code():
+    text = "CONCAT(" * 300 + "V" + ", ')(''\\[')" * 300
+    expr = parse_expression(text, UNLIMITED)
+    fn = compile_projection(None, [expr], scope_of({"V": S}), default_registry(), lambda message: None)
+    assert fn(("v",))[0] == "v" + ")('\\[" * 300
