@@ -424,11 +424,11 @@ def to_duckdb(where: ast.Expr, columns: dict[str, str]) -> tuple[str, list] | No
         return "?"
 
     def visit(e: ast.Expr) -> str | None:
-        if isinstance(e, (ast.And, ast.Or)):
-            left, right = visit(e.left), visit(e.right)
-            if left is None or right is None:
+        if isinstance(e, (ast.And, ast.Or)):  # one flat AND (OR) of the chain's terms, however grouped
+            terms = [visit(term) for term in _same_operator_terms(e)]
+            if None in terms:
                 return None
-            return f"({left} {'AND' if isinstance(e, ast.And) else 'OR'} {right})"
+            return "(" + f" {'AND' if isinstance(e, ast.And) else 'OR'} ".join(str(t) for t in terms) + ")"
         if isinstance(e, ast.Comparison) and e.op in _SQL_OPS:
             a, b = operand(e.left), operand(e.right)
             return None if a is None or b is None else f"({a} {_SQL_OPS[e.op]} {b})"
@@ -452,6 +452,20 @@ def to_duckdb(where: ast.Expr, columns: dict[str, str]) -> tuple[str, list] | No
 
 
 _NOT = object()
+
+
+def _same_operator_terms(e: ast.And | ast.Or) -> list[ast.Expr]:
+    """The operands, left to right, of a chain of ANDs (or of ORs): DuckDB refuses an expression
+    nested 1,000 levels deep, but not a flat chain of 1,000 terms."""
+    terms: list[ast.Expr] = []
+    stack: list[ast.Expr] = [e.right, e.left]
+    while stack:
+        node = stack.pop()
+        if type(node) is type(e):
+            stack += [node.right, node.left]
+        else:
+            terms.append(node)
+    return terms
 
 
 def _literal(e: ast.Expr):

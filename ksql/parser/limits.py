@@ -2,8 +2,7 @@
 
 Every later stage (typing, planning, compiling to Python, hashing frozen AST nodes) walks
 expressions recursively, so a statement nested thousands of levels deep would end in a
-RecursionError or a SyntaxError from the generated code, and a huge one would hold the
-parser for seconds. The parser refuses such statements up front with a message naming
+RecursionError, and a huge one would hold the parser for seconds. The parser refuses such statements up front with a message naming
 the limit and the server property that sets it. The checks themselves never recurse.
 """
 
@@ -30,11 +29,14 @@ MAX_IN_LIST = "ksql.statement.max.in.list.size"
 class StatementLimits:
     """The largest statement (UTF-8 bytes), deepest nesting and longest IN list accepted.
 
-    The default depth stays within what the expression compiler turns into Python (whose
-    parser allows 200 nested parentheses; an arithmetic level takes up to four)."""
+    The default depth leaves a wide margin below what planning and compiling handle: measured,
+    about 1,200 levels of the deepest-compiling shapes (CASE in CASE, DECIMAL arithmetic, AND
+    in OR), 1,500 of nested function calls or NOTs and 2,000 of nested negations or arithmetic
+    (the compiler splits deeply nested code into functions; planning recurses a few frames per
+    level within PLANNING_RECURSION_LIMIT)."""
 
     max_bytes: int = 1_048_576
-    max_depth: int = 50
+    max_depth: int = 200
     max_in_list: int = 10_000
 
     @classmethod
@@ -66,17 +68,28 @@ def positive_property(properties: Mapping[str, Any], name: str, default: int) ->
 
 
 def too_deep_to_compile() -> KsqlError:
-    """The refusal of a statement within the depth limit that still nests too deeply to plan or compile
-    (only when the limit is set above what the server handles)."""
-    return KsqlError(f"The statement is too deeply nested to compile: nest its expressions less deeply. Its "
-                     f"nesting is within the limit ({MAX_DEPTH}), which is set higher than this server can "
-                     "compile.")
+    """The refusal of a statement within the limits that still nests or chains too deeply to plan or
+    compile (a chain of thousands of terms, or nesting with ksql.statement.max.depth set very high)."""
+    return KsqlError("The statement is too deeply nested to compile: nest its expressions less deeply "
+                     "(this server compiles about 1,000 levels, whatever the limit "
+                     f"{MAX_DEPTH} allows) or split chains of more than about 1,500 AND, OR or "
+                     "arithmetic terms.")
+
+
+# Planning walks expressions recursively, a few frames per level, and a chain of 1,000 ORs is a
+# tree 1,000 levels deep however flat its code is: room for chains of a few thousand terms. Kept
+# well below where recursion through C (hashing nested AST nodes) would overflow a thread's 8 MiB
+# stack (about 20,000 levels).
+PLANNING_RECURSION_LIMIT = 6_000
 
 
 @contextmanager
 def refusing_deep_nesting() -> Iterator[None]:
     """Planning and compiling recurse over expressions: a statement that exhausts Python's recursion
-    (possible only with ksql.statement.max.depth set very high) is refused, not failed with a RecursionError."""
+    (a chain of many thousand terms, or ksql.statement.max.depth set very high) is refused, not failed
+    with a RecursionError."""
+    if sys.getrecursionlimit() < PLANNING_RECURSION_LIMIT:  # raised once for the process, never lowered
+        sys.setrecursionlimit(PLANNING_RECURSION_LIMIT)
     try:
         yield
     except RecursionError:
@@ -118,31 +131,40 @@ def _code_only(text: str) -> str:
 
 def check_tree(node: Any, limits: StatementLimits) -> None:
     """Refuse a parsed statement or expression whose expressions (or types) nest deeper than the limit
-    or that has an IN list longer than the limit. A CASE nests each WHEN in the one before (as it is
-    evaluated), so each WHEN counts as a level."""
-    stack: list[tuple[Any, int, bool]] = [(node, 0, False)]
+    or that has an IN list longer than the limit. Only real nesting counts: the WHENs of a CASE sit
+    side by side, and so do the terms of a chain of one operator (`a OR b OR c`, `a + b - c`,
+    `a * b * c`), which the compiler turns into flat code."""
+    stack: list[tuple[Any, int, Any]] = [(node, 0, None)]
     while stack:
-        current, depth, in_case = stack.pop()
+        current, depth, chain = stack.pop()
+        link = _chain_link(current)
         if isinstance(current, (ast.Expr, SqlType)):
-            depth += 1
+            if link is None or link != chain:
+                depth += 1
             if depth > limits.max_depth:
                 what = "Types" if isinstance(current, SqlType) else "Expressions"
-                how = " (each WHEN of a CASE counts as a level)" if in_case else ""
-                raise ParseError(f"{what} nest more than {limits.max_depth} levels deep{how}; the limit is "
+                raise ParseError(f"{what} nest more than {limits.max_depth} levels deep; the limit is "
                                  f"{limits.max_depth} levels ({MAX_DEPTH}).")
         if isinstance(current, ast.InList) and len(current.items) > limits.max_in_list:
             raise ParseError(f"An IN list has {len(current.items)} values; the limit is {limits.max_in_list} "
                              f"values ({MAX_IN_LIST}).")
-        if isinstance(current, (ast.SearchedCase, ast.SimpleCase)):
-            if isinstance(current, ast.SimpleCase):
-                stack.append((current.operand, depth, in_case))
-            for i, when in enumerate(current.whens):
-                stack.append((when.condition, depth + i, in_case or i > 0))
-                stack.append((when.result, depth + i, in_case or i > 0))
-            if current.default is not None:
-                stack.append((current.default, depth + len(current.whens), in_case or bool(current.whens)))
-            continue
-        stack.extend((child, depth, in_case) for child in _children(current))
+        for child in _children(current):
+            # arithmetic chains run down the left operand only: `a + (b + c)` nests
+            on_chain = not isinstance(current, ast.Arithmetic) or child is current.left
+            stack.append((child, depth, link if on_chain else None))
+
+
+def _chain_link(node: Any) -> Any:
+    """What makes `node` one more term of its parent's flat chain, if it is an operator that chains:
+    AND and OR chain however they are grouped, arithmetic on the left of its own operator group."""
+    if isinstance(node, (ast.And, ast.Or)):
+        return type(node)
+    if isinstance(node, ast.Arithmetic) and node.op in _CHAINING_ARITHMETIC:
+        return _CHAINING_ARITHMETIC[node.op]
+    return None
+
+
+_CHAINING_ARITHMETIC = {"+": "additive", "-": "additive", "*": "multiplicative"}
 
 
 def _children(node: Any) -> Iterator[Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast as pyast
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -46,6 +47,14 @@ from ksql.types import (
 _NON_NULL_BOOL = (ast.Comparison, ast.IsNull, ast.Like, ast.Between, ast.InList, ast.BooleanLiteral)
 _PY_CMP = {"=": "==", "<>": "!=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _ARITHMETIC = frozenset({"+", "-", "*", "/", "%"})
+# operators whose left-deep chains compile to one flat expression: + and - group together, * alone
+_CHAIN_GROUP = {"+": "additive", "-": "additive", "*": "multiplicative"}
+_CHAIN_OPS = frozenset(_CHAIN_GROUP)
+# a CASE with more WHENs becomes a generated function (an inline chain is faster but nests per WHEN)
+_INLINE_WHENS = 64
+_COLUMN_LOCAL = re.compile(r"_c[0-9]+")
+# generated code nesting brackets deeper than this moves into a function of its own (see _hoist)
+_HOIST_NESTING = 100
 
 
 def _wrap(code: str, base: str) -> str:
@@ -141,7 +150,20 @@ class ExpressionCompiler:
         target = self.typer.coerced.get(key)
         if target is not None:
             code = self._convert(code, self._type(e), target)
+        if _bracket_nesting(code) > _HOIST_NESTING:
+            code = self._hoist(code)
         return code
+
+    def _hoist(self, code: str) -> str:
+        """`code` as a call of a generated function returning it: Python parses at most 200 nested
+        brackets in one piece of source, so deeply nested expressions are compiled in pieces of
+        at most _HOIST_NESTING levels. The function takes the row's columns and the lambda
+        variables `code` reads."""
+        params = ", ".join(sorted(self._free_names([code])))
+        self._n += 1
+        name = f"_sub{self._n}"
+        _load(f"def {name}({params}):\n    return {code}\n", f"<ksql-expr {name}>", self.namespace)
+        return f"{name}({params})"
 
     def _checked(self, code: str, checks: list[str]) -> str:
         """Bind `code` and append its `is not None` test to `checks` unless it is a literal."""
@@ -291,13 +313,13 @@ class ExpressionCompiler:
     # arithmetic
     def _c_Arithmetic(self, e: ast.Arithmetic) -> str:
         t = self._type(e)
-        lt, rt = self._type(e.left), self._type(e.right)
-        left, right = self._c(e.left), self._c(e.right)
         op = e.op
         if op not in _ARITHMETIC:
             raise KsqlError(f"Unknown arithmetic operator: {op}")
-        if t == STRING:
-            return f"_splus({left}, {right})"
+        if op in _CHAIN_OPS:
+            return self._arithmetic_chain(e, t)
+        lt, rt = self._type(e.left), self._type(e.right)
+        left, right = self._c(e.left), self._c(e.right)
         if isinstance(t, DecimalType):
             return f"{self.const(R.decimal_op(op, t.scale))}({left}, {right})"
         if t == DOUBLE:
@@ -307,15 +329,54 @@ class ExpressionCompiler:
                 right = f"float({right})"
             if op == "/":
                 return f"_ddiv({left}, {right})"
-            if op == "%":
-                return f"_dmod({left}, {right})"
-            return f"({left} {op} {right})"
+            return f"_dmod({left}, {right})"
         wname = "_w32" if t.base == "INTEGER" else "_w64"
         if op == "/":
             return f"{wname}(_idiv({left}, {right}))"
-        if op == "%":
-            return f"_imod({left}, {right})"
-        return _wrap(f"(({left}) {op} ({right}))", t.base)
+        return f"_imod({left}, {right})"
+
+    def _arithmetic_chain(self, e: ast.Arithmetic, t: SqlType) -> str:
+        """A left-deep chain `a + b - c ...` (or `a * b * c ...`) of one result type as ONE flat Python
+        expression: Java's wrap-around is applied once at the end (two's complement arithmetic is exact
+        modulo 2^n, so wrapping each step or only the last gives the same value), string `+` is one
+        n-ary concatenation, DECIMAL one call rounding each step to its own scale, and the generated
+        code does not nest one level per term."""
+        group = _CHAIN_GROUP[e.op]
+        links: list[ast.Arithmetic] = [e]
+        node = e.left
+        while (isinstance(node, ast.Arithmetic) and _CHAIN_GROUP.get(node.op) == group
+               and self._compiles_plainly(node) and _same_chain_type(self._type(node), t)):
+            links.append(node)
+            node = node.left
+        links.reverse()
+        operands = [links[0].left, *(link.right for link in links)]
+        if t == STRING:
+            return f"_sconcat({', '.join(self._c(o) for o in operands)})"
+        if isinstance(t, DecimalType):
+            steps = tuple((link.op, self._decimal_scale(link)) for link in links)
+            return f"{self.const(R.decimal_chain(steps))}({', '.join(self._c(o) for o in operands)})"
+        codes = []
+        for o in operands:
+            code = self._c(o)
+            codes.append(f"float({code})" if t == DOUBLE and isinstance(self._type(o), DecimalType) else code)
+        expr = codes[0] if t == DOUBLE else f"({codes[0]})"
+        for link, code in zip(links, codes[1:], strict=True):
+            expr += f" {link.op} {code}" if t == DOUBLE else f" {link.op} ({code})"
+        if t == DOUBLE:
+            return f"({expr})"
+        return _wrap(f"({expr})", t.base)
+
+    def _decimal_scale(self, e: ast.Expr) -> int:
+        t = self._type(e)
+        assert isinstance(t, DecimalType)
+        return t.scale
+
+    def _compiles_plainly(self, e: ast.Expr) -> bool:
+        """Whether `e` compiles by its own kind's rule: not folded to a literal, read from a column
+        (a grouped expression) or converted to another type, so it can merge into a parent chain."""
+        key = id(e)
+        return (key not in self.typer.literal_values and key not in self.typer.coerced
+                and not (self.typer.expr_columns and e in self.typer.expr_columns))
 
     def _c_Negation(self, e: ast.Negation) -> str:
         t = self._type(e)
@@ -363,10 +424,25 @@ class ExpressionCompiler:
         return code if isinstance(e, _NON_NULL_BOOL) else f"_nn({code})"
 
     def _c_And(self, e: ast.And) -> str:
-        return f"({self._bool(e.left)} and {self._bool(e.right)})"
+        return "(" + " and ".join(self._bool(t) for t in self._same_operator_terms(e)) + ")"
 
     def _c_Or(self, e: ast.Or) -> str:
-        return f"({self._bool(e.left)} or {self._bool(e.right)})"
+        return "(" + " or ".join(self._bool(t) for t in self._same_operator_terms(e)) + ")"
+
+    def _same_operator_terms(self, e: ast.And | ast.Or) -> list[ast.Expr]:
+        """The operands, left to right, of a chain of ANDs (or of ORs) however it is grouped: Python's
+        `and`/`or` are n-ary with the same left-to-right short circuit, so `a and b and c` evaluates
+        exactly as `(a and b) and c` without nesting a level per term."""
+        kind = type(e)
+        terms: list[ast.Expr] = []
+        stack: list[ast.Expr] = [e.right, e.left]
+        while stack:
+            node = stack.pop()
+            if type(node) is kind and self._compiles_plainly(node):
+                stack += [node.right, node.left]
+            else:
+                terms.append(node)
+        return terms
 
     def _c_Not(self, e: ast.Not) -> str:
         return f"(not {self._bool(e.operand)})"
@@ -425,18 +501,53 @@ class ExpressionCompiler:
 
     # CASE
     def _c_SearchedCase(self, e: ast.SearchedCase) -> str:
-        out = self._c(e.default) if e.default is not None else "None"
-        for w in reversed(e.whens):
-            out = f"({self._c(w.result)} if {self._c(w.condition)} else {out})"
-        return out
+        whens = [(self._c(w.condition), self._c(w.result)) for w in e.whens]
+        default = self._c(e.default) if e.default is not None else "None"
+        if len(whens) <= _INLINE_WHENS:
+            return "(" + "".join(f"{result} if {cond} else " for cond, result in whens) + default + ")"
+        return self._case_function(None, whens, default)
 
     def _c_SimpleCase(self, e: ast.SimpleCase) -> str:
-        a, b = self._bind(self._c(e.operand))
-        out = self._c(e.default) if e.default is not None else "None"
-        for w in reversed(e.whens):
-            out = f"({self._c(w.result)} if {b} == {self._c(w.condition)} else {out})"
+        operand = self._c(e.operand)
         default = self._c(e.default) if e.default is not None else "None"
-        return f"({out} if {a} is not None else {default})"
+        if len(e.whens) > _INLINE_WHENS:
+            whens = [(f"_o == {self._c(w.condition)}", self._c(w.result)) for w in e.whens]
+            return self._case_function(operand, whens, default)
+        a, b = self._bind(operand)
+        out = "".join(f"{self._c(w.result)} if {b} == {self._c(w.condition)} else " for w in e.whens)
+        return f"(({out}{default}) if {a} is not None else {default})"
+
+    def _case_function(self, operand: str | None, whens: list[tuple[str, str]], default: str) -> str:
+        """A long CASE as a call of a generated function testing one WHEN per flat `if` statement (an
+        inline conditional expression nests one level per WHEN, which Python compiles only so deep).
+        The function takes the row's columns and lambda variables its branches read; a simple CASE's
+        operand is evaluated once, as `_o` (a null operand selects the default)."""
+        pieces = [code for pair in whens for code in pair] + [default]
+        params = sorted(self._free_names(pieces))
+        self._n += 1
+        name = f"_case{self._n}"
+        lines = [f"def {name}({', '.join(['_o', *params] if operand is not None else params)}):"]
+        if operand is not None:
+            lines.append(f"    if _o is None: return {default}")
+        lines += [f"    if {cond}: return {result}" for cond, result in whens]
+        lines.append(f"    return {default}")
+        _load("\n".join(lines) + "\n", f"<ksql-case {name}>", self.namespace)
+        args = [operand, *params] if operand is not None else params
+        return f"{name}({', '.join(args)})"
+
+    def _free_names(self, codes: Sequence[str]) -> set[str]:
+        """The names in generated `codes` that are bound where they are used, not in the namespace: the
+        row, column locals and the enclosing lambdas' variables."""
+        lambda_vars = {name for frame in self._lambda_names for name in frame.values()}
+        names: set[str] = set()
+        for code in codes:
+            try:
+                tree = pyast.parse(code, mode="eval")
+            except (SyntaxError, RecursionError, MemoryError):
+                raise too_deep_to_compile() from None
+            names.update(node.id for node in pyast.walk(tree) if isinstance(node, pyast.Name)
+                         and (node.id == "row" or node.id in lambda_vars or _COLUMN_LOCAL.fullmatch(node.id)))
+        return names
 
     # CAST and constructors
     def _c_Cast(self, e: ast.Cast) -> str:
@@ -467,6 +578,36 @@ class ExpressionCompiler:
         if id(item) in self.typer.coerced:
             return code
         return self._convert(code, self._type(item), target)
+
+
+def _bracket_nesting(code: str) -> int:
+    """How deeply brackets nest in generated `code` (those inside its string literals, which are
+    repr()'d so quoted with ' or " and backslash escapes, do not count)."""
+    depth = deepest = 0
+    quote = ""
+    escaped = False
+    for char in code:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+        elif char in "'\"":
+            quote = char
+    return deepest
+
+
+def _same_chain_type(inner: SqlType, outer: SqlType) -> bool:
+    """Whether an inner link of an arithmetic chain computes in the outer link's type (DECIMALs of any
+    precision do: each step keeps its own scale)."""
+    return inner == outer or isinstance(inner, DecimalType) and isinstance(outer, DecimalType)
 
 
 def _hashable(v: Any) -> bool:

@@ -34,9 +34,9 @@ def not_null(v: Any) -> Any:
     return v
 
 
-def string_plus(a: str | None, b: str | None) -> str:
-    """Java's `a + b` on strings: null prints as "null"."""
-    return ("null" if a is None else a) + ("null" if b is None else b)
+def string_concat(*parts: str | None) -> str:
+    """A chain of Java string `+`s, `a + b + c ...`, in one call: null prints as "null"."""
+    return "".join("null" if p is None else p for p in parts)
 
 
 def array_index(arr: list | None, idx: int | None) -> Any:
@@ -98,6 +98,21 @@ def decimal_op(op: str, scale: int) -> Callable[[Any, Any], Decimal]:
 
     def run(a: Any, b: Any) -> Decimal:
         return fn(a, b).quantize(q, context=ctx)
+
+    return run
+
+
+def decimal_chain(steps: tuple[tuple[str, int], ...]) -> Callable[..., Decimal]:
+    """A left-deep chain `a + b - c ...` of DECIMAL arithmetic in one call: step i applies
+    steps[i] = (operator, result scale) to the result so far and operand i + 1, exactly as nested
+    decimal_op calls would."""
+    ops = [decimal_op(op, scale) for op, scale in steps]
+
+    def run(first: Any, *rest: Any) -> Decimal:
+        value = first
+        for op, operand in zip(ops, rest, strict=True):
+            value = op(value, operand)
+        return value
 
     return run
 
@@ -233,7 +248,7 @@ def call_safely(report: Callable[[str], None], name: str, fn: Callable[..., Any]
 
 HELPERS: dict[str, Any] = {
     "_nn": not_null,
-    "_splus": string_plus,
+    "_sconcat": string_concat,
     "_aidx": array_index,
     "_mget": map_get,
     "_sget": struct_get,
