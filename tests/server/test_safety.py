@@ -80,8 +80,8 @@ HOSTILE = {
     "IN list of 100,000": ("SELECT * FROM HT WHERE ID IN (" + ", ".join(map(str, range(100_000))) + ");",
                            "An IN list has 100000 values; the limit is 20000 values "
                            "(ksql.statement.max.in.list.size)."),
-    "CASE with 10,000 WHENs": ("SELECT CASE " + " ".join(f"WHEN ID = {i} THEN {i}" for i in range(10_000)) +
-                               " END AS C FROM HT;", "(ksql.statement.max.depth)."),
+    "CASE nested 10,000 deep": ("SELECT " + "CASE WHEN ID = 1 THEN " * 10_000 + "1" + " END" * 10_000 +
+                                " AS C FROM HT;", "(ksql.statement.max.depth)."),
 }
 
 
