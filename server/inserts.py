@@ -83,6 +83,7 @@ class _Lines:
         self.buffer = b""
         self.max_bytes = max_bytes
         self.ended = False
+        self.oversized = False  # a line over the limit follows the lines returned
         self.chunks: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(READ_AHEAD_CHUNKS)
         self.reader: asyncio.Task[None] | None = None
 
@@ -112,26 +113,35 @@ class _Lines:
         return taken if taken or not self.ended else None
 
     async def next_batch(self) -> list[bytes] | None:
-        """The complete lines available after reading at least one more chunk; None at the end."""
+        """The complete lines available after reading at least one more chunk; None at the end.
+
+        A line over the size limit raises ApiError (413), after the lines before it were returned."""
+        if self.oversized:
+            raise too_large(self.max_bytes)
         while not self.ended:
             chunks = await self._chunks()
             if chunks is None:
                 break
             self.buffer += b"".join(chunks)
             if self.ended:
-                rest, self.buffer = self.buffer, b""
-                lines = [line for line in rest.split(b"\n") if line.strip()]
-                if any(len(line) > self.max_bytes for line in lines):
-                    raise too_large(self.max_bytes)
-                return lines or None
+                lines, self.buffer = self.buffer.split(b"\n"), b""
+                return self._within_limit(lines) or None
             if b"\n" in self.buffer:
                 *lines, self.buffer = self.buffer.split(b"\n")
-                if len(self.buffer) > self.max_bytes or any(len(line) > self.max_bytes for line in lines):
-                    raise too_large(self.max_bytes)
-                return [line for line in lines if line.strip()]
+                return self._within_limit(lines + ([self.buffer] if len(self.buffer) > self.max_bytes else []))
             if len(self.buffer) > self.max_bytes:
                 raise too_large(self.max_bytes)
         return None
+
+    def _within_limit(self, lines: list[bytes]) -> list[bytes]:
+        """The non-blank lines before the first one over the size limit (which ends the body)."""
+        for i, line in enumerate(lines):
+            if len(line) > self.max_bytes:
+                if i == 0:
+                    raise too_large(self.max_bytes)
+                self.oversized, lines = True, lines[:i]
+                break
+        return [line for line in lines if line.strip()]
 
     async def drain(self) -> None:
         """Read and drop the rest of the body (up to DRAIN_BYTES), so the client that is still sending
