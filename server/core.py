@@ -33,13 +33,14 @@ from urllib.parse import urlsplit
 
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import Engine, EngineConfig, StatementResult
-from ksql.engine.log import CorruptLogError, Log, LogError, LogLockedError, open_log
+from ksql.engine.log import CorruptLogError, Log, LogError, LogLockedError, Record, open_log
 from ksql.engine.transient import TransientQueries, TransientQuery
 from ksql.errors import KsqlError
 from ksql.parser import ast, parse, substitute_variables
 from server.cluster import DEFAULT_INTERVAL_MS, INTERVAL_PROPERTY, Heartbeats, Member
 from server.config import ServerConfig
 from server.engine_lock import EngineLock
+from server.group_commit import GroupCommitter
 from server.runner import Runner
 from server.supervisor import Backoff, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
@@ -83,6 +84,7 @@ class KsqlServer:
         self.heartbeats: Heartbeats | None = None
         self.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "ksql-py:" + config.data_dir))
         self.host = advertised_host(config)
+        self.commits = GroupCommitter(self._writing_log)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -196,6 +198,25 @@ class KsqlServer:
             yield self.engine
         if self.runner is not None:
             self.runner.wake()
+
+    @contextmanager
+    def _writing_log(self) -> Iterator[Log]:
+        """The log, with exclusive access to the engine (for the group committer's rounds)."""
+        with self.writing() as engine:
+            yield engine.log
+
+    def append(self, topic: str, records: dict[int, list[Record]]) -> dict[int, list[int]]:
+        """Append records (partition -> records in order) in the next group commit round; returns their
+        offsets once they are durable. The caller must not hold the engine lock (its round would
+        take no other writer's records)."""
+        return self.commits.append(topic, records)
+
+    def insert_values(self, stmt: ast.InsertValues) -> None:
+        """Run an INSERT VALUES: its row is encoded under the engine lock, then appended with other
+        writers' rows in a group commit round (raises KsqlError for a refused row, OSError, LogError)."""
+        with self.writing() as engine:
+            topic, partition, record = engine.prepare_insert(stmt)
+        self.append(topic, {partition: [record]})
 
     # -- statements -------------------------------------------------------------------------------
 

@@ -18,10 +18,11 @@ may write them, readable or not.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -45,6 +46,7 @@ from server.http import DRAIN_BYTES, check_fields, parse_object, properties_of, 
 from server.queries import DELIMITED
 from server.rows import dumps
 
+READ_AHEAD_CHUNKS = 256  # chunks of an /inserts-stream body read ahead while a batch is inserted
 TARGET_FIELDS = {"target": str, "properties": dict, "requestProperties": dict, "sessionVariables": dict}
 
 
@@ -52,56 +54,122 @@ class DuplexResponse(StreamingResponse):
     """A streaming response that leaves the request body to its generator (which reads it as it goes),
     where StreamingResponse would consume it looking for a disconnect."""
 
+    def __init__(self, content: AsyncIterator[bytes], media_type: str, on_close: Callable[[], None]) -> None:
+        super().__init__(content, media_type=media_type)
+        self.on_close = on_close
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         try:
-            async for chunk in self.body_iterator:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except ClientDisconnect:
-            return
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            try:
+                async for chunk in self.body_iterator:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except ClientDisconnect:
+                return
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            self.on_close()
 
 
 class _Lines:
-    """Newline-delimited lines of a request body as it arrives, each at most `max_bytes` long."""
+    """Newline-delimited lines of a request body as it arrives, each at most `max_bytes` long.
+
+    The body is read by a task of its own into a short queue, so that while one batch of rows is
+    being inserted the chunks that arrive meanwhile wait there and make the next batch together
+    (a client sending a row per chunk still gets its rows inserted many at a time)."""
 
     def __init__(self, request: Request, max_bytes: int):
-        self.chunks = request.stream().__aiter__()
+        self.request = request
         self.buffer = b""
         self.max_bytes = max_bytes
         self.ended = False
+        self.oversized = False  # a line over the limit follows the lines returned
+        self.chunks: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(READ_AHEAD_CHUNKS)
+        self.reader: asyncio.Task[None] | None = None
+
+    async def _read(self) -> None:
+        """Put the body's chunks on the queue, then None (or the exception that ended the reading)."""
+        try:
+            async for chunk in self.request.stream():
+                await self.chunks.put(chunk)
+        except Exception as err:  # noqa: BLE001 - e.g. ClientDisconnect: raised where the chunks are taken
+            await self.chunks.put(err)
+            return
+        await self.chunks.put(None)
+
+    async def _chunks(self) -> list[bytes] | None:
+        """At least one more chunk, with every other chunk already read; None at the end of the body."""
+        if self.reader is None:
+            self.reader = asyncio.create_task(self._read())
+        taken = [await self.chunks.get()]
+        while not self.chunks.empty() and taken[-1] is not None and not isinstance(taken[-1], BaseException):
+            taken.append(self.chunks.get_nowait())
+        if isinstance(taken[-1], BaseException):
+            self.ended = True
+            raise taken[-1]
+        if taken[-1] is None:
+            self.ended = True
+            taken.pop()
+        return taken if taken or not self.ended else None
 
     async def next_batch(self) -> list[bytes] | None:
-        """The complete lines available after reading at least one more chunk; None at the end."""
+        """The complete lines available after reading at least one more chunk; None at the end.
+
+        A line over the size limit raises ApiError (413), after the lines before it were returned."""
+        if self.oversized:
+            raise too_large(self.max_bytes)
         while not self.ended:
-            try:
-                chunk = await self.chunks.__anext__()
-            except StopAsyncIteration:
-                self.ended = True
-                rest, self.buffer = self.buffer, b""
-                return [rest] if rest.strip() else None
-            self.buffer += chunk
+            chunks = await self._chunks()
+            if chunks is None:
+                break
+            self.buffer += b"".join(chunks)
+            if self.ended:
+                lines, self.buffer = self.buffer.split(b"\n"), b""
+                return self._within_limit(lines) or None
             if b"\n" in self.buffer:
                 *lines, self.buffer = self.buffer.split(b"\n")
-                if len(self.buffer) > self.max_bytes or any(len(line) > self.max_bytes for line in lines):
-                    raise too_large(self.max_bytes)
-                return [line for line in lines if line.strip()]
+                return self._within_limit(lines + ([self.buffer] if len(self.buffer) > self.max_bytes else []))
             if len(self.buffer) > self.max_bytes:
                 raise too_large(self.max_bytes)
         return None
+
+    def _within_limit(self, lines: list[bytes]) -> list[bytes]:
+        """The non-blank lines before the first one over the size limit (which ends the body)."""
+        for i, line in enumerate(lines):
+            if len(line) > self.max_bytes:
+                if i == 0:
+                    raise too_large(self.max_bytes)
+                self.oversized, lines = True, lines[:i]
+                break
+        return [line for line in lines if line.strip()]
 
     async def drain(self) -> None:
         """Read and drop the rest of the body (up to DRAIN_BYTES), so the client that is still sending
         receives the response rather than a reset connection."""
         size = 0
-        async for chunk in self.chunks:
-            size += len(chunk)
-            if size > DRAIN_BYTES:
+        while not self.ended and size <= DRAIN_BYTES:
+            try:
+                chunks = await self._chunks()
+            except Exception:  # noqa: BLE001 - the client is gone: nothing left to drain
                 return
+            size += sum(len(c) for c in chunks or [])
+
+    def close(self) -> None:
+        """Stop reading the body (the response has ended)."""
+        if self.reader is not None and not self.reader.done():
+            self.reader.cancel()
 
 
 async def inserts_stream_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> Response:
     lines = _Lines(request, max_bytes)
+    try:
+        return await _inserts_stream(request, server, lines)
+    except BaseException:
+        lines.close()
+        raise
+
+
+async def _inserts_stream(request: Request, server: KsqlServer, lines: _Lines) -> Response:
     first: list[bytes] = []
     while not first:
         batch = await lines.next_batch()
@@ -149,7 +217,7 @@ async def inserts_stream_endpoint(request: Request, server: KsqlServer, max_byte
                 return
 
     body = _json_array(acks()) if as_json else _delimited(acks())
-    return DuplexResponse(body, media_type="application/json" if as_json else DELIMITED)
+    return DuplexResponse(body, "application/json" if as_json else DELIMITED, lines.close)
 
 
 async def _delimited(acks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
@@ -168,7 +236,8 @@ async def _json_array(acks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[byte
 
 
 class RowInserter:
-    """Rows given as JSON objects -> records of one stream or table, appended under the server's lock."""
+    """Rows given as JSON objects -> records of one stream or table, encoded without the engine lock and
+    appended with other writers' rows (server.group_commit)."""
 
     def __init__(self, server: KsqlServer, target_name: str):
         self.server = server
@@ -233,9 +302,7 @@ class RowInserter:
             errors.append(None)
         if by_partition:
             try:
-                with self.server.writing() as engine:
-                    for partition, records in by_partition.items():
-                        engine.log.append(self.target.topic, partition, records)
+                self.server.append(self.target.topic, by_partition)
             except (KsqlError, LogError) as err:
                 message = log_error_message(err) if isinstance(err, LogError) else str(err)
                 return [e if e is not None else f"Failed to insert values: {message}" for e in errors]
@@ -323,8 +390,7 @@ def produce(server: KsqlServer, topic: str, records: list[dict[str, Any]]) -> li
         for partition, record in batch:  # one append (one fsync) per partition, in request order
             by_partition.setdefault(partition, []).append(record)
         try:
-            with server.writing() as engine:
-                offsets = {p: iter(engine.log.append(topic, p, rs)) for p, rs in by_partition.items()}
+            offsets = {p: iter(os) for p, os in server.append(topic, by_partition).items()}
         except LogError as err:
             raise bad_request(f"Failed to append to topic '{topic}' after {len(out)} records: "
                               f"{log_error_message(err)}") from None

@@ -57,6 +57,9 @@ def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
         if isinstance(stmt, ast.SetProperty) and properties_catalogue.resolve(stmt.name) is None:
             raise bad_statement(unknown_property_message(stmt.name), text, entities)
         try:
+            if isinstance(stmt, ast.InsertValues):  # appended with other writers' rows: no entity
+                server.insert_values(stmt)
+                continue
             result = server.execute(stmt, properties)
         except KsqlError as err:
             raise bad_statement(str(err), text, entities) from None
@@ -68,8 +71,6 @@ def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
         except Exception:  # noqa: BLE001 - an engine bug must not become a stack trace
             log.exception("statement failed unexpectedly: %s", text)
             raise ApiError(500, SERVER_ERROR, INTERNAL_ERROR_MESSAGE, text, entities) from None
-        if isinstance(stmt, ast.InsertValues):
-            continue
         if isinstance(stmt, ast.Show) and stmt.what.upper() == "QUERIES":
             if stmt.extended:
                 for description in result.entity["queryDescriptions"]:

@@ -21,7 +21,7 @@ from ksql.engine.formats import (
 )
 from ksql.engine.inserts import insert_record
 from ksql.engine.join import JoinQuery
-from ksql.engine.log import InvalidTopicError, Log, TopicConfig
+from ksql.engine.log import InvalidTopicError, Log, Record, TopicConfig
 from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
@@ -593,6 +593,24 @@ class Engine:
     # -- INSERT VALUES --------------------------------------------------------------------------
 
     def _exec_InsertValues(self, stmt: ast.InsertValues, overrides: dict) -> StatementResult:
+        topic, partition, record = self._insert_record(stmt)
+        self.log.append(topic, partition, [record])
+        return self._status(stmt, "Inserted 1 row")
+
+    def prepare_insert(self, stmt: ast.InsertValues) -> tuple[str, int, Record]:
+        """INSERT VALUES up to its append: (topic, partition, record) for the caller to append, so a
+        server can append many writers' rows at once. Counts as a statement run (it advances the
+        sequence as execute_statement does); raises KsqlError for a refused row."""
+        self._sequence += 1
+        try:
+            with refusing_deep_nesting():
+                return self._insert_record(stmt)
+        except BaseException:
+            self._sequence -= 1
+            raise
+
+    def _insert_record(self, stmt: ast.InsertValues) -> tuple[str, int, Record]:
+        """The record an INSERT VALUES writes, with its topic and partition (KsqlError if refused)."""
         target = self.metastore.get(stmt.target)
         if target is None:
             raise KsqlError(f"Cannot insert values into an unknown stream/table: `{stmt.target}`"
@@ -631,8 +649,7 @@ class Engine:
         if ts is None:
             ts = int(time.time() * 1000)
         partition, record = insert_record(target, encoder, key, value, ts)
-        self.log.append(target.topic, partition, [record])
-        return self._status(stmt, "Inserted 1 row")
+        return target.topic, partition, record
 
     def _constant(self, expr: ast.Expr, target: SqlType, column: str) -> Any:
         """Evaluate a VALUES expression and coerce it to the column type."""
