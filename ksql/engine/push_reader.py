@@ -8,12 +8,15 @@ own compiled filter/projection (or aggregation) on its slice of the decoded rows
 Subscribers keep their own read positions (they start at the latest offsets, the
 earliest, or an SSE resume position, and each takes only what fits its buffer),
 so the reader serves every distinct position: per partition, it reads one batch
-from the position of the furthest-behind subscriber and hands each subscriber
-whose position falls inside that batch the records from its position on (as many
-as its buffer has room for); subscribers past the batch get the next batch, read
-from the first of their positions. Subscribers at the same position, which is
-where they all end up once caught up, share every batch. A subscriber whose buffer
-is full is skipped for the round: it holds up neither the reader nor the others.
+from the position of the furthest-behind subscriber, long enough for every
+subscriber whose position falls inside it to fill its buffer, and hands each one
+the records from its position on (as many as its buffer has room for); the
+subscribers past that batch get the next one, read from the first of their
+positions. So no record is decoded twice in a round, and a subscriber that is
+behind (with little room) makes the reader re-read only what it takes itself.
+Subscribers at the same position, which is where they all end up once caught up,
+share every batch. A subscriber whose buffer is full is skipped for the round: it
+holds up neither the reader nor the others.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ksql.errors import KsqlError
 # where a decoded row keeps its source offset: (..., timestamp, partition, offset, window start,
 # window end, headers, tombstone)
 ROW_OFFSET = -5
+MAX_BATCHES_PER_READ = 8  # a read serves subscribers up to this many of their batches apart
 
 
 class Subscriber(Protocol):
@@ -75,7 +79,7 @@ class SharedReader:
             read = 0
             try:
                 for partition in sorted({p for s in live for p in s.positions}):
-                    read += self._poll_partition(partition, live, rooms, touched)
+                    read += self._poll_partition(partition, live, rooms, touched, max_records)
             except (LogError, KsqlError) as err:
                 for s in live:
                     if not s.done:
@@ -86,7 +90,7 @@ class SharedReader:
         return read
 
     def _poll_partition(self, partition: int, subscribers: list[Subscriber], rooms: dict[int, int],
-                        touched: dict[int, Subscriber]) -> int:
+                        touched: dict[int, Subscriber], max_records: int) -> int:
         pending = sorted((s for s in subscribers if rooms[id(s)] > 0 and not s.done and partition in s.positions),
                          key=lambda s: s.positions[partition])
         read = 0
@@ -94,7 +98,7 @@ class SharedReader:
         while i < len(pending):
             start = pending[i].positions[partition]
             records = self.log.read(self.topic, partition, start,
-                                    max(rooms[id(s)] for s in pending[i:]))
+                                    self._span(pending[i:], partition, rooms, MAX_BATCHES_PER_READ * max_records))
             if not records:  # nothing from here on: nor for anyone further ahead
                 break
             read += len(records)
@@ -116,6 +120,19 @@ class SharedReader:
                 subscriber.deliver(partition, next_offset, rows[rows_from:rows_to])
                 touched[id(subscriber)] = subscriber
         return read
+
+    @staticmethod
+    def _span(pending: list[Subscriber], partition: int, rooms: dict[int, int], cap: int) -> int:
+        """How many records to read from the first subscriber's position: enough for it and for every
+        subscriber whose position the read reaches to fill its buffer (at most `cap`)."""
+        start = pending[0].positions[partition]
+        end = start
+        for s in pending:
+            position = s.positions[partition]
+            if position > end and end > start:
+                break
+            end = max(end, position + rooms[id(s)])
+        return min(end - start, cap)
 
 
 __all__ = ["SharedReader", "Subscriber"]
