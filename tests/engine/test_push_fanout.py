@@ -133,3 +133,16 @@ def test_queries_alone_poll_through_their_reader(engine: Engine) -> None:
     registry.close(b.query_id)
     c = _start(engine, registry, "SELECT V FROM S EMIT CHANGES;")
     assert c.reader is not a.reader  # the closed queries' reader went with them
+
+
+def test_each_query_is_woken_once_per_round_with_all_its_rows(engine: Engine) -> None:
+    registry = TransientQueries()
+    queries = [_start(engine, registry, "SELECT V FROM S EMIT CHANGES;") for _ in range(3)]
+    wakeups = Counter()
+    for q in queries:
+        q.listener = lambda q=q: wakeups.update([q.query_id])
+    _write(engine, range(100))
+    assert registry.poll_all() == 100  # both partitions, one round
+    assert wakeups == Counter({q.query_id: 1 for q in queries})
+    assert all(len(q.buffer) == 100 for q in queries)
+    assert registry.poll_all() == 0 and wakeups == Counter({q.query_id: 1 for q in queries})
