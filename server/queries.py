@@ -119,7 +119,8 @@ def pull_final_message(server: KsqlServer, stmt: ast.SelectStatement, rows: int)
 
 
 async def push_rows(server: KsqlServer, query: TransientQuery, batch: int = 500) -> AsyncIterator[list[PushRow]]:
-    """The query's rows as they arrive, in batches, until it ends; closes it however the consumer stops."""
+    """The query's rows as they arrive, in batches (what the runner's rounds buffered: one wakeup per
+    round, not per row), until it ends; closes it however the consumer stops."""
     loop = asyncio.get_running_loop()
     ready = asyncio.Event()
 
@@ -258,17 +259,16 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
         header = {"queryId": result.query_id, "columnNames": column_names(result.columns),
                   "columnTypes": column_types(result.columns)}
         rows = await in_worker(None, lambda: [writer.values(r) for r in result.rows])
-        return StreamingResponse(_stream_messages(header, _aiter(rows), None, as_json), media_type=media)
+        return StreamingResponse(_stream_messages(header, _aiter([rows]), None, as_json), media_type=media)
 
     query = await start_push(request, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
     header = {"queryId": query.query_id, "columnNames": column_names(query.columns),
               "columnTypes": column_types(query.columns)}
 
-    async def push_values() -> AsyncIterator[list[Any]]:
+    async def push_values() -> AsyncIterator[list[list[Any]]]:
         async for rows in push_rows(server, query):
-            for r in rows:
-                yield writer.values(r.columns)
+            yield [writer.values(r.columns) for r in rows]
 
     return StreamingResponse(_stream_messages(header, push_values(), query, as_json), media_type=media)
 
@@ -278,23 +278,26 @@ async def _aiter(items: Any) -> AsyncIterator[Any]:
         yield item
 
 
-async def _stream_messages(header: dict[str, Any], rows: AsyncIterator[list[Any]], query: TransientQuery | None,
-                           as_json: bool) -> AsyncIterator[bytes]:
+async def _stream_messages(header: dict[str, Any], batches: AsyncIterator[list[list[Any]]],
+                           query: TransientQuery | None, as_json: bool) -> AsyncIterator[bytes]:
     """/query-stream's body as ksqlDB writes it: the header alone in the first chunk, then one chunk
-    per row (an HTTP/2 DATA frame each), sent as produced; a failed push query's error last.
+    per row (an HTTP/2 DATA frame each), sent as produced; a failed push query's error last. Rows come
+    in batches (a push query's are those of one round), each row its own chunk still.
 
     Clients (the Node and Java ones among them) parse each chunk as one message: a chunk holding
     several would be misread."""
     if as_json:
         yield b"[" + dumps(header)
-        async for values in rows:
-            yield b"," + dumps(values)
+        async for batch in batches:
+            for values in batch:
+                yield b"," + dumps(values)
         error = end_of(query)[1] if query is not None else None
         yield (b"," + dumps(generic_error(error)) if error is not None else b"") + b"]"
         return
     yield dumps(header) + b"\n"
-    async for values in rows:
-        yield dumps(values) + b"\n"
+    async for batch in batches:
+        for values in batch:
+            yield dumps(values) + b"\n"
     error = end_of(query)[1] if query is not None else None
     if error is not None:
         yield dumps(generic_error(error)) + b"\n"

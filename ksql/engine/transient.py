@@ -2,7 +2,10 @@
 
 A push query reads its source topic from the latest (or earliest, or a resume
 position) offsets, runs the same kind of compiled filter + projection stage as a
-persistent query, and hands rows to its consumer through a bounded buffer. A push
+persistent query, and hands rows to its consumer through a bounded buffer. Push
+queries over the same source share one reader and decoder (ksql.engine.push_reader):
+each record is read and decoded once per round, then filtered and projected by each
+query on its own. A push
 query over a join runs the persistent join's chain (TransientJoin) with its state
 and read positions in memory, so nothing outlives the query. Some
 thread (the server's runner) calls `poll()`; when the buffer is full the query
@@ -29,10 +32,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ksql.engine.codec import RecordDecoder
 from ksql.engine.join import TransientJoin
 from ksql.engine.log import LogError
 from ksql.engine.metastore import DataSource
+from ksql.engine.push_reader import SharedReader
 from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, LogicalSchema, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.parser import ast
@@ -87,7 +90,8 @@ class TransientQuery:
 
     def __init__(self, query_id: str, engine: Engine, source: DataSource, query: ast.Query,
                  properties: dict[str, Any], resume: dict[int, int] | None = None,
-                 capacity: int = DEFAULT_BUFFER_ROWS, skip_null_keys: bool = False, sql: str = ""):
+                 capacity: int = DEFAULT_BUFFER_ROWS, skip_null_keys: bool = False, sql: str = "",
+                 reader: SharedReader | None = None):
         self.query_id = query_id
         self.sql = sql
         self.sql_source = source
@@ -101,10 +105,11 @@ class TransientQuery:
         self.failed = False
         self.closed = False
         self.listener: Callable[[], None] | None = None  # called (from the polling thread) on new rows/end
-        self._lock = threading.Lock()  # one poll at a time
+        self._lock = threading.Lock()  # one poll of a join at a time (a SharedReader has its own)
         earliest = _offset_reset(engine, properties) == "earliest"
         self.positions: dict[int, int] = {}
         self.join: TransientJoin | None = None
+        self.reader: SharedReader | None = None
         if isinstance(query.from_, ast.Join):
             self.join = TransientJoin(query_id, _plan_join(engine, query), self.log, earliest)
             self.columns = list(self.join.plan.schema.columns)
@@ -115,7 +120,7 @@ class TransientQuery:
             else:
                 self.pipeline = _Projection(engine, source, query, self._on_error, skip_null_keys)
             self.columns = self.pipeline.columns
-            self.decoder = RecordDecoder(source, query_id)
+            self.reader = reader if reader is not None else SharedReader(self.log, source, query_id)
             self.topic = source.topic
             self.partitions = self.log.topic_config(self.topic).partitions
         for p in range(self.partitions):
@@ -155,6 +160,8 @@ class TransientQuery:
         """Read and process what fits in the buffer; return how many records were read."""
         if self.done:
             return 0
+        if self.reader is not None:
+            return self.reader.poll([self], max_records)
         with self._lock:
             room = self.capacity - len(self.buffer)
             if room <= 0:
@@ -162,31 +169,41 @@ class TransientQuery:
             try:
                 consumed = self._poll(min(room, max_records))
             except (LogError, KsqlError) as err:
-                self.failed = True
-                self.finished = f"Query {self.query_id} stopped: {err}"
+                self.fail(f"stopped: {err}")
                 consumed = 0
         if (consumed or self.done) and self.listener is not None:
             self.listener()
         return consumed
 
     def _poll(self, room: int) -> int:
-        if self.join is not None:
-            consumed, rows = self.join.poll_rows(room)
-            n = len(self.columns)
-            self._emit(PushRow(list(r[:n]), r[-2], -1, r[-1]) for r in rows)
-            return consumed
-        consumed = 0
-        for partition in range(self.partitions):
-            if room <= 0 or self.finished is not None:
-                break
-            records = self.log.read(self.topic, partition, self.positions[partition], room)
-            if not records:
-                continue
-            self.positions[partition] = records[-1].offset + 1
-            consumed += len(records)
-            room -= len(records)
-            self._emit(self.pipeline.process(self.decoder.decode(records)))
+        assert self.join is not None
+        consumed, rows = self.join.poll_rows(room)
+        n = len(self.columns)
+        self._emit(PushRow(list(r[:n]), r[-2], -1, r[-1]) for r in rows)
         return consumed
+
+    # -- as a SharedReader's subscriber ----------------------------------------------------------
+
+    def room(self) -> int:
+        return self.capacity - len(self.buffer)
+
+    def deliver(self, partition: int, next_offset: int, rows: list[tuple]) -> None:
+        """Filter and project (or aggregate) this query's slice of a shared decoded batch."""
+        self.positions[partition] = next_offset
+        if self.finished is not None:
+            return
+        try:
+            self._emit(self.pipeline.process(rows))
+        except KsqlError as err:
+            self.fail(f"stopped: {err}")
+
+    def fail(self, message: str) -> None:
+        self.failed = True
+        self.finished = f"Query {self.query_id} {message}"
+
+    def notify(self) -> None:
+        if self.listener is not None:
+            self.listener()
 
     def _emit(self, rows: Iterable[PushRow]) -> None:
         """Buffer rows for the consumer until LIMIT is reached."""
@@ -361,11 +378,13 @@ _ids = itertools.count()
 
 
 class TransientQueries:
-    """The push queries a server runs, bounded by ksql.max.push.queries."""
+    """The push queries a server runs, bounded by ksql.max.push.queries; those over the same source
+    share its SharedReader."""
 
     def __init__(self, max_queries: int = DEFAULT_MAX_PUSH_QUERIES):
         self.max_queries = max_queries
         self._queries: dict[str, TransientQuery] = {}
+        self._readers: dict[tuple, SharedReader] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -408,33 +427,53 @@ class TransientQueries:
                     "'ksql.max.push.queries' setting via the 'ksql-server.properties' file. Current push "
                     f"query count: {len(self._queries)}. Configured limit: {self.max_queries}.")
             query_id = _query_id(engine, source, query, properties)
+            key = _reader_key(engine, source)
+            reader = self._readers.get(key)
+            if reader is None and not isinstance(query.from_, ast.Join):
+                reader = self._readers[key] = SharedReader(engine.log, source, f"push queries over {source.name}")
             with refusing_deep_nesting():
                 running = TransientQuery(query_id, engine, source, query, properties, resume, capacity,
-                                         skip_null_keys=query_id.startswith(SCALABLE_PREFIX), sql=stmt.text)
+                                         skip_null_keys=query_id.startswith(SCALABLE_PREFIX), sql=stmt.text,
+                                         reader=reader)
             self._queries[query_id] = running
         return running
 
     def close(self, query_id: str) -> bool:
         with self._lock:
             query = self._queries.pop(query_id, None)
+            if query is not None and query.reader is not None and \
+                    not any(q.reader is query.reader for q in self._queries.values()):
+                self._readers = {k: r for k, r in self._readers.items() if r is not query.reader}
         if query is None:
             return False
         query.close()
         return True
 
     def poll_all(self) -> int:
-        """One poll of every running push query; finished and closed ones are dropped."""
+        """One round: each shared reader polls for all its queries, each join polls itself; closed
+        queries are dropped."""
         total = 0
+        by_reader: dict[int, tuple[SharedReader, list[TransientQuery]]] = {}
         for query in list(self._queries.values()):
             if query.closed:
                 self.close(query.query_id)
-                continue
-            total += query.poll()
+            elif query.reader is not None:
+                by_reader.setdefault(id(query.reader), (query.reader, []))[1].append(query)
+            else:
+                total += query.poll()
+        for reader, queries in by_reader.values():
+            total += reader.poll(queries)
         return total
 
     def close_all(self) -> None:
         for query_id in list(self._queries):
             self.close(query_id)
+
+
+def _reader_key(engine: Engine, source: DataSource) -> tuple:
+    """Queries over sources that decode alike (same log, topic, schema, formats, time) share a reader."""
+    return (id(engine.log), source.name, source.topic, source.schema, source.formats, source.window,
+            source.timestamp_column, source.timestamp_format)
 
 
 def _query_id(engine: Engine, source: DataSource, query: ast.Query, properties: dict[str, Any]) -> str:

@@ -1,0 +1,148 @@
+"""Push queries over one source share one reader (ksql.engine.push_reader): each record is decoded
+once per round however many queries read it, and each query still gets exactly its own rows, in order."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import orjson
+import pytest
+
+from ksql.engine.codec import RecordDecoder
+from ksql.engine.engine import Engine, EngineConfig
+from ksql.engine.log import MemoryLog, Record
+from ksql.engine.transient import LIMIT_REACHED, TransientQueries, TransientQuery
+
+PARTITIONS = 2
+
+
+@pytest.fixture
+def engine() -> Engine:
+    engine = Engine(MemoryLog(), EngineConfig())
+    engine.execute(f"CREATE STREAM S (K STRING KEY, V INT) WITH (KAFKA_TOPIC='s', PARTITIONS={PARTITIONS}, "
+                   "VALUE_FORMAT='JSON');")
+    return engine
+
+
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """(partition, offset) -> how many times a record was decoded."""
+    counts: Counter = Counter()
+    decode = RecordDecoder.decode
+
+    def counting(self: RecordDecoder, records: list[Record]) -> list[tuple]:
+        counts.update((r.partition, r.offset) for r in records)
+        return decode(self, records)
+
+    monkeypatch.setattr(RecordDecoder, "decode", counting)
+    return counts
+
+
+def _write(engine: Engine, values: range) -> None:
+    """V = each value, into partition V % PARTITIONS, in order."""
+    for partition in range(PARTITIONS):
+        engine.log.append("s", partition, [Record(str(v).encode(), orjson.dumps({"V": v}), 1_700_000_000_000 + v, [])
+                                           for v in values if v % PARTITIONS == partition])
+
+
+def _start(engine: Engine, registry: TransientQueries, sql: str, earliest: bool = False,
+           capacity: int = 1000) -> TransientQuery:
+    [stmt] = engine.prepare(sql)
+    return registry.start(engine, stmt, {"auto.offset.reset": "earliest" if earliest else "latest"},
+                          capacity=capacity)
+
+
+def _run(registry: TransientQueries, queries: list[TransientQuery], got: dict[str, list]) -> None:
+    """Rounds of the registry until nothing is left to read, each query's consumer taking all it has."""
+    while True:
+        for q in queries:
+            got.setdefault(q.query_id, []).extend(r.columns[0] for r in q.take(100_000))
+        if not registry.poll_all():
+            return
+
+
+def _in_partition_order(values: list[int]) -> bool:
+    return all([v for v in values if v % PARTITIONS == p] == sorted(v for v in values if v % PARTITIONS == p)
+               for p in range(PARTITIONS))
+
+
+def test_many_queries_decode_each_record_once_and_get_their_own_rows(engine: Engine, decoded: Counter) -> None:
+    registry = TransientQueries()
+    _write(engine, range(300))
+    early = [_start(engine, registry, "SELECT V FROM S EMIT CHANGES;", earliest=True),
+             _start(engine, registry, "SELECT V FROM S WHERE V % 3 = 0 EMIT CHANGES;", earliest=True),
+             _start(engine, registry, "SELECT V FROM S EMIT CHANGES LIMIT 7;", earliest=True)]
+    late = [_start(engine, registry, "SELECT V FROM S EMIT CHANGES;"),
+            _start(engine, registry, "SELECT V FROM S WHERE V > 450 EMIT CHANGES;"),
+            _start(engine, registry, "SELECT V FROM S WHERE V % 2 = 1 EMIT CHANGES LIMIT 20;")]
+    _write(engine, range(300, 600))
+    got: dict[str, list] = {}
+    _run(registry, early + late, got)
+    _write(engine, range(600, 700))
+    _run(registry, early + late, got)
+
+    assert set(decoded.values()) == {1} and len(decoded) == 700
+    expected = [range(700), range(0, 700, 3), None, range(300, 700), range(451, 700), None]
+    for query, values in zip(early + late, expected, strict=True):
+        rows = got[query.query_id]
+        assert _in_partition_order(rows)
+        if values is not None:
+            assert sorted(rows) == list(values)
+    limited, limited_odd = got[early[2].query_id], got[late[2].query_id]
+    assert len(limited) == 7 and early[2].finished == LIMIT_REACHED
+    assert len(limited_odd) == 20 and all(v % 2 == 1 and v >= 300 for v in limited_odd)
+    assert late[2].finished == LIMIT_REACHED and not any(q.done for q in early[:2] + late[:2])
+
+
+def test_a_slow_query_holds_up_nobody_and_catches_up_on_its_own(engine: Engine, decoded: Counter) -> None:
+    registry = TransientQueries()
+    fast = [_start(engine, registry, "SELECT V FROM S EMIT CHANGES;") for _ in range(3)]
+    slow = _start(engine, registry, "SELECT V FROM S WHERE V % 5 = 0 EMIT CHANGES;", capacity=10)
+    _write(engine, range(500))
+    got: dict[str, list] = {}
+    _run(registry, fast, got)  # nobody takes the slow query's rows: its buffer stays full
+
+    assert all(sorted(got[q.query_id]) == list(range(500)) for q in fast)
+    assert len(slow.buffer) == 10 and not slow.done
+    decoded_while_slow = sum(decoded.values())
+    assert decoded_while_slow < 2 * 500  # the fast ones shared every batch; the slow one read a few
+
+    _run(registry, [slow], got)  # its consumer reads again: it catches up from where it stopped
+    assert sorted(got[slow.query_id]) == list(range(0, 500, 5)) and _in_partition_order(got[slow.query_id])
+
+    _write(engine, range(500, 508))  # all caught up, with room for what comes: one read for all again
+    before = Counter(decoded)
+    _run(registry, fast + [slow], got)
+    assert decoded - before == Counter({(v % PARTITIONS, v // PARTITIONS): 1 for v in range(500, 508)})
+    assert sorted(got[slow.query_id]) == list(range(0, 510, 5))
+
+
+def test_queries_alone_poll_through_their_reader(engine: Engine) -> None:
+    registry = TransientQueries()
+    a = _start(engine, registry, "SELECT V FROM S EMIT CHANGES;")
+    b = _start(engine, registry, "SELECT V FROM S WHERE V < 3 EMIT CHANGES;")
+    assert a.reader is b.reader is not None
+    _write(engine, range(10))
+    while a.poll():
+        pass
+    assert sorted(r.columns[0] for r in a.take()) == list(range(10)) and not b.buffer
+    while b.poll():
+        pass
+    assert sorted(r.columns[0] for r in b.take()) == [0, 1, 2]
+    registry.close(a.query_id)
+    registry.close(b.query_id)
+    c = _start(engine, registry, "SELECT V FROM S EMIT CHANGES;")
+    assert c.reader is not a.reader  # the closed queries' reader went with them
+
+
+def test_each_query_is_woken_once_per_round_with_all_its_rows(engine: Engine) -> None:
+    registry = TransientQueries()
+    queries = [_start(engine, registry, "SELECT V FROM S EMIT CHANGES;") for _ in range(3)]
+    wakeups = Counter()
+    for q in queries:
+        q.listener = lambda q=q: wakeups.update([q.query_id])
+    _write(engine, range(100))
+    assert registry.poll_all() == 100  # both partitions, one round
+    assert wakeups == Counter({q.query_id: 1 for q in queries})
+    assert all(len(q.buffer) == 100 for q in queries)
+    assert registry.poll_all() == 0 and wakeups == Counter({q.query_id: 1 for q in queries})
