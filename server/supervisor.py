@@ -28,13 +28,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ksql.engine.query import with_query_error
 from server.errors import storage_problem
 from server.txlog import TransactionalLog
 
 log = logging.getLogger("ksql.server.queries")
 
 RUNNING, PAUSED, ERROR = "RUNNING", "PAUSED", "ERROR"
-MAX_QUERY_ERRORS = 10  # errors kept per query (ksqlDB's ksql.query.error.max.queue.size default)
 
 
 def failure_reason(err: Exception) -> str:
@@ -135,10 +135,8 @@ class QuerySupervisor:
         message = f"{failure_reason(err)}; retrying in {delay:g} s (attempt {attempts})"
         self.failures[query.query_id] = Failure(query, message, attempts, self.clock() + delay, recovered)
         query.state = ERROR
-        errors = list(getattr(query, "query_errors", ()))[-(MAX_QUERY_ERRORS - 1):]
-        errors.append({"timestamp": int(time.time() * 1000), "errorMessage": message,
-                       "type": "SYSTEM" if isinstance(err, OSError) else "UNKNOWN"})
-        query.query_errors = errors
+        query.query_errors = with_query_error(list(getattr(query, "query_errors", ())), message,
+                                              "SYSTEM" if isinstance(err, OSError) else "UNKNOWN")
         if isinstance(err, OSError):
             log.error("persistent query %s failed: %s (%s)", query.query_id, message, err)
         else:

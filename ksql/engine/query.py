@@ -39,6 +39,7 @@ processing_log = logging.getLogger("ksql.processing")
 
 RUNNING, PAUSED, TERMINATED, ERROR = "RUNNING", "PAUSED", "TERMINATED", "ERROR"
 _VALUE_IS_NULL = itemgetter(-1)  # the last slot of a decoded row
+MAX_QUERY_ERRORS = 10  # errors kept per query (ksqlDB's ksql.query.error.max.queue.size default)
 ORIGIN_HEADER = "__ksql_origin"  # on repartitioned records: b"<source partition>:<source offset>"
 _ORIGIN = re.compile(rb"(\d{1,10}):(\d{1,19})")
 
@@ -64,7 +65,6 @@ class PersistentQuery:
     processed: int = 0
     errors: int = 0
     error: str | None = None  # why the query stopped itself (state ERROR); RESUME retries
-    error_time_ms: int = 0
     query_errors: list[dict] = field(default_factory=list)  # recent failures (EXPLAIN's queryErrors)
     # A poll reads up to max_records per partition (one read, one append, one commit) but
     # decodes, runs and encodes them chunk_rows at a time: the rows of a chunk stay in the
@@ -145,9 +145,8 @@ class PersistentQuery:
         self.processors[partition] = processor
 
     def _fail(self, reason: str) -> None:
-        self.state, self.error, self.error_time_ms = ERROR, reason, int(time.time() * 1000)
-        self.query_errors = [*self.query_errors[-9:],
-                             {"timestamp": self.error_time_ms, "errorMessage": reason, "type": "SYSTEM"}]
+        self.state, self.error = ERROR, reason
+        self.query_errors = with_query_error(self.query_errors, reason, "SYSTEM")
         processing_log.error("%s: %s", self.query_id, reason)
 
     def recover(self) -> None:
@@ -426,6 +425,13 @@ class PersistentQuery:
             start = self.log.start_offset(self.source_topic, partition)
             behind += self.log.end_offset(self.source_topic, partition) - max(committed or 0, start)
         return behind
+
+
+def with_query_error(errors: list[dict], message: str, kind: str) -> list[dict]:
+    """A query's recent errors (ksqlDB's QueryError entities, EXPLAIN's queryErrors) with one more,
+    the oldest dropped past MAX_QUERY_ERRORS."""
+    entry = {"timestamp": int(time.time() * 1000), "errorMessage": message, "type": kind}
+    return [*errors[-(MAX_QUERY_ERRORS - 1):], entry]
 
 
 def _origin(headers: tuple) -> tuple[int, int] | None:
