@@ -9,14 +9,6 @@ import pytest
 from ksql.engine.engine import Engine, EngineConfig
 from ksql.engine.log import EmbeddedLog
 from ksql.errors import KsqlError
-from ksql.testing import TestDriver
-
-
-@pytest.fixture
-def driver():
-    d = TestDriver()
-    yield d
-    d.close()
 
 
 def test_filter_and_projection_json(driver):

@@ -15,22 +15,10 @@ import pytest
 from ksql.engine.materialization import TableView
 from ksql.engine.pull import PullPlan
 from ksql.engine.schema import SchemaColumn
-from ksql.testing import TestDriver
 from ksql.types import INTEGER
-from tests.engine.test_pull_safety import hostile_names, quoted
+from tests.engine.test_pull_safety import hostile_names, pull, quoted
 
 BIG = "1234567890123456789012345678.0123456789"  # 38 digits: a DOUBLE would round it
-
-
-@pytest.fixture
-def driver():
-    d = TestDriver()
-    yield d
-    d.close()
-
-
-def pull(driver: TestDriver, sql: str) -> list[list]:
-    return driver.engine.pull_query(sql).rows
 
 
 def mirror(view: TableView) -> list[tuple]:

@@ -29,13 +29,6 @@ def quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-@pytest.fixture
-def driver():
-    d = TestDriver()
-    yield d
-    d.close()
-
-
 def pull(driver: TestDriver, sql: str) -> list[list]:
     return driver.engine.pull_query(sql).rows
 
