@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ksql.engine.log import Log, LogError, Record, TopicConfig
+from ksql.engine.log import COMPACTED_SEGMENT_BYTES, Log, LogError, Record, TopicConfig
 from ksql.engine.schema import ROWPARTITION, ROWTIME
 from ksql.engine.state_codec import StateFormatError, decode, encode, tag, untag
 from ksql.errors import KsqlError
@@ -43,6 +43,11 @@ _CHECKPOINT = encode(["C"])
 
 class ChangelogError(KsqlError):
     """The changelog could not be read at all: the query cannot know its state."""
+
+
+def changelog_config() -> TopicConfig:
+    """A state changelog is compacted, as Kafka Streams' are: restart time grows with state, not history."""
+    return TopicConfig(partitions=1, cleanup_policy="compact", segment_bytes=COMPACTED_SEGMENT_BYTES)
 
 
 def changelog_topic(service_id: str, query_id: str) -> str:
@@ -325,7 +330,7 @@ class AggregateProcessor:
         the changelog has records but not one readable checkpoint (a changelog of another
         format): going on would count from a state that is not the one it had."""
         if not self.log.topic_exists(self.changelog):
-            self.log.create_topic(self.changelog, TopicConfig(partitions=1))
+            self.log.create_topic(self.changelog, changelog_config())
             return None
         positions = None
         pending: list[tuple[str, Any, Any]] = []
@@ -416,7 +421,8 @@ class AggregateProcessor:
         accs, passed, ts, pending = tree
         if not all(v is None or type(v) is int for v in (ts, pending)):
             raise StateFormatError("a state entry with a timestamp that is not an integer")
-        accs = [untag(acc) for acc in accs]
+        if not _UNTAGGED.issuperset(map(type, accs)):
+            accs = [untag(acc) for acc in accs]
         for spec, acc in zip(self.specs, accs, strict=True):
             if not spec.valid(acc):
                 raise StateFormatError(f"a {spec.name} accumulator of a foreign shape")
@@ -439,10 +445,15 @@ class AggregateProcessor:
             self.table_rows[key] = value
 
 
+_UNTAGGED = frozenset((str, int, float, bool, type(None)))  # values that are written as themselves
+
+
 def _values(tree: Any, n: int) -> tuple:
     """A tuple of n tagged values (a key, a row)."""
     if type(tree) is not list or len(tree) != n:
         raise StateFormatError(f"{n} values were expected")
+    if _UNTAGGED.issuperset(map(type, tree)):  # the usual case on restore: nothing to untag
+        return tuple(tree)
     return tuple(untag(v) for v in tree)
 
 

@@ -21,7 +21,7 @@ from ksql.engine.formats import (
 )
 from ksql.engine.inserts import insert_record
 from ksql.engine.join import JoinQuery
-from ksql.engine.log import InvalidTopicError, Log, Record, TopicConfig
+from ksql.engine.log import COMPACTED_SEGMENT_BYTES, InvalidTopicError, Log, Record, TopicConfig
 from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
@@ -227,7 +227,7 @@ class Engine:
         return f"{prefix}_{self._sequence - 1}"
 
     def _ensure_topic(self, name: str, partitions: int | None, replicas: int | None = None,
-                      create: bool = True) -> TopicConfig:
+                      create: bool = True, retention_ms: int = -1, cleanup_policy: str = "delete") -> TopicConfig:
         if self.log.topic_exists(name):
             existing = self.log.topic_config(name)
             if partitions is not None and existing.partitions != partitions:
@@ -243,7 +243,10 @@ class Engine:
                 "please re-run the statement providing the required 'PARTITIONS' configuration in the WITH "
                 "clause (and optionally 'REPLICAS'). For example: CREATE STREAM FOO (ID INT KEY, NAME "
                 "STRING) WITH (KAFKA_TOPIC='foo', PARTITIONS=2, REPLICAS=1, VALUE_FORMAT='JSON');")
-        config = TopicConfig(partitions=partitions or 1, replicas=replicas or 1)
+        # on the embedded log a compacted topic rolls small segments: the cleaner leaves the active one
+        segment_bytes = COMPACTED_SEGMENT_BYTES if "compact" in cleanup_policy and not self.log.distributed else -1
+        config = TopicConfig(partitions=partitions or 1, replicas=replicas or 1, retention_ms=retention_ms,
+                             cleanup_policy=cleanup_policy, segment_bytes=segment_bytes)
         if config.partitions > self.max_partitions:
             raise KsqlError(f"Cannot create topic '{name}' with {config.partitions} partitions: the limit is "
                             f"{self.max_partitions} ({MAX_PARTITIONS}). Give a smaller PARTITIONS in the WITH "
@@ -256,6 +259,27 @@ class Engine:
         except InvalidTopicError as err:  # a KAFKA_TOPIC the log cannot name: the statement's error
             raise KsqlError(str(err)) from None
         return config
+
+    def _topic_policy(self, props: dict, kind: str, windowed: bool, derived: bool) -> dict[str, Any]:
+        """retention_ms and cleanup_policy of a topic the statement creates, as ksqlDB sets them: a
+        table's topic is compacted (and, windowed, also deleted by time), a stream's is deleted by
+        time; RETENTION_MS sets the time. CLEANUP_POLICY may be given for CREATE STREAM / TABLE only."""
+        policy = "delete" if kind == "STREAM" else "compact,delete" if windowed else "compact"
+        if "CLEANUP_POLICY" in props:
+            if derived:
+                raise KsqlError("Invalid config variable in the WITH clause: CLEANUP_POLICY.\nThe CLEANUP_POLICY "
+                                "config is automatically inferred based on the type of source (STREAM or TABLE)."
+                                "\nUsers can't set the CLEANUP_POLICY config manually.")
+            given = str(props["CLEANUP_POLICY"]).strip().lower().replace(" ", "")
+            if given not in ("compact", "delete", "compact,delete", "delete,compact"):
+                raise KsqlError(f"Invalid value for CLEANUP_POLICY: {props['CLEANUP_POLICY']}. It must be one of "
+                                "'compact', 'delete' or 'compact,delete'.")
+            policy = given
+        retention = self._int_prop(props, "RETENTION_MS")
+        if retention is not None and retention < -1:
+            raise KsqlError(f"Invalid value for RETENTION_MS: {props['RETENTION_MS']}. It must be a "
+                            "non-negative number of milliseconds (or -1 for unlimited).")
+        return {"retention_ms": -1 if retention is None else retention, "cleanup_policy": policy}
 
     @staticmethod
     def _int_prop(props: dict, name: str) -> int | None:
@@ -413,7 +437,8 @@ class Engine:
         topic = str(props["KAFKA_TOPIC"])
         partitions = self._int_prop(props, "PARTITIONS")
         self._ensure_topic(topic, partitions, self._int_prop(props, "REPLICAS"),
-                           create=partitions is not None or self.config.create_missing_topics)
+                           create=partitions is not None or self.config.create_missing_topics,
+                           **self._topic_policy(props, stmt.kind, window is not None, derived=False))
         source = DataSource(
             name=stmt.name, kind=stmt.kind, schema=schema, topic=topic, formats=formats,
             timestamp_column=ts_col, timestamp_format=ts_fmt, window=window,
@@ -524,7 +549,8 @@ class Engine:
             for qid in list(existing.writer_query_ids):
                 self._terminate(qid)
         self._ensure_topic(topic, partitions if "PARTITIONS" in props or not self.log.topic_exists(topic)
-                           else None, replicas)
+                           else None, replicas,
+                           **self._topic_policy(props, stmt.kind, sink.window is not None, derived=True))
         prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
         query_id = self._next_query_id(f"{prefix}_{stmt.name}")
         self.metastore.sources[stmt.name] = sink

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .base import (
+    COMPACTED_SEGMENT_BYTES,
     NO_HEADERS,
     CorruptLogError,
     Header,
@@ -36,6 +37,7 @@ def open_log(path: str | None, fsync: str = "always", **options) -> Log:
 
 
 __all__ = [
+    "COMPACTED_SEGMENT_BYTES",
     "CorruptLogError",
     "EmbeddedLog",
     "FSYNC_POLICIES",

@@ -91,6 +91,12 @@ class RecordBatch:
                                           strict=True)]
 
 
+# The segment size the engine gives the compacted topics it creates on the embedded log (tables'
+# topics, state changelogs): the cleaner never touches the active segment, and on restart what
+# it has not compacted yet is read in full, so that part is kept small.
+COMPACTED_SEGMENT_BYTES = 4 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class TopicConfig:
     """A topic's settings, named as Kafka's topic configs are. retention_ms / retention_bytes of -1 mean
