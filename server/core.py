@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+from ksql.engine.bulk_load import collector_paused
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import Engine, EngineConfig, StatementResult
 from ksql.engine.log import CorruptLogError, Log, LogError, LogLockedError, Record, open_log
@@ -99,7 +100,8 @@ class KsqlServer:
         self.supervisor = QuerySupervisor(txlog, Backoff(
             self.config.get_int("ksql.query.retry.backoff.initial.ms", Backoff.initial_ms),
             self.config.get_int("ksql.query.retry.backoff.max.ms", Backoff.max_ms)))
-        count, failures = self.commands.replay(self.engine)
+        with collector_paused():  # replay restores every query's state in bulk
+            count, failures = self.commands.replay(self.engine)
         self.replay_failures = [(c.statement, error) for c, error in failures]
         log.info("replayed %d commands (%d failed); %d persistent queries running", count, len(failures),
                  len(self.engine.queries))
