@@ -132,8 +132,17 @@ class KsqlServer:
             except LogError as err:
                 raise KsqlError(str(err)) from None
         fsync = str(self.config.get("ksql.log.fsync", "always"))
+        # the cleaner of compacted topics, under Kafka's broker property names
+        cleaner_interval_ms = self.config.get_int("log.cleaner.backoff.ms", 15_000)
+        ratio = str(self.config.get("log.cleaner.min.cleanable.ratio", "0.5"))
         try:
-            inner = open_log(self.config.data_dir, fsync=fsync)
+            dirty_ratio = float(ratio)
+        except ValueError:
+            raise KsqlError(f"Invalid value for log.cleaner.min.cleanable.ratio: '{ratio}'. It must be a "
+                            "number between 0 and 1.") from None
+        try:
+            inner = open_log(self.config.data_dir, fsync=fsync, cleaner_interval_ms=cleaner_interval_ms,
+                             min_cleanable_dirty_ratio=dirty_ratio)
         except LogLockedError:
             raise KsqlError(f"The data directory {self.config.data_dir} is in use by another server") from None
         except ValueError as err:
