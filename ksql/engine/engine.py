@@ -24,6 +24,8 @@ from ksql.engine.join import JoinQuery
 from ksql.engine.log import InvalidTopicError, Log, Record, TopicConfig
 from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
+from ksql.engine.processing_log import ProcessingLog
+from ksql.engine.processing_log import setup as setup_processing_log
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery
 from ksql.engine.schema import (
@@ -109,6 +111,8 @@ class Engine:
         self.statement_limits = StatementLimits.from_properties(self.config.properties)
         self.max_partitions = positive_property(self.config.properties, MAX_PARTITIONS, DEFAULT_MAX_PARTITIONS)
         self.max_replicas = positive_property(self.config.properties, MAX_REPLICAS, DEFAULT_MAX_REPLICAS)
+        self.processing_log = ProcessingLog.for_engine(self.config.properties, self.config.service_id)
+        setup_processing_log(self)
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -167,7 +171,15 @@ class Engine:
                 break
         for view in self.views.values():
             view.catch_up(wait=False)  # a pull query catching it up right now reads the same records
+        self.processing_log.flush(self.log)
         return total
+
+    def create_internal_source(self, sql: str) -> None:
+        """Create a stream or table the server itself defines (the processing log's): not a statement
+        of the command log, so it takes no sequence number and shifts no query id."""
+        [stmt] = parse(sql)
+        assert isinstance(stmt, ast.CreateSource)
+        self._exec_CreateSource(stmt, {})
 
     def table_view(self, source: DataSource) -> TableView:
         """The materialized view of a table, created on first use and then kept current."""
@@ -541,7 +553,7 @@ class Engine:
         if isinstance(plan, JoinPlan):
             def join_query() -> JoinQuery:
                 return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                 service_id=self.config.service_id)
+                                 service_id=self.config.service_id, processing_log=self.processing_log)
 
             query = join_query()
             if self.log.distributed:  # its state spans all partitions: one server of a cluster runs it
@@ -551,7 +563,8 @@ class Engine:
                 leaf.source.reader_query_ids.add(query_id)
         else:
             query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                    throw_on_invalid_timestamp=throw, service_id=self.config.service_id)
+                                    throw_on_invalid_timestamp=throw, service_id=self.config.service_id,
+                                    processing_log=self.processing_log)
             plan.source.reader_query_ids.add(query_id)
         self.queries[query_id] = query
         sink.writer_query_ids.add(query_id)
