@@ -440,7 +440,7 @@ class Engine:
 
     # -- CREATE ... AS SELECT, INSERT INTO ... SELECT ----------------------------------------
 
-    def _plan_query(self, query: ast.Query, sink_name: str, kind: str) -> ProjectionPlan | AggregatePlan:
+    def plan_query(self, query: ast.Query, sink_name: str, kind: str) -> ProjectionPlan | AggregatePlan:
         """Plan a persistent query's SELECT: a projection, or an aggregation when it groups."""
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
@@ -503,7 +503,7 @@ class Engine:
             return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
                                 f"A {stmt.kind.lower()} with the same name already exists")
         existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False)
-        plan = self._plan_query(stmt.query, stmt.name, stmt.kind)
+        plan = self.plan_query(stmt.query, stmt.name, stmt.kind)
         source = plan.source
         produces = "TABLE" if isinstance(plan, AggregatePlan) else \
             plan.kind if isinstance(plan, JoinPlan) else source.kind
@@ -581,7 +581,7 @@ class Engine:
             raise KsqlError(f"Cannot insert into read-only stream: {target.name}")
         if any(c.is_header for c in target.schema.columns):
             raise KsqlError(f"Cannot insert into {target.name} because it has header columns")
-        plan = self._plan_query(stmt.query, stmt.target, "STREAM")
+        plan = self.plan_query(stmt.query, stmt.target, "STREAM")
         if plan.source.kind != "STREAM" or isinstance(plan, AggregatePlan):
             raise KsqlError(f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
         result_schema, sink_schema = plan.schema, target.schema

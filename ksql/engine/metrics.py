@@ -44,10 +44,10 @@ class QueryMetrics:
     samples: deque = field(default_factory=lambda: deque(maxlen=int(RATE_WINDOW_S / _SAMPLE_EVERY_S) + 1))
 
     def read(self, records: int, nbytes: int) -> None:
+        self._sample()  # the counts before this batch, so a rate counts it
         self.records_in += records
         self.bytes_in += nbytes
         self.last_in_ms = int(time.time() * 1000)
-        self._sample()
 
     def wrote(self, records: int, nbytes: int) -> None:
         self.records_out += records
