@@ -344,7 +344,7 @@ def _statement_description(engine: Engine, stmt: ast.Statement | None) -> dict[s
         plan = engine.plan_query(stmt.query, target.name, target.kind)
         sink_name, sink_topic, query_type = target.name, target.topic, "PERSISTENT"
     elif isinstance(stmt, ast.SelectStatement):
-        plan = engine.plan_query(dataclasses.replace(stmt.query, limit=None), "", "STREAM")
+        plan = engine.plan_query(dataclasses.replace(stmt.query, limit=None), "", "STREAM", transient=True)
         sink_name, sink_topic, query_type = None, None, "PUSH"
     else:
         raise KsqlError("EXPLAIN takes a query id, or a CREATE ... AS SELECT, INSERT INTO ... SELECT or SELECT "

@@ -166,12 +166,13 @@ class Engine:
             progressed = 0
             for query in list(self.queries.values()):
                 progressed += query.poll()
+            progressed += self.processing_log.flush(self.log)  # queries may read the processing log
             total += progressed
             if not progressed:
                 break
         for view in self.views.values():
             view.catch_up(wait=False)  # a pull query catching it up right now reads the same records
-        self.processing_log.flush(self.log)
+        self.processing_log.flush(self.log)  # what push queries reported (max_rounds=0 polls no query)
         return total
 
     def create_internal_source(self, sql: str) -> None:
@@ -440,8 +441,10 @@ class Engine:
 
     # -- CREATE ... AS SELECT, INSERT INTO ... SELECT ----------------------------------------
 
-    def plan_query(self, query: ast.Query, sink_name: str, kind: str) -> ProjectionPlan | AggregatePlan:
-        """Plan a persistent query's SELECT: a projection, or an aggregation when it groups."""
+    def plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False
+                   ) -> ProjectionPlan | AggregatePlan:
+        """Plan a persistent query's SELECT: a projection, or an aggregation when it groups. A
+        `transient` one (EXPLAIN of a push query) need not project the source's key columns."""
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
@@ -465,7 +468,7 @@ class Engine:
             raise KsqlError("HAVING requires a GROUP BY clause.")
         if query.emit == "FINAL":
             raise KsqlError("EMIT FINAL is only supported for windowed aggregations.")
-        new_planner = str(self.property("ksql.new.query.planner.enabled", "false")).lower() == "true"
+        new_planner = transient or str(self.property("ksql.new.query.planner.enabled", "false")).lower() == "true"
         return Analyzer(source, relation.alias, self.registry, new_planner).analyze(query, sink_name)
 
     def _check_copartitioned(self, plan: JoinPlan) -> None:
