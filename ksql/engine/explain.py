@@ -78,18 +78,28 @@ class Topology:
         return node
 
     def text(self) -> str:
-        out = ["Topologies:\n"]
+        """TopologyDescription.toString(): "Topologies:\\n " then each sub-topology after two spaces, its
+        nodes ordered as Kafka Streams' NodeComparator orders them (bigger sub-tree first, then name)."""
+        out = ["Topologies:\n "]
         for number, sub in enumerate(self.subtopologies):
-            out.append(f"   Sub-topology: {number}\n")
-            # sources first, then the rest in the order they were added (as Kafka Streams sorts them)
-            for node in sorted(sub.nodes, key=lambda n: n.kind != "Source"):
+            out.append(f"  Sub-topology: {number}\n")
+            for node in sorted(sub.nodes, key=lambda n: (-_size(n), n.name)):
                 out.append(f"    {node.kind}: {node.name} {node.detail}\n")
                 if node.kind != "Sink":
-                    out.append(f"      --> {', '.join(n.name for n in node.successors) or 'none'}\n")
+                    out.append(f"      --> {_names(node.successors)}\n")
                 if node.kind != "Source":
-                    out.append(f"      <-- {', '.join(n.name for n in node.predecessors) or 'none'}\n")
+                    out.append(f"      <-- {_names(node.predecessors)}\n")
             out.append("\n")
         return "".join(out)
+
+
+def _size(node: _Node) -> int:
+    """Kafka Streams' node size: itself plus the sizes of its successors."""
+    return 1 + sum(_size(s) for s in node.successors)
+
+
+def _names(nodes: list[_Node]) -> str:
+    return ", ".join(sorted(n.name for n in nodes)) or "none"
 
 
 def topology(plan: Plan, sink_topic: str | None, repartition_topic: str, changelog_store: str) -> str:
