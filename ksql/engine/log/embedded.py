@@ -1288,6 +1288,32 @@ class EmbeddedLog(Log):
             g = self._groups.get(group)
             return None if g is None else g.get((topic, partition))
 
+    def groups(self) -> list[str]:
+        """The consumer groups with committed offsets, sorted."""
+        with self._groups_lock:
+            return sorted(self._groups)
+
+    def group_offsets(self, group: str) -> dict[tuple[str, int], int]:
+        """Every offset committed for `group`, by (topic, partition)."""
+        with self._groups_lock:
+            return dict(self._groups.get(group) or {})
+
+    def delete_group(self, group: str) -> bool:
+        """Forget the group's committed offsets, durably; False if it had none."""
+        with self._groups_lock:
+            self._check_open()
+            if group not in self._groups:
+                return False
+            _, path = self._group_files.pop(group)
+            del self._groups[group]
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            if self._sync:
+                _fsync_dir(self._groups_dir)
+            return True
+
     # ================================================================ lifecycle
 
     def _flush_loop(self) -> None:
