@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ksql.engine.log import Log, RecordBatch, TopicConfig
+from server.kafka.groups import GroupCoordinator
 
 if TYPE_CHECKING:
     from server.core import KsqlServer
@@ -31,6 +32,7 @@ class Broker:
         self.cluster_id = server.cluster_id
         # Fetches waiting for data wait on this; set by every append made through the broker
         self.appended: asyncio.Event | None = None
+        self.groups = GroupCoordinator()
 
     @property
     def log(self) -> Log:
