@@ -82,6 +82,7 @@ from .base import (
     UnknownTopicError,
     validate_topic,
 )
+from .transactions import ABORT, COMMIT, Marker, TransactionIndex
 
 _log = logging.getLogger(__name__)
 
@@ -297,6 +298,19 @@ def _decode_columns(
     else:  # offsets lost to damaged bytes (or retention) between the batches read
         out.offsets = [*offsets, *range(first, off)]
     return limit, pos, off
+
+
+def _visible(offsets: Sequence[int], hidden: Sequence[tuple[int, int]]) -> list[int]:
+    """Indices of the `offsets` (ascending) outside every [start, end) of `hidden` (sorted)."""
+    keep = []
+    h = 0
+    n = len(hidden)
+    for i, o in enumerate(offsets):
+        while h < n and hidden[h][1] <= o:
+            h += 1
+        if h == n or o < hidden[h][0]:
+            keep.append(i)
+    return keep
 
 
 # ---------------------------------------------------------------- damage
@@ -613,6 +627,8 @@ class EmbeddedLog(Log):
             self._load_topics()
             self._load_groups()
             self._clamp_committed()
+            self.transactions = TransactionIndex(self.root, self._sync)
+            self.transactions.load(self._end_or_none)
             _raise_fd_limit()
         except BaseException:
             self._close_all_fds()
@@ -923,6 +939,7 @@ class EmbeddedLog(Log):
             if self._sync:
                 _fsync_dir(self._topics_dir)
             shutil.rmtree(gone, ignore_errors=True)
+        self.transactions.drop_topic(name)
         with self._groups_lock:
             for group, offs in self._groups.items():
                 drop = [tp for tp in offs if tp[0] == name]
@@ -968,13 +985,43 @@ class EmbeddedLog(Log):
             raise _bad_records(topic, partition, e) from e
         return self._append(p, topic, n, payload, max_ts)
 
-    def _append(self, p: _Partition, topic: str, n: int, payload: bytes, max_ts: int) -> range:
-        """Write one batch of n encoded records; returns their offsets."""
+    def append_transactional(self, topic: str, partition: int, batch: RecordBatch, producer_id: int) -> range:
+        """append_batch() of records of `producer_id`'s open Kafka transaction: committed readers see
+        them once its commit marker is written (append_marker), never if it aborts."""
+        p = self._part(topic, partition)
+        n = len(batch.keys)
+        if n == 0:
+            return range(0)
+        try:
+            payload, max_ts = _encode_columns(batch)
+        except (struct.error, TypeError, AttributeError, UnicodeEncodeError, ValueError) as e:
+            raise _bad_records(topic, partition, e) from e
+        return self._append(p, topic, n, payload, max_ts, lambda base: self.transactions.intend_data(
+            topic, partition, producer_id, base, n))
+
+    def append_marker(self, topic: str, partition: int, producer_id: int, producer_epoch: int, commit: bool,
+                      coordinator_epoch: int = 0) -> int:
+        """Write the commit or abort marker (Kafka's control record) of producer_id's transaction in
+        this partition; returns its offset. No committed reader sees it as a record."""
+        p = self._part(topic, partition)
+        key = struct.pack(">hh", 0, COMMIT if commit else ABORT)
+        value = struct.pack(">hi", 0, coordinator_epoch)
+        payload, max_ts = _encode_records([Record(key, value, self._clock())])
+        offsets = self._append(p, topic, 1, payload, max_ts, lambda base: self.transactions.intend_marker(
+            topic, partition, Marker(base, producer_id, producer_epoch, commit)))
+        return offsets[0]
+
+    def _append(self, p: _Partition, topic: str, n: int, payload: bytes, max_ts: int,
+                intend: Callable[[int], None] | None = None) -> range:
+        """Write one batch of n encoded records; returns their offsets. `intend(base)` is called
+        first, with the base offset the batch will get (the transaction index's write-ahead)."""
         with p.lock:
             self._check_open()
             if p.deleted:
                 raise UnknownTopicError(f"unknown topic {topic!r} (deleted)")
             base = p.next_offset
+            if intend is not None:
+                intend(base)
             rest = _REST.pack(base, n, max_ts)
             head = _LC.pack(24 + len(payload), zlib.crc32(payload, zlib.crc32(rest))) + rest
             total = _HDR_SIZE + len(payload)
@@ -1004,6 +1051,8 @@ class EmbeddedLog(Log):
                     os.ftruncate(p.wfd, pos)
                 except OSError:
                     pass
+                if intend is not None:
+                    self.transactions.forget(base, topic, p.num, n)
                 raise
             # acknowledged from here on: bookkeeping first, then the (rebuildable) index
             entry_ts = seg.max_ts  # max timestamp of the batches before `pos`
@@ -1071,15 +1120,60 @@ class EmbeddedLog(Log):
 
     # ================================================================ read
 
-    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000,
+             committed_only: bool = True) -> list[Record]:
+        """Records as the Log contract says; of a partition Kafka transactions wrote into, only the
+        committed ones, up to the last stable offset, unless committed_only is False (every record,
+        markers included: what a Kafka read_uncommitted fetch serves)."""
+        if committed_only and self.transactions.active(topic, partition):
+            return self._read_committed(topic, partition, offset, max_records, columns=False)
         out: list[Record] = []
         self._read(topic, partition, offset, max_records, _decode_records, out)
         return out
 
-    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
+    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000,
+                   committed_only: bool = True) -> RecordBatch:
+        """read() as columns."""
+        if committed_only and self.transactions.active(topic, partition):
+            return self._read_committed(topic, partition, offset, max_records, columns=True)
         out = RecordBatch([], [], [], [], range(0), partition)
         self._read(topic, partition, offset, max_records, _decode_columns, out)
         return out
+
+    def _read_committed(self, topic: str, partition: int, offset: int, max_records: int, columns: bool):
+        """Records below the last stable offset, without aborted records and markers. Reads on
+        past hidden records so a reader is never handed nothing while committed records follow."""
+        stop = self.transactions.stable_end(topic, partition, self.end_offset(topic, partition))
+        while True:
+            count = min(max_records, stop - offset)
+            if columns:
+                raw = RecordBatch([], [], [], [], range(0), partition)
+                if count > 0:
+                    self._read(topic, partition, offset, count, _decode_columns, raw)
+                offsets = raw.offsets
+            else:
+                raw = []
+                if count > 0:
+                    self._read(topic, partition, offset, count, _decode_records, raw)
+                offsets = [r.offset for r in raw]
+            if not offsets:
+                return raw
+            end = offsets[-1] + 1
+            hidden = self.transactions.hidden_ranges(topic, partition, offsets[0], end)
+            if not hidden:
+                return raw
+            keep = _visible(offsets, hidden)
+            if keep:
+                if len(keep) == len(offsets):
+                    return raw
+                if not columns:
+                    return [raw[i] for i in keep]
+                return RecordBatch([raw.keys[i] for i in keep], [raw.values[i] for i in keep],
+                                   [raw.timestamps[i] for i in keep], [raw.headers[i] for i in keep],
+                                   [offsets[i] for i in keep], partition)
+            if end >= stop:
+                return RecordBatch([], [], [], [], range(0), partition) if columns else []
+            offset = end
 
     def _read(self, topic: str, partition: int, offset: int, max_records: int, decode, out) -> None:
         """Decode the records at offsets >= `offset` (at most max_records) with `decode` into `out`."""
@@ -1176,6 +1270,11 @@ class EmbeddedLog(Log):
         p = self._part(topic, partition)
         with p.lock:
             return p.segs[0].base
+
+    def _end_or_none(self, topic: str, partition: int) -> int | None:
+        """The end offset of a partition, None if it does not exist (at open)."""
+        t = self._topics.get(topic)
+        return t.parts[partition].next_offset if t is not None and 0 <= partition < len(t.parts) else None
 
     def end_offset(self, topic: str, partition: int) -> int:
         p = self._part(topic, partition)
@@ -1366,6 +1465,7 @@ class EmbeddedLog(Log):
             finally:
                 for p in parts:
                     p.lock.release()
+            self.transactions.close()
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             finally:
