@@ -323,11 +323,35 @@ class TransactionalLog(Log):
             return self.inner.append_batch(topic, partition, batch)
         return self._hold(topic, partition, "batch", batch, txn)
 
-    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
-        return self.inner.read(topic, partition, offset, max_records)
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000, **kwargs: Any) -> list[Record]:
+        return self.inner.read(topic, partition, offset, max_records, **kwargs)
 
-    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> Any:
-        return self.inner.read_batch(topic, partition, offset, max_records)
+    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000, **kwargs: Any) -> Any:
+        return self.inner.read_batch(topic, partition, offset, max_records, **kwargs)
+
+    # ---- the Kafka listener's extras of the embedded log (consumer groups, Kafka transactions)
+
+    @property
+    def txn_index(self) -> Any:
+        return self.inner.txn_index
+
+    def append_transactional(self, topic: str, partition: int, batch: Any, producer_id: int) -> Sequence[int]:
+        self.finish()
+        return self.inner.append_transactional(topic, partition, batch, producer_id)
+
+    def append_marker(self, topic: str, partition: int, producer_id: int, producer_epoch: int, commit: bool,
+                      coordinator_epoch: int = 0) -> int:
+        self.finish()
+        return self.inner.append_marker(topic, partition, producer_id, producer_epoch, commit, coordinator_epoch)
+
+    def groups(self) -> list[str]:
+        return self.inner.groups()
+
+    def group_offsets(self, group: str) -> dict[tuple[str, int], int]:
+        return self.inner.group_offsets(group)
+
+    def delete_group(self, group: str) -> bool:
+        return self.inner.delete_group(group)
 
     def create_topic(self, name: str, config: TopicConfig = _DEFAULT_TOPIC) -> None:
         self.inner.create_topic(name, config)

@@ -627,8 +627,8 @@ class EmbeddedLog(Log):
             self._load_topics()
             self._load_groups()
             self._clamp_committed()
-            self.transactions = TransactionIndex(self.root, self._sync)
-            self.transactions.load(self._end_or_none)
+            self.txn_index = TransactionIndex(self.root, self._sync)
+            self.txn_index.load(self._end_or_none)
             _raise_fd_limit()
         except BaseException:
             self._close_all_fds()
@@ -939,7 +939,7 @@ class EmbeddedLog(Log):
             if self._sync:
                 _fsync_dir(self._topics_dir)
             shutil.rmtree(gone, ignore_errors=True)
-        self.transactions.drop_topic(name)
+        self.txn_index.drop_topic(name)
         with self._groups_lock:
             for group, offs in self._groups.items():
                 drop = [tp for tp in offs if tp[0] == name]
@@ -996,7 +996,7 @@ class EmbeddedLog(Log):
             payload, max_ts = _encode_columns(batch)
         except (struct.error, TypeError, AttributeError, UnicodeEncodeError, ValueError) as e:
             raise _bad_records(topic, partition, e) from e
-        return self._append(p, topic, n, payload, max_ts, lambda base: self.transactions.intend_data(
+        return self._append(p, topic, n, payload, max_ts, lambda base: self.txn_index.intend_data(
             topic, partition, producer_id, base, n))
 
     def append_marker(self, topic: str, partition: int, producer_id: int, producer_epoch: int, commit: bool,
@@ -1007,7 +1007,7 @@ class EmbeddedLog(Log):
         key = struct.pack(">hh", 0, COMMIT if commit else ABORT)
         value = struct.pack(">hi", 0, coordinator_epoch)
         payload, max_ts = _encode_records([Record(key, value, self._clock())])
-        offsets = self._append(p, topic, 1, payload, max_ts, lambda base: self.transactions.intend_marker(
+        offsets = self._append(p, topic, 1, payload, max_ts, lambda base: self.txn_index.intend_marker(
             topic, partition, Marker(base, producer_id, producer_epoch, commit)))
         return offsets[0]
 
@@ -1052,7 +1052,7 @@ class EmbeddedLog(Log):
                 except OSError:
                     pass
                 if intend is not None:
-                    self.transactions.forget(base, topic, p.num, n)
+                    self.txn_index.forget(base, topic, p.num, n)
                 raise
             # acknowledged from here on: bookkeeping first, then the (rebuildable) index
             entry_ts = seg.max_ts  # max timestamp of the batches before `pos`
@@ -1125,7 +1125,7 @@ class EmbeddedLog(Log):
         """Records as the Log contract says; of a partition Kafka transactions wrote into, only the
         committed ones, up to the last stable offset, unless committed_only is False (every record,
         markers included: what a Kafka read_uncommitted fetch serves)."""
-        if committed_only and self.transactions.active(topic, partition):
+        if committed_only and self.txn_index.active(topic, partition):
             return self._read_committed(topic, partition, offset, max_records, columns=False)
         out: list[Record] = []
         self._read(topic, partition, offset, max_records, _decode_records, out)
@@ -1134,7 +1134,7 @@ class EmbeddedLog(Log):
     def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000,
                    committed_only: bool = True) -> RecordBatch:
         """read() as columns."""
-        if committed_only and self.transactions.active(topic, partition):
+        if committed_only and self.txn_index.active(topic, partition):
             return self._read_committed(topic, partition, offset, max_records, columns=True)
         out = RecordBatch([], [], [], [], range(0), partition)
         self._read(topic, partition, offset, max_records, _decode_columns, out)
@@ -1143,7 +1143,7 @@ class EmbeddedLog(Log):
     def _read_committed(self, topic: str, partition: int, offset: int, max_records: int, columns: bool):
         """Records below the last stable offset, without aborted records and markers. Reads on
         past hidden records so a reader is never handed nothing while committed records follow."""
-        stop = self.transactions.stable_end(topic, partition, self.end_offset(topic, partition))
+        stop = self.txn_index.stable_end(topic, partition, self.end_offset(topic, partition))
         while True:
             count = min(max_records, stop - offset)
             if columns:
@@ -1159,7 +1159,7 @@ class EmbeddedLog(Log):
             if not offsets:
                 return raw
             end = offsets[-1] + 1
-            hidden = self.transactions.hidden_ranges(topic, partition, offsets[0], end)
+            hidden = self.txn_index.hidden_ranges(topic, partition, offsets[0], end)
             if not hidden:
                 return raw
             keep = _visible(offsets, hidden)
@@ -1465,7 +1465,7 @@ class EmbeddedLog(Log):
             finally:
                 for p in parts:
                     p.lock.release()
-            self.transactions.close()
+            self.txn_index.close()
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             finally:

@@ -31,14 +31,14 @@ def test_open_transaction_holds_readers_at_the_last_stable_offset(tmp_path):
         assert values(log.read("t", 0, 0)) == ["before"]
         assert values(log.read_batch("t", 0, 0)) == ["before"]
         assert values(log.read("t", 0, 0, committed_only=False)) == ["before", "t1", "t2", "after"]
-        assert log.transactions.stable_end("t", 0, log.end_offset("t", 0)) == 1
+        assert log.txn_index.stable_end("t", 0, log.end_offset("t", 0)) == 1
         marker = log.append_marker("t", 0, 7, 0, commit=True)
         assert marker == 4
         assert values(log.read("t", 0, 0)) == ["before", "t1", "t2", "after"]
         got = log.read_batch("t", 0, 0)
         assert values(got) == ["before", "t1", "t2", "after"] and list(got.offsets) == [0, 1, 2, 3]
-        assert [m.commit for m in log.transactions.markers("t", 0, 0, 10)] == [True]
-        assert log.transactions.aborted("t", 0, 0, 10) == []
+        assert [m.commit for m in log.txn_index.markers("t", 0, 0, 10)] == [True]
+        assert log.txn_index.aborted("t", 0, 0, 10) == []
 
 
 def test_aborted_records_and_markers_are_skipped(tmp_path):
@@ -54,9 +54,9 @@ def test_aborted_records_and_markers_are_skipped(tmp_path):
         assert values(got) == ["plain", "c1"] and list(got.offsets) == [1, 5]
         assert values(log.read("t", 1, 2)) == ["c1"]  # reads on past the hidden records
         assert values(log.read("t", 1, 0, max_records=1)) == ["plain"]
-        [aborted] = log.transactions.aborted("t", 1, 0, 10)
+        [aborted] = log.txn_index.aborted("t", 1, 0, 10)
         assert (aborted.producer_id, aborted.first_offset, aborted.last_offset) == (3, 0, 4)
-        assert log.transactions.aborted_ranges("t", 1, 0, 10) == [(3, 0, 1), (3, 2, 4)]
+        assert log.txn_index.aborted_ranges("t", 1, 0, 10) == [(3, 0, 1), (3, 2, 4)]
         assert log.read("t", 0, 0) == []  # another partition is not affected
 
 
@@ -68,7 +68,7 @@ def test_transactions_survive_reopen_and_unwritten_intents_are_dropped(tmp_path)
         log.append_marker("t", 0, 1, 0, commit=False)
         log.append_transactional("t", 0, batch("open"), producer_id=2)
         log.append("t", 0, [Record(None, b"late", 1)])
-        log.transactions.set_coordinator_state("tx-a", {"pid": 2, "state": "Ongoing"})
+        log.txn_index.set_coordinator_state("tx-a", {"pid": 2, "state": "Ongoing"})
         end = log.end_offset("t", 0)
     # a write-ahead entry whose append never happened (a crash in between)
     with open(root / "transactions.jsonl", "a") as f:
@@ -76,14 +76,14 @@ def test_transactions_survive_reopen_and_unwritten_intents_are_dropped(tmp_path)
         f.write('{"e": "data", "t"')  # torn last line
     with open_log(root) as log:
         assert len(log.read("t", 0, 0, committed_only=False)) == 4  # x, its marker, open, late
-        assert log.transactions.open_transactions("t", 0) == {2: 2}
-        assert log.transactions.coordinator_state == {"tx-a": {"pid": 2, "state": "Ongoing"}}
+        assert log.txn_index.open_transactions("t", 0) == {2: 2}
+        assert log.txn_index.coordinator_state == {"tx-a": {"pid": 2, "state": "Ongoing"}}
         assert log.read("t", 0, 0) == []  # held at the open transaction; "x" was aborted
         log.append_marker("t", 0, 2, 0, commit=False)
         assert values(log.read("t", 0, 0)) == ["late"]
     with open_log(root) as log:
         assert values(log.read("t", 0, 0)) == ["late"]
-        assert [a.producer_id for a in log.transactions.aborted("t", 0, 0, 10)] == [1, 2]
+        assert [a.producer_id for a in log.txn_index.aborted("t", 0, 0, 10)] == [1, 2]
 
 
 def test_deleted_topic_forgets_its_transactions(tmp_path):
