@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ksql.engine.log import Log, RecordBatch, TopicConfig
 from server.kafka.groups import GroupCoordinator
+from server.kafka.transactions import TransactionCoordinator
 
 if TYPE_CHECKING:
     from server.core import KsqlServer
@@ -33,6 +34,7 @@ class Broker:
         # Fetches waiting for data wait on this; set by every append made through the broker
         self.appended: asyncio.Event | None = None
         self.groups = GroupCoordinator()
+        self.transactions = TransactionCoordinator(self)
 
     @property
     def log(self) -> Log:
@@ -50,6 +52,19 @@ class Broker:
         Blocking: call it from a worker thread."""
         with self.server.writing() as engine:
             return engine.log.append_batch(topic, partition, batch)
+
+    def append_transactional(self, topic: str, partition: int, batch: RecordBatch,
+                             producer_id: int) -> Sequence[int]:
+        """append() of records in producer_id's open Kafka transaction (see server.kafka.transactions).
+        Blocking: call it from a worker thread."""
+        with self.server.writing() as engine:
+            return engine.log.append_transactional(topic, partition, batch, producer_id)
+
+    def append_marker(self, topic: str, partition: int, producer_id: int, producer_epoch: int,
+                      commit: bool) -> int:
+        """Write the commit or abort marker of producer_id's transaction into a partition. Blocking."""
+        with self.server.writing() as engine:
+            return engine.log.append_marker(topic, partition, producer_id, producer_epoch, commit)
 
     def notify_appended(self) -> None:
         """Wake the fetches waiting for data (call on the listener's event loop)."""

@@ -74,7 +74,7 @@ def _committed(broker: Broker, group: str, topics, require_stable: bool) -> list
         asked = list(by_topic.items())
     else:
         asked = [(t.name, list(t.partition_indexes)) for t in topics]
-    pending: set[tuple[str, int]] = set()
+    pending = broker.transactions.pending_offsets(group) if require_stable else set()
     answer = []
     for topic, partitions in asked:
         rows = []
