@@ -9,15 +9,43 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ksql.engine.log import Log, RecordBatch, TopicConfig
+from kafka.errors import (
+    CorruptRecordError,
+    KafkaStorageError,
+    UnknownTopicOrPartitionError,
+    UnsupportedForMessageFormatError,
+)
+
+from ksql.engine.log import Log, LogError, RecordBatch, TopicConfig, UnknownTopicError
+from server.kafka.batch_cache import BatchCache
+from server.kafka.producers import ProducerIds, ProducerSequences, SequenceError
+from server.kafka.records import (
+    CorruptBatchError,
+    ProducedBatch,
+    UnsupportedFormatError,
+    split_batches,
+    with_base_offset,
+)
 
 if TYPE_CHECKING:
     from server.core import KsqlServer
 
 NODE_ID = 0
+
+
+@dataclass
+class Appended:
+    """What became of one partition's records of a Produce request."""
+
+    error_code: int = 0
+    base_offset: int = -1
+    log_start_offset: int = -1
+    message: str | None = None
+    # the producer's batches with their offsets, for the batch cache: (incarnation, [(base, end, raw)])
+    batches: tuple[int | None, list[tuple[int, int, ProducedBatch]]] = (None, [])
 
 
 class Broker:
@@ -29,6 +57,9 @@ class Broker:
         self.port = port
         self.node_id = NODE_ID
         self.cluster_id = server.cluster_id
+        self.producer_ids = ProducerIds()
+        self.sequences = ProducerSequences()
+        self.cache = BatchCache()
         # Fetches waiting for data wait on this; set by every append made through the broker
         self.appended: asyncio.Event | None = None
 
@@ -36,26 +67,107 @@ class Broker:
     def log(self) -> Log:
         log = self.server.log
         if log is None:
-            raise RuntimeError("the server is shutting down")
+            raise LogError("the server is shutting down")
         return log
 
     def topic_id(self, topic: str) -> uuid.UUID:
         """A stable id per topic name (Metadata v10+ and Fetch v13+ name topics by id too)."""
         return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.cluster_id}/{topic}")
 
-    def append(self, topic: str, partition: int, batch: RecordBatch) -> Sequence[int]:
-        """Append as the engine's other writers do: under the engine lock, then wake the query runner.
-        Blocking: call it from a worker thread."""
+    # -- writes: blocking (they take the engine lock), call them from a worker thread -----------------
+
+    def create_topic(self, name: str, config: TopicConfig) -> None:
+        """Create a topic in the log (raises TopicExistsError, InvalidTopicError)."""
         with self.server.writing() as engine:
-            return engine.log.append_batch(topic, partition, batch)
+            engine.log.create_topic(name, config)
+
+    def delete_topic(self, name: str) -> None:
+        with self.server.writing() as engine:
+            engine.log.delete_topic(name)
+            self.sequences.forget_topic(name)
+
+    def alter_topic(self, name: str, config: TopicConfig) -> None:
+        with self.server.writing() as engine:
+            engine.log.alter_topic(name, config)
+
+    def produce(self, topic: str, partition: int, records: bytes) -> Appended:
+        """Append a Produce request's batches for one partition: decoded here, appended together under
+        the engine lock (which serializes them with every other writer and the producers' sequence
+        checks), after which the query runner is woken as for a REST insert."""
+        try:
+            batches = split_batches(records)
+            columns = [b.columns() for b in batches]
+        except UnsupportedFormatError as err:
+            return Appended(UnsupportedForMessageFormatError.errno, message=str(err))
+        except CorruptBatchError as err:
+            return Appended(CorruptRecordError.errno, message=f"{topic}-{partition}: {err}")
+        try:
+            with self.server.writing() as engine:
+                return self._append(engine.log, topic, partition, batches, columns)
+        except UnknownTopicError as err:
+            return Appended(UnknownTopicOrPartitionError.errno, message=str(err))
+        except (LogError, OSError) as err:
+            return Appended(KafkaStorageError.errno, message=f"{topic}-{partition}: {err}")
+
+    def _append(self, log: Log, topic: str, partition: int, batches: list[ProducedBatch],
+                columns: list[RecordBatch]) -> Appended:
+        if not 0 <= partition < log.partitions(topic):
+            return Appended(UnknownTopicOrPartitionError.errno,
+                            message=f"topic {topic!r} has no partition {partition}")
+        fresh: list[int] = []  # indexes of the batches to append (not duplicates)
+        first_offset = None
+        for i, b in enumerate(batches):
+            if b.producer_id >= 0 and b.base_sequence >= 0:
+                try:
+                    duplicate = self.sequences.check(topic, partition, b.producer_id, b.producer_epoch,
+                                                     b.base_sequence, b.last_sequence)
+                except SequenceError as err:
+                    return Appended(err.errno, message=str(err))
+                if duplicate is not None:
+                    first_offset = duplicate if first_offset is None else first_offset
+                    continue
+            fresh.append(i)
+        placed: list[tuple[int, int, ProducedBatch]] = []
+        if fresh:
+            offsets = log.append_batch(topic, partition, RecordBatch.concat([columns[i] for i in fresh]))
+            start = 0
+            for i in fresh:
+                b = batches[i]
+                base = offsets[start]
+                start += b.count
+                if b.producer_id >= 0 and b.base_sequence >= 0:
+                    self.sequences.appended(topic, partition, b.producer_id, b.producer_epoch,
+                                            b.base_sequence, b.last_sequence, base)
+                placed.append((base, base + b.count, b))
+            first_offset = placed[0][0] if first_offset is None else first_offset
+        return Appended(0, first_offset if first_offset is not None else -1, log.start_offset(topic, partition),
+                        batches=(log.topic_incarnation(topic), placed))
+
+    # -- transactions plug in here ----------------------------------------------------------------------
+
+    def last_stable_offset(self, topic: str, partition: int, end: int, isolation_level: int) -> int:
+        """Where read_committed consumers stop: below the first offset of a transaction still open on
+        the partition. Without transactions every appended record is stable."""
+        return end
+
+    def aborted_transactions(self, topic: str, partition: int, start: int, stable: int,
+                             isolation_level: int) -> list:
+        """Fetch's AbortedTransaction entries (producer id, first offset) in [start, stable) that a
+        read_committed consumer must drop; none without transactions."""
+        return []
+
+    # -- on the listener's event loop ---------------------------------------------------------------
+
+    def remember(self, topic: str, partition: int, appended: Appended) -> None:
+        """Keep the producer's batches for the fetches that follow, and wake the waiting fetches."""
+        incarnation, placed = appended.batches
+        if incarnation is not None:
+            for base, end, batch in placed:
+                self.cache.add(topic, partition, incarnation, base, end, with_base_offset(batch.raw, base))
+        self.notify_appended()
 
     def notify_appended(self) -> None:
-        """Wake the fetches waiting for data (call on the listener's event loop)."""
+        """Wake the fetches waiting for data."""
         if self.appended is not None:
             self.appended.set()
             self.appended = asyncio.Event()
-
-    def create_topic(self, name: str, config: TopicConfig) -> None:
-        """Create a topic in the log (raises TopicExistsError, InvalidTopicError). Blocking."""
-        with self.server.writing() as engine:
-            engine.log.create_topic(name, config)

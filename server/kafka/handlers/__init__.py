@@ -1,3 +1,3 @@
 """Importing this package registers every API handler module into server.kafka.dispatch."""
 
-from server.kafka.handlers import api_versions, metadata  # noqa: F401
+from server.kafka.handlers import api_versions, fetch, list_offsets, metadata, produce  # noqa: F401
