@@ -359,6 +359,12 @@ class TransactionalLog(Log):
     def delete_topic(self, name: str) -> None:
         self.inner.delete_topic(name)
 
+    def alter_topic(self, name: str, config: TopicConfig) -> None:
+        self.inner.alter_topic(name, config)
+
+    def topic_incarnation(self, name: str) -> int | None:
+        return self.inner.topic_incarnation(name)
+
     def topic_exists(self, name: str) -> bool:
         return self.inner.topic_exists(name)
 

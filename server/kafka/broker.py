@@ -9,17 +9,48 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ksql.engine.log import Log, RecordBatch, TopicConfig
+from kafka.errors import (
+    CorruptRecordError,
+    KafkaStorageError,
+    UnknownTopicOrPartitionError,
+    UnsupportedForMessageFormatError,
+)
+from kafka.protocol.consumer import FetchResponse
+
+from ksql.engine.log import Log, LogError, RecordBatch, TopicConfig, UnknownTopicError
+from server.kafka.batch_cache import BatchCache
 from server.kafka.groups import GroupCoordinator
+from server.kafka.producers import ProducerIds, ProducerSequences, SequenceError
+from server.kafka.records import (
+    CorruptBatchError,
+    ProducedBatch,
+    UnsupportedFormatError,
+    split_batches,
+    with_base_offset,
+)
 from server.kafka.transactions import TransactionCoordinator
 
 if TYPE_CHECKING:
     from server.core import KsqlServer
 
 NODE_ID = 0
+READ_COMMITTED = 1  # Fetch's isolation level
+AbortedTransaction = FetchResponse.FetchableTopicResponse.PartitionData.AbortedTransaction
+
+
+@dataclass
+class Appended:
+    """What became of one partition's records of a Produce request."""
+
+    error_code: int = 0
+    base_offset: int = -1
+    log_start_offset: int = -1
+    message: str | None = None
+    # the producer's batches with their offsets, for the batch cache: (incarnation, [(base, end, raw)])
+    batches: tuple[int | None, list[tuple[int, int, ProducedBatch]]] = (None, [])
 
 
 class Broker:
@@ -31,6 +62,9 @@ class Broker:
         self.port = port
         self.node_id = NODE_ID
         self.cluster_id = server.cluster_id
+        self.producer_ids = ProducerIds()
+        self.sequences = ProducerSequences()
+        self.cache = BatchCache()
         # Fetches waiting for data wait on this; set by every append made through the broker
         self.appended: asyncio.Event | None = None
         self.groups = GroupCoordinator()
@@ -40,39 +74,127 @@ class Broker:
     def log(self) -> Log:
         log = self.server.log
         if log is None:
-            raise RuntimeError("the server is shutting down")
+            raise LogError("the server is shutting down")
         return log
 
     def topic_id(self, topic: str) -> uuid.UUID:
         """A stable id per topic name (Metadata v10+ and Fetch v13+ name topics by id too)."""
         return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.cluster_id}/{topic}")
 
-    def append(self, topic: str, partition: int, batch: RecordBatch) -> Sequence[int]:
-        """Append as the engine's other writers do: under the engine lock, then wake the query runner.
-        Blocking: call it from a worker thread."""
-        with self.server.writing() as engine:
-            return engine.log.append_batch(topic, partition, batch)
+    # -- writes: blocking (they take the engine lock), call them from a worker thread -----------------
 
-    def append_transactional(self, topic: str, partition: int, batch: RecordBatch,
-                             producer_id: int) -> Sequence[int]:
-        """append() of records in producer_id's open Kafka transaction (see server.kafka.transactions).
-        Blocking: call it from a worker thread."""
+    def create_topic(self, name: str, config: TopicConfig) -> None:
+        """Create a topic in the log (raises TopicExistsError, InvalidTopicError)."""
         with self.server.writing() as engine:
-            return engine.log.append_transactional(topic, partition, batch, producer_id)
+            engine.log.create_topic(name, config)
+
+    def delete_topic(self, name: str) -> None:
+        with self.server.writing() as engine:
+            engine.log.delete_topic(name)
+            self.sequences.forget_topic(name)
+
+    def alter_topic(self, name: str, config: TopicConfig) -> None:
+        with self.server.writing() as engine:
+            engine.log.alter_topic(name, config)
+
+    def produce(self, topic: str, partition: int, records: bytes) -> Appended:
+        """Append a Produce request's batches for one partition: decoded here, appended together under
+        the engine lock (which serializes them with every other writer and the producers' sequence
+        checks), after which the query runner is woken as for a REST insert."""
+        try:
+            batches = split_batches(records)
+            columns = [b.columns() for b in batches]
+        except UnsupportedFormatError as err:
+            return Appended(UnsupportedForMessageFormatError.errno, message=str(err))
+        except CorruptBatchError as err:
+            return Appended(CorruptRecordError.errno, message=f"{topic}-{partition}: {err}")
+        try:
+            with self.server.writing() as engine:
+                return self._append(engine.log, topic, partition, batches, columns)
+        except UnknownTopicError as err:
+            return Appended(UnknownTopicOrPartitionError.errno, message=str(err))
+        except (LogError, OSError) as err:
+            return Appended(KafkaStorageError.errno, message=f"{topic}-{partition}: {err}")
+
+    def _append(self, log: Log, topic: str, partition: int, batches: list[ProducedBatch],
+                columns: list[RecordBatch]) -> Appended:
+        if not 0 <= partition < log.partitions(topic):
+            return Appended(UnknownTopicOrPartitionError.errno,
+                            message=f"topic {topic!r} has no partition {partition}")
+        fresh: list[int] = []  # indexes of the batches to append (not duplicates)
+        first_offset = None
+        for i, b in enumerate(batches):
+            if b.producer_id >= 0 and b.base_sequence >= 0:
+                try:
+                    duplicate = self.sequences.check(topic, partition, b.producer_id, b.producer_epoch,
+                                                     b.base_sequence, b.last_sequence)
+                except SequenceError as err:
+                    return Appended(err.errno, message=str(err))
+                if duplicate is not None:
+                    first_offset = duplicate if first_offset is None else first_offset
+                    continue
+            fresh.append(i)
+        placed: list[tuple[int, int, ProducedBatch]] = []
+        if fresh:
+            records = RecordBatch.concat([columns[i] for i in fresh])
+            first = batches[fresh[0]]
+            if first.transactional:  # a producer's batches in one request are all of one transaction
+                error = self.transactions.produce_error(first.producer_id, first.producer_epoch, topic, partition)
+                if error:
+                    return Appended(error, message=f"{topic}-{partition}: producer {first.producer_id} epoch "
+                                    f"{first.producer_epoch} has no open transaction with this partition")
+                offsets = log.append_transactional(topic, partition, records, first.producer_id)
+            else:
+                offsets = log.append_batch(topic, partition, records)
+            start = 0
+            for i in fresh:
+                b = batches[i]
+                base = offsets[start]
+                start += b.count
+                if b.producer_id >= 0 and b.base_sequence >= 0:
+                    self.sequences.appended(topic, partition, b.producer_id, b.producer_epoch,
+                                            b.base_sequence, b.last_sequence, base)
+                placed.append((base, base + b.count, b))
+            first_offset = placed[0][0] if first_offset is None else first_offset
+        return Appended(0, first_offset if first_offset is not None else -1, log.start_offset(topic, partition),
+                        batches=(log.topic_incarnation(topic), placed))
+
+    # -- transactions plug in here ----------------------------------------------------------------------
+
+    def last_stable_offset(self, topic: str, partition: int, end: int, isolation_level: int) -> int:
+        """Where read_committed consumers stop: below the first offset of a transaction still open on
+        the partition (read_uncommitted ones read on to the end)."""
+        if isolation_level != READ_COMMITTED:
+            return end
+        return self.log.txn_index.stable_end(topic, partition, end)
+
+    def aborted_transactions(self, topic: str, partition: int, start: int, stable: int,
+                             isolation_level: int) -> list | None:
+        """Fetch's AbortedTransaction entries (producer id, first offset) in [start, stable) that a
+        read_committed consumer must drop."""
+        if isolation_level != READ_COMMITTED:
+            return None
+        return [AbortedTransaction(producer_id=t.producer_id, first_offset=t.first_offset)
+                for t in self.log.txn_index.aborted(topic, partition, start, stable)]
 
     def append_marker(self, topic: str, partition: int, producer_id: int, producer_epoch: int,
                       commit: bool) -> int:
-        """Write the commit or abort marker of producer_id's transaction into a partition. Blocking."""
+        """Write the commit or abort marker of producer_id's transaction into a partition (blocking)."""
         with self.server.writing() as engine:
             return engine.log.append_marker(topic, partition, producer_id, producer_epoch, commit)
 
+    # -- on the listener's event loop ---------------------------------------------------------------
+
+    def remember(self, topic: str, partition: int, appended: Appended) -> None:
+        """Keep the producer's batches for the fetches that follow, and wake the waiting fetches."""
+        incarnation, placed = appended.batches
+        if incarnation is not None:
+            for base, end, batch in placed:
+                self.cache.add(topic, partition, incarnation, base, end, with_base_offset(batch.raw, base))
+        self.notify_appended()
+
     def notify_appended(self) -> None:
-        """Wake the fetches waiting for data (call on the listener's event loop)."""
+        """Wake the fetches waiting for data."""
         if self.appended is not None:
             self.appended.set()
             self.appended = asyncio.Event()
-
-    def create_topic(self, name: str, config: TopicConfig) -> None:
-        """Create a topic in the log (raises TopicExistsError, InvalidTopicError). Blocking."""
-        with self.server.writing() as engine:
-            engine.log.create_topic(name, config)

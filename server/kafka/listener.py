@@ -94,6 +94,7 @@ class KafkaListener:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self.broker.appended = asyncio.Event()
+        self._loop.run_until_complete(self.broker.transactions.recover())
         self._server = self._loop.run_until_complete(
             asyncio.start_server(self._serve, sock=self.sock, limit=1 << 20))
         self._started.set()

@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from server.kafka.records import CONTROL, TRANSACTIONAL, encode_batch
+
 if TYPE_CHECKING:
+    from ksql.engine.log.transactions import TransactionIndex
     from server.kafka.broker import Broker
 
 log = logging.getLogger("ksql.server.kafka")
@@ -41,8 +45,6 @@ PRODUCER_FENCED = 90
 
 MAX_TRANSACTION_TIMEOUT_MS = 900_000  # transaction.max.timeout.ms
 MAX_EPOCH = 32_767
-PRODUCER_ID_BLOCK = 1000
-_ID_BLOCK_KEY = ""  # the coordinator state entry of the producer-id allocator (no transactional id is "")
 
 EMPTY, ONGOING = "Empty", "Ongoing"
 PREPARE_COMMIT, PREPARE_ABORT = "PrepareCommit", "PrepareAbort"
@@ -87,13 +89,10 @@ class TransactionCoordinator:
         self.index = broker.log.txn_index
         self.transactions: dict[str, Transaction] = {}
         self.by_producer: dict[int, Transaction] = {}
-        block = self.index.coordinator_state.get(_ID_BLOCK_KEY, {"next": 0})
-        self._next_id = self._id_limit = block["next"]
         for tid, doc in self.index.coordinator_state.items():
-            if tid != _ID_BLOCK_KEY:
-                txn = Transaction.of(tid, doc)
-                self.transactions[tid] = txn
-                self.by_producer[txn.producer_id] = txn
+            txn = Transaction.of(tid, doc)
+            self.transactions[tid] = txn
+            self.by_producer[txn.producer_id] = txn
 
     # ------------------------------------------------------------------ start-up
 
@@ -111,27 +110,16 @@ class TransactionCoordinator:
 
     # ------------------------------------------------------------------ producer ids
 
-    async def _allocate_producer_id(self) -> int:
-        if self._next_id >= self._id_limit:
-            limit = self._id_limit + PRODUCER_ID_BLOCK
-            await asyncio.to_thread(self.index.set_coordinator_state, _ID_BLOCK_KEY, {"next": limit})
-            self._id_limit = limit
-        pid = self._next_id
-        self._next_id += 1
-        return pid
-
-    async def init_producer_id(self, transactional_id: str | None, timeout_ms: int, producer_id: int = -1,
+    async def init_producer_id(self, transactional_id: str, timeout_ms: int, producer_id: int = -1,
                                producer_epoch: int = -1) -> tuple[int, int, int]:
-        """InitProducerId: (error, producer id, epoch)."""
-        if transactional_id is None:
-            return NONE, await self._allocate_producer_id(), 0
+        """InitProducerId of a transactional id: (error, producer id, epoch)."""
         if not transactional_id:
             return INVALID_REQUEST, -1, -1
         if not 0 < timeout_ms <= MAX_TRANSACTION_TIMEOUT_MS:
             return INVALID_TRANSACTION_TIMEOUT, -1, -1
         txn = self.transactions.get(transactional_id)
         if txn is None:
-            txn = Transaction(transactional_id, await self._allocate_producer_id(), 0, timeout_ms)
+            txn = Transaction(transactional_id, self.broker.producer_ids.new(), 0, timeout_ms)
             self.transactions[transactional_id] = txn
             self.by_producer[txn.producer_id] = txn
             async with txn.lock:
@@ -153,7 +141,7 @@ class TransactionCoordinator:
         """Fence the producer holding the current epoch (a new producer id when epochs run out)."""
         if txn.producer_epoch >= MAX_EPOCH - 1:
             self.by_producer.pop(txn.producer_id, None)
-            txn.producer_id, txn.producer_epoch = await self._allocate_producer_id(), 0
+            txn.producer_id, txn.producer_epoch = self.broker.producer_ids.new(), 0
             self.by_producer[txn.producer_id] = txn
         else:
             txn.producer_epoch += 1
@@ -304,3 +292,30 @@ class TransactionCoordinator:
 
     async def _persist(self, txn: Transaction) -> None:
         await asyncio.to_thread(self.index.set_coordinator_state, txn.transactional_id, txn.doc())
+
+
+def encode_log_records(index: TransactionIndex, topic: str, partition: int, offsets: Sequence[int],
+                       keys: Sequence, values: Sequence, timestamps: Sequence[int], headers: Sequence) -> bytes:
+    """Records read from the log as v2 batches for a Fetch: markers as control batches, aborted
+    transactions' records in transactional batches of their producer (read_committed consumers
+    drop those, as the response's aborted-transactions list says), all else in plain batches."""
+    if not offsets or not index.active(topic, partition):
+        return encode_batch(offsets[0], offsets, keys, values, timestamps, headers) if offsets else b""
+    first, last = offsets[0], offsets[-1] + 1
+    kind: dict[int, tuple[int, int, int]] = {}  # offset -> (attributes, producer id, epoch)
+    for m in index.markers(topic, partition, first, last):
+        kind[m.offset] = (TRANSACTIONAL | CONTROL, m.producer_id, m.producer_epoch)
+    for pid, start, end in index.aborted_ranges(topic, partition, first, last):
+        for o in range(max(start, first), min(end, last)):
+            kind[o] = (TRANSACTIONAL, pid, 0)
+    plain = (0, -1, -1)
+    out = []
+    run_start = 0
+    for i in range(1, len(offsets) + 1):
+        if i == len(offsets) or kind.get(offsets[i], plain) != kind.get(offsets[run_start], plain):
+            attributes, pid, epoch = kind.get(offsets[run_start], plain)
+            out.append(encode_batch(offsets[run_start], offsets[run_start:i], keys[run_start:i],
+                                    values[run_start:i], timestamps[run_start:i], headers[run_start:i],
+                                    attributes, pid, epoch))
+            run_start = i
+    return b"".join(out)

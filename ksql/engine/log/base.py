@@ -180,8 +180,17 @@ class Log(ABC):
     def delete_topic(self, name: str) -> None:
         """Delete a topic and its data; raises UnknownTopicError if absent."""
 
+    def alter_topic(self, name: str, config: TopicConfig) -> None:
+        """Change a topic's retention / cleanup policy, or add partitions (implementations that can)."""
+        raise LogError(f"{type(self).__name__} cannot change the settings of topic {name!r}")
+
     @abstractmethod
     def topic_exists(self, name: str) -> bool: ...
+
+    def topic_incarnation(self, name: str) -> int | None:
+        """A number that changes when the topic is deleted and created again (within this process),
+        for caches of its data; None when the implementation does not tell."""
+        return None
 
     @abstractmethod
     def topic_config(self, name: str) -> TopicConfig:

@@ -49,6 +49,7 @@ from __future__ import annotations
 import bisect
 import fcntl
 import hashlib
+import itertools
 import json
 import logging
 import mmap
@@ -70,6 +71,7 @@ from urllib.parse import quote
 from .base import (
     NO_HEADERS,
     CorruptLogError,
+    InvalidTopicError,
     Log,
     LogClosedError,
     LogError,
@@ -550,14 +552,18 @@ class _Partition:
         return self.segs[-1]
 
 
+_incarnations = itertools.count(1)
+
+
 class _Topic:
-    __slots__ = ("name", "config", "dir", "parts")
+    __slots__ = ("name", "config", "dir", "parts", "incarnation")
 
     def __init__(self, name: str, config: TopicConfig, tdir: str) -> None:
         self.name = name
         self.config = config
         self.dir = tdir
         self.parts: list[_Partition] = []
+        self.incarnation = next(_incarnations)  # a topic deleted and created again gets a new one
 
 
 class EmbeddedLog(Log):
@@ -948,8 +954,44 @@ class EmbeddedLog(Log):
                         del offs[tp]
                     self._write_group(group, offs)
 
+    def alter_topic(self, name: str, config: TopicConfig) -> None:
+        """Give a topic new settings: retention and cleanup policy apply from now on, and a higher
+        partition count adds empty partitions. topic.json is replaced atomically after the new
+        partitions' directories exist, so a crash leaves either the old or the new topic."""
+        validate_topic(name, config)
+        with self._meta_lock:
+            self._check_open()
+            t = self._topic(name)
+            if config.partitions < len(t.parts):
+                raise InvalidTopicError(f"topic {name!r} has {len(t.parts)} partitions: it cannot have "
+                                        f"{config.partitions} (partitions can only be added)")
+            for num in range(len(t.parts), config.partitions):
+                pdir = os.path.join(t.dir, str(num))
+                os.makedirs(pdir, exist_ok=True)
+                open(os.path.join(pdir, _seg_name(0) + ".log"), "ab").close()
+                if self._sync:
+                    _fsync_dir(pdir)
+            tmp = os.path.join(t.dir, f"topic.json.{uuid.uuid4().hex}")
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(asdict(config), f)
+                f.flush()
+                if self._sync:
+                    os.fsync(f.fileno())
+            os.replace(tmp, os.path.join(t.dir, "topic.json"))
+            if self._sync:
+                _fsync_dir(t.dir)
+            for num in range(len(t.parts), config.partitions):
+                t.parts.append(self._load_partition(name, num, os.path.join(t.dir, str(num)), config))
+            t.config = config
+            for part in t.parts:
+                with part.lock:
+                    part.config = config
+
     def topic_exists(self, name: str) -> bool:
         return name in self._topics
+
+    def topic_incarnation(self, name: str) -> int:
+        return self._topic(name).incarnation
 
     def topic_config(self, name: str) -> TopicConfig:
         return self._topic(name).config

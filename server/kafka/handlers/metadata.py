@@ -1,4 +1,4 @@
-"""Metadata: this one node leads every partition of every topic of the log.
+"""Metadata and DescribeCluster: this one node leads every partition of every topic of the log.
 
 Topics a client names that do not exist are created with one partition when the
 client allows it (auto.create.topics.enable is on, as in Kafka's default config).
@@ -10,6 +10,7 @@ import asyncio
 
 from kafka.errors import InvalidTopicError as InvalidTopic
 from kafka.errors import UnknownTopicOrPartitionError
+from kafka.protocol.admin import DescribeClusterRequest, DescribeClusterResponse
 from kafka.protocol.metadata import MetadataRequest, MetadataResponse
 
 from ksql.engine.log import InvalidTopicError, LogError, TopicConfig, TopicExistsError, UnknownTopicError
@@ -55,3 +56,13 @@ async def _describe(broker: Broker, name: str, auto_create: bool) -> Topic:
     return Topic(error_code=0, name=name, topic_id=broker.topic_id(name), is_internal=False, partitions=[
         Partition(error_code=0, partition_index=p, leader_id=node, leader_epoch=0, replica_nodes=[node],
                   isr_nodes=[node], offline_replicas=[]) for p in range(count)])
+
+
+@handles(DescribeClusterRequest, DescribeClusterResponse, 0, 1)
+async def describe_cluster(broker: Broker, request: DescribeClusterRequest, conn: Connection
+                           ) -> DescribeClusterResponse:
+    return DescribeClusterResponse(
+        version=request.API_VERSION, throttle_time_ms=0, error_code=0, error_message=None, endpoint_type=1,
+        cluster_id=broker.cluster_id, controller_id=broker.node_id,
+        brokers=[DescribeClusterResponse.DescribeClusterBroker(broker_id=broker.node_id, host=broker.host,
+                                                               port=broker.port, rack=None)])

@@ -1,5 +1,5 @@
-"""The transaction APIs: InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit,
-EndTxn (the state machine is server.kafka.transactions)."""
+"""The transaction APIs: AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn (the state
+machine is server.kafka.transactions; InitProducerId is in producer_ids)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from kafka.protocol.producer.transaction import (
     AddPartitionsToTxnResponse,
     EndTxnRequest,
     EndTxnResponse,
-    InitProducerIdRequest,
-    InitProducerIdResponse,
     TxnOffsetCommitRequest,
     TxnOffsetCommitResponse,
 )
@@ -30,18 +28,6 @@ CommitPartition = CommitTopic.TxnOffsetCommitResponsePartition
 def _for_version(error: int, version: int, fenced_since: int) -> int:
     """PRODUCER_FENCED is INVALID_PRODUCER_EPOCH to clients of versions before KIP-588's."""
     return INVALID_PRODUCER_EPOCH if error == PRODUCER_FENCED and version < fenced_since else error
-
-
-@handles(InitProducerIdRequest, InitProducerIdResponse, 0, 5)
-async def init_producer_id(broker: Broker, request: InitProducerIdRequest,
-                           conn: Connection) -> InitProducerIdResponse:
-    version = request.API_VERSION
-    error, pid, epoch = await broker.transactions.init_producer_id(
-        request.transactional_id, request.transaction_timeout_ms,
-        request.producer_id if version >= 3 else -1, request.producer_epoch if version >= 3 else -1)
-    return InitProducerIdResponse(version=version, throttle_time_ms=0, error_code=_for_version(error, version, 4),
-                                  producer_id=pid,
-                                  producer_epoch=epoch)
 
 
 @handles(AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, 0, 3)
