@@ -105,14 +105,13 @@ def _records(broker: Broker, log: Log, topic: str, partition: int, offset: int, 
     while offset < stable and (not out or size < max_bytes):
         cached = broker.cache.read(topic, partition, incarnation, offset, max_bytes - size) \
             if incarnation is not None else None
-        if cached is not None:
+        if cached is not None and cached[1] <= stable:
             batches, after = cached
-            if after > stable:
-                break  # not yet visible to this consumer: the log read below stops at `stable`
             out += batches
             size += sum(map(len, batches))
             offset = after
             continue
+        # not cached, or cached batches reaching past `stable`: the log read below stops there
         # every record, markers and aborted ones too: consumers filter by the batches' attributes
         batch = log.read_batch(topic, partition, offset, min(READ_RECORDS, stable - offset), committed_only=False)
         if not len(batch):
