@@ -31,6 +31,7 @@ from server.kafka.records import (
     split_batches,
     with_base_offset,
 )
+from server.kafka.sasl import SaslPlain
 from server.kafka.transactions import TransactionCoordinator
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class Broker:
         self.cache = BatchCache()
         # Fetches waiting for data wait on this; set by every append made through the broker
         self.appended: asyncio.Event | None = None
+        self.sasl = SaslPlain.from_config(server.config)  # None: clients need not authenticate
         self.groups = GroupCoordinator()
         self.transactions = TransactionCoordinator(self)
 

@@ -26,6 +26,7 @@ from ksql.errors import KsqlError
 from server.kafka import handlers  # noqa: F401 - registers every API this broker serves
 from server.kafka.broker import Broker
 from server.kafka.dispatch import HANDLERS, Connection, supported_versions
+from server.kafka.sasl import OPEN_API_KEYS
 
 log = logging.getLogger("ksql.server.kafka")
 
@@ -145,6 +146,8 @@ class KafkaListener:
                 return _unsupported_api_versions(correlation_id)
             raise ProtocolError(f"unsupported version {version} of {handler.request.name} "
                                 f"(this broker serves {handler.min_version}..{handler.max_version})")
+        if self.broker.sasl is not None and conn.principal is None and api_key not in OPEN_API_KEYS:
+            raise ProtocolError(f"{handler.request.name} before SASL authentication, which this server requires")
         flexible = handler.request.flexible_version_q(version)
         try:
             data = io.BytesIO(frame)

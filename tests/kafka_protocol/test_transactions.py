@@ -25,10 +25,11 @@ def transactional_producer(bootstrap: str, transactional_id: str) -> Producer:
     return producer
 
 
-def read(bootstrap: str, topic: str, partitions: int, isolation: str, settle: float = 1.5) -> list[str]:
+def read(bootstrap: str, topic: str, partitions: int, isolation: str, settle: float = 1.5,
+         config: dict[str, str] | None = None) -> list[str]:
     """Every value a consumer with this isolation level reads from the beginning (until quiet)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": _name("reader"), "enable.auto.commit": False,
-                         "isolation.level": isolation, "enable.partition.eof": True})
+                         "isolation.level": isolation, "enable.partition.eof": True, **(config or {})})
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
     values: list[str] = []
     eof: set[int] = set()

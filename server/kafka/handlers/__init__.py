@@ -10,6 +10,7 @@ from server.kafka.handlers import (  # noqa: F401
     offsets,
     produce,
     producer_ids,
+    sasl,
     topics,
     transactions,
 )
