@@ -194,3 +194,21 @@ def test_persistent_queries_skip_aborted_records_and_markers(kafka_server: Kafka
             values = read(kafka_server.bootstrap, sink, 1, "read_uncommitted", settle=0.3)
         time.sleep(0.5)
         assert read(kafka_server.bootstrap, sink, 1, "read_uncommitted", settle=0.3) == ["kept", "kept-too"]
+
+
+def test_transaction_past_its_timeout_is_aborted(kafka_server: KafkaServer) -> None:
+    topic = _name("timeout")
+    create_topic(kafka_server, topic, 1)
+    producer = Producer({"bootstrap.servers": kafka_server.bootstrap, "transactional.id": _name("tx"),
+                         "transaction.timeout.ms": 1000})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(topic, value=b"abandoned", partition=0)
+    producer.flush(30)
+    time.sleep(2)  # the coordinator aborts it: read_committed readers are not held back by it
+    plain = Producer({"bootstrap.servers": kafka_server.bootstrap})
+    plain.produce(topic, value=b"later", partition=0)
+    plain.flush(30)
+    assert read(kafka_server.bootstrap, topic, 1, "read_committed") == ["later"]
+    with pytest.raises(KafkaException):
+        producer.commit_transaction(30)  # its epoch was bumped: it is fenced

@@ -61,9 +61,16 @@ class _Partition:
     aborted: list[AbortedTxn] = field(default_factory=list)  # by last_offset
     hidden: list[tuple[int, int]] = field(default_factory=list)  # sorted [start, end): aborted data, markers
     markers: dict[int, Marker] = field(default_factory=dict)
+    marker_offsets: list[int] = field(default_factory=list)  # sorted
+    aborted_last: list[int] = field(default_factory=list)  # the aborted transactions' last offsets, sorted
 
     def hide(self, start: int, end: int) -> None:
         bisect.insort(self.hidden, (start, end))
+
+    def add_aborted(self, txn: AbortedTxn) -> None:
+        i = bisect.bisect_right(self.aborted_last, txn.last_offset)
+        self.aborted.insert(i, txn)
+        self.aborted_last.insert(i, txn.last_offset)
 
 
 class TransactionIndex:
@@ -108,7 +115,7 @@ class TransactionIndex:
             elif kind == "aborted":  # from a compacted journal
                 part = self._parts.setdefault(tp, _Partition())
                 ranges = [(start, stop) for start, stop in entry["ranges"] if stop <= end]
-                part.aborted.append(AbortedTxn(entry["pid"], entry["first"], entry["last"], ranges))
+                part.add_aborted(AbortedTxn(entry["pid"], entry["first"], entry["last"], ranges))
                 for start, stop in ranges:
                     part.hide(start, stop)
         self._rewrite()
@@ -186,7 +193,8 @@ class TransactionIndex:
                     if not ranges:
                         del part.open_ranges[pid]
                         del part.open[pid]
-            part.markers.pop(base, None)
+            if part.markers.pop(base, None) is not None:
+                part.marker_offsets.remove(base)
             if (base, base + count) in part.hidden:
                 part.hidden.remove((base, base + count))
 
@@ -198,12 +206,13 @@ class TransactionIndex:
     def _add_marker(self, tp: tuple[str, int], marker: Marker) -> None:
         part = self._parts.setdefault(tp, _Partition())
         part.markers[marker.offset] = marker
+        bisect.insort(part.marker_offsets, marker.offset)
         part.hide(marker.offset, marker.offset + 1)
         pid = marker.producer_id
         first = part.open.pop(pid, None)
         ranges = part.open_ranges.pop(pid, [])
         if not marker.commit and first is not None:
-            part.aborted.append(AbortedTxn(pid, first, marker.offset, ranges))
+            part.add_aborted(AbortedTxn(pid, first, marker.offset, ranges))
             for start, stop in ranges:
                 part.hide(start, stop)
 
@@ -250,7 +259,8 @@ class TransactionIndex:
         part = self._parts.get((topic, partition))
         if part is None:
             return []
-        return [t for t in part.aborted if t.last_offset >= start and t.first_offset < end]
+        i = bisect.bisect_left(part.aborted_last, start)
+        return [t for t in part.aborted[i:] if t.first_offset < end]
 
     def aborted_ranges(self, topic: str, partition: int, start: int,
                        end: int) -> list[tuple[int, int, int]]:
@@ -268,7 +278,8 @@ class TransactionIndex:
         part = self._parts.get((topic, partition))
         if part is None:
             return []
-        return sorted((m for o, m in part.markers.items() if start <= o < end), key=lambda m: m.offset)
+        offsets = part.marker_offsets
+        return [part.markers[o] for o in offsets[bisect.bisect_left(offsets, start):bisect.bisect_left(offsets, end)]]
 
     def open_transactions(self, topic: str, partition: int) -> dict[int, int]:
         part = self._parts.get((topic, partition))
