@@ -323,6 +323,16 @@ class TransactionalLog(Log):
             return self.inner.append_batch(topic, partition, batch)
         return self._hold(topic, partition, "batch", batch, txn)
 
+    def append_kafka_batch(self, topic: str, partition: int, raw: bytes | memoryview, count: int,
+                           max_timestamp: int) -> Sequence[int]:
+        if self._txn() is not None:  # held with the transaction's other appends, as records
+            return super().append_kafka_batch(topic, partition, raw, count, max_timestamp)
+        self.finish()
+        return self.inner.append_kafka_batch(topic, partition, raw, count, max_timestamp)
+
+    def read_raw(self, topic: str, partition: int, offset: int, max_bytes: int) -> list:
+        return self.inner.read_raw(topic, partition, offset, max_bytes)
+
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
         return self.inner.read(topic, partition, offset, max_records)
 
@@ -337,9 +347,6 @@ class TransactionalLog(Log):
 
     def alter_topic(self, name: str, config: TopicConfig) -> None:
         self.inner.alter_topic(name, config)
-
-    def topic_incarnation(self, name: str) -> int | None:
-        return self.inner.topic_incarnation(name)
 
     def topic_exists(self, name: str) -> bool:
         return self.inner.topic_exists(name)

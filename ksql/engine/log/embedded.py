@@ -14,10 +14,13 @@ Segment file = a sequence of batches, one per append() call, written with one wr
     u32 length      bytes after this field (24 + payload)
     u32 crc         zlib.crc32 of everything after this field
     i64 base_offset
-    u32 count
+    u32 count       number of records; the top bit (KAFKA_BATCH) marks a Kafka payload
     i64 max_timestamp
     payload         count records: <q ts><i key_len|-1><i value_len|-1><H n_headers>
-                    key value, then per header <H name_len><i value_len|-1> name value
+                    key value, then per header <H name_len><i value_len|-1> name value;
+                    or, with KAFKA_BATCH, a Kafka v2 record batch as a Kafka producer sent it
+                    (its base offset set): Kafka fetches serve it as it is (read_raw), the
+                    engine's reads decode it (see kafka_batch)
 
 Index file = entries <q offset><q position><q max timestamp of the batches before position>,
 one for the first batch of the segment and then one per batch starting at least
@@ -49,7 +52,6 @@ from __future__ import annotations
 import bisect
 import fcntl
 import hashlib
-import itertools
 import json
 import logging
 import mmap
@@ -68,6 +70,7 @@ from dataclasses import asdict, dataclass
 from itertools import repeat
 from urllib.parse import quote
 
+from . import kafka_batch
 from .base import (
     NO_HEADERS,
     CorruptLogError,
@@ -89,6 +92,9 @@ _log = logging.getLogger(__name__)
 
 _LC = struct.Struct("<II")  # length, crc
 _REST = struct.Struct("<qIq")  # base_offset, count, max_timestamp
+KAFKA_BATCH = 1 << 31  # in a batch's count: its payload is a Kafka record batch
+_COUNT = KAFKA_BATCH - 1
+_KAFKA_BASE = struct.Struct(">q")  # a Kafka batch's base offset, its first field
 _HDR = struct.Struct("<IIqIq")
 _HDR_SIZE = _HDR.size  # 28
 _REC = struct.Struct("<qiiH")
@@ -342,6 +348,7 @@ def _batch_problem(buf, pos: int, size: int, expected: int, limit: int, exact: b
     if pos + _HDR_SIZE > size:
         return "batch header cut short"
     length, crc, base, count, _ = _HDR.unpack_from(buf, pos)
+    count &= _COUNT
     if length < 24 or pos + 4 + length > size:
         return f"bad batch length {length}"
     if count < 1 or base + count > limit or (base != expected if exact else base < expected):
@@ -366,6 +373,7 @@ def _next_intact(buf, start: int, size: int, expected: int, limit: int, hints: S
     unpack, crc32 = _HDR.unpack_from, zlib.crc32
     for q in range(start, min(bound, size - _HDR_SIZE + 1)):
         length, crc, base, count, _ = unpack(buf, q)
+        count &= _COUNT
         if (24 <= length and q + 4 + length <= size and count >= 1 and expected <= base
                 and base + count <= limit and base - expected <= (q - start + 1) // _REC_SIZE
                 and crc32(buf[q + 8 : q + 4 + length]) == crc):
@@ -462,6 +470,31 @@ def _remember(p: _Partition, next_offset: int, cursor: tuple) -> None:
 
 
 
+def _native_payload(kafka_raw: bytes) -> bytes:
+    """A stored Kafka batch's records in this log's own record format."""
+    return _encode_columns(kafka_batch.batch_records(kafka_raw))[0]
+
+
+class _RawBatches:
+    """What read_raw collects: Kafka batches as stored, other batches' records decoded."""
+
+    __slots__ = ("batches",)
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, bytes | RecordBatch]] = []
+
+    def add(self, buf: bytes, start: int, end: int, base: int, count: int, kafka: int, offset: int,
+            partition: int) -> int:
+        """Collect the batch at buf[start:end]; returns its size in bytes."""
+        if kafka:
+            self.batches.append((base, buf[start:end]))
+        else:
+            records = RecordBatch([], [], [], [], range(0), partition)
+            _decode_columns(buf, start, end, base, offset, count, partition, records)
+            self.batches.append((records.offsets[0], records))
+        return end - start
+
+
 class _Segment:
     __slots__ = (
         "base",
@@ -538,18 +571,14 @@ class _Partition:
         return self.segs[-1]
 
 
-_incarnations = itertools.count(1)
-
-
 class _Topic:
-    __slots__ = ("name", "config", "dir", "parts", "incarnation")
+    __slots__ = ("name", "config", "dir", "parts")
 
     def __init__(self, name: str, config: TopicConfig, tdir: str) -> None:
         self.name = name
         self.config = config
         self.dir = tdir
         self.parts: list[_Partition] = []
-        self.incarnation = next(_incarnations)  # a topic deleted and created again gets a new one
 
 
 class EmbeddedLog(Log):
@@ -699,6 +728,7 @@ class EmbeddedLog(Log):
                 problem = _batch_problem(buf, pos, size, expected, hi, exact=True)
                 if problem is None:
                     length, _, base, count, batch_ts = _HDR.unpack_from(buf, pos)
+                    count &= _COUNT
                     if after_hole or not seg.idx_pos or pos - seg.idx_pos[-1] >= self.index_interval_bytes:
                         seg.idx_off.append(base)
                         seg.idx_pos.append(pos)
@@ -973,9 +1003,6 @@ class EmbeddedLog(Log):
     def topic_exists(self, name: str) -> bool:
         return name in self._topics
 
-    def topic_incarnation(self, name: str) -> int:
-        return self._topic(name).incarnation
-
     def topic_config(self, name: str) -> TopicConfig:
         return self._topic(name).config
 
@@ -1010,16 +1037,30 @@ class EmbeddedLog(Log):
             raise _bad_records(topic, partition, e) from e
         return self._append(p, topic, n, payload, max_ts)
 
-    def _append(self, p: _Partition, topic: str, n: int, payload: bytes, max_ts: int) -> range:
-        """Write one batch of n encoded records; returns their offsets."""
+    def append_kafka_batch(self, topic: str, partition: int, raw: bytes | memoryview, count: int,
+                           max_timestamp: int) -> range:
+        """Store a Kafka v2 record batch of `count` records as it is, its base offset set to the offset
+        its first record gets (the caller has checked its CRC and framing: kafka_batch.check_records)."""
+        p = self._part(topic, partition)
+        if not 0 < count < KAFKA_BATCH or len(raw) < kafka_batch.HEADER_SIZE:
+            raise ValueError(f"append to {topic}-{partition}: not a Kafka batch of {count} records")
+        return self._append(p, topic, count, memoryview(raw)[_KAFKA_BASE.size:], max_timestamp, kafka=True)
+
+    def _append(self, p: _Partition, topic: str, n: int, payload: bytes | memoryview, max_ts: int,
+                kafka: bool = False) -> range:
+        """Write one batch of n encoded records; returns their offsets. A Kafka batch's payload comes
+        without its base offset, which is written here, once the offset is known."""
         with p.lock:
             self._check_open()
             if p.deleted:
                 raise UnknownTopicError(f"unknown topic {topic!r} (deleted)")
             base = p.next_offset
-            rest = _REST.pack(base, n, max_ts)
-            head = _LC.pack(24 + len(payload), zlib.crc32(payload, zlib.crc32(rest))) + rest
-            total = _HDR_SIZE + len(payload)
+            if kafka:
+                rest = _REST.pack(base, n | KAFKA_BATCH, max_ts) + _KAFKA_BASE.pack(base)
+            else:
+                rest = _REST.pack(base, n, max_ts)
+            head = _LC.pack(4 + len(rest) + len(payload), zlib.crc32(payload, zlib.crc32(rest))) + rest
+            total = len(head) + len(payload)
             seg = p.active
             if seg.size > 0 and seg.size + total > self.segment_bytes:
                 self._roll(p)
@@ -1028,7 +1069,7 @@ class EmbeddedLog(Log):
             try:
                 written = os.writev(p.wfd, (head, payload))
                 if written != total:  # short write (disk full?): finish it or fail below
-                    data = (head + payload)[written:]
+                    data = (head + bytes(payload))[written:]
                     while data:
                         k = os.write(p.wfd, data)
                         data = data[k:]
@@ -1123,8 +1164,18 @@ class EmbeddedLog(Log):
         self._read(topic, partition, offset, max_records, _decode_columns, out)
         return out
 
+    def read_raw(self, topic: str, partition: int, offset: int, max_bytes: int
+                 ) -> list[tuple[int, bytes | RecordBatch]]:
+        """The stored batches from the one holding `offset`, about max_bytes of them (at least one):
+        (base offset, the Kafka batch as stored) for Kafka batches, (first offset, its records from
+        `offset` on) for the others. What a Kafka fetch serves."""
+        out = _RawBatches()
+        self._read(topic, partition, offset, max_bytes, None, out)
+        return out.batches
+
     def _read(self, topic: str, partition: int, offset: int, max_records: int, decode, out) -> None:
-        """Decode the records at offsets >= `offset` (at most max_records) with `decode` into `out`."""
+        """Decode the records at offsets >= `offset` (at most max_records) with `decode` into `out`;
+        with decode None, collect the stored batches into `out` (a _RawBatches, max_records in bytes)."""
         p = self._part(topic, partition)
         with p.lock:
             self._check_open()
@@ -1138,7 +1189,7 @@ class EmbeddedLog(Log):
             i = bisect.bisect_right(p.bases, offset) - 1
             limit = max_records
             resume = None  # file position in segs[i] of the batch after a resumed one
-            cursor = p.cursors.pop(offset, None) if p.cursors else None
+            cursor = p.cursors.pop(offset, None) if p.cursors and decode is not None else None
             if cursor is not None and cursor[0] is segs[i]:  # (else retention dropped its segment)
                 seg, buf, pos, end, resume = cursor
                 limit, pos, offset = decode(buf, pos, end, offset, offset, limit, p.num, out)
@@ -1188,7 +1239,8 @@ class EmbeddedLog(Log):
                     if len(buf) < _HDR_SIZE:
                         pos, expected = self._skip_damage(p, seg, pos, expected, "batch header cut short")
                         continue
-                length, crc, base, count, _ = _HDR.unpack_from(buf, rel)
+                length, crc, base, raw_count, _ = _HDR.unpack_from(buf, rel)
+                count = raw_count & _COUNT
                 total = 4 + length
                 if base + count <= offset:
                     pos += total
@@ -1203,12 +1255,26 @@ class EmbeddedLog(Log):
                 if zlib.crc32(memoryview(buf)[rel + 8 : rel + total]) != crc:
                     pos, expected = self._skip_damage(p, seg, pos, expected, "CRC mismatch")
                     continue
-                end = rel + total
-                limit, stop, next_offset = decode(buf, rel + _HDR_SIZE, end, base, offset, limit, partition, out)
+                start, end = rel + _HDR_SIZE, rel + total
+                kafka = raw_count & KAFKA_BATCH
+                if decode is None:  # read_raw: the stored batches themselves
+                    limit -= out.add(buf, start, end, base, count, kafka, offset, partition)
+                    pos += total
+                    expected = base + count
+                    continue
+                batch_buf = buf
+                if kafka:  # the engine reads records: the Kafka batch's, in this log's own format
+                    try:
+                        batch_buf = _native_payload(buf[start:end])
+                    except kafka_batch.KafkaBatchError as e:
+                        pos, expected = self._skip_damage(p, seg, pos, expected, f"Kafka batch: {e}")
+                        continue
+                    start, end = 0, len(batch_buf)
+                limit, stop, next_offset = decode(batch_buf, start, end, base, offset, limit, partition, out)
                 pos += total
                 expected = base + count
                 if stop < end:  # the limit was reached inside this batch
-                    _remember(p, next_offset, (seg, buf, stop, end, pos))
+                    _remember(p, next_offset, (seg, batch_buf, stop, end, pos))
         finally:
             if not active:
                 self._release_fd(seg)
