@@ -128,7 +128,7 @@ class KafkaListener:
         except ProtocolError as err:
             log.warning("Kafka client %s (%s): %s; closing the connection", conn.peer, conn.client_id, err)
         except asyncio.CancelledError:
-            raise
+            pass  # the listener is stopping (re-raising makes asyncio log the cancelled connection)
         except Exception:  # noqa: BLE001 - a bug answering one request must not stop the listener
             log.exception("Kafka client %s: request failed; closing the connection", conn.peer)
         finally:
