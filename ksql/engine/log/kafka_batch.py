@@ -64,6 +64,9 @@ def check_records(raw: bytes | memoryview) -> None:
             b = body[pos]
             if b < 0x80:
                 pos += 1 + ((b >> 1) ^ -(b & 1))
+            elif body[pos + 1] < 0x80:  # two bytes: records of 64..8191 bytes
+                z = (b & 0x7F) | (body[pos + 1] << 7)
+                pos += 2 + ((z >> 1) ^ -(z & 1))
             else:
                 length, pos = _varint(body, pos)
                 pos += length
@@ -130,6 +133,10 @@ def decode_records(body: bytes, count: int, base_ts: int) -> RecordBatch:
         if b < 0x80:
             pos += 1
             n = (b >> 1) ^ -(b & 1)
+        elif body[pos + 1] < 0x80:  # two bytes: values of 64..8191 bytes
+            z = (b & 0x7F) | (body[pos + 1] << 7)
+            pos += 2
+            n = (z >> 1) ^ -(z & 1)
         else:
             n, pos = _varint(body, pos)
         if n < 0:
