@@ -323,26 +323,27 @@ class TransactionalLog(Log):
             return self.inner.append_batch(topic, partition, batch)
         return self._hold(topic, partition, "batch", batch, txn)
 
-    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000, **kwargs: Any) -> list[Record]:
-        return self.inner.read(topic, partition, offset, max_records, **kwargs)
+    def append_kafka_batch(self, topic: str, partition: int, raw: bytes | memoryview, count: int,
+                           max_timestamp: int) -> Sequence[int]:
+        if self._txn() is not None:  # held with the transaction's other appends, as records
+            return super().append_kafka_batch(topic, partition, raw, count, max_timestamp)
+        self.finish()
+        return self.inner.append_kafka_batch(topic, partition, raw, count, max_timestamp)
 
-    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000, **kwargs: Any) -> Any:
-        return self.inner.read_batch(topic, partition, offset, max_records, **kwargs)
+    def read_raw(self, topic: str, partition: int, offset: int, max_bytes: int) -> list:
+        return self.inner.read_raw(topic, partition, offset, max_bytes)
+
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
+        return self.inner.read(topic, partition, offset, max_records)
+
+    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> Any:
+        return self.inner.read_batch(topic, partition, offset, max_records)
 
     # ---- the Kafka listener's extras of the embedded log (consumer groups, Kafka transactions)
 
     @property
     def txn_index(self) -> Any:
         return self.inner.txn_index
-
-    def append_transactional(self, topic: str, partition: int, batch: Any, producer_id: int) -> Sequence[int]:
-        self.finish()
-        return self.inner.append_transactional(topic, partition, batch, producer_id)
-
-    def append_marker(self, topic: str, partition: int, producer_id: int, producer_epoch: int, commit: bool,
-                      coordinator_epoch: int = 0) -> int:
-        self.finish()
-        return self.inner.append_marker(topic, partition, producer_id, producer_epoch, commit, coordinator_epoch)
 
     def groups(self) -> list[str]:
         return self.inner.groups()
@@ -361,9 +362,6 @@ class TransactionalLog(Log):
 
     def alter_topic(self, name: str, config: TopicConfig) -> None:
         self.inner.alter_topic(name, config)
-
-    def topic_incarnation(self, name: str) -> int | None:
-        return self.inner.topic_incarnation(name)
 
     def topic_exists(self, name: str) -> bool:
         return self.inner.topic_exists(name)

@@ -8,28 +8,32 @@ writers, then the runner is woken) and a fetch can wait for new data.
 from __future__ import annotations
 
 import asyncio
+import struct
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kafka.errors import (
     CorruptRecordError,
+    InvalidRecordError,
     KafkaStorageError,
     UnknownTopicOrPartitionError,
     UnsupportedForMessageFormatError,
 )
 from kafka.protocol.consumer import FetchResponse
 
-from ksql.engine.log import Log, LogError, RecordBatch, TopicConfig, UnknownTopicError
-from server.kafka.batch_cache import BatchCache
+from ksql.engine.log import Log, LogError, TopicConfig, UnknownTopicError
 from server.kafka.groups import GroupCoordinator
 from server.kafka.producers import ProducerIds, ProducerSequences, SequenceError
 from server.kafka.records import (
+    CONTROL,
+    TRANSACTIONAL,
     CorruptBatchError,
     ProducedBatch,
     UnsupportedFormatError,
+    encode_batch,
     split_batches,
-    with_base_offset,
 )
 from server.kafka.sasl import SaslPlain
 from server.kafka.transactions import TransactionCoordinator
@@ -40,6 +44,8 @@ if TYPE_CHECKING:
 NODE_ID = 0
 READ_COMMITTED = 1  # Fetch's isolation level
 AbortedTransaction = FetchResponse.FetchableTopicResponse.PartitionData.AbortedTransaction
+_CONTROL_KEY = struct.Struct(">hh")  # a marker's key: version, type (0 abort, 1 commit)
+_CONTROL_VALUE = struct.Struct(">hi")  # version, coordinator epoch
 
 
 @dataclass
@@ -50,8 +56,6 @@ class Appended:
     base_offset: int = -1
     log_start_offset: int = -1
     message: str | None = None
-    # the producer's batches with their offsets, for the batch cache: (incarnation, [(base, end, raw)])
-    batches: tuple[int | None, list[tuple[int, int, ProducedBatch]]] = (None, [])
 
 
 class Broker:
@@ -65,7 +69,6 @@ class Broker:
         self.cluster_id = server.cluster_id
         self.producer_ids = ProducerIds()
         self.sequences = ProducerSequences()
-        self.cache = BatchCache()
         # Fetches waiting for data wait on this; set by every append made through the broker
         self.appended: asyncio.Event | None = None
         self.sasl = SaslPlain.from_config(server.config)  # None: clients need not authenticate
@@ -100,66 +103,55 @@ class Broker:
             engine.log.alter_topic(name, config)
 
     def produce(self, topic: str, partition: int, records: bytes) -> Appended:
-        """Append a Produce request's batches for one partition: decoded here, appended together under
-        the engine lock (which serializes them with every other writer and the producers' sequence
-        checks), after which the query runner is woken as for a REST insert."""
+        """Append a Produce request's batches for one partition, each stored as the producer sent it,
+        under the engine lock (which serializes them with every other writer and the producers'
+        sequence checks); the query runner is woken afterwards, as for a REST insert."""
         try:
             batches = split_batches(records)
-            columns = [b.columns() for b in batches]
         except UnsupportedFormatError as err:
             return Appended(UnsupportedForMessageFormatError.errno, message=str(err))
         except CorruptBatchError as err:
             return Appended(CorruptRecordError.errno, message=f"{topic}-{partition}: {err}")
         try:
             with self.server.writing() as engine:
-                return self._append(engine.log, topic, partition, batches, columns)
+                return self._append(engine.log, topic, partition, batches)
         except UnknownTopicError as err:
             return Appended(UnknownTopicOrPartitionError.errno, message=str(err))
         except (LogError, OSError) as err:
             return Appended(KafkaStorageError.errno, message=f"{topic}-{partition}: {err}")
 
-    def _append(self, log: Log, topic: str, partition: int, batches: list[ProducedBatch],
-                columns: list[RecordBatch]) -> Appended:
+    def _append(self, log: Log, topic: str, partition: int, batches: list[ProducedBatch]) -> Appended:
         if not 0 <= partition < log.partitions(topic):
             return Appended(UnknownTopicOrPartitionError.errno,
                             message=f"topic {topic!r} has no partition {partition}")
-        fresh: list[int] = []  # indexes of the batches to append (not duplicates)
-        first_offset = None
-        for i, b in enumerate(batches):
-            if b.producer_id >= 0 and b.base_sequence >= 0:
+        first_offset = -1
+        for b in batches:
+            if b.control:  # markers are the transaction coordinator's to write
+                return Appended(InvalidRecordError.errno, first_offset,
+                                message=f"{topic}-{partition}: producers may not write control batches")
+            if b.transactional:
+                error = self.transactions.produce_error(b.producer_id, b.producer_epoch, topic, partition)
+                if error:
+                    return Appended(error, first_offset, message=f"{topic}-{partition}: producer {b.producer_id} "
+                                    f"epoch {b.producer_epoch} has no open transaction with this partition")
+            idempotent = b.producer_id >= 0 and b.base_sequence >= 0
+            if idempotent:
                 try:
                     duplicate = self.sequences.check(topic, partition, b.producer_id, b.producer_epoch,
                                                      b.base_sequence, b.last_sequence)
                 except SequenceError as err:
-                    return Appended(err.errno, message=str(err))
-                if duplicate is not None:
-                    first_offset = duplicate if first_offset is None else first_offset
+                    return Appended(err.errno, first_offset, message=str(err))
+                if duplicate is not None:  # a retry of a batch already appended: acknowledged again
+                    first_offset = duplicate if first_offset < 0 else first_offset
                     continue
-            fresh.append(i)
-        placed: list[tuple[int, int, ProducedBatch]] = []
-        if fresh:
-            records = RecordBatch.concat([columns[i] for i in fresh])
-            first = batches[fresh[0]]
-            if first.transactional:  # a producer's batches in one request are all of one transaction
-                error = self.transactions.produce_error(first.producer_id, first.producer_epoch, topic, partition)
-                if error:
-                    return Appended(error, message=f"{topic}-{partition}: producer {first.producer_id} epoch "
-                                    f"{first.producer_epoch} has no open transaction with this partition")
-                offsets = log.append_transactional(topic, partition, records, first.producer_id)
-            else:
-                offsets = log.append_batch(topic, partition, records)
-            start = 0
-            for i in fresh:
-                b = batches[i]
-                base = offsets[start]
-                start += b.count
-                if b.producer_id >= 0 and b.base_sequence >= 0:
-                    self.sequences.appended(topic, partition, b.producer_id, b.producer_epoch,
-                                            b.base_sequence, b.last_sequence, base)
-                placed.append((base, base + b.count, b))
-            first_offset = placed[0][0] if first_offset is None else first_offset
-        return Appended(0, first_offset if first_offset is not None else -1, log.start_offset(topic, partition),
-                        batches=(log.topic_incarnation(topic), placed))
+            if not b.count:
+                continue
+            base = log.append_kafka_batch(topic, partition, b.raw, b.count, b.max_timestamp)[0]
+            if idempotent:
+                self.sequences.appended(topic, partition, b.producer_id, b.producer_epoch, b.base_sequence,
+                                        b.last_sequence, base)
+            first_offset = base if first_offset < 0 else first_offset
+        return Appended(0, first_offset, log.start_offset(topic, partition))
 
     # -- transactions plug in here ----------------------------------------------------------------------
 
@@ -181,19 +173,14 @@ class Broker:
 
     def append_marker(self, topic: str, partition: int, producer_id: int, producer_epoch: int,
                       commit: bool) -> int:
-        """Write the commit or abort marker of producer_id's transaction into a partition (blocking)."""
+        """Write the commit or abort marker of producer_id's transaction into a partition: a control
+        batch, as Kafka's coordinator writes it (blocking)."""
+        raw = encode_batch(0, [0], [_CONTROL_KEY.pack(0, 1 if commit else 0)], [_CONTROL_VALUE.pack(0, 0)],
+                           [int(time.time() * 1000)], [()], TRANSACTIONAL | CONTROL, producer_id, producer_epoch)
         with self.server.writing() as engine:
-            return engine.log.append_marker(topic, partition, producer_id, producer_epoch, commit)
+            return engine.log.append_kafka_batch(topic, partition, raw, 1, int(time.time() * 1000))[0]
 
     # -- on the listener's event loop ---------------------------------------------------------------
-
-    def remember(self, topic: str, partition: int, appended: Appended) -> None:
-        """Keep the producer's batches for the fetches that follow, and wake the waiting fetches."""
-        incarnation, placed = appended.batches
-        if incarnation is not None:
-            for base, end, batch in placed:
-                self.cache.add(topic, partition, incarnation, base, end, with_base_offset(batch.raw, base))
-        self.notify_appended()
 
     def notify_appended(self) -> None:
         """Wake the fetches waiting for data."""

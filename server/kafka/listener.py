@@ -103,9 +103,10 @@ class KafkaListener:
             self._loop.run_forever()
         finally:
             self._server.close()
-            for task in asyncio.all_tasks(self._loop):
+            tasks = asyncio.all_tasks(self._loop)
+            for task in tasks:
                 task.cancel()
-            self._loop.run_until_complete(asyncio.sleep(0))
+            self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             self._loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -129,7 +130,7 @@ class KafkaListener:
         except ProtocolError as err:
             log.warning("Kafka client %s (%s): %s; closing the connection", conn.peer, conn.client_id, err)
         except asyncio.CancelledError:
-            raise
+            pass  # the listener is stopping (re-raising makes asyncio log the cancelled connection)
         except Exception:  # noqa: BLE001 - a bug answering one request must not stop the listener
             log.exception("Kafka client %s: request failed; closing the connection", conn.peer)
         finally:

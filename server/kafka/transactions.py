@@ -21,14 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from server.kafka.records import CONTROL, TRANSACTIONAL, encode_batch
-
 if TYPE_CHECKING:
-    from ksql.engine.log.transactions import TransactionIndex
     from server.kafka.broker import Broker
 
 log = logging.getLogger("ksql.server.kafka")
@@ -293,29 +289,3 @@ class TransactionCoordinator:
     async def _persist(self, txn: Transaction) -> None:
         await asyncio.to_thread(self.index.set_coordinator_state, txn.transactional_id, txn.doc())
 
-
-def encode_log_records(index: TransactionIndex, topic: str, partition: int, offsets: Sequence[int],
-                       keys: Sequence, values: Sequence, timestamps: Sequence[int], headers: Sequence) -> bytes:
-    """Records read from the log as v2 batches for a Fetch: markers as control batches, aborted
-    transactions' records in transactional batches of their producer (read_committed consumers
-    drop those, as the response's aborted-transactions list says), all else in plain batches."""
-    if not offsets or not index.active(topic, partition):
-        return encode_batch(offsets[0], offsets, keys, values, timestamps, headers) if offsets else b""
-    first, last = offsets[0], offsets[-1] + 1
-    kind: dict[int, tuple[int, int, int]] = {}  # offset -> (attributes, producer id, epoch)
-    for m in index.markers(topic, partition, first, last):
-        kind[m.offset] = (TRANSACTIONAL | CONTROL, m.producer_id, m.producer_epoch)
-    for pid, start, end in index.aborted_ranges(topic, partition, first, last):
-        for o in range(max(start, first), min(end, last)):
-            kind[o] = (TRANSACTIONAL, pid, 0)
-    plain = (0, -1, -1)
-    out = []
-    run_start = 0
-    for i in range(1, len(offsets) + 1):
-        if i == len(offsets) or kind.get(offsets[i], plain) != kind.get(offsets[run_start], plain):
-            attributes, pid, epoch = kind.get(offsets[run_start], plain)
-            out.append(encode_batch(offsets[run_start], offsets[run_start:i], keys[run_start:i],
-                                    values[run_start:i], timestamps[run_start:i], headers[run_start:i],
-                                    attributes, pid, epoch))
-            run_start = i
-    return b"".join(out)

@@ -187,11 +187,6 @@ class Log(ABC):
     @abstractmethod
     def topic_exists(self, name: str) -> bool: ...
 
-    def topic_incarnation(self, name: str) -> int | None:
-        """A number that changes when the topic is deleted and created again (within this process),
-        for caches of its data; None when the implementation does not tell."""
-        return None
-
     @abstractmethod
     def topic_config(self, name: str) -> TopicConfig:
         """Raises UnknownTopicError if absent."""
@@ -227,6 +222,23 @@ class Log(ABC):
         return self.append(topic, partition, [
             Record(k, v, ts, list(h))
             for k, v, ts, h in zip(batch.keys, batch.values, batch.timestamps, batch.headers, strict=True)])
+
+    def append_kafka_batch(self, topic: str, partition: int, raw: bytes | memoryview, count: int,
+                           max_timestamp: int) -> Sequence[int]:
+        """Append a Kafka v2 record batch of `count` records (checked by the caller with
+        kafka_batch.check_records). The embedded log stores it as it is; this default appends its
+        records."""
+        from .kafka_batch import batch_records
+
+        return self.append_batch(topic, partition, batch_records(raw))
+
+    def read_raw(self, topic: str, partition: int, offset: int, max_bytes: int
+                 ) -> list[tuple[int, bytes | RecordBatch]]:
+        """Batches from the one holding `offset` on, about max_bytes of them (at least one): (base
+        offset, the Kafka batch) where the log keeps Kafka batches as they came, else (first offset,
+        records from `offset` on). This default reads records."""
+        batch = self.read_batch(topic, partition, offset, max(1, max_bytes // 100))
+        return [(batch.offsets[0], batch)] if len(batch) else []
 
     @abstractmethod
     def start_offset(self, topic: str, partition: int) -> int:

@@ -14,10 +14,13 @@ Segment file = a sequence of batches, one per append() call, written with one wr
     u32 length      bytes after this field (24 + payload)
     u32 crc         zlib.crc32 of everything after this field
     i64 base_offset
-    u32 count
+    u32 count       number of records; the top bit (KAFKA_BATCH) marks a Kafka payload
     i64 max_timestamp
     payload         count records: <q ts><i key_len|-1><i value_len|-1><H n_headers>
-                    key value, then per header <H name_len><i value_len|-1> name value
+                    key value, then per header <H name_len><i value_len|-1> name value;
+                    or, with KAFKA_BATCH, a Kafka v2 record batch as a Kafka producer sent it
+                    (its base offset set): Kafka fetches serve it as it is (read_raw), the
+                    engine's reads decode it (see kafka_batch)
 
 Index file = entries <q offset><q position><q max timestamp of the batches before position>,
 one for the first batch of the segment and then one per batch starting at least
@@ -49,7 +52,6 @@ from __future__ import annotations
 import bisect
 import fcntl
 import hashlib
-import itertools
 import json
 import logging
 import mmap
@@ -68,6 +70,7 @@ from dataclasses import asdict, dataclass
 from itertools import repeat
 from urllib.parse import quote
 
+from . import kafka_batch
 from .base import (
     NO_HEADERS,
     CorruptLogError,
@@ -84,12 +87,15 @@ from .base import (
     UnknownTopicError,
     validate_topic,
 )
-from .transactions import ABORT, COMMIT, Marker, TransactionIndex
+from .transactions import Marker, TransactionIndex
 
 _log = logging.getLogger(__name__)
 
 _LC = struct.Struct("<II")  # length, crc
 _REST = struct.Struct("<qIq")  # base_offset, count, max_timestamp
+KAFKA_BATCH = 1 << 31  # in a batch's count: its payload is a Kafka record batch
+_COUNT = KAFKA_BATCH - 1
+_KAFKA_BASE = struct.Struct(">q")  # a Kafka batch's base offset, its first field
 _HDR = struct.Struct("<IIqIq")
 _HDR_SIZE = _HDR.size  # 28
 _REC = struct.Struct("<qiiH")
@@ -356,6 +362,7 @@ def _batch_problem(buf, pos: int, size: int, expected: int, limit: int, exact: b
     if pos + _HDR_SIZE > size:
         return "batch header cut short"
     length, crc, base, count, _ = _HDR.unpack_from(buf, pos)
+    count &= _COUNT
     if length < 24 or pos + 4 + length > size:
         return f"bad batch length {length}"
     if count < 1 or base + count > limit or (base != expected if exact else base < expected):
@@ -380,6 +387,7 @@ def _next_intact(buf, start: int, size: int, expected: int, limit: int, hints: S
     unpack, crc32 = _HDR.unpack_from, zlib.crc32
     for q in range(start, min(bound, size - _HDR_SIZE + 1)):
         length, crc, base, count, _ = unpack(buf, q)
+        count &= _COUNT
         if (24 <= length and q + 4 + length <= size and count >= 1 and expected <= base
                 and base + count <= limit and base - expected <= (q - start + 1) // _REC_SIZE
                 and crc32(buf[q + 8 : q + 4 + length]) == crc):
@@ -476,6 +484,31 @@ def _remember(p: _Partition, next_offset: int, cursor: tuple) -> None:
 
 
 
+def _native_payload(kafka_raw: bytes) -> bytes:
+    """A stored Kafka batch's records in this log's own record format."""
+    return _encode_columns(kafka_batch.batch_records(kafka_raw))[0]
+
+
+class _RawBatches:
+    """What read_raw collects: Kafka batches as stored, other batches' records decoded."""
+
+    __slots__ = ("batches",)
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, bytes | RecordBatch]] = []
+
+    def add(self, buf: bytes, start: int, end: int, base: int, count: int, kafka: int, offset: int,
+            partition: int) -> int:
+        """Collect the batch at buf[start:end]; returns its size in bytes."""
+        if kafka:
+            self.batches.append((base, buf[start:end]))
+        else:
+            records = RecordBatch([], [], [], [], range(0), partition)
+            _decode_columns(buf, start, end, base, offset, count, partition, records)
+            self.batches.append((records.offsets[0], records))
+        return end - start
+
+
 class _Segment:
     __slots__ = (
         "base",
@@ -552,18 +585,14 @@ class _Partition:
         return self.segs[-1]
 
 
-_incarnations = itertools.count(1)
-
-
 class _Topic:
-    __slots__ = ("name", "config", "dir", "parts", "incarnation")
+    __slots__ = ("name", "config", "dir", "parts")
 
     def __init__(self, name: str, config: TopicConfig, tdir: str) -> None:
         self.name = name
         self.config = config
         self.dir = tdir
         self.parts: list[_Partition] = []
-        self.incarnation = next(_incarnations)  # a topic deleted and created again gets a new one
 
 
 class EmbeddedLog(Log):
@@ -715,6 +744,7 @@ class EmbeddedLog(Log):
                 problem = _batch_problem(buf, pos, size, expected, hi, exact=True)
                 if problem is None:
                     length, _, base, count, batch_ts = _HDR.unpack_from(buf, pos)
+                    count &= _COUNT
                     if after_hole or not seg.idx_pos or pos - seg.idx_pos[-1] >= self.index_interval_bytes:
                         seg.idx_off.append(base)
                         seg.idx_pos.append(pos)
@@ -990,9 +1020,6 @@ class EmbeddedLog(Log):
     def topic_exists(self, name: str) -> bool:
         return name in self._topics
 
-    def topic_incarnation(self, name: str) -> int:
-        return self._topic(name).incarnation
-
     def topic_config(self, name: str) -> TopicConfig:
         return self._topic(name).config
 
@@ -1027,36 +1054,35 @@ class EmbeddedLog(Log):
             raise _bad_records(topic, partition, e) from e
         return self._append(p, topic, n, payload, max_ts)
 
-    def append_transactional(self, topic: str, partition: int, batch: RecordBatch, producer_id: int) -> range:
-        """append_batch() of records of `producer_id`'s open Kafka transaction: committed readers see
-        them once its commit marker is written (append_marker), never if it aborts."""
-        p = self._part(topic, partition)
-        n = len(batch.keys)
-        if n == 0:
-            return range(0)
-        try:
-            payload, max_ts = _encode_columns(batch)
-        except (struct.error, TypeError, AttributeError, UnicodeEncodeError, ValueError) as e:
-            raise _bad_records(topic, partition, e) from e
-        return self._append(p, topic, n, payload, max_ts, lambda base: self.txn_index.intend_data(
-            topic, partition, producer_id, base, n))
+    def append_kafka_batch(self, topic: str, partition: int, raw: bytes | memoryview, count: int,
+                           max_timestamp: int) -> range:
+        """Store a Kafka v2 record batch of `count` records as it is, its base offset set to the offset
+        its first record gets (the caller has checked its CRC and framing: kafka_batch.check_records).
 
-    def append_marker(self, topic: str, partition: int, producer_id: int, producer_epoch: int, commit: bool,
-                      coordinator_epoch: int = 0) -> int:
-        """Write the commit or abort marker (Kafka's control record) of producer_id's transaction in
-        this partition; returns its offset. No committed reader sees it as a record."""
+        A transactional batch (a record batch of a Kafka transaction, or its commit or abort marker)
+        goes into the transaction index first: committed readers see its records only once the
+        transaction commits (see .transactions)."""
         p = self._part(topic, partition)
-        key = struct.pack(">hh", 0, COMMIT if commit else ABORT)
-        value = struct.pack(">hi", 0, coordinator_epoch)
-        payload, max_ts = _encode_records([Record(key, value, self._clock())])
-        offsets = self._append(p, topic, 1, payload, max_ts, lambda base: self.txn_index.intend_marker(
-            topic, partition, Marker(base, producer_id, producer_epoch, commit)))
-        return offsets[0]
+        if not 0 < count < KAFKA_BATCH or len(raw) < kafka_batch.HEADER_SIZE:
+            raise ValueError(f"append to {topic}-{partition}: not a Kafka batch of {count} records")
+        intend = None
+        txn = kafka_batch.transaction_of(raw)
+        if txn is not None:
+            producer_id, producer_epoch, marker = txn
+            if marker is None:
+                def intend(base: int) -> None:
+                    self.txn_index.intend_data(topic, partition, producer_id, base, count)
+            else:
+                def intend(base: int) -> None:
+                    self.txn_index.intend_marker(topic, partition, Marker(base, producer_id, producer_epoch, marker))
+        return self._append(p, topic, count, memoryview(raw)[_KAFKA_BASE.size:], max_timestamp, kafka=True,
+                            intend=intend)
 
-    def _append(self, p: _Partition, topic: str, n: int, payload: bytes, max_ts: int,
-                intend: Callable[[int], None] | None = None) -> range:
-        """Write one batch of n encoded records; returns their offsets. `intend(base)` is called
-        first, with the base offset the batch will get (the transaction index's write-ahead)."""
+    def _append(self, p: _Partition, topic: str, n: int, payload: bytes | memoryview, max_ts: int,
+                kafka: bool = False, intend: Callable[[int], None] | None = None) -> range:
+        """Write one batch of n encoded records; returns their offsets. A Kafka batch's payload comes
+        without its base offset, which is written here, once the offset is known. `intend(base)` is
+        called first, with the base offset the batch will get (the transaction index's write-ahead)."""
         with p.lock:
             self._check_open()
             if p.deleted:
@@ -1064,9 +1090,12 @@ class EmbeddedLog(Log):
             base = p.next_offset
             if intend is not None:
                 intend(base)
-            rest = _REST.pack(base, n, max_ts)
-            head = _LC.pack(24 + len(payload), zlib.crc32(payload, zlib.crc32(rest))) + rest
-            total = _HDR_SIZE + len(payload)
+            if kafka:
+                rest = _REST.pack(base, n | KAFKA_BATCH, max_ts) + _KAFKA_BASE.pack(base)
+            else:
+                rest = _REST.pack(base, n, max_ts)
+            head = _LC.pack(4 + len(rest) + len(payload), zlib.crc32(payload, zlib.crc32(rest))) + rest
+            total = len(head) + len(payload)
             seg = p.active
             if seg.size > 0 and seg.size + total > self.segment_bytes:
                 self._roll(p)
@@ -1075,7 +1104,7 @@ class EmbeddedLog(Log):
             try:
                 written = os.writev(p.wfd, (head, payload))
                 if written != total:  # short write (disk full?): finish it or fail below
-                    data = (head + payload)[written:]
+                    data = (head + bytes(payload))[written:]
                     while data:
                         k = os.write(p.wfd, data)
                         data = data[k:]
@@ -1162,21 +1191,18 @@ class EmbeddedLog(Log):
 
     # ================================================================ read
 
-    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000,
-             committed_only: bool = True) -> list[Record]:
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
         """Records as the Log contract says; of a partition Kafka transactions wrote into, only the
-        committed ones, up to the last stable offset, unless committed_only is False (every record,
-        markers included: what a Kafka read_uncommitted fetch serves)."""
-        if committed_only and self.txn_index.active(topic, partition):
+        committed ones, up to the last stable offset (read_raw has them all)."""
+        if self.txn_index.active(topic, partition):
             return self._read_committed(topic, partition, offset, max_records, columns=False)
         out: list[Record] = []
         self._read(topic, partition, offset, max_records, _decode_records, out)
         return out
 
-    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000,
-                   committed_only: bool = True) -> RecordBatch:
+    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
         """read() as columns."""
-        if committed_only and self.txn_index.active(topic, partition):
+        if self.txn_index.active(topic, partition):
             return self._read_committed(topic, partition, offset, max_records, columns=True)
         out = RecordBatch([], [], [], [], range(0), partition)
         self._read(topic, partition, offset, max_records, _decode_columns, out)
@@ -1217,8 +1243,18 @@ class EmbeddedLog(Log):
                 return RecordBatch([], [], [], [], range(0), partition) if columns else []
             offset = end
 
+    def read_raw(self, topic: str, partition: int, offset: int, max_bytes: int
+                 ) -> list[tuple[int, bytes | RecordBatch]]:
+        """The stored batches from the one holding `offset`, about max_bytes of them (at least one):
+        (base offset, the Kafka batch as stored) for Kafka batches, (first offset, its records from
+        `offset` on) for the others. What a Kafka fetch serves."""
+        out = _RawBatches()
+        self._read(topic, partition, offset, max_bytes, None, out)
+        return out.batches
+
     def _read(self, topic: str, partition: int, offset: int, max_records: int, decode, out) -> None:
-        """Decode the records at offsets >= `offset` (at most max_records) with `decode` into `out`."""
+        """Decode the records at offsets >= `offset` (at most max_records) with `decode` into `out`;
+        with decode None, collect the stored batches into `out` (a _RawBatches, max_records in bytes)."""
         p = self._part(topic, partition)
         with p.lock:
             self._check_open()
@@ -1232,7 +1268,7 @@ class EmbeddedLog(Log):
             i = bisect.bisect_right(p.bases, offset) - 1
             limit = max_records
             resume = None  # file position in segs[i] of the batch after a resumed one
-            cursor = p.cursors.pop(offset, None) if p.cursors else None
+            cursor = p.cursors.pop(offset, None) if p.cursors and decode is not None else None
             if cursor is not None and cursor[0] is segs[i]:  # (else retention dropped its segment)
                 seg, buf, pos, end, resume = cursor
                 limit, pos, offset = decode(buf, pos, end, offset, offset, limit, p.num, out)
@@ -1282,7 +1318,8 @@ class EmbeddedLog(Log):
                     if len(buf) < _HDR_SIZE:
                         pos, expected = self._skip_damage(p, seg, pos, expected, "batch header cut short")
                         continue
-                length, crc, base, count, _ = _HDR.unpack_from(buf, rel)
+                length, crc, base, raw_count, _ = _HDR.unpack_from(buf, rel)
+                count = raw_count & _COUNT
                 total = 4 + length
                 if base + count <= offset:
                     pos += total
@@ -1297,12 +1334,26 @@ class EmbeddedLog(Log):
                 if zlib.crc32(memoryview(buf)[rel + 8 : rel + total]) != crc:
                     pos, expected = self._skip_damage(p, seg, pos, expected, "CRC mismatch")
                     continue
-                end = rel + total
-                limit, stop, next_offset = decode(buf, rel + _HDR_SIZE, end, base, offset, limit, partition, out)
+                start, end = rel + _HDR_SIZE, rel + total
+                kafka = raw_count & KAFKA_BATCH
+                if decode is None:  # read_raw: the stored batches themselves
+                    limit -= out.add(buf, start, end, base, count, kafka, offset, partition)
+                    pos += total
+                    expected = base + count
+                    continue
+                batch_buf = buf
+                if kafka:  # the engine reads records: the Kafka batch's, in this log's own format
+                    try:
+                        batch_buf = _native_payload(buf[start:end])
+                    except kafka_batch.KafkaBatchError as e:
+                        pos, expected = self._skip_damage(p, seg, pos, expected, f"Kafka batch: {e}")
+                        continue
+                    start, end = 0, len(batch_buf)
+                limit, stop, next_offset = decode(batch_buf, start, end, base, offset, limit, partition, out)
                 pos += total
                 expected = base + count
                 if stop < end:  # the limit was reached inside this batch
-                    _remember(p, next_offset, (seg, buf, stop, end, pos))
+                    _remember(p, next_offset, (seg, batch_buf, stop, end, pos))
         finally:
             if not active:
                 self._release_fd(seg)

@@ -1,8 +1,8 @@
 """Fetch: records from each partition's fetch offset, waiting up to max_wait_ms for min_bytes.
 
-Batches that came in through Produce are served as the producer sent them (the broker's
-batch cache); other records (written by persistent queries or the REST API, or produced
-before the cache took them) are read from the log and encoded as one batch per read.
+Batches that came in through Produce are served as the producer sent them (the embedded
+log stores them so); other records (written by persistent queries or the REST API) are
+encoded as one Kafka batch per batch the log stored.
 Every request is answered in full (fetch sessions are not kept: session id 0 tells the
 client so). What read_committed consumers may see is the broker's to say
 (Broker.last_stable_offset and Broker.aborted_transactions).
@@ -11,21 +11,23 @@ client so). What read_committed consumers may see is the broker's to say
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
+import struct
 import time
 
 from kafka.errors import KafkaStorageError, OffsetOutOfRangeError, UnknownTopicOrPartitionError
 from kafka.protocol.consumer import FetchRequest, FetchResponse
 
-from ksql.engine.log import Log, LogError, UnknownTopicError
+from ksql.engine.log import Log, LogError, RecordBatch, UnknownTopicError
 from server.kafka.broker import Broker
 from server.kafka.dispatch import Connection, handles
-from server.kafka.transactions import encode_log_records
+from server.kafka.records import encode_batch
 
 log_ = logging.getLogger("ksql.server.kafka")
 TopicData = FetchResponse.FetchableTopicResponse
 PartitionData = TopicData.PartitionData
-READ_RECORDS = 5000  # records per log read when encoding records of the log
+_LAST_OFFSET_DELTA = struct.Struct(">i")  # at byte 23 of a Kafka batch
 RECHECK_SECONDS = 0.05  # how often a waiting fetch looks again for records appended by the engine
 
 
@@ -88,7 +90,7 @@ def _read_partition(broker: Broker, log: Log, topic: str, partition: int, offset
     if offset == stable or max_bytes <= 0:
         return reply
     try:
-        reply.records = _records(broker, log, topic, partition, offset, stable, max_bytes)
+        reply.records = _records(log, topic, partition, offset, stable, max_bytes)
     except (LogError, OSError) as err:
         reply.error_code = KafkaStorageError.errno
         reply.records = b""
@@ -96,38 +98,32 @@ def _read_partition(broker: Broker, log: Log, topic: str, partition: int, offset
     return reply
 
 
-def _records(broker: Broker, log: Log, topic: str, partition: int, offset: int, stable: int,
-             max_bytes: int) -> bytes:
-    """Batches from `offset` up to max_bytes (at least one batch, as Kafka), none at or past `stable`."""
-    incarnation = log.topic_incarnation(topic)
+def _records(log: Log, topic: str, partition: int, offset: int, stable: int, max_bytes: int) -> bytes:
+    """Batches from the one holding `offset`, up to max_bytes (at least one, as Kafka), none reaching
+    `stable`: Kafka batches as stored, other records encoded as one batch per stored batch."""
     out: list[bytes] = []
     size = 0
     while offset < stable and (not out or size < max_bytes):
-        cached = broker.cache.read(topic, partition, incarnation, offset, max_bytes - size) \
-            if incarnation is not None else None
-        if cached is not None and cached[1] <= stable:
-            batches, after = cached
-            out += batches
-            size += sum(map(len, batches))
+        batches = log.read_raw(topic, partition, offset, max_bytes - size if out else max_bytes)
+        if not batches:
+            break
+        for base, batch in batches:
+            if isinstance(batch, RecordBatch):
+                offsets = list(batch.offsets)
+                keep = bisect.bisect_left(offsets, stable)
+                if not keep:
+                    return b"".join(out)
+                encoded = encode_batch(base, offsets[:keep], batch.keys[:keep], batch.values[:keep],
+                                       batch.timestamps[:keep], batch.headers[:keep])
+                after = offsets[keep - 1] + 1
+            else:
+                encoded = batch
+                after = base + _LAST_OFFSET_DELTA.unpack_from(batch, 23)[0] + 1
+                if after > stable:
+                    return b"".join(out)
+            if out and size + len(encoded) > max_bytes:
+                return b"".join(out)
+            out.append(encoded)
+            size += len(encoded)
             offset = after
-            continue
-        # not cached, or cached batches reaching past `stable`: the log read below stops there
-        # every record, markers and aborted ones too: consumers filter by the batches' attributes
-        batch = log.read_batch(topic, partition, offset, min(READ_RECORDS, stable - offset), committed_only=False)
-        if not len(batch):
-            break
-        offsets = list(batch.offsets)
-        keep = len(offsets)
-        while keep and offsets[keep - 1] >= stable:
-            keep -= 1
-        if not keep:
-            break
-        encoded = encode_log_records(log.txn_index, topic, partition, offsets[:keep], batch.keys[:keep],
-                                     batch.values[:keep], batch.timestamps[:keep], batch.headers[:keep])
-        if out and size + len(encoded) > max_bytes:
-            break
-        out.append(encoded)
-        size += len(encoded)
-        offset = offsets[keep - 1] + 1
     return b"".join(out)
-

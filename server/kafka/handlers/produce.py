@@ -19,9 +19,8 @@ async def produce(broker: Broker, request: ProduceRequest, conn: Connection) -> 
     work = [(t.name, p.index, p.records) for t in request.topic_data for p in t.partition_data]
     results = await asyncio.to_thread(_append_all, broker, work)
     topics: dict[str, list[PartitionResponse]] = {}
+    broker.notify_appended()
     for (topic, partition, _), appended in zip(work, results, strict=True):
-        if appended.error_code == 0:
-            broker.remember(topic, partition, appended)
         topics.setdefault(topic, []).append(PartitionResponse(
             index=partition, error_code=appended.error_code, base_offset=appended.base_offset,
             log_append_time_ms=-1, log_start_offset=appended.log_start_offset, record_errors=[],

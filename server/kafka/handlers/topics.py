@@ -117,7 +117,6 @@ async def delete_topics(broker: Broker, request: DeleteTopicsRequest, conn: Conn
         else:
             try:
                 await asyncio.to_thread(broker.delete_topic, name)
-                broker.cache.forget_topic(name)
             except UnknownTopicError:
                 result.error_code = UnknownTopicOrPartitionError.errno
                 result.error_message = f"unknown topic {name!r}"
