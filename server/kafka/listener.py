@@ -49,6 +49,11 @@ def parse_listener(value: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
+def advertised_host(host: str) -> str:
+    """The host clients are told to connect to: this machine's name for a wildcard listener."""
+    return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+
+
 def bind(host: str, port: int) -> socket.socket:
     """Bind the listener's socket now, so a port in use is one clear error before the server starts."""
     try:
