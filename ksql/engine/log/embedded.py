@@ -1263,6 +1263,10 @@ class EmbeddedLog(Log):
                     expected = base + count
                     continue
                 batch_buf = buf
+                if kafka and kafka_batch.is_control(buf, start):  # a transaction marker: no record
+                    pos += total
+                    expected = base + count
+                    continue
                 if kafka:  # the engine reads records: the Kafka batch's, in this log's own format
                     try:
                         batch_buf = _native_payload(buf[start:end])
