@@ -30,6 +30,7 @@ from server.kafka.dispatch import HANDLERS, Connection, supported_versions
 log = logging.getLogger("ksql.server.kafka")
 
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # socket.request.max.bytes of Kafka
+READ_BUFFER_BYTES = 16 * 1024 * 1024  # a connection's next requests are received while one is handled
 UNSUPPORTED_VERSION = 35
 _HEAD = struct.Struct(">hhi")  # api key, api version, correlation id
 
@@ -100,7 +101,7 @@ class KafkaListener:
         asyncio.set_event_loop(self._loop)
         self.broker.appended = asyncio.Event()
         self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._serve, sock=self.sock, limit=1 << 20))
+            asyncio.start_server(self._serve, sock=self.sock, limit=READ_BUFFER_BYTES))
         self._started.set()
         try:
             self._loop.run_forever()
@@ -130,7 +131,7 @@ class KafkaListener:
                     await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client went away
-        except ProtocolError as err:
+        except (ProtocolError, KsqlError) as err:  # KsqlError: the server is shutting down
             log.warning("Kafka client %s (%s): %s; closing the connection", conn.peer, conn.client_id, err)
         except asyncio.CancelledError:
             pass  # the listener is stopping (re-raising makes asyncio log the cancelled connection)
