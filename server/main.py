@@ -37,7 +37,7 @@ from server.app import create_app
 from server.config import Listener, ServerConfig
 from server.core import KsqlServer
 from server.kafka.broker import Broker
-from server.kafka.listener import KafkaListener, parse_listener
+from server.kafka.listener import KafkaListener, advertised_host, parse_listener
 from server.kafka.listener import bind as bind_kafka
 from server.tls import TlsSettings
 
@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if kafka_address is not None:
             kafka_sock = sockets.pop()
-            kafka = KafkaListener(kafka_sock, Broker(server, *kafka_address))  # KsqlError: bad auth config
+            kafka_host, kafka_port = kafka_address
+            # Broker() raises KsqlError for a bad authentication configuration
+            kafka = KafkaListener(kafka_sock, Broker(server, advertised_host(kafka_host), kafka_port))
             kafka.start()
             log.info("Kafka clients: listening on %s:%d", *kafka_address)
         app = create_app(server)

@@ -22,8 +22,7 @@ class Connection:
 
     peer: str
     client_id: str | None = None
-    # set by authentication (SASL) when the listener requires it; None = not authenticated
-    principal: str | None = None
+    # what handler modules keep per connection (an authentication's outcome, say)
     state: dict[str, Any] = field(default_factory=dict)
 
 

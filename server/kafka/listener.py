@@ -26,11 +26,12 @@ from ksql.errors import KsqlError
 from server.kafka import handlers  # noqa: F401 - registers every API this broker serves
 from server.kafka.broker import Broker
 from server.kafka.dispatch import HANDLERS, Connection, supported_versions
-from server.kafka.sasl import OPEN_API_KEYS
+from server.kafka.sasl import OPEN_API_KEYS, PRINCIPAL
 
 log = logging.getLogger("ksql.server.kafka")
 
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # socket.request.max.bytes of Kafka
+READ_BUFFER_BYTES = 16 * 1024 * 1024  # a connection's next requests are received while one is handled
 UNSUPPORTED_VERSION = 35
 _HEAD = struct.Struct(">hhi")  # api key, api version, correlation id
 
@@ -48,6 +49,11 @@ def parse_listener(value: str) -> tuple[str, int] | None:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise KsqlError(f"--kafka-listener expects HOST:PORT (e.g. localhost:9092) or none, got {value!r}")
     return host, int(port)
+
+
+def advertised_host(host: str) -> str:
+    """The host clients are told to connect to: this machine's name for a wildcard listener."""
+    return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -97,7 +103,7 @@ class KafkaListener:
         self.broker.appended = asyncio.Event()
         self._loop.run_until_complete(self.broker.transactions.recover())
         self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._serve, sock=self.sock, limit=1 << 20))
+            asyncio.start_server(self._serve, sock=self.sock, limit=READ_BUFFER_BYTES))
         self._started.set()
         try:
             self._loop.run_forever()
@@ -127,7 +133,7 @@ class KafkaListener:
                     await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client went away
-        except ProtocolError as err:
+        except (ProtocolError, KsqlError) as err:  # KsqlError: the server is shutting down
             log.warning("Kafka client %s (%s): %s; closing the connection", conn.peer, conn.client_id, err)
         except asyncio.CancelledError:
             pass  # the listener is stopping (re-raising makes asyncio log the cancelled connection)
@@ -147,7 +153,7 @@ class KafkaListener:
                 return _unsupported_api_versions(correlation_id)
             raise ProtocolError(f"unsupported version {version} of {handler.request.name} "
                                 f"(this broker serves {handler.min_version}..{handler.max_version})")
-        if self.broker.sasl is not None and conn.principal is None and api_key not in OPEN_API_KEYS:
+        if self.broker.sasl is not None and PRINCIPAL not in conn.state and api_key not in OPEN_API_KEYS:
             raise ProtocolError(f"{handler.request.name} before SASL authentication, which this server requires")
         flexible = handler.request.flexible_version_q(version)
         try:

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 from kafka.record.util import calc_crc32c
 
-from ksql.engine.log.kafka_batch import HEADER, HEADER_SIZE, KafkaBatchError, check_records
+from ksql.engine.log.kafka_batch import CONTROL, HEADER, HEADER_SIZE, KafkaBatchError, check_records
 
 _CRC_START = 21  # the CRC covers the batch from the attributes on
 _LENGTH_END = 12  # base offset and length: the batch length counts the bytes after them
 
 TRANSACTIONAL = 0x10
-CONTROL = 0x20
 
 
 class CorruptBatchError(ValueError):

@@ -17,6 +17,7 @@ from server.config import ServerConfig
 MECHANISM = "PLAIN"
 # the API keys an unauthenticated connection may send: ApiVersions, SaslHandshake, SaslAuthenticate
 OPEN_API_KEYS = frozenset({18, 17, 36})
+PRINCIPAL = "principal"  # Connection.state key: the user a connection authenticated as
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+from kafka.record.util import calc_crc32c
 
 from ksql.engine.log import EmbeddedLog, Record, RecordBatch
 
@@ -64,3 +65,19 @@ def test_kafka_batches_survive_a_reopen_and_a_torn_tail(tmp_path: Path) -> None:
         assert append(log, [b"d"]) == range(3, 4)
         assert [base for base, _ in log.read_raw("t", 0, 0, 1 << 20)] == [0, 2, 3]
     assert os.path.getsize(segment) > 0
+
+
+def test_transaction_markers_are_offsets_but_not_records(tmp_path: Path) -> None:
+    builder = DefaultRecordBatchBuilder(2, 0, True, 7, 0, -1, 1 << 20)
+    builder.append(0, timestamp=2_000, key=b"\x00\x00\x00\x01", value=b"\x00\x00\x00\x00\x00\x00", headers=[])
+    marker = bytearray(builder.build())
+    marker[22] |= 0x20  # the control flag (attributes, low byte)
+    marker[17:21] = calc_crc32c(bytes(marker[21:])).to_bytes(4, "big")
+    with EmbeddedLog(str(tmp_path), fsync="never") as log:
+        log.create_topic("t")
+        append(log, [b"a"])
+        assert log.append_kafka_batch("t", 0, bytes(marker), 1, 2_000) == range(1, 2)
+        append(log, [b"b"])
+        batch = log.read_batch("t", 0, 0)
+        assert (list(batch.values), list(batch.offsets)) == ([b"a", b"b"], [0, 2])
+        assert [base for base, _ in log.read_raw("t", 0, 0, 1 << 20)] == [0, 1, 2]  # Kafka readers get it

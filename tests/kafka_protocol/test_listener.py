@@ -67,3 +67,22 @@ def test_api_versions_and_unknown_requests(tmp_path: Path) -> None:
         assert server.proc is not None and server.proc.poll() is None
     finally:
         server.kill()
+
+
+def test_malformed_request_closes_only_that_connection(tmp_path: Path) -> None:
+    port = free_port()
+    server = ServerProcess(tmp_path / "data", extra_args=["--kafka-listener", f"127.0.0.1:{port}"]).start()
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.settimeout(10)
+            try:  # Metadata v9 whose body stops after one byte
+                _request(sock, 3, 9, b"\x05")
+                raise AssertionError("expected the connection to be closed")
+            except ConnectionError:
+                pass
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            assert struct.unpack_from(">ih", _request(sock, 18, 0)) == (7, 0)  # others are served
+        assert "malformed MetadataRequest v9 request" in server.output()
+        assert "Traceback" not in server.output()
+    finally:
+        server.kill()

@@ -1228,6 +1228,8 @@ class EmbeddedLog(Log):
                 return raw
             end = offsets[-1] + 1
             hidden = self.txn_index.hidden_ranges(topic, partition, offsets[0], end)
+            if end > stop:  # markers take no part of the count: a read can pass the stable offset
+                hidden = sorted([*hidden, (stop, end)])
             if not hidden:
                 return raw
             keep = _visible(offsets, hidden)
@@ -1342,6 +1344,10 @@ class EmbeddedLog(Log):
                     expected = base + count
                     continue
                 batch_buf = buf
+                if kafka and kafka_batch.is_control(buf, start):  # a transaction marker: no record
+                    pos += total
+                    expected = base + count
+                    continue
                 if kafka:  # the engine reads records: the Kafka batch's, in this log's own format
                     try:
                         batch_buf = _native_payload(buf[start:end])

@@ -23,6 +23,7 @@ from .base import NO_HEADERS, RecordBatch
 HEADER = struct.Struct(">qiibIhiqqqhii")
 HEADER_SIZE = HEADER.size  # 61
 COMPRESSION_MASK = 0x07
+CONTROL = 0x20
 COMPRESSION_NAMES = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
 _DECOMPRESS = {1: gzip_decode, 2: snappy_decode, 3: lz4_decode, 4: zstd_decode}
 _ATTRIBUTES = struct.Struct(">h")
@@ -34,7 +35,6 @@ _COUNT_AT = 57
 
 
 TRANSACTIONAL = 0x10
-CONTROL = 0x20
 _PRODUCER = struct.Struct(">qh")  # producer id, producer epoch
 _PRODUCER_AT = 43
 _CONTROL_KEY = struct.Struct(">hh")  # version, type (0 abort, 1 commit)
@@ -43,6 +43,12 @@ _COMMIT = 1
 
 class KafkaBatchError(ValueError):
     """A batch whose records cannot be read (bad compression or framing)."""
+
+
+def is_control(buf: bytes | memoryview, start: int = 0) -> bool:
+    """Whether the batch at buf[start:] holds control records (transaction markers), which are
+    offsets of the partition but never records for its readers."""
+    return bool(_ATTRIBUTES.unpack_from(buf, start + _ATTRIBUTES_AT)[0] & CONTROL)
 
 
 def records_body(raw: bytes | memoryview) -> bytes:

@@ -8,7 +8,7 @@ from server.kafka.broker import Broker
 from server.kafka.dispatch import Connection, handles, supported_versions
 
 
-@handles(ApiVersionsRequest, ApiVersionsResponse, 0, 3)
+@handles(ApiVersionsRequest, ApiVersionsResponse, 0, 4)
 async def api_versions(broker: Broker, request: ApiVersionsRequest, conn: Connection) -> ApiVersionsResponse:
     return ApiVersionsResponse(
         version=request.API_VERSION, error_code=0, throttle_time_ms=0,

@@ -24,7 +24,7 @@ from server.kafka.broker import Broker
 from server.kafka.dispatch import Connection, handles
 from server.kafka.records import encode_batch
 
-log_ = logging.getLogger("ksql.server.kafka")
+logger = logging.getLogger("ksql.server.kafka")
 TopicData = FetchResponse.FetchableTopicResponse
 PartitionData = TopicData.PartitionData
 _LAST_OFFSET_DELTA = struct.Struct(">i")  # at byte 23 of a Kafka batch
@@ -51,7 +51,7 @@ async def fetch(broker: Broker, request: FetchRequest, conn: Connection) -> Fetc
 def _read(broker: Broker, request: FetchRequest) -> tuple[list[TopicData], int, bool]:
     """The response's topics, the bytes of records in them, and whether a partition failed."""
     log = broker.log
-    budget = request.max_bytes if request.API_VERSION >= 3 else 0x7FFFFFFF
+    budget = request.max_bytes
     total = 0
     failed = False
     topics = []
@@ -94,7 +94,7 @@ def _read_partition(broker: Broker, log: Log, topic: str, partition: int, offset
     except (LogError, OSError) as err:
         reply.error_code = KafkaStorageError.errno
         reply.records = b""
-        log_.warning("fetch from %s-%d failed: %s", topic, partition, err)
+        logger.warning("fetch from %s-%d failed: %s", topic, partition, err)
     return reply
 
 

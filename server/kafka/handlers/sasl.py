@@ -13,7 +13,7 @@ from kafka.protocol.sasl import (
 
 from server.kafka.broker import Broker
 from server.kafka.dispatch import Connection, handles
-from server.kafka.sasl import MECHANISM
+from server.kafka.sasl import MECHANISM, PRINCIPAL
 
 log = logging.getLogger("ksql.server.kafka")
 
@@ -36,7 +36,7 @@ async def sasl_authenticate(broker: Broker, request: SaslAuthenticateRequest,
                             conn: Connection) -> SaslAuthenticateResponse:
     reply = SaslAuthenticateResponse(version=request.API_VERSION, error_code=0, error_message=None,
                                      auth_bytes=b"", session_lifetime_ms=0)
-    if broker.sasl is None or conn.state.get("sasl_mechanism") != MECHANISM or conn.principal is not None:
+    if broker.sasl is None or conn.state.get("sasl_mechanism") != MECHANISM or PRINCIPAL in conn.state:
         reply.error_code = ILLEGAL_SASL_STATE
         reply.error_message = "SaslAuthenticate without a SaslHandshake for PLAIN first"
         return reply
@@ -46,5 +46,5 @@ async def sasl_authenticate(broker: Broker, request: SaslAuthenticateRequest,
         reply.error_code = SASL_AUTHENTICATION_FAILED
         reply.error_message = "Authentication failed: invalid username or password"
     else:
-        conn.principal = principal
+        conn.state[PRINCIPAL] = principal
     return reply
