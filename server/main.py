@@ -107,13 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ksql-server: {err}", file=sys.stderr)
         return 1
     kafka = None
-    if kafka_address is not None:
-        kafka_sock = sockets.pop()
-        kafka_host, kafka_port = kafka_address
-        kafka = KafkaListener(kafka_sock, Broker(server, advertised_host(kafka_host), kafka_port))
-        kafka.start()
-        log.info("Kafka clients: listening on %s:%d", *kafka_address)
     try:
+        if kafka_address is not None:
+            kafka_host, kafka_port = kafka_address
+            kafka = KafkaListener(sockets.pop(), Broker(server, advertised_host(kafka_host), kafka_port))
+            kafka.start()
+            log.info("Kafka clients: listening on %s:%d", *kafka_address)
         app = create_app(server)
         urls = ", ".join(listener.url for listener in listeners)
         where = (f"Kafka at {config.bootstrap_servers}" if config.bootstrap_servers else config.data_dir)
