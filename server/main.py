@@ -109,10 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     kafka = None
     try:
         if kafka_address is not None:
-            kafka_sock = sockets.pop()
             kafka_host, kafka_port = kafka_address
             # Broker() raises KsqlError for a bad authentication configuration
-            kafka = KafkaListener(kafka_sock, Broker(server, advertised_host(kafka_host), kafka_port))
+            kafka = KafkaListener(sockets.pop(), Broker(server, advertised_host(kafka_host), kafka_port))
             kafka.start()
             log.info("Kafka clients: listening on %s:%d", *kafka_address)
         app = create_app(server)
