@@ -34,6 +34,7 @@ from ksql.engine.log import LogError
 from ksql.errors import KsqlError
 from server import h2frames
 from server.app import create_app
+from server.auth import users_from_config
 from server.config import Listener, ServerConfig
 from server.core import KsqlServer
 from server.kafka.broker import Broker
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.http_server == "uvicorn" and len(listeners) != 1:
             raise KsqlError("--http-server uvicorn serves one listener only")
         tls = _tls_settings(config, listeners)
+        users_from_config(config)  # a bad authentication configuration: refused before anything starts
         kafka_address = parse_listener(args.kafka_listener) if config.bootstrap_servers is None else None
         sockets = bind_listeners(listeners)
         if kafka_address is not None:
@@ -110,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if kafka_address is not None:
             kafka_host, kafka_port = kafka_address
-            # Broker() raises KsqlError for a bad authentication configuration
             kafka = KafkaListener(sockets.pop(), Broker(server, advertised_host(kafka_host), kafka_port))
             kafka.start()
             log.info("Kafka clients: listening on %s:%d", *kafka_address)

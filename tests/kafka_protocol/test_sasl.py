@@ -11,6 +11,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.kafka_protocol.conftest import KafkaServer, start_kafka_server
 from tests.kafka_protocol.test_transactions import read
+from tests.server.harness import free_port
+from tests.server.test_startup_errors import assert_refused, start_server
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +62,9 @@ def test_unauthenticated_requests_are_refused(secured: KafkaServer) -> None:
     with pytest.raises(KafkaException):
         admin.list_topics(timeout=10)
     assert "before SASL authentication" in secured.process.output()
+
+
+def test_basic_auth_without_users_is_one_clear_line(tmp_path) -> None:
+    result = start_server("--listeners", f"http://127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "d"),
+                          "--kafka-listener", f"127.0.0.1:{free_port()}", "-D", "authentication.method=BASIC")
+    assert_refused(result, "authentication.method=BASIC needs users")
