@@ -36,7 +36,7 @@ def _free_port() -> int:
 def _start_server(repo: Path, data_dir: str, port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "--listeners", f"http://127.0.0.1:{port}", "--state-dir", data_dir,
-         "--log-level", "warning", "-D", "ksql.log.fsync=always"],
+         "--log-level", "warning", "--kafka-listener", "none", "-D", "ksql.log.fsync=always"],
         cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(repo)})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -38,7 +38,7 @@ def free_port() -> int:
 
 def start_server(data_dir: str, port: int, buffer_rows: int) -> subprocess.Popen:
     args = [sys.executable, "-m", "server", "--listeners", f"http://127.0.0.1:{port}", "--state-dir", data_dir,
-            "--log-level", "warning", "-D", "ksql.max.push.queries=1000",
+            "--log-level", "warning", "--kafka-listener", "none", "-D", "ksql.max.push.queries=1000",
             "-D", f"ksql.server.push.buffer.rows={buffer_rows}"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -37,7 +37,7 @@ from ksql.engine import properties as properties_catalogue
 from ksql.engine.schema_registry.rest import create_app as schema_registry_app
 from ksql.errors import KsqlError
 from server import inserts, queries, sse, statements, websocket
-from server.auth import BasicAuthMiddleware, users_from_config
+from server.auth import BasicAuthMiddleware, roles_from_config, users_from_config
 from server.core import SERVER_VERSION, KsqlServer
 from server.cors import with_cors
 from server.engine_lock import RequestCancelled
@@ -264,8 +264,7 @@ def create_app(server: KsqlServer) -> Any:
     users = users_from_config(server.config)
     if users is None:
         return RequestMetrics(ErrorGuard(with_cors(app, server.config)), app.routes, server.metrics)
-    roles = frozenset(r.strip() for r in str(server.config.get("authentication.roles", "")).split(",")
-                      if r.strip())
+    roles = roles_from_config(server.config)
     realm = str(server.config.get("authentication.realm", "KsqlServer"))
     return RequestMetrics(ErrorGuard(with_cors(BasicAuthMiddleware(app, users, realm, roles), server.config)),
                           app.routes, server.metrics)

@@ -79,6 +79,19 @@ def users_from_config(config: ServerConfig) -> dict[str, User] | None:
     return users
 
 
+def roles_from_config(config: ServerConfig) -> frozenset[str]:
+    """`authentication.roles`: a user needs one of them (none: any user will do)."""
+    return frozenset(r.strip() for r in str(config.get("authentication.roles", "")).split(",") if r.strip())
+
+
+def check_password(users: dict[str, User], roles: frozenset[str], name: str, password: str) -> bool:
+    """Whether `name` is a user with this password and, when roles are required, one of them."""
+    user = users.get(name)
+    if user is None or not user.accepts(password):
+        return False
+    return not roles or bool(roles & user.roles)
+
+
 class BasicAuthMiddleware:
     """Refuses requests without valid Basic credentials (HTTP and WebSocket alike)."""
 
@@ -98,10 +111,7 @@ class BasicAuthMiddleware:
             name, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        user = self.users.get(name)
-        if not sep or user is None or not user.accepts(password):
-            return False
-        return not self.roles or bool(self.roles & user.roles)
+        return bool(sep) and check_password(self.users, self.roles, name, password)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS or self._authorized(scope):

@@ -7,6 +7,8 @@
                                                   the same ksql.service.id share the queries' work
     ksql-server --listeners https://0.0.0.0:8443 -D ssl.keystore.location=server.pem
                                                   TLS with a PEM certificate and key (see server.tls)
+    ksql-server --kafka-listener 0.0.0.0:9093     Kafka clients on another port (default localhost:9092;
+                                                  `none` turns the Kafka listener off)
 
 HTTP/1.1, HTTP/2 cleartext (as ksqlDB's own clients use for /query-stream and
 /inserts-stream) and WebSockets are served on the same port by Hypercorn, and
@@ -32,8 +34,12 @@ from ksql.engine.log import LogError
 from ksql.errors import KsqlError
 from server import h2frames
 from server.app import create_app
+from server.auth import users_from_config
 from server.config import Listener, ServerConfig
 from server.core import KsqlServer
+from server.kafka.broker import Broker
+from server.kafka.listener import KafkaListener, advertised_host, parse_listener
+from server.kafka.listener import bind as bind_kafka
 from server.tls import TlsSettings
 
 log = logging.getLogger("ksql.server")
@@ -41,6 +47,7 @@ log = logging.getLogger("ksql.server")
 GRACEFUL_SECONDS = 5
 IDLE_TIMEOUT_PROPERTY = "ksql.idle.connection.timeout.seconds"
 DEFAULT_IDLE_TIMEOUT_SECONDS = 600
+DEFAULT_KAFKA_LISTENER = "localhost:9092"
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:
@@ -56,6 +63,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
                                                     "(default: the embedded log in the data directory)")
     parser.add_argument("-D", "--property", action="append", default=[], metavar="NAME=VALUE",
                         help="any server, ksql.* or ksql.streams.* property; repeatable")
+    parser.add_argument("--kafka-listener", default=DEFAULT_KAFKA_LISTENER, metavar="HOST:PORT",
+                        help="where Kafka clients connect to the embedded log (default "
+                             f"{DEFAULT_KAFKA_LISTENER}; none: no Kafka listener; off with --bootstrap-servers)")
     parser.add_argument("--http-server", choices=("hypercorn", "uvicorn"), default="hypercorn")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     args = parser.parse_args(argv)
@@ -84,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.http_server == "uvicorn" and len(listeners) != 1:
             raise KsqlError("--http-server uvicorn serves one listener only")
         tls = _tls_settings(config, listeners)
+        users_from_config(config)  # a bad authentication configuration: refused before anything starts
+        kafka_address = parse_listener(args.kafka_listener) if config.bootstrap_servers is None else None
         sockets = bind_listeners(listeners)
+        if kafka_address is not None:
+            sockets.append(bind_kafka(*kafka_address))
         if config.bootstrap_servers is None:
             prepare_data_dir(config.data_dir)
         server = KsqlServer(config)
@@ -94,7 +108,13 @@ def main(argv: list[str] | None = None) -> int:
             sock.close()
         print(f"ksql-server: {err}", file=sys.stderr)
         return 1
+    kafka = None
     try:
+        if kafka_address is not None:
+            kafka_host, kafka_port = kafka_address
+            kafka = KafkaListener(sockets.pop(), Broker(server, advertised_host(kafka_host), kafka_port))
+            kafka.start()
+            log.info("Kafka clients: listening on %s:%d", *kafka_address)
         app = create_app(server)
         urls = ", ".join(listener.url for listener in listeners)
         where = (f"Kafka at {config.bootstrap_servers}" if config.bootstrap_servers else config.data_dir)
@@ -107,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ksql-server: {err}", file=sys.stderr)
         return 1
     finally:
+        if kafka is not None:
+            kafka.stop()
         server.stop()
     log.info("ksql-server stopped")
     return 0

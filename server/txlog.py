@@ -323,17 +323,45 @@ class TransactionalLog(Log):
             return self.inner.append_batch(topic, partition, batch)
         return self._hold(topic, partition, "batch", batch, txn)
 
+    def append_kafka_batch(self, topic: str, partition: int, raw: bytes | memoryview, count: int,
+                           max_timestamp: int) -> Sequence[int]:
+        if self._txn() is not None:  # held with the transaction's other appends, as records
+            return super().append_kafka_batch(topic, partition, raw, count, max_timestamp)
+        self.finish()
+        return self.inner.append_kafka_batch(topic, partition, raw, count, max_timestamp)
+
+    def read_raw(self, topic: str, partition: int, offset: int, max_bytes: int) -> list:
+        return self.inner.read_raw(topic, partition, offset, max_bytes)
+
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
         return self.inner.read(topic, partition, offset, max_records)
 
     def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> Any:
         return self.inner.read_batch(topic, partition, offset, max_records)
 
+    # ---- the Kafka listener's extras of the embedded log (consumer groups, Kafka transactions)
+
+    @property
+    def txn_index(self) -> Any:
+        return self.inner.txn_index
+
+    def groups(self) -> list[str]:
+        return self.inner.groups()
+
+    def group_offsets(self, group: str) -> dict[tuple[str, int], int]:
+        return self.inner.group_offsets(group)
+
+    def delete_group(self, group: str) -> bool:
+        return self.inner.delete_group(group)
+
     def create_topic(self, name: str, config: TopicConfig = _DEFAULT_TOPIC) -> None:
         self.inner.create_topic(name, config)
 
     def delete_topic(self, name: str) -> None:
         self.inner.delete_topic(name)
+
+    def alter_topic(self, name: str, config: TopicConfig) -> None:
+        self.inner.alter_topic(name, config)
 
     def topic_exists(self, name: str) -> bool:
         return self.inner.topic_exists(name)

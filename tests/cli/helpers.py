@@ -31,7 +31,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / "server.log"
         args = [sys.executable, "-m", "server", "--listeners", self.url, "--state-dir", str(data_dir),
-                "--log-level", "warning"]
+                "--log-level", "warning", "--kafka-listener", "none"]
         for name, value in properties.items():
             args += ["-D", f"{name}={value}"]
         with open(self.log_path, "wb") as log:

@@ -52,7 +52,7 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         args = [sys.executable, "-m", "server", "--listeners", ",".join(self.listeners),
                 "--state-dir", str(self.data_dir),
-                "--log-level", "warning", *self.extra_args]
+                "--log-level", "warning", "--kafka-listener", "none", *self.extra_args]
         for name, value in self.properties.items():
             args += ["-D", f"{name}={value}"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life

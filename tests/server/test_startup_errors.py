@@ -21,7 +21,7 @@ START_SECONDS = 60
 
 def start_server(*args: str) -> subprocess.CompletedProcess[str]:
     """Run ksql-server at its default log level until it exits (these tests expect it to refuse)."""
-    return subprocess.run([sys.executable, "-m", "server", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "server", "--kafka-listener", "none", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=START_SECONDS, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 

@@ -159,7 +159,7 @@ def test_bad_tls_settings_stop_the_start_with_a_clear_error(tmp_path: Path, cert
     cert, key = certificate
     names = {"dir": str(tmp_path), "cert": str(cert), "key": str(key)}
     args = [sys.executable, "-m", "server", "--listeners", f"https://127.0.0.1:{free_port()}",
-            "--state-dir", str(tmp_path / "data")]
+            "--state-dir", str(tmp_path / "data"), "--kafka-listener", "none"]
     for name, value in properties.items():
         args += ["-D", f"{name}={value.format(**names)}"]
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=60)

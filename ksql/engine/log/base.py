@@ -201,6 +201,10 @@ class Log(ABC):
     def delete_topic(self, name: str) -> None:
         """Delete a topic and its data; raises UnknownTopicError if absent."""
 
+    def alter_topic(self, name: str, config: TopicConfig) -> None:
+        """Change a topic's retention / cleanup policy, or add partitions (implementations that can)."""
+        raise LogError(f"{type(self).__name__} cannot change the settings of topic {name!r}")
+
     @abstractmethod
     def topic_exists(self, name: str) -> bool: ...
 
@@ -239,6 +243,23 @@ class Log(ABC):
         return self.append(topic, partition, [
             Record(k, v, ts, list(h))
             for k, v, ts, h in zip(batch.keys, batch.values, batch.timestamps, batch.headers, strict=True)])
+
+    def append_kafka_batch(self, topic: str, partition: int, raw: bytes | memoryview, count: int,
+                           max_timestamp: int) -> Sequence[int]:
+        """Append a Kafka v2 record batch of `count` records (checked by the caller with
+        kafka_batch.check_records). The embedded log stores it as it is; this default appends its
+        records."""
+        from .kafka_batch import batch_records
+
+        return self.append_batch(topic, partition, batch_records(raw))
+
+    def read_raw(self, topic: str, partition: int, offset: int, max_bytes: int
+                 ) -> list[tuple[int, bytes | RecordBatch]]:
+        """Batches from the one holding `offset` on, about max_bytes of them (at least one): (base
+        offset, the Kafka batch) where the log keeps Kafka batches as they came, else (first offset,
+        records from `offset` on). This default reads records."""
+        batch = self.read_batch(topic, partition, offset, max(1, max_bytes // 100))
+        return [(batch.offsets[0], batch)] if len(batch) else []
 
     @abstractmethod
     def start_offset(self, topic: str, partition: int) -> int:

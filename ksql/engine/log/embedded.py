@@ -14,10 +14,13 @@ Segment file = a sequence of batches, one per append() call, written with one wr
     u32 length      bytes after this field (24 + payload)
     u32 crc         zlib.crc32 of everything after this field
     i64 base_offset
-    u32 count
+    u32 count       number of records; the top bit (KAFKA_BATCH) marks a Kafka payload
     i64 max_timestamp
     payload         count records: <q ts><i key_len|-1><i value_len|-1><H n_headers>
-                    key value, then per header <H name_len><i value_len|-1> name value
+                    key value, then per header <H name_len><i value_len|-1> name value;
+                    or, with KAFKA_BATCH, a Kafka v2 record batch as a Kafka producer sent it
+                    (its base offset set): Kafka fetches serve it as it is (read_raw), the
+                    engine's reads decode it (see kafka_batch)
 
 Index file = entries <q offset><q position><q max timestamp of the batches before position>,
 one for the first batch of the segment and then one per batch starting at least
@@ -67,9 +70,11 @@ from dataclasses import asdict, dataclass
 from itertools import repeat
 from urllib.parse import quote
 
+from . import kafka_batch
 from .base import (
     NO_HEADERS,
     CorruptLogError,
+    InvalidTopicError,
     Log,
     LogClosedError,
     LogError,
@@ -82,11 +87,15 @@ from .base import (
     UnknownTopicError,
     validate_topic,
 )
+from .transactions import Marker, TransactionIndex
 
 _log = logging.getLogger(__name__)
 
 _LC = struct.Struct("<II")  # length, crc
 _REST = struct.Struct("<qIq")  # base_offset, count, max_timestamp
+KAFKA_BATCH = 1 << 31  # in a batch's count: its payload is a Kafka record batch
+_COUNT = KAFKA_BATCH - 1
+_KAFKA_BASE = struct.Struct(">q")  # a Kafka batch's base offset, its first field
 _HDR = struct.Struct("<IIqIq")
 _HDR_SIZE = _HDR.size  # 28
 _REC = struct.Struct("<qiiH")
@@ -299,6 +308,10 @@ def _decode_columns(
     return limit, pos, off
 
 
+class _TransactionalData(Exception):
+    """A partition holding Kafka transactions, which compaction leaves as they are."""
+
+
 def _pick(batch: RecordBatch, rows: list[int]) -> RecordBatch:
     """The records of `batch` at positions `rows` (ascending)."""
     if len(rows) == len(batch):
@@ -317,6 +330,19 @@ def _consecutive_runs(batch: RecordBatch) -> Iterator[RecordBatch]:
         if i == len(offsets) or offsets[i] != offsets[i - 1] + 1:
             yield batch.slice(start, i) if (start, i) != (0, len(offsets)) else batch
             start = i
+
+
+def _visible(offsets: Sequence[int], hidden: Sequence[tuple[int, int]]) -> list[int]:
+    """Indices of the `offsets` (ascending) outside every [start, end) of `hidden` (sorted)."""
+    keep = []
+    h = 0
+    n = len(hidden)
+    for i, o in enumerate(offsets):
+        while h < n and hidden[h][1] <= o:
+            h += 1
+        if h == n or o < hidden[h][0]:
+            keep.append(i)
+    return keep
 
 
 # ---------------------------------------------------------------- damage
@@ -360,6 +386,7 @@ def _batch_problem(buf, pos: int, size: int, expected: int, limit: int, exact: b
     if pos + _HDR_SIZE > size:
         return "batch header cut short"
     length, crc, base, count, _ = _HDR.unpack_from(buf, pos)
+    count &= _COUNT
     if length < 24 or pos + 4 + length > size:
         return f"bad batch length {length}"
     if count < 1 or base + count > limit or (base != expected if exact else base < expected):
@@ -384,6 +411,7 @@ def _next_intact(buf, start: int, size: int, expected: int, limit: int, hints: S
     unpack, crc32 = _HDR.unpack_from, zlib.crc32
     for q in range(start, min(bound, size - _HDR_SIZE + 1)):
         length, crc, base, count, _ = unpack(buf, q)
+        count &= _COUNT
         if (24 <= length and q + 4 + length <= size and count >= 1 and expected <= base
                 and base + count <= limit and base - expected <= (q - start + 1) // _REC_SIZE
                 and crc32(buf[q + 8 : q + 4 + length]) == crc):
@@ -478,6 +506,31 @@ def _remember(p: _Partition, next_offset: int, cursor: tuple) -> None:
     if len(cursors) > _MAX_CURSORS:
         del cursors[next(iter(cursors))]
 
+
+
+def _native_payload(kafka_raw: bytes) -> bytes:
+    """A stored Kafka batch's records in this log's own record format."""
+    return _encode_columns(kafka_batch.batch_records(kafka_raw))[0]
+
+
+class _RawBatches:
+    """What read_raw collects: Kafka batches as stored, other batches' records decoded."""
+
+    __slots__ = ("batches",)
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, bytes | RecordBatch]] = []
+
+    def add(self, buf: bytes, start: int, end: int, base: int, count: int, kafka: int, offset: int,
+            partition: int) -> int:
+        """Collect the batch at buf[start:end]; returns its size in bytes."""
+        if kafka:
+            self.batches.append((base, buf[start:end]))
+        else:
+            records = RecordBatch([], [], [], [], range(0), partition)
+            _decode_columns(buf, start, end, base, offset, count, partition, records)
+            self.batches.append((records.offsets[0], records))
+        return end - start
 
 
 class _Segment:
@@ -644,6 +697,8 @@ class EmbeddedLog(Log):
             self._load_topics()
             self._load_groups()
             self._clamp_committed()
+            self.txn_index = TransactionIndex(self.root, self._sync)
+            self.txn_index.load(self._end_or_none)
             _raise_fd_limit()
         except BaseException:
             self._close_all_fds()
@@ -729,6 +784,7 @@ class EmbeddedLog(Log):
                 problem = _batch_problem(buf, pos, size, expected, hi, exact=not seg.sparse)
                 if problem is None:
                     length, _, base, count, batch_ts = _HDR.unpack_from(buf, pos)
+                    count &= _COUNT
                     if after_hole or not seg.idx_pos or pos - seg.idx_pos[-1] >= self.index_interval_bytes:
                         seg.idx_off.append(base)
                         seg.idx_pos.append(pos)
@@ -959,6 +1015,7 @@ class EmbeddedLog(Log):
             if self._sync:
                 _fsync_dir(self._topics_dir)
             shutil.rmtree(gone, ignore_errors=True)
+        self.txn_index.drop_topic(name)
         with self._groups_lock:
             for group, offs in self._groups.items():
                 drop = [tp for tp in offs if tp[0] == name]
@@ -966,6 +1023,39 @@ class EmbeddedLog(Log):
                     for tp in drop:
                         del offs[tp]
                     self._write_group(group, offs)
+
+    def alter_topic(self, name: str, config: TopicConfig) -> None:
+        """Give a topic new settings: retention and cleanup policy apply from now on, and a higher
+        partition count adds empty partitions. topic.json is replaced atomically after the new
+        partitions' directories exist, so a crash leaves either the old or the new topic."""
+        validate_topic(name, config)
+        with self._meta_lock:
+            self._check_open()
+            t = self._topic(name)
+            if config.partitions < len(t.parts):
+                raise InvalidTopicError(f"topic {name!r} has {len(t.parts)} partitions: it cannot have "
+                                        f"{config.partitions} (partitions can only be added)")
+            for num in range(len(t.parts), config.partitions):
+                pdir = os.path.join(t.dir, str(num))
+                os.makedirs(pdir, exist_ok=True)
+                open(os.path.join(pdir, _seg_name(0) + ".log"), "ab").close()
+                if self._sync:
+                    _fsync_dir(pdir)
+            tmp = os.path.join(t.dir, f"topic.json.{uuid.uuid4().hex}")
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(asdict(config), f)
+                f.flush()
+                if self._sync:
+                    os.fsync(f.fileno())
+            os.replace(tmp, os.path.join(t.dir, "topic.json"))
+            if self._sync:
+                _fsync_dir(t.dir)
+            for num in range(len(t.parts), config.partitions):
+                t.parts.append(self._load_partition(name, num, os.path.join(t.dir, str(num)), config))
+            t.config = config
+            for part in t.parts:
+                with part.lock:
+                    part.config = config
 
     def topic_exists(self, name: str) -> bool:
         return name in self._topics
@@ -1008,16 +1098,48 @@ class EmbeddedLog(Log):
             raise _bad_records(topic, partition, e) from e
         return self._append(p, topic, n, payload, max_ts)
 
-    def _append(self, p: _Partition, topic: str, n: int, payload: bytes, max_ts: int) -> range:
-        """Write one batch of n encoded records; returns their offsets."""
+    def append_kafka_batch(self, topic: str, partition: int, raw: bytes | memoryview, count: int,
+                           max_timestamp: int) -> range:
+        """Store a Kafka v2 record batch of `count` records as it is, its base offset set to the offset
+        its first record gets (the caller has checked its CRC and framing: kafka_batch.check_records).
+
+        A transactional batch (a record batch of a Kafka transaction, or its commit or abort marker)
+        goes into the transaction index first: committed readers see its records only once the
+        transaction commits (see .transactions)."""
+        p = self._part(topic, partition)
+        if not 0 < count < KAFKA_BATCH or len(raw) < kafka_batch.HEADER_SIZE:
+            raise ValueError(f"append to {topic}-{partition}: not a Kafka batch of {count} records")
+        intend = None
+        txn = kafka_batch.transaction_of(raw)
+        if txn is not None:
+            producer_id, producer_epoch, marker = txn
+            if marker is None:
+                def intend(base: int) -> None:
+                    self.txn_index.intend_data(topic, partition, producer_id, base, count)
+            else:
+                def intend(base: int) -> None:
+                    self.txn_index.intend_marker(topic, partition, Marker(base, producer_id, producer_epoch, marker))
+        return self._append(p, topic, count, memoryview(raw)[_KAFKA_BASE.size:], max_timestamp, kafka=True,
+                            intend=intend)
+
+    def _append(self, p: _Partition, topic: str, n: int, payload: bytes | memoryview, max_ts: int,
+                kafka: bool = False, intend: Callable[[int], None] | None = None) -> range:
+        """Write one batch of n encoded records; returns their offsets. A Kafka batch's payload comes
+        without its base offset, which is written here, once the offset is known. `intend(base)` is
+        called first, with the base offset the batch will get (the transaction index's write-ahead)."""
         with p.lock:
             self._check_open()
             if p.deleted:
                 raise UnknownTopicError(f"unknown topic {topic!r} (deleted)")
             base = p.next_offset
-            rest = _REST.pack(base, n, max_ts)
-            head = _LC.pack(24 + len(payload), zlib.crc32(payload, zlib.crc32(rest))) + rest
-            total = _HDR_SIZE + len(payload)
+            if intend is not None:
+                intend(base)
+            if kafka:
+                rest = _REST.pack(base, n | KAFKA_BATCH, max_ts) + _KAFKA_BASE.pack(base)
+            else:
+                rest = _REST.pack(base, n, max_ts)
+            head = _LC.pack(4 + len(rest) + len(payload), zlib.crc32(payload, zlib.crc32(rest))) + rest
+            total = len(head) + len(payload)
             seg = p.active
             segment_bytes = p.config.segment_bytes if p.config.segment_bytes > 0 else self.segment_bytes
             if seg.size > 0 and seg.size + total > segment_bytes:
@@ -1027,7 +1149,7 @@ class EmbeddedLog(Log):
             try:
                 written = os.writev(p.wfd, (head, payload))
                 if written != total:  # short write (disk full?): finish it or fail below
-                    data = (head + payload)[written:]
+                    data = (head + bytes(payload))[written:]
                     while data:
                         k = os.write(p.wfd, data)
                         data = data[k:]
@@ -1045,6 +1167,8 @@ class EmbeddedLog(Log):
                     os.ftruncate(p.wfd, pos)
                 except OSError:
                     pass
+                if intend is not None:
+                    self.txn_index.forget(base, topic, p.num, n)
                 raise
             # acknowledged from here on: bookkeeping first, then the (rebuildable) index
             entry_ts = seg.max_ts  # max timestamp of the batches before `pos`
@@ -1113,17 +1237,71 @@ class EmbeddedLog(Log):
     # ================================================================ read
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
+        """Records as the Log contract says; of a partition Kafka transactions wrote into, only the
+        committed ones, up to the last stable offset (read_raw has them all)."""
+        if self.txn_index.active(topic, partition):
+            return self._read_committed(topic, partition, offset, max_records, columns=False)
         out: list[Record] = []
         self._read(topic, partition, offset, max_records, _decode_records, out)
         return out
 
     def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
+        """read() as columns."""
+        if self.txn_index.active(topic, partition):
+            return self._read_committed(topic, partition, offset, max_records, columns=True)
         out = RecordBatch([], [], [], [], range(0), partition)
         self._read(topic, partition, offset, max_records, _decode_columns, out)
         return out
 
+    def _read_committed(self, topic: str, partition: int, offset: int, max_records: int, columns: bool):
+        """Records below the last stable offset, without aborted records and markers. Reads on
+        past hidden records so a reader is never handed nothing while committed records follow."""
+        stop = self.txn_index.stable_end(topic, partition, self.end_offset(topic, partition))
+        while True:
+            count = min(max_records, stop - offset)
+            if columns:
+                raw = RecordBatch([], [], [], [], range(0), partition)
+                if count > 0:
+                    self._read(topic, partition, offset, count, _decode_columns, raw)
+                offsets = raw.offsets
+            else:
+                raw = []
+                if count > 0:
+                    self._read(topic, partition, offset, count, _decode_records, raw)
+                offsets = [r.offset for r in raw]
+            if not offsets:
+                return raw
+            end = offsets[-1] + 1
+            hidden = self.txn_index.hidden_ranges(topic, partition, offsets[0], end)
+            if end > stop:  # markers take no part of the count: a read can pass the stable offset
+                hidden = sorted([*hidden, (stop, end)])
+            if not hidden:
+                return raw
+            keep = _visible(offsets, hidden)
+            if keep:
+                if len(keep) == len(offsets):
+                    return raw
+                if not columns:
+                    return [raw[i] for i in keep]
+                return RecordBatch([raw.keys[i] for i in keep], [raw.values[i] for i in keep],
+                                   [raw.timestamps[i] for i in keep], [raw.headers[i] for i in keep],
+                                   [offsets[i] for i in keep], partition)
+            if end >= stop:
+                return RecordBatch([], [], [], [], range(0), partition) if columns else []
+            offset = end
+
+    def read_raw(self, topic: str, partition: int, offset: int, max_bytes: int
+                 ) -> list[tuple[int, bytes | RecordBatch]]:
+        """The stored batches from the one holding `offset`, about max_bytes of them (at least one):
+        (base offset, the Kafka batch as stored) for Kafka batches, (first offset, its records from
+        `offset` on) for the others. What a Kafka fetch serves."""
+        out = _RawBatches()
+        self._read(topic, partition, offset, max_bytes, None, out)
+        return out.batches
+
     def _read(self, topic: str, partition: int, offset: int, max_records: int, decode, out) -> None:
-        """Decode the records at offsets >= `offset` (at most max_records) with `decode` into `out`."""
+        """Decode the records at offsets >= `offset` (at most max_records) with `decode` into `out`;
+        with decode None, collect the stored batches into `out` (a _RawBatches, max_records in bytes)."""
         p = self._part(topic, partition)
         with p.lock:
             self._check_open()
@@ -1137,7 +1315,7 @@ class EmbeddedLog(Log):
             i = bisect.bisect_right(p.bases, offset) - 1
             limit = max_records
             resume = None  # file position in segs[i] of the batch after a resumed one
-            cursor = p.cursors.pop(offset, None) if p.cursors else None
+            cursor = p.cursors.pop(offset, None) if p.cursors and decode is not None else None
             if cursor is not None and cursor[0] is segs[i]:  # (else retention dropped its segment)
                 seg, buf, pos, end, resume = cursor
                 limit, pos, offset = decode(buf, pos, end, offset, offset, limit, p.num, out)
@@ -1187,7 +1365,8 @@ class EmbeddedLog(Log):
                     if len(buf) < _HDR_SIZE:
                         pos, expected = self._skip_damage(p, seg, pos, expected, "batch header cut short")
                         continue
-                length, crc, base, count, _ = _HDR.unpack_from(buf, rel)
+                length, crc, base, raw_count, _ = _HDR.unpack_from(buf, rel)
+                count = raw_count & _COUNT
                 total = 4 + length
                 if base + count <= offset:
                     pos += total
@@ -1202,12 +1381,30 @@ class EmbeddedLog(Log):
                 if zlib.crc32(memoryview(buf)[rel + 8 : rel + total]) != crc:
                     pos, expected = self._skip_damage(p, seg, pos, expected, "CRC mismatch")
                     continue
-                end = rel + total
-                limit, stop, next_offset = decode(buf, rel + _HDR_SIZE, end, base, offset, limit, partition, out)
+                start, end = rel + _HDR_SIZE, rel + total
+                kafka = raw_count & KAFKA_BATCH
+                if decode is None:  # read_raw: the stored batches themselves
+                    limit -= out.add(buf, start, end, base, count, kafka, offset, partition)
+                    pos += total
+                    expected = base + count
+                    continue
+                batch_buf = buf
+                if kafka and kafka_batch.is_control(buf, start):  # a transaction marker: no record
+                    pos += total
+                    expected = base + count
+                    continue
+                if kafka:  # the engine reads records: the Kafka batch's, in this log's own format
+                    try:
+                        batch_buf = _native_payload(buf[start:end])
+                    except kafka_batch.KafkaBatchError as e:
+                        pos, expected = self._skip_damage(p, seg, pos, expected, f"Kafka batch: {e}")
+                        continue
+                    start, end = 0, len(batch_buf)
+                limit, stop, next_offset = decode(batch_buf, start, end, base, offset, limit, partition, out)
                 pos += total
                 expected = base + count
                 if stop < end:  # the limit was reached inside this batch
-                    _remember(p, next_offset, (seg, buf, stop, end, pos))
+                    _remember(p, next_offset, (seg, batch_buf, stop, end, pos))
         finally:
             if not active:
                 self._release_fd(seg)
@@ -1217,6 +1414,11 @@ class EmbeddedLog(Log):
         p = self._part(topic, partition)
         with p.lock:
             return p.segs[0].base
+
+    def _end_or_none(self, topic: str, partition: int) -> int | None:
+        """The end offset of a partition, None if it does not exist (at open)."""
+        t = self._topics.get(topic)
+        return t.parts[partition].next_offset if t is not None and 0 <= partition < len(t.parts) else None
 
     def end_offset(self, topic: str, partition: int) -> int:
         p = self._part(topic, partition)
@@ -1314,11 +1516,15 @@ class EmbeddedLog(Log):
         if total == 0 or not force and (p.cleaned_to >= end or dirty < self.min_cleanable_dirty_ratio * total):
             return 0
         latest: dict[bytes, int] = {}
-        for seg in closed:
-            for batch in self._segment_batches(seg):
-                for key, offset in zip(batch.keys, batch.offsets, strict=True):
-                    if key is not None:
-                        latest[key] = offset
+        try:
+            for seg in closed:
+                for batch in self._segment_batches(seg):
+                    for key, offset in zip(batch.keys, batch.offsets, strict=True):
+                        if key is not None:
+                            latest[key] = offset
+        except _TransactionalData as why:  # markers and aborted data must stay where readers expect them
+            _log.debug("not compacting %s-%d: %s", topic, p.num, why)
+            return 0
         removed = 0
         horizon = now_ms - p.config.delete_retention_ms
         for seg in closed:
@@ -1359,9 +1565,16 @@ class EmbeddedLog(Log):
                 length, _, base, count, _ = _HDR.unpack_from(buf, pos)
                 if length < 24 or pos + 4 + length > size:
                     return
-                out = RecordBatch([], [], [], [], range(0), 0)
                 chunk = bytes(buf[pos : pos + 4 + length])
-                _decode_columns(chunk, _HDR_SIZE, len(chunk), base, base, count, 0, out)
+                if count & KAFKA_BATCH:  # as a Kafka producer sent it: its records, in this log's columns
+                    raw = chunk[_HDR_SIZE:]
+                    if kafka_batch.transaction_of(raw) is not None:
+                        raise _TransactionalData(f"{seg.log_path} holds Kafka transactions")
+                    out = kafka_batch.batch_records(raw)
+                    out.offsets = range(base, base + (count & _COUNT))
+                else:
+                    out = RecordBatch([], [], [], [], range(0), 0)
+                    _decode_columns(chunk, _HDR_SIZE, len(chunk), base, base, count, 0, out)
                 yield out
                 pos += 4 + length
 
@@ -1476,6 +1689,32 @@ class EmbeddedLog(Log):
             g = self._groups.get(group)
             return None if g is None else g.get((topic, partition))
 
+    def groups(self) -> list[str]:
+        """The consumer groups with committed offsets, sorted."""
+        with self._groups_lock:
+            return sorted(self._groups)
+
+    def group_offsets(self, group: str) -> dict[tuple[str, int], int]:
+        """Every offset committed for `group`, by (topic, partition)."""
+        with self._groups_lock:
+            return dict(self._groups.get(group) or {})
+
+    def delete_group(self, group: str) -> bool:
+        """Forget the group's committed offsets, durably; False if it had none."""
+        with self._groups_lock:
+            self._check_open()
+            if group not in self._groups:
+                return False
+            _, path = self._group_files.pop(group)
+            del self._groups[group]
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            if self._sync:
+                _fsync_dir(self._groups_dir)
+            return True
+
     # ================================================================ lifecycle
 
     def _flush_loop(self) -> None:
@@ -1529,6 +1768,7 @@ class EmbeddedLog(Log):
             finally:
                 for p in parts:
                     p.lock.release()
+            self.txn_index.close()
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             finally:

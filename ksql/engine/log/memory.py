@@ -257,6 +257,21 @@ class MemoryLog(Log):
             g = self._groups.get(group)
             return None if g is None else g.get((topic, partition))
 
+    def groups(self) -> list[str]:
+        """The consumer groups with committed offsets, sorted."""
+        with self._lock:
+            return sorted(self._groups)
+
+    def group_offsets(self, group: str) -> dict[tuple[str, int], int]:
+        """Every offset committed for `group`, by (topic, partition)."""
+        with self._lock:
+            return dict(self._groups.get(group) or {})
+
+    def delete_group(self, group: str) -> bool:
+        """Forget the group's committed offsets; False if it had none."""
+        with self._lock:
+            return self._groups.pop(group, None) is not None
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

@@ -236,6 +236,34 @@ def test_commit_and_committed(log):
     assert log.committed("g", "u", 0) is None
 
 
+def test_groups_offsets_and_delete_group(log, tmp_path):
+    log.create_topic("t", TopicConfig(partitions=2))
+    assert log.groups() == []
+    assert log.group_offsets("g") == {}
+    log.commit("g", {("t", 0): 5, ("t", 1): 7})
+    log.commit("h", {("t", 0): 2})
+    assert log.groups() == ["g", "h"]
+    assert log.group_offsets("g") == {("t", 0): 5, ("t", 1): 7}
+    assert log.delete_group("g") is True
+    assert log.delete_group("g") is False
+    assert log.groups() == ["h"]
+    assert log.committed("g", "t", 0) is None
+    log.commit("g", {("t", 1): 3})  # a deleted group can start again
+    assert log.group_offsets("g") == {("t", 1): 3}
+
+
+def test_deleted_group_stays_deleted_after_reopen(tmp_path):
+    root = str(tmp_path / "log")
+    with EmbeddedLog(root, fsync="never") as lg:
+        lg.create_topic("t")
+        lg.commit("g", {("t", 0): 4})
+        lg.commit("h", {("t", 0): 1})
+        lg.delete_group("g")
+    with EmbeddedLog(root, fsync="never") as lg:
+        assert lg.groups() == ["h"]
+        assert lg.committed("g", "t", 0) is None
+
+
 def test_concurrent_appends(log):
     log.create_topic("t")
     results: list[list[int]] = []

@@ -140,3 +140,40 @@ def test_per_topic_segment_size(tmp_path):
     reopened = open_log(tmp_path)
     assert reopened.topic_config("t").segment_bytes == 200
     reopened.close()
+
+
+def _kafka_batch(keys: list[bytes], transactional: bool = False) -> bytes:
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    producer = (7, 0, 0) if transactional else (-1, -1, -1)
+    builder = DefaultRecordBatchBuilder(2, 0, transactional, *producer, 1 << 20)
+    for i, key in enumerate(keys):
+        builder.append(i, timestamp=1_000 + i, key=key, value=b"v" + key, headers=[])
+    return bytes(builder.build())
+
+
+def test_batches_kafka_producers_sent_are_compacted_like_the_others(tmp_path):
+    log = open_log(tmp_path, segment_bytes=400)
+    log.create_topic("t", TopicConfig(cleanup_policy="compact"))
+    for round_ in range(6):
+        keys = [b"a", b"b", b"c"]
+        log.append_kafka_batch("t", 0, _kafka_batch(keys), len(keys), 1_002)
+        log.append("t", 0, [Record(b"a", b"native%d" % round_, 2_000, [])])
+    before = everything(log, "t")
+    assert log.compact(now_ms=0, force=True) > 0
+    after = everything(log, "t")
+    assert latest_per_key(after) == latest_per_key(before)
+    log.close()
+    reopened = open_log(tmp_path)
+    assert everything(reopened, "t") == after and reopened.damaged == []
+    reopened.close()
+
+
+def test_partitions_holding_kafka_transactions_are_left_alone(tmp_path):
+    log = open_log(tmp_path, segment_bytes=300)
+    log.create_topic("t", TopicConfig(cleanup_policy="compact"))
+    for _ in range(5):
+        log.append_kafka_batch("t", 0, _kafka_batch([b"a", b"b"], transactional=True), 2, 1_001)
+    log.append("t", 0, [Record(b"a", b"x", 2_000, [])] * 20)
+    assert log.compact(now_ms=0, force=True) == 0
+    log.close()
