@@ -98,6 +98,7 @@ class PersistentQuery:
             self._init_aggregation()
         else:
             self._init_projection()
+        self._fix_start_offsets()
         topics = [self.source_topic] + ([self.repartition] if self.repartition else [])
         self.ownership = self.log.join_group(self.group, topics)
         self._take_ownership()
@@ -223,6 +224,16 @@ class PersistentQuery:
             return after(out)
 
         return explode
+
+    def _fix_start_offsets(self) -> None:
+        """Commit where a new query starts reading, now: on Kafka its consumer gets its partitions
+        seconds after the statement returns, and 'latest' taken then would skip the records written
+        in between. A query resumed after a restart has its offsets committed already."""
+        topic = self.source_topic
+        start = {(topic, p): (self.log.start_offset(topic, p) if self.earliest else self.log.end_offset(topic, p))
+                 for p in range(self.partitions) if self.log.committed(self.group, topic, p) is None}
+        if start:
+            self.log.commit(self.group, start)
 
     def _take_ownership(self) -> None:
         """Apply what the group gave and took since the last poll: state, start offsets, activity."""
