@@ -4,7 +4,7 @@
 port and gives its `jdbc:postgresql://...` URL; tests keep apart by table names.
 PostgreSQL refuses to run as root, so under root (as in CI) the server runs as the
 package's `postgres` user. The tests skip when PostgreSQL is not installed.
-Import the fixture into a test module: `from tests.connect.postgres_server import postgres_url`.
+tests/connect/conftest.py makes it a fixture of the connector tests.
 """
 
 from __future__ import annotations
