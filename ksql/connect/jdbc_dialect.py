@@ -84,9 +84,17 @@ class Dialect(ABC):
             return value.replace(tzinfo=dt.UTC)
         return value
 
-    def timestamp_expression(self, column: str) -> str:
-        """A timestamp column in a comparison with a bound timestamp."""
+    def timestamp_column(self, column: str) -> str:
+        """A timestamp column as compared with `timestamp_parameter()` and ordered by."""
         return quote_identifier(column)
+
+    def timestamp_parameter(self) -> str:
+        """The placeholder of a bound timestamp compared with `timestamp_column()`."""
+        return self.placeholder
+
+    @abstractmethod
+    def list_tables(self, conn: Any) -> list[str]:
+        """The tables of the database (of the current schema), what a source without a whitelist reads."""
 
     # -- statements --
 
@@ -202,6 +210,11 @@ class PostgresDialect(Dialect):
     def now(self, conn: Any) -> dt.datetime:
         return conn.execute("SELECT CURRENT_TIMESTAMP").fetchone()[0].astimezone(dt.UTC)
 
+    def list_tables(self, conn: Any) -> list[str]:
+        rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                            "AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()
+        return [r[0] for r in rows]
+
 
 # --- SQLite ------------------------------------------------------------------------------------
 
@@ -211,7 +224,8 @@ _SQLITE_LOGICAL = {data.DATE: "DATE", data.TIME: "TIME", data.TIMESTAMP: "TIMEST
 
 
 class SqliteDialect(Dialect):
-    """SQLite keeps dates and times as ISO text ('2024-01-31 12:00:00.000'), as its date functions read them."""
+    """SQLite keeps dates and times as ISO text ('2024-01-31 12:00:00.123456'), as its date functions read
+    them; the timestamp modes of the source compare them as julianday() values."""
 
     name = "SQLite"
     record_errors = (sqlite3.IntegrityError, sqlite3.DataError)
@@ -242,7 +256,7 @@ class SqliteDialect(Dialect):
         if isinstance(value, dt.datetime):
             if value.tzinfo is not None:
                 value = value.astimezone(dt.UTC).replace(tzinfo=None)
-            return value.isoformat(sep=" ", timespec="milliseconds")
+            return value.isoformat(sep=" ")
         if isinstance(value, (dt.date, dt.time)):
             return value.isoformat()
         if isinstance(value, Decimal):
@@ -313,8 +327,16 @@ class SqliteDialect(Dialect):
             return str(value)
         return value
 
-    def timestamp_expression(self, column: str) -> str:
+    def timestamp_column(self, column: str) -> str:
         return f"julianday({quote_identifier(column)})"
+
+    def timestamp_parameter(self) -> str:
+        return "julianday(?)"
+
+    def list_tables(self, conn: Any) -> list[str]:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                            "ORDER BY name").fetchall()
+        return [r[0] for r in rows]
 
     def now(self, conn: Any) -> dt.datetime:
         return dt.datetime.fromisoformat(

@@ -45,7 +45,7 @@ def execute(url: str, sql: str, params: tuple = ()) -> list[tuple]:
     conn = dialect.connect()
     try:
         cursor = conn.cursor()
-        cursor.execute(sql.replace("?", dialect.placeholder), params)
+        cursor.execute(sql.replace("?", dialect.placeholder), tuple(map(dialect.bind, params)))
         rows = cursor.fetchall() if cursor.description else []
         conn.commit()
         return [tuple(r) for r in rows]
