@@ -28,6 +28,7 @@ import datetime as dt
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -675,10 +676,27 @@ def _sub_config(config: Mapping[str, Any], prefix: str) -> dict[str, str]:
     return {k[len(prefix):]: "" if v is None else str(v) for k, v in config.items() if k.startswith(prefix)}
 
 
+@dataclass(frozen=True)
+class TransformStage:
+    """One transform of a chain: its alias, class name, and the predicate that guards it."""
+
+    alias: str
+    class_name: str
+    transform: Transformation
+    predicate: Predicate | None = None
+    negate: bool = False
+
+    def apply(self, record: Any) -> Any | None:
+        """The transformed record (None: dropped); the record unchanged when the predicate says skip."""
+        if self.predicate is not None and self.predicate.test(record) == self.negate:
+            return record
+        return self.transform.apply(record)
+
+
 class TransformationChain:
     """The transforms of a connector, each guarded by its predicate (negated when `negate=true`)."""
 
-    def __init__(self, stages: list[tuple[str, Transformation, Predicate | None, bool]]):
+    def __init__(self, stages: list[TransformStage]):
         self.stages = stages
 
     @classmethod
@@ -692,26 +710,24 @@ class TransformationChain:
         stages = []
         for alias in _list(config.get("transforms")):
             sub = _sub_config(config, f"transforms.{alias}.")
-            t_cls = _lookup(_required(sub, "type", f"transform {alias}"), Transformation,
-                            f"transforms.{alias}.type")
+            class_name = _required(sub, "type", f"transform {alias}").strip()
+            t_cls = _lookup(class_name, Transformation, f"transforms.{alias}.type")
             pred_alias = sub.pop("predicate", "") or None
             negate = sub.pop("negate", "false").strip().lower() == "true"
             if pred_alias is not None and pred_alias not in predicates:
                 raise ConfigError(f"Invalid value {pred_alias} for configuration transforms.{alias}.predicate: "
                                   "the predicate is not listed in 'predicates'")
-            stages.append((alias, t_cls(sub), predicates.get(pred_alias) if pred_alias else None, negate))
+            stages.append(TransformStage(alias, class_name, t_cls(sub), predicates.get(pred_alias), negate))
         return cls(stages)
 
     def apply(self, record: Any) -> Any | None:
         """The record after every transform, or None when one drops it."""
-        for _alias, transform, predicate, negate in self.stages:
-            if predicate is not None and predicate.test(record) == negate:
-                continue
-            record = transform.apply(record)
+        for stage in self.stages:
+            record = stage.apply(record)
             if record is None:
                 return None
         return record
 
     def close(self) -> None:
-        for _alias, transform, _predicate, _negate in self.stages:
-            transform.close()
+        for stage in self.stages:
+            stage.transform.close()
