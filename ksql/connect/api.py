@@ -251,6 +251,11 @@ class SinkTaskContext(ABC):
     def request_commit(self) -> None:
         """Ask for flush() and an offset commit soon rather than at the next interval."""
 
+    @abstractmethod
+    def report(self, record: SinkRecord, error: BaseException) -> None:
+        """A record of the current put() the task could not write (Connect's errant record reporter):
+        it goes to the dead letter queue with errors.tolerance=all, else the task fails (raises)."""
+
 
 class Task(ABC):
     """One unit of a connector's work, run on a worker thread of its own."""
