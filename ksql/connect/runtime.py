@@ -44,6 +44,7 @@ from ksql.connect.api import (
     SourceTaskContext,
     Task,
 )
+from ksql.connect.client import ConnectClient, ConnectError
 from ksql.connect.converters import create_converter
 from ksql.connect.dead_letter import ErrorHandler
 from ksql.connect.plugins import ConnectorPlugins, UnknownConnectorClass, default_plugins
@@ -68,16 +69,6 @@ DEFAULT_VALUE_CONVERTER_CONFIG = {"schemas.enable": "false"}
 POLL_WAIT_SECONDS = 0.2
 MAX_SINK_BATCH = 1000
 _NAME = re.compile(r"[^/\\\x00-\x1f]+")
-
-
-class ConnectError(KsqlError):
-    """A refused Connect request, with Connect's HTTP status (404 unknown connector, 409 exists, 400 bad
-    config)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def offsets_topic(service_id: str) -> str:
@@ -199,8 +190,10 @@ class OffsetStore:
             self._offsets[key] = dict(value)
 
 
-class ConnectRuntime:
+class ConnectRuntime(ConnectClient):
     """The embedded Connect worker: connectors by name, their tasks on threads, offsets and status."""
+
+    embedded = True
 
     def __init__(self, log_: Log, *, service_id: str = "default_", worker_id: str = "localhost:8088",
                  writer: Writer | None = None, plugins: ConnectorPlugins | None = None,
