@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,6 +250,11 @@ class SinkTaskContext(ABC):
     @abstractmethod
     def request_commit(self) -> None:
         """Ask for flush() and an offset commit soon rather than at the next interval."""
+
+    def errant_record_reporter(self) -> Callable[[SinkRecord, BaseException], None] | None:
+        """Kafka's errantRecordReporter: reports a record that put() cannot write, so the runtime handles
+        it as errors.tolerance says (dead letter queue, or failing the task); None when there is none."""
+        return None
 
 
 class Task(ABC):
