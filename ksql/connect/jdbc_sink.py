@@ -356,7 +356,6 @@ class JdbcSinkWriter:
 # --- the connector -------------------------------------------------------------------------------------
 
 
-
 class JdbcSinkConnector(SinkConnector):
     """Confluent's io.confluent.connect.jdbc.JdbcSinkConnector: every task writes with the same config."""
 

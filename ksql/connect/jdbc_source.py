@@ -288,7 +288,6 @@ def _offset_timestamp(offset: Mapping[str, Any]) -> dt.datetime | None:
 # --- the connector -------------------------------------------------------------------------------------
 
 
-
 class JdbcSourceConnector(SourceConnector):
     """Confluent's io.confluent.connect.jdbc.JdbcSourceConnector: the tables of a whitelist are shared out
     among up to tasks.max tasks; without a whitelist (or with a query) one task reads everything."""
