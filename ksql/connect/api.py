@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,10 +251,10 @@ class SinkTaskContext(ABC):
     def request_commit(self) -> None:
         """Ask for flush() and an offset commit soon rather than at the next interval."""
 
-    def errant_record_reporter(self) -> Callable[[SinkRecord, BaseException], None] | None:
-        """Kafka's errantRecordReporter: reports a record that put() cannot write, so the runtime handles
-        it as errors.tolerance says (dead letter queue, or failing the task); None when there is none."""
-        return None
+    @abstractmethod
+    def report(self, record: SinkRecord, error: BaseException) -> None:
+        """A record of the current put() the task could not write (Connect's errant record reporter):
+        it goes to the dead letter queue with errors.tolerance=all, else the task fails (raises)."""
 
 
 class Task(ABC):

@@ -400,8 +400,7 @@ class JdbcSinkTask(SinkTask):
 
     def put(self, records: list[SinkRecord]) -> None:
         if records:
-            reporter = self.context.errant_record_reporter() if self.context is not None else None
-            self._writer.write(records, reporter)
+            self._writer.write(records, self.context.report if self.context is not None else None)
 
     def stop(self) -> None:
         self._writer.close()

@@ -30,8 +30,8 @@ class Sink(SinkTaskContext):
     def request_commit(self):
         pass
 
-    def errant_record_reporter(self):
-        return lambda record, error: self.errant.append((record, str(error)))
+    def report(self, record, error):
+        self.errant.append((record, str(error)))
 
 
 def test_connectors_are_found_by_confluent_class_name_and_alias():
