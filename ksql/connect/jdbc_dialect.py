@@ -33,6 +33,14 @@ class JdbcError(KsqlError):
     """A JDBC connector that cannot reach or use its database."""
 
 
+class JdbcConfigError(JdbcError):
+    """A bad property of a JDBC connector; `name` is the property (what Connect's validation reports)."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(message)
+        self.name = name
+
+
 def quote_identifier(name: str) -> str:
     """An SQL identifier in double quotes (both dialects), quotes inside doubled."""
     if "\x00" in name:
@@ -348,14 +356,15 @@ class SqliteDialect(Dialect):
 def dialect_for(url: str, user: str | None = None, password: str | None = None) -> Dialect:
     """The dialect and connection of a `connection.url` (JDBC form or plain URL)."""
     if not url:
-        raise JdbcError("Missing required configuration \"connection.url\" which has no default value.")
+        raise JdbcConfigError("connection.url", "Missing required configuration \"connection.url\" which has no "
+                              "default value.")
     plain = url[len("jdbc:"):] if url.startswith("jdbc:") else url
     if plain.startswith("sqlite:"):
         path = plain[len("sqlite:"):]
         if path.startswith("//"):
             path = path[2:]
         if not path:
-            raise JdbcError(f"connection.url {url} names no SQLite database file")
+            raise JdbcConfigError("connection.url", f"connection.url {url} names no SQLite database file")
         return SqliteDialect(unquote(path))
     if plain.startswith(("postgresql:", "postgres:")):
         parts = urlsplit(plain)
@@ -369,5 +378,5 @@ def dialect_for(url: str, user: str | None = None, password: str | None = None) 
         if secret:
             conninfo["password"] = secret
         return PostgresDialect(conninfo)
-    raise JdbcError(f"Unsupported connection.url {url}: the JDBC connectors speak PostgreSQL "
+    raise JdbcConfigError("connection.url", f"Unsupported connection.url {url}: the JDBC connectors speak PostgreSQL "
                     "(jdbc:postgresql://host:port/database) and SQLite (jdbc:sqlite:/path/file.db)")

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ksql.connect import data
+from ksql.connect.api import ConfigDef, SinkConnector, SinkRecord, SinkTask, Task
 from ksql.connect.data import DataError, Schema
-from ksql.connect.jdbc_dialect import Dialect, JdbcError, dialect_for
+from ksql.connect.jdbc_dialect import Dialect, JdbcConfigError, JdbcError, dialect_for
 
 INSERT_MODES = ("insert", "upsert", "update")
 PK_MODES = ("none", "kafka", "record_key", "record_value")
@@ -50,14 +51,14 @@ def _bool(config: Mapping[str, Any], name: str, default: bool) -> bool:
         return default
     text = str(value).strip().lower()
     if text not in ("true", "false"):
-        raise JdbcError(f"Invalid value {value} for configuration {name}: Expected value to be either true or false")
+        raise JdbcConfigError(name, f"Invalid value {value} for configuration {name}: Expected value to be either true or false")
     return text == "true"
 
 
 def _choice(config: Mapping[str, Any], name: str, default: str, allowed: Sequence[str]) -> str:
     value = str(config.get(name) or default).strip().lower()
     if value not in allowed:
-        raise JdbcError(f"Invalid value {config.get(name)} for configuration {name}: must be one of "
+        raise JdbcConfigError(name, f"Invalid value {config.get(name)} for configuration {name}: must be one of "
                         f"{', '.join(allowed)}")
     return value
 
@@ -88,7 +89,7 @@ class SinkConfig:
         try:
             batch_size = int(config.get("batch.size") or 3000)
         except ValueError:
-            raise JdbcError(f"Invalid value {config.get('batch.size')} for configuration batch.size: "
+            raise JdbcConfigError("batch.size", f"Invalid value {config.get('batch.size')} for configuration batch.size: "
                             "Not a number of type INT") from None
         parsed = cls(
             url=str(config.get("connection.url") or ""),
@@ -104,12 +105,12 @@ class SinkConfig:
             table_name_format=str(config.get("table.name.format") or "${topic}"),
             batch_size=max(1, batch_size))
         if parsed.delete_enabled and parsed.pk_mode != "record_key":
-            raise JdbcError("Primary key mode must be 'record_key' when delete support is enabled")
+            raise JdbcConfigError("delete.enabled", "Primary key mode must be 'record_key' when delete support is enabled")
         if parsed.insert_mode in ("upsert", "update") and parsed.pk_mode == "none":
-            raise JdbcError(f"insert.mode={parsed.insert_mode} needs a primary key: set pk.mode to "
+            raise JdbcConfigError("pk.mode", f"insert.mode={parsed.insert_mode} needs a primary key: set pk.mode to "
                             "record_key, record_value or kafka")
         if parsed.pk_mode == "kafka" and parsed.pk_fields and len(parsed.pk_fields) != 3:
-            raise JdbcError("PK mode for table is KAFKA so there should either be no field names defined for "
+            raise JdbcConfigError("pk.fields", "PK mode for table is KAFKA so there should either be no field names defined for "
                             "defaults __connect_topic, __connect_partition, __connect_offset to be applicable, "
                             "or exactly 3")
         dialect_for(parsed.url, parsed.user, parsed.password)  # the URL names a known database
@@ -350,3 +351,56 @@ class JdbcSinkWriter:
                 self._conn.close()
             finally:
                 self._conn = None
+
+
+# --- the connector -------------------------------------------------------------------------------------
+
+
+class JdbcSinkConnector(SinkConnector):
+    """Confluent's io.confluent.connect.jdbc.JdbcSinkConnector: every task writes with the same config."""
+
+    def config(self) -> ConfigDef:
+        return (ConfigDef()
+                .define("connection.url", required=True, importance="HIGH",
+                        documentation="jdbc:postgresql://host:port/db or jdbc:sqlite:/path/file.db")
+                .define("connection.user").define("connection.password", "PASSWORD")
+                .define("insert.mode", default="insert", documentation="insert, upsert or update")
+                .define("pk.mode", default="none", documentation="none, kafka, record_key or record_value")
+                .define("pk.fields", "LIST").define("fields.whitelist", "LIST")
+                .define("delete.enabled", "BOOLEAN", False).define("auto.create", "BOOLEAN", False)
+                .define("auto.evolve", "BOOLEAN", False).define("table.name.format", default="${topic}")
+                .define("batch.size", "INT", 3000))
+
+    def validate(self, config: Mapping[str, str]) -> dict[str, list[str]]:
+        errors = super().validate(config)
+        if errors:
+            return errors
+        try:
+            SinkConfig.parse(config)
+        except JdbcConfigError as err:
+            return {err.name: [str(err)]}
+        return {}
+
+    def start(self, config: Mapping[str, str]) -> None:
+        SinkConfig.parse(config)
+        self._config = dict(config)
+
+    def task_class(self) -> type[Task]:
+        return JdbcSinkTask
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        return [dict(self._config) for _ in range(max(1, max_tasks))]
+
+
+class JdbcSinkTask(SinkTask):
+    """Writes each batch put() gives in one transaction, so flush() has nothing left to do."""
+
+    def start(self, config: Mapping[str, str]) -> None:
+        self._writer = JdbcSinkWriter(config)
+
+    def put(self, records: list[SinkRecord]) -> None:
+        if records:
+            self._writer.write(records, self.context.report if self.context is not None else None)
+
+    def stop(self) -> None:
+        self._writer.close()

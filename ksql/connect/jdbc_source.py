@@ -21,13 +21,15 @@ one timestamp between two polls, so no row is skipped.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ksql.connect import data
+from ksql.connect.api import ConfigDef, SourceConnector, SourceRecord, SourceTask, Task
 from ksql.connect.data import Schema
-from ksql.connect.jdbc_dialect import Dialect, JdbcError, dialect_for, quote_identifier, quote_table
+from ksql.connect.jdbc_dialect import JdbcConfigError, JdbcError, dialect_for, quote_identifier, quote_table
 
 MODES = ("bulk", "incrementing", "timestamp", "timestamp+incrementing")
 
@@ -50,7 +52,7 @@ def _int(config: Mapping[str, Any], name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError:
-        raise JdbcError(f"Invalid value {value} for configuration {name}: Not a number of type INT") from None
+        raise JdbcConfigError(name, f"Invalid value {value} for configuration {name}: Not a number of type INT") from None
 
 
 def _names(value: Any) -> list[str]:
@@ -79,11 +81,11 @@ class SourceConfig:
     def parse(cls, config: Mapping[str, Any]) -> SourceConfig:
         mode = str(config.get("mode") or "").strip().lower()
         if mode not in MODES:
-            raise JdbcError(f"Invalid value {config.get('mode')} for configuration mode: must be one of "
+            raise JdbcConfigError("mode", f"Invalid value {config.get('mode')} for configuration mode: must be one of "
                             f"{', '.join(MODES)}")
         timestamp_columns = _names(config.get("timestamp.column.name"))
         if len(timestamp_columns) > 1:
-            raise JdbcError("timestamp.column.name: the JDBC source reads one timestamp column per table, "
+            raise JdbcConfigError("timestamp.column.name", "timestamp.column.name: the JDBC source reads one timestamp column per table, "
                             f"not {len(timestamp_columns)}")
         parsed = cls(
             url=str(config.get("connection.url") or ""),
@@ -100,15 +102,15 @@ class SourceConfig:
             batch_max_rows=max(1, _int(config, "batch.max.rows", 100)),
             delay_ms=max(0, _int(config, "timestamp.delay.interval.ms", 0)))
         if "incrementing" in mode and not parsed.incrementing_column:
-            raise JdbcError(f"mode={mode} needs incrementing.column.name")
+            raise JdbcConfigError("incrementing.column.name", f"mode={mode} needs incrementing.column.name")
         if "timestamp" in mode and not parsed.timestamp_column:
-            raise JdbcError(f"mode={mode} needs timestamp.column.name")
+            raise JdbcConfigError("timestamp.column.name", f"mode={mode} needs timestamp.column.name")
         if parsed.query and (parsed.tables or parsed.blacklist):
-            raise JdbcError("Do not specify table filtering (table.whitelist, table.blacklist) with a query")
+            raise JdbcConfigError("query", "Do not specify table filtering (table.whitelist, table.blacklist) with a query")
         if parsed.tables and parsed.blacklist:
-            raise JdbcError("table.whitelist and table.blacklist cannot both be set")
+            raise JdbcConfigError("table.blacklist", "table.whitelist and table.blacklist cannot both be set")
         if parsed.query and not parsed.topic_prefix:
-            raise JdbcError("A query needs topic.prefix: it is the topic its rows go to")
+            raise JdbcConfigError("topic.prefix", "A query needs topic.prefix: it is the topic its rows go to")
         dialect_for(parsed.url, parsed.user, parsed.password)
         return parsed
 
@@ -116,13 +118,14 @@ class SourceConfig:
 class JdbcSourceReader:
     """Reads the rows that are new since each table's offset."""
 
-    def __init__(self, config: Mapping[str, Any], offsets: Mapping[tuple, Mapping[str, Any]] | None = None,
-                 *, dialect: Dialect | None = None):
-        """`offsets` maps a partition (as `partition_key` gives it) to its committed offset."""
+    def __init__(self, config: Mapping[str, Any],
+                 offset_of: Callable[[dict[str, str]], Mapping[str, Any] | None] | None = None):
+        """`offset_of(partition)` is the committed offset of a source partition (None: read from the start)."""
         self.config = SourceConfig.parse(config)
-        self.dialect = dialect or dialect_for(self.config.url, self.config.user, self.config.password)
+        self.dialect = dialect_for(self.config.url, self.config.user, self.config.password)
         self._conn: Any = None
-        self._offsets: dict[tuple, dict[str, Any]] = {k: dict(v) for k, v in (offsets or {}).items()}
+        self._offset_of = offset_of or (lambda partition: None)
+        self._offsets: dict[tuple, dict[str, Any]] = {}
 
     @staticmethod
     def partition_key(partition: Mapping[str, str]) -> tuple:
@@ -165,7 +168,9 @@ class JdbcSourceReader:
     def _poll_partition(self, partition: dict[str, str]) -> list[SourceRow]:
         cfg, d = self.config, self.dialect
         key = self.partition_key(partition)
-        offset = self._offsets.get(key, {})
+        if key not in self._offsets:
+            self._offsets[key] = dict(self._offset_of(partition) or {})
+        offset = self._offsets[key]
         conditions: list[str] = []
         params: list[Any] = []
         order: list[str] = []
@@ -278,3 +283,72 @@ def _offset_timestamp(offset: Mapping[str, Any]) -> dt.datetime | None:
     seconds = int(millis) // 1000
     nanos = int(offset.get("timestamp_nanos", (int(millis) % 1000) * 1_000_000))
     return data.EPOCH + dt.timedelta(seconds=seconds, microseconds=nanos // 1000)
+
+
+# --- the connector -------------------------------------------------------------------------------------
+
+
+class JdbcSourceConnector(SourceConnector):
+    """Confluent's io.confluent.connect.jdbc.JdbcSourceConnector: the tables of a whitelist are shared out
+    among up to tasks.max tasks; without a whitelist (or with a query) one task reads everything."""
+
+    def config(self) -> ConfigDef:
+        return (ConfigDef()
+                .define("connection.url", required=True, importance="HIGH",
+                        documentation="jdbc:postgresql://host:port/db or jdbc:sqlite:/path/file.db")
+                .define("connection.user").define("connection.password", "PASSWORD")
+                .define("mode", required=True, importance="HIGH",
+                        documentation="bulk, incrementing, timestamp or timestamp+incrementing")
+                .define("incrementing.column.name").define("timestamp.column.name")
+                .define("table.whitelist", "LIST").define("table.blacklist", "LIST").define("query")
+                .define("topic.prefix", default="")
+                .define("poll.interval.ms", "INT", 5000).define("batch.max.rows", "INT", 100)
+                .define("timestamp.delay.interval.ms", "LONG", 0))
+
+    def validate(self, config: Mapping[str, str]) -> dict[str, list[str]]:
+        errors = super().validate(config)
+        if errors:
+            return errors
+        try:
+            SourceConfig.parse(config)
+        except JdbcConfigError as err:
+            return {err.name: [str(err)]}
+        return {}
+
+    def start(self, config: Mapping[str, str]) -> None:
+        self._config = dict(config)
+        self._parsed = SourceConfig.parse(config)
+
+    def task_class(self) -> type[Task]:
+        return JdbcSourceTask
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        tables = self._parsed.tables
+        if self._parsed.query or len(tables) <= 1 or max_tasks <= 1:
+            return [dict(self._config)]
+        groups = [tables[i::max_tasks] for i in range(min(max_tasks, len(tables)))]
+        return [{**self._config, "table.whitelist": ",".join(group)} for group in groups]
+
+
+class JdbcSourceTask(SourceTask):
+    """Polls its tables every poll.interval.ms; each row becomes a record with the table's offset."""
+
+    def start(self, config: Mapping[str, str]) -> None:
+        context = self.context
+        self._reader = JdbcSourceReader(config, context.offset if context is not None else None)
+        self._interval = self._reader.config.poll_interval_ms / 1000
+        self._next_poll = 0.0
+
+    def poll(self) -> list[SourceRecord]:
+        wait = self._next_poll - time.monotonic()
+        if wait > 0:
+            time.sleep(min(wait, 1.0))
+            return []
+        rows = self._reader.poll()
+        if not rows:
+            self._next_poll = time.monotonic() + self._interval
+        return [SourceRecord(row.topic, None, None, None, row.value_schema, row.value,
+                             source_partition=row.partition, source_offset=row.offset) for row in rows]
+
+    def stop(self) -> None:
+        self._reader.close()

@@ -29,6 +29,8 @@ BUILTIN: dict[str, str] = {
     "io.confluent.kafka.connect.datagen.DatagenConnector": "ksql.connect.datagen:DatagenConnector",
     "org.apache.kafka.connect.file.FileStreamSourceConnector": "ksql.connect.file:FileStreamSourceConnector",
     "org.apache.kafka.connect.file.FileStreamSinkConnector": "ksql.connect.file:FileStreamSinkConnector",
+    "io.confluent.connect.jdbc.JdbcSourceConnector": "ksql.connect.jdbc_source:JdbcSourceConnector",
+    "io.confluent.connect.jdbc.JdbcSinkConnector": "ksql.connect.jdbc_sink:JdbcSinkConnector",
 }
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
+from ksql.connect.api import SinkRecord, SourceRecord
 from ksql.connect.converters import CONVERTERS, Converter
 from ksql.connect.dead_letter import ErrorHandler, Failure, Stage
 from ksql.connect.transforms import TransformationChain
@@ -24,16 +24,13 @@ class SinkRecordFlow:
     """Consumed log records into the SinkRecords a sink task puts."""
 
     def __init__(self, key_converter: Converter, value_converter: Converter, chain: TransformationChain,
-                 errors: ErrorHandler, make_record: Callable[..., Any]):
-        """`make_record(topic=, kafka_partition=, key_schema=, key=, value_schema=, value=, timestamp=,
-        headers=, kafka_offset=)` builds the runtime's SinkRecord."""
+                 errors: ErrorHandler):
         self.key_converter = key_converter
         self.value_converter = value_converter
         self.chain = chain
         self.errors = errors
-        self.make_record = make_record
 
-    def convert(self, topic: str, partition: int, raw: Record) -> Any | None:
+    def convert(self, topic: str, partition: int, raw: Record) -> SinkRecord | None:
         """The SinkRecord of a consumed record, or None when a transform drops it or a tolerated step fails."""
         def failure(stage: Stage, class_name: str) -> Callable[[BaseException], Failure]:
             return lambda err: Failure(stage, class_name, err, topic, partition, raw.offset, raw)
@@ -46,7 +43,7 @@ class SinkRecordFlow:
                                         lambda: self.value_converter.to_connect_data(topic, raw.value))
         if not ok:
             return None
-        record = self.make_record(topic=topic, kafka_partition=partition, key_schema=key[0], key=key[1],
+        record = SinkRecord(topic=topic, kafka_partition=partition, key_schema=key[0], key=key[1],
                                   value_schema=value[0], value=value[1], timestamp=raw.timestamp,
                                   headers=list(raw.headers or ()), kafka_offset=raw.offset)
         for stage in self.chain.stages:
@@ -57,7 +54,7 @@ class SinkRecordFlow:
                 return None
         return record
 
-    def report_put_failure(self, record: Any, error: BaseException, raw_of: Mapping[tuple[str, int, int], Record],
+    def report_put_failure(self, record: SinkRecord, error: BaseException, raw_of: Mapping[tuple[str, int, int], Record],
                            task_class: str) -> None:
         """A record the task could not write (its errant-record reporter): dead letter queue or task failure.
 
@@ -77,7 +74,7 @@ class SourceRecordFlow:
         self.chain = chain
         self.errors = errors
 
-    def convert(self, record: Any) -> tuple[str, int | None, Record] | None:
+    def convert(self, record: SourceRecord) -> tuple[str, int | None, Record] | None:
         """What to append for a SourceRecord, or None when dropped (a transform, or a tolerated failure)."""
         def failure(stage: Stage, class_name: str) -> Callable[[BaseException], Failure]:
             return lambda err: Failure(stage, class_name, err)

@@ -545,7 +545,7 @@ class ConnectRuntime(ConnectClient):
             chain = TransformationChain.from_config(worker.config)
             errors = ErrorHandler(worker.config, connector=c.name, task_id=worker.task_id, is_sink=True,
                                   produce=lambda topic, record: dead_letters.append((topic, record)))
-            flow = SinkRecordFlow(key_converter, value_converter, chain, errors, SinkRecord)
+            flow = SinkRecordFlow(key_converter, value_converter, chain, errors)
             task.start(dict(worker.config))
             positions: dict[tuple[str, int], int] = {}
             committed: dict[tuple[str, int], int] = {}

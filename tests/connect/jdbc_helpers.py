@@ -1,30 +1,12 @@
-"""What the JDBC connector tests share: a record type and the databases (SQLite file, PostgreSQL server)."""
+"""What the JDBC connector tests share: the databases (a SQLite file, the PostgreSQL server) and queries."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
-from ksql.connect.data import Schema
 from ksql.connect.jdbc_dialect import dialect_for, quote_table
-
-
-@dataclass(frozen=True)
-class Rec:
-    """A sink record as the JDBC sink sees one."""
-
-    topic: str
-    kafka_partition: int | None
-    key_schema: Schema | None
-    key: Any
-    value_schema: Schema | None
-    value: Any
-    timestamp: int | None = None
-    headers: list = field(default_factory=list)
-    kafka_offset: int = 0
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

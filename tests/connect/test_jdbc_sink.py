@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 
 from ksql.connect import data
+from ksql.connect.api import SinkRecord as Rec
 from ksql.connect.jdbc_dialect import JdbcError
 from ksql.connect.jdbc_sink import JdbcSinkWriter, RecordError
-from tests.connect.jdbc_helpers import Rec, execute, table_rows, unique_table
+from tests.connect.jdbc_helpers import execute, table_rows, unique_table
 
 VALUE = data.struct([("ID", data.primitive("int64")), ("NAME", data.OPTIONAL_STRING),
                      ("PRICE", data.decimal(2, True)), ("AT", data.timestamp(True)),

@@ -7,12 +7,12 @@ import orjson
 import pytest
 
 from ksql.connect import data
+from ksql.connect.api import SourceRecord
 from ksql.connect.converters import create_converter
 from ksql.connect.dead_letter import ErrorHandler, ToleranceExceeded
 from ksql.connect.record_flow import SinkRecordFlow, SourceRecordFlow
 from ksql.connect.transforms import TransformationChain
 from ksql.engine.log.base import Record
-from tests.connect.jdbc_helpers import Rec
 
 T = "org.apache.kafka.connect.transforms."
 JSON = "org.apache.kafka.connect.json.JsonConverter"
@@ -28,7 +28,7 @@ def sink_flow(dead: list, tolerance: str = "all") -> SinkRecordFlow:
                            "errors.deadletterqueue.context.headers.enable": "true"},
                           connector="sink", is_sink=True, produce=lambda t, r: dead.append(r))
     return SinkRecordFlow(create_converter(STRING, {}, is_key=True),
-                          create_converter(JSON, {"schemas.enable": "false"}, is_key=False), chain, errors, Rec)
+                          create_converter(JSON, {"schemas.enable": "false"}, is_key=False), chain, errors)
 
 
 def test_sink_flow_converts_transforms_and_routes_failures_by_stage():
@@ -72,7 +72,7 @@ def test_source_flow_transforms_then_converts():
                             create_converter(JSON, {"schemas.enable": "false"}, is_key=False), chain,
                             ErrorHandler({"errors.tolerance": "all"}, connector="src", is_sink=False))
     schema = data.struct([("id", data.primitive("int64"))])
-    topic, partition, out = flow.convert(Rec("pg-users", None, None, None, schema, {"id": 3}, 11))
+    topic, partition, out = flow.convert(SourceRecord("pg-users", None, None, None, schema, {"id": 3}, 11))
     assert (topic, partition, out.key, orjson.loads(out.value), out.timestamp) == ("users", None, None, {"id": 3}, 11)
-    bad = Rec("pg-users", None, None, None, schema, {"id": "x"}, 11)
+    bad = SourceRecord("pg-users", None, None, None, schema, {"id": "x"}, 11)
     assert flow.convert(bad) is None  # tolerated: skipped

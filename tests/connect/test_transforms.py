@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
 from ksql.connect import data
-from ksql.connect.data import DataError, Schema
+from ksql.connect.api import SinkRecord as Rec
+from ksql.connect.data import DataError
 from ksql.connect.transforms import TRANSFORMS, ConfigError, TransformationChain
 
 T = "org.apache.kafka.connect.transforms."
-
-
-@dataclass(frozen=True)
-class Rec:
-    """A sink record as the transforms see one."""
-
-    topic: str
-    kafka_partition: int | None
-    key_schema: Schema | None
-    key: Any
-    value_schema: Schema | None
-    value: Any
-    timestamp: int | None = None
-    headers: list = field(default_factory=list)
-    kafka_offset: int = 0
 
 
 VALUE_SCHEMA = data.struct([("id", data.primitive("int32")), ("name", data.OPTIONAL_STRING),
