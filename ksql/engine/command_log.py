@@ -110,11 +110,15 @@ class CommandLog:
             return engine.execute_statement(stmt, properties)
         sequence = engine._sequence
         savepoint = _Savepoint(engine)
+        connectors = set(engine.connect.connector_names()) if isinstance(stmt, ast.CreateConnector) else None
         try:
             result = engine.execute_statement(stmt, properties)
             self.append(Command(getattr(stmt, "text", ""), dict(properties or {}), sequence))
         except BaseException:
             savepoint.restore(engine)
+            if connectors is not None:  # a connector the statement started stops again
+                for name in set(engine.connect.connector_names()) - connectors:
+                    engine.connect.delete(name)
             raise
         return result
 

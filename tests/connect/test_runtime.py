@@ -238,3 +238,24 @@ def test_a_deleted_connector_keeps_its_offsets_for_the_next_of_its_name(runtime,
     wait_for(lambda: len(values(log, "orders")) == 15)
     time.sleep(0.2)
     assert [v["orderid"] for v in values(log, "orders")] == list(range(15))
+
+
+def test_a_create_connector_that_cannot_be_logged_is_undone(log, plugins, monkeypatch):
+    from ksql.engine.command_log import CommandLog
+    from ksql.engine.engine import Engine
+
+    engine = Engine(log)
+    engine.connect = ConnectRuntime(log, plugins=plugins)
+    commands = CommandLog(log, "undo")
+
+    def disk_full(command):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(commands, "append", disk_full)
+    [stmt] = engine.prepare("CREATE SOURCE CONNECTOR gen WITH ('connector.class'='DatagenConnector', "
+                            "'quickstart'='orders', 'kafka.topic'='orders');")
+    try:
+        with pytest.raises(OSError):
+            commands.execute(engine, stmt)
+        assert engine.connect.connector_names() == []  # a restart would not bring it back: not running now
+    finally:
+        engine.close()
