@@ -259,3 +259,25 @@ def test_a_create_connector_that_cannot_be_logged_is_undone(log, plugins, monkey
         assert engine.connect.connector_names() == []  # a restart would not bring it back: not running now
     finally:
         engine.close()
+
+
+def test_the_readme_connector_runs_and_resumes_its_count(log, plugins):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = readme.split("## Connectors", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
+    plugins.register("com.example.CounterConnector", namespace["CounterConnector"])
+    config = {"connector.class": "Counter", "topic": "counts"}
+    first = ConnectRuntime(log, plugins=plugins)
+    first.create("c", config)
+    wait_for(lambda: len(values(log, "counts")) >= 2)
+    first.close()
+    again = ConnectRuntime(log, plugins=plugins)
+    try:
+        again.create("c", config)
+        before = len(values(log, "counts"))
+        wait_for(lambda: len(values(log, "counts")) >= before + 2)
+    finally:
+        again.close()
+    counts = [v["N"] for v in values(log, "counts")]
+    assert counts == list(range(1, len(counts) + 1))
