@@ -112,8 +112,9 @@ class _Worker:
 class _Connector(ConnectorContext):
     """A configured connector: its instance, task configs, workers and status."""
 
-    def __init__(self, name: str, config: dict[str, str], cls: type[Connector]):
+    def __init__(self, name: str, config: dict[str, str], cls: type[Connector], restart: Callable[[str], None]):
         self.name = name
+        self._restart = restart
         self.config = config
         self.cls = cls
         self.instance: Connector | None = None
@@ -121,7 +122,6 @@ class _Connector(ConnectorContext):
         self.workers: list[_Worker] = []
         self.status = TaskState()
         self.paused = False
-        self.reconfigure = False
         self.written: set[str] = set()  # the topics its source tasks appended to
 
     @property
@@ -129,7 +129,10 @@ class _Connector(ConnectorContext):
         return self.cls.type
 
     def request_task_reconfiguration(self) -> None:
-        self.reconfigure = True
+        """Restart the connector and its tasks (with fresh task configs) from a thread of its own: the
+        caller may be one of the tasks that the restart stops."""
+        threading.Thread(target=self._restart, args=(self.name,), name=f"connect-{self.name}-reconfigure",
+                         daemon=True).start()
 
     def raise_error(self, error: BaseException) -> None:
         self.status = TaskState(FAILED, _trace(error))
@@ -256,7 +259,7 @@ class ConnectRuntime(ConnectClient):
             problems = self._validate(cls, props)
             if problems:
                 raise ConnectError(400, _invalid_config(problems))
-            connector = _Connector(name, props, cls)
+            connector = _Connector(name, props, cls, self._restart_quietly)
             connector.paused = name in self._paused
             self._connectors[name] = connector
             if self.running:
@@ -340,24 +343,25 @@ class ConnectRuntime(ConnectClient):
                     w.status = TaskState(RUNNING)
 
     def restart(self, name: str, include_tasks: bool = False, only_failed: bool = False) -> None:
-        """Restart the connector (and its tasks when `include_tasks`; only failed ones with `only_failed`)."""
+        """Restart the connector with its tasks; with `only_failed`, only if it FAILED, else (with
+        `include_tasks`) just its FAILED tasks."""
         with self._lock:
             c = self._get(name)
-            if only_failed and c.status.state != FAILED and not include_tasks:
-                return
-        if include_tasks and only_failed:
-            failed = [w.task_id for w in c.workers if w.status.state == FAILED]
-            if c.status.state == FAILED:
-                self._stop_connector(c)
-                self._start_connector(c)
-            else:
-                for task_id in failed:
-                    self.restart_task(name, task_id)
+            failed_tasks = [w.task_id for w in c.workers if w.status.state == FAILED]
+        if only_failed and c.status.state != FAILED:
+            for task_id in failed_tasks if include_tasks else []:
+                self.restart_task(name, task_id)
             return
         self._stop_connector(c)
         with self._lock:
             if self.running and name in self._connectors:
                 self._start_connector(c)
+
+    def _restart_quietly(self, name: str) -> None:
+        try:
+            self.restart(name)
+        except ConnectError:  # deleted meanwhile
+            pass
 
     def restart_task(self, name: str, task_id: int) -> None:
         with self._lock:
