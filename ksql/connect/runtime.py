@@ -182,7 +182,8 @@ class OffsetStore:
     def get(self, connector: str, partition: Mapping[str, Any]) -> dict[str, Any] | None:
         return self._offsets.get(self.key(connector, partition))
 
-    def records(self, connector: str, offsets: Mapping[bytes, Mapping[str, Any]]) -> list[Record]:
+    @staticmethod
+    def records(offsets: Mapping[bytes, Mapping[str, Any]]) -> list[Record]:
         """The records that commit `offsets` (key -> offset)."""
         now = int(time.time() * 1000)
         return [Record(key, orjson.dumps(dict(value)), now, []) for key, value in offsets.items()]
@@ -529,7 +530,7 @@ class ConnectRuntime(ConnectClient):
                     routed.setdefault(default_partition(raw.key, partitions), []).append(raw)
                 for p, rs in routed.items():
                     log_.append(topic, p, rs)
-            log_.append(self.offsets.topic, 0, self.offsets.records(c.name, offsets))
+            log_.append(self.offsets.topic, 0, self.offsets.records(offsets))
 
         self.write(write)
         self.offsets.committed(offsets)
