@@ -218,24 +218,79 @@ class ConnectRuntime(ConnectClient):
         self._paused = self._read_target_states()
         self._connectors: dict[str, _Connector] = {}
         self._lock = threading.RLock()
-        self.running = autostart
+        self._leader_group = f"_confluent-ksql-{service_id}_connect-leader"
+        self._leadership: threading.Thread | None = None
+        self._closing = threading.Event()
+        # on a shared log (Kafka) only the server that owns the offsets topic runs tasks: see start()
+        self.leading = not log_.distributed
+        self.running = False
+        if autostart:
+            self.start()
 
     # -- life cycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run the tasks of every connector created so far (after the command log's replay)."""
+        """Run the tasks of every connector created so far (after the command log's replay).
+
+        On a log several servers share (Kafka), every server knows every connector (they follow one
+        command topic) but only one runs their tasks: the member of a consumer group over the offsets
+        topic that owns its partition. When it goes away the partition, and so the tasks, move to
+        another server, which resumes from the committed offsets."""
         with self._lock:
             self.running = True
-            for connector in self._connectors.values():
-                self._start_connector(connector)
+            if self.leading:
+                for connector in self._connectors.values():
+                    self._start_connector(connector)
+                return
+        self._leadership = threading.Thread(target=self._follow_leadership, name="connect-leadership", daemon=True)
+        self._leadership.start()
+
+    def _follow_leadership(self) -> None:
+        ownership = self.log.join_group(self._leader_group, [self.offsets.topic])
+        try:
+            while not self._closing.is_set():
+                gained, lost = ownership.changes()
+                if lost:
+                    self._set_leading(False)
+                if gained:
+                    self._set_leading(True)
+                self._closing.wait(POLL_WAIT_SECONDS)
+        except Exception:  # noqa: BLE001 - without the group this server runs no tasks
+            log.exception("connector runtime: following the leadership of %s failed", self._leader_group)
+            self._set_leading(False)
+        finally:
+            ownership.close()
+
+    def _set_leading(self, leading: bool) -> None:
+        """Start (with the offsets the previous leader committed) or stop every connector's tasks."""
+        with self._lock:
+            if leading == self.leading:
+                return
+            self.leading = leading
+            connectors = list(self._connectors.values())
+            if leading:
+                log.info("connector runtime: this server now runs the connectors' tasks")
+                self.offsets.reload(self.log)
+                self._paused = self._read_target_states()
+                for connector in connectors:
+                    connector.paused = connector.name in self._paused
+                    self._start_connector(connector)
+                return
+        log.info("connector runtime: another server runs the connectors' tasks now")
+        for connector in connectors:
+            self._stop_connector(connector)
 
     def close(self) -> None:
         """Stop every task (their offsets stay committed for the next start)."""
+        self._closing.set()
         with self._lock:
             connectors = list(self._connectors.values())
             self.running = False
         for connector in connectors:
             self._stop_connector(connector)
+        if self._leadership is not None:
+            self._leadership.join(30)
+            self._leadership = None
 
     # -- Connect's operations ---------------------------------------------------------------------
 
@@ -263,7 +318,7 @@ class ConnectRuntime(ConnectClient):
             connector = _Connector(name, props, cls, self._restart_quietly)
             connector.paused = name in self._paused
             self._connectors[name] = connector
-            if self.running:
+            if self.running and self.leading:
                 self._start_connector(connector)
             return self.info(name)
 
@@ -355,7 +410,7 @@ class ConnectRuntime(ConnectClient):
             return
         self._stop_connector(c)
         with self._lock:
-            if self.running and name in self._connectors:
+            if self.running and self.leading and name in self._connectors:
                 self._start_connector(c)
 
     def _restart_quietly(self, name: str) -> None:
@@ -370,7 +425,7 @@ class ConnectRuntime(ConnectClient):
             c = self._connectors[name]
         self._stop_worker(worker)
         with self._lock:
-            if self.running:
+            if self.running and self.leading:
                 worker.stop = threading.Event()
                 self._start_worker(c, worker)
 
