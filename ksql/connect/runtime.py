@@ -467,11 +467,12 @@ class ConnectRuntime(ConnectClient):
         if issubclass(cls, SinkConnector) and not (props.get("topics") or props.get("topics.regex")):
             problems.setdefault("topics", []).append(
                 "Must configure one of topics or topics.regex")
-        try:
-            TransformationChain.from_config(props).close()
-            self._converters(props)
-        except KsqlError as err:
-            problems.setdefault("transforms", []).append(str(err))
+        for name, check in (("transforms", lambda: TransformationChain.from_config(props).close()),
+                            ("converters", lambda: self._converters(props))):
+            try:
+                check()
+            except KsqlError as err:
+                problems.setdefault(name, []).append(str(err))
         return problems
 
     def _converters(self, props: Mapping[str, str]) -> tuple[Any, Any]:

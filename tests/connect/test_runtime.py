@@ -320,3 +320,11 @@ def test_a_connector_asking_for_task_reconfiguration_is_restarted_with_its_new_t
     runtime.create("grow", {"connector.class": "Growing"})
     wait_for(lambda: len(runtime.status("grow")["tasks"]) == 2)
     assert [t["state"] for t in runtime.status("grow")["tasks"]] == ["RUNNING", "RUNNING"]
+
+
+def test_bad_transforms_and_converters_are_refused_by_name(runtime):
+    with pytest.raises(ConnectError) as err:
+        runtime.create("x", {**datagen("orders", 1), "value.converter": "com.example.Nope",
+                             "transforms": "t", "transforms.t.type": "com.example.NoTransform"})
+    assert "\ntransforms: " in err.value.message and "\nconverters: " in err.value.message
+    assert "com.example.Nope" in err.value.message and "com.example.NoTransform" in err.value.message
