@@ -14,7 +14,7 @@ def db_url(request, tmp_path) -> str:
     """A JDBC URL of each database the connectors speak: a SQLite file, then the PostgreSQL server."""
     if request.param == "sqlite":
         return f"jdbc:sqlite:{tmp_path / 'test.db'}"
-    return request.getfixturevalue("postgres_url") + "?user=ksql"
+    return request.getfixturevalue("postgres_url")
 
 
 def unique_table(prefix: str = "t") -> str:

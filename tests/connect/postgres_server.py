@@ -49,7 +49,7 @@ def _as_server_user(argv: list[str]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """The JDBC URL of a running PostgreSQL server (user `ksql`, no password, database `postgres`)."""
+    """The JDBC URL of a running PostgreSQL server (database `postgres`, user `ksql` in the URL, no password)."""
     psycopg = pytest.importorskip("psycopg")
     bindir = _bindir()
     if bindir is None:
@@ -75,7 +75,7 @@ def postgres_url() -> Iterator[str]:
                          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
                          "-c", "full_page_writes=off", "-c", "synchronous_commit=off"]),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"jdbc:postgresql://127.0.0.1:{port}/{DATABASE}"
+    url = f"jdbc:postgresql://127.0.0.1:{port}/{DATABASE}?user={USER}"
     deadline = time.monotonic() + 30
     try:
         while True:
