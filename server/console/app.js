@@ -443,21 +443,24 @@ async function runEditor() {
   const results = $("#results");
   results.replaceChildren();
   $("#row-count").textContent = "";
-  let failed = false;
+  let summary = null;
   for (const [i, sql] of statements.entries()) {
     const block = el("div", {class: "result-block"}, statements.length > 1 ? el("h4", {text: sql.replace(/\s+/g, " ").slice(0, 140)}) : null);
     results.append(block);
     setStatus(statements.length > 1 ? `Running statement ${i + 1} of ${statements.length}…` : "Running…");
     try {
-      await runStatement(sql, block);
+      summary = await runStatement(sql, block);
     } catch (err) {
-      failed = true;
       block.append(errorBlock(err));
       setStatus(err.message.split("\n")[0], "error");
+      summary = undefined;
       break;
     }
   }
-  if (!failed && !runner.active) setStatus(`Done (${statements.length} statement${statements.length === 1 ? "" : "s"}).`);
+  if (summary !== undefined) {
+    setStatus(summary && statements.length === 1 ? summary
+      : `Done (${statements.length} statement${statements.length === 1 ? "" : "s"}).`);
+  }
   if (statements.some(s => /^(CREATE|DROP|ALTER)\b/i.test(firstWord(s) + " "))) catalogue.refresh();
 }
 
@@ -469,12 +472,13 @@ function errorBlock(err) {
 
 async function runStatement(sql, block) {
   const local = session.apply(sql);
-  if (local !== null) { block.append(el("div", {class: "message ok", text: local})); return; }
+  if (local !== null) { block.append(el("div", {class: "message ok", text: local})); return null; }
   const word = firstWord(sql);
   if (word === "SELECT") return streamQuery(sql, block);
   if (word === "PRINT") return streamPrint(sql, block);
   const entities = await ksql(sql);
   for (const entity of entities) block.append(renderEntity(entity));
+  return null;
 }
 
 // A SELECT over /query-stream: the header line, then one JSON array per row, as they come.
@@ -517,7 +521,7 @@ async function streamQuery(sql, block) {
     if (runner.active === active) runner.active = null;
     $("#stop").disabled = true;
   }
-  setStatus(`${ended}: ${grid.count} row${grid.count === 1 ? "" : "s"}${active.queryId ? ` (${active.queryId})` : ""}.`);
+  return `${ended}: ${grid.count} row${grid.count === 1 ? "" : "s"}${active.queryId ? ` (${active.queryId})` : ""}.`;
 }
 
 // PRINT over /query: text lines, until its LIMIT or Stop.
@@ -539,7 +543,7 @@ async function streamPrint(sql, block) {
     runner.active = null;
     $("#stop").disabled = true;
   }
-  setStatus("Print ended.");
+  return "Print ended.";
 }
 
 async function* lines(reader) {
