@@ -606,7 +606,7 @@ function grid(columns, rows, {onclick, selected} = {}) {
       if (onclick) tr.addEventListener("click", () => onclick(i, tr));
       return tr;
     })));
-  return table;
+  return el("div", {class: "grid-wrap"}, table);
 }
 
 // One /ksql entity, shown by its @type.
@@ -800,10 +800,10 @@ async function topicMessages() {
       el("span", {class: "muted", text: `key ${page.keyFormat} · value ${page.valueFormat}`})),
     el("div", {class: "toolbar", style: "padding: 0"}, partitions, el("label", {class: "check"}, "from offset", offset), limit,
       el("span", {class: "spacer"}),
-      el("button", {text: "⏮ Oldest", onclick: jump(start)}),
+      el("button", {text: "Oldest", onclick: jump(start)}),
       el("button", {text: "◀ Older", disabled: first === null || first <= start, onclick: jump(first - topicState.limit)}),
       el("button", {text: "Newer ▶", disabled: last === null, onclick: jump(last + 1)}),
-      el("button", {text: "Newest ⏭", onclick: jump("")})),
+      el("button", {text: "Newest", onclick: jump("")})),
     grid(["Partition", "Messages", "First offset", "Next offset"],
       page.partitions.map(p => [p.partition, p.endOffset - p.startOffset, p.startOffset, p.endOffset])),
     page.records.length
@@ -844,6 +844,7 @@ views.queries = async function renderQueries(selectedId) {
         await guarded(card, async () => { await ksql(`TERMINATE ${id};`); views.queries(); });
       }})));
       detail.replaceChildren(card);
+      card.scrollIntoView({block: "nearest"});
     };
     const render = () => {
       listHolder.replaceChildren(grid(["Query", "State", "Sources → sinks", "Records/s", "Lag", "Errors"],
@@ -852,7 +853,7 @@ views.queries = async function renderQueries(selectedId) {
           return [q.id, badge(q.state), `${(q.sources || []).join(", ")} → ${(q.sinks || []).join(", ")}`,
             fmtNumber(now.rate), fmtNumber(now.lag), (q.queryErrors || []).length || failedCount(q) || 0];
         }), {onclick: i => guarded(detail, () => show(monitor.queries[i].id))}));
-      charts.replaceChildren(...monitor.queries.map(q => queryCharts(q.id)));
+      charts.replaceChildren(...monitor.queries.map(q => queryCharts(q, () => guarded(detail, () => show(q.id)))));
     };
     render();
     monitor.onSample = () => { if (currentView === "queries") render(); };
@@ -865,11 +866,16 @@ function failedCount(q) {
   return m ? Number(m[1]) : 0;
 }
 
-function queryCharts(id) {
-  const samples = monitor.history.get(id) || [];
-  return el("div", {class: "chart-pair"},
-    chart(`${id} · records/s`, samples.map(s => s.rate), "#2563eb", monitor.rateSource),
-    chart(`${id} · lag`, samples.map(s => s.lag), "#d97706", monitor.lagSource));
+// One query's card of charts: records/s and lag over the last samples
+function queryCharts(query, onclick) {
+  const samples = monitor.history.get(query.id) || [];
+  const span = Math.round((monitor.HISTORY * monitor.PERIOD_MS) / 60000);
+  const sources = [monitor.rateSource, monitor.lagSource].filter(Boolean);
+  return el("div", {class: "chart-pair", title: "Show this query's details", onclick},
+    el("h4", {}, el("span", {text: query.id}), badge(query.state)),
+    chart("records/s", samples.map(s => s.rate), "#2563eb", monitor.rateSource),
+    chart("lag (records)", samples.map(s => s.lag), "#d97706", monitor.lagSource),
+    el("div", {class: "chart-foot", text: `last ${span} min${sources.length ? ` · from ${[...new Set(sources)].join(", ")}` : ""}`}));
 }
 
 // A line chart of the last samples (SVG), or a note when the figure is not available.
@@ -877,21 +883,21 @@ function chart(title, values, color, source) {
   const known = values.filter(v => v !== null && v !== undefined);
   const box = el("div", {class: "chart"});
   const last = known.length ? known[known.length - 1] : null;
-  box.append(el("div", {class: "chart-head"}, el("span", {text: title}), el("b", {text: fmtNumber(last)})));
-  if (!source) { box.append(el("div", {class: "muted", text: "not available from this server"})); return box; }
-  const width = 300, height = 70, max = Math.max(1, ...known);
+  box.append(el("div", {class: "chart-head"}, el("span", {text: title}), el("b", {text: source ? fmtNumber(last) : "n/a"})));
+  if (!source) { box.append(el("div", {class: "muted", text: "not available: the server reports no such figure"})); return box; }
+  const width = 300, height = 44, max = Math.max(1, ...known);
   const n = monitor.HISTORY;
   const x = i => (width * (i + n - values.length)) / (n - 1);
-  const y = v => height - 4 - ((height - 12) * v) / max;
+  const y = v => height - 2 - ((height - 10) * v) / max;
   const points = values.map((v, i) => (v === null || v === undefined ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`)).filter(Boolean);
   const plot = svg("svg", {viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none"},
-    svg("line", {class: "axis", x1: 0, x2: width, y1: height - 4, y2: height - 4}),
-    svg("text", {x: 2, y: 9}, fmtNumber(max)));
+    svg("line", {class: "axis", x1: 0, x2: width, y1: height - 2, y2: height - 2}),
+    svg("text", {x: 2, y: 8}, fmtNumber(max)));
   if (points.length > 1) {
-    plot.append(svg("polygon", {class: "area", fill: color, points: `${points[0].split(",")[0]},${height - 4} ${points.join(" ")} ${points[points.length - 1].split(",")[0]},${height - 4}`}));
+    plot.append(svg("polygon", {class: "area", fill: color, points: `${points[0].split(",")[0]},${height - 2} ${points.join(" ")} ${points[points.length - 1].split(",")[0]},${height - 2}`}));
     plot.append(svg("polyline", {class: "line", stroke: color, points: points.join(" ")}));
   }
-  box.append(plot, el("div", {class: "muted", style: "font-size: 10px", text: `last ${Math.round(n * monitor.PERIOD_MS / 60000)} min · from ${source}`}));
+  box.append(plot);
   return box;
 }
 
@@ -1040,17 +1046,24 @@ function flowGraph(sources, queries) {
   for (const id of nodes.keys()) depth(id);
   const columns = [];
   for (const [id, d] of layer) (columns[d] = columns[d] || []).push(id);
-  const W = 190, H = 46, GX = 80, GY = 22, PAD = 20;
+  const W = 172, H = 46, GX = 56, GY = 20, PAD = 20;
   const pos = new Map();
   columns.forEach((ids, c) => {
-    if (c > 0) {  // order by the average row of the inputs, so edges cross less
-      const key = id => { const ins = nodes.get(id).in.filter(p => pos.has(p)); return ins.length ? ins.reduce((a, p) => a + pos.get(p).y, 0) / ins.length : 1e9; };
-      ids.sort((a, b) => key(a) - key(b));
+    // each node level with the average of its inputs where there is room, so edges run straight
+    const wanted = id => {
+      const ins = nodes.get(id).in.filter(p => pos.has(p));
+      return ins.length ? ins.reduce((a, p) => a + pos.get(p).y, 0) / ins.length : 0;
+    };
+    if (c > 0) ids.sort((a, b) => wanted(a) - wanted(b));
+    let next = PAD;
+    for (const id of ids) {
+      const y = Math.max(next, c > 0 ? wanted(id) : next);
+      pos.set(id, {x: PAD + c * (W + GX), y});
+      next = y + H + GY;
     }
-    ids.forEach((id, r) => pos.set(id, {x: PAD + c * (W + GX), y: PAD + r * (H + GY)}));
   });
   const width = PAD * 2 + columns.length * W + (columns.length - 1) * GX;
-  const height = PAD * 2 + Math.max(...columns.map(c => c.length)) * (H + GY) - GY;
+  const height = PAD + Math.max(...[...pos.values()].map(p => p.y)) + H;
   const graph = svg("svg", {width, height, viewBox: `0 0 ${width} ${height}`},
     svg("defs", {}, svg("marker", {id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse"},
       svg("path", {d: "M 0 0 L 10 5 L 0 10 z", fill: "#94a3b8"}))));
@@ -1070,7 +1083,7 @@ function flowGraph(sources, queries) {
     graph.append(svg("g", {class: `node ${node.kind} ${node.state || ""}`, transform: `translate(${p.x},${p.y})`, onclick: open},
       svg("title", {}, node.kind === "query" ? `${node.label} (${node.state})` : `${node.kind} ${node.label} on topic ${node.sub}`),
       svg("rect", {width: W, height: H, rx: 6}),
-      svg("text", {x: 10, y: 19}, truncate(node.label, 24)),
+      svg("text", {x: 10, y: 19}, truncate(node.label, 21)),
       svg("text", {class: "sub", x: 10, y: 35}, node.kind === "query" ? node.sub : `${node.kind} · ${truncate(node.sub, 20)}`)));
   }
   return graph;
