@@ -12,10 +12,20 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 CONSOLE_DIR = Path(__file__).with_name("console")
 CONSOLE_PATH = "/console"
 NO_CACHE = {"Cache-Control": "no-cache"}  # revalidate (ETag) so an upgraded server's console is seen at once
+
+
+class ConsoleFiles(StaticFiles):
+    """The console's assets, revalidated on every load."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(NO_CACHE)
+        return response
 
 
 def mount_console(app: FastAPI) -> None:
@@ -29,4 +39,4 @@ def mount_console(app: FastAPI) -> None:
     async def console_root() -> Response:
         return RedirectResponse("/", status_code=307)
 
-    app.mount(CONSOLE_PATH, StaticFiles(directory=CONSOLE_DIR), name="console")
+    app.mount(CONSOLE_PATH, ConsoleFiles(directory=CONSOLE_DIR), name="console")

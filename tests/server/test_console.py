@@ -23,6 +23,7 @@ def test_the_console_page_and_its_assets_are_served(client) -> None:
         response = client.get(asset)
         assert response.status_code == 200, asset
         assert response.content == (CONSOLE / asset.removeprefix("/console/")).read_bytes()
+        assert response.headers["cache-control"] == "no-cache"  # an upgraded server's console is seen at once
     assert client.get("/console/app.js").headers["content-type"].startswith(("text/javascript",
                                                                               "application/javascript"))
     assert client.get("/console/missing.js").status_code == 404
