@@ -41,6 +41,7 @@ from server.cluster import DEFAULT_INTERVAL_MS, INTERVAL_PROPERTY, Heartbeats, M
 from server.config import ServerConfig
 from server.engine_lock import EngineLock
 from server.group_commit import GroupCommitter
+from server.metrics import ServerMetrics
 from server.runner import Runner
 from server.supervisor import Backoff, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
@@ -85,6 +86,7 @@ class KsqlServer:
         self.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "ksql-py:" + config.data_dir))
         self.host = advertised_host(config)
         self.commits = GroupCommitter(self._writing_log)
+        self.metrics = ServerMetrics(self)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -256,7 +258,7 @@ class KsqlServer:
 
     def start_push_query(self, stmt: ast.SelectStatement, properties: dict[str, Any],
                          resume: dict[int, int] | None = None) -> TransientQuery:
-        with self.lock:
+        with self.metrics.push_latency.time(), self.lock:
             query = self.push.start(self._engine(), stmt, properties, resume, self.push_buffer_rows)
         if self.runner is not None:
             self.runner.wake()
@@ -269,9 +271,10 @@ class KsqlServer:
         the lock. Answering it reads the log (a stream's topic, as push queries do) or the table's view
         under the view's own locks (its DuckDB mirror filled in bulk there): however long that takes,
         it holds up neither the runner nor other requests."""
-        with self.lock:
-            plan = self._engine().plan_pull_query(stmt.text, properties)
-        return plan.run()
+        with self.metrics.pull_latency.time():
+            with self.lock:
+                plan = self._engine().plan_pull_query(stmt.text, properties)
+            return plan.run()
 
     def query_lags(self) -> dict[str, dict[str, Any]]:
         """Per persistent query: how many input records it has not processed yet."""

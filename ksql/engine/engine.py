@@ -24,6 +24,8 @@ from ksql.engine.join import JoinQuery
 from ksql.engine.log import InvalidTopicError, Log, Record, TopicConfig
 from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
+from ksql.engine.processing_log import ProcessingLog
+from ksql.engine.processing_log import setup as setup_processing_log
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery
 from ksql.engine.schema import (
@@ -109,6 +111,8 @@ class Engine:
         self.statement_limits = StatementLimits.from_properties(self.config.properties)
         self.max_partitions = positive_property(self.config.properties, MAX_PARTITIONS, DEFAULT_MAX_PARTITIONS)
         self.max_replicas = positive_property(self.config.properties, MAX_REPLICAS, DEFAULT_MAX_REPLICAS)
+        self.processing_log = ProcessingLog.for_engine(self.config.properties, self.config.service_id)
+        setup_processing_log(self)
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -162,12 +166,21 @@ class Engine:
             progressed = 0
             for query in list(self.queries.values()):
                 progressed += query.poll()
+            progressed += self.processing_log.flush(self.log)  # queries may read the processing log
             total += progressed
             if not progressed:
                 break
         for view in self.views.values():
             view.catch_up(wait=False)  # a pull query catching it up right now reads the same records
+        self.processing_log.flush(self.log)  # what push queries reported (max_rounds=0 polls no query)
         return total
+
+    def create_internal_source(self, sql: str) -> None:
+        """Create a stream or table the server itself defines (the processing log's): not a statement
+        of the command log, so it takes no sequence number and shifts no query id."""
+        [stmt] = parse(sql)
+        assert isinstance(stmt, ast.CreateSource)
+        self._exec_CreateSource(stmt, {})
 
     def table_view(self, source: DataSource) -> TableView:
         """The materialized view of a table, created on first use and then kept current."""
@@ -428,8 +441,10 @@ class Engine:
 
     # -- CREATE ... AS SELECT, INSERT INTO ... SELECT ----------------------------------------
 
-    def _plan_query(self, query: ast.Query, sink_name: str, kind: str) -> ProjectionPlan | AggregatePlan:
-        """Plan a persistent query's SELECT: a projection, or an aggregation when it groups."""
+    def plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False
+                   ) -> ProjectionPlan | AggregatePlan:
+        """Plan a persistent query's SELECT: a projection, or an aggregation when it groups. A
+        `transient` one (EXPLAIN of a push query) need not project the source's key columns."""
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
@@ -453,7 +468,7 @@ class Engine:
             raise KsqlError("HAVING requires a GROUP BY clause.")
         if query.emit == "FINAL":
             raise KsqlError("EMIT FINAL is only supported for windowed aggregations.")
-        new_planner = str(self.property("ksql.new.query.planner.enabled", "false")).lower() == "true"
+        new_planner = transient or str(self.property("ksql.new.query.planner.enabled", "false")).lower() == "true"
         return Analyzer(source, relation.alias, self.registry, new_planner).analyze(query, sink_name)
 
     def _check_copartitioned(self, plan: JoinPlan) -> None:
@@ -491,7 +506,7 @@ class Engine:
             return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
                                 f"A {stmt.kind.lower()} with the same name already exists")
         existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False)
-        plan = self._plan_query(stmt.query, stmt.name, stmt.kind)
+        plan = self.plan_query(stmt.query, stmt.name, stmt.kind)
         source = plan.source
         produces = "TABLE" if isinstance(plan, AggregatePlan) else \
             plan.kind if isinstance(plan, JoinPlan) else source.kind
@@ -541,7 +556,7 @@ class Engine:
         if isinstance(plan, JoinPlan):
             def join_query() -> JoinQuery:
                 return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                 service_id=self.config.service_id)
+                                 service_id=self.config.service_id, processing_log=self.processing_log)
 
             query = join_query()
             if self.log.distributed:  # its state spans all partitions: one server of a cluster runs it
@@ -551,7 +566,8 @@ class Engine:
                 leaf.source.reader_query_ids.add(query_id)
         else:
             query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                    throw_on_invalid_timestamp=throw, service_id=self.config.service_id)
+                                    throw_on_invalid_timestamp=throw, service_id=self.config.service_id,
+                                    processing_log=self.processing_log)
             plan.source.reader_query_ids.add(query_id)
         self.queries[query_id] = query
         sink.writer_query_ids.add(query_id)
@@ -568,7 +584,7 @@ class Engine:
             raise KsqlError(f"Cannot insert into read-only stream: {target.name}")
         if any(c.is_header for c in target.schema.columns):
             raise KsqlError(f"Cannot insert into {target.name} because it has header columns")
-        plan = self._plan_query(stmt.query, stmt.target, "STREAM")
+        plan = self.plan_query(stmt.query, stmt.target, "STREAM")
         if plan.source.kind != "STREAM" or isinstance(plan, AggregatePlan):
             raise KsqlError(f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
         result_schema, sink_schema = plan.schema, target.schema

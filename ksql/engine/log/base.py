@@ -248,6 +248,10 @@ class Log(ABC):
         """Membership of `group` over `topics`; alone on this log, a server owns every partition."""
         return OwnAll({(t, p) for t in topics for p in range(self.partitions(t))})
 
+    def size_bytes(self, topic: str) -> int | None:
+        """The bytes `topic` takes in the log (for metrics), None where the log cannot tell."""
+        return None
+
     def enforce_retention(self, now_ms: int | None = None) -> None:  # noqa: B027 - optional hook
         """Apply retention_ms / retention_bytes now (no-op unless implemented)."""
 

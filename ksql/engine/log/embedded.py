@@ -944,6 +944,10 @@ class EmbeddedLog(Log):
     def partitions(self, topic: str) -> int:
         return len(self._topic(topic).parts)
 
+    def size_bytes(self, topic: str) -> int | None:
+        """The bytes of the topic's segment files (what its retention.bytes counts)."""
+        return sum(seg.size for part in self._topic(topic).parts for seg in list(part.segs))
+
     # ================================================================ append
 
     def append(self, topic: str, partition: int, records: list[Record]) -> list[int]:
