@@ -38,7 +38,7 @@ from starlette.requests import ClientDisconnect
 from ksql.engine import properties as properties_catalogue
 from ksql.engine.schema_registry.rest import create_app as schema_registry_app
 from ksql.errors import KsqlError
-from server import inserts, queries, sse, statements, topic_records, websocket
+from server import connect_api, inserts, queries, sse, statements, topic_records, websocket
 from server.auth import BasicAuthMiddleware, users_from_config
 from server.core import SERVER_VERSION, KsqlServer
 from server.cors import with_cors
@@ -262,6 +262,9 @@ def create_app(server: KsqlServer) -> Any:
         if status is None:
             raise ApiError(404, NOT_FOUND, f"Command not found: {command_id}")
         return JSONResponse(status, media_type=_media(request))
+
+    # Kafka Connect's REST API over the server's connector runtime
+    connect_api.register(app, server, max_bytes)
 
     # the embedded (or configured) schema registry, with Confluent's REST API, for AVRO/PROTOBUF/JSON_SR
     assert server.engine is not None

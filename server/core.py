@@ -26,13 +26,14 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from ksql.connect.runtime import ConnectRuntime
 from ksql.engine.command_log import CommandLog
-from ksql.engine.engine import Engine, EngineConfig, StatementResult
+from ksql.engine.engine import CONNECT_URL, Engine, EngineConfig, StatementResult
 from ksql.engine.log import CorruptLogError, Log, LogError, LogLockedError, Record, open_log
 from ksql.engine.transient import TransientQueries, TransientQuery
 from ksql.errors import KsqlError
@@ -47,6 +48,8 @@ from server.supervisor import Backoff, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
 
 log = logging.getLogger("ksql.server")
+
+T = TypeVar("T")
 
 SERVER_VERSION = "0.29.0"  # the ksqlDB REST API version this server speaks
 
@@ -87,6 +90,7 @@ class KsqlServer:
         self.host = advertised_host(config)
         self.commits = GroupCommitter(self._writing_log)
         self.metrics = ServerMetrics(self)
+        self.connect: ConnectRuntime | None = None
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -97,6 +101,7 @@ class KsqlServer:
         properties = self.config.engine_properties
         self.engine = Engine(self.log, EngineConfig(properties=properties, service_id=self.service_id))
         self.commands = CommandLog(self.log, self.service_id)
+        self.connect = self._connect_runtime(self.engine)
         txlog = self.log if isinstance(self.log, TransactionalLog) else None
         self.supervisor = QuerySupervisor(txlog, Backoff(
             self.config.get_int("ksql.query.retry.backoff.initial.ms", Backoff.initial_ms),
@@ -105,6 +110,8 @@ class KsqlServer:
         self.replay_failures = [(c.statement, error) for c, error in failures]
         log.info("replayed %d commands (%d failed); %d persistent queries running", count, len(failures),
                  len(self.engine.queries))
+        if self.connect is not None:
+            self.connect.start()
         if background:
             self.runner = Runner(self._run_persistent, self.push.poll_all,
                                  idle_sleep=self.config.get_int("ksql.server.runner.idle.ms", 20) / 1000)
@@ -115,6 +122,34 @@ class KsqlServer:
                                          lambda: self.lock)
             self.heartbeats.start()
         self.running = True
+
+    def _connect_runtime(self, engine: Engine) -> ConnectRuntime | None:
+        """The server's connector runtime (unless ksql.connect.url names a Connect cluster), given to the
+        engine before the command log's replay creates the connectors; their tasks start after it."""
+        if str(self.config.get(CONNECT_URL, "") or "").strip():
+            return None
+        runtime = ConnectRuntime(engine.log, service_id=self.service_id, worker_id=self.host,
+                                 writer=self._connector_write, schema_registry=engine.schema_registry,
+                                 autostart=False,
+                                 flush_interval_ms=self.config.get_int("offset.flush.interval.ms", 1000))
+        engine.connect = runtime
+        return runtime
+
+    def _connector_write(self, write: Callable[[Log], T]) -> T:
+        """A connector task's write (records with their source offsets, or a sink's offset commit) under the
+        engine lock, as one transaction of the embedded log; the runner is woken to process new records."""
+        with self.lock:
+            current = self.log
+            if current is None:
+                raise KsqlError("The server is shutting down")
+            if isinstance(current, TransactionalLog):
+                with current.transactions():
+                    result = write(current)
+            else:
+                result = write(current)
+        if self.runner is not None:
+            self.runner.wake()
+        return result
 
     def run_until_idle(self) -> None:
         """Poll every persistent and push query until a round finds nothing to do (without the runner)."""
@@ -149,6 +184,9 @@ class KsqlServer:
         if self.heartbeats is not None:
             self.heartbeats.stop()
             self.heartbeats = None
+        if self.connect is not None:  # before the lock: its tasks take it to write
+            self.connect.close()
+            self.connect = None
         if self.runner is not None:
             self.runner.stop()
             self.runner = None

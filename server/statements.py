@@ -17,6 +17,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from ksql.connect.client import ConnectError
 from ksql.engine import properties as properties_catalogue
 from ksql.errors import KsqlError
 from ksql.parser import ast, split_statements
@@ -61,6 +62,9 @@ def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
                 server.insert_values(stmt)
                 continue
             result = server.execute(stmt, properties)
+        except ConnectError as err:  # the Connect cluster's refusal keeps its status, as in ksqlDB
+            status = err.status if err.status < 500 else 503
+            raise ApiError(status, status * 100, err.message) from None
         except KsqlError as err:
             raise bad_statement(str(err), text, entities) from None
         except RequestCancelled:

@@ -39,8 +39,10 @@ VERSION = 1
 LOGGED_STATEMENTS = (
     ast.CreateSource, ast.CreateAsSelect, ast.InsertInto, ast.DropSource, ast.CreateType, ast.DropType,
     ast.AlterSource, ast.Terminate, ast.PauseResume, ast.SetProperty, ast.UnsetProperty,
-    ast.DefineVariable, ast.UndefineVariable,
+    ast.DefineVariable, ast.UndefineVariable, ast.CreateConnector, ast.DropConnector,
 )
+# logged only when they run in the server's own connector runtime (an external Connect cluster keeps its own)
+CONNECTOR_STATEMENTS = (ast.CreateConnector, ast.DropConnector)
 
 
 def command_topic(service_id: str) -> str:
@@ -104,15 +106,19 @@ class CommandLog:
 
         A statement that fails, or whose command cannot be appended (disk full), is undone in the
         engine: what a restart would not rebuild must not be in the metastore now."""
-        if not self.is_logged(stmt):
+        if not self.is_logged(stmt) or (isinstance(stmt, CONNECTOR_STATEMENTS) and not engine.connect.embedded):
             return engine.execute_statement(stmt, properties)
         sequence = engine._sequence
         savepoint = _Savepoint(engine)
+        connectors = set(engine.connect.connector_names()) if isinstance(stmt, ast.CreateConnector) else None
         try:
             result = engine.execute_statement(stmt, properties)
             self.append(Command(getattr(stmt, "text", ""), dict(properties or {}), sequence))
         except BaseException:
             savepoint.restore(engine)
+            if connectors is not None:  # a connector the statement started stops again
+                for name in set(engine.connect.connector_names()) - connectors:
+                    engine.connect.delete(name)
             raise
         return result
 

@@ -258,7 +258,9 @@ def show(engine: Engine, stmt: ast.Show) -> dict[str, Any]:
         return {**base, "@type": "variables",
                 "variables": [{"name": k, "value": v} for k, v in sorted(engine.variables.items())]}
     if what == "CONNECTORS":
-        raise KsqlError("Connectors are not supported: this server has no Kafka Connect cluster configured.")
+        from ksql.connect.statements import list_connectors
+
+        return list_connectors(engine.connect, stmt)
     raise KsqlError(f"Unknown SHOW target: {what}")
 
 

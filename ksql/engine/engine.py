@@ -12,6 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ksql.connect import statements as connect_statements
+from ksql.connect.client import ConnectClient, RestConnectClient
+from ksql.connect.runtime import ConnectRuntime
 from ksql.engine.codec import RecordEncoder, key_serde, value_serde
 from ksql.engine.formats import (
     SourceFormats,
@@ -71,6 +74,7 @@ MAX_PARTITIONS = "ksql.topic.max.partitions"
 MAX_REPLICAS = "ksql.topic.max.replicas"
 DEFAULT_MAX_PARTITIONS = 1000
 DEFAULT_MAX_REPLICAS = 100
+CONNECT_URL = "ksql.connect.url"  # an external Kafka Connect cluster for connector statements
 
 
 @dataclass
@@ -113,6 +117,24 @@ class Engine:
         self.max_replicas = positive_property(self.config.properties, MAX_REPLICAS, DEFAULT_MAX_REPLICAS)
         self.processing_log = ProcessingLog.for_engine(self.config.properties, self.config.service_id)
         setup_processing_log(self)
+        self._connect: ConnectClient | None = None
+
+    @property
+    def connect(self) -> ConnectClient:
+        """Where connector statements go: the Kafka Connect cluster at ksql.connect.url, else this
+        engine's own connector runtime (created on first use; a server sets its own before replay)."""
+        if self._connect is None:
+            url = str(self.config.properties.get(CONNECT_URL) or "").strip()
+            if url:
+                self._connect = RestConnectClient(url)
+            else:
+                self._connect = ConnectRuntime(self.log, service_id=self.config.service_id,
+                                               schema_registry=self.schema_registry)
+        return self._connect
+
+    @connect.setter
+    def connect(self, client: ConnectClient) -> None:
+        self._connect = client
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -213,6 +235,8 @@ class Engine:
             return plan_pull(self, stmt.query, props)
 
     def close(self) -> None:
+        if isinstance(self._connect, ConnectRuntime):
+            self._connect.close()
         for q in self.queries.values():
             if isinstance(q, PersistentQuery | SingleOwner):
                 q.terminate(drop_state=False)
@@ -833,6 +857,15 @@ class Engine:
         from ksql.engine import describe
 
         return StatementResult(stmt.text, describe.show(self, stmt))
+
+    def _exec_CreateConnector(self, stmt: ast.CreateConnector, overrides: dict) -> StatementResult:
+        return StatementResult(stmt.text, connect_statements.create_connector(self.connect, stmt))
+
+    def _exec_DropConnector(self, stmt: ast.DropConnector, overrides: dict) -> StatementResult:
+        return StatementResult(stmt.text, connect_statements.drop_connector(self.connect, stmt))
+
+    def _exec_DescribeConnector(self, stmt: ast.DescribeConnector, overrides: dict) -> StatementResult:
+        return StatementResult(stmt.text, connect_statements.describe_connector(self, self.connect, stmt))
 
     def _exec_Describe(self, stmt: ast.Describe, overrides: dict) -> StatementResult:
         from ksql.engine import describe

@@ -24,6 +24,7 @@ KSQL_DEFAULTS: dict[str, str] = {
     "ksql.authorization.cache.expiry.time.secs": "30",
     "ksql.authorization.cache.max.entries": "10000",
     "ksql.cast.strings.preserve.nulls": "true",
+    "ksql.connect.url": "",
     "ksql.create.or.replace.enabled": "true",
     "ksql.error.classifier.regex": "",
     "ksql.extension.dir": "ext",

@@ -47,6 +47,13 @@ class _Props(dict):
     """WITH (...) properties."""
 
 
+class _PropName(str):
+    """A WITH property name, upper-cased, that remembers how it was written (connector properties are
+    case-sensitive, as in Kafka Connect)."""
+
+    original: str
+
+
 class _Elements(tuple):
     """CREATE's column list."""
 
@@ -221,9 +228,10 @@ class AstBuilder(Transformer):
 
     def prop_name(self, c):
         v = c[0]
-        if isinstance(v, Token) and v.type == "STRING":
-            return _unquote_string(v).upper()
-        return v.upper()
+        original = _unquote_string(v) if isinstance(v, Token) and v.type == "STRING" else str(v)
+        name = _PropName(original.upper())
+        name.original = original
+        return name
 
     def _elements(self, c, kind):
         raw = _first(c, _Elements) or ()
@@ -296,7 +304,7 @@ class AstBuilder(Transformer):
         return A.CreateConnector(
             name=next(x for x in c if type(x) is str),
             kind=_first(c, _Clause).value,
-            properties=dict(_first(c, _Props) or {}),
+            properties={getattr(k, "original", k): v for k, v in (_first(c, _Props) or {}).items()},
             if_not_exists="IF_NOT_EXISTS" in _flags(c),
         )
 

@@ -222,7 +222,7 @@ def test_alter():
      A.AssertSchema(subject="x-value", schema_id=4, timeout=A.Duration(1, "MINUTES"))),
     ("ASSERT NOT EXISTS SCHEMA ID 5", A.AssertSchema(schema_id=5, exists=False)),
     ("CREATE SOURCE CONNECTOR IF NOT EXISTS c WITH ('connector.class'='x', \"tasks.max\"=1)",
-     A.CreateConnector("C", "SOURCE", {"CONNECTOR.CLASS": "x", "TASKS.MAX": 1}, if_not_exists=True)),
+     A.CreateConnector("C", "SOURCE", {"connector.class": "x", "tasks.max": 1}, if_not_exists=True)),
     ("CREATE SINK CONNECTOR c WITH (a='b')", A.CreateConnector("C", "SINK", {"A": "b"})),
 ])
 def test_other_statements(sql, expected):

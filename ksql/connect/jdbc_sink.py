@@ -1,0 +1,406 @@
+"""The JDBC sink: records of topics into tables of PostgreSQL or SQLite, with Confluent's
+JdbcSinkConnector property names.
+
+    connection.url, connection.user, connection.password
+    insert.mode      insert | upsert | update
+    pk.mode          none | kafka | record_key | record_value;  pk.fields
+    fields.whitelist the value fields to write (default all)
+    delete.enabled   a tombstone deletes the row of its key (needs pk.mode=record_key)
+    auto.create      CREATE TABLE from the record schema; auto.evolve: ALTER TABLE ADD missing fields
+    table.name.format  default ${topic}
+    batch.size       records per statement batch
+
+A batch of records is written in one transaction, in record order, so a task commits its
+consumer offsets only after the rows are in the database. Replayed records after a crash
+(at-least-once delivery) are harmless with upsert or delete, which are idempotent.
+Schemaless values (JSON without schemas) are written with a schema inferred from their
+values. A record that cannot be written (bad shape, rejected by the database) raises
+`RecordError`, or, given an errant-record reporter, is reported and skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ksql.connect import data
+from ksql.connect.api import ConfigDef, SinkConnector, SinkRecord, SinkTask, Task
+from ksql.connect.data import DataError, Schema
+from ksql.connect.jdbc_dialect import Dialect, JdbcConfigError, JdbcError, dialect_for
+
+INSERT_MODES = ("insert", "upsert", "update")
+PK_MODES = ("none", "kafka", "record_key", "record_value")
+KAFKA_PK_FIELDS = ("__connect_topic", "__connect_partition", "__connect_offset")
+DEFAULT_KEY_FIELD = "__connect_key"
+
+ErrantRecordReporter = Callable[[Any, Exception], None]
+
+
+class RecordError(DataError):
+    """A record the sink cannot write; `record` is the record."""
+
+    def __init__(self, message: str, record: Any):
+        super().__init__(message)
+        self.record = record
+
+
+def _bool(config: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = config.get(name)
+    if value is None or value == "":
+        return default
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise JdbcConfigError(name, f"Invalid value {value} for configuration {name}: Expected value to be either true or false")
+    return text == "true"
+
+
+def _choice(config: Mapping[str, Any], name: str, default: str, allowed: Sequence[str]) -> str:
+    value = str(config.get(name) or default).strip().lower()
+    if value not in allowed:
+        raise JdbcConfigError(name, f"Invalid value {config.get(name)} for configuration {name}: must be one of "
+                        f"{', '.join(allowed)}")
+    return value
+
+
+def _names(value: Any) -> list[str]:
+    return [x.strip() for x in str(value or "").split(",") if x.strip()]
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """A JdbcSinkConnector's configuration, checked."""
+
+    url: str
+    user: str | None
+    password: str | None
+    insert_mode: str
+    pk_mode: str
+    pk_fields: tuple[str, ...]
+    fields_whitelist: tuple[str, ...]
+    delete_enabled: bool
+    auto_create: bool
+    auto_evolve: bool
+    table_name_format: str
+    batch_size: int
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> SinkConfig:
+        try:
+            batch_size = int(config.get("batch.size") or 3000)
+        except ValueError:
+            raise JdbcConfigError("batch.size", f"Invalid value {config.get('batch.size')} for configuration batch.size: "
+                            "Not a number of type INT") from None
+        parsed = cls(
+            url=str(config.get("connection.url") or ""),
+            user=config.get("connection.user") or None,
+            password=config.get("connection.password") or None,
+            insert_mode=_choice(config, "insert.mode", "insert", INSERT_MODES),
+            pk_mode=_choice(config, "pk.mode", "none", PK_MODES),
+            pk_fields=tuple(_names(config.get("pk.fields"))),
+            fields_whitelist=tuple(_names(config.get("fields.whitelist"))),
+            delete_enabled=_bool(config, "delete.enabled", False),
+            auto_create=_bool(config, "auto.create", False),
+            auto_evolve=_bool(config, "auto.evolve", False),
+            table_name_format=str(config.get("table.name.format") or "${topic}"),
+            batch_size=max(1, batch_size))
+        if parsed.delete_enabled and parsed.pk_mode != "record_key":
+            raise JdbcConfigError("delete.enabled", "Primary key mode must be 'record_key' when delete support is enabled")
+        if parsed.insert_mode in ("upsert", "update") and parsed.pk_mode == "none":
+            raise JdbcConfigError("pk.mode", f"insert.mode={parsed.insert_mode} needs a primary key: set pk.mode to "
+                            "record_key, record_value or kafka")
+        if parsed.pk_mode == "kafka" and parsed.pk_fields and len(parsed.pk_fields) != 3:
+            raise JdbcConfigError("pk.fields", "PK mode for table is KAFKA so there should either be no field names defined for "
+                            "defaults __connect_topic, __connect_partition, __connect_offset to be applicable, "
+                            "or exactly 3")
+        dialect_for(parsed.url, parsed.user, parsed.password)  # the URL names a known database
+        return parsed
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What one record does to one table: upsert/insert/update `values`, or delete by key."""
+
+    record: Any
+    table: str
+    op: str  # insert | upsert | update | delete
+    keys: tuple[tuple[str, Schema], ...]
+    fields: tuple[tuple[str, Schema], ...]
+    key_values: tuple
+    values: tuple
+
+    def shape(self) -> tuple:
+        return self.table, self.op, tuple(n for n, _ in self.keys), tuple(n for n, _ in self.fields)
+
+
+class JdbcSinkWriter:
+    """Writes batches of sink records to one database."""
+
+    def __init__(self, config: Mapping[str, Any], *, dialect: Dialect | None = None):
+        self.config = SinkConfig.parse(config)
+        self.dialect = dialect or dialect_for(self.config.url, self.config.user, self.config.password)
+        self._conn: Any = None
+        self._tables: dict[str, dict[str, str]] = {}
+
+    # -- records -> rows --
+
+    def _where(self, record: Any) -> str:
+        return (f"(topic='{record.topic}',partition={record.kafka_partition},"
+                f"offset={getattr(record, 'kafka_offset', None)},timestamp={record.timestamp})")
+
+    def _struct(self, schema: Schema | None, value: Any, side: str, record: Any) -> tuple[Schema, dict]:
+        if schema is None:
+            schema = data.infer_schema(value)
+        if schema is None or schema.type != "struct" or not isinstance(value, dict):
+            raise RecordError(f"The JDBC sink needs a struct (or JSON object) {side}, but the record at "
+                              f"{self._where(record)} has {type(value).__name__ if value is not None else 'null'}",
+                              record)
+        return schema, value
+
+    def _key_columns(self, record: Any, value_schema: Schema | None, value: dict | None) -> tuple[
+            tuple[tuple[str, Schema], ...], tuple]:
+        cfg = self.config
+        if cfg.pk_mode == "none":
+            return (), ()
+        if cfg.pk_mode == "kafka":
+            names = cfg.pk_fields or KAFKA_PK_FIELDS
+            schemas = (data.primitive("string"), data.primitive("int32"), data.primitive("int64"))
+            values = (record.topic, record.kafka_partition, getattr(record, "kafka_offset", None))
+            return tuple(zip(names, schemas, strict=True)), values
+        if cfg.pk_mode == "record_key":
+            if record.key is None:
+                raise RecordError(f"pk.mode=record_key needs a key, but the record at {self._where(record)} "
+                                  "has none", record)
+            key_schema = record.key_schema or data.infer_schema(record.key)
+            if key_schema.type != "struct":
+                if len(cfg.pk_fields) > 1:
+                    raise RecordError("Need exactly one PK column defined since the key schema for records is a "
+                                      f"primitive type, defined columns are: {list(cfg.pk_fields)}", record)
+                name = cfg.pk_fields[0] if cfg.pk_fields else DEFAULT_KEY_FIELD
+                return ((name, key_schema.as_required()),), (record.key,)
+            return self._pick(key_schema, record.key, cfg.pk_fields, "key", record)
+        if value_schema is None or value is None:
+            raise RecordError(f"pk.mode=record_value needs a value, but the record at {self._where(record)} "
+                              "is a tombstone", record)
+        return self._pick(value_schema, value, cfg.pk_fields, "value", record)
+
+    def _pick(self, schema: Schema, value: dict, names: Sequence[str], side: str, record: Any) -> tuple[
+            tuple[tuple[str, Schema], ...], tuple]:
+        if schema.type != "struct" or not isinstance(value, dict):
+            raise RecordError(f"The record {side} at {self._where(record)} is not a struct", record)
+        chosen = list(names) or [f.name for f in schema.fields]
+        cols = []
+        for name in chosen:
+            f = schema.field(name)
+            if f is None:
+                raise RecordError(f"PK field not in record {side} schema: {name}", record)
+            cols.append((name, f.schema.as_required()))
+        values = tuple(value.get(n) for n in chosen)
+        if any(v is None for v in values):
+            raise RecordError(f"A primary key field of the record at {self._where(record)} is null", record)
+        return tuple(cols), values
+
+    def _row(self, record: Any) -> _Row:
+        cfg = self.config
+        table = cfg.table_name_format.replace("${topic}", record.topic)
+        if record.value is None:
+            if not cfg.delete_enabled:
+                raise RecordError(
+                    f"Sink connector is configured with 'delete.enabled=false' and 'pk.mode={cfg.pk_mode}' and "
+                    "therefore requires records with a non-null Struct value and non-null Struct schema, but "
+                    f"found record at {self._where(record)} with a null value and null value schema.", record)
+            keys, key_values = self._key_columns(record, None, None)
+            return _Row(record, table, "delete", keys, (), key_values, ())
+        schema, value = self._struct(record.value_schema, record.value, "value", record)
+        keys, key_values = self._key_columns(record, schema, value)
+        key_names = {n for n, _ in keys}
+        wanted = set(cfg.fields_whitelist)
+        fields = tuple((f.name, f.schema) for f in schema.fields
+                       if f.name not in key_names and (not wanted or f.name in wanted))
+        for name, field_schema in fields:
+            if field_schema.type in ("struct", "array", "map"):
+                raise RecordError(f"Field {name} of the record at {self._where(record)} is a "
+                                  f"{field_schema.type}: the JDBC sink writes primitive fields only", record)
+        values = tuple(value.get(n) for n, _ in fields)
+        try:
+            data.validate(data.struct(list(fields)), dict(zip((n for n, _ in fields), values, strict=True)))
+        except DataError as err:
+            raise RecordError(f"The record at {self._where(record)} does not match its schema: {err}",
+                              record) from None
+        return _Row(record, table, cfg.insert_mode, keys, fields, key_values, values)
+
+    # -- tables --
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self.dialect.connect()
+        return self._conn
+
+    def _ensure_table(self, row: _Row) -> None:
+        columns = self._tables.get(row.table)
+        if columns is None:
+            columns = self.dialect.table_columns(self._connection(), row.table)
+        if columns is None:
+            if not self.config.auto_create:
+                raise JdbcError(f"Table \"{row.table}\" is missing and auto-creation is disabled")
+            if row.op == "delete":
+                return  # nothing to delete from a table that does not exist yet
+            self._connection().execute(self.dialect.create_table(row.table, row.keys + row.fields,
+                                                                 [n for n, _ in row.keys]))
+            columns = {n: self.dialect.column_type(s) for n, s in row.keys + row.fields}
+        missing = [(n, s) for n, s in row.keys + row.fields if n not in columns]
+        if missing:
+            if not self.config.auto_evolve:
+                raise JdbcError(f"Table \"{row.table}\" is missing fields ({', '.join(n for n, _ in missing)}) "
+                                "and auto-evolution is disabled")
+            for name, schema in missing:
+                if not schema.optional:
+                    raise JdbcError(f"Cannot ALTER TABLE \"{row.table}\" to add missing field {name}, as the field "
+                                    "is not optional and does not have a default value")
+                self._connection().execute(self.dialect.add_column(row.table, name, schema))
+                columns[name] = self.dialect.column_type(schema)
+        self._tables[row.table] = columns
+
+    # -- statements --
+
+    def _statement(self, row: _Row) -> tuple[str, Callable[[_Row], tuple]]:
+        d, table = self.dialect, row.table
+        keys, fields = [n for n, _ in row.keys], [n for n, _ in row.fields]
+        bind = d.bind
+        if row.op == "delete":
+            return d.delete(table, keys), lambda r: tuple(map(bind, r.key_values))
+        if row.op == "update":
+            return d.update(table, keys, keys + fields), lambda r: tuple(map(bind, r.values + r.key_values))
+        sql = d.upsert(table, keys, keys + fields) if row.op == "upsert" else d.insert(table, keys + fields)
+        return sql, lambda r: tuple(map(bind, r.key_values + r.values))
+
+    def _execute(self, rows: list[_Row]) -> None:
+        if not rows:
+            return
+        self._ensure_table(rows[0])
+        if rows[0].op == "delete" and rows[0].table not in self._tables:
+            return
+        sql, params = self._statement(rows[0])
+        cursor = self._connection().cursor()
+        cursor.executemany(sql, [params(r) for r in rows])
+
+    def write(self, records: Sequence[Any], report: ErrantRecordReporter | None = None) -> None:
+        """Write the records in one transaction, in order.
+
+        Without `report`, a record that cannot be written raises (RecordError or the database's
+        error) and nothing of the batch is written. With it, such records are reported and skipped
+        and the others are written."""
+        rows: list[_Row] = []
+        for record in records:
+            try:
+                rows.append(self._row(record))
+            except RecordError as err:
+                if report is None:
+                    raise
+                report(record, err)
+        conn = self._connection()
+        try:
+            self._write_rows(rows)
+            conn.commit()
+        except Exception as err:  # noqa: BLE001 - the database's own error types differ per driver
+            self._rollback()
+            if report is None or not isinstance(err, self.dialect.record_errors):
+                raise self._as_error(err) from None
+            self._write_one_by_one(rows, report)
+
+    def _write_rows(self, rows: list[_Row]) -> None:
+        batch: list[_Row] = []
+        for row in rows:
+            if batch and (row.shape() != batch[0].shape() or len(batch) >= self.config.batch_size):
+                self._execute(batch)
+                batch = []
+            batch.append(row)
+        self._execute(batch)
+
+    def _write_one_by_one(self, rows: list[_Row], report: ErrantRecordReporter) -> None:
+        """After a failed batch: each row alone, reporting those the database refuses."""
+        conn = self._connection()
+        for row in rows:
+            try:
+                self._execute([row])
+                conn.commit()
+            except self.dialect.record_errors as err:
+                self._rollback()
+                report(row.record, self._as_error(err, row.record))
+            except Exception as err:  # noqa: BLE001 - the database's own error types differ per driver
+                self._rollback()
+                raise self._as_error(err) from None
+
+    def _rollback(self) -> None:
+        self._tables.clear()  # a rolled-back CREATE/ALTER must be looked up again
+        if self._conn is not None:
+            try:
+                self._conn.rollback()
+            except Exception:  # noqa: BLE001 - a broken connection is reopened on next use
+                self.close()
+
+    def _as_error(self, err: Exception, record: Any = None) -> Exception:
+        if isinstance(err, (JdbcError, RecordError)):
+            return err
+        message = f"{self.dialect.name} refused the write: {str(err).strip()}"
+        return RecordError(message, record) if record is not None else JdbcError(message)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+# --- the connector -------------------------------------------------------------------------------------
+
+
+class JdbcSinkConnector(SinkConnector):
+    """Confluent's io.confluent.connect.jdbc.JdbcSinkConnector: every task writes with the same config."""
+
+    def config(self) -> ConfigDef:
+        return (ConfigDef()
+                .define("connection.url", required=True, importance="HIGH",
+                        documentation="jdbc:postgresql://host:port/db or jdbc:sqlite:/path/file.db")
+                .define("connection.user").define("connection.password", "PASSWORD")
+                .define("insert.mode", default="insert", documentation="insert, upsert or update")
+                .define("pk.mode", default="none", documentation="none, kafka, record_key or record_value")
+                .define("pk.fields", "LIST").define("fields.whitelist", "LIST")
+                .define("delete.enabled", "BOOLEAN", False).define("auto.create", "BOOLEAN", False)
+                .define("auto.evolve", "BOOLEAN", False).define("table.name.format", default="${topic}")
+                .define("batch.size", "INT", 3000))
+
+    def validate(self, config: Mapping[str, str]) -> dict[str, list[str]]:
+        errors = super().validate(config)
+        if errors:
+            return errors
+        try:
+            SinkConfig.parse(config)
+        except JdbcConfigError as err:
+            return {err.name: [str(err)]}
+        return {}
+
+    def start(self, config: Mapping[str, str]) -> None:
+        SinkConfig.parse(config)
+        self._config = dict(config)
+
+    def task_class(self) -> type[Task]:
+        return JdbcSinkTask
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        return [dict(self._config) for _ in range(max(1, max_tasks))]
+
+
+class JdbcSinkTask(SinkTask):
+    """Writes each batch put() gives in one transaction, so flush() has nothing left to do."""
+
+    def start(self, config: Mapping[str, str]) -> None:
+        self._writer = JdbcSinkWriter(config)
+
+    def put(self, records: list[SinkRecord]) -> None:
+        if records:
+            self._writer.write(records, self.context.report if self.context is not None else None)
+
+    def stop(self) -> None:
+        self._writer.close()
