@@ -901,7 +901,7 @@ function chart(title, values, color, source) {
   return box;
 }
 
-// Samples of every persistent query's throughput and lag, taken every PERIOD_MS while the console is open.
+// Samples of every persistent query's throughput and lag, taken every PERIOD_MS while the console is in view.
 // Throughput: the total-messages counter of SHOW QUERIES EXTENDED's statistics (ksqlDB's format), or a
 // records-in counter of /metrics. Lag: /metrics' lag gauges, else /clusterStatus' per-query offset lag.
 const monitor = {
@@ -952,7 +952,7 @@ const monitor = {
 
   start() {
     const tick = async () => {
-      if (currentView === "queries" || currentView === "flow") {
+      if (document.visibilityState === "visible") {  // charts have a history by the time they are opened
         try { await this.sample(); if (this.onSample) this.onSample(); } catch { /* the next tick tries again */ }
       }
       this.timer = setTimeout(tick, this.PERIOD_MS);
@@ -1007,18 +1007,23 @@ function queryFigures(samples, id) {
 views.flow = async function renderFlow() {
   const holder = el("div", {class: "flow"});
   const root = page("flow", "Flow", el("div", {class: "legend"},
+    el("span", {}, el("i", {style: "background:#fffbeb;border-color:#d97706"}), "connector"),
     el("span", {}, el("i", {style: "background:#ecfeff;border-color:#0891b2"}), "stream"),
     el("span", {}, el("i", {style: "background:#f5f3ff;border-color:#7c3aed"}), "table"),
     el("span", {}, el("i", {style: "background:#eff6ff;border-color:#2563eb"}), "persistent query")), holder);
   await guarded(root, async () => {
-    await Promise.all([catalogue.refresh(), monitor.sample()]);
-    if (!catalogue.sources.length) { holder.replaceWith(notice("Nothing to draw yet: create a stream.")); return; }
-    holder.append(flowGraph(catalogue.sources, monitor.queries));
+    const [, , connectors] = await Promise.all([catalogue.refresh(), monitor.sample(), listConnectors(true)]);
+    if (!catalogue.sources.length && !(connectors || []).length) { holder.replaceWith(notice("Nothing to draw yet: create a stream.")); return; }
+    holder.append(flowGraph(catalogue.sources, monitor.queries, connectors || []));
   });
 };
 
-function flowGraph(sources, queries) {
+function flowGraph(sources, queries, connectors) {
   const nodes = new Map();
+  for (const c of connectors) {
+    nodes.set(`c:${c.name}`, {id: `c:${c.name}`, kind: "connector", label: c.name, in: [], out: [],
+      sub: `${(c.type || "").toLowerCase()} connector · ${connectorState(c)}`});
+  }
   for (const s of sources) nodes.set(`s:${s.name}`, {id: `s:${s.name}`, kind: s.type.toLowerCase(), label: s.name, sub: s.topic, in: [], out: []});
   for (const q of queries) nodes.set(`q:${q.id}`, {id: `q:${q.id}`, kind: "query", label: q.id, sub: q.state || "", state: q.state, in: [], out: []});
   const edges = [];
@@ -1031,6 +1036,14 @@ function flowGraph(sources, queries) {
   for (const q of queries) {
     for (const s of q.sources || []) link(`s:${s}`, `q:${q.id}`);
     for (const s of q.sinks || []) link(`q:${q.id}`, `s:${s}`);
+  }
+  for (const c of connectors) {  // a source connector writes its topics, a sink connector reads them
+    for (const topic of c.topics || []) {
+      for (const s of sources.filter(s => s.topic === topic)) {
+        if ((c.type || "").toLowerCase() === "sink") link(`s:${s.name}`, `c:${c.name}`);
+        else link(`c:${c.name}`, `s:${s.name}`);
+      }
+    }
   }
   // layers: longest path from a node without inputs (cycles, e.g. INSERT INTO a source read upstream, are cut)
   const layer = new Map();
@@ -1078,50 +1091,68 @@ function flowGraph(sources, queries) {
     const node = nodes.get(id);
     const open = () => {
       if (node.kind === "query") { showView("queries"); views.queries(node.label); }
+      else if (node.kind === "connector") showView("connectors");
       else { showView(node.kind === "table" ? "tables" : "streams"); views[node.kind === "table" ? "tables" : "streams"](node.label); }
     };
     graph.append(svg("g", {class: `node ${node.kind} ${node.state || ""}`, transform: `translate(${p.x},${p.y})`, onclick: open},
-      svg("title", {}, node.kind === "query" ? `${node.label} (${node.state})` : `${node.kind} ${node.label} on topic ${node.sub}`),
+      svg("title", {}, node.kind === "query" ? `${node.label} (${node.state})`
+        : node.kind === "connector" ? `${node.label}: ${node.sub}` : `${node.kind} ${node.label} on topic ${node.sub}`),
       svg("rect", {width: W, height: H, rx: 6}),
       svg("text", {x: 10, y: 19}, truncate(node.label, 21)),
-      svg("text", {class: "sub", x: 10, y: 35}, node.kind === "query" ? node.sub : `${node.kind} · ${truncate(node.sub, 20)}`)));
+      svg("text", {class: "sub", x: 10, y: 35}, node.kind === "query" || node.kind === "connector" ? truncate(node.sub, 30)
+        : `${node.kind} · ${truncate(node.sub, 20)}`)));
   }
   return graph;
 }
 function truncate(text, n) { return text.length > n ? text.slice(0, n - 1) + "…" : text; }
 
-// Connectors: Kafka Connect's REST API (/connectors), when the server has one
+// Connectors: Kafka Connect's REST API (/connectors), when the server has one.
+// [{name, type, config, status, topics}], or null when the server answers 404.
+async function listConnectors(withTopics = false) {
+  const response = await call("/connectors?expand=status&expand=info");
+  if (response.status === 404) return null;
+  const text = await response.text();
+  let body;
+  try { body = JSON.parse(text); } catch { body = {message: text}; }
+  if (!response.ok) throw new ApiError(response.status, body);
+  const fetchOne = (name, what) => callJson(`/connectors/${encodeURIComponent(name)}${what}`).catch(() => null);
+  const entries = Array.isArray(body)  // a Connect without ?expand: each connector apart
+    ? await Promise.all(body.map(async name => ({name, info: await fetchOne(name, ""), status: await fetchOne(name, "/status")})))
+    : Object.entries(body).map(([name, v]) => ({name, info: v.info, status: v.status}));
+  return Promise.all(entries.map(async e => ({
+    name: e.name, type: (e.info && e.info.type) || (e.status && e.status.type) || "", config: (e.info && e.info.config) || {},
+    status: e.status, topics: withTopics ? (((await fetchOne(e.name, "/topics")) || {})[e.name] || {}).topics || [] : []})));
+}
+
+function connectorState(c) { return c.status && c.status.connector ? c.status.connector.state : "UNKNOWN"; }
+
 views.connectors = async function renderConnectors() {
   const holder = el("div");
   const detail = el("div");
   const root = page("connectors", "Connectors", holder, detail);
   await guarded(root, async () => {
-    const response = await call("/connectors?expand=status&expand=info");
-    if (response.status === 404) { holder.append(notice("Connectors are not available on this server (GET /connectors answered 404).")); return; }
-    const text = await response.text();
-    let body;
-    try { body = JSON.parse(text); } catch { body = {message: text}; }
-    if (!response.ok) throw new ApiError(response.status, body);
-    let entries;
-    if (Array.isArray(body)) {  // a server without ?expand: each connector's status apart
-      entries = await Promise.all(body.map(async name => ({name,
-        status: await callJson(`/connectors/${encodeURIComponent(name)}/status`).catch(() => null),
-        info: await callJson(`/connectors/${encodeURIComponent(name)}`).catch(() => null)})));
-    } else {
-      entries = Object.entries(body).map(([name, v]) => ({name, status: v.status, info: v.info}));
+    const connectors = await listConnectors();
+    if (connectors === null) { holder.append(notice("Connectors are not available on this server (GET /connectors answered 404).")); return; }
+    if (!connectors.length) {
+      holder.append(notice("No connectors. Create one in the editor with CREATE SOURCE CONNECTOR or CREATE SINK CONNECTOR."));
+      return;
     }
-    if (!entries.length) { holder.append(notice("No connectors. Create one with CREATE SOURCE CONNECTOR or CREATE SINK CONNECTOR.")); return; }
-    holder.append(grid(["Connector", "Type", "Class", "State", "Tasks"], entries.map(c => {
-      const config = (c.info && c.info.config) || {};
-      const tasks = (c.status && c.status.tasks) || [];
-      return [c.name, (c.info && c.info.type) || (c.status && c.status.type) || "", config["connector.class"] || "",
-        badge(c.status && c.status.connector ? c.status.connector.state : "UNKNOWN"),
-        tasks.map(t => `${t.id}: ${t.state}`).join(", ")];
-    }), {onclick: i => {
-      const c = entries[i];
-      detail.replaceChildren(el("div", {class: "card"}, el("h2", {text: c.name}),
-        grid(["Config", "Value"], Object.entries((c.info && c.info.config) || {}).sort().map(([k, v]) => [k, v])),
-        ...((c.status && c.status.tasks) || []).filter(t => t.trace).map(t => el("pre", {class: "text", text: `Task ${t.id}: ${t.trace}`}))));
+    const act = (c, method, path) => guarded(detail, async () => {
+      await callJson(`/connectors/${encodeURIComponent(c.name)}${path}`, {method});
+      setTimeout(() => views.connectors(), 500);
+    });
+    holder.append(grid(["Connector", "Type", "Class", "State", "Tasks"], connectors.map(c => [
+      c.name, c.type, c.config["connector.class"] || "", badge(connectorState(c)),
+      ((c.status && c.status.tasks) || []).map(t => `${t.id}: ${t.state}`).join(", ")]), {onclick: i => {
+      const c = connectors[i];
+      const paused = connectorState(c) === "PAUSED";
+      detail.replaceChildren(el("div", {class: "card"},
+        el("div", {class: "page-head"}, el("h2", {text: c.name}), badge(connectorState(c))),
+        el("div", {class: "buttons"},
+          el("button", {text: paused ? "Resume" : "Pause", onclick: () => act(c, "PUT", paused ? "/resume" : "/pause")}),
+          el("button", {text: "Restart", onclick: () => act(c, "POST", "/restart?includeTasks=true")})),
+        grid(["Config", "Value"], Object.entries(c.config).sort().map(([k, v]) => [k, v])),
+        ((c.status && c.status.tasks) || []).filter(t => t.trace).map(t => el("pre", {class: "text", text: `Task ${t.id}: ${t.trace}`}))));
     }}));
   });
 };
