@@ -410,7 +410,7 @@ function setupEditor() {
 // ---------------------------------------------------------------------------------------------------------
 // Running statements: results as grids, push queries live
 
-const MAX_GRID_ROWS = 5000;
+const MAX_GRID_ROWS = 2000;
 
 const runner = {
   active: null,  // {queryId, controller} of the query that is streaming
@@ -518,6 +518,7 @@ async function streamQuery(sql, block) {
     if (err.name !== "AbortError") throw err;
     ended = "Stopped";
   } finally {
+    grid.flush();
     if (runner.active === active) runner.active = null;
     $("#stop").disabled = true;
   }
@@ -563,7 +564,8 @@ async function* lines(reader) {
   if (buffer.trim()) yield buffer.trim();
 }
 
-// A results grid that takes rows as they come (the newest highlighted, the oldest dropped past MAX_GRID_ROWS).
+// A results grid that takes rows as they come. Rows are buffered and drawn once per animation frame (a push
+// query from the earliest offset can deliver thousands at once); past MAX_GRID_ROWS the oldest are dropped.
 class Grid {
   constructor(parent) {
     this.table = el("table", {class: "grid results-grid"});
@@ -571,19 +573,33 @@ class Grid {
     this.table.append(el("thead"), this.body);
     parent.append(this.table);
     this.count = 0;
-    this.types = [];
+    this.pending = [];
+    this.scheduled = false;
   }
   setColumns(names, types = []) {
-    this.types = types;
     this.table.tHead.replaceChildren(el("tr", {}, names.map((n, i) => el("th", {}, n, el("span", {class: "type", text: types[i] || ""})))));
   }
   add(values) {
+    this.count++;
+    this.pending.push(values);
+    if (this.pending.length > MAX_GRID_ROWS) this.pending.shift();
+    if (!this.scheduled) {
+      this.scheduled = true;
+      requestAnimationFrame(() => this.flush());
+    }
+  }
+  flush() {
+    this.scheduled = false;
+    if (!this.pending.length) return;
     const scroller = $("#results");
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
-    const row = el("tr", {class: this.count > 0 ? "fresh" : ""}, values.map(cell));
-    this.body.append(row);
-    this.count++;
-    if (this.body.rows.length > MAX_GRID_ROWS) this.body.rows[0].remove();
+    const highlight = this.count > this.pending.length && this.pending.length < 50;  // live rows, not a backlog
+    const rows = document.createDocumentFragment();
+    for (const values of this.pending) rows.append(el("tr", {class: highlight ? "fresh" : ""}, values.map(cell)));
+    this.pending = [];
+    this.body.append(rows);
+    const excess = this.body.rows.length - MAX_GRID_ROWS;
+    for (let i = 0; i < excess; i++) this.body.rows[0].remove();
     $("#row-count").textContent = `${this.count.toLocaleString()} row${this.count === 1 ? "" : "s"}` +
       (this.count > MAX_GRID_ROWS ? ` (last ${MAX_GRID_ROWS.toLocaleString()} shown)` : "");
     if (atBottom) scroller.scrollTop = scroller.scrollHeight;

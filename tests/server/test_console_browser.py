@@ -150,3 +150,70 @@ def test_with_basic_auth_the_console_sends_the_credentials_on_every_call(secured
     wait_for(browser, lambda d: grid_rows(d) == [["k", "7"]], "the push query's row")
     browser.find_element(By.ID, "stop").click()
     wait_for(browser, lambda d: status(d).startswith("Stopped"), "the stopped query")
+
+
+def test_a_backlog_of_rows_is_drawn_without_freezing_the_page(server: ServerProcess, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    with server.client() as client:
+        ksql(client, "CREATE STREAM BACKLOG (ID INT KEY, V STRING) WITH (KAFKA_TOPIC='backlog', PARTITIONS=1, "
+                     "VALUE_FORMAT='JSON');")
+        for start in range(0, 3000, 1000):  # in requests under the server's size limit
+            records = [{"key": i, "value": {"V": f"v{i}"}} for i in range(start, start + 1000)]
+            assert client.post("/topics/backlog/records", json={"records": records}).status_code == 200
+    browser.get(server.url + "/")
+    wait_for(browser, lambda d: "BACKLOG" in d.find_element(By.ID, "source-tree").text, "the catalogue")
+    run_in_editor(browser, "SELECT ID, V FROM BACKLOG EMIT CHANGES;")
+    wait_for(browser, lambda d: d.find_element(By.ID, "row-count").text == "3,000 rows (last 2,000 shown)",
+             "every row of the backlog")
+    shown = browser.execute_script("return document.querySelectorAll('#results tbody tr').length")
+    first = browser.execute_script("return document.querySelector('#results tbody tr').cells[0].textContent")
+    assert (shown, first) == (2000, "1000")  # the newest rows stay, the oldest are dropped
+    browser.find_element(By.ID, "stop").click()
+    wait_for(browser, lambda d: status(d).startswith("Stopped"), "the stopped query")
+
+
+def test_print_streams_a_topic_s_lines(server: ServerProcess, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    with server.client() as client:
+        ksql(client, "CREATE STREAM PRINTED (ID STRING KEY, V INT) WITH (KAFKA_TOPIC='printed', PARTITIONS=1, "
+                     "VALUE_FORMAT='JSON'); INSERT INTO PRINTED (ID, V) VALUES ('a', 1);")
+    browser.get(server.url + "/")
+    wait_for(browser, lambda d: "running" in d.find_element(By.ID, "server-status").text, "the server's status")
+    run_in_editor(browser, "PRINT 'printed' FROM BEGINNING LIMIT 1;")
+    wait_for(browser, lambda d: status(d) == "Print ended.", "the end of PRINT")
+    text = browser.find_element(By.CSS_SELECTOR, "#results pre.text").text
+    assert text.splitlines()[:2] == ["Key format: KAFKA_STRING", "Value format: JSON"]
+    assert 'key: a, value: {"V":1}, partition: 0' in text
+
+
+def test_queries_flow_and_schemas_views_show_the_running_queries(server: ServerProcess, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    with server.client() as client:
+        ksql(client, "CREATE STREAM FLOW_IN (ID STRING KEY, V INT) WITH (KAFKA_TOPIC='flow_in', PARTITIONS=1, "
+                     "VALUE_FORMAT='AVRO'); CREATE STREAM FLOW_OUT AS SELECT * FROM FLOW_IN WHERE V > 0;")
+        query_id = next(q["id"] for q in ksql(client, "SHOW QUERIES;")[0]["queries"] if "FLOW_OUT" in q["sinks"])
+    browser.get(server.url + "/#flow")
+    nodes = wait_for(browser, lambda d: d.execute_script(
+        "return [...document.querySelectorAll('#view-flow svg g.node text:first-of-type')].map(t => t.textContent)"),
+        "the flow graph")
+    assert {"FLOW_IN", query_id, "FLOW_OUT"} <= set(nodes)
+    edges = browser.execute_script("return document.querySelectorAll('#view-flow svg path.edge').length")
+    assert edges >= 2
+
+    browser.find_element(By.CSS_SELECTOR, "#nav a[data-view=queries]").click()
+    wait_for(browser, lambda d: query_id in d.find_element(By.CSS_SELECTOR, "#view-queries table").text,
+             "the query list")
+    row = next(tr for tr in browser.find_elements(By.CSS_SELECTOR, "#view-queries tbody tr") if query_id in tr.text)
+    assert "RUNNING" in row.text and "FLOW_IN → FLOW_OUT" in row.text
+    charts = browser.find_elements(By.CSS_SELECTOR, "#view-queries .chart-pair")
+    assert any(query_id in c.text and "records/s" in c.text and "lag" in c.text for c in charts)
+    row.click()
+    wait_for(browser, lambda d: "WHERE (V > 0)" in d.find_element(By.ID, "view-queries").text
+             or "WHERE V > 0" in d.find_element(By.ID, "view-queries").text, "the query's details")
+
+    browser.find_element(By.CSS_SELECTOR, "#nav a[data-view=schemas]").click()
+    wait_for(browser, lambda d: "FLOW_IN-value" in d.find_element(By.ID, "view-schemas").text
+             or "flow_in-value" in d.find_element(By.ID, "view-schemas").text, "the schema subjects")
