@@ -6,8 +6,7 @@
 //   POST /query           PRINT (text lines)
 //   GET  /topics/{t}/records, /connectors, /schema-registry/..., /metrics, /clusterStatus, /info
 //
-// Basic auth: the browser's cached credentials cover every same-origin call; when a call is refused (401),
-// a sign-in dialog asks for credentials and the console sends them as an Authorization header from then on.
+// Basic auth: the browser asks for credentials when it loads the page and sends them with every call.
 "use strict";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -71,38 +70,14 @@ class ApiError extends Error {
   }
 }
 
-const auth = {
-  header: sessionStorage.getItem("ksql.console.auth"),
-  waiting: null,
-  signIn() {  // one dialog for however many calls were refused at once
-    if (!this.waiting) {
-      this.waiting = new Promise(resolve => {
-        const dialog = $("#login");
-        $("#login-form").onsubmit = () => {
-          this.header = "Basic " + btoa(unescape(encodeURIComponent(`${$("#login-user").value}:${$("#login-password").value}`)));
-          sessionStorage.setItem("ksql.console.auth", this.header);
-          resolve();
-        };
-        dialog.showModal();
-      }).finally(() => { this.waiting = null; });
-    }
-    return this.waiting;
-  },
-};
-
-// fetch() against this server (absolute URLs: the page's own may carry user:password, which fetch refuses)
-async function call(path, {method = "GET", body, accept = "application/json", signal, retry = true} = {}) {
+// fetch() against this server (absolute URLs: the page's own may carry user:password, which fetch refuses).
+// With Basic auth on, the browser sends the credentials it asked for when the page loaded, and asks again
+// itself should the server refuse them.
+async function call(path, {method = "GET", body, accept = "application/json", signal} = {}) {
   const headers = {Accept: accept};
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (auth.header) headers.Authorization = auth.header;
-  const response = await fetch(location.origin + path, {
+  return fetch(location.origin + path, {
     method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin"});
-  if (response.status === 401 && retry) {
-    $("#sign-in").hidden = false;
-    await auth.signIn();
-    return call(path, {method, body, accept, signal, retry});
-  }
-  return response;
 }
 
 async function callJson(path, options) {
@@ -1230,7 +1205,6 @@ async function start() {
   setupEditor();
   $("#source-filter").addEventListener("input", renderSourceTree);
   $("#refresh-sources").onclick = () => catalogue.refresh();
-  $("#sign-in").onclick = () => auth.signIn().then(() => { refreshServerStatus(); catalogue.refresh(); });
   document.querySelectorAll("#nav a").forEach(a => a.addEventListener("click", e => { e.preventDefault(); showView(a.dataset.view); }));
   window.addEventListener("hashchange", routeFromHash);
   await refreshServerStatus();

@@ -217,3 +217,4 @@ def test_queries_flow_and_schemas_views_show_the_running_queries(server: ServerP
     browser.find_element(By.CSS_SELECTOR, "#nav a[data-view=schemas]").click()
     wait_for(browser, lambda d: "FLOW_IN-value" in d.find_element(By.ID, "view-schemas").text
              or "flow_in-value" in d.find_element(By.ID, "view-schemas").text, "the schema subjects")
+
