@@ -717,7 +717,8 @@ function sourceView(kind) {
         const d = entity.sourceDescription;
         const card = sourceCard(d);
         card.append(el("div", {class: "buttons"},
-          el("button", {class: "primary", text: "Query in editor", onclick: () => { showView("editor"); setEditor(pushQueryOf(d)); }}),
+          el("button", {class: "primary", text: "Push query", onclick: () => { showView("editor"); setEditor(pushQueryOf(d)); }}),
+          kind === "TABLE" ? el("button", {text: "Pull query", onclick: () => { showView("editor"); setEditor(`SELECT * FROM ${quoteIdent(d.name)};`); }}) : null,
           el("button", {text: "Browse topic", onclick: () => openTopic(d.topic)})));
         root.querySelector(".split").lastChild.replaceWith(card);
       };
