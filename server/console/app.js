@@ -57,6 +57,7 @@ function fmtTime(ms) {
   const d = new Date(ms);
   return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString().replace("T", " ").replace("Z", "");
 }
+function escapeRegExp(text) { return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
 function quoteIdent(name) { return /^[A-Z_][A-Z0-9_]*$/.test(name) ? name : "`" + name + "`"; }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -241,7 +242,7 @@ const completion = {
     const context = before.slice(0, before.length - word.length);
     const sources = catalogue.sources.map(s => ({text: s.name, hint: s.type.toLowerCase()}));
     const statement = text.slice(text.lastIndexOf(";", caret - 1) + 1, text.indexOf(";", caret) < 0 ? text.length : text.indexOf(";", caret));
-    const mentioned = catalogue.sources.filter(s => new RegExp(`\\b${s.name}\\b`, "i").test(statement));
+    const mentioned = catalogue.sources.filter(s => new RegExp(`\\b${escapeRegExp(s.name)}\\b`, "i").test(statement));
     const columns = mentioned.flatMap(s => s.fields.map(f => ({text: f.name, hint: `${s.name} column`})));
     const keywords = KEYWORDS.map(k => ({text: k, hint: "keyword"}));
     const functions = catalogue.functions.map(f => ({text: f, hint: "function"}));
@@ -794,7 +795,7 @@ async function topicMessages() {
       el("span", {class: "spacer"}),
       el("button", {text: "Oldest", onclick: jump(start)}),
       el("button", {text: "◀ Older", disabled: first === null || first <= start, onclick: jump(first - topicState.limit)}),
-      el("button", {text: "Newer ▶", disabled: last === null, onclick: jump(last + 1)}),
+      el("button", {text: "Newer ▶", disabled: last === null || spans.every(p => last + 1 >= p.endOffset), onclick: jump(last + 1)}),
       el("button", {text: "Newest", onclick: jump("")})),
     grid(["Partition", "Messages", "First offset", "Next offset"],
       page.partitions.map(p => [p.partition, p.endOffset - p.startOffset, p.startOffset, p.endOffset])),
