@@ -15,6 +15,8 @@ Endpoints (ksqlDB's paths and JSON shapes):
     WS   /ws/query             push queries over a WebSocket
     GET|POST /query/sse        push queries as Server-Sent Events (see server.sse)
     POST /topics/{topic}/records  append records to a topic (see server.inserts)
+    GET  /topics/{topic}/records  read records by partition and offset (see server.topic_records)
+    GET  /  /console/...       the web console (see server.web_console)
     /schema-registry/...       the schema registry's Confluent REST API (subjects, schemas, config)
 
 Browsers' cross-origin requests are allowed as configured (see server.cors).
@@ -36,7 +38,7 @@ from starlette.requests import ClientDisconnect
 from ksql.engine import properties as properties_catalogue
 from ksql.engine.schema_registry.rest import create_app as schema_registry_app
 from ksql.errors import KsqlError
-from server import connect_api, inserts, queries, sse, statements, websocket
+from server import connect_api, inserts, queries, sse, statements, topic_records, websocket
 from server.auth import BasicAuthMiddleware, roles_from_config, users_from_config
 from server.core import SERVER_VERSION, KsqlServer
 from server.cors import with_cors
@@ -61,6 +63,7 @@ from server.http import (
     refuse_unknown_properties,
 )
 from server.metrics import RequestMetrics
+from server.web_console import mount_console
 
 log = logging.getLogger("ksql.server")
 
@@ -159,6 +162,10 @@ def create_app(server: KsqlServer) -> Any:
     @app.post("/topics/{topic}/records")
     async def produce(request: Request, topic: str) -> Response:
         return await inserts.produce_endpoint(request, server, topic, max_bytes)
+
+    @app.get("/topics/{topic}/records")
+    async def topic_records_page(request: Request, topic: str) -> Response:
+        return await topic_records.topic_records_endpoint(request, server, topic)
 
     # -- server information ----------------------------------------------------------------------
 
@@ -264,6 +271,7 @@ def create_app(server: KsqlServer) -> Any:
     registry = schema_registry_app(server.engine.schema_registry)
     registry.add_exception_handler(Exception, internal_error)
     app.mount(SCHEMA_REGISTRY_PATH, registry)
+    mount_console(app)
     users = users_from_config(server.config)
     if users is None:
         return RequestMetrics(ErrorGuard(with_cors(app, server.config)), app.routes, server.metrics)

@@ -35,7 +35,7 @@ def resolve_topic(log: Log, name: str) -> str:
                     "topic. Topic names are case-sensitive.")
 
 
-def _format_name(source: DataSource | None, is_key: bool) -> str:
+def format_name(source: DataSource | None, is_key: bool) -> str:
     if source is None:
         return "KAFKA_STRING"
     fmt = source.formats.key if is_key else source.formats.value
@@ -78,11 +78,11 @@ class TopicPrinter:
     def _decoder(self, is_key: bool):
         source = self.source
         if source is None or (source.window is not None and is_key):
-            return _untyped
+            return untyped_text
         fmt = source.formats.key if is_key else source.formats.value
         columns = source.schema.key if is_key else source.schema.serialized_value
         if fmt.name in ("JSON", "DELIMITED") or not columns:
-            return _untyped
+            return untyped_text
         if fmt.name in spec_values.SR_FORMATS:  # a schema-registry format: the record as JSON
             def decode_record(data: bytes | None) -> str:
                 if data is None:
@@ -91,7 +91,7 @@ class TopicPrinter:
                     value = spec_values.decode_side(fmt, data, topic=source.topic, is_key=is_key, columns=columns)
                     return json.dumps(value, separators=(",", ":"), default=_json_default)
                 except Exception:  # noqa: BLE001 - bytes the format cannot read (too deep, cut, ...) print raw
-                    return _untyped(data)
+                    return untyped_text(data)
             return decode_record
         serde = key_serde(source.schema, fmt) if is_key else value_serde(source.schema, fmt)
 
@@ -101,7 +101,7 @@ class TopicPrinter:
             try:
                 row = serde.deserialize(data)
             except Exception:  # noqa: BLE001 - bytes the format cannot read print raw
-                return _untyped(data)
+                return untyped_text(data)
             if row is None:
                 return "<null>"
             return ", ".join("null" if v is None else _text(v) for v in row)
@@ -111,8 +111,8 @@ class TopicPrinter:
         lines: list[str] = []
         if not self.started:
             self.started = True
-            lines += [f"Key format: {_format_name(self.source, True)}",
-                      f"Value format: {_format_name(self.source, False)}"]
+            lines += [f"Key format: {format_name(self.source, True)}",
+                      f"Value format: {format_name(self.source, False)}"]
         for partition, offset in self.positions.items():
             if self.done:
                 break
@@ -127,6 +127,14 @@ class TopicPrinter:
                 if self.done:
                     break
         return lines
+
+    def key_text(self, rec: Record) -> str:
+        """The record's key as PRINT shows it (in the format of the source over the topic, if any)."""
+        return self._key(rec.key)
+
+    def value_text(self, rec: Record) -> str:
+        """The record's value as PRINT shows it."""
+        return self._value(rec.value)
 
     def line(self, rec: Record) -> str:
         date, _, time_of_day = format_timestamp(rec.timestamp).partition("T")  # any long, as Java prints it
@@ -144,7 +152,7 @@ def _json_default(value: object) -> object:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-def _untyped(data: bytes | None) -> str:
+def untyped_text(data: bytes | None) -> str:
     if data is None:
         return "<null>"
     try:

@@ -118,3 +118,26 @@ def query_rows(client: httpx.Client, sql: str) -> list[list]:
     response = client.post("/query", json={"ksql": sql})
     assert response.status_code == 200, response.text[:500]
     return [m["row"]["columns"] for m in response.json() if "row" in m]
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def start_chromium(profile: Path, window: str = "1360,820"):
+    """A headless Debian Chromium under Selenium; the test is skipped when either is missing."""
+    import pytest
+
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip(f"Chromium is not installed ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium "
+                    "chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (a dev dependency)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--window-size={window}", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))

@@ -14,10 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.harness import ServerProcess, free_port
+from tests.server.harness import ServerProcess, free_port, start_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 PAGE = """<!doctype html>
 <html><body><script>
 const server = "SERVER";
@@ -112,21 +110,9 @@ def test_preflight_is_answered_for_allowed_origins_only(cors_server: ServerProce
 
 def test_a_page_from_another_origin_reads_rows_with_eventsource_and_fetch(
         cors_server: ServerProcess, page_origin: tuple[str, Path], tmp_path: Path) -> None:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip(f"Chromium is not installed ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium "
-                    "chromium-driver")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (a dev dependency)")
-    from selenium.webdriver.chrome.service import Service
-
     origin, root = page_origin
     (root / "page.html").write_text(PAGE.replace("SERVER", cors_server.url))
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver = start_chromium(tmp_path / "chromium-profile")
     try:
         driver.get(f"{origin}/page.html")
         deadline = time.monotonic() + 60
