@@ -251,6 +251,41 @@ def _terminate(entity: dict[str, Any]) -> Lines:
     return entity_table(["Message"], [[f"Query terminated: {entity.get('queryId', '')}"]])
 
 
+def _connector_info(entity: dict[str, Any]) -> Lines:
+    return entity_table(["Message"], [[f"Created connector {(entity.get('info') or {}).get('name', '')}"]])
+
+
+def _drop_connector(entity: dict[str, Any]) -> Lines:
+    return entity_table(["Message"], [[f'Dropped connector "{entity.get("connectorName", "")}"']])
+
+
+def _connector_list(entity: dict[str, Any]) -> Lines:
+    rows = [[c.get("name", ""), str(c.get("type", "")).upper(), c.get("className", ""), c.get("state", "")]
+            for c in entity.get("connectors") or []]
+    return entity_table(["Connector Name", "Type", "Class", "Status"], rows)
+
+
+def _connector_description(entity: dict[str, Any]) -> Lines:
+    """As ksqlDB's CLI: the connector, its tasks, the streams and tables over its topics, the topics."""
+    status = entity.get("status") or {}
+    connector = status.get("connector") or {}
+    lines = ["", f"{'Name':<20} : {status.get('name', '')}", f"{'Class':<20} : {entity.get('connectorClass', '')}",
+             f"{'Type':<20} : {status.get('type', '')}", f"{'State':<20} : {connector.get('state', '')}",
+             f"{'WorkerId':<20} : {connector.get('worker_id', '')}"]
+    if connector.get("trace"):
+        lines.append(f"{'Trace':<20} : {connector['trace']}")
+    lines += [""] + entity_table(["Task ID", "State", "Error Trace"], [
+        [t.get("id", ""), t.get("state", ""), t.get("trace", "")] for t in status.get("tasks") or []])
+    sources = entity.get("sources") or []
+    if sources:
+        lines += [""] + entity_table(["KSQL Source Name", "Kafka Topic", "Type"], [
+            [s.get("name", ""), s.get("topic", ""), s.get("type", "")] for s in sources])
+    topics = entity.get("topics") or []
+    if topics:
+        lines += ["", " Related Topics ", "-" * 16] + [f" {t}" for t in topics] + ["-" * 16]
+    return lines
+
+
 def _warning(entity: dict[str, Any]) -> Lines:
     return [str(entity.get("message", ""))]
 
@@ -274,4 +309,8 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], Lines]] = {
     "assert_schema": _assert_schema,
     "terminate_query": _terminate,
     "warning_entity": _warning,
+    "connector_info": _connector_info,
+    "drop_connector": _drop_connector,
+    "connector_list": _connector_list,
+    "connector_description": _connector_description,
 }

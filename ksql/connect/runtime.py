@@ -112,8 +112,9 @@ class _Worker:
 class _Connector(ConnectorContext):
     """A configured connector: its instance, task configs, workers and status."""
 
-    def __init__(self, name: str, config: dict[str, str], cls: type[Connector]):
+    def __init__(self, name: str, config: dict[str, str], cls: type[Connector], restart: Callable[[str], None]):
         self.name = name
+        self._restart = restart
         self.config = config
         self.cls = cls
         self.instance: Connector | None = None
@@ -121,7 +122,6 @@ class _Connector(ConnectorContext):
         self.workers: list[_Worker] = []
         self.status = TaskState()
         self.paused = False
-        self.reconfigure = False
         self.written: set[str] = set()  # the topics its source tasks appended to
 
     @property
@@ -129,7 +129,10 @@ class _Connector(ConnectorContext):
         return self.cls.type
 
     def request_task_reconfiguration(self) -> None:
-        self.reconfigure = True
+        """Restart the connector and its tasks (with fresh task configs) from a thread of its own: the
+        caller may be one of the tasks that the restart stops."""
+        threading.Thread(target=self._restart, args=(self.name,), name=f"connect-{self.name}-reconfigure",
+                         daemon=True).start()
 
     def raise_error(self, error: BaseException) -> None:
         self.status = TaskState(FAILED, _trace(error))
@@ -179,7 +182,8 @@ class OffsetStore:
     def get(self, connector: str, partition: Mapping[str, Any]) -> dict[str, Any] | None:
         return self._offsets.get(self.key(connector, partition))
 
-    def records(self, connector: str, offsets: Mapping[bytes, Mapping[str, Any]]) -> list[Record]:
+    @staticmethod
+    def records(offsets: Mapping[bytes, Mapping[str, Any]]) -> list[Record]:
         """The records that commit `offsets` (key -> offset)."""
         now = int(time.time() * 1000)
         return [Record(key, orjson.dumps(dict(value)), now, []) for key, value in offsets.items()]
@@ -214,24 +218,79 @@ class ConnectRuntime(ConnectClient):
         self._paused = self._read_target_states()
         self._connectors: dict[str, _Connector] = {}
         self._lock = threading.RLock()
-        self.running = autostart
+        self._leader_group = f"_confluent-ksql-{service_id}_connect-leader"
+        self._leadership: threading.Thread | None = None
+        self._closing = threading.Event()
+        # on a shared log (Kafka) only the server that owns the offsets topic runs tasks: see start()
+        self.leading = not log_.distributed
+        self.running = False
+        if autostart:
+            self.start()
 
     # -- life cycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run the tasks of every connector created so far (after the command log's replay)."""
+        """Run the tasks of every connector created so far (after the command log's replay).
+
+        On a log several servers share (Kafka), every server knows every connector (they follow one
+        command topic) but only one runs their tasks: the member of a consumer group over the offsets
+        topic that owns its partition. When it goes away the partition, and so the tasks, move to
+        another server, which resumes from the committed offsets."""
         with self._lock:
             self.running = True
-            for connector in self._connectors.values():
-                self._start_connector(connector)
+            if self.leading:
+                for connector in self._connectors.values():
+                    self._start_connector(connector)
+                return
+        self._leadership = threading.Thread(target=self._follow_leadership, name="connect-leadership", daemon=True)
+        self._leadership.start()
+
+    def _follow_leadership(self) -> None:
+        ownership = self.log.join_group(self._leader_group, [self.offsets.topic])
+        try:
+            while not self._closing.is_set():
+                gained, lost = ownership.changes()
+                if lost:
+                    self._set_leading(False)
+                if gained:
+                    self._set_leading(True)
+                self._closing.wait(POLL_WAIT_SECONDS)
+        except Exception:  # noqa: BLE001 - without the group this server runs no tasks
+            log.exception("connector runtime: following the leadership of %s failed", self._leader_group)
+            self._set_leading(False)
+        finally:
+            ownership.close()
+
+    def _set_leading(self, leading: bool) -> None:
+        """Start (with the offsets the previous leader committed) or stop every connector's tasks."""
+        with self._lock:
+            if leading == self.leading:
+                return
+            self.leading = leading
+            connectors = list(self._connectors.values())
+            if leading:
+                log.info("connector runtime: this server now runs the connectors' tasks")
+                self.offsets.reload(self.log)
+                self._paused = self._read_target_states()
+                for connector in connectors:
+                    connector.paused = connector.name in self._paused
+                    self._start_connector(connector)
+                return
+        log.info("connector runtime: another server runs the connectors' tasks now")
+        for connector in connectors:
+            self._stop_connector(connector)
 
     def close(self) -> None:
         """Stop every task (their offsets stay committed for the next start)."""
+        self._closing.set()
         with self._lock:
             connectors = list(self._connectors.values())
             self.running = False
         for connector in connectors:
             self._stop_connector(connector)
+        if self._leadership is not None:
+            self._leadership.join(30)
+            self._leadership = None
 
     # -- Connect's operations ---------------------------------------------------------------------
 
@@ -256,10 +315,10 @@ class ConnectRuntime(ConnectClient):
             problems = self._validate(cls, props)
             if problems:
                 raise ConnectError(400, _invalid_config(problems))
-            connector = _Connector(name, props, cls)
+            connector = _Connector(name, props, cls, self._restart_quietly)
             connector.paused = name in self._paused
             self._connectors[name] = connector
-            if self.running:
+            if self.running and self.leading:
                 self._start_connector(connector)
             return self.info(name)
 
@@ -340,24 +399,25 @@ class ConnectRuntime(ConnectClient):
                     w.status = TaskState(RUNNING)
 
     def restart(self, name: str, include_tasks: bool = False, only_failed: bool = False) -> None:
-        """Restart the connector (and its tasks when `include_tasks`; only failed ones with `only_failed`)."""
+        """Restart the connector with its tasks; with `only_failed`, only if it FAILED, else (with
+        `include_tasks`) just its FAILED tasks."""
         with self._lock:
             c = self._get(name)
-            if only_failed and c.status.state != FAILED and not include_tasks:
-                return
-        if include_tasks and only_failed:
-            failed = [w.task_id for w in c.workers if w.status.state == FAILED]
-            if c.status.state == FAILED:
-                self._stop_connector(c)
-                self._start_connector(c)
-            else:
-                for task_id in failed:
-                    self.restart_task(name, task_id)
+            failed_tasks = [w.task_id for w in c.workers if w.status.state == FAILED]
+        if only_failed and c.status.state != FAILED:
+            for task_id in failed_tasks if include_tasks else []:
+                self.restart_task(name, task_id)
             return
         self._stop_connector(c)
         with self._lock:
-            if self.running and name in self._connectors:
+            if self.running and self.leading and name in self._connectors:
                 self._start_connector(c)
+
+    def _restart_quietly(self, name: str) -> None:
+        try:
+            self.restart(name)
+        except ConnectError:  # deleted meanwhile
+            pass
 
     def restart_task(self, name: str, task_id: int) -> None:
         with self._lock:
@@ -365,7 +425,7 @@ class ConnectRuntime(ConnectClient):
             c = self._connectors[name]
         self._stop_worker(worker)
         with self._lock:
-            if self.running:
+            if self.running and self.leading:
                 worker.stop = threading.Event()
                 self._start_worker(c, worker)
 
@@ -407,11 +467,12 @@ class ConnectRuntime(ConnectClient):
         if issubclass(cls, SinkConnector) and not (props.get("topics") or props.get("topics.regex")):
             problems.setdefault("topics", []).append(
                 "Must configure one of topics or topics.regex")
-        try:
-            TransformationChain.from_config(props).close()
-            self._converters(props)
-        except KsqlError as err:
-            problems.setdefault("transforms", []).append(str(err))
+        for name, check in (("transforms", lambda: TransformationChain.from_config(props).close()),
+                            ("converters", lambda: self._converters(props))):
+            try:
+                check()
+            except KsqlError as err:
+                problems.setdefault(name, []).append(str(err))
         return problems
 
     def _converters(self, props: Mapping[str, str]) -> tuple[Any, Any]:
@@ -525,7 +586,7 @@ class ConnectRuntime(ConnectClient):
                     routed.setdefault(default_partition(raw.key, partitions), []).append(raw)
                 for p, rs in routed.items():
                     log_.append(topic, p, rs)
-            log_.append(self.offsets.topic, 0, self.offsets.records(c.name, offsets))
+            log_.append(self.offsets.topic, 0, self.offsets.records(offsets))
 
         self.write(write)
         self.offsets.committed(offsets)

@@ -120,3 +120,20 @@ def test_error_report_points_at_the_position():
         message, "At line 4, column 8:", "  FROM s WHER x;", "         ^"]
     assert "At script.sql:3:12:" in error_report("line 1:8: bad", Statement("SELECT x;", 3, 5), "script.sql")
     assert error_report("Stream S exists", stmt, "a.sql").split("\n")[1] == "In a.sql, statement at line 3: SELECT *"
+
+
+def test_connector_entities():
+    assert entity_lines({"@type": "connector_info", "info": {"name": "GEN"}})[2] == " Created connector GEN "
+    assert entity_lines({"@type": "drop_connector", "connectorName": "GEN"})[2] == ' Dropped connector "GEN" '
+    listed = entity_lines({"@type": "connector_list", "connectors": [
+        {"name": "GEN", "type": "source", "className": "DatagenConnector", "state": "RUNNING (1/1 tasks RUNNING)"}]})
+    assert [c.strip() for c in listed[2].split("|")] == ["GEN", "SOURCE", "DatagenConnector",
+                                                         "RUNNING (1/1 tasks RUNNING)"]
+    text = "\n".join(entity_lines({
+        "@type": "connector_description", "connectorClass": "DatagenConnector", "topics": ["orders"],
+        "sources": [{"name": "ORDERS", "topic": "orders", "type": "STREAM"}],
+        "status": {"name": "GEN", "type": "source", "connector": {"state": "RUNNING", "worker_id": "h:1"},
+                   "tasks": [{"id": 0, "state": "FAILED", "worker_id": "h:1", "trace": "boom"}]}}))
+    for part in ("Name                 : GEN", "Class                : DatagenConnector", "State                : RUNNING",
+                 "FAILED", "boom", "ORDERS", " orders"):
+        assert part in text

@@ -281,3 +281,50 @@ def test_the_readme_connector_runs_and_resumes_its_count(log, plugins):
         again.close()
     counts = [v["N"] for v in values(log, "counts")]
     assert counts == list(range(1, len(counts) + 1))
+
+
+class GrowingConnector(SourceConnector):
+    """Asks for new task configs once its first task ran: the runtime restarts it with two tasks."""
+
+    def start(self, config):
+        self.props = dict(config)
+
+    def task_class(self):
+        return GrowingTask
+
+    def task_configs(self, max_tasks):
+        GrowingTask.connector = self
+        return [self.props] * (2 if GrowingTask.asked else 1)
+
+
+class GrowingTask(SourceTask):
+    asked = False
+    connector: GrowingConnector | None = None
+
+    def start(self, config):
+        pass
+
+    def poll(self):
+        if not GrowingTask.asked:
+            GrowingTask.asked = True
+            self.connector.context.request_task_reconfiguration()
+        time.sleep(0.05)
+        return []
+
+    def stop(self):
+        pass
+
+
+def test_a_connector_asking_for_task_reconfiguration_is_restarted_with_its_new_task_configs(runtime, plugins):
+    plugins.register("com.example.GrowingConnector", GrowingConnector)
+    runtime.create("grow", {"connector.class": "Growing"})
+    wait_for(lambda: len(runtime.status("grow")["tasks"]) == 2)
+    assert [t["state"] for t in runtime.status("grow")["tasks"]] == ["RUNNING", "RUNNING"]
+
+
+def test_bad_transforms_and_converters_are_refused_by_name(runtime):
+    with pytest.raises(ConnectError) as err:
+        runtime.create("x", {**datagen("orders", 1), "value.converter": "com.example.Nope",
+                             "transforms": "t", "transforms.t.type": "com.example.NoTransform"})
+    assert "\ntransforms: " in err.value.message and "\nconverters: " in err.value.message
+    assert "com.example.Nope" in err.value.message and "com.example.NoTransform" in err.value.message
