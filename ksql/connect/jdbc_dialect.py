@@ -160,7 +160,8 @@ class PostgresDialect(Dialect):
         import psycopg
 
         self.conninfo = conninfo
-        self.record_errors = (psycopg.IntegrityError, psycopg.DataError)
+        # a value of the wrong type for its column (DatatypeMismatch) blames the record, like bad data
+        self.record_errors = (psycopg.IntegrityError, psycopg.DataError, psycopg.errors.DatatypeMismatch)
 
     def connect(self) -> Any:
         import psycopg
