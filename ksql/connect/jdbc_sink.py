@@ -9,6 +9,7 @@ JdbcSinkConnector property names.
     auto.create      CREATE TABLE from the record schema; auto.evolve: ALTER TABLE ADD missing fields
     table.name.format  default ${topic}
     batch.size       records per statement batch
+    max.retries, retry.backoff.ms  a batch the database failed (not its records) is retried
 
 A batch of records is written in one transaction, in record order, so a task commits its
 consumer offsets only after the rows are in the database. Replayed records after a crash
@@ -20,6 +21,9 @@ values. A record that cannot be written (bad shape, rejected by the database) ra
 
 from __future__ import annotations
 
+import itertools
+import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +31,9 @@ from typing import Any
 from ksql.connect import data
 from ksql.connect.api import ConfigDef, SinkConnector, SinkRecord, SinkTask, Task
 from ksql.connect.data import DataError, Schema
-from ksql.connect.jdbc_dialect import Dialect, JdbcConfigError, JdbcError, dialect_for
+from ksql.connect.jdbc_dialect import DatabaseError, Dialect, JdbcConfigError, JdbcError, dialect_for
+
+log = logging.getLogger("ksql.connect.jdbc")
 
 INSERT_MODES = ("insert", "upsert", "update")
 PK_MODES = ("none", "kafka", "record_key", "record_value")
@@ -63,6 +69,17 @@ def _choice(config: Mapping[str, Any], name: str, default: str, allowed: Sequenc
     return value
 
 
+def _int(config: Mapping[str, Any], name: str, default: int) -> int:
+    value = config.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise JdbcConfigError(name, f"Invalid value {value} for configuration {name}: Not a number of type INT") \
+            from None
+
+
 def _names(value: Any) -> list[str]:
     return [x.strip() for x in str(value or "").split(",") if x.strip()]
 
@@ -83,14 +100,12 @@ class SinkConfig:
     auto_evolve: bool
     table_name_format: str
     batch_size: int
+    max_retries: int
+    retry_backoff_ms: int
 
     @classmethod
     def parse(cls, config: Mapping[str, Any]) -> SinkConfig:
-        try:
-            batch_size = int(config.get("batch.size") or 3000)
-        except ValueError:
-            raise JdbcConfigError("batch.size", f"Invalid value {config.get('batch.size')} for configuration batch.size: "
-                            "Not a number of type INT") from None
+        batch_size = _int(config, "batch.size", 3000)
         parsed = cls(
             url=str(config.get("connection.url") or ""),
             user=config.get("connection.user") or None,
@@ -103,7 +118,9 @@ class SinkConfig:
             auto_create=_bool(config, "auto.create", False),
             auto_evolve=_bool(config, "auto.evolve", False),
             table_name_format=str(config.get("table.name.format") or "${topic}"),
-            batch_size=max(1, batch_size))
+            batch_size=max(1, batch_size),
+            max_retries=max(0, _int(config, "max.retries", 10)),
+            retry_backoff_ms=max(0, _int(config, "retry.backoff.ms", 3000)))
         if parsed.delete_enabled and parsed.pk_mode != "record_key":
             raise JdbcConfigError("delete.enabled", "Primary key mode must be 'record_key' when delete support is enabled")
         if parsed.insert_mode in ("upsert", "update") and parsed.pk_mode == "none":
@@ -360,8 +377,20 @@ class JdbcSinkWriter:
                 if report is None:
                     raise
                 report(record, err)
-        conn = self._connection()
+        for attempt in itertools.count(1):
+            try:
+                self._write_prepared(rows, report)
+                return
+            except DatabaseError as err:
+                if attempt > self.config.max_retries:
+                    raise
+                log.warning("Write of %d records failed (attempt %d of %d), retrying in %d ms: %s", len(rows),
+                            attempt, self.config.max_retries + 1, self.config.retry_backoff_ms, err)
+                time.sleep(self.config.retry_backoff_ms / 1000)
+
+    def _write_prepared(self, rows: list[_Row], report: ErrantRecordReporter | None) -> None:
         try:
+            conn = self._connection()
             self._write_rows(rows)
             conn.commit()
         except Exception as err:  # noqa: BLE001 - the database's own error types differ per driver
@@ -402,10 +431,14 @@ class JdbcSinkWriter:
                 self.close()
 
     def _as_error(self, err: Exception, record: Any = None) -> Exception:
+        """The driver's error as ours: a record's fault (RecordError, or JdbcError when no record is
+        named), or the database's (DatabaseError, retried)."""
         if isinstance(err, (JdbcError, RecordError)):
             return err
         message = f"{self.dialect.name} refused the write: {str(err).strip()}"
-        return RecordError(message, record) if record is not None else JdbcError(message)
+        if record is not None:
+            return RecordError(message, record)
+        return JdbcError(message) if isinstance(err, self.dialect.record_errors) else DatabaseError(message)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -431,7 +464,8 @@ class JdbcSinkConnector(SinkConnector):
                 .define("pk.fields", "LIST").define("fields.whitelist", "LIST")
                 .define("delete.enabled", "BOOLEAN", False).define("auto.create", "BOOLEAN", False)
                 .define("auto.evolve", "BOOLEAN", False).define("table.name.format", default="${topic}")
-                .define("batch.size", "INT", 3000))
+                .define("batch.size", "INT", 3000).define("max.retries", "INT", 10)
+                .define("retry.backoff.ms", "INT", 3000))
 
     def validate(self, config: Mapping[str, str]) -> dict[str, list[str]]:
         errors = super().validate(config)
