@@ -76,19 +76,15 @@ class Schema:
         return None
 
     def as_optional(self) -> Schema:
-        return self if self.optional else _replace(self, optional=True)
+        return self if self.optional else replace(self, optional=True)
 
     def as_required(self) -> Schema:
-        return _replace(self, optional=False) if self.optional else self
+        return replace(self, optional=False) if self.optional else self
 
     @property
     def scale(self) -> int:
         """The scale of a Decimal schema."""
         return int((self.parameters or {}).get(SCALE_PARAMETER, 0))
-
-
-def _replace(schema: Schema, **changes: Any) -> Schema:
-    return replace(schema, **changes)
 
 
 def primitive(type_: str, optional: bool = False) -> Schema:
@@ -125,7 +121,6 @@ def timestamp(optional: bool = False) -> Schema:
 
 OPTIONAL_STRING = primitive("string", True)
 OPTIONAL_INT32 = primitive("int32", True)
-OPTIONAL_INT64 = primitive("int64", True)
 
 
 # --- logical values <-> their primitive representation -------------------------------------------

@@ -41,7 +41,6 @@ ERROR_HEADER_EXCEPTION_MESSAGE = HEADER_PREFIX + "exception.message"
 ERROR_HEADER_EXCEPTION_STACK_TRACE = HEADER_PREFIX + "exception.stacktrace"
 
 DATA_EXCEPTION = "org.apache.kafka.connect.errors.DataException"
-CONNECT_EXCEPTION = "org.apache.kafka.connect.errors.ConnectException"
 
 
 class Stage(Enum):

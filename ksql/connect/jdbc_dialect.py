@@ -33,6 +33,11 @@ class JdbcError(KsqlError):
     """A JDBC connector that cannot reach or use its database."""
 
 
+class DatabaseError(JdbcError):
+    """The database (or the way to it) failed: worth retrying, as the connectors do (max.retries,
+    connection.attempts), unlike a bad configuration or a bad record."""
+
+
 class JdbcConfigError(JdbcError):
     """A bad property of a JDBC connector; `name` is the property (what Connect's validation reports)."""
 
@@ -160,7 +165,8 @@ class PostgresDialect(Dialect):
         import psycopg
 
         self.conninfo = conninfo
-        self.record_errors = (psycopg.IntegrityError, psycopg.DataError)
+        # a value of the wrong type for its column (DatatypeMismatch) blames the record, like bad data
+        self.record_errors = (psycopg.IntegrityError, psycopg.DataError, psycopg.errors.DatatypeMismatch)
 
     def connect(self) -> Any:
         import psycopg
@@ -169,7 +175,7 @@ class PostgresDialect(Dialect):
             return psycopg.connect(**self.conninfo, options="-c TimeZone=UTC", connect_timeout=10)
         except psycopg.Error as err:
             where = f"{self.conninfo.get('host')}:{self.conninfo.get('port')}/{self.conninfo.get('dbname')}"
-            raise JdbcError(f"Cannot connect to PostgreSQL at {where}: {str(err).strip()}") from None
+            raise DatabaseError(f"Cannot connect to PostgreSQL at {where}: {str(err).strip()}") from None
 
     def column_type(self, schema: Schema) -> str:
         if schema.name in _PG_LOGICAL:
@@ -245,7 +251,7 @@ class SqliteDialect(Dialect):
         try:
             conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         except sqlite3.Error as err:
-            raise JdbcError(f"Cannot open SQLite database {self.path}: {err}") from None
+            raise DatabaseError(f"Cannot open SQLite database {self.path}: {err}") from None
         conn.execute("PRAGMA busy_timeout = 30000")
         return conn
 

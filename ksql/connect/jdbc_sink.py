@@ -9,6 +9,7 @@ JdbcSinkConnector property names.
     auto.create      CREATE TABLE from the record schema; auto.evolve: ALTER TABLE ADD missing fields
     table.name.format  default ${topic}
     batch.size       records per statement batch
+    max.retries, retry.backoff.ms  a batch the database failed (not its records) is retried
 
 A batch of records is written in one transaction, in record order, so a task commits its
 consumer offsets only after the rows are in the database. Replayed records after a crash
@@ -20,6 +21,9 @@ values. A record that cannot be written (bad shape, rejected by the database) ra
 
 from __future__ import annotations
 
+import itertools
+import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +31,9 @@ from typing import Any
 from ksql.connect import data
 from ksql.connect.api import ConfigDef, SinkConnector, SinkRecord, SinkTask, Task
 from ksql.connect.data import DataError, Schema
-from ksql.connect.jdbc_dialect import Dialect, JdbcConfigError, JdbcError, dialect_for
+from ksql.connect.jdbc_dialect import DatabaseError, Dialect, JdbcConfigError, JdbcError, dialect_for
+
+log = logging.getLogger("ksql.connect.jdbc")
 
 INSERT_MODES = ("insert", "upsert", "update")
 PK_MODES = ("none", "kafka", "record_key", "record_value")
@@ -63,6 +69,17 @@ def _choice(config: Mapping[str, Any], name: str, default: str, allowed: Sequenc
     return value
 
 
+def _int(config: Mapping[str, Any], name: str, default: int) -> int:
+    value = config.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise JdbcConfigError(name, f"Invalid value {value} for configuration {name}: Not a number of type INT") \
+            from None
+
+
 def _names(value: Any) -> list[str]:
     return [x.strip() for x in str(value or "").split(",") if x.strip()]
 
@@ -83,14 +100,12 @@ class SinkConfig:
     auto_evolve: bool
     table_name_format: str
     batch_size: int
+    max_retries: int
+    retry_backoff_ms: int
 
     @classmethod
     def parse(cls, config: Mapping[str, Any]) -> SinkConfig:
-        try:
-            batch_size = int(config.get("batch.size") or 3000)
-        except ValueError:
-            raise JdbcConfigError("batch.size", f"Invalid value {config.get('batch.size')} for configuration batch.size: "
-                            "Not a number of type INT") from None
+        batch_size = _int(config, "batch.size", 3000)
         parsed = cls(
             url=str(config.get("connection.url") or ""),
             user=config.get("connection.user") or None,
@@ -103,7 +118,9 @@ class SinkConfig:
             auto_create=_bool(config, "auto.create", False),
             auto_evolve=_bool(config, "auto.evolve", False),
             table_name_format=str(config.get("table.name.format") or "${topic}"),
-            batch_size=max(1, batch_size))
+            batch_size=max(1, batch_size),
+            max_retries=max(0, _int(config, "max.retries", 10)),
+            retry_backoff_ms=max(0, _int(config, "retry.backoff.ms", 3000)))
         if parsed.delete_enabled and parsed.pk_mode != "record_key":
             raise JdbcConfigError("delete.enabled", "Primary key mode must be 'record_key' when delete support is enabled")
         if parsed.insert_mode in ("upsert", "update") and parsed.pk_mode == "none":
@@ -118,19 +135,48 @@ class SinkConfig:
 
 
 @dataclass(frozen=True)
-class _Row:
-    """What one record does to one table: upsert/insert/update `values`, or delete by key."""
+class _Layout:
+    """How the records of one table and schema pair become rows: the key and value columns, and how the
+    key values are taken from a record. Computed once per (table, op, key schema, value schema)."""
 
-    record: Any
     table: str
     op: str  # insert | upsert | update | delete
     keys: tuple[tuple[str, Schema], ...]
     fields: tuple[tuple[str, Schema], ...]
+    key_source: str  # none | kafka | key | key_fields | value_fields
+    shape: tuple
+    key_schema: Schema | None  # the schemas it was made for (kept so their ids stay theirs)
+    value_schema: Schema | None
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What one record does to one table: upsert/insert/update `values`, or delete by key."""
+
+    record: Any
+    layout: _Layout
     key_values: tuple
     values: tuple
 
-    def shape(self) -> tuple:
-        return self.table, self.op, tuple(n for n, _ in self.keys), tuple(n for n, _ in self.fields)
+    @property
+    def table(self) -> str:
+        return self.layout.table
+
+    @property
+    def op(self) -> str:
+        return self.layout.op
+
+    @property
+    def keys(self) -> tuple[tuple[str, Schema], ...]:
+        return self.layout.keys
+
+    @property
+    def fields(self) -> tuple[tuple[str, Schema], ...]:
+        return self.layout.fields
+
+
+_MAX_LAYOUTS = 256
+_KAFKA_PK_SCHEMAS = (data.primitive("string"), data.primitive("int32"), data.primitive("int64"))
 
 
 class JdbcSinkWriter:
@@ -141,6 +187,8 @@ class JdbcSinkWriter:
         self.dialect = dialect or dialect_for(self.config.url, self.config.user, self.config.password)
         self._conn: Any = None
         self._tables: dict[str, dict[str, str]] = {}
+        self._layouts: dict[tuple, _Layout] = {}
+        self._inferred: dict[tuple, Schema] = {}  # schemas of schemaless values, by field names and types
 
     # -- records -> rows --
 
@@ -148,86 +196,117 @@ class JdbcSinkWriter:
         return (f"(topic='{record.topic}',partition={record.kafka_partition},"
                 f"offset={getattr(record, 'kafka_offset', None)},timestamp={record.timestamp})")
 
-    def _struct(self, schema: Schema | None, value: Any, side: str, record: Any) -> tuple[Schema, dict]:
-        if schema is None:
-            schema = data.infer_schema(value)
-        if schema is None or schema.type != "struct" or not isinstance(value, dict):
-            raise RecordError(f"The JDBC sink needs a struct (or JSON object) {side}, but the record at "
-                              f"{self._where(record)} has {type(value).__name__ if value is not None else 'null'}",
-                              record)
-        return schema, value
+    def _layout(self, record: Any, table: str, op: str, key_schema: Schema | None,
+                value_schema: Schema | None) -> _Layout:
+        cache_key = (table, op, id(key_schema), id(value_schema))
+        found = self._layouts.get(cache_key)
+        if found is not None and found.key_schema is key_schema and found.value_schema is value_schema:
+            return found
+        keys, key_source = self._key_columns(record, key_schema, value_schema)
+        fields: tuple[tuple[str, Schema], ...] = ()
+        if value_schema is not None:
+            key_names = {n for n, _ in keys}
+            wanted = set(self.config.fields_whitelist)
+            fields = tuple((f.name, f.schema) for f in value_schema.fields
+                           if f.name not in key_names and (not wanted or f.name in wanted))
+            for name, field_schema in fields:
+                if field_schema.type in ("struct", "array", "map"):
+                    raise RecordError(f"Field {name} of the record at {self._where(record)} is a "
+                                      f"{field_schema.type}: the JDBC sink writes primitive fields only", record)
+        shape = (table, op, tuple(n for n, _ in keys), tuple(n for n, _ in fields))
+        layout = _Layout(table, op, keys, fields, key_source, shape, key_schema, value_schema)
+        if len(self._layouts) >= _MAX_LAYOUTS:
+            self._layouts.clear()
+        self._layouts[cache_key] = layout
+        return layout
 
-    def _key_columns(self, record: Any, value_schema: Schema | None, value: dict | None) -> tuple[
-            tuple[tuple[str, Schema], ...], tuple]:
+    def _key_columns(self, record: Any, key_schema: Schema | None, value_schema: Schema | None) -> tuple[
+            tuple[tuple[str, Schema], ...], str]:
+        """The primary key columns and where their values come from."""
         cfg = self.config
         if cfg.pk_mode == "none":
-            return (), ()
+            return (), "none"
         if cfg.pk_mode == "kafka":
-            names = cfg.pk_fields or KAFKA_PK_FIELDS
-            schemas = (data.primitive("string"), data.primitive("int32"), data.primitive("int64"))
-            values = (record.topic, record.kafka_partition, getattr(record, "kafka_offset", None))
-            return tuple(zip(names, schemas, strict=True)), values
+            return tuple(zip(cfg.pk_fields or KAFKA_PK_FIELDS, _KAFKA_PK_SCHEMAS, strict=True)), "kafka"
         if cfg.pk_mode == "record_key":
-            if record.key is None:
-                raise RecordError(f"pk.mode=record_key needs a key, but the record at {self._where(record)} "
-                                  "has none", record)
-            key_schema = record.key_schema or data.infer_schema(record.key)
             if key_schema.type != "struct":
                 if len(cfg.pk_fields) > 1:
                     raise RecordError("Need exactly one PK column defined since the key schema for records is a "
                                       f"primitive type, defined columns are: {list(cfg.pk_fields)}", record)
                 name = cfg.pk_fields[0] if cfg.pk_fields else DEFAULT_KEY_FIELD
-                return ((name, key_schema.as_required()),), (record.key,)
-            return self._pick(key_schema, record.key, cfg.pk_fields, "key", record)
-        if value_schema is None or value is None:
-            raise RecordError(f"pk.mode=record_value needs a value, but the record at {self._where(record)} "
-                              "is a tombstone", record)
-        return self._pick(value_schema, value, cfg.pk_fields, "value", record)
+                return ((name, key_schema.as_required()),), "key"
+            return self._pick(key_schema, cfg.pk_fields, "key", record), "key_fields"
+        return self._pick(value_schema, cfg.pk_fields, "value", record), "value_fields"
 
-    def _pick(self, schema: Schema, value: dict, names: Sequence[str], side: str, record: Any) -> tuple[
-            tuple[tuple[str, Schema], ...], tuple]:
-        if schema.type != "struct" or not isinstance(value, dict):
-            raise RecordError(f"The record {side} at {self._where(record)} is not a struct", record)
-        chosen = list(names) or [f.name for f in schema.fields]
+    def _pick(self, schema: Schema, names: Sequence[str], side: str, record: Any) -> tuple[
+            tuple[str, Schema], ...]:
         cols = []
-        for name in chosen:
+        for name in list(names) or [f.name for f in schema.fields]:
             f = schema.field(name)
             if f is None:
                 raise RecordError(f"PK field not in record {side} schema: {name}", record)
             cols.append((name, f.schema.as_required()))
-        values = tuple(value.get(n) for n in chosen)
-        if any(v is None for v in values):
+        return tuple(cols)
+
+    def _key_values(self, layout: _Layout, record: Any, value: dict | None) -> tuple:
+        source = layout.key_source
+        if source == "none":
+            return ()
+        if source == "kafka":
+            return record.topic, record.kafka_partition, getattr(record, "kafka_offset", None)
+        if source == "key":
+            return (record.key,)
+        values = tuple((record.key if source == "key_fields" else value).get(n) for n, _ in layout.keys)
+        if None in values:
             raise RecordError(f"A primary key field of the record at {self._where(record)} is null", record)
-        return tuple(cols), values
+        return values
+
+    def _schema_of(self, schema: Schema | None, value: Any, side: str, record: Any) -> Schema:
+        """The struct schema of a key or value (inferred for schemaless JSON); RecordError for any other."""
+        if schema is None and isinstance(value, dict):
+            signature = tuple((k, type(v)) for k, v in value.items())
+            schema = self._inferred.get(signature)
+            if schema is None:
+                schema = data.infer_schema(value)
+                if len(self._inferred) >= _MAX_LAYOUTS:
+                    self._inferred.clear()
+                self._inferred[signature] = schema
+        if schema is None or schema.type != "struct" or not isinstance(value, dict):
+            raise RecordError(f"The JDBC sink needs a struct (or JSON object) {side}, but the record at "
+                              f"{self._where(record)} has {type(value).__name__ if value is not None else 'null'}",
+                              record)
+        return schema
 
     def _row(self, record: Any) -> _Row:
         cfg = self.config
         table = cfg.table_name_format.replace("${topic}", record.topic)
+        key_schema = None
+        if cfg.pk_mode == "record_key":
+            if record.key is None:
+                raise RecordError(f"pk.mode=record_key needs a key, but the record at {self._where(record)} "
+                                  "has none", record)
+            key_schema = record.key_schema or data.infer_schema(record.key)
+            if key_schema.type == "struct" and not isinstance(record.key, dict):
+                raise RecordError(f"The record key at {self._where(record)} is not a struct", record)
         if record.value is None:
             if not cfg.delete_enabled:
                 raise RecordError(
                     f"Sink connector is configured with 'delete.enabled=false' and 'pk.mode={cfg.pk_mode}' and "
                     "therefore requires records with a non-null Struct value and non-null Struct schema, but "
                     f"found record at {self._where(record)} with a null value and null value schema.", record)
-            keys, key_values = self._key_columns(record, None, None)
-            return _Row(record, table, "delete", keys, (), key_values, ())
-        schema, value = self._struct(record.value_schema, record.value, "value", record)
-        keys, key_values = self._key_columns(record, schema, value)
-        key_names = {n for n, _ in keys}
-        wanted = set(cfg.fields_whitelist)
-        fields = tuple((f.name, f.schema) for f in schema.fields
-                       if f.name not in key_names and (not wanted or f.name in wanted))
-        for name, field_schema in fields:
-            if field_schema.type in ("struct", "array", "map"):
-                raise RecordError(f"Field {name} of the record at {self._where(record)} is a "
-                                  f"{field_schema.type}: the JDBC sink writes primitive fields only", record)
-        values = tuple(value.get(n) for n, _ in fields)
+            layout = self._layout(record, table, "delete", key_schema, None)
+            return _Row(record, layout, self._key_values(layout, record, None), ())
+        value = record.value
+        value_schema = self._schema_of(record.value_schema, value, "value", record)
+        layout = self._layout(record, table, cfg.insert_mode, key_schema, value_schema)
+        values = tuple(value.get(n) for n, _ in layout.fields)
         try:
-            data.validate(data.struct(list(fields)), dict(zip((n for n, _ in fields), values, strict=True)))
+            for (name, field_schema), v in zip(layout.fields, values, strict=True):
+                data.validate(field_schema, v, name)
         except DataError as err:
             raise RecordError(f"The record at {self._where(record)} does not match its schema: {err}",
                               record) from None
-        return _Row(record, table, cfg.insert_mode, keys, fields, key_values, values)
+        return _Row(record, layout, self._key_values(layout, record, value), values)
 
     # -- tables --
 
@@ -298,8 +377,20 @@ class JdbcSinkWriter:
                 if report is None:
                     raise
                 report(record, err)
-        conn = self._connection()
+        for attempt in itertools.count(1):
+            try:
+                self._write_prepared(rows, report)
+                return
+            except DatabaseError as err:
+                if attempt > self.config.max_retries:
+                    raise
+                log.warning("Write of %d records failed (attempt %d of %d), retrying in %d ms: %s", len(rows),
+                            attempt, self.config.max_retries + 1, self.config.retry_backoff_ms, err)
+                time.sleep(self.config.retry_backoff_ms / 1000)
+
+    def _write_prepared(self, rows: list[_Row], report: ErrantRecordReporter | None) -> None:
         try:
+            conn = self._connection()
             self._write_rows(rows)
             conn.commit()
         except Exception as err:  # noqa: BLE001 - the database's own error types differ per driver
@@ -311,7 +402,7 @@ class JdbcSinkWriter:
     def _write_rows(self, rows: list[_Row]) -> None:
         batch: list[_Row] = []
         for row in rows:
-            if batch and (row.shape() != batch[0].shape() or len(batch) >= self.config.batch_size):
+            if batch and (row.layout.shape != batch[0].layout.shape or len(batch) >= self.config.batch_size):
                 self._execute(batch)
                 batch = []
             batch.append(row)
@@ -340,10 +431,14 @@ class JdbcSinkWriter:
                 self.close()
 
     def _as_error(self, err: Exception, record: Any = None) -> Exception:
+        """The driver's error as ours: a record's fault (RecordError, or JdbcError when no record is
+        named), or the database's (DatabaseError, retried)."""
         if isinstance(err, (JdbcError, RecordError)):
             return err
         message = f"{self.dialect.name} refused the write: {str(err).strip()}"
-        return RecordError(message, record) if record is not None else JdbcError(message)
+        if record is not None:
+            return RecordError(message, record)
+        return JdbcError(message) if isinstance(err, self.dialect.record_errors) else DatabaseError(message)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -369,7 +464,8 @@ class JdbcSinkConnector(SinkConnector):
                 .define("pk.fields", "LIST").define("fields.whitelist", "LIST")
                 .define("delete.enabled", "BOOLEAN", False).define("auto.create", "BOOLEAN", False)
                 .define("auto.evolve", "BOOLEAN", False).define("table.name.format", default="${topic}")
-                .define("batch.size", "INT", 3000))
+                .define("batch.size", "INT", 3000).define("max.retries", "INT", 10)
+                .define("retry.backoff.ms", "INT", 3000))
 
     def validate(self, config: Mapping[str, str]) -> dict[str, list[str]]:
         errors = super().validate(config)

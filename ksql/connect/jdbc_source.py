@@ -9,6 +9,7 @@ JdbcSourceConnector property names.
     timestamp.delay.interval.ms         rows younger than this (by the database clock) wait
     topic.prefix     the topic of a table is prefix + table name (of the query: the prefix)
     poll.interval.ms, batch.max.rows
+    connection.attempts, connection.backoff.ms   a failing database is tried again before the task fails
 
 Each table is a source partition ({"table": name}, or {"query": text}); its offset is what
 Confluent's connector stores: {"incrementing": id} and/or {"timestamp": epoch ms,
@@ -21,6 +22,7 @@ one timestamp between two polls, so no row is skipped.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +31,16 @@ from typing import Any
 from ksql.connect import data
 from ksql.connect.api import ConfigDef, SourceConnector, SourceRecord, SourceTask, Task
 from ksql.connect.data import Schema
-from ksql.connect.jdbc_dialect import JdbcConfigError, JdbcError, dialect_for, quote_identifier, quote_table
+from ksql.connect.jdbc_dialect import (
+    DatabaseError,
+    JdbcConfigError,
+    JdbcError,
+    dialect_for,
+    quote_identifier,
+    quote_table,
+)
+
+log = logging.getLogger("ksql.connect.jdbc")
 
 MODES = ("bulk", "incrementing", "timestamp", "timestamp+incrementing")
 
@@ -76,6 +87,8 @@ class SourceConfig:
     poll_interval_ms: int
     batch_max_rows: int
     delay_ms: int
+    connection_attempts: int
+    connection_backoff_ms: int
 
     @classmethod
     def parse(cls, config: Mapping[str, Any]) -> SourceConfig:
@@ -100,7 +113,9 @@ class SourceConfig:
             topic_prefix=str(config.get("topic.prefix") or ""),
             poll_interval_ms=_int(config, "poll.interval.ms", 5000),
             batch_max_rows=max(1, _int(config, "batch.max.rows", 100)),
-            delay_ms=max(0, _int(config, "timestamp.delay.interval.ms", 0)))
+            delay_ms=max(0, _int(config, "timestamp.delay.interval.ms", 0)),
+            connection_attempts=max(1, _int(config, "connection.attempts", 3)),
+            connection_backoff_ms=max(0, _int(config, "connection.backoff.ms", 10000)))
         if "incrementing" in mode and not parsed.incrementing_column:
             raise JdbcConfigError("incrementing.column.name", f"mode={mode} needs incrementing.column.name")
         if "timestamp" in mode and not parsed.timestamp_column:
@@ -157,7 +172,7 @@ class JdbcSourceReader:
             raise
         except Exception as err:  # noqa: BLE001 - the drivers' errors differ; the connection is reopened
             self.close()
-            raise JdbcError(f"{self.dialect.name} query failed: {str(err).strip()}") from None
+            raise DatabaseError(f"{self.dialect.name} query failed: {str(err).strip()}") from None
         return rows
 
     def _source(self, partition: dict[str, str]) -> str:
@@ -303,7 +318,8 @@ class JdbcSourceConnector(SourceConnector):
                 .define("table.whitelist", "LIST").define("table.blacklist", "LIST").define("query")
                 .define("topic.prefix", default="")
                 .define("poll.interval.ms", "INT", 5000).define("batch.max.rows", "INT", 100)
-                .define("timestamp.delay.interval.ms", "LONG", 0))
+                .define("timestamp.delay.interval.ms", "LONG", 0)
+                .define("connection.attempts", "INT", 3).define("connection.backoff.ms", "LONG", 10000))
 
     def validate(self, config: Mapping[str, str]) -> dict[str, list[str]]:
         errors = super().validate(config)
@@ -338,13 +354,25 @@ class JdbcSourceTask(SourceTask):
         self._reader = JdbcSourceReader(config, context.offset if context is not None else None)
         self._interval = self._reader.config.poll_interval_ms / 1000
         self._next_poll = 0.0
+        self._failures = 0
 
     def poll(self) -> list[SourceRecord]:
         wait = self._next_poll - time.monotonic()
         if wait > 0:
             time.sleep(min(wait, 1.0))
             return []
-        rows = self._reader.poll()
+        try:
+            rows = self._reader.poll()
+        except DatabaseError as err:
+            self._failures += 1
+            cfg = self._reader.config
+            if self._failures >= cfg.connection_attempts:
+                raise
+            log.warning("JDBC source poll failed (attempt %d of %d), trying again in %d ms: %s", self._failures,
+                        cfg.connection_attempts, cfg.connection_backoff_ms, err)
+            self._next_poll = time.monotonic() + cfg.connection_backoff_ms / 1000
+            return []
+        self._failures = 0
         if not rows:
             self._next_poll = time.monotonic() + self._interval
         return [SourceRecord(row.topic, None, None, None, row.value_schema, row.value,

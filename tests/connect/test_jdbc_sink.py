@@ -144,3 +144,19 @@ def test_configuration_is_checked():
         JdbcSinkWriter({"connection.url": "jdbc:sqlite:/tmp/x.db", "insert.mode": "upsert"})
     with pytest.raises(JdbcError, match="Unsupported connection.url"):
         JdbcSinkWriter({"connection.url": "jdbc:mysql://h/db"})
+
+
+def test_a_value_of_the_wrong_type_for_its_column_is_the_record_s_fault(db_url):
+    topic = unique_table("types")
+    w = writer(db_url, pk_mode="record_value", pk_fields="id", auto_create="true")
+    w.write([Rec(topic, 0, None, None, None, {"id": 1, "n": 10})])  # "n" becomes a BIGINT column
+    errors = []
+    w.write([Rec(topic, 0, None, None, None, {"id": 2, "n": "five"}), Rec(topic, 0, None, None, None,
+                                                                          {"id": 3, "n": 30})],
+            report=lambda r, e: errors.append(r.value["id"]))
+    w.close()
+    if db_url.startswith("jdbc:sqlite"):
+        assert errors == []  # SQLite stores any value in any column
+    else:
+        assert errors == [2]
+        assert table_rows(db_url, topic, "id") == [(1, 10), (3, 30)]
