@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import Engine, EngineConfig, StatementResult
 from ksql.engine.log import CorruptLogError, Log, LogError, LogLockedError, Record, open_log
+from ksql.engine.pull import PullResult
 from ksql.engine.transient import TransientQueries, TransientQuery
 from ksql.errors import KsqlError
 from ksql.parser import ast, parse, substitute_variables
@@ -41,6 +42,7 @@ from server.cluster import DEFAULT_INTERVAL_MS, INTERVAL_PROPERTY, Heartbeats, M
 from server.config import ServerConfig
 from server.engine_lock import EngineLock
 from server.group_commit import GroupCommitter
+from server.pull_plans import DEFAULT_CAPACITY, CachedPull, PullPlanCache
 from server.runner import Runner
 from server.supervisor import Backoff, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
@@ -85,6 +87,7 @@ class KsqlServer:
         self.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "ksql-py:" + config.data_dir))
         self.host = advertised_host(config)
         self.commits = GroupCommitter(self._writing_log)
+        self.pull_plans = PullPlanCache(config.get_int("ksql.server.pull.plan.cache.size", DEFAULT_CAPACITY))
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -221,15 +224,14 @@ class KsqlServer:
     # -- statements -------------------------------------------------------------------------------
 
     def prepare(self, sql: str, variables: dict[str, Any] | None = None) -> list[ast.Statement]:
-        """Parse `sql` with the server's variables plus the request's session variables. Only reading the
-        variables takes the lock: the parse itself holds up nobody."""
-        with self.lock:
-            engine = self._engine()
-            # as Engine.prepare: substitution unless ksql.variable.substitution.enable=false
-            substitute = str(engine.property("ksql.variable.substitution.enable", True)).lower() != "false"
-            known = {**engine.variables, **{str(k): str(v) for k, v in (variables or {}).items()}}
-            limits = engine.statement_limits
-        return parse(substitute_variables(sql, known) if substitute else sql, limits)
+        """Parse `sql` with the server's variables plus the request's session variables, without the
+        engine lock (the variables are copied in one step: a DEFINE running meanwhile shows before or
+        after)."""
+        engine = self._engine()
+        # as Engine.prepare: substitution unless ksql.variable.substitution.enable=false
+        substitute = str(engine.property("ksql.variable.substitution.enable", True)).lower() != "false"
+        known = {**engine.variables, **{str(k): str(v) for k, v in (variables or {}).items()}}
+        return parse(substitute_variables(sql, known) if substitute else sql, engine.statement_limits)
 
     def execute(self, stmt: ast.Statement, properties: dict[str, Any]) -> StatementResult:
         """Run one statement (logging it to the command topic when it changes state)."""
@@ -262,16 +264,19 @@ class KsqlServer:
             self.runner.wake()
         return query
 
-    def pull_query(self, stmt: ast.SelectStatement, properties: dict[str, Any]) -> Any:
-        """A pull query's PullResult (query_id, columns, rows).
+    def pull_query(self, stmt: ast.SelectStatement, properties: dict[str, Any]) -> PullResult:
+        """A pull query's PullResult (query_id, columns, rows)."""
+        return self.plan_pull(stmt, properties).plan.run()
 
-        Only checking and compiling it (and a table view's catch-up on the table's new records) takes
-        the lock. Answering it reads the log (a stream's topic, as push queries do) or the table's view
-        under the view's own locks (its DuckDB mirror filled in bulk there): however long that takes,
-        it holds up neither the runner nor other requests."""
-        with self.lock:
-            plan = self._engine().plan_pull_query(stmt.text, properties)
-        return plan.run()
+    def plan_pull(self, stmt: ast.SelectStatement, properties: dict[str, Any]) -> CachedPull:
+        """Check and compile a pull query, without the engine lock: planning only reads the metastore,
+        and answering reads the log (a stream's topic, as push queries do) or the table's view under
+        the view's own locks (its DuckDB mirror filled in bulk there), so however long either takes it
+        holds up neither the runner nor other requests. The plan carries the engine generation it was
+        made at (a statement ending meanwhile makes it stale for the plan cache)."""
+        engine = self._engine()
+        generation = engine.generation
+        return CachedPull(stmt, engine.plan_pull_statement(stmt, properties), generation)
 
     def query_lags(self) -> dict[str, dict[str, Any]]:
         """Per persistent query: how many input records it has not processed yet."""

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ksql.engine.log import LogError
+from ksql.engine.pull import PullPlan, PullResult
 from ksql.engine.transient import LIMIT_REACHED, PushRow, TooManyPushQueries, TransientQuery
 from ksql.errors import KsqlError, ParseError
 from ksql.parser import ast
@@ -44,6 +45,7 @@ from server.http import (
     wants,
 )
 from server.printer import TopicPrinter
+from server.pull_plans import CachedPull, plan_key
 from server.rows import RowWriter, column_names, column_types, dumps
 from server.statements import wait_for_command
 
@@ -52,6 +54,7 @@ QUERY_FIELDS = {"ksql": str, "streamsProperties": dict, "requestProperties": dic
 QUERY_STREAM_FIELDS = {"sql": str, "properties": dict, "requestProperties": dict, "sessionVariables": dict}
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 PRINT_POLL_SECONDS = 0.2
+INLINE_ROWS = 100  # a pull answer this small is rendered on the event loop (a thread hop costs more)
 QUERY_COMPLETED = "Query Completed"
 
 
@@ -95,11 +98,44 @@ async def start_push(request: Request | None, server: KsqlServer, stmt: ast.Sele
         raise bad_statement(log_error_message(err), stmt.text) from None
 
 
-async def run_pull(request: Request | None, server: KsqlServer, stmt: ast.SelectStatement,
-                   properties: dict[str, Any]) -> tuple[Any, str]:
-    """(PullResult, final message or "") of a pull query."""
+async def prepare_query(request: Request, server: KsqlServer, sql: str, variables: dict[str, Any] | None,
+                        properties: dict[str, Any]) -> tuple[ast.Statement, PullPlan | None]:
+    """The statement and, for a pull query, its plan. A pull query planned before at the engine's
+    current generation comes from the plan cache: no parse, no planning, no lock."""
+    engine = server.engine
+    key = plan_key(sql, variables, properties)
+    if engine is not None and key is not None:
+        cached = server.pull_plans.get(key, engine.generation)
+        if cached is not None:
+            return cached.statement, cached.plan
+    stmt = await parse_query(request, server, sql, variables)
+    if not isinstance(stmt, ast.SelectStatement) or stmt.query.emit is not None:
+        return stmt, None
+    planned = await _plan(request, server, stmt, properties)
+    if key is not None:
+        server.pull_plans.put(key, planned)
+    return stmt, planned.plan
+
+
+async def _plan(request: Request | None, server: KsqlServer, stmt: ast.SelectStatement,
+                properties: dict[str, Any]) -> CachedPull:
     try:
-        result = await in_worker(request, server.pull_query, stmt, properties)
+        return await in_worker(request, server.plan_pull, stmt, properties)
+    except KsqlError as err:
+        raise bad_statement(str(err), stmt.text) from None
+    except LogError as err:
+        raise bad_statement(log_error_message(err), stmt.text) from None
+
+
+async def run_pull(request: Request | None, server: KsqlServer, stmt: ast.SelectStatement,
+                   properties: dict[str, Any], plan: PullPlan | None = None) -> tuple[PullResult, str]:
+    """(PullResult, final message or "") of a pull query (planned now unless `plan` is given). A key
+    lookup in a view that is caught up is answered on the event loop (a few dict reads cost less than
+    the hop to a worker thread); anything else in a worker thread."""
+    if plan is None:
+        plan = (await _plan(request, server, stmt, properties)).plan
+    try:
+        result = plan.run() if plan.is_quick() else await in_worker(request, plan.run)
     except KsqlError as err:
         raise bad_statement(str(err), stmt.text) from None
     except LogError as err:
@@ -166,14 +202,15 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
     refuse_unknown_properties(doc.get("streamsProperties"))
     if doc.get("commandSequenceNumber") is not None:
         await wait_for_command(server, doc["commandSequenceNumber"])
-    stmt = await parse_query(request, server, doc["ksql"], doc.get("sessionVariables"))
+    stmt, plan = await prepare_query(request, server, doc["ksql"], doc.get("sessionVariables"), properties)
     media = "application/vnd.ksql.v1+json" if wants(request, "application/vnd.ksql.v1+json") \
         else "application/json"
     if isinstance(stmt, ast.Print):
         return await print_response(request, server, stmt)
-    if stmt.query.emit is None:
-        result, final = await run_pull(request, server, stmt, properties)
-        parts = await in_worker(None, _query_parts, result, final)
+    if plan is not None:
+        result, final = await run_pull(request, server, stmt, properties, plan)
+        parts = _query_parts(result, final) if len(result.rows) <= INLINE_ROWS \
+            else await in_worker(None, _query_parts, result, final)
 
         async def pull_body() -> AsyncIterator[bytes]:
             # one chunk per message, as ksqlDB writes them: clients parse each chunk as it comes
@@ -247,18 +284,19 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
                        "the /query-stream request")
     properties = properties_of(doc, "properties", "requestProperties")
     refuse_unknown_properties(doc.get("properties"))
-    stmt = await parse_query(request, server, doc["sql"], doc.get("sessionVariables"))
+    stmt, plan = await prepare_query(request, server, doc["sql"], doc.get("sessionVariables"), properties)
     if isinstance(stmt, ast.Print):
         raise bad_request("PRINT is not supported by /query-stream: use /query")
     as_json = wants(request, "application/json") and not wants(request, DELIMITED)
     media = "application/json" if as_json else DELIMITED
 
-    if stmt.query.emit is None:
-        result, _ = await run_pull(request, server, stmt, properties)
+    if plan is not None:
+        result, _ = await run_pull(request, server, stmt, properties, plan)
         writer = RowWriter([c.type for c in result.columns])
         header = {"queryId": result.query_id, "columnNames": column_names(result.columns),
                   "columnTypes": column_types(result.columns)}
-        rows = await in_worker(None, lambda: [writer.values(r) for r in result.rows])
+        rows = [writer.values(r) for r in result.rows] if len(result.rows) <= INLINE_ROWS \
+            else await in_worker(None, lambda: [writer.values(r) for r in result.rows])
         return StreamingResponse(_stream_messages(header, _aiter([rows]), None, as_json), media_type=media)
 
     query = await start_push(request, server, stmt, properties)

@@ -101,7 +101,9 @@ class TableView:
         self._next_id = 0
 
     def catch_up(self, wait: bool = True) -> None:
-        """Apply every record appended to the table's topic since the last call (no DuckDB work).
+        """Apply every record appended to the table's topic since the last call (no DuckDB work), up to
+        the topic's visible ends: a transaction written over several partitions is applied whole or not
+        at all, so readers of the rows see a committed state.
         With `wait` False, return at once if another thread is catching up (it reads what this would)."""
         if not self._lock.acquire(blocking=wait):
             return
@@ -110,10 +112,10 @@ class TableView:
             if not self.log.topic_exists(topic):
                 return
             upserts, deletes = self._pending_upserts, self._pending_deletes
-            for partition in range(self.log.topic_config(topic).partitions):
+            for partition, end in enumerate(self.log.visible_end_offsets(topic)):
                 offset = self.positions.get(partition, self.log.start_offset(topic, partition))
-                while True:
-                    records = self.log.read(topic, partition, offset, 10_000)
+                while offset < end:
+                    records = self.log.read(topic, partition, offset, min(10_000, end - offset))
                     if not records:
                         break
                     offset = records[-1].offset + 1
@@ -135,13 +137,28 @@ class TableView:
         finally:
             self._lock.release()
 
-    def lookup(self, key: tuple) -> list[tuple]:
-        """Rows whose key values (as `hashable` gives them) equal `key` (every window, if windowed)."""
+    def is_current(self) -> bool:
+        """Whether every visible record of the topic is applied (cheap: no read, no decode)."""
+        topic = self.source.topic
+        if not self.log.topic_exists(topic):
+            return True
+        positions = self.positions
+        return all(positions.get(p, -1) >= end or end == self.log.start_offset(topic, p)
+                   for p, end in enumerate(self.log.visible_end_offsets(topic)))
+
+    def lookup(self, keys: list[tuple]) -> list[tuple]:
+        """Rows whose key values (as `hashable` gives them) equal one of `keys`, in that order (every
+        window of a windowed table's key), all read from one state of the view."""
         with self._lock:
             if self.source.window is None:
-                row = self.rows.get((*key, None, None))
-                return [row] if row is not None else []
-            return [row for k, row in self.rows.items() if k[:self.n_keys] == key]
+                found = (self.rows.get((*key, None, None)) for key in keys)
+                return [row for row in found if row is not None]
+            wanted = set(keys)
+            by_key: dict[tuple, list[tuple]] = {}
+            for k, row in self.rows.items():
+                if k[:self.n_keys] in wanted:
+                    by_key.setdefault(k[:self.n_keys], []).append(row)
+            return [row for key in keys for row in by_key.get(key, ())]
 
     def scan(self) -> list[tuple]:
         """Every row, in the order their keys first appeared on the topic."""

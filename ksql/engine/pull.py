@@ -31,6 +31,7 @@ from ksql.types import STRING, DecimalType, NullType, can_widen, hashable
 
 if TYPE_CHECKING:
     from ksql.engine.engine import Engine
+    from ksql.engine.materialization import TableView
 
 _SEE = " See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to issue a push query."
 TABLE_SCAN_ENABLED = "ksql.query.pull.table.scan.enabled"
@@ -55,24 +56,34 @@ def execute_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | 
     return plan_pull(engine, query, properties).run()
 
 
+Candidates = Callable[[int | None, int], list[tuple[int, tuple]]]
+
+
 @dataclass
 class PullPlan:
     """A pull query checked and compiled: what `run` does needs no engine lock (it reads the log, or a
-    table's view under the view's own locks), so a server answers it outside that lock."""
+    table's view under the view's own locks), so a server answers it outside that lock. A plan can run
+    any number of times (a server caches plans per statement text)."""
 
     columns: list[SchemaColumn]
     stage: Callable[[list], list]
     limit: int | None
-    candidates: Callable[[int | None, int], list[tuple[int, tuple]]]
+    candidates: Callable[[], Candidates]  # a fresh candidate source for each run
+    view: TableView | None = None  # the view a key lookup reads (None: not a key lookup)
+
+    def is_quick(self) -> bool:
+        """A key lookup in a view that is caught up: answering it is a few dict reads."""
+        return self.view is not None and self.view.is_current()
 
     def run(self) -> PullResult:
         """The rows: candidates fetched in rid order, `limit` at a time (pushed down), until the compiled
         WHERE (which decides exactly) has accepted `limit` rows or no candidate is left."""
         rows: list[list[Any]] = []
         after, want = -1, self.limit
+        candidates = self.candidates()
         with refusing_deep_nesting():
             while self.limit is None or len(rows) < self.limit:
-                batch = self.candidates(want, after)
+                batch = candidates(want, after)
                 rows.extend(list(r) for r in self.stage([row for _, row in batch]))
                 if want is None or len(batch) < want:
                     break
@@ -122,15 +133,20 @@ def plan_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | Non
     scope = analyzer.scope
     stage = compile_batch(where, [e for e, _, _ in items], scope, engine.registry,
                           lambda message: None)
-    if source.kind == "TABLE":
-        candidates = _table_candidates(engine, source, where, scope)
-    else:
-        candidates = _listed(lambda: _stream_rows(engine.log, source))
     columns = [SchemaColumn(name, t, KEY if is_key else VALUE) for _, name, (t, is_key) in items]
-    return PullPlan(columns, stage, query.limit, candidates)
+    if source.kind != "TABLE":
+        return PullPlan(columns, stage, query.limit, lambda: _listed(lambda: _stream_rows(engine.log, source)))
+    view = engine.table_view(source)
+    keys = _key_lookup(source, where, scope, engine)
+    if keys is not None:
+        def looked_up() -> list[tuple]:
+            view.catch_up()
+            return view.lookup(keys)
+        return PullPlan(columns, stage, query.limit, lambda: _listed(looked_up), view)
+    return PullPlan(columns, stage, query.limit, _table_candidates(view, where))
 
 
-def _listed(rows: Callable[[], list[tuple]]) -> Callable[[int | None, int], list[tuple[int, tuple]]]:
+def _listed(rows: Callable[[], list[tuple]]) -> Candidates:
     """Candidates from a list made on first use."""
     cache: list[list[tuple]] = []
 
@@ -205,27 +221,27 @@ def _projection(analyzer: Analyzer, query: ast.Query, source: DataSource):
     return out
 
 
-def _table_candidates(engine: Engine, source: DataSource, where: ast.Expr | None, scope: Scope
-                      ) -> Callable[[int | None, int], list[tuple[int, tuple]]]:
-    """Candidate rows of a table, read when the plan runs (outside the engine lock), after the view caught
-    up on the table's topic: key lookups in the view's dict, a predicate DuckDB can narrow against the
-    view's mirror, anything else a scan of the view."""
-    view = engine.table_view(source)
-    keys = _key_lookup(source, where, scope, engine)
-    translated = to_duckdb(where, view.sql_columns) if where is not None and keys is None else None
+def _table_candidates(view: TableView, where: ast.Expr | None) -> Callable[[], Candidates]:
+    """Candidate rows of a table that no key lookup pins down, read when the plan runs (outside the
+    engine lock), after the view caught up on the table's topic: a predicate DuckDB can narrow against
+    the view's mirror, anything else a scan of the view."""
+    translated = to_duckdb(where, view.sql_columns) if where is not None else None
     if translated is None:
-        def rows() -> list[tuple]:
+        def scanned() -> list[tuple]:
             view.catch_up()
-            return [row for key in keys for row in view.lookup(key)] if keys is not None else view.scan()
-        return _listed(rows)
-    caught_up: list[bool] = []
+            return view.scan()
+        return lambda: _listed(scanned)
 
-    def query(limit: int | None, after: int) -> list[tuple[int, tuple]]:
-        if not caught_up:
-            view.catch_up()
-            caught_up.append(True)
-        return view.query(*translated, limit, after)
-    return query
+    def narrowed() -> Candidates:
+        caught_up: list[bool] = []
+
+        def query(limit: int | None, after: int) -> list[tuple[int, tuple]]:
+            if not caught_up:
+                view.catch_up()
+                caught_up.append(True)
+            return view.query(*translated, limit, after)
+        return query
+    return narrowed
 
 
 def _key_lookup(source: DataSource, where: ast.Expr | None, scope: Scope, engine: Engine
