@@ -35,6 +35,7 @@ from server.errors import (
     generic_error,
     log_error_message,
 )
+from server.h2frames import BatchedStreamingResponse
 from server.http import (
     check_fields,
     in_worker,
@@ -212,31 +213,32 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
         parts = _query_parts(result, final) if len(result.rows) <= INLINE_ROWS \
             else await in_worker(None, _query_parts, result, final)
 
-        async def pull_body() -> AsyncIterator[bytes]:
-            # one chunk per message, as ksqlDB writes them: clients parse each chunk as it comes
-            for i, part in enumerate(parts):
-                yield (b"[" if i == 0 else b"") + part + (b"]\n" if i == len(parts) - 1 else b",\n")
-
-        return StreamingResponse(pull_body(), media_type=media)
+        # one chunk per message, as ksqlDB writes them (clients parse each chunk as it comes), in one send
+        messages = [(b"[" if i == 0 else b"") + part + (b"]\n" if i == len(parts) - 1 else b",\n")
+                    for i, part in enumerate(parts)]
+        return BatchedStreamingResponse(_aiter([messages]), media_type=media)
     query = await start_push(request, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
 
-    async def body() -> AsyncIterator[bytes]:
-        # as ksqlDB writes it: each message followed by ",\n" as soon as it is known; the last one closes
-        yield b"[" + dumps({"header": {"queryId": query.query_id, "schema": query.schema}}) + b",\n"
+    async def body() -> AsyncIterator[list[bytes]]:
+        # as ksqlDB writes it: each message followed by ",\n" as soon as it is known; the last one closes.
+        # A round's rows go in one send, each its own chunk (see h2frames.BatchedStreamingResponse).
+        yield [b"[" + dumps({"header": {"queryId": query.query_id, "schema": query.schema}}) + b",\n"]
         async for rows in push_rows(server, query):
+            messages = []
             for r in rows:
                 row: dict[str, Any] = {"columns": writer.values(r.columns)}
                 if r.tombstone:
                     row["tombstone"] = True
-                yield dumps({"row": row}) + b",\n"
+                messages.append(dumps({"row": row}) + b",\n")
+            yield messages
         final, error = end_of(query)
         if error is not None:
-            yield dumps({"errorMessage": generic_error(error)}) + b"]\n"
+            yield [dumps({"errorMessage": generic_error(error)}) + b"]\n"]
         else:
-            yield dumps({"finalMessage": final or QUERY_COMPLETED}) + b"]\n"
+            yield [dumps({"finalMessage": final or QUERY_COMPLETED}) + b"]\n"]
 
-    return StreamingResponse(body(), media_type=media)
+    return BatchedStreamingResponse(body(), media_type=media)
 
 
 def _query_parts(result: Any, final: str) -> list[bytes]:
@@ -297,7 +299,7 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
                   "columnTypes": column_types(result.columns)}
         rows = [writer.values(r) for r in result.rows] if len(result.rows) <= INLINE_ROWS \
             else await in_worker(None, lambda: [writer.values(r) for r in result.rows])
-        return StreamingResponse(_stream_messages(header, _aiter([rows]), None, as_json), media_type=media)
+        return BatchedStreamingResponse(_stream_messages(header, _aiter([rows]), None, as_json), media_type=media)
 
     query = await start_push(request, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
@@ -308,7 +310,7 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
         async for rows in push_rows(server, query):
             yield [writer.values(r.columns) for r in rows]
 
-    return StreamingResponse(_stream_messages(header, push_values(), query, as_json), media_type=media)
+    return BatchedStreamingResponse(_stream_messages(header, push_values(), query, as_json), media_type=media)
 
 
 async def _aiter(items: Any) -> AsyncIterator[Any]:
@@ -317,28 +319,34 @@ async def _aiter(items: Any) -> AsyncIterator[Any]:
 
 
 async def _stream_messages(header: dict[str, Any], batches: AsyncIterator[list[list[Any]]],
-                           query: TransientQuery | None, as_json: bool) -> AsyncIterator[bytes]:
+                           query: TransientQuery | None, as_json: bool) -> AsyncIterator[list[bytes]]:
     """/query-stream's body as ksqlDB writes it: the header alone in the first chunk, then one chunk
     per row (an HTTP/2 DATA frame each), sent as produced; a failed push query's error last. Rows come
-    in batches (a push query's are those of one round), each row its own chunk still.
+    in batches (a push query's are those of one round), sent together, each row its own chunk still
+    (see h2frames.BatchedStreamingResponse).
 
     Clients (the Node and Java ones among them) parse each chunk as one message: a chunk holding
     several would be misread."""
-    if as_json:
-        yield b"[" + dumps(header)
-        async for batch in batches:
-            for values in batch:
-                yield b"," + dumps(values)
-        error = end_of(query)[1] if query is not None else None
-        yield (b"," + dumps(generic_error(error)) if error is not None else b"") + b"]"
+    if query is None:  # a pull query's answer: every message is known, all go in one send
+        rows = [row async for batch in batches for row in batch]
+        if as_json:
+            yield [b"[" + dumps(header)] + [b"," + dumps(values) for values in rows] + [b"]"]
+        else:
+            yield [dumps(header) + b"\n"] + [dumps(values) + b"\n" for values in rows]
         return
-    yield dumps(header) + b"\n"
+    if as_json:
+        yield [b"[" + dumps(header)]
+        async for batch in batches:
+            yield [b"," + dumps(values) for values in batch]
+        error = end_of(query)[1]
+        yield [(b"," + dumps(generic_error(error)) if error is not None else b"") + b"]"]
+        return
+    yield [dumps(header) + b"\n"]
     async for batch in batches:
-        for values in batch:
-            yield dumps(values) + b"\n"
-    error = end_of(query)[1] if query is not None else None
+        yield [dumps(values) + b"\n" for values in batch]
+    error = end_of(query)[1]
     if error is not None:
-        yield dumps(generic_error(error)) + b"\n"
+        yield [dumps(generic_error(error)) + b"\n"]
 
 
 # --- POST /close-query -------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ksql.engine.log import Record
@@ -82,25 +81,6 @@ def test_multi_column_keys_and_in_lists_are_looked_up(server: ServerProcess) -> 
         assert query_rows(client, "SELECT V FROM MT WHERE A = 1 AND B = 'y';") == [[11]]
         assert query_rows(client, "SELECT A, B, V FROM MT WHERE A IN (1, 2) AND B = 'x';") == [[1, "x", 10], [2, "x", 20]]
         assert query_rows(client, "SELECT V FROM MT WHERE A = 3 AND B = 'x';") == []
-
-
-def test_keep_alive_connections_serve_more_than_a_thousand_requests(server: ServerProcess) -> None:
-    for http2 in (False, True):
-        with httpx.Client(base_url=server.url, http1=not http2, http2=http2, timeout=10) as client:
-            ports = set()
-            for _ in range(1100):
-                response = client.get("/healthcheck", extensions={"trace": _port_of(ports)})
-                assert response.status_code == 200
-                assert response.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
-            assert len(ports) == 1, f"the connection was reopened (http2={http2})"
-
-
-def _port_of(ports: set[int]):
-    """An httpx trace hook noting the local port of every connection the client opens."""
-    def trace(event: str, info: dict) -> None:
-        if event == "connection.connect_tcp.complete":
-            ports.add(info["return_value"].get_extra_info("socket").getsockname()[1])
-    return trace
 
 
 def test_a_view_never_sees_part_of_a_transaction(tmp_path: Path) -> None:
