@@ -21,7 +21,19 @@ from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
 from ksql.engine.schema import ROWTIME, WINDOWEND, WINDOWSTART
 from ksql.errors import KsqlError
-from ksql.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, DecimalType, SqlType, hashable
+from ksql.types import (
+    BIGINT,
+    BOOLEAN,
+    DOUBLE,
+    INTEGER,
+    STRING,
+    ArrayType,
+    DecimalType,
+    MapType,
+    SqlType,
+    StructType,
+    hashable,
+)
 
 _DUCK_TYPES = {INTEGER: "INTEGER", BIGINT: "BIGINT", DOUBLE: "DOUBLE", STRING: "VARCHAR", BOOLEAN: "BOOLEAN"}
 _ARROW_TYPES = {INTEGER: pa.int32(), BIGINT: pa.int64(), DOUBLE: pa.float64(), STRING: pa.string(),
@@ -70,6 +82,8 @@ class TableView:
         self.log = log
         self.decoder = RecordDecoder(source, f"view {source.name}")
         self.n_keys = len(source.schema.key)
+        # ARRAY, MAP or STRUCT keys are lists and dicts at runtime: made hashable to be dict keys
+        self._complex_keys = any(isinstance(c.type, (ArrayType, MapType, StructType)) for c in source.schema.key)
         columns = source.schema.key + source.schema.value
         self.n_cols = len(columns)
         self.window_slot = self.n_cols + 3  # WINDOWSTART in the decoded row layout
@@ -115,27 +129,35 @@ class TableView:
             for partition, end in enumerate(self.log.visible_end_offsets(topic)):
                 offset = self.positions.get(partition, self.log.start_offset(topic, partition))
                 while offset < end:
-                    records = self.log.read(topic, partition, offset, min(10_000, end - offset))
-                    if not records:
+                    batch = self.log.read_batch(topic, partition, offset, min(10_000, end - offset))
+                    if not len(batch):
                         break
-                    offset = records[-1].offset + 1
-                    for row in self.decoder.decode(records):
-                        if any(v is None for v in row[:self.n_keys]):
-                            continue
-                        key = (*map(hashable, row[:self.n_keys]), row[self.window_slot],
-                               row[self.window_slot + 1])
-                        if row[-1]:
-                            self.rows.pop(key, None)
-                            if upserts is not None:
-                                upserts.pop(key, None)
-                                deletes.add(key)
-                        else:
-                            self.rows[key] = row
-                            if upserts is not None:
-                                upserts[key] = row
+                    offset = batch.offsets[-1] + 1
+                    self._apply(self.decoder.decode_batch(batch), upserts, deletes)
                 self.positions[partition] = offset
         finally:
             self._lock.release()
+
+    def _apply(self, rows: list[tuple], upserts: dict[tuple, tuple] | None, deletes: set[tuple]) -> None:
+        """Decoded changelog rows into the current rows (and the mirror's pending changes, once it exists)."""
+        n_keys, ws, complex_keys = self.n_keys, self.window_slot, self._complex_keys
+        current = self.rows
+        for row in rows:
+            key_values = row[:n_keys]
+            if None in key_values:
+                continue
+            if complex_keys:
+                key_values = tuple(map(hashable, key_values))
+            key = (*key_values, row[ws], row[ws + 1])
+            if row[-1]:
+                current.pop(key, None)
+                if upserts is not None:
+                    upserts.pop(key, None)
+                    deletes.add(key)
+            else:
+                current[key] = row
+                if upserts is not None:
+                    upserts[key] = row
 
     def is_current(self) -> bool:
         """Whether every visible record of the topic is applied (cheap: no read, no decode)."""
