@@ -172,8 +172,8 @@ class KsqlServer:
             if not isinstance(current, TransactionalLog):
                 self._follow_commands(engine)
             work = self.supervisor.poll_all(engine.queries.values())
-            engine.run_until_idle(max_rounds=0)  # no query polls: the materialized views catch up
-            return work
+        engine.catch_up_views()  # outside the lock: decoding a table's new rows holds up no writer
+        return work
 
     def failed_queries(self) -> dict[str, str]:
         """Persistent queries in ERROR: query id -> why (they retry by themselves). Without the

@@ -181,9 +181,14 @@ class Engine:
             total += progressed
             if not progressed:
                 break
-        for view in self.views.values():
-            view.catch_up(wait=False)  # a pull query catching it up right now reads the same records
+        self.catch_up_views()
         return total
+
+    def catch_up_views(self) -> None:
+        """Apply the tables' new records to their materialized views. Needs no exclusive access to the
+        engine (each view has its own lock): a server does it outside its engine lock."""
+        for view in list(self.views.values()):
+            view.catch_up(wait=False)  # a pull query catching it up right now reads the same records
 
     def table_view(self, source: DataSource) -> TableView:
         """The materialized view of a table, created on first use and then kept current."""
