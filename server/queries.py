@@ -136,7 +136,7 @@ async def run_pull(request: Request | None, server: KsqlServer, stmt: ast.Select
     if plan is None:
         plan = (await _plan(request, server, stmt, properties)).plan
     try:
-        result = plan.run() if plan.is_quick() else await in_worker(request, plan.run)
+        result = plan.run_quick() or await in_worker(request, plan.run)
     except KsqlError as err:
         raise bad_statement(str(err), stmt.text) from None
     except LogError as err:

@@ -168,10 +168,13 @@ class TableView:
         return all(positions.get(p, -1) >= end or end == self.log.start_offset(topic, p)
                    for p, end in enumerate(self.log.visible_end_offsets(topic)))
 
-    def lookup(self, keys: list[tuple]) -> list[tuple]:
+    def lookup(self, keys: list[tuple], wait: bool = True) -> list[tuple] | None:
         """Rows whose key values (as `hashable` gives them) equal one of `keys`, in that order (every
-        window of a windowed table's key), all read from one state of the view."""
-        with self._lock:
+        window of a windowed table's key), all read from one state of the view. With `wait` False, None
+        at once when a catch-up holds the view."""
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
             if self.source.window is None:
                 found = (self.rows.get((*key, None, None)) for key in keys)
                 return [row for row in found if row is not None]
@@ -181,6 +184,8 @@ class TableView:
                 if k[:self.n_keys] in wanted:
                     by_key.setdefault(k[:self.n_keys], []).append(row)
             return [row for key in keys for row in by_key.get(key, ())]
+        finally:
+            self._lock.release()
 
     def scan(self) -> list[tuple]:
         """Every row, in the order their keys first appeared on the topic."""

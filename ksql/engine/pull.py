@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ksql.engine.codec import RecordDecoder
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 _SEE = " See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to issue a push query."
 TABLE_SCAN_ENABLED = "ksql.query.pull.table.scan.enabled"
 _query_ids = itertools.count()
+QUICK_KEYS = 100  # a key lookup of at most this many keys is answered where it was asked (see run_quick)
 
 
 @dataclass
@@ -70,10 +71,21 @@ class PullPlan:
     limit: int | None
     candidates: Callable[[], Candidates]  # a fresh candidate source for each run
     view: TableView | None = None  # the view a key lookup reads (None: not a key lookup)
+    keys: list[tuple] = field(default_factory=list)  # the keys it looks up
 
-    def is_quick(self) -> bool:
-        """A key lookup in a view that is caught up: answering it is a few dict reads."""
-        return self.view is not None and self.view.is_current()
+    def run_quick(self) -> PullResult | None:
+        """The answer of a key lookup, if it needs only a few dict reads: the view is up to date and no
+        catch-up holds it right now. Never waits (a server calls it on its event loop); None otherwise."""
+        view = self.view
+        if view is None or view.source.window is not None or len(self.keys) > QUICK_KEYS or not view.is_current():
+            return None  # a windowed table's lookup scans the view
+        rows = view.lookup(self.keys, wait=False)
+        if rows is None:
+            return None
+        with refusing_deep_nesting():
+            found = [list(r) for r in self.stage(rows)]
+        return PullResult(f"query_{next(_query_ids)}", self.columns,
+                          found if self.limit is None else found[:self.limit])
 
     def run(self) -> PullResult:
         """The rows: candidates fetched in rid order, `limit` at a time (pushed down), until the compiled
@@ -141,8 +153,8 @@ def plan_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | Non
     if keys is not None:
         def looked_up() -> list[tuple]:
             view.catch_up()
-            return view.lookup(keys)
-        return PullPlan(columns, stage, query.limit, lambda: _listed(looked_up), view)
+            return view.lookup(keys) or []
+        return PullPlan(columns, stage, query.limit, lambda: _listed(looked_up), view, keys)
     return PullPlan(columns, stage, query.limit, _table_candidates(view, where))
 
 
