@@ -35,6 +35,7 @@ from hypercorn.events import RawData
 from hypercorn.protocol import h2 as hypercorn_h2
 from hypercorn.protocol import h11 as hypercorn_h11
 from hypercorn.protocol.events import Body
+from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Send
 
@@ -130,6 +131,21 @@ class BatchedStreamingResponse(StreamingResponse):
     own DATA frame or chunk on the wire (one send per message where Hypercorn's framing is not installed)."""
 
     body_iterator: AsyncIterable[list[bytes]]  # type: ignore[assignment]
+
+    def __init__(self, content: AsyncIterable[list[bytes]], media_type: str | None = None,
+                 finite: bool = False) -> None:
+        super().__init__(content, media_type=media_type)
+        self.finite = finite  # a pull query's answer: all known, sent at once
+
+    async def __call__(self, scope: Any, receive: Any, send: Send) -> None:
+        if not self.finite:
+            await super().__call__(scope, receive, send)
+            return
+        # nothing to stop early for: no task watching for the client's disconnect (two tasks a request)
+        try:
+            await self.stream_response(send)
+        except OSError:
+            raise ClientDisconnect() from None
 
     async def stream_response(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})

@@ -216,7 +216,7 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
         # one chunk per message, as ksqlDB writes them (clients parse each chunk as it comes), in one send
         messages = [(b"[" if i == 0 else b"") + part + (b"]\n" if i == len(parts) - 1 else b",\n")
                     for i, part in enumerate(parts)]
-        return BatchedStreamingResponse(_aiter([messages]), media_type=media)
+        return BatchedStreamingResponse(_aiter([messages]), media_type=media, finite=True)
     query = await start_push(request, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
 
@@ -299,7 +299,8 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
                   "columnTypes": column_types(result.columns)}
         rows = [writer.values(r) for r in result.rows] if len(result.rows) <= INLINE_ROWS \
             else await in_worker(None, lambda: [writer.values(r) for r in result.rows])
-        return BatchedStreamingResponse(_stream_messages(header, _aiter([rows]), None, as_json), media_type=media)
+        return BatchedStreamingResponse(_stream_messages(header, _aiter([rows]), None, as_json), media_type=media,
+                                        finite=True)
 
     query = await start_push(request, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
