@@ -2,8 +2,9 @@
 
 Everything that changes engine state or writes to the log goes through one lock
 (`KsqlServer.lock`, granted first come first served: see server.engine_lock):
-statements, inserts, and the runner's polling of persistent queries. Push queries
-and pull queries on streams only read the log and run outside it. Requests take
+statements, inserts, and the runner's polling of persistent queries. Push and pull
+queries (planning included) only read the metastore, the log and the tables' views
+(which have their own locks) and run outside it. Requests take
 the lock per statement or batch, so the runner gets its turn in between.
 
 Start: open the data directory, finish an interrupted log transaction, replay the
