@@ -2,8 +2,9 @@
 
 Everything that changes engine state or writes to the log goes through one lock
 (`KsqlServer.lock`, granted first come first served: see server.engine_lock):
-statements, inserts, and the runner's polling of persistent queries. Push queries
-and pull queries on streams only read the log and run outside it. Requests take
+statements, inserts, and the runner's polling of persistent queries. Push and pull
+queries (planning included) only read the metastore, the log and the tables' views
+(which have their own locks) and run outside it. Requests take
 the lock per statement or batch, so the runner gets its turn in between.
 
 Start: open the data directory, finish an interrupted log transaction, replay the
@@ -36,6 +37,7 @@ from ksql.engine.bulk_load import collector_paused
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import CONNECT_URL, Engine, EngineConfig, StatementResult
 from ksql.engine.log import CorruptLogError, Log, LogError, LogLockedError, Record, open_log
+from ksql.engine.pull import PullResult
 from ksql.engine.transient import TransientQueries, TransientQuery
 from ksql.errors import KsqlError
 from ksql.parser import ast, parse, substitute_variables
@@ -44,6 +46,7 @@ from server.config import ServerConfig
 from server.engine_lock import EngineLock
 from server.group_commit import GroupCommitter
 from server.metrics import ServerMetrics
+from server.pull_plans import DEFAULT_CAPACITY, CachedPull, PullPlanCache
 from server.runner import Runner
 from server.supervisor import Backoff, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
@@ -92,6 +95,7 @@ class KsqlServer:
         self.commits = GroupCommitter(self._writing_log)
         self.metrics = ServerMetrics(self)
         self.connect: ConnectRuntime | None = None
+        self.pull_plans = PullPlanCache(config.get_int("ksql.server.pull.plan.cache.size", DEFAULT_CAPACITY))
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -220,8 +224,8 @@ class KsqlServer:
             if not isinstance(current, TransactionalLog):
                 self._follow_commands(engine)
             work = self.supervisor.poll_all(engine.queries.values())
-            engine.run_until_idle(max_rounds=0)  # no query polls: the materialized views catch up
-            return work
+        engine.catch_up_views()  # outside the lock: decoding a table's new rows holds up no writer
+        return work
 
     def failed_queries(self) -> dict[str, str]:
         """Persistent queries in ERROR: query id -> why (they retry by themselves). Without the
@@ -272,15 +276,14 @@ class KsqlServer:
     # -- statements -------------------------------------------------------------------------------
 
     def prepare(self, sql: str, variables: dict[str, Any] | None = None) -> list[ast.Statement]:
-        """Parse `sql` with the server's variables plus the request's session variables. Only reading the
-        variables takes the lock: the parse itself holds up nobody."""
-        with self.lock:
-            engine = self._engine()
-            # as Engine.prepare: substitution unless ksql.variable.substitution.enable=false
-            substitute = str(engine.property("ksql.variable.substitution.enable", True)).lower() != "false"
-            known = {**engine.variables, **{str(k): str(v) for k, v in (variables or {}).items()}}
-            limits = engine.statement_limits
-        return parse(substitute_variables(sql, known) if substitute else sql, limits)
+        """Parse `sql` with the server's variables plus the request's session variables, without the
+        engine lock (the variables are copied in one step: a DEFINE running meanwhile shows before or
+        after)."""
+        engine = self._engine()
+        # as Engine.prepare: substitution unless ksql.variable.substitution.enable=false
+        substitute = str(engine.property("ksql.variable.substitution.enable", True)).lower() != "false"
+        known = {**engine.variables, **{str(k): str(v) for k, v in (variables or {}).items()}}
+        return parse(substitute_variables(sql, known) if substitute else sql, engine.statement_limits)
 
     def execute(self, stmt: ast.Statement, properties: dict[str, Any]) -> StatementResult:
         """Run one statement (logging it to the command topic when it changes state)."""
@@ -313,17 +316,19 @@ class KsqlServer:
             self.runner.wake()
         return query
 
-    def pull_query(self, stmt: ast.SelectStatement, properties: dict[str, Any]) -> Any:
-        """A pull query's PullResult (query_id, columns, rows).
+    def pull_query(self, stmt: ast.SelectStatement, properties: dict[str, Any]) -> PullResult:
+        """A pull query's PullResult (query_id, columns, rows)."""
+        return self.plan_pull(stmt, properties).plan.run()
 
-        Only checking and compiling it (and a table view's catch-up on the table's new records) takes
-        the lock. Answering it reads the log (a stream's topic, as push queries do) or the table's view
-        under the view's own locks (its DuckDB mirror filled in bulk there): however long that takes,
-        it holds up neither the runner nor other requests."""
-        with self.metrics.pull_latency.time():
-            with self.lock:
-                plan = self._engine().plan_pull_query(stmt.text, properties)
-            return plan.run()
+    def plan_pull(self, stmt: ast.SelectStatement, properties: dict[str, Any]) -> CachedPull:
+        """Check and compile a pull query, without the engine lock: planning only reads the metastore,
+        and answering reads the log (a stream's topic, as push queries do) or the table's view under
+        the view's own locks (its DuckDB mirror filled in bulk there), so however long either takes it
+        holds up neither the runner nor other requests. The plan carries the engine generation it was
+        made at (a statement ending meanwhile makes it stale for the plan cache)."""
+        engine = self._engine()
+        generation = engine.generation
+        return CachedPull(stmt, engine.plan_pull_statement(stmt, properties), generation)
 
     def query_lags(self) -> dict[str, dict[str, Any]]:
         """Per persistent query: how many input records it has not processed yet."""

@@ -14,6 +14,7 @@ answer what the materialized state holds and end.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ksql.engine.log import LogError
+from ksql.engine.pull import PullPlan, PullResult
 from ksql.engine.transient import LIMIT_REACHED, PushRow, TooManyPushQueries, TransientQuery
 from ksql.errors import KsqlError, ParseError
 from ksql.parser import ast
@@ -34,6 +36,7 @@ from server.errors import (
     generic_error,
     log_error_message,
 )
+from server.h2frames import BatchedStreamingResponse
 from server.http import (
     check_fields,
     in_worker,
@@ -44,6 +47,7 @@ from server.http import (
     wants,
 )
 from server.printer import TopicPrinter
+from server.pull_plans import CachedPull, plan_key
 from server.rows import RowWriter, column_names, column_types, dumps
 from server.statements import wait_for_command
 
@@ -52,6 +56,7 @@ QUERY_FIELDS = {"ksql": str, "streamsProperties": dict, "requestProperties": dic
 QUERY_STREAM_FIELDS = {"sql": str, "properties": dict, "requestProperties": dict, "sessionVariables": dict}
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 PRINT_POLL_SECONDS = 0.2
+INLINE_ROWS = 100  # a pull answer this small is rendered on the event loop (a thread hop costs more)
 QUERY_COMPLETED = "Query Completed"
 
 
@@ -95,15 +100,50 @@ async def start_push(request: Request | None, server: KsqlServer, stmt: ast.Sele
         raise bad_statement(log_error_message(err), stmt.text) from None
 
 
-async def run_pull(request: Request | None, server: KsqlServer, stmt: ast.SelectStatement,
-                   properties: dict[str, Any]) -> tuple[Any, str]:
-    """(PullResult, final message or "") of a pull query."""
+async def prepare_query(request: Request, server: KsqlServer, sql: str, variables: dict[str, Any] | None,
+                        properties: dict[str, Any]) -> tuple[ast.Statement, PullPlan | None]:
+    """The statement and, for a pull query, its plan. A pull query planned before at the engine's
+    current generation comes from the plan cache: no parse, no planning, no lock."""
+    engine = server.engine
+    key = plan_key(sql, variables, properties)
+    if engine is not None and key is not None:
+        cached = server.pull_plans.get(key, engine.generation)
+        if cached is not None:
+            return cached.statement, cached.plan
+    stmt = await parse_query(request, server, sql, variables)
+    if not isinstance(stmt, ast.SelectStatement) or stmt.query.emit is not None:
+        return stmt, None
+    planned = await _plan(request, server, stmt, properties)
+    if key is not None:
+        server.pull_plans.put(key, planned)
+    return stmt, planned.plan
+
+
+async def _plan(request: Request | None, server: KsqlServer, stmt: ast.SelectStatement,
+                properties: dict[str, Any]) -> CachedPull:
     try:
-        result = await in_worker(request, server.pull_query, stmt, properties)
+        return await in_worker(request, server.plan_pull, stmt, properties)
     except KsqlError as err:
         raise bad_statement(str(err), stmt.text) from None
     except LogError as err:
         raise bad_statement(log_error_message(err), stmt.text) from None
+
+
+async def run_pull(request: Request | None, server: KsqlServer, stmt: ast.SelectStatement,
+                   properties: dict[str, Any], plan: PullPlan | None = None) -> tuple[PullResult, str]:
+    """(PullResult, final message or "") of a pull query (planned now unless `plan` is given). A key
+    lookup in a view that is caught up is answered on the event loop (a few dict reads cost less than
+    the hop to a worker thread); anything else in a worker thread."""
+    started = time.perf_counter()
+    if plan is None:
+        plan = (await _plan(request, server, stmt, properties)).plan
+    try:
+        result = plan.run_quick() or await in_worker(request, plan.run)
+    except KsqlError as err:
+        raise bad_statement(str(err), stmt.text) from None
+    except LogError as err:
+        raise bad_statement(log_error_message(err), stmt.text) from None
+    server.metrics.pull_latency.observe(time.perf_counter() - started)
     return result, pull_final_message(server, stmt, len(result.rows))
 
 
@@ -166,40 +206,42 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
     refuse_unknown_properties(doc.get("streamsProperties"))
     if doc.get("commandSequenceNumber") is not None:
         await wait_for_command(server, doc["commandSequenceNumber"])
-    stmt = await parse_query(request, server, doc["ksql"], doc.get("sessionVariables"))
+    stmt, plan = await prepare_query(request, server, doc["ksql"], doc.get("sessionVariables"), properties)
     media = "application/vnd.ksql.v1+json" if wants(request, "application/vnd.ksql.v1+json") \
         else "application/json"
     if isinstance(stmt, ast.Print):
         return await print_response(request, server, stmt)
-    if stmt.query.emit is None:
-        result, final = await run_pull(request, server, stmt, properties)
-        parts = await in_worker(None, _query_parts, result, final)
+    if plan is not None:
+        result, final = await run_pull(request, server, stmt, properties, plan)
+        parts = _query_parts(result, final) if len(result.rows) <= INLINE_ROWS \
+            else await in_worker(None, _query_parts, result, final)
 
-        async def pull_body() -> AsyncIterator[bytes]:
-            # one chunk per message, as ksqlDB writes them: clients parse each chunk as it comes
-            for i, part in enumerate(parts):
-                yield (b"[" if i == 0 else b"") + part + (b"]\n" if i == len(parts) - 1 else b",\n")
-
-        return StreamingResponse(pull_body(), media_type=media)
+        # one chunk per message, as ksqlDB writes them (clients parse each chunk as it comes), in one send
+        messages = [(b"[" if i == 0 else b"") + part + (b"]\n" if i == len(parts) - 1 else b",\n")
+                    for i, part in enumerate(parts)]
+        return BatchedStreamingResponse(_aiter([messages]), media_type=media, finite=True)
     query = await start_push(request, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
 
-    async def body() -> AsyncIterator[bytes]:
-        # as ksqlDB writes it: each message followed by ",\n" as soon as it is known; the last one closes
-        yield b"[" + dumps({"header": {"queryId": query.query_id, "schema": query.schema}}) + b",\n"
+    async def body() -> AsyncIterator[list[bytes]]:
+        # as ksqlDB writes it: each message followed by ",\n" as soon as it is known; the last one closes.
+        # A round's rows go in one send, each its own chunk (see h2frames.BatchedStreamingResponse).
+        yield [b"[" + dumps({"header": {"queryId": query.query_id, "schema": query.schema}}) + b",\n"]
         async for rows in push_rows(server, query):
+            messages = []
             for r in rows:
                 row: dict[str, Any] = {"columns": writer.values(r.columns)}
                 if r.tombstone:
                     row["tombstone"] = True
-                yield dumps({"row": row}) + b",\n"
+                messages.append(dumps({"row": row}) + b",\n")
+            yield messages
         final, error = end_of(query)
         if error is not None:
-            yield dumps({"errorMessage": generic_error(error)}) + b"]\n"
+            yield [dumps({"errorMessage": generic_error(error)}) + b"]\n"]
         else:
-            yield dumps({"finalMessage": final or QUERY_COMPLETED}) + b"]\n"
+            yield [dumps({"finalMessage": final or QUERY_COMPLETED}) + b"]\n"]
 
-    return StreamingResponse(body(), media_type=media)
+    return BatchedStreamingResponse(body(), media_type=media)
 
 
 def _query_parts(result: Any, final: str) -> list[bytes]:
@@ -247,19 +289,21 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
                        "the /query-stream request")
     properties = properties_of(doc, "properties", "requestProperties")
     refuse_unknown_properties(doc.get("properties"))
-    stmt = await parse_query(request, server, doc["sql"], doc.get("sessionVariables"))
+    stmt, plan = await prepare_query(request, server, doc["sql"], doc.get("sessionVariables"), properties)
     if isinstance(stmt, ast.Print):
         raise bad_request("PRINT is not supported by /query-stream: use /query")
     as_json = wants(request, "application/json") and not wants(request, DELIMITED)
     media = "application/json" if as_json else DELIMITED
 
-    if stmt.query.emit is None:
-        result, _ = await run_pull(request, server, stmt, properties)
+    if plan is not None:
+        result, _ = await run_pull(request, server, stmt, properties, plan)
         writer = RowWriter([c.type for c in result.columns])
         header = {"queryId": result.query_id, "columnNames": column_names(result.columns),
                   "columnTypes": column_types(result.columns)}
-        rows = await in_worker(None, lambda: [writer.values(r) for r in result.rows])
-        return StreamingResponse(_stream_messages(header, _aiter([rows]), None, as_json), media_type=media)
+        rows = [writer.values(r) for r in result.rows] if len(result.rows) <= INLINE_ROWS \
+            else await in_worker(None, lambda: [writer.values(r) for r in result.rows])
+        return BatchedStreamingResponse(_stream_messages(header, _aiter([rows]), None, as_json), media_type=media,
+                                        finite=True)
 
     query = await start_push(request, server, stmt, properties)
     writer = RowWriter([c.type for c in query.columns])
@@ -270,7 +314,7 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
         async for rows in push_rows(server, query):
             yield [writer.values(r.columns) for r in rows]
 
-    return StreamingResponse(_stream_messages(header, push_values(), query, as_json), media_type=media)
+    return BatchedStreamingResponse(_stream_messages(header, push_values(), query, as_json), media_type=media)
 
 
 async def _aiter(items: Any) -> AsyncIterator[Any]:
@@ -279,28 +323,34 @@ async def _aiter(items: Any) -> AsyncIterator[Any]:
 
 
 async def _stream_messages(header: dict[str, Any], batches: AsyncIterator[list[list[Any]]],
-                           query: TransientQuery | None, as_json: bool) -> AsyncIterator[bytes]:
+                           query: TransientQuery | None, as_json: bool) -> AsyncIterator[list[bytes]]:
     """/query-stream's body as ksqlDB writes it: the header alone in the first chunk, then one chunk
     per row (an HTTP/2 DATA frame each), sent as produced; a failed push query's error last. Rows come
-    in batches (a push query's are those of one round), each row its own chunk still.
+    in batches (a push query's are those of one round), sent together, each row its own chunk still
+    (see h2frames.BatchedStreamingResponse).
 
     Clients (the Node and Java ones among them) parse each chunk as one message: a chunk holding
     several would be misread."""
-    if as_json:
-        yield b"[" + dumps(header)
-        async for batch in batches:
-            for values in batch:
-                yield b"," + dumps(values)
-        error = end_of(query)[1] if query is not None else None
-        yield (b"," + dumps(generic_error(error)) if error is not None else b"") + b"]"
+    if query is None:  # a pull query's answer: every message is known, all go in one send
+        rows = [row async for batch in batches for row in batch]
+        if as_json:
+            yield [b"[" + dumps(header)] + [b"," + dumps(values) for values in rows] + [b"]"]
+        else:
+            yield [dumps(header) + b"\n"] + [dumps(values) + b"\n" for values in rows]
         return
-    yield dumps(header) + b"\n"
+    if as_json:
+        yield [b"[" + dumps(header)]
+        async for batch in batches:
+            yield [b"," + dumps(values) for values in batch]
+        error = end_of(query)[1]
+        yield [(b"," + dumps(generic_error(error)) if error is not None else b"") + b"]"]
+        return
+    yield [dumps(header) + b"\n"]
     async for batch in batches:
-        for values in batch:
-            yield dumps(values) + b"\n"
-    error = end_of(query)[1] if query is not None else None
+        yield [dumps(values) + b"\n" for values in batch]
+    error = end_of(query)[1]
     if error is not None:
-        yield dumps(generic_error(error)) + b"\n"
+        yield [dumps(generic_error(error)) + b"\n"]
 
 
 # --- POST /close-query -------------------------------------------------------------------------

@@ -168,6 +168,9 @@ class TransactionalLog(Log):
         self.journal = journal
         self._local = threading.local()
         self._unfinished = False  # the journal's last transaction is decided but not fully written
+        # partitions a flush is writing to -> the end readers see until the whole transaction is written
+        self._hidden: dict[tuple[str, int], int] = {}
+        self._hidden_lock = threading.Lock()
         if not inner.topic_exists(journal):
             # only the last transaction matters: keep just the active segment
             inner.create_topic(journal, TopicConfig(partitions=1, retention_bytes=1))
@@ -231,6 +234,9 @@ class TransactionalLog(Log):
         doc = orjson.dumps({"commits": commits, "appends": header})
         value = struct.pack("<I", len(doc)) + doc + b"".join(blobs)
         self.inner.append(self.journal, 0, [Record(None, value, int(time.time() * 1000), [])])
+        with self._hidden_lock:
+            for topic, partition, base, _ in header:
+                self._hidden.setdefault((topic, partition), base)
         try:
             for topic, partition, kind, records in txn.appends:
                 self._write(topic, partition, kind, records)
@@ -238,6 +244,10 @@ class TransactionalLog(Log):
         except BaseException:
             self._unfinished = True
             raise
+        finally:
+            with self._hidden_lock:  # every partition of the transaction becomes visible at once
+                for topic, partition, _, _ in header:
+                    self._hidden.pop((topic, partition), None)
 
     def _commit_all(self, txn: _Txn) -> None:
         for group, offsets in txn.commits.items():
@@ -353,6 +363,13 @@ class TransactionalLog(Log):
 
     def delete_group(self, group: str) -> bool:
         return self.inner.delete_group(group)
+
+    def visible_end_offsets(self, topic: str) -> list[int]:
+        """The partitions' ends, short of the records of a transaction being written right now."""
+        partitions = self.inner.partitions(topic)
+        with self._hidden_lock:
+            hidden = [self._hidden.get((topic, p)) for p in range(partitions)]
+            return [self.inner.end_offset(topic, p) if end is None else end for p, end in enumerate(hidden)]
 
     def create_topic(self, name: str, config: TopicConfig = _DEFAULT_TOPIC) -> None:
         self.inner.create_topic(name, config)

@@ -239,6 +239,7 @@ class _Savepoint:
         engine._sequence = self.sequence
         for name in [n for n, view in engine.views.items() if self.sources.get(n) is not view.source]:
             engine.views.pop(name).close()
+        engine.changed()
 
 
 def _reset(target: Any, saved: Any) -> None:

@@ -8,6 +8,7 @@ of ksqlDB's REST entities, so the server can return it as it is.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,10 @@ class StatementResult:
     query_id: str | None = None
 
 
+# statements that change nothing a pull query's plan depends on (see Engine.changed)
+_READ_ONLY_STATEMENTS = (ast.Show, ast.Describe, ast.DescribeFunction, ast.DescribeConnector, ast.Explain,
+                         ast.SelectStatement, ast.Print)
+
 @dataclass
 class EngineConfig:
     """Engine-level settings; `properties` holds ksqlDB's ksql.* and streams configs."""
@@ -106,6 +111,10 @@ class Engine:
         self.metastore = MetaStore()
         self.queries: dict[str, PersistentQuery] = {}
         self.views: dict[str, TableView] = {}  # materialized tables that pull queries read
+        self._views_lock = threading.Lock()  # pull queries create views outside any engine-wide lock
+        # bumped when a statement that may change what a query plan depends on ends: cached pull
+        # plans made at an older generation are stale
+        self.generation = 0
         # where AVRO/PROTOBUF/JSON_SR schemas live: embedded in the log, or ksql.schema.registry.url
         self.schema_registry = create_registry(self.config.properties, log_)
         self.session_properties: dict[str, Any] = {}
@@ -180,6 +189,13 @@ class Engine:
         except BaseException:
             self._sequence -= 1
             raise
+        finally:
+            if not isinstance(stmt, _READ_ONLY_STATEMENTS):
+                self.changed()
+
+    def changed(self) -> None:
+        """The metastore, properties or variables may have changed: plans made before are stale."""
+        self.generation += 1
 
     def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Let every running query process all it can (deterministic: queries in creation order)."""
@@ -192,10 +208,15 @@ class Engine:
             total += progressed
             if not progressed:
                 break
-        for view in self.views.values():
-            view.catch_up(wait=False)  # a pull query catching it up right now reads the same records
+        self.catch_up_views()
         self.processing_log.flush(self.log)  # what push queries reported (max_rounds=0 polls no query)
         return total
+
+    def catch_up_views(self) -> None:
+        """Apply the tables' new records to their materialized views. Needs no exclusive access to the
+        engine (each view has its own lock): a server does it outside its engine lock."""
+        for view in list(self.views.values()):
+            view.catch_up(wait=False)  # a pull query catching it up right now reads the same records
 
     def create_internal_source(self, sql: str) -> None:
         """Create a stream or table the server itself defines (the processing log's): not a statement
@@ -207,10 +228,14 @@ class Engine:
     def table_view(self, source: DataSource) -> TableView:
         """The materialized view of a table, created on first use and then kept current."""
         view = self.views.get(source.name)
-        if view is None or view.source is not source:
-            view = TableView(source, self.log)
-            self.views[source.name] = view
-        return view
+        if view is not None and view.source is source:
+            return view
+        with self._views_lock:  # two pull queries planning at once must not make two views
+            view = self.views.get(source.name)
+            if view is None or view.source is not source:
+                view = TableView(source, self.log)
+                self.views[source.name] = view
+            return view
 
     def pull_query(self, sql: str, properties: dict[str, Any] | None = None) -> PullResult:
         """Run a pull query (a SELECT without EMIT) and return its rows.
@@ -223,6 +248,12 @@ class Engine:
         [stmt] = self.prepare(sql)
         if not isinstance(stmt, ast.SelectStatement):
             raise KsqlError(f"Not a query: {getattr(stmt, 'text', sql)}")
+        return self.plan_pull_statement(stmt, properties)
+
+    def plan_pull_statement(self, stmt: ast.SelectStatement, properties: dict[str, Any] | None = None
+                            ) -> PullPlan:
+        """plan_pull_query of a parsed statement. Reads the metastore without changing it: a server
+        plans outside its engine lock (a statement running meanwhile shows its state before or after)."""
         if stmt.query.emit is not None:
             raise KsqlError("Push queries (EMIT CHANGES) stream their rows: use the /query endpoint.")
         props = self.all_properties(properties)

@@ -21,7 +21,19 @@ from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
 from ksql.engine.schema import ROWTIME, WINDOWEND, WINDOWSTART
 from ksql.errors import KsqlError
-from ksql.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, DecimalType, SqlType, hashable
+from ksql.types import (
+    BIGINT,
+    BOOLEAN,
+    DOUBLE,
+    INTEGER,
+    STRING,
+    ArrayType,
+    DecimalType,
+    MapType,
+    SqlType,
+    StructType,
+    hashable,
+)
 
 _DUCK_TYPES = {INTEGER: "INTEGER", BIGINT: "BIGINT", DOUBLE: "DOUBLE", STRING: "VARCHAR", BOOLEAN: "BOOLEAN"}
 _ARROW_TYPES = {INTEGER: pa.int32(), BIGINT: pa.int64(), DOUBLE: pa.float64(), STRING: pa.string(),
@@ -70,6 +82,8 @@ class TableView:
         self.log = log
         self.decoder = RecordDecoder(source, f"view {source.name}")
         self.n_keys = len(source.schema.key)
+        # ARRAY, MAP or STRUCT keys are lists and dicts at runtime: made hashable to be dict keys
+        self._complex_keys = any(isinstance(c.type, (ArrayType, MapType, StructType)) for c in source.schema.key)
         columns = source.schema.key + source.schema.value
         self.n_cols = len(columns)
         self.window_slot = self.n_cols + 3  # WINDOWSTART in the decoded row layout
@@ -101,7 +115,9 @@ class TableView:
         self._next_id = 0
 
     def catch_up(self, wait: bool = True) -> None:
-        """Apply every record appended to the table's topic since the last call (no DuckDB work).
+        """Apply every record appended to the table's topic since the last call (no DuckDB work), up to
+        the topic's visible ends: a transaction written over several partitions is applied whole or not
+        at all, so readers of the rows see a committed state.
         With `wait` False, return at once if another thread is catching up (it reads what this would)."""
         if not self._lock.acquire(blocking=wait):
             return
@@ -110,38 +126,66 @@ class TableView:
             if not self.log.topic_exists(topic):
                 return
             upserts, deletes = self._pending_upserts, self._pending_deletes
-            for partition in range(self.log.topic_config(topic).partitions):
+            for partition, end in enumerate(self.log.visible_end_offsets(topic)):
                 offset = self.positions.get(partition, self.log.start_offset(topic, partition))
-                while True:
-                    records = self.log.read(topic, partition, offset, 10_000)
-                    if not records:
+                while offset < end:
+                    batch = self.log.read_batch(topic, partition, offset, min(10_000, end - offset))
+                    if not len(batch):
                         break
-                    offset = records[-1].offset + 1
-                    for row in self.decoder.decode(records):
-                        if any(v is None for v in row[:self.n_keys]):
-                            continue
-                        key = (*map(hashable, row[:self.n_keys]), row[self.window_slot],
-                               row[self.window_slot + 1])
-                        if row[-1]:
-                            self.rows.pop(key, None)
-                            if upserts is not None:
-                                upserts.pop(key, None)
-                                deletes.add(key)
-                        else:
-                            self.rows[key] = row
-                            if upserts is not None:
-                                upserts[key] = row
+                    offset = batch.offsets[-1] + 1
+                    self._apply(self.decoder.decode_batch(batch), upserts, deletes)
                 self.positions[partition] = offset
         finally:
             self._lock.release()
 
-    def lookup(self, key: tuple) -> list[tuple]:
-        """Rows whose key values (as `hashable` gives them) equal `key` (every window, if windowed)."""
-        with self._lock:
+    def _apply(self, rows: list[tuple], upserts: dict[tuple, tuple] | None, deletes: set[tuple]) -> None:
+        """Decoded changelog rows into the current rows (and the mirror's pending changes, once it exists)."""
+        n_keys, ws, complex_keys = self.n_keys, self.window_slot, self._complex_keys
+        current = self.rows
+        for row in rows:
+            key_values = row[:n_keys]
+            if None in key_values:
+                continue
+            if complex_keys:
+                key_values = tuple(map(hashable, key_values))
+            key = (*key_values, row[ws], row[ws + 1])
+            if row[-1]:
+                current.pop(key, None)
+                if upserts is not None:
+                    upserts.pop(key, None)
+                    deletes.add(key)
+            else:
+                current[key] = row
+                if upserts is not None:
+                    upserts[key] = row
+
+    def is_current(self) -> bool:
+        """Whether every visible record of the topic is applied (cheap: no read, no decode)."""
+        topic = self.source.topic
+        if not self.log.topic_exists(topic):
+            return True
+        positions = self.positions
+        return all(positions.get(p, -1) >= end or end == self.log.start_offset(topic, p)
+                   for p, end in enumerate(self.log.visible_end_offsets(topic)))
+
+    def lookup(self, keys: list[tuple], wait: bool = True) -> list[tuple] | None:
+        """Rows whose key values (as `hashable` gives them) equal one of `keys`, in that order (every
+        window of a windowed table's key), all read from one state of the view. With `wait` False, None
+        at once when a catch-up holds the view."""
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
             if self.source.window is None:
-                row = self.rows.get((*key, None, None))
-                return [row] if row is not None else []
-            return [row for k, row in self.rows.items() if k[:self.n_keys] == key]
+                found = (self.rows.get((*key, None, None)) for key in keys)
+                return [row for row in found if row is not None]
+            wanted = set(keys)
+            by_key: dict[tuple, list[tuple]] = {}
+            for k, row in self.rows.items():
+                if k[:self.n_keys] in wanted:
+                    by_key.setdefault(k[:self.n_keys], []).append(row)
+            return [row for key in keys for row in by_key.get(key, ())]
+        finally:
+            self._lock.release()
 
     def scan(self) -> list[tuple]:
         """Every row, in the order their keys first appeared on the topic."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ksql.engine.codec import RecordDecoder
@@ -31,10 +31,12 @@ from ksql.types import STRING, DecimalType, NullType, can_widen, hashable
 
 if TYPE_CHECKING:
     from ksql.engine.engine import Engine
+    from ksql.engine.materialization import TableView
 
 _SEE = " See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to issue a push query."
 TABLE_SCAN_ENABLED = "ksql.query.pull.table.scan.enabled"
 _query_ids = itertools.count()
+QUICK_KEYS = 100  # a key lookup of at most this many keys is answered where it was asked (see run_quick)
 
 
 @dataclass
@@ -55,24 +57,45 @@ def execute_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | 
     return plan_pull(engine, query, properties).run()
 
 
+Candidates = Callable[[int | None, int], list[tuple[int, tuple]]]
+
+
 @dataclass
 class PullPlan:
     """A pull query checked and compiled: what `run` does needs no engine lock (it reads the log, or a
-    table's view under the view's own locks), so a server answers it outside that lock."""
+    table's view under the view's own locks), so a server answers it outside that lock. A plan can run
+    any number of times (a server caches plans per statement text)."""
 
     columns: list[SchemaColumn]
     stage: Callable[[list], list]
     limit: int | None
-    candidates: Callable[[int | None, int], list[tuple[int, tuple]]]
+    candidates: Callable[[], Candidates]  # a fresh candidate source for each run
+    view: TableView | None = None  # the view a key lookup reads (None: not a key lookup)
+    keys: list[tuple] = field(default_factory=list)  # the keys it looks up
+
+    def run_quick(self) -> PullResult | None:
+        """The answer of a key lookup, if it needs only a few dict reads: the view is up to date and no
+        catch-up holds it right now. Never waits (a server calls it on its event loop); None otherwise."""
+        view = self.view
+        if view is None or view.source.window is not None or len(self.keys) > QUICK_KEYS or not view.is_current():
+            return None  # a windowed table's lookup scans the view
+        rows = view.lookup(self.keys, wait=False)
+        if rows is None:
+            return None
+        with refusing_deep_nesting():
+            found = [list(r) for r in self.stage(rows)]
+        return PullResult(f"query_{next(_query_ids)}", self.columns,
+                          found if self.limit is None else found[:self.limit])
 
     def run(self) -> PullResult:
         """The rows: candidates fetched in rid order, `limit` at a time (pushed down), until the compiled
         WHERE (which decides exactly) has accepted `limit` rows or no candidate is left."""
         rows: list[list[Any]] = []
         after, want = -1, self.limit
+        candidates = self.candidates()
         with refusing_deep_nesting():
             while self.limit is None or len(rows) < self.limit:
-                batch = self.candidates(want, after)
+                batch = candidates(want, after)
                 rows.extend(list(r) for r in self.stage([row for _, row in batch]))
                 if want is None or len(batch) < want:
                     break
@@ -122,15 +145,20 @@ def plan_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | Non
     scope = analyzer.scope
     stage = compile_batch(where, [e for e, _, _ in items], scope, engine.registry,
                           lambda message: None)
-    if source.kind == "TABLE":
-        candidates = _table_candidates(engine, source, where, scope)
-    else:
-        candidates = _listed(lambda: _stream_rows(engine.log, source))
     columns = [SchemaColumn(name, t, KEY if is_key else VALUE) for _, name, (t, is_key) in items]
-    return PullPlan(columns, stage, query.limit, candidates)
+    if source.kind != "TABLE":
+        return PullPlan(columns, stage, query.limit, lambda: _listed(lambda: _stream_rows(engine.log, source)))
+    view = engine.table_view(source)
+    keys = _key_lookup(source, where, scope, engine)
+    if keys is not None:
+        def looked_up() -> list[tuple]:
+            view.catch_up()
+            return view.lookup(keys) or []
+        return PullPlan(columns, stage, query.limit, lambda: _listed(looked_up), view, keys)
+    return PullPlan(columns, stage, query.limit, _table_candidates(view, where))
 
 
-def _listed(rows: Callable[[], list[tuple]]) -> Callable[[int | None, int], list[tuple[int, tuple]]]:
+def _listed(rows: Callable[[], list[tuple]]) -> Candidates:
     """Candidates from a list made on first use."""
     cache: list[list[tuple]] = []
 
@@ -205,27 +233,27 @@ def _projection(analyzer: Analyzer, query: ast.Query, source: DataSource):
     return out
 
 
-def _table_candidates(engine: Engine, source: DataSource, where: ast.Expr | None, scope: Scope
-                      ) -> Callable[[int | None, int], list[tuple[int, tuple]]]:
-    """Candidate rows of a table, read when the plan runs (outside the engine lock), after the view caught
-    up on the table's topic: key lookups in the view's dict, a predicate DuckDB can narrow against the
-    view's mirror, anything else a scan of the view."""
-    view = engine.table_view(source)
-    keys = _key_lookup(source, where, scope, engine)
-    translated = to_duckdb(where, view.sql_columns) if where is not None and keys is None else None
+def _table_candidates(view: TableView, where: ast.Expr | None) -> Callable[[], Candidates]:
+    """Candidate rows of a table that no key lookup pins down, read when the plan runs (outside the
+    engine lock), after the view caught up on the table's topic: a predicate DuckDB can narrow against
+    the view's mirror, anything else a scan of the view."""
+    translated = to_duckdb(where, view.sql_columns) if where is not None else None
     if translated is None:
-        def rows() -> list[tuple]:
+        def scanned() -> list[tuple]:
             view.catch_up()
-            return [row for key in keys for row in view.lookup(key)] if keys is not None else view.scan()
-        return _listed(rows)
-    caught_up: list[bool] = []
+            return view.scan()
+        return lambda: _listed(scanned)
 
-    def query(limit: int | None, after: int) -> list[tuple[int, tuple]]:
-        if not caught_up:
-            view.catch_up()
-            caught_up.append(True)
-        return view.query(*translated, limit, after)
-    return query
+    def narrowed() -> Candidates:
+        caught_up: list[bool] = []
+
+        def query(limit: int | None, after: int) -> list[tuple[int, tuple]]:
+            if not caught_up:
+                view.catch_up()
+                caught_up.append(True)
+            return view.query(*translated, limit, after)
+        return query
+    return narrowed
 
 
 def _key_lookup(source: DataSource, where: ast.Expr | None, scope: Scope, engine: Engine

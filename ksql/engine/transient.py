@@ -29,8 +29,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ksql.engine.join import TransientJoin
 from ksql.engine.log import LogError
@@ -59,9 +58,9 @@ class TooManyPushQueries(KsqlError):
     """ksql.max.push.queries push queries are already running."""
 
 
-@dataclass(frozen=True)
-class PushRow:
-    """One row of a push query: column values (runtime representation) and where it came from."""
+class PushRow(NamedTuple):
+    """One row of a push query: column values (runtime representation) and where it came from. A named
+    tuple: a hundred subscribers make a hundred thousand of them a second, and a tuple is made fastest."""
 
     columns: list[Any]
     partition: int

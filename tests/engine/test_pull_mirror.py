@@ -143,7 +143,7 @@ def test_limit_fetches_more_candidates_when_the_exact_where_rejects_some():
     def odd_only(batch: list) -> list:
         return [r for r in batch if r[0] % 2]
 
-    plan = PullPlan([SchemaColumn("X", INTEGER, "VALUE")], odd_only, 3, candidates)
+    plan = PullPlan([SchemaColumn("X", INTEGER, "VALUE")], odd_only, 3, lambda: candidates)
     assert plan.run().rows == [[1], [3], [5]]
     assert batches == [(3, -1), (1000, 2)]
     batches.clear()

@@ -131,20 +131,25 @@ def test_while_a_stream_pull_query_scans_the_runner_keeps_processing_input(embed
     assert rows == [[[1]]]
 
 
-def test_health_answers_while_a_query_waits_for_the_engine_lock(embedded: KsqlServer) -> None:
+def test_health_and_pull_queries_answer_while_a_long_statement_holds_the_engine_lock(embedded: KsqlServer) -> None:
+    _run(embedded, "CREATE SOURCE TABLE T (K STRING PRIMARY KEY, V INT) WITH (KAFKA_TOPIC='t', PARTITIONS=2, "
+                   "VALUE_FORMAT='JSON'); CREATE STREAM S (K STRING KEY, V INT) WITH (KAFKA_TOPIC='t', "
+                   "VALUE_FORMAT='JSON'); INSERT INTO S (K, V) VALUES ('a', 1); INSERT INTO S (K, V) VALUES ('b', 2);")
     app = create_app(embedded)
     order: list[str] = []
 
     async def scenario() -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
-            query = asyncio.create_task(client.post("/query", json={"ksql": "SELECT * FROM NOPE;"}))
-            await asyncio.sleep(0.1)  # the query's request waits for the lock meanwhile
             health = await client.get("/healthcheck")
             order.append(f"health {health.status_code}")
-            release.set()
-            response = await query
-            order.append(f"query {response.status_code}")
+            for sql in ("SELECT V FROM T WHERE K = 'b';", "SELECT V FROM T WHERE K = 'b';",
+                        "SELECT K, V FROM T WHERE K IN ('a', 'b');", "SELECT * FROM NOPE;"):
+                response = await client.post("/query", json={"ksql": sql})
+                order.append(f"{sql} {response.status_code} {[m['row']['columns'] for m in response.json() if 'row' in m]}")
+            streamed = await client.post("/query-stream", json={"sql": "SELECT V FROM T WHERE K = 'a';"})
+            order.append(f"query-stream {streamed.status_code} {streamed.text.splitlines()[1:]}")
+        release.set()
 
     release = threading.Event()
 
@@ -160,7 +165,13 @@ def test_health_answers_while_a_query_waits_for_the_engine_lock(embedded: KsqlSe
     assert locked.wait(10)
     asyncio.run(scenario())
     holder.join(10)
-    assert order == ["health 200", "lock released", "query 400"]
+    assert order == ["health 200",
+                     "SELECT V FROM T WHERE K = 'b'; 200 [[2]]",
+                     "SELECT V FROM T WHERE K = 'b'; 200 [[2]]",  # the cached plan
+                     "SELECT K, V FROM T WHERE K IN ('a', 'b'); 200 [['a', 1], ['b', 2]]",
+                     "SELECT * FROM NOPE; 400 []",
+                     "query-stream 200 ['[1]']",
+                     "lock released"]
 
 
 @pytest.fixture(scope="module")

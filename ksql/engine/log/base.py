@@ -282,6 +282,11 @@ class Log(ABC):
 
     # ---- concrete conveniences (implementations may override) ----
 
+    def visible_end_offsets(self, topic: str) -> list[int]:
+        """Per partition, the end of what a reader of the whole topic may take together: no write
+        (a transaction over several partitions) is seen in part below these offsets."""
+        return [self.end_offset(topic, p) for p in range(self.partitions(topic))]
+
     def partitions(self, topic: str) -> int:
         """Number of partitions of `topic`; raises UnknownTopicError if absent."""
         return self.topic_config(topic).partitions
