@@ -224,6 +224,7 @@ class KsqlServer:
             if not isinstance(current, TransactionalLog):
                 self._follow_commands(engine)
             work = self.supervisor.poll_all(engine.queries.values())
+            work += engine.processing_log.flush(engine.log)  # what queries and push queries reported
         engine.catch_up_views()  # outside the lock: decoding a table's new rows holds up no writer
         return work
 
