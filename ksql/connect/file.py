@@ -6,7 +6,8 @@
 The source's offset is the byte position after the last line it produced (source partition
 {"filename": file}), so a restarted task goes on with the next line; a line is produced only once
 its newline was written. The sink writes each value on a line of its own and fsyncs in flush(),
-before the runtime commits the consumer offsets.
+before the runtime commits the consumer offsets; see FileStreamSinkTask for how it writes each record
+once across crashes.
 """
 
 from __future__ import annotations
@@ -112,6 +113,17 @@ class FileStreamSinkConnector(SinkConnector):
         return [self.props]
 
 
+def _read_sink_checkpoint(path: str) -> tuple[int, dict[tuple[str, int], int]] | None:
+    """(file length, offsets) of a FileStreamSink's last flush; None when there is none readable."""
+    try:
+        with open(path, "rb") as f:
+            doc = orjson.loads(f.read())
+        offsets = {(str(topic), int(partition)): int(offset) for topic, partition, offset in doc["offsets"]}
+        return int(doc["length"]), offsets
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def line_of(value: Any) -> str:
     """A record value as a line: text as it is, structures as JSON."""
     if isinstance(value, str):
@@ -122,8 +134,22 @@ def line_of(value: Any) -> str:
 
 
 class FileStreamSinkTask(SinkTask):
+    """Writes each record exactly once, across crashes: every flush() records, in `<file>.offsets`,
+    the file's length and the offsets consumed up to it (written beside and renamed into place).
+    A restarted task cuts what was written after that flush off the file and asks to consume from
+    those offsets, whatever the consumer group committed (a crash can fall between the flush and
+    the runtime's commit, which would otherwise write those records again)."""
+
     def start(self, config: Mapping[str, str]) -> None:
-        self.out = open(config["file"], "a", encoding="utf-8")  # noqa: SIM115 - open until stop()
+        path = config["file"]
+        self.checkpoint = path + ".offsets"
+        resume = _read_sink_checkpoint(self.checkpoint)
+        if resume is not None and os.path.exists(path) and os.path.getsize(path) >= resume[0]:
+            with open(path, "r+b") as f:
+                f.truncate(resume[0])
+            if self.context is not None:
+                self.context.offset(resume[1])
+        self.out = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open until stop()
 
     def put(self, records: list[SinkRecord]) -> None:
         self.out.write("".join(f"{line_of(r.value)}\n" for r in records))
@@ -131,6 +157,14 @@ class FileStreamSinkTask(SinkTask):
     def flush(self, offsets: Mapping[tuple[str, int], int]) -> None:
         self.out.flush()
         os.fsync(self.out.fileno())
+        doc = {"length": self.out.tell(), "offsets": [[topic, partition, offset]
+                                                      for (topic, partition), offset in offsets.items()]}
+        tmp = self.checkpoint + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(orjson.dumps(doc))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.checkpoint)
 
     def stop(self) -> None:
         self.out.close()
