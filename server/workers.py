@@ -1,0 +1,380 @@
+"""Worker processes: persistent queries computed on more than one core.
+
+Python runs one thread at a time, so the server computes persistent queries in
+worker processes (`ksql.query.workers` of them). The split keeps every guarantee
+of the in-process runner because the workers never touch the log:
+
+- The server process reads each query's next input batch from its committed
+  offset and sends it, raw, to the worker that owns the query (an aggregation:
+  one worker, which holds its state; a stateless query: one worker per input
+  partition, so a 2-partition filter runs on two cores).
+- The worker runs the query's own code (`PersistentQuery._poll_partition`: decode,
+  filter/project or aggregate, encode, changelog) against a stand-in log that
+  only hands it that batch and records what the query writes: sink batches,
+  changelog records and the offset commit.
+- The server process replays those writes into the query's log transaction
+  (server.txlog): output, changelog and offsets still commit as one, and pull
+  queries still read the committed sink.
+
+While the workers compute, the server process writes the results of other
+queries and reads the next batches (server.supervisor submits each query's
+next batches as soon as its previous ones are committed).
+
+A worker's state is never copied back. When a worker dies (killed, out of
+memory) or a batch fails, its queries fail over to the supervisor, which
+rebuilds their state from the changelog as a restart would and attaches them
+again (to a new process for a dead worker); what the lost worker computed but
+the server did not commit is computed again. Queries the workers cannot run
+stay in the server process: joins, queries over schema-registry formats
+(the registry lives in the server process) and queries on a Kafka cluster.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import pickle
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ksql.engine.log import RecordBatch, TopicConfig
+from ksql.engine.log.ownership import OwnAll
+from ksql.engine.query import OffloadLost, PersistentQuery, PlanInputs, Write
+
+log = logging.getLogger("ksql.server.workers")
+
+_POLL_SECONDS = 1.0  # how often a wait for a worker checks that it is still alive
+
+
+# -- in the worker process ---------------------------------------------------------------------------
+
+class _BatchLog:
+    """The log a query sees in a worker: reads return the batch the server sent, writes are recorded."""
+
+    distributed = False
+
+    def __init__(self, partitions: dict[str, int]):
+        self._partitions = partitions
+        self.batch: RecordBatch | None = None
+        self.writes: list[Write] = []
+
+    def topic_config(self, name: str) -> TopicConfig:
+        return TopicConfig(partitions=self._partitions.get(name, 1))
+
+    def partitions(self, name: str) -> int:
+        return self._partitions.get(name, 1)
+
+    def join_group(self, group: str, topics: Sequence[str]) -> OwnAll:
+        return OwnAll({(t, p) for t in topics for p in range(self.partitions(t))})
+
+    def topic_exists(self, name: str) -> bool:
+        return name in self._partitions
+
+    def create_topic(self, name: str, config: TopicConfig) -> None:
+        self._partitions[name] = config.partitions
+
+    def committed(self, group: str, topic: str, partition: int) -> int | None:
+        return self.batch.offsets[0] if self.batch is not None else None
+
+    def start_offset(self, topic: str, partition: int) -> int:
+        return 0
+
+    end_offset = start_offset
+
+    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
+        assert self.batch is not None and self.batch.partition == partition
+        return self.batch
+
+    def append_batch(self, topic: str, partition: int, batch: RecordBatch) -> range:
+        self.writes.append(("batch", topic, partition, batch))
+        return range(len(batch))
+
+    def append(self, topic: str, partition: int, records: list) -> range:
+        self.writes.append(("records", topic, partition, list(records)))
+        return range(len(records))
+
+    def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        if self.batch is not None:  # a query's start-up commits mean nothing here
+            self.writes.append(("commit", group, -1, dict(offsets)))
+
+
+class _LogCapture(logging.Handler):
+    """Keeps the worker's log records (the processing log: poison records) for the server to emit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append({"name": record.name, "levelno": record.levelno, "levelname": record.levelname,
+                             "msg": record.getMessage(), "created": record.created,
+                             "exc_text": self.formatter.formatException(record.exc_info)
+                             if record.exc_info and self.formatter else None})
+
+    def take(self) -> list[dict[str, Any]]:
+        taken, self.records = self.records, []
+        return taken
+
+
+@dataclass
+class _Task:
+    query: PersistentQuery
+    log: _BatchLog
+
+
+def _build(message: dict[str, Any]) -> _Task:
+    """The worker's copy of a query: compiled from its plan inputs, over a _BatchLog."""
+    from ksql.functions import default_registry
+
+    inputs: PlanInputs = message["inputs"]
+    batch_log = _BatchLog(dict(message["partitions"]))
+    query = PersistentQuery(message["query_id"], message["sql"], inputs.plan(default_registry()), message["sink"],
+                            batch_log, throw_on_invalid_timestamp=message["throw"],  # type: ignore[arg-type]
+                            service_id=message["service_id"], plan_inputs=inputs)
+    if message["state"] is not None:
+        assert query.processor is not None
+        query.processor.put_state(message["state"])
+    return _Task(query, batch_log)
+
+
+def _run(task: _Task, partition: int, batch: RecordBatch) -> tuple[list[Write], int]:
+    """The writes the query makes of one batch, and how many processing errors it logged."""
+    task.log.batch, task.log.writes = batch, []
+    errors = task.query.errors
+    try:
+        task.query._poll_partition(partition, len(batch))
+        return task.log.writes, task.query.errors - errors
+    finally:
+        task.log.batch, task.log.writes = None, []
+
+
+def _picklable(err: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(err))
+        return err
+    except Exception:  # noqa: BLE001 - an exception of any shape is reported by its text
+        return RuntimeError(f"{type(err).__name__}: {err}")
+
+
+def serve(conn: Connection, log_level: int) -> None:
+    """A worker's loop: one reply per request, in order, until the server closes the pipe (or dies)."""
+    capture = _LogCapture()
+    capture.setFormatter(logging.Formatter())
+    root = logging.getLogger()
+    root.handlers[:] = [capture]
+    root.setLevel(log_level)
+    tasks: dict[int, _Task] = {}
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return  # the server closed the pipe or is gone
+        op, key = request[0], request[1]
+        try:
+            if op == "run":
+                reply: Any = _run(tasks[key], request[2], request[3])
+            elif op == "attach":
+                tasks[key] = _build(request[2])
+                reply = None
+            else:  # detach
+                tasks.pop(key, None)
+                reply = None
+            conn.send(("ok", reply, capture.take()))
+        except Exception as err:  # noqa: BLE001 - the server fails the query with it
+            log.debug("worker request %s failed: %s", op, traceback.format_exc())
+            conn.send(("error", _picklable(err), capture.take()))
+
+
+# -- in the server process ---------------------------------------------------------------------------
+
+class _Worker:
+    """One worker process and its pipe; requests are answered in order, replies are matched by number."""
+
+    def __init__(self, context: Any, index: int, log_level: int):
+        self.index = index
+        self.conn, child = multiprocessing.Pipe()
+        self.process = context.Process(target=serve, args=(child, log_level), name=f"ksql-worker-{index}",
+                                       daemon=True)
+        self.process.start()
+        child.close()  # the worker's end: once it exits, recv() here sees EOF
+        self.alive = True
+        self._sent = 0
+        self._received = 0
+        self._replies: dict[int, tuple] = {}
+        self._dropped: set[int] = set()
+
+    def request(self, message: tuple) -> int:
+        """Send a request; its number, to wait for its reply with reply()."""
+        try:
+            self.conn.send(message)
+        except (OSError, ValueError) as err:
+            raise self._lost(err) from None
+        self._sent += 1
+        return self._sent - 1
+
+    def reply(self, number: int) -> tuple:
+        """The reply to request `number` (replies before it are kept for their own wait)."""
+        while number not in self._replies:
+            if number < self._received:
+                raise OffloadLost("its batch was dropped (the query was attached again)")
+            if not self.alive:
+                raise self._lost(None)
+            try:
+                while not self.conn.poll(_POLL_SECONDS):
+                    if not self.process.is_alive():
+                        raise EOFError
+                reply = self.conn.recv()
+            except (EOFError, OSError) as err:
+                raise self._lost(err) from None
+            if self._received in self._dropped:
+                self._dropped.discard(self._received)
+            else:
+                self._replies[self._received] = reply
+            self._received += 1
+        return self._replies.pop(number)
+
+    def drop(self, number: int) -> None:
+        """Its reply will not be waited for."""
+        if self._replies.pop(number, None) is None and number >= self._received:
+            self._dropped.add(number)
+
+    def _lost(self, err: BaseException | None) -> OffloadLost:
+        if self.alive:
+            self.alive = False
+            self.process.join(1.0)
+            log.error("query worker process %d (pid %s) exited (exit code %s)%s: its queries are restored "
+                      "from their changelogs and go on in a new worker", self.index, self.process.pid,
+                      self.process.exitcode, f": {err}" if err else "")
+        return OffloadLost(f"the worker process computing it (pid {self.process.pid}) exited with code "
+                           f"{self.process.exitcode}")
+
+    def close(self) -> None:
+        self.alive = False
+        self.conn.close()
+        self.process.join(2.0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(2.0)
+
+
+@dataclass
+class _Attached:
+    """A query as the pool runs it: its key in the workers, which worker runs which partition."""
+
+    key: int
+    workers: dict[int, _Worker]  # input partition -> worker
+    outstanding: set[tuple[_Worker, int]] = field(default_factory=set)
+
+
+class WorkerPool:
+    """Runs persistent queries' batches in `size` worker processes (an Offload for PersistentQuery)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["server.workers"])  # forks start with the engine imported
+        self._workers: list[_Worker | None] = [None] * size
+        self._attached: dict[int, _Attached] = {}  # id(query) -> how it runs
+        self._keys = itertools.count()
+        self._placed = itertools.count()  # spreads queries over the workers
+
+    def pids(self) -> list[int]:
+        """The live worker processes (for operators and tests)."""
+        return [w.process.pid for w in self._workers if w is not None and w.alive]
+
+    def workers_of(self, query: PersistentQuery) -> dict[int, int]:
+        """Input partition -> pid of the worker computing it."""
+        attached = self._attached.get(id(query))
+        return {} if attached is None else {p: w.process.pid for p, w in attached.workers.items()}
+
+    def _worker(self, index: int) -> _Worker:
+        worker = self._workers[index]
+        if worker is None or not worker.alive:
+            if worker is not None:
+                worker.close()
+            worker = self._workers[index] = _Worker(self._context, index,
+                                                    logging.getLogger().getEffectiveLevel())
+        return worker
+
+    # -- the Offload protocol --------------------------------------------------------------------------
+
+    def attach(self, query: PersistentQuery) -> None:
+        """Start computing for `query` from its state as it is now (restored from the log)."""
+        self.detach(query)
+        first = next(self._placed)
+        stateful = query.processor is not None
+        slots = {p: (first if stateful else first + p) % self.size for p in range(query.partitions)}
+        workers = {p: self._worker(slot) for p, slot in slots.items()}
+        key = next(self._keys)
+        message = {"inputs": query.plan_inputs, "sql": query.sql, "query_id": query.query_id,
+                   "sink": query.sink, "throw": query.throw_on_invalid_timestamp,
+                   "service_id": query.service_id,
+                   "partitions": {query.source_topic: query.partitions,
+                                  query.sink.topic: query.log.topic_config(query.sink.topic).partitions},
+                   "state": query.processor.held_state() if stateful else None}
+        distinct = {id(w): w for w in workers.values()}.values()
+        numbers = [(w, w.request(("attach", key, message))) for w in distinct]
+        for worker, number in numbers:
+            self._check(worker.reply(number))
+        if stateful:
+            query.processor.drop_state()  # the worker holds it now
+        self._attached[id(query)] = _Attached(key, workers)
+
+    def submit(self, query: PersistentQuery, partition: int, batch: RecordBatch
+               ) -> tuple[_Worker, int, PersistentQuery]:
+        attached = self._attached.get(id(query))
+        if attached is None:
+            raise OffloadLost("the query is not attached to a worker")
+        worker = attached.workers[partition]
+        if not worker.alive or self._workers[worker.index] is not worker:
+            raise OffloadLost(f"the worker process computing it (pid {worker.process.pid}) exited")
+        number = worker.request(("run", attached.key, partition, batch))
+        attached.outstanding.add((worker, number))
+        return worker, number, query
+
+    def collect(self, ticket: tuple[_Worker, int, PersistentQuery]) -> Sequence[Write]:
+        worker, number, query = ticket
+        attached = self._attached.get(id(query))
+        if attached is not None:
+            attached.outstanding.discard((worker, number))
+        writes, errors = self._check(worker.reply(number))
+        query.errors += errors  # processing errors (poison records) count on the query
+        return writes
+
+    def detach(self, query: PersistentQuery) -> None:
+        attached = self._attached.pop(id(query), None)
+        if attached is None:
+            return
+        for worker, number in attached.outstanding:
+            worker.drop(number)
+        for worker in {id(w): w for w in attached.workers.values()}.values():
+            if worker.alive:
+                try:
+                    worker.drop(worker.request(("detach", attached.key)))
+                except OffloadLost:
+                    pass  # gone with the worker
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check(reply: tuple) -> Any:
+        """A reply's result, after emitting the log records the worker kept; raises what the worker raised."""
+        status, result, records = reply
+        for record in records:
+            logger = logging.getLogger(record["name"])
+            if logger.isEnabledFor(record["levelno"]):
+                logger.handle(logging.makeLogRecord(record))
+        if status == "error":
+            raise result
+        return result
+
+    def close(self) -> None:
+        for worker in self._workers:
+            if worker is not None:
+                worker.close()
+        self._workers = [None] * self.size
+        self._attached.clear()
