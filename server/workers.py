@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ksql.engine.log import RecordBatch, TopicConfig
+from ksql.engine.log import RecordBatch, TopicConfig, encode_batch
 from ksql.engine.log.ownership import OwnAll
 from ksql.engine.query import OffloadLost, PersistentQuery, PlanInputs, Write
 
@@ -90,12 +90,11 @@ class _BatchLog:
         return self.batch
 
     def append_batch(self, topic: str, partition: int, batch: RecordBatch) -> range:
-        self.writes.append(("batch", topic, partition, batch))
+        self.writes.append(("batch", topic, partition, encode_batch(batch)))  # encoded here, not in the server
         return range(len(batch))
 
     def append(self, topic: str, partition: int, records: list) -> range:
-        self.writes.append(("records", topic, partition, list(records)))
-        return range(len(records))
+        return self.append_batch(topic, partition, RecordBatch.of(records))
 
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         if self.batch is not None:  # a query's start-up commits mean nothing here

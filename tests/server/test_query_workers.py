@@ -252,3 +252,13 @@ def test_sigkill_of_a_worker_and_of_the_server_loses_and_duplicates_nothing(tmp_
             assert len(acked) > 2000
     finally:
         server.kill()
+
+
+def test_a_batch_encoded_by_a_worker_is_what_the_journal_and_the_log_would_write() -> None:
+    """The journal writes a worker's encoded payload as its rows: the two encodings must be one."""
+    from ksql.engine.log import RecordBatch, encode_batch
+    from server.txlog import _encode_rows, _rows_of
+
+    batch = RecordBatch([b"k", None, b""], [b'{"V":1}', b"", None], [5, -1, 2**40],
+                        [(), (("h", b"x"), ("n", None)), ()])
+    assert encode_batch(batch).payload == _encode_rows(_rows_of(batch))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .base import (
     NO_HEADERS,
     CorruptLogError,
+    EncodedBatch,
     Header,
     InvalidTopicError,
     Log,
@@ -20,7 +21,7 @@ from .base import (
     TopicExistsError,
     UnknownTopicError,
 )
-from .embedded import FSYNC_POLICIES, EmbeddedLog
+from .embedded import FSYNC_POLICIES, EmbeddedLog, encode_batch
 from .memory import MemoryLog
 from .ownership import OwnAll, Ownership
 from .partitioner import default_partition, murmur2
@@ -38,6 +39,7 @@ def open_log(path: str | None, fsync: str = "always", **options) -> Log:
 __all__ = [
     "CorruptLogError",
     "EmbeddedLog",
+    "EncodedBatch",
     "FSYNC_POLICIES",
     "Header",
     "InvalidTopicError",
@@ -57,6 +59,7 @@ __all__ = [
     "TopicExistsError",
     "UnknownTopicError",
     "default_partition",
+    "encode_batch",
     "murmur2",
     "open_log",
 ]

@@ -91,6 +91,20 @@ class RecordBatch:
                                           strict=True)]
 
 
+class EncodedBatch(RecordBatch):
+    """A RecordBatch that also carries its records in the embedded log's record encoding, made where
+    the batch was made (a worker process): the embedded log and the transaction journal write
+    `payload` as it is instead of encoding every record again in the server process."""
+
+    __slots__ = ("payload", "max_timestamp")
+
+    def __init__(self, batch: RecordBatch, payload: bytes, max_timestamp: int) -> None:
+        super().__init__(batch.keys, batch.values, batch.timestamps, batch.headers, batch.offsets,
+                         batch.partition)
+        self.payload = payload
+        self.max_timestamp = max_timestamp
+
+
 @dataclass(frozen=True)
 class TopicConfig:
     """A topic's settings. retention_ms / retention_bytes of -1 mean unlimited."""

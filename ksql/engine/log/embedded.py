@@ -70,6 +70,7 @@ from urllib.parse import quote
 from .base import (
     NO_HEADERS,
     CorruptLogError,
+    EncodedBatch,
     Log,
     LogClosedError,
     LogError,
@@ -196,6 +197,17 @@ def _encode_columns(batch: RecordBatch) -> tuple[bytes, int]:
         if h:
             ap(_encode_headers(h))
     return b"".join(parts), max(timestamps)
+
+
+def encode_batch(batch: RecordBatch) -> EncodedBatch:
+    """`batch` with its records encoded as append_batch() writes them (see EncodedBatch)."""
+    if not len(batch):
+        return EncodedBatch(batch, b"", 0)
+    try:
+        payload, max_ts = _encode_columns(batch)
+    except (struct.error, TypeError, AttributeError, UnicodeEncodeError, ValueError) as e:
+        raise _bad_records("the log", batch.partition, e) from e
+    return EncodedBatch(batch, payload, max_ts)
 
 
 def _bad_records(topic: str, partition: int, e: Exception) -> TypeError:
@@ -962,6 +974,8 @@ class EmbeddedLog(Log):
         n = len(batch.keys)
         if n == 0:
             return range(0)
+        if isinstance(batch, EncodedBatch):
+            return self._append(p, topic, n, batch.payload, batch.max_timestamp)
         try:
             payload, max_ts = _encode_columns(batch)
         except (struct.error, TypeError, AttributeError, UnicodeEncodeError, ValueError) as e:
