@@ -333,6 +333,9 @@ class TransactionalLog(Log):
     def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> Any:
         return self.inner.read_batch(topic, partition, offset, max_records)
 
+    def read_undecoded(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> Any:
+        return self.inner.read_undecoded(topic, partition, offset, max_records)
+
     def create_topic(self, name: str, config: TopicConfig = _DEFAULT_TOPIC) -> None:
         self.inner.create_topic(name, config)
 

@@ -34,11 +34,15 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+import os
 import pickle
+import queue
+import threading
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from ksql.engine.log import RecordBatch, TopicConfig, encode_batch
@@ -140,8 +144,9 @@ def _build(message: dict[str, Any]) -> _Task:
     return _Task(query, batch_log)
 
 
-def _run(task: _Task, partition: int, batch: RecordBatch) -> tuple[list[Write], int]:
+def _run(task: _Task, partition: int, batch: Any) -> tuple[list[Write], int]:
     """The writes the query makes of one batch, and how many processing errors it logged."""
+    batch = batch.decoded()  # read undecoded by the server: decoding is part of the work done here
     task.log.batch, task.log.writes = batch, []
     errors = task.query.errors
     try:
@@ -160,12 +165,18 @@ def _picklable(err: BaseException) -> BaseException:
 
 
 def serve(conn: Connection, log_level: int) -> None:
-    """A worker's loop: one reply per request, in order, until the server closes the pipe (or dies)."""
+    """A worker's loop: one reply per request, in order, until the server closes the pipe (or dies).
+
+    Replies go out from a thread of their own, so this loop keeps taking requests while a large
+    reply waits for the server to read it: the server may be sending the next request at that
+    moment, and with both sides blocked on a full pipe neither would ever go on."""
     capture = _LogCapture()
     capture.setFormatter(logging.Formatter())
     root = logging.getLogger()
     root.handlers[:] = [capture]
     root.setLevel(log_level)
+    replies: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    threading.Thread(target=_send_replies, args=(conn, replies), name="ksql-worker-replies", daemon=True).start()
     tasks: dict[int, _Task] = {}
     while True:
         try:
@@ -182,10 +193,19 @@ def serve(conn: Connection, log_level: int) -> None:
             else:  # detach
                 tasks.pop(key, None)
                 reply = None
-            conn.send(("ok", reply, capture.take()))
+            replies.put(ForkingPickler.dumps(("ok", reply, capture.take())))
         except Exception as err:  # noqa: BLE001 - the server fails the query with it
             log.debug("worker request %s failed: %s", op, traceback.format_exc())
-            conn.send(("error", _picklable(err), capture.take()))
+            replies.put(ForkingPickler.dumps(("error", _picklable(err), capture.take())))
+
+
+def _send_replies(conn: Connection, replies: queue.SimpleQueue[bytes]) -> None:
+    while True:
+        reply = replies.get()
+        try:
+            conn.send_bytes(reply)
+        except OSError:
+            os._exit(0)  # the server is gone: so is the reason to run
 
 
 # -- in the server process ---------------------------------------------------------------------------
@@ -323,8 +343,7 @@ class WorkerPool:
             query.processor.drop_state()  # the worker holds it now
         self._attached[id(query)] = _Attached(key, workers)
 
-    def submit(self, query: PersistentQuery, partition: int, batch: RecordBatch
-               ) -> tuple[_Worker, int, PersistentQuery]:
+    def submit(self, query: PersistentQuery, partition: int, batch: Any) -> tuple[_Worker, int, PersistentQuery]:
         attached = self._attached.get(id(query))
         if attached is None:
             raise OffloadLost("the query is not attached to a worker")

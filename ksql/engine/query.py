@@ -88,8 +88,9 @@ class Offload(Protocol):
     def attach(self, query: PersistentQuery) -> None:
         """Start computing for `query` from its current (just restored) state."""
 
-    def submit(self, query: PersistentQuery, partition: int, batch: RecordBatch) -> Any:
-        """Hand over one input batch; returns a ticket for collect()."""
+    def submit(self, query: PersistentQuery, partition: int, batch: Any) -> Any:
+        """Hand over one input batch (a RecordBatch, or Log.read_undecoded's); returns a ticket for
+        collect()."""
 
     def collect(self, ticket: Any) -> Sequence[Write]:
         """The writes of a submitted batch, in order; raises what computing it raised."""
@@ -371,7 +372,8 @@ class PersistentQuery:
         if self.offload is None or self._submitted or self.state != RUNNING:
             return
         for partition in range(self.partitions):
-            batch = self._next_batch(self.source_topic, partition, max_records)
+            offset = self.log.committed(self.group, self.source_topic, partition) or 0
+            batch = self.log.read_undecoded(self.source_topic, partition, offset, max_records)  # decoded there
             if len(batch):
                 self._submitted.append((len(batch), self.offload.submit(self, partition, batch)))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .ownership import OwnAll, Ownership
 
@@ -53,6 +54,10 @@ class RecordBatch:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def decoded(self) -> RecordBatch:
+        """This batch (see Log.read_undecoded)."""
+        return self
 
     @classmethod
     def of(cls, records: Sequence[Record]) -> RecordBatch:
@@ -226,6 +231,12 @@ class Log(ABC):
         batch = RecordBatch.of(records)
         batch.partition = partition
         return batch
+
+    def read_undecoded(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> Any:
+        """read_batch(), or where a log can hand its records over as they are stored (the embedded
+        log's UndecodedBatch), those: for a reader that decodes them in another process. Either
+        has len() and decoded() (the RecordBatch)."""
+        return self.read_batch(topic, partition, offset, max_records)
 
     def append_batch(self, topic: str, partition: int, batch: RecordBatch) -> Sequence[int]:
         """append() of the batch's records (its offsets and partition are ignored)."""

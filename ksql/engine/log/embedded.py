@@ -199,6 +199,50 @@ def _encode_columns(batch: RecordBatch) -> tuple[bytes, int]:
     return b"".join(parts), max(timestamps)
 
 
+class UndecodedBatch:
+    """Records of one partition as the log stores them: runs of encoded records with the offset of
+    each run's first. Reading them costs no per-record slicing; decoded() builds the RecordBatch,
+    where the records are used (a worker process). Pickles as a few bytes objects."""
+
+    __slots__ = ("runs", "partition", "count")
+
+    def __init__(self, partition: int) -> None:
+        self.runs: list[tuple[bytes, int]] = []
+        self.partition = partition
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def decoded(self) -> RecordBatch:
+        out = RecordBatch([], [], [], [], range(0), self.partition)
+        for buf, first in self.runs:
+            _decode_columns(buf, 0, len(buf), first, first, len(buf), self.partition, out)
+        return out
+
+
+def _take_undecoded(
+    buf: bytes, pos: int, end: int, off: int, skip_below: int, limit: int, partition: int, out: UndecodedBatch
+) -> tuple[int, int, int]:
+    """_decode_records' contract, keeping the records encoded: only their lengths are read."""
+    unpack = _REC.unpack_from
+    start, first = pos, off
+    while pos < end and (limit > 0 or off < skip_below):
+        if off == skip_below:
+            start, first = pos, off
+        _, kl, vl, hc = unpack(buf, pos)
+        pos += _REC_SIZE + (kl if kl > 0 else 0) + (vl if vl > 0 else 0)
+        if hc:
+            _, pos = _decode_headers(buf, pos, hc)
+        if off >= skip_below:
+            limit -= 1
+        off += 1
+    if off > skip_below and off > first:
+        out.runs.append((buf[start:pos], first))
+        out.count += off - first
+    return limit, pos, off
+
+
 def encode_batch(batch: RecordBatch) -> EncodedBatch:
     """`batch` with its records encoded as append_batch() writes them (see EncodedBatch)."""
     if not len(batch):
@@ -1095,6 +1139,11 @@ class EmbeddedLog(Log):
         self._read(topic, partition, offset, max_records, _decode_columns, out)
         return out
 
+    def read_undecoded(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> UndecodedBatch:
+        out = UndecodedBatch(partition)
+        self._read(topic, partition, offset, max_records, _take_undecoded, out)
+        return out
+
     def _read(self, topic: str, partition: int, offset: int, max_records: int, decode, out) -> None:
         """Decode the records at offsets >= `offset` (at most max_records) with `decode` into `out`."""
         p = self._part(topic, partition)
@@ -1176,7 +1225,13 @@ class EmbeddedLog(Log):
                     pos, expected = self._skip_damage(p, seg, pos, expected, "CRC mismatch")
                     continue
                 end = rel + total
-                limit, stop, next_offset = decode(buf, rel + _HDR_SIZE, end, base, offset, limit, partition, out)
+                if decode is _take_undecoded and base >= offset and count <= limit:  # all of it, unread
+                    out.runs.append((buf[rel + _HDR_SIZE:end], base))
+                    out.count += count
+                    limit, stop, next_offset = limit - count, end, base + count
+                else:
+                    limit, stop, next_offset = decode(buf, rel + _HDR_SIZE, end, base, offset, limit, partition,
+                                                      out)
                 pos += total
                 expected = base + count
                 if stop < end:  # the limit was reached inside this batch
