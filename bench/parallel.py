@@ -9,7 +9,10 @@ gets its input topics written into its data directory beforehand, then runs
 
 each started from the earliest offset. Time runs from the CREATE statement
 until /clusterStatus reports no offset lag (every result committed). The
-workers are started by a small warm-up query before the clock starts.
+workers are started by a small warm-up query before the clock starts. Beside
+records/s it prints the CPU time the server process and its workers used per
+million records (from /proc): on a machine shared with other work, wall-clock
+rates move with the load, while the CPU split shows where the work runs.
 
     python bench/parallel.py [--records 200000] [--workers 0,2] [--fsync always]
 """
@@ -100,8 +103,36 @@ SCENARIOS = {
 }
 
 
-def run(workers: int, records: int, fsync: str) -> dict[str, float]:
-    """records/s of each scenario on a fresh server with `workers` worker processes."""
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by process `pid` and by its descendants still running
+    (the forkserver and the workers)."""
+    def cpu(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def children(p: int) -> list[int]:
+        found = []
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                found += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return found
+
+    descendants, todo = [], children(pid)
+    while todo:
+        child = todo.pop()
+        descendants.append(child)
+        todo += children(child)
+    return cpu(pid), sum(cpu(c) for c in descendants)
+
+
+def run(workers: int, records: int, fsync: str) -> dict[str, tuple[float, float, float]]:
+    """Per scenario on a fresh server with `workers` worker processes: records/s, and CPU seconds
+    of the server process and of its workers per million records."""
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
@@ -115,10 +146,14 @@ def run(workers: int, records: int, fsync: str) -> dict[str, float]:
                         "CREATE STREAM WARMED AS SELECT V FROM WARM;")
             server.wait_idle()  # the workers are up
             for name, (sql, queries) in SCENARIOS.items():
-                start = time.perf_counter()
+                start, (main_cpu, worker_cpu) = time.perf_counter(), _cpu_seconds(server.proc.pid)
                 server.ksql(sql)
                 server.wait_idle()
-                rates[name] = queries * records / (time.perf_counter() - start)
+                elapsed = time.perf_counter() - start
+                main_after, workers_after = _cpu_seconds(server.proc.pid)
+                millions = queries * records / 1e6
+                rates[name] = (queries * records / elapsed, (main_after - main_cpu) / millions,
+                               (workers_after - worker_cpu) / millions)
         finally:
             server.stop()
     return rates
@@ -132,8 +167,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; {args.records:,} records per query input; ksql.log.fsync={args.fsync}")
     for workers in (int(w) for w in args.workers.split(",")):
-        for name, rate in run(workers, args.records, args.fsync).items():
-            print(f"workers={workers}: {name}: {rate:,.0f} records/s")
+        for name, (rate, main_cpu, worker_cpu) in run(workers, args.records, args.fsync).items():
+            print(f"workers={workers}: {name}: {rate:,.0f} records/s; CPU s per million records: "
+                  f"server process {main_cpu:.2f}, workers {worker_cpu:.2f}")
 
 
 if __name__ == "__main__":
