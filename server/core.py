@@ -98,6 +98,7 @@ class KsqlServer:
     def start(self, background: bool = True) -> None:
         """Open the log, replay the command log, and (unless `background` is False, as for ksql-run, which
         calls run_until_idle() itself) keep the queries running on the runner thread."""
+        workers = query_workers(self.config)  # a bad value is refused before anything is opened
         self.log = self._open_log()
         properties = self.config.engine_properties
         self.engine = Engine(self.log, EngineConfig(properties=properties, service_id=self.service_id))
@@ -106,7 +107,6 @@ class KsqlServer:
         self.supervisor = QuerySupervisor(txlog, Backoff(
             self.config.get_int("ksql.query.retry.backoff.initial.ms", Backoff.initial_ms),
             self.config.get_int("ksql.query.retry.backoff.max.ms", Backoff.max_ms)))
-        workers = query_workers(self.config)
         if workers and isinstance(self.log, TransactionalLog):
             self.workers = WorkerPool(workers)
         count, failures = self.commands.replay(self.engine)

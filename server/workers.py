@@ -228,9 +228,10 @@ class _Worker:
 
     def request(self, message: tuple) -> int:
         """Send a request; its number, to wait for its reply with reply()."""
+        data = ForkingPickler.dumps(message)  # a message that does not pickle fails here, the pipe intact
         try:
-            self.conn.send(message)
-        except (OSError, ValueError) as err:
+            self.conn.send_bytes(data)
+        except OSError as err:
             raise self._lost(err) from None
         self._sent += 1
         return self._sent - 1

@@ -77,8 +77,8 @@ class OffloadLost(RuntimeError):
 
 
 # What a query's batch turns into, as the log calls that write it: ("batch", topic, partition,
-# RecordBatch) for append_batch, ("records", topic, partition, [Record]) for append, and
-# ("commit", group, -1, {(topic, partition): offset}) for commit.
+# RecordBatch) for append_batch (sink output, changelog records) and ("commit", group, -1,
+# {(topic, partition): offset}) for commit.
 Write = tuple[str, str, int, Any]
 
 
@@ -388,10 +388,8 @@ class PersistentQuery:
             for op, topic, partition, payload in self.offload.collect(ticket):
                 if op == "batch":
                     log.append_batch(topic, partition, payload)
-                elif op == "records":
-                    log.append(topic, partition, payload)
                 else:
-                    log.commit(topic, payload)
+                    log.commit(topic, payload)  # `topic` is the group
             total += n
         self.processed += total
         return total
