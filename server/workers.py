@@ -39,6 +39,7 @@ import pickle
 import queue
 import threading
 import traceback
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -114,7 +115,9 @@ class _LogCapture(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append({"name": record.name, "levelno": record.levelno, "levelname": record.levelname,
-                             "msg": record.getMessage(), "created": record.created,
+                             "msg": record.getMessage(), "created": record.created, "process": record.process,
+                             "pathname": record.pathname, "filename": record.filename, "module": record.module,
+                             "lineno": record.lineno, "funcName": record.funcName,
                              "exc_text": self.formatter.formatException(record.exc_info)
                              if record.exc_info and self.formatter else None})
 
@@ -287,6 +290,7 @@ class _Attached:
 
     key: int
     workers: dict[int, _Worker]  # input partition -> worker
+    load: list[int]  # the worker indexes it keeps busy: one for an aggregation, one per partition else
     outstanding: set[tuple[_Worker, int]] = field(default_factory=set)
 
 
@@ -300,7 +304,6 @@ class WorkerPool:
         self._workers: list[_Worker | None] = [None] * size
         self._attached: dict[int, _Attached] = {}  # id(query) -> how it runs
         self._keys = itertools.count()
-        self._placed = itertools.count()  # spreads queries over the workers
 
     def pids(self) -> list[int]:
         """The live worker processes (for operators and tests)."""
@@ -325,9 +328,15 @@ class WorkerPool:
     def attach(self, query: PersistentQuery) -> None:
         """Start computing for `query` from its state as it is now (restored from the log)."""
         self.detach(query)
-        first = next(self._placed)
         stateful = query.processor is not None
-        slots = {p: (first if stateful else first + p) % self.size for p in range(query.partitions)}
+        load = Counter(index for attached in self._attached.values() for index in attached.load)
+        slots: dict[int, int] = {}
+        for partition in range(query.partitions):
+            if stateful and slots:  # an aggregation's partitions share one state, in one worker
+                slots[partition] = slots[0]
+                continue
+            slots[partition] = min(range(self.size), key=lambda i: (load[i], i))  # the least busy
+            load[slots[partition]] += 1
         workers = {p: self._worker(slot) for p, slot in slots.items()}
         key = next(self._keys)
         message = {"inputs": query.plan_inputs, "sql": query.sql, "query_id": query.query_id,
@@ -342,7 +351,8 @@ class WorkerPool:
             self._check(worker.reply(number))
         if stateful:
             query.processor.drop_state()  # the worker holds it now
-        self._attached[id(query)] = _Attached(key, workers)
+        self._attached[id(query)] = _Attached(key, workers, sorted(set(slots.values())) if stateful
+                                              else list(slots.values()))
 
     def submit(self, query: PersistentQuery, partition: int, batch: Any) -> tuple[_Worker, int, PersistentQuery]:
         attached = self._attached.get(id(query))

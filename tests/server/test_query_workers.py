@@ -3,6 +3,7 @@ a stateless one, runs in its own OS process, and results stay exact when a worke
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -119,6 +120,33 @@ def test_a_killed_worker_is_replaced_and_results_stay_exact(server: KsqlServer) 
     now = _workers(server)
     assert killed not in {pid for partitions in now.values() for pid in partitions.values()}
     assert len(server.workers.pids()) == 2
+
+
+def test_poison_records_logged_by_workers_reach_the_processing_log(server: KsqlServer,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    server.engine.execute(SETUP, EARLIEST)
+    server.log.append("events", 0, [Record(b"k0", b"{not json", 1, [])])
+    _produce(server, range(100))
+    with caplog.at_level(logging.WARNING, logger="ksql.processing"):
+        _settle(server)
+    _check(server, list(range(100)))
+    skipped = [r for r in caplog.records if r.name == "ksql.processing" and "events" in r.getMessage()]
+    assert {r.getMessage().split(":")[0] for r in skipped} == {"CTAS_TOTALS_1", "CSAS_BIG_2"}
+    workers = _workers(server)
+    assert {r.process for r in skipped} == {workers["CTAS_TOTALS_1"][0], workers["CSAS_BIG_2"][0]} != {os.getpid()}
+
+
+def test_pause_and_resume(server: KsqlServer) -> None:
+    server.engine.execute(SETUP, EARLIEST)
+    _produce(server, range(100))
+    _settle(server)
+    server.engine.execute("PAUSE CTAS_TOTALS_1;")
+    _produce(server, range(100, 200))
+    server.run_until_idle()
+    assert server.engine.queries["CTAS_TOTALS_1"].lag() == 100
+    server.engine.execute("RESUME CTAS_TOTALS_1;")
+    _settle(server)
+    _check(server, list(range(200)))
 
 
 def test_terminate_and_drop_release_the_worker_task(server: KsqlServer) -> None:
