@@ -174,6 +174,25 @@ def hashable(value: object) -> object:
     return value
 
 
+def is_nested(t: SqlType) -> bool:
+    """Whether values of `t` are lists or dicts (ARRAY, MAP, STRUCT), which `hashable` must freeze."""
+    return isinstance(t, ArrayType | MapType | StructType)
+
+
+def thaw(value: object, t: SqlType) -> object:
+    """The value of type `t` that `hashable` froze: lists and dicts again, a STRUCT's fields in its order."""
+    if value is None:
+        return None
+    if isinstance(t, ArrayType):
+        return [thaw(v, t.item) for v in value]
+    if isinstance(t, MapType):
+        return {k: thaw(v, t.value) for k, v in value}
+    if isinstance(t, StructType):
+        fields = dict(value)
+        return {f.name: thaw(fields.get(f.name), f.type) for f in t.fields}
+    return value
+
+
 def primitive(name: str) -> SqlType | None:
     """The primitive type called `name` (any case, with synonyms), or None."""
     return _PRIMITIVES.get(name.upper())

@@ -9,6 +9,7 @@ Endpoints (ksqlDB's paths and JSON shapes):
     POST /close-query          end a push query
     GET  /info  /healthcheck  /clusterStatus  /status  /status/{commandId}
     GET  /is_valid_property/{name}  /v1/metadata  /v1/metadata/id  /chc/live  /chc/ready
+    GET  /metrics              Prometheus' text format: queries, requests, latencies (see server.metrics)
     POST /ksql/terminate       end every query, drop every source (deleting topics matching deleteTopicList)
     POST /lag                  a lag report from another server of the cluster (acknowledged)
     WS   /ws/query             push queries over a WebSocket
@@ -28,6 +29,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -58,6 +60,7 @@ from server.http import (
     read_body,
     refuse_unknown_properties,
 )
+from server.metrics import RequestMetrics
 
 log = logging.getLogger("ksql.server")
 
@@ -235,6 +238,12 @@ def create_app(server: KsqlServer) -> Any:
                      "the /lag request")
         return JSONResponse({"isOk": True}, media_type=_media(request))
 
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        """Prometheus' text exposition format (names in server.metrics)."""
+        body = await in_worker(request, server.metrics.exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/status")
     async def status_all(request: Request) -> Response:
         return JSONResponse({"commandStatuses": {k: v["status"] for k, v in server.statuses.items()}},
@@ -254,11 +263,12 @@ def create_app(server: KsqlServer) -> Any:
     app.mount(SCHEMA_REGISTRY_PATH, registry)
     users = users_from_config(server.config)
     if users is None:
-        return ErrorGuard(with_cors(app, server.config))
+        return RequestMetrics(ErrorGuard(with_cors(app, server.config)), app.routes, server.metrics)
     roles = frozenset(r.strip() for r in str(server.config.get("authentication.roles", "")).split(",")
                       if r.strip())
     realm = str(server.config.get("authentication.realm", "KsqlServer"))
-    return ErrorGuard(with_cors(BasicAuthMiddleware(app, users, realm, roles), server.config))
+    return RequestMetrics(ErrorGuard(with_cors(BasicAuthMiddleware(app, users, realm, roles), server.config)),
+                          app.routes, server.metrics)
 
 
 async def internal_error(request: Request, err: Exception) -> Response:

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+from ksql.engine.bulk_load import collector_paused
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import Engine, EngineConfig, StatementResult
 from ksql.engine.log import CorruptLogError, Log, LogError, LogLockedError, Record, open_log
@@ -43,6 +44,7 @@ from server.cluster import DEFAULT_INTERVAL_MS, INTERVAL_PROPERTY, Heartbeats, M
 from server.config import ServerConfig
 from server.engine_lock import EngineLock
 from server.group_commit import GroupCommitter
+from server.metrics import ServerMetrics
 from server.runner import Runner
 from server.supervisor import Backoff, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
@@ -92,6 +94,7 @@ class KsqlServer:
         self.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "ksql-py:" + config.data_dir))
         self.host = advertised_host(config)
         self.commits = GroupCommitter(self._writing_log)
+        self.metrics = ServerMetrics(self)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -109,7 +112,8 @@ class KsqlServer:
             self.config.get_int("ksql.query.retry.backoff.max.ms", Backoff.max_ms)))
         if workers and isinstance(self.log, TransactionalLog):
             self.workers = WorkerPool(workers)
-        count, failures = self.commands.replay(self.engine)
+        with collector_paused():  # replay restores every query's state in bulk
+            count, failures = self.commands.replay(self.engine)
         self.replay_failures = [(c.statement, error) for c, error in failures]
         log.info("replayed %d commands (%d failed); %d persistent queries running", count, len(failures),
                  len(self.engine.queries))
@@ -140,8 +144,17 @@ class KsqlServer:
             except LogError as err:
                 raise KsqlError(str(err)) from None
         fsync = str(self.config.get("ksql.log.fsync", "always"))
+        # the cleaner of compacted topics, under Kafka's broker property names
+        cleaner_interval_ms = self.config.get_int("log.cleaner.backoff.ms", 15_000)
+        ratio = str(self.config.get("log.cleaner.min.cleanable.ratio", "0.5"))
         try:
-            inner = open_log(self.config.data_dir, fsync=fsync)
+            dirty_ratio = float(ratio)
+        except ValueError:
+            raise KsqlError(f"Invalid value for log.cleaner.min.cleanable.ratio: '{ratio}'. It must be a "
+                            "number between 0 and 1.") from None
+        try:
+            inner = open_log(self.config.data_dir, fsync=fsync, cleaner_interval_ms=cleaner_interval_ms,
+                             min_cleanable_dirty_ratio=dirty_ratio)
         except LogLockedError:
             raise KsqlError(f"The data directory {self.config.data_dir} is in use by another server") from None
         except ValueError as err:
@@ -287,7 +300,7 @@ class KsqlServer:
 
     def start_push_query(self, stmt: ast.SelectStatement, properties: dict[str, Any],
                          resume: dict[int, int] | None = None) -> TransientQuery:
-        with self.lock:
+        with self.metrics.push_latency.time(), self.lock:
             query = self.push.start(self._engine(), stmt, properties, resume, self.push_buffer_rows)
         if self.runner is not None:
             self.runner.wake()
@@ -300,9 +313,10 @@ class KsqlServer:
         the lock. Answering it reads the log (a stream's topic, as push queries do) or the table's view
         under the view's own locks (its DuckDB mirror filled in bulk there): however long that takes,
         it holds up neither the runner nor other requests."""
-        with self.lock:
-            plan = self._engine().plan_pull_query(stmt.text, properties)
-        return plan.run()
+        with self.metrics.pull_latency.time():
+            with self.lock:
+                plan = self._engine().plan_pull_query(stmt.text, properties)
+            return plan.run()
 
     def query_lags(self) -> dict[str, dict[str, Any]]:
         """Per persistent query: how many input records it has not processed yet."""

@@ -366,6 +366,9 @@ class TransactionalLog(Log):
     def partitions(self, topic: str) -> int:
         return self.inner.partitions(topic)
 
+    def size_bytes(self, topic: str) -> int | None:
+        return self.inner.size_bytes(topic)
+
     def enforce_retention(self, now_ms: int | None = None) -> None:
         self.inner.enforce_retention(now_ms)
 

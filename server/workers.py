@@ -48,6 +48,8 @@ from typing import Any
 
 from ksql.engine.log import RecordBatch, TopicConfig, encode_batch
 from ksql.engine.log.ownership import OwnAll
+from ksql.engine.metrics import QueryMetrics
+from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.query import OffloadLost, PersistentQuery, PlanInputs, Write
 
 log = logging.getLogger("ksql.server.workers")
@@ -138,23 +140,35 @@ def _build(message: dict[str, Any]) -> _Task:
 
     inputs: PlanInputs = message["inputs"]
     batch_log = _BatchLog(dict(message["partitions"]))
+    topic, include_rows = message["processing_log"]
     query = PersistentQuery(message["query_id"], message["sql"], inputs.plan(default_registry()), message["sink"],
                             batch_log, throw_on_invalid_timestamp=message["throw"],  # type: ignore[arg-type]
-                            service_id=message["service_id"], plan_inputs=inputs)
+                            service_id=message["service_id"], plan_inputs=inputs,
+                            processing_log=ProcessingLog(topic, include_rows))
     if message["state"] is not None:
         assert query.processor is not None
         query.processor.put_state(message["state"])
     return _Task(query, batch_log)
 
 
-def _run(task: _Task, partition: int, batch: Any) -> tuple[list[Write], int]:
-    """The writes the query makes of one batch, and how many processing errors it logged."""
+@dataclass
+class _Done:
+    """What a batch came to in a worker: the writes, and what the query counted on the way."""
+
+    writes: list[Write]
+    errors: int  # expression errors (PersistentQuery.errors)
+    traffic: tuple[int, int, int, int]  # records and bytes read, records and bytes written
+
+
+def _run(task: _Task, partition: int, batch: Any) -> _Done:
     batch = batch.decoded()  # read undecoded by the server: decoding is part of the work done here
+    query = task.query
     task.log.batch, task.log.writes = batch, []
-    errors = task.query.errors
+    query.errors, query.metrics = 0, QueryMetrics()
     try:
-        task.query._poll_partition(partition, len(batch))
-        return task.log.writes, task.query.errors - errors
+        query._poll_partition(partition, len(batch))
+        m = query.metrics
+        return _Done(task.log.writes, query.errors, (m.records_in, m.bytes_in, m.records_out, m.bytes_out))
     finally:
         task.log.batch, task.log.writes = None, []
 
@@ -196,10 +210,13 @@ def serve(conn: Connection, log_level: int) -> None:
             else:  # detach
                 tasks.pop(key, None)
                 reply = None
-            replies.put(ForkingPickler.dumps(("ok", reply, capture.take())))
+            status = "ok"
         except Exception as err:  # noqa: BLE001 - the server fails the query with it
             log.debug("worker request %s failed: %s", op, traceback.format_exc())
-            replies.put(ForkingPickler.dumps(("error", _picklable(err), capture.take())))
+            status, reply = "error", _picklable(err)
+        # the skipped records it reported, also those of a failed batch (as a failed poll's are)
+        reported = tasks[key].query.reporter.hand_over() if op == "run" and key in tasks else None
+        replies.put(ForkingPickler.dumps((status, reply, capture.take(), reported)))
 
 
 def _send_replies(conn: Connection, replies: queue.SimpleQueue[bytes]) -> None:
@@ -342,6 +359,7 @@ class WorkerPool:
         message = {"inputs": query.plan_inputs, "sql": query.sql, "query_id": query.query_id,
                    "sink": query.sink, "throw": query.throw_on_invalid_timestamp,
                    "service_id": query.service_id,
+                   "processing_log": (query.reporter.topic, query.reporter.include_rows),
                    "partitions": {query.source_topic: query.partitions,
                                   query.sink.topic: query.log.topic_config(query.sink.topic).partitions},
                    "state": query.processor.held_state() if stateful else None}
@@ -370,9 +388,14 @@ class WorkerPool:
         attached = self._attached.get(id(query))
         if attached is not None:
             attached.outstanding.discard((worker, number))
-        writes, errors = self._check(worker.reply(number))
-        query.errors += errors  # processing errors (poison records) count on the query
-        return writes
+        done: _Done = self._check(worker.reply(number), query)
+        query.errors += done.errors
+        records_in, bytes_in, records_out, bytes_out = done.traffic
+        if records_in:
+            query.metrics.read(records_in, bytes_in)
+        if records_out:
+            query.metrics.wrote(records_out, bytes_out)
+        return done.writes
 
     def detach(self, query: PersistentQuery) -> None:
         attached = self._attached.pop(id(query), None)
@@ -390,9 +413,12 @@ class WorkerPool:
     # -- helpers ---------------------------------------------------------------------------------------
 
     @staticmethod
-    def _check(reply: tuple) -> Any:
-        """A reply's result, after emitting the log records the worker kept; raises what the worker raised."""
-        status, result, records = reply
+    def _check(reply: tuple, query: PersistentQuery | None = None) -> Any:
+        """A reply's result, after emitting the log records the worker kept and handing the query's
+        processing-log entries to the server's; raises what the worker raised."""
+        status, result, records, reported = reply
+        if reported is not None and query is not None:
+            query.reporter.take_in(*reported)
         for record in records:
             logger = logging.getLogger(record["name"])
             if logger.isEnabledFor(record["levelno"]):

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ksql.engine.log import Log, LogError, Record, TopicConfig
+from ksql.engine.log import COMPACTED_SEGMENT_BYTES, Log, LogError, Record, TopicConfig
 from ksql.engine.schema import ROWPARTITION, ROWTIME
 from ksql.engine.state_codec import StateFormatError, decode, encode, tag, untag
 from ksql.errors import KsqlError
@@ -34,7 +34,7 @@ from ksql.parser import ast
 from ksql.planner.aggregation import AggregatePlan
 from ksql.planner.analysis import RAW_HEADERS, RAW_NULL
 from ksql.planner.expressions import compile_batch, compile_projection
-from ksql.types import BOOLEAN
+from ksql.types import BOOLEAN, hashable, is_nested, thaw
 
 log = logging.getLogger("ksql.processing")
 
@@ -43,6 +43,11 @@ _CHECKPOINT = encode(["C"])
 
 class ChangelogError(KsqlError):
     """The changelog could not be read at all: the query cannot know its state."""
+
+
+def changelog_config() -> TopicConfig:
+    """A state changelog is compacted, as Kafka Streams' are: restart time grows with state, not history."""
+    return TopicConfig(partitions=1, cleanup_policy="compact", segment_bytes=COMPACTED_SEGMENT_BYTES)
 
 
 def changelog_topic(service_id: str, query_id: str) -> str:
@@ -91,6 +96,11 @@ class AggregateProcessor:
         self.post = compile_projection(None, list(plan.key_exprs) + list(plan.value_exprs) + [having],
                                        plan.agg_scope, plan.registry, on_error)
         self.nk, self.nv = len(plan.key_exprs), len(plan.value_exprs)
+        # ARRAY and STRUCT group keys (and source table keys) are kept frozen by `hashable` in the
+        # state's dict keys, and thawed back to lists and dicts for results
+        self.group_types = [c.type for c in plan.agg_scope.columns[:self.k]]
+        self.freeze_groups = any(map(is_nested, self.group_types))
+        self.freeze_source_keys = self.is_table and any(is_nested(c.type) for c in plan.source.schema.key)
         # per aggregate: add, undo, first argument slot, argument count (the hot loop's dispatch)
         self._ops = [(spec.add, spec.undo, lo, hi - lo)
                      for spec, (lo, hi) in zip(self.specs, self.arg_slices, strict=True)]
@@ -120,6 +130,8 @@ class AggregateProcessor:
             src_key = p[self.srckey_slice[0]:self.srckey_slice[1]]
             if any(v is None for v in src_key):
                 continue
+            if self.freeze_source_keys:
+                src_key = tuple(map(hashable, src_key))
             old = self.table_rows.get(src_key)
             new = None if p[self.null_i] or not p[self.pass_i] else p
             if new is None:
@@ -129,7 +141,7 @@ class AggregateProcessor:
             self.dirty_rows.add(src_key)
             if old is not None and new is not None and old[:self.k] == new[:self.k] and self.window is None:
                 # an update within one group is one change: undo and add, then a single output
-                self._update((new[:self.k], None, None), [(old, False), (new, True)], p[self.ts_i],
+                self._update((self._group_key(new), None, None), [(old, False), (new, True)], p[self.ts_i],
                              p[self.part_i], out)
                 continue
             if old is not None:
@@ -140,8 +152,16 @@ class AggregateProcessor:
             self._emit_closed(out)
         return out
 
+    def _group_key(self, p: tuple) -> tuple:
+        """The group key of a pre-row, as the state's dict keys hold it."""
+        return tuple(map(hashable, p[:self.k])) if self.freeze_groups else p[:self.k]
+
+    def _key_columns(self, key: tuple) -> tuple:
+        """The group key's values as results carry them (the inverse of _group_key)."""
+        return tuple(map(thaw, key, self.group_types)) if self.freeze_groups else key
+
     def _apply(self, p: tuple, adding: bool, ts: int, out: list, partition: int | None = None) -> None:
-        key = p[:self.k]
+        key = self._group_key(p)
         if all(v is None for v in key) or (self.k == 1 and key[0] is None):
             return
         partition = p[self.part_i] if partition is None else partition
@@ -237,7 +257,8 @@ class AggregateProcessor:
 
     def _aggregate_row(self, sk: tuple, accs: list) -> tuple:
         key, start, end = sk
-        return (*key, *[result(a) for result, a in zip(self._results, accs, strict=True)], start, end)
+        return (*self._key_columns(key), *[result(a) for result, a in zip(self._results, accs, strict=True)],
+                start, end)
 
     def _emit(self, sk: tuple, entry: list, ts: int, partition: int, out: list) -> None:
         row = self.post(self._aggregate_row(sk, entry[0]))
@@ -259,7 +280,8 @@ class AggregateProcessor:
 
     def _key_values(self, sk: tuple) -> tuple:
         """The output key of a state key whose state is gone (a merged-away session)."""
-        row = self.post((*sk[0], *[spec.result(spec.init()) for spec in self.specs], sk[1], sk[2]))
+        row = self.post((*self._key_columns(sk[0]), *[spec.result(spec.init()) for spec in self.specs], sk[1],
+                         sk[2]))
         return row[:self.nk]
 
     def _emit_closed(self, out: list) -> None:
@@ -343,7 +365,7 @@ class AggregateProcessor:
         the changelog has records but not one readable checkpoint (a changelog of another
         format): going on would count from a state that is not the one it had."""
         if not self.log.topic_exists(self.changelog):
-            self.log.create_topic(self.changelog, TopicConfig(partitions=1))
+            self.log.create_topic(self.changelog, changelog_config())
             return None
         positions = None
         pending: list[tuple[str, Any, Any]] = []
@@ -419,7 +441,7 @@ class AggregateProcessor:
             return self._decode_entry(tree)
         if kind == "T":
             row = _values(tree, self.row_width)
-            if row[self.srckey_slice[0]:self.srckey_slice[1]] != item or type(row[self.ts_i]) is not int \
+            if tuple(map(hashable, row[self.srckey_slice[0]:self.srckey_slice[1]])) != item or type(row[self.ts_i]) is not int \
                     or type(row[self.part_i]) is not int:
                 raise StateFormatError("a table row that does not match its key")
             return row
@@ -434,7 +456,8 @@ class AggregateProcessor:
         accs, passed, ts, pending = tree
         if not all(v is None or type(v) is int for v in (ts, pending)):
             raise StateFormatError("a state entry with a timestamp that is not an integer")
-        accs = [untag(acc) for acc in accs]
+        if not _UNTAGGED.issuperset(map(type, accs)):
+            accs = [untag(acc) for acc in accs]
         for spec, acc in zip(self.specs, accs, strict=True):
             if not spec.valid(acc):
                 raise StateFormatError(f"a {spec.name} accumulator of a foreign shape")
@@ -457,10 +480,15 @@ class AggregateProcessor:
             self.table_rows[key] = value
 
 
+_UNTAGGED = frozenset((str, int, float, bool, type(None)))  # values that are written as themselves
+
+
 def _values(tree: Any, n: int) -> tuple:
     """A tuple of n tagged values (a key, a row)."""
     if type(tree) is not list or len(tree) != n:
         raise StateFormatError(f"{n} values were expected")
+    if _UNTAGGED.issuperset(map(type, tree)):  # the usual case on restore: nothing to untag
+        return tuple(tree)
     return tuple(untag(v) for v in tree)
 
 

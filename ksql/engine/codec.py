@@ -16,6 +16,7 @@ from operator import itemgetter
 from ksql.engine.formats import FormatInfo
 from ksql.engine.log import Record, RecordBatch, default_partition
 from ksql.engine.metastore import DataSource, WindowInfo
+from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.schema import HEADER, HEADERS, LogicalSchema
 from ksql.engine.serde import create_serde
 from ksql.engine.serde.base import Column, Serde
@@ -102,8 +103,10 @@ def _rows_builder(n_keys: int, n_values: int):
 class RecordDecoder:
     """Decodes a source's records into rows, skipping (and logging) records it cannot read."""
 
-    def __init__(self, source: DataSource, query_id: str = "", throw_on_invalid_timestamp: bool = False):
+    def __init__(self, source: DataSource, query_id: str = "", throw_on_invalid_timestamp: bool = False,
+                 reporter: ProcessingLog | None = None):
         self.throw_on_invalid_timestamp = throw_on_invalid_timestamp  # ksql.timestamp.throw.on.invalid
+        self.reporter = reporter or ProcessingLog()  # where skipped records are reported
         self.source = source
         self.query_id = query_id
         schema = source.schema
@@ -173,6 +176,7 @@ class RecordDecoder:
         window = self.window
         null_values = [None] * self.n_values
         for rec in records:
+            target = "key"
             try:
                 key_bytes = rec.key
                 wbounds: tuple = (None, None)
@@ -182,10 +186,12 @@ class RecordDecoder:
                 key = key_de(key_bytes) if self.n_keys else []
                 if key is None:
                     key = [None] * self.n_keys
+                target = "value"
                 value = value_de(rec.value) if rec.value is not None else None
             except Exception as err:  # noqa: BLE001 - whatever the bytes make a serde raise is this record's fault
-                processing_log.warning("%s: skipped record at %s/%d offset %d: %s", self.query_id,
-                                       self.source.topic, rec.partition, rec.offset, failure_reason(err))
+                self.reporter.deserialization_error(self.query_id, self.source.topic, rec.partition, rec.offset,
+                                                    target, failure_reason(err),
+                                                    rec.key if target == "key" else rec.value)
                 continue
             if value is None:
                 values = null_values
@@ -203,12 +209,12 @@ class RecordDecoder:
                         raise KsqlError("Fatal user code error in TimestampExtractor callback for record "
                                         f"at {self.source.topic}/{rec.partition} offset {rec.offset}: "
                                         f"{err}") from None
-                    processing_log.warning("%s: skipped record with bad timestamp at offset %d: %s",
-                                           self.query_id, rec.offset, err)
+                    self.reporter.record_processing_error(
+                        self.query_id, f"skipped record with bad timestamp at offset {rec.offset}: {err}", row)
                     continue
                 if ts is None or ts < 0:
-                    processing_log.warning("%s: skipped record with invalid timestamp %s at offset %d",
-                                           self.query_id, ts, rec.offset)
+                    self.reporter.record_processing_error(
+                        self.query_id, f"skipped record with invalid timestamp {ts} at offset {rec.offset}", row)
                     continue
                 nk = self.n_keys + self.n_values
                 row = (*row[:nk], ts, *row[nk + 1:])
@@ -244,8 +250,9 @@ class RecordEncoder:
     """
 
     def __init__(self, sink: DataSource, partitions: int, query_id: str = "",
-                 null_key_when_all_null: bool = False):
+                 null_key_when_all_null: bool = False, reporter: ProcessingLog | None = None):
         schema = sink.schema
+        self.reporter = reporter or ProcessingLog()  # where dropped results are reported
         # a key copied from a null source key stays null, whatever the key format
         self.null_key_when_all_null = null_key_when_all_null and len(schema.key) > 1
         self.sink = sink
@@ -320,7 +327,8 @@ class RecordEncoder:
         for row in rows:
             ts = row[ts_slot] if ts_index is None else self.timestamp_of(row[ts_index])
             if ts_index is not None and (ts is None or ts < 0):
-                processing_log.warning("%s: dropped result with invalid timestamp %s", self.query_id, ts)
+                self.reporter.record_processing_error(self.query_id, f"dropped result with invalid timestamp {ts}",
+                                                      row[:ts_slot])
                 continue
             try:
                 key = list(row[:nk])
@@ -332,7 +340,7 @@ class RecordEncoder:
                     key_bytes = encode_window(key_bytes, window, row[wstart_slot], row[wstart_slot + 1])
                 value_bytes = None if row[-1] else value_ser(list(row[nk:ts_slot]))
             except Exception as err:  # noqa: BLE001 - a value no serde can write is this result's fault
-                processing_log.warning("%s: could not serialize a result: %s", self.query_id, failure_reason(err))
+                self.reporter.serialization_error(self.query_id, self.sink.topic, failure_reason(err), row[:ts_slot])
                 continue
             record = Record(key_bytes, value_bytes, ts, row[headers_slot])
             if single is not None:

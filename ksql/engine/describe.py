@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from ksql.engine import explain as explain_texts
 from ksql.engine import properties
 from ksql.engine.join import JoinQuery
 from ksql.engine.metastore import DataSource
+from ksql.engine.metrics import TopicTraffic, format_stats, latest
 from ksql.engine.query import PersistentQuery
 from ksql.engine.single_owner import SingleOwner
 from ksql.errors import KsqlError
 from ksql.parser import ast
+from ksql.planner.aggregation import AggregatePlan
+from ksql.planner.join import JoinPlan
 
 if TYPE_CHECKING:
     from ksql.engine.engine import Engine
@@ -66,6 +71,7 @@ def source_description(engine: Engine, source: DataSource, extended: bool) -> di
                 for q in sorted(ids) if q in engine.queries]
 
     config = engine.log.topic_config(source.topic) if engine.log.topic_exists(source.topic) else None
+    traffic = topic_traffic(engine, source) if extended else None
     return {
         "name": source.name,
         "windowType": source.window.kind if source.window else None,
@@ -74,8 +80,8 @@ def source_description(engine: Engine, source: DataSource, extended: bool) -> di
         "fields": [_field(c) for c in source.schema.key + source.schema.value],
         "type": source.kind,
         "timestamp": source.timestamp_column or "",
-        "statistics": "",
-        "errorStats": "",
+        "statistics": traffic.statistics() if traffic else "",
+        "errorStats": traffic.error_stats() if traffic else "",
         "extended": extended,
         "keyFormat": source.formats.key.name,
         "valueFormat": source.formats.value.name,
@@ -86,6 +92,65 @@ def source_description(engine: Engine, source: DataSource, extended: bool) -> di
         "queryOffsetSummaries": _offset_summaries(engine, source) if extended else [],
         "sourceConstraints": sorted(q for q in source.reader_query_ids),
     }
+
+
+def topic_traffic(engine: Engine, source: DataSource) -> TopicTraffic:
+    """What the persistent queries reading and writing `source` consumed, produced and failed on."""
+    traffic = TopicTraffic()
+    for query_id in sorted(source.reader_query_ids):
+        query = engine.queries.get(query_id)
+        if query is None:
+            continue
+        metrics, reporter = query.metrics, query.reporter
+        traffic.readers += 1
+        traffic.consumed += metrics.records_in
+        traffic.consumed_bytes += metrics.bytes_in
+        traffic.consumed_rate += metrics.rates()[0]
+        traffic.last_consumed_ms = latest(traffic.last_consumed_ms, metrics.last_in_ms)
+        traffic.failed += reporter.failures
+        traffic.last_failed_ms = latest(traffic.last_failed_ms, reporter.last_failure_ms)
+    for query_id in sorted(source.writer_query_ids):
+        query = engine.queries.get(query_id)
+        if query is None:
+            continue
+        metrics = query.metrics
+        traffic.writers += 1
+        traffic.produced += metrics.records_out
+        traffic.produced_rate += metrics.rates()[1]
+        traffic.last_produced_ms = latest(traffic.last_produced_ms, metrics.last_out_ms)
+    return traffic
+
+
+def query_statistics(query: Any) -> tuple[str, str]:
+    """A query's (statistics, errorStats) in ksqlDB's format: what it read and wrote, what it skipped."""
+    metrics, reporter = query.metrics, query.reporter
+    rate_in, rate_out = metrics.rates()
+    statistics = format_stats([("messages-per-sec", rate_in), ("total-messages", metrics.records_in),
+                               ("total-bytes", metrics.bytes_in), ("output-per-sec", rate_out),
+                               ("output-messages", metrics.records_out), ("output-bytes", metrics.bytes_out)],
+                              "last-message", latest(metrics.last_in_ms, metrics.last_out_ms))
+    errors = format_stats([("failed-messages", reporter.failures)], "last-failed", reporter.last_failure_ms)
+    return statistics, errors
+
+
+def partition_lags(engine: Engine, query: Any) -> list[tuple[str, int, int]]:
+    """(topic, partition, records not yet processed) for each source partition the query reads."""
+    inner = query.inner if isinstance(query, SingleOwner) else query
+    log = engine.log
+    if isinstance(inner, PersistentQuery):
+        inputs = [(inner.source_topic, inner.group, inner.partitions)]
+    elif isinstance(inner, JoinQuery):
+        inputs = [(leaf.source.topic, group, partitions) for leaf, _, partitions, group in inner.inputs]
+    else:
+        return []
+    lags = []
+    for topic, group, partitions in inputs:
+        if not log.topic_exists(topic):
+            continue
+        for p in range(partitions):
+            position = max(log.committed(group, topic, p) or 0, log.start_offset(topic, p))
+            lags.append((topic, p, max(log.end_offset(topic, p) - position, 0)))
+    return lags
 
 
 def _offset_summaries(engine: Engine, source: DataSource) -> list[dict[str, Any]]:
@@ -131,17 +196,29 @@ def _topic(engine: Engine, name: str, extended: bool) -> dict[str, Any]:
 
 
 def query_description(engine: Engine, query: Any) -> dict[str, Any]:
-    """ksqlDB's QueryDescription of a persistent query (EXPLAIN, SHOW QUERIES EXTENDED)."""
+    """ksqlDB's QueryDescription of a persistent query (EXPLAIN, SHOW QUERIES EXTENDED), with the query's
+    `statistics` and `errorStats` as DESCRIBE EXTENDED formats them."""
     sources = sorted(s.name for s in engine.metastore.sources.values() if query.query_id in s.reader_query_ids)
+    statistics, error_stats = query_statistics(query)
+    texts = plan_texts(engine, query.query_id, query.plan, query.sink.name, query.sink.topic)
     return {
         "id": query.query_id, "statementText": query.sql,
         "windowType": query.sink.window.kind if query.sink.window else None,
         "fields": [_field(c) for c in query.sink.schema.key + query.sink.schema.value],
-        "sources": sources, "sinks": [query.sink.name], "topology": "", "executionPlan": "",
+        "sources": sources, "sinks": [query.sink.name], **texts,
         "overriddenProperties": {}, "ksqlHostQueryStatus": {}, "queryType": "PERSISTENT",
         "queryErrors": list(query.query_errors),
-        "tasksMetadata": [], "state": query.state,
+        "tasksMetadata": [], "state": query.state, "statistics": statistics, "errorStats": error_stats,
     }
+
+
+def plan_texts(engine: Engine, query_id: str, plan: Any, sink_name: str | None, sink_topic: str | None
+               ) -> dict[str, str]:
+    """A query's `topology`, `executionPlan` and `logicalPlan` texts (see ksql.engine.explain)."""
+    return {"topology": explain_texts.topology(plan, sink_topic, "Aggregate-GroupBy-repartition",
+                                              "Aggregate-Aggregate-Materialize"),
+            "executionPlan": explain_texts.execution_plan(query_id, plan, sink_name),
+            "logicalPlan": explain_texts.logical_plan(plan, sink_name)}
 
 
 def show(engine: Engine, stmt: ast.Show) -> dict[str, Any]:
@@ -243,7 +320,8 @@ def describe_function(engine: Engine, stmt: ast.DescribeFunction) -> dict[str, A
 
 def explain(engine: Engine, stmt: ast.Explain) -> dict[str, Any]:
     if stmt.query_id is None:
-        raise KsqlError("EXPLAIN of a statement is not supported yet; EXPLAIN a running query's id.")
+        return {"@type": "queryDescription", "statementText": stmt.text, "warnings": [],
+                "queryDescription": _statement_description(engine, stmt.statement)}
     query = engine.queries.get(stmt.query_id) or engine.queries.get(stmt.query_id.upper())
     if query is None:
         raise KsqlError(f"Query with id:{stmt.query_id} does not exist, use SHOW QUERIES to view the full "
@@ -251,3 +329,31 @@ def explain(engine: Engine, stmt: ast.Explain) -> dict[str, Any]:
     description = query_description(engine, query)
     return {"@type": "queryDescription", "statementText": stmt.text, "warnings": [],
             "queryDescription": description}
+
+
+def _statement_description(engine: Engine, stmt: ast.Statement | None) -> dict[str, Any]:
+    """ksqlDB's QueryDescription of a statement that is planned, not run: a CREATE ... AS SELECT,
+    an INSERT INTO ... SELECT or a push query."""
+    if isinstance(stmt, ast.CreateAsSelect):
+        plan = engine.plan_query(stmt.query, stmt.name, stmt.kind)
+        sink_name, sink_topic, query_type = stmt.name, str(stmt.properties.get("KAFKA_TOPIC", stmt.name)), "PERSISTENT"
+    elif isinstance(stmt, ast.InsertInto):
+        target = engine.metastore.get(stmt.target)
+        if target is None:
+            raise KsqlError(f"{stmt.target} does not exist." + engine.metastore.case_hint(stmt.target))
+        plan = engine.plan_query(stmt.query, target.name, target.kind)
+        sink_name, sink_topic, query_type = target.name, target.topic, "PERSISTENT"
+    elif isinstance(stmt, ast.SelectStatement):
+        plan = engine.plan_query(dataclasses.replace(stmt.query, limit=None), "", "STREAM", transient=True)
+        sink_name, sink_topic, query_type = None, None, "PUSH"
+    else:
+        raise KsqlError("EXPLAIN takes a query id, or a CREATE ... AS SELECT, INSERT INTO ... SELECT or SELECT "
+                        "statement.")
+    window = getattr(plan, "window", None) if isinstance(plan, AggregatePlan) else None
+    sources = [leaf.source.name for leaf in plan.leaves] if isinstance(plan, JoinPlan) else [plan.source.name]
+    return {"id": "", "statementText": getattr(stmt, "text", ""),
+            "windowType": window.kind if window is not None else None,
+            "fields": [_field(c) for c in plan.schema.key + plan.schema.value], "sources": sorted(set(sources)),
+            "sinks": [sink_name] if sink_name else [], **plan_texts(engine, "", plan, sink_name, sink_topic),
+            "overriddenProperties": {}, "ksqlHostQueryStatus": {}, "queryType": query_type, "queryErrors": [],
+            "tasksMetadata": [], "state": None, "statistics": "", "errorStats": ""}

@@ -21,9 +21,11 @@ from ksql.engine.formats import (
 )
 from ksql.engine.inserts import insert_record
 from ksql.engine.join import JoinQuery
-from ksql.engine.log import InvalidTopicError, Log, Record, TopicConfig
+from ksql.engine.log import COMPACTED_SEGMENT_BYTES, InvalidTopicError, Log, Record, TopicConfig
 from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
+from ksql.engine.processing_log import ProcessingLog
+from ksql.engine.processing_log import setup as setup_processing_log
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery, PlanInputs
 from ksql.engine.schema import (
@@ -109,6 +111,8 @@ class Engine:
         self.statement_limits = StatementLimits.from_properties(self.config.properties)
         self.max_partitions = positive_property(self.config.properties, MAX_PARTITIONS, DEFAULT_MAX_PARTITIONS)
         self.max_replicas = positive_property(self.config.properties, MAX_REPLICAS, DEFAULT_MAX_REPLICAS)
+        self.processing_log = ProcessingLog.for_engine(self.config.properties, self.config.service_id)
+        setup_processing_log(self)
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -162,12 +166,21 @@ class Engine:
             progressed = 0
             for query in list(self.queries.values()):
                 progressed += query.poll()
+            progressed += self.processing_log.flush(self.log)  # queries may read the processing log
             total += progressed
             if not progressed:
                 break
         for view in self.views.values():
             view.catch_up(wait=False)  # a pull query catching it up right now reads the same records
+        self.processing_log.flush(self.log)  # what push queries reported (max_rounds=0 polls no query)
         return total
+
+    def create_internal_source(self, sql: str) -> None:
+        """Create a stream or table the server itself defines (the processing log's): not a statement
+        of the command log, so it takes no sequence number and shifts no query id."""
+        [stmt] = parse(sql)
+        assert isinstance(stmt, ast.CreateSource)
+        self._exec_CreateSource(stmt, {})
 
     def table_view(self, source: DataSource) -> TableView:
         """The materialized view of a table, created on first use and then kept current."""
@@ -227,7 +240,7 @@ class Engine:
         return f"{prefix}_{self._sequence - 1}"
 
     def _ensure_topic(self, name: str, partitions: int | None, replicas: int | None = None,
-                      create: bool = True) -> TopicConfig:
+                      create: bool = True, retention_ms: int = -1, cleanup_policy: str = "delete") -> TopicConfig:
         if self.log.topic_exists(name):
             existing = self.log.topic_config(name)
             if partitions is not None and existing.partitions != partitions:
@@ -243,7 +256,10 @@ class Engine:
                 "please re-run the statement providing the required 'PARTITIONS' configuration in the WITH "
                 "clause (and optionally 'REPLICAS'). For example: CREATE STREAM FOO (ID INT KEY, NAME "
                 "STRING) WITH (KAFKA_TOPIC='foo', PARTITIONS=2, REPLICAS=1, VALUE_FORMAT='JSON');")
-        config = TopicConfig(partitions=partitions or 1, replicas=replicas or 1)
+        # on the embedded log a compacted topic rolls small segments: the cleaner leaves the active one
+        segment_bytes = COMPACTED_SEGMENT_BYTES if "compact" in cleanup_policy and not self.log.distributed else -1
+        config = TopicConfig(partitions=partitions or 1, replicas=replicas or 1, retention_ms=retention_ms,
+                             cleanup_policy=cleanup_policy, segment_bytes=segment_bytes)
         if config.partitions > self.max_partitions:
             raise KsqlError(f"Cannot create topic '{name}' with {config.partitions} partitions: the limit is "
                             f"{self.max_partitions} ({MAX_PARTITIONS}). Give a smaller PARTITIONS in the WITH "
@@ -256,6 +272,27 @@ class Engine:
         except InvalidTopicError as err:  # a KAFKA_TOPIC the log cannot name: the statement's error
             raise KsqlError(str(err)) from None
         return config
+
+    def _topic_policy(self, props: dict, kind: str, windowed: bool, derived: bool) -> dict[str, Any]:
+        """retention_ms and cleanup_policy of a topic the statement creates, as ksqlDB sets them: a
+        table's topic is compacted (and, windowed, also deleted by time), a stream's is deleted by
+        time; RETENTION_MS sets the time. CLEANUP_POLICY may be given for CREATE STREAM / TABLE only."""
+        policy = "delete" if kind == "STREAM" else "compact,delete" if windowed else "compact"
+        if "CLEANUP_POLICY" in props:
+            if derived:
+                raise KsqlError("Invalid config variable in the WITH clause: CLEANUP_POLICY.\nThe CLEANUP_POLICY "
+                                "config is automatically inferred based on the type of source (STREAM or TABLE)."
+                                "\nUsers can't set the CLEANUP_POLICY config manually.")
+            given = str(props["CLEANUP_POLICY"]).strip().lower().replace(" ", "")
+            if given not in ("compact", "delete", "compact,delete", "delete,compact"):
+                raise KsqlError(f"Invalid value for CLEANUP_POLICY: {props['CLEANUP_POLICY']}. It must be one of "
+                                "'compact', 'delete' or 'compact,delete'.")
+            policy = given
+        retention = self._int_prop(props, "RETENTION_MS")
+        if retention is not None and retention < -1:
+            raise KsqlError(f"Invalid value for RETENTION_MS: {props['RETENTION_MS']}. It must be a "
+                            "non-negative number of milliseconds (or -1 for unlimited).")
+        return {"retention_ms": -1 if retention is None else retention, "cleanup_policy": policy}
 
     @staticmethod
     def _int_prop(props: dict, name: str) -> int | None:
@@ -413,7 +450,8 @@ class Engine:
         topic = str(props["KAFKA_TOPIC"])
         partitions = self._int_prop(props, "PARTITIONS")
         self._ensure_topic(topic, partitions, self._int_prop(props, "REPLICAS"),
-                           create=partitions is not None or self.config.create_missing_topics)
+                           create=partitions is not None or self.config.create_missing_topics,
+                           **self._topic_policy(props, stmt.kind, window is not None, derived=False))
         source = DataSource(
             name=stmt.name, kind=stmt.kind, schema=schema, topic=topic, formats=formats,
             timestamp_column=ts_col, timestamp_format=ts_fmt, window=window,
@@ -428,10 +466,16 @@ class Engine:
 
     # -- CREATE ... AS SELECT, INSERT INTO ... SELECT ----------------------------------------
 
-    def _plan_query(self, query: ast.Query, sink_name: str, kind: str
+    def plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False
+                   ) -> ProjectionPlan | AggregatePlan | JoinPlan:
+        """Plan a persistent query's SELECT: a projection, or an aggregation when it groups. A
+        `transient` one (EXPLAIN of a push query) need not project the source's key columns."""
+        return self._plan_query(query, sink_name, kind, transient)[0]
+
+    def _plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False
                     ) -> tuple[ProjectionPlan | AggregatePlan | JoinPlan, PlanInputs | None]:
-        """Plan a persistent query's SELECT: a projection, or an aggregation when it groups; with what
-        planning it took (None for a join), from which a worker process compiles the same plan."""
+        """plan_query(), with what planning took (None for a join), from which a worker process
+        compiles the same plan."""
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
@@ -454,7 +498,10 @@ class Engine:
             raise KsqlError("HAVING requires a GROUP BY clause.")
         elif query.emit == "FINAL":
             raise KsqlError("EMIT FINAL is only supported for windowed aggregations.")
-        inputs = PlanInputs(query, source, sink_name, aggregating, self.all_properties())
+        properties = self.all_properties()
+        if transient:
+            properties["ksql.new.query.planner.enabled"] = "true"
+        inputs = PlanInputs(query, source, sink_name, aggregating, properties)
         return inputs.plan(self.registry), inputs
 
     def _check_copartitioned(self, plan: JoinPlan) -> None:
@@ -525,7 +572,8 @@ class Engine:
             for qid in list(existing.writer_query_ids):
                 self._terminate(qid)
         self._ensure_topic(topic, partitions if "PARTITIONS" in props or not self.log.topic_exists(topic)
-                           else None, replicas)
+                           else None, replicas,
+                           **self._topic_policy(props, stmt.kind, sink.window is not None, derived=True))
         prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
         query_id = self._next_query_id(f"{prefix}_{stmt.name}")
         self.metastore.sources[stmt.name] = sink
@@ -542,7 +590,7 @@ class Engine:
         if isinstance(plan, JoinPlan):
             def join_query() -> JoinQuery:
                 return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                 service_id=self.config.service_id)
+                                 service_id=self.config.service_id, processing_log=self.processing_log)
 
             query = join_query()
             if self.log.distributed:  # its state spans all partitions: one server of a cluster runs it
@@ -553,7 +601,7 @@ class Engine:
         else:
             query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
                                     throw_on_invalid_timestamp=throw, service_id=self.config.service_id,
-                                    plan_inputs=inputs)
+                                    processing_log=self.processing_log, plan_inputs=inputs)
             plan.source.reader_query_ids.add(query_id)
         self.queries[query_id] = query
         sink.writer_query_ids.add(query_id)

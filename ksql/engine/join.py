@@ -15,20 +15,20 @@ are projected with the compiled select list. Semantics follow ksqlDB:
 
 from __future__ import annotations
 
-import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ksql.engine.codec import RecordDecoder, RecordEncoder
 from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
+from ksql.engine.metrics import QueryMetrics
+from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.schema import WINDOWEND, WINDOWSTART
 from ksql.parser import ast
 from ksql.planner.expressions import compile_batch, compile_projection
 from ksql.planner.join import JOIN_HEADERS, JOIN_TIME, JOIN_WINDOW, JoinPlan, JoinStep
 from ksql.types import hashable
-
-processing_log = logging.getLogger("ksql.processing")
 
 RUNNING, PAUSED, TERMINATED = "RUNNING", "PAUSED", "TERMINATED"
 DEFAULT_JOIN_GRACE_MS = 24 * 3600 * 1000
@@ -234,12 +234,15 @@ class JoinQuery:
     processor: None = None  # joins keep their state in memory (no changelog yet)
     service_id: str = "default_"
     query_errors: list[dict] = field(default_factory=list)  # recent failures (EXPLAIN's queryErrors)
+    processing_log: ProcessingLog | None = None  # the engine's, where skipped records are reported
 
     def __post_init__(self) -> None:
         self.group = f"_confluent-ksql-{self.service_id}query_{self.query_id}"
+        self.metrics = QueryMetrics()
+        self.reporter = (self.processing_log or ProcessingLog()).scoped()  # counts this query's failures
         self._build()
         sink_partitions = self.log.topic_config(self.sink.topic).partitions
-        self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id)
+        self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id, reporter=self.reporter)
         self._restore()
         start = {}
         for leaf, _, partitions, group in self.inputs:
@@ -258,7 +261,8 @@ class JoinQuery:
         self.inputs = []
         for i, leaf in enumerate(plan.leaves):
             partitions = self.log.topic_config(leaf.source.topic).partitions
-            self.inputs.append((leaf, RecordDecoder(leaf.source, self.query_id), partitions, f"{self.group}-{i}"))
+            self.inputs.append((leaf, RecordDecoder(leaf.source, self.query_id, reporter=self.reporter), partitions,
+                                f"{self.group}-{i}"))
         self.width = len(plan.scope.columns)
         self.null_rows = [(None,) * leaf.width for leaf in plan.leaves]
         self.window = plan.window
@@ -299,7 +303,7 @@ class JoinQuery:
 
     def _on_error(self, message: str) -> None:
         self.errors += 1
-        processing_log.warning("%s: %s", self.query_id, message)
+        self.reporter.record_processing_error(self.query_id, message)
 
     def recover(self) -> None:
         """Rebuild the join's state after a failed poll, as a restart does: fresh steps, then a
@@ -370,6 +374,7 @@ class JoinQuery:
     def poll(self, max_records: int = 5000) -> int:
         if self.state != RUNNING:
             return 0
+        started = time.perf_counter()
         arrivals, commits = self._read(max_records)
         if not commits:
             return 0
@@ -377,9 +382,11 @@ class JoinQuery:
         if out_rows:
             for partition, batch in self.encoder.encode(out_rows).items():
                 self.log.append(self.sink.topic, partition, batch)
+                self.metrics.wrote(len(batch), sum(len(r.key or b"") + len(r.value or b"") for r in batch))
         for group, offsets in commits:
             self.log.commit(group, offsets)
         self.processed += len(arrivals)
+        self.metrics.polled(time.perf_counter() - started)
         return len(arrivals)
 
     def _position(self, group: str, topic: str, partition: int) -> int:
@@ -397,6 +404,7 @@ class JoinQuery:
                 records = self.log.read(leaf.source.topic, p, offset, max_records)
                 if not records:
                     continue
+                self.metrics.read(len(records), sum(len(r.key or b"") + len(r.value or b"") for r in records))
                 for row in decoder.decode(records):
                     arrivals.append((row[len(leaf.source.schema.columns)], index, row))
                 offsets[(leaf.source.topic, p)] = records[-1].offset + 1
@@ -523,6 +531,8 @@ class TransientJoin(JoinQuery):
         self.query_id, self.sql, self.plan, self.log, self.earliest = query_id, "", plan, log, earliest
         self.state, self.processed, self.errors = RUNNING, 0, 0
         self.group = query_id
+        self.metrics = QueryMetrics()
+        self.reporter = ProcessingLog().scoped()
         self._build()
         self.tombstone_stage = compile_batch(None, list(plan.tombstone_exprs), plan.scope, plan.registry,
                                              self._on_error)

@@ -29,6 +29,7 @@ from typing import Protocol
 from ksql.engine.codec import RecordDecoder
 from ksql.engine.log import Log, LogError
 from ksql.engine.metastore import DataSource
+from ksql.engine.processing_log import ProcessingLog
 from ksql.errors import KsqlError
 
 # where a decoded row keeps its source offset: (..., timestamp, partition, offset, window start,
@@ -61,11 +62,11 @@ class Subscriber(Protocol):
 class SharedReader:
     """Reads `source`'s topic for every push query over it; `poll` runs one round for the given ones."""
 
-    def __init__(self, log: Log, source: DataSource, name: str):
+    def __init__(self, log: Log, source: DataSource, name: str, reporter: ProcessingLog | None = None):
         self.log = log
         self.source = source
         self.topic = source.topic
-        self.decoder = RecordDecoder(source, name)
+        self.decoder = RecordDecoder(source, name, reporter=reporter)
         self._lock = threading.Lock()  # one round at a time
 
     def poll(self, subscribers: Sequence[Subscriber], max_records: int = 1000) -> int:

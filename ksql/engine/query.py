@@ -31,6 +31,8 @@ from ksql.engine.aggregate import AggregateProcessor, ChangelogError, changelog_
 from ksql.engine.codec import RecordDecoder, RecordEncoder
 from ksql.engine.log import Log, RebalanceError, RecordBatch, TopicConfig, murmur2
 from ksql.engine.metastore import DataSource
+from ksql.engine.metrics import QueryMetrics, batch_bytes
+from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.schema import ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
 from ksql.functions import FunctionRegistry
 from ksql.parser import ast
@@ -116,6 +118,7 @@ class PersistentQuery:
     errors: int = 0
     error: str | None = None  # why the query stopped itself (state ERROR); RESUME retries
     query_errors: list[dict] = field(default_factory=list)  # recent failures (EXPLAIN's queryErrors)
+    processing_log: ProcessingLog | None = None  # the engine's, where skipped records are reported
     plan_inputs: PlanInputs | None = None  # how `plan` was compiled (lets a worker process compile it)
     # A poll reads up to max_records per partition (one read, one append, one commit) but
     # decodes, runs and encodes them chunk_rows at a time: the rows of a chunk stay in the
@@ -126,11 +129,14 @@ class PersistentQuery:
         source = self.plan.source
         self.group = f"_confluent-ksql-{self.service_id}query_{self.query_id}"
         self.source_topic = source.topic
-        self.decoder = RecordDecoder(source, self.query_id, self.throw_on_invalid_timestamp)
+        self.metrics = QueryMetrics()
+        self.reporter = (self.processing_log or ProcessingLog()).scoped()  # counts this query's failures
+        self.decoder = RecordDecoder(source, self.query_id, self.throw_on_invalid_timestamp, self.reporter)
         sink_partitions = self.log.topic_config(self.sink.topic).partitions
         aggregating = isinstance(self.plan, AggregatePlan)
         self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id,
-                                     null_key_when_all_null=not aggregating and not self.plan.rekeyed)
+                                     null_key_when_all_null=not aggregating and not self.plan.rekeyed,
+                                     reporter=self.reporter)
         self.partitions = self.log.topic_config(self.source_topic).partitions
         self.processor: AggregateProcessor | None = None
         # distributed aggregations: the repartition stage's topic and one processor per partition
@@ -330,7 +336,7 @@ class PersistentQuery:
 
     def _on_error(self, message: str) -> None:
         self.errors += 1
-        processing_log.warning("%s: %s", self.query_id, message)
+        self.reporter.record_processing_error(self.query_id, message)
 
     def poll(self, max_records: int = 5000) -> int:
         """Process at most one batch per owned input partition; return how many records were read."""
@@ -347,6 +353,7 @@ class PersistentQuery:
             return self._collect(max_records)
         owned = self.ownership.owned()
         total = 0
+        started = time.perf_counter()
         try:
             for partition in range(self.partitions):
                 if self.single_owner or (self.source_topic, partition) in owned:
@@ -363,6 +370,8 @@ class PersistentQuery:
             # the group moved partitions away mid-poll: their new owner processes what we did not commit
             processing_log.info("%s: %s", self.query_id, err)
         self.processed += total
+        if total:
+            self.metrics.polled(time.perf_counter() - started)
         return total
 
     def submit(self, max_records: int = 5000) -> None:
@@ -384,6 +393,7 @@ class PersistentQuery:
         submitted, self._submitted = self._submitted, []
         log = self.log
         total = 0
+        started = time.perf_counter()
         for n, ticket in submitted:
             for op, topic, partition, payload in self.offload.collect(ticket):
                 if op == "batch":
@@ -392,6 +402,8 @@ class PersistentQuery:
                     log.commit(topic, payload)  # `topic` is the group
             total += n
         self.processed += total
+        if total:
+            self.metrics.polled(time.perf_counter() - started)
         return total
 
     def _next_batch(self, topic: str, partition: int, max_records: int) -> RecordBatch:
@@ -405,6 +417,7 @@ class PersistentQuery:
         n = len(batch)
         if not n:
             return 0
+        self.metrics.read(n, batch_bytes(batch.keys, batch.values))
         # stateless queries: chunk_rows at a time; an aggregation sees the whole batch
         step = self.chunk_rows if self.processor is None else n
         outputs: dict[int, list[RecordBatch]] = {}
@@ -416,7 +429,7 @@ class PersistentQuery:
                     for out_partition, out in self.encoder.encode_batches(results).items():
                         outputs.setdefault(out_partition, []).append(out)
         for out_partition, outs in outputs.items():
-            log.append_batch(self.sink.topic, out_partition, RecordBatch.concat(outs))
+            self._append_output(out_partition, RecordBatch.concat(outs))
         next_offset = batch.offsets[-1] + 1
         if self.processor is not None:
             self.processor.commit({partition: next_offset})
@@ -430,6 +443,7 @@ class PersistentQuery:
         n = len(batch)
         if not n:
             return 0
+        self.metrics.read(n, batch_bytes(batch.keys, batch.values))
         index = {o: i for i, o in enumerate(batch.offsets)}
         targets = log.topic_config(self.repartition).partitions
         routed: dict[int, list[int]] = {}
@@ -477,11 +491,16 @@ class PersistentQuery:
             results = processor.process(rows) if rows else []
             if results:
                 for out_partition, out in self.encoder.encode_batches(results).items():
-                    log.append_batch(self.sink.topic, out_partition, out)
+                    self._append_output(out_partition, out)
         next_offset = batch.offsets[-1] + 1
         processor.commit({partition: next_offset})
         log.commit(self.group, {(self.repartition, partition): next_offset})
         return n
+
+    def _append_output(self, partition: int, batch: RecordBatch) -> None:
+        """Append results to the sink, counted in the query's metrics."""
+        self.log.append_batch(self.sink.topic, partition, batch)
+        self.metrics.wrote(len(batch), batch_bytes(batch.keys, batch.values))
 
     def terminate(self, drop_state: bool = True) -> None:
         """Stop for good: leave the group and, when dropping state, delete the internal topics."""

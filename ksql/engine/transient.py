@@ -120,7 +120,8 @@ class TransientQuery:
             else:
                 self.pipeline = _Projection(engine, source, query, self._on_error, skip_null_keys)
             self.columns = self.pipeline.columns
-            self.reader = reader if reader is not None else SharedReader(self.log, source, query_id)
+            self.reader = reader if reader is not None else SharedReader(self.log, source, query_id,
+                                                                         engine.processing_log)
             self.topic = source.topic
             self.partitions = self.log.topic_config(self.topic).partitions
         for p in range(self.partitions):
@@ -430,7 +431,8 @@ class TransientQueries:
             key = _reader_key(engine, source)
             reader = self._readers.get(key)
             if reader is None and not isinstance(query.from_, ast.Join):
-                reader = self._readers[key] = SharedReader(engine.log, source, f"push queries over {source.name}")
+                reader = self._readers[key] = SharedReader(engine.log, source, f"push queries over {source.name}",
+                                                                engine.processing_log)
             with refusing_deep_nesting():
                 running = TransientQuery(query_id, engine, source, query, properties, resume, capacity,
                                          skip_null_keys=query_id.startswith(SCALABLE_PREFIX), sql=stmt.text,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .base import (
+    COMPACTED_SEGMENT_BYTES,
     NO_HEADERS,
     CorruptLogError,
     EncodedBatch,
@@ -37,6 +38,7 @@ def open_log(path: str | None, fsync: str = "always", **options) -> Log:
 
 
 __all__ = [
+    "COMPACTED_SEGMENT_BYTES",
     "CorruptLogError",
     "EmbeddedLog",
     "EncodedBatch",

@@ -110,15 +110,30 @@ class EncodedBatch(RecordBatch):
         self.max_timestamp = max_timestamp
 
 
+# The segment size the engine gives the compacted topics it creates on the embedded log (tables'
+# topics, state changelogs): the cleaner never touches the active segment, and on restart what
+# it has not compacted yet is read in full, so that part is kept small.
+COMPACTED_SEGMENT_BYTES = 4 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class TopicConfig:
-    """A topic's settings. retention_ms / retention_bytes of -1 mean unlimited."""
+    """A topic's settings, named as Kafka's topic configs are. retention_ms / retention_bytes of -1 mean
+    unlimited; segment_bytes of -1 means the log's default segment size. With a cleanup_policy that
+    includes compact, the log keeps the latest record of each key, and a tombstone (null value) for
+    delete_retention_ms after the segment holding it was written."""
 
     partitions: int = 1
     replicas: int = 1
     retention_ms: int = -1
     retention_bytes: int = -1
-    cleanup_policy: str = "delete"  # delete | compact
+    cleanup_policy: str = "delete"  # delete | compact | compact,delete
+    segment_bytes: int = -1
+    delete_retention_ms: int = 86_400_000
+
+    @property
+    def compacted(self) -> bool:
+        return "compact" in self.cleanup_policy
 
 
 class LogError(Exception):
@@ -171,6 +186,12 @@ def validate_topic(name: str, config: TopicConfig | None = None) -> None:
             raise InvalidTopicError(f"topic {name!r}: partitions must be >= 1, got {config.partitions!r}")
         if config.cleanup_policy not in ("delete", "compact", "compact,delete", "delete,compact"):
             raise InvalidTopicError(f"topic {name!r}: unknown cleanup_policy {config.cleanup_policy!r}")
+        if not isinstance(config.segment_bytes, int) or (config.segment_bytes < 1 and config.segment_bytes != -1):
+            raise InvalidTopicError(f"topic {name!r}: segment_bytes must be >= 1 (or -1 for the log's default), "
+                                    f"got {config.segment_bytes!r}")
+        if not isinstance(config.delete_retention_ms, int) or config.delete_retention_ms < 0:
+            raise InvalidTopicError(f"topic {name!r}: delete_retention_ms must be >= 0, got "
+                                    f"{config.delete_retention_ms!r}")
 
 
 class Log(ABC):
@@ -272,6 +293,10 @@ class Log(ABC):
     def join_group(self, group: str, topics: Sequence[str]) -> Ownership:
         """Membership of `group` over `topics`; alone on this log, a server owns every partition."""
         return OwnAll({(t, p) for t in topics for p in range(self.partitions(t))})
+
+    def size_bytes(self, topic: str) -> int | None:
+        """The bytes `topic` takes in the log (for metrics), None where the log cannot tell."""
+        return None
 
     def enforce_retention(self, now_ms: int | None = None) -> None:  # noqa: B027 - optional hook
         """Apply retention_ms / retention_bytes now (no-op unless implemented)."""

@@ -355,6 +355,26 @@ def _decode_columns(
     return limit, pos, off
 
 
+def _pick(batch: RecordBatch, rows: list[int]) -> RecordBatch:
+    """The records of `batch` at positions `rows` (ascending)."""
+    if len(rows) == len(batch):
+        return batch
+    offsets = batch.offsets
+    return RecordBatch([batch.keys[i] for i in rows], [batch.values[i] for i in rows],
+                       [batch.timestamps[i] for i in rows], [batch.headers[i] for i in rows],
+                       [offsets[i] for i in rows], batch.partition)
+
+
+def _consecutive_runs(batch: RecordBatch) -> Iterator[RecordBatch]:
+    """`batch` cut where its offsets skip, so that each piece can be written as one log batch."""
+    offsets = batch.offsets
+    start = 0
+    for i in range(1, len(offsets) + 1):
+        if i == len(offsets) or offsets[i] != offsets[i - 1] + 1:
+            yield batch.slice(start, i) if (start, i) != (0, len(offsets)) else batch
+            start = i
+
+
 # ---------------------------------------------------------------- damage
 
 _NO_LIMIT = 1 << 63  # no upper bound on the offsets of a batch (the active segment)
@@ -529,6 +549,8 @@ class _Segment:
         "holes",
         "rfd",
         "in_use",
+        "sparse",
+        "marker_path",
     )
 
     def __init__(self, pdir: str, base: int) -> None:
@@ -536,6 +558,8 @@ class _Segment:
         name = _seg_name(base)
         self.log_path = os.path.join(pdir, name + ".log")
         self.idx_path = os.path.join(pdir, name + ".index")
+        self.marker_path = os.path.join(pdir, name + ".compacted")
+        self.sparse = False  # compacted: offsets between its batches may be missing
         self.size = 0
         self.max_ts = _MIN_TS
         self.idx_off = array("q")
@@ -566,6 +590,7 @@ class _Partition:
         "last_retention",
         "config",
         "cursors",
+        "cleaned_to",
     )
 
     def __init__(self, topic: str, num: int, pdir: str, config: TopicConfig) -> None:
@@ -586,6 +611,7 @@ class _Partition:
         # the batch) where a read stopped inside a batch: the next read resumes there instead of
         # reading, checking and skipping the batch's first records again (quadratic for big batches)
         self.cursors: dict[int, tuple] = {}
+        self.cleaned_to = -1  # end offset of the closed segments the last compaction went through
 
     @property
     def active(self) -> _Segment:
@@ -626,6 +652,8 @@ class EmbeddedLog(Log):
         retention_check_interval_ms: int = 30_000,
         max_open_files: int = 256,
         clock: Callable[[], int] | None = None,
+        cleaner_interval_ms: int = 15_000,
+        min_cleanable_dirty_ratio: float = 0.5,
     ) -> None:
         fsync = _FSYNC_ALIASES.get(fsync, fsync)
         if fsync not in FSYNC_POLICIES:
@@ -639,6 +667,9 @@ class EmbeddedLog(Log):
         self.fsync_interval = fsync_interval_ms / 1000.0
         self.retention_check_interval = retention_check_interval_ms / 1000.0
         self.max_open_files = max(1, max_open_files)
+        self.cleaner_interval = cleaner_interval_ms / 1000.0
+        self.min_cleanable_dirty_ratio = min_cleanable_dirty_ratio
+        self._cleaner_lock = threading.Lock()
         self._clock = clock or (lambda: int(time.time() * 1000))
         self._sync = fsync != "never"
         self._meta_lock = threading.RLock()
@@ -679,6 +710,10 @@ class EmbeddedLog(Log):
         if fsync == "interval":
             self._flusher = threading.Thread(target=self._flush_loop, name=f"log-flusher:{root}", daemon=True)
             self._flusher.start()
+        self._cleaner: threading.Thread | None = None
+        if cleaner_interval_ms > 0:
+            self._cleaner = threading.Thread(target=self._clean_loop, name=f"log-cleaner:{root}", daemon=True)
+            self._cleaner.start()
 
     # ================================================================ open / recovery
 
@@ -705,9 +740,9 @@ class EmbeddedLog(Log):
                 bases.append(int(fn[:-4]))
         bases.sort()
         have = {_seg_name(b) for b in bases}
-        for fn in os.listdir(pdir):  # stray index / temp files
+        for fn in os.listdir(pdir):  # stray index / marker / temp files (a compaction cut short)
             stem, _, ext = fn.partition(".")
-            if ext != "log" and stem not in have:
+            if ext != "log" and (stem not in have or fn.endswith(".cleaned")):
                 try:
                     os.unlink(os.path.join(pdir, fn))
                 except OSError:
@@ -718,6 +753,7 @@ class EmbeddedLog(Log):
             seg = _Segment(pdir, b)
             if not os.path.exists(seg.log_path):  # a partition directory without segments
                 open(seg.log_path, "ab").close()
+            seg.sparse = os.path.exists(seg.marker_path)
             part.next_offset = self._load_segment(part, seg, bases[i + 1] if i + 1 < len(bases) else None)
             part.segs.append(seg)
         part.bases = [s.base for s in part.segs]
@@ -746,7 +782,7 @@ class EmbeddedLog(Log):
         torn_at = -1
         with open(seg.log_path, "rb") as f, _mapped(f, size) as buf:
             while pos < size:
-                problem = _batch_problem(buf, pos, size, expected, hi, exact=True)
+                problem = _batch_problem(buf, pos, size, expected, hi, exact=not seg.sparse)
                 if problem is None:
                     length, _, base, count, batch_ts = _HDR.unpack_from(buf, pos)
                     if after_hole or not seg.idx_pos or pos - seg.idx_pos[-1] >= self.index_interval_bytes:
@@ -777,7 +813,7 @@ class EmbeddedLog(Log):
                 if self._sync:
                     os.fsync(f.fileno())
             seg.size = torn_at
-        elif limit is not None and expected < limit:
+        elif limit is not None and expected < limit and not seg.sparse:
             self._report(DamagedRange(part.topic, part.num, expected, limit, seg.log_path, size, size,
                                       "the segment ends before the next one begins"))
             expected = limit
@@ -1000,6 +1036,10 @@ class EmbeddedLog(Log):
     def partitions(self, topic: str) -> int:
         return len(self._topic(topic).parts)
 
+    def size_bytes(self, topic: str) -> int | None:
+        """The bytes of the topic's segment files (what its retention.bytes counts)."""
+        return sum(seg.size for part in self._topic(topic).parts for seg in list(part.segs))
+
     # ================================================================ append
 
     def append(self, topic: str, partition: int, records: list[Record]) -> list[int]:
@@ -1037,7 +1077,8 @@ class EmbeddedLog(Log):
             head = _LC.pack(24 + len(payload), zlib.crc32(payload, zlib.crc32(rest))) + rest
             total = _HDR_SIZE + len(payload)
             seg = p.active
-            if seg.size > 0 and seg.size + total > self.segment_bytes:
+            segment_bytes = p.config.segment_bytes if p.config.segment_bytes > 0 else self.segment_bytes
+            if seg.size > 0 and seg.size + total > segment_bytes:
                 self._roll(p)
                 seg = p.active
             pos = seg.size
@@ -1287,7 +1328,7 @@ class EmbeddedLog(Log):
             return
         for seg in segs[:drop]:
             self._forget_fd(seg)
-            for path in (seg.log_path, seg.idx_path):
+            for path in (seg.log_path, seg.idx_path, seg.marker_path):
                 try:
                     os.unlink(path)
                 except FileNotFoundError:
@@ -1296,6 +1337,153 @@ class EmbeddedLog(Log):
         p.bases = [s.base for s in segs]
         if self._sync:
             _fsync_dir(p.dir)
+
+    # ================================================================ compaction
+
+    def compact(self, now_ms: int | None = None, force: bool = False) -> int:
+        """Compact the closed segments of every topic whose cleanup_policy includes compact; returns
+        the number of records removed. Runs in the background every `cleaner_interval_ms` on the
+        partitions whose not-yet-compacted closed segments make up at least
+        `min_cleanable_dirty_ratio` of their closed bytes (`force`: every partition)."""
+        now = self._clock() if now_ms is None else now_ms
+        removed = 0
+        with self._cleaner_lock:
+            with self._meta_lock:
+                parts = [(t.name, p) for t in self._topics.values() if t.config.compacted for p in t.parts]
+            for topic, p in parts:
+                if self._stop.is_set():
+                    break
+                removed += self._compact_partition(topic, p, now, force)
+        return removed
+
+    def _clean_loop(self) -> None:
+        while not self._stop.wait(self.cleaner_interval):
+            try:
+                self.compact()
+            except Exception as e:  # keep cleaning; the segments are left as they were
+                _log.warning("log compaction failed: %s", e)
+
+    def _compact_partition(self, topic: str, p: _Partition, now_ms: int, force: bool) -> int:
+        """Keep, in the closed segments, the record of each key with the highest offset among them.
+
+        The active segment is left alone (as Kafka's cleaner does), so a key's latest record in a
+        closed segment stays even when the active segment has a newer one. Records keep their
+        offsets: a compacted segment is rewritten as batches of consecutive offsets and marked
+        sparse (its `.compacted` file) so that the gaps are not taken for damage. Tombstones go
+        once their segment is older than delete_retention_ms; records without a key are kept.
+        Closed segments never change, so they are read without the partition's lock; each one
+        is swapped for its compacted copy under it."""
+        with p.lock:
+            if p.deleted or self._closed or len(p.segs) < 2:
+                return 0
+            closed = p.segs[:-1]
+            end = p.segs[-1].base
+        total = sum(seg.size for seg in closed)
+        dirty = sum(seg.size for seg in closed if seg.base >= p.cleaned_to)
+        if total == 0 or not force and (p.cleaned_to >= end or dirty < self.min_cleanable_dirty_ratio * total):
+            return 0
+        latest: dict[bytes, int] = {}
+        for seg in closed:
+            for batch in self._segment_batches(seg):
+                for key, offset in zip(batch.keys, batch.offsets, strict=True):
+                    if key is not None:
+                        latest[key] = offset
+        removed = 0
+        horizon = now_ms - p.config.delete_retention_ms
+        for seg in closed:
+            if self._stop.is_set():
+                return removed
+            try:
+                written_ms = int(os.stat(seg.log_path).st_mtime * 1000)
+            except FileNotFoundError:  # deleted by retention meanwhile
+                continue
+            drop_tombstones = written_ms < horizon
+            kept: list[RecordBatch] = []
+            count = dropped = 0
+            for batch in self._segment_batches(seg):
+                keep = [i for i, (key, value, offset) in enumerate(zip(batch.keys, batch.values, batch.offsets,
+                                                                      strict=True))
+                        if key is None or (latest[key] == offset and (value is not None or not drop_tombstones))]
+                count += len(batch)
+                dropped += len(batch) - len(keep)
+                if keep:
+                    kept.append(_pick(batch, keep))
+            if dropped and self._replace_segment(p, seg, kept, written_ms):
+                removed += dropped
+        p.cleaned_to = end
+        return removed
+
+    def _segment_batches(self, seg: _Segment) -> Iterator[RecordBatch]:
+        """The intact batches of a closed segment (holes skipped), each as a RecordBatch."""
+        try:
+            f = open(seg.log_path, "rb")
+        except FileNotFoundError:  # deleted by retention meanwhile
+            return
+        with f, _mapped(f, min(seg.size, os.fstat(f.fileno()).st_size)) as buf:
+            size, pos = len(buf), 0
+            while pos + _HDR_SIZE <= size:
+                if pos in seg.holes:
+                    pos = seg.holes[pos][0]
+                    continue
+                length, _, base, count, _ = _HDR.unpack_from(buf, pos)
+                if length < 24 or pos + 4 + length > size:
+                    return
+                out = RecordBatch([], [], [], [], range(0), 0)
+                chunk = bytes(buf[pos : pos + 4 + length])
+                _decode_columns(chunk, _HDR_SIZE, len(chunk), base, base, count, 0, out)
+                yield out
+                pos += 4 + length
+
+    def _replace_segment(self, p: _Partition, seg: _Segment, kept: list[RecordBatch], written_ms: int) -> bool:
+        """Write `kept` (batches of ascending offsets) as the segment's compacted copy and swap it in.
+
+        The copy is written and fsynced beside the segment, the marker is made, then a rename
+        replaces the segment: a crash leaves either segment whole (a stray copy is removed at open).
+        False when the segment went away meanwhile (retention, topic deleted, log closed)."""
+        new = _Segment(p.dir, seg.base)
+        new.sparse = True
+        tmp = seg.log_path + ".cleaned"
+        parts: list[bytes] = []
+        pos = 0
+        for batch in kept:
+            for run in _consecutive_runs(batch):
+                payload, max_ts = _encode_columns(run)
+                rest = _REST.pack(run.offsets[0], len(run), max_ts)
+                head = _LC.pack(24 + len(payload), zlib.crc32(payload, zlib.crc32(rest))) + rest
+                if not new.idx_pos or pos - new.idx_pos[-1] >= self.index_interval_bytes:
+                    new.idx_off.append(run.offsets[0])
+                    new.idx_pos.append(pos)
+                    new.idx_ts.append(new.max_ts)
+                parts += (head, payload)
+                pos += len(head) + len(payload)
+                new.max_ts = max(new.max_ts, max_ts)
+        new.size = pos
+        with p.lock:
+            i = bisect.bisect_left(p.bases, seg.base)
+            if p.deleted or self._closed or i >= len(p.segs) - 1 or p.segs[i] is not seg:
+                return False
+            limit = p.segs[i + 1].base
+            new.idx_off.append(limit)
+            new.idx_pos.append(new.size)
+            new.idx_ts.append(new.max_ts)
+            with open(tmp, "wb") as f:
+                f.writelines(parts)
+                if self._sync:
+                    os.fsync(f.fileno())
+            os.utime(tmp, ns=(written_ms * 1_000_000, written_ms * 1_000_000))
+            if not seg.sparse:
+                with open(seg.marker_path, "wb") as f:
+                    if self._sync:
+                        os.fsync(f.fileno())
+            self._forget_fd(seg)
+            os.replace(tmp, seg.log_path)
+            with open(seg.idx_path, "wb") as f:
+                f.write(b"".join(map(_IDX.pack, new.idx_off, new.idx_pos, new.idx_ts)))
+            if self._sync:
+                _fsync_dir(p.dir)
+            p.segs[i] = new
+            p.cursors.clear()
+        return True
 
     # ================================================================ consumer groups
 
@@ -1387,8 +1575,9 @@ class EmbeddedLog(Log):
         if self._closed:
             return
         self._stop.set()
-        if self._flusher is not None and self._flusher is not threading.current_thread():
-            self._flusher.join()
+        for thread in (self._flusher, self._cleaner):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join()
         with self._meta_lock:
             if self._closed:
                 return

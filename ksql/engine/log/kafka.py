@@ -303,6 +303,10 @@ class KafkaLog(Log):
             topic_config["retention.ms"] = str(config.retention_ms)
         if config.retention_bytes != -1:
             topic_config["retention.bytes"] = str(config.retention_bytes)
+        if config.segment_bytes != -1:
+            topic_config["segment.bytes"] = str(config.segment_bytes)
+        if config.compacted and config.delete_retention_ms != _DEFAULT_CONFIG.delete_retention_ms:
+            topic_config["delete.retention.ms"] = str(config.delete_retention_ms)
         future = self.admin.create_topics([NewTopic(name, num_partitions=config.partitions,
                                                     replication_factor=max(1, config.replicas),
                                                     config=topic_config)])[name]

@@ -144,6 +144,12 @@ class MemoryLog(Log):
     def partitions(self, topic: str) -> int:
         return len(self._topic(topic).parts)
 
+    def size_bytes(self, topic: str) -> int | None:
+        """The bytes its records would take in the embedded log's format (what retention counts here)."""
+        with self._lock:
+            return sum(_record_size(k, v, h) for p in self._topic(topic).parts
+                       for k, v, h in zip(p.keys, p.values, p.headers, strict=True))
+
     # ---- data ----
 
     def append(self, topic: str, partition: int, records: list[Record]) -> list[int]:
