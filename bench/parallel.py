@@ -103,6 +103,25 @@ SCENARIOS = {
 }
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], _children(pid)
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += _children(child)
+    return found
+
+
 def _cpu_seconds(pid: int) -> tuple[float, float]:
     """CPU seconds (user + system) used so far by process `pid` and by its descendants still running
     (the forkserver and the workers)."""
@@ -113,21 +132,7 @@ def _cpu_seconds(pid: int) -> tuple[float, float]:
             return 0.0
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def children(p: int) -> list[int]:
-        found = []
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                found += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
-        return found
-
-    descendants, todo = [], children(pid)
-    while todo:
-        child = todo.pop()
-        descendants.append(child)
-        todo += children(child)
-    return cpu(pid), sum(cpu(c) for c in descendants)
+    return cpu(pid), sum(cpu(c) for c in _descendants(pid))
 
 
 def run(workers: int, records: int, fsync: str) -> dict[str, tuple[float, float, float]]:
@@ -144,7 +149,11 @@ def run(workers: int, records: int, fsync: str) -> dict[str, tuple[float, float,
                         "CREATE STREAM F (USER_ID STRING, AMOUNT INT) WITH (KAFKA_TOPIC='f', VALUE_FORMAT='JSON');"
                         "CREATE STREAM WARM (V INT) WITH (KAFKA_TOPIC='warm', VALUE_FORMAT='JSON');"
                         "CREATE STREAM WARMED AS SELECT V FROM WARM;")
-            server.wait_idle()  # the workers are up
+            server.wait_idle()
+            # the workers start with the first query: children of the forkserver, a child of the server
+            while workers and len(set(_descendants(server.proc.pid)) - set(_children(server.proc.pid))) < workers:
+                time.sleep(0.1)
+            time.sleep(0.5)  # the warm-up query is handed to them
             for name, (sql, queries) in SCENARIOS.items():
                 start, (main_cpu, worker_cpu) = time.perf_counter(), _cpu_seconds(server.proc.pid)
                 server.ksql(sql)

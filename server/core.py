@@ -202,11 +202,15 @@ class KsqlServer:
 
     def _offload(self, engine: Engine, workers: WorkerPool) -> None:
         """Hand the running queries a worker process can compute (new ones, replayed ones) to the
-        pool. One a worker refuses stays in this process, which computes it as before."""
+        pool, once its processes are up (until then, and for a query a worker refuses, this process
+        computes them as before)."""
         for query in engine.queries.values():
             if not isinstance(query, PersistentQuery) or query.offload is not None or query.state != RUNNING \
                     or query.query_id in self._kept_in_process or not query.offloadable:
                 continue
+            if not workers.ready():  # computed here until the workers are up
+                workers.start()
+                return
             try:
                 query.offload_to(workers)
             except OffloadLost as err:

@@ -321,6 +321,32 @@ class WorkerPool:
         self._workers: list[_Worker | None] = [None] * size
         self._attached: dict[int, _Attached] = {}  # id(query) -> how it runs
         self._keys = itertools.count()
+        self._starting = threading.Lock()  # _worker() from start()'s thread and from the runner
+        self._closed = False
+        self._start_requested = False
+        self._ready = threading.Event()
+
+    def ready(self) -> bool:
+        """Whether the worker processes were started (see start())."""
+        return self._ready.is_set()
+
+    def start(self) -> None:
+        """Start the worker processes in the background, once: queries are handed to the pool when
+        they are up, so no caller (the runner holds the server's engine lock) waits for the
+        forkserver to import the engine."""
+        with self._starting:
+            if self._start_requested:
+                return
+            self._start_requested = True
+        threading.Thread(target=self._start_all, name="ksql-workers-start", daemon=True).start()
+
+    def _start_all(self) -> None:
+        try:
+            for index in range(self.size):
+                self._worker(index)
+        except Exception as err:  # noqa: BLE001 - attaching a query tries again and reports it
+            log.warning("query worker processes not started: %s", err)
+        self._ready.set()
 
     def pids(self) -> list[int]:
         """The live worker processes (for operators and tests)."""
@@ -332,13 +358,16 @@ class WorkerPool:
         return {} if attached is None else {p: w.process.pid for p, w in attached.workers.items()}
 
     def _worker(self, index: int) -> _Worker:
-        worker = self._workers[index]
-        if worker is None or not worker.alive:
-            if worker is not None:
-                worker.close()
-            worker = self._workers[index] = _Worker(self._context, index,
-                                                    logging.getLogger().getEffectiveLevel())
-        return worker
+        with self._starting:
+            if self._closed:
+                raise OffloadLost("the server is stopping")
+            worker = self._workers[index]
+            if worker is None or not worker.alive:
+                if worker is not None:
+                    worker.close()
+                worker = self._workers[index] = _Worker(self._context, index,
+                                                        logging.getLogger().getEffectiveLevel())
+            return worker
 
     # -- the Offload protocol --------------------------------------------------------------------------
 
@@ -428,6 +457,8 @@ class WorkerPool:
         return result
 
     def close(self) -> None:
+        with self._starting:
+            self._closed = True
         for worker in self._workers:
             if worker is not None:
                 worker.close()

@@ -47,6 +47,17 @@ def server(tmp_path: Path) -> Iterator[KsqlServer]:
     server.stop()
 
 
+def _setup(server: KsqlServer) -> None:
+    """The queries, handed to the workers once these are up (until then the server computes them)."""
+    server.engine.execute(SETUP, EARLIEST)
+    server.run_until_idle()  # starts the workers
+    deadline = time.monotonic() + 60
+    while server.workers is not None and not server.workers.ready() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.run_until_idle()
+    assert all(q.offload is server.workers for q in server.engine.queries.values())
+
+
 def _produce(server: KsqlServer, values: range) -> None:
     for partition in range(2):
         server.log.append("events", partition, [
@@ -94,7 +105,7 @@ def _dead(pid: int, timeout: float = 10.0) -> bool:
 
 
 def test_queries_and_partitions_run_in_different_processes(server: KsqlServer) -> None:
-    server.engine.execute(SETUP, EARLIEST)
+    _setup(server)
     _produce(server, range(2000))
     _settle(server)
     _check(server, list(range(2000)))
@@ -108,7 +119,7 @@ def test_queries_and_partitions_run_in_different_processes(server: KsqlServer) -
 
 
 def test_a_killed_worker_is_replaced_and_results_stay_exact(server: KsqlServer) -> None:
-    server.engine.execute(SETUP, EARLIEST)
+    _setup(server)
     _produce(server, range(1000))
     _settle(server)
     killed = _workers(server)["CTAS_TOTALS_1"][0]
@@ -124,7 +135,7 @@ def test_a_killed_worker_is_replaced_and_results_stay_exact(server: KsqlServer) 
 
 def test_poison_records_logged_by_workers_reach_the_processing_log(server: KsqlServer,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
-    server.engine.execute(SETUP, EARLIEST)
+    _setup(server)
     server.log.append("events", 0, [Record(b"k0", b"{not json", 1, [])])
     _produce(server, range(100))
     with caplog.at_level(logging.WARNING, logger="ksql.processing"):
@@ -137,7 +148,7 @@ def test_poison_records_logged_by_workers_reach_the_processing_log(server: KsqlS
 
 
 def test_pause_and_resume(server: KsqlServer) -> None:
-    server.engine.execute(SETUP, EARLIEST)
+    _setup(server)
     _produce(server, range(100))
     _settle(server)
     server.engine.execute("PAUSE CTAS_TOTALS_1;")
@@ -150,7 +161,7 @@ def test_pause_and_resume(server: KsqlServer) -> None:
 
 
 def test_terminate_and_drop_release_the_worker_task(server: KsqlServer) -> None:
-    server.engine.execute(SETUP, EARLIEST)
+    _setup(server)
     _produce(server, range(100))
     _settle(server)
     query = server.engine.queries["CSAS_BIG_2"]
@@ -254,7 +265,9 @@ def test_sigkill_of_a_worker_and_of_the_server_loses_and_duplicates_nothing(tmp_
             ksql(c, SETUP, EARLIEST)
             acked += _insert(c, range(2000))
             _check_sinks(c)
-            workers = _workers_of(server)
+            deadline = time.monotonic() + 60
+            while len(workers := _workers_of(server)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)  # started in the background with the first query
             assert len(workers) == 2, workers
             writer, stop = _writing(server, 100_000, acked)
             time.sleep(0.5)
