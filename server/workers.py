@@ -5,16 +5,22 @@ worker processes (`ksql.query.workers` of them). The split keeps every guarantee
 of the in-process runner because the workers never touch the log:
 
 - The server process reads each query's next input batch from its committed
-  offset and sends it, raw, to the worker that owns the query (an aggregation:
-  one worker, which holds its state; a stateless query: one worker per input
-  partition, so a 2-partition filter runs on two cores).
+  offset, as the log stores it (`Log.read_undecoded`: no per-record work), and
+  sends it to the worker that owns the query (an aggregation: one worker, which
+  holds its state; a stateless query: one worker per input partition, so a
+  2-partition filter runs on two cores).
 - The worker runs the query's own code (`PersistentQuery._poll_partition`: decode,
   filter/project or aggregate, encode, changelog) against a stand-in log that
-  only hands it that batch and records what the query writes: sink batches,
-  changelog records and the offset commit.
+  only hands it that batch and records what the query writes: sink batches and
+  changelog records, already in the log's record encoding (`EncodedBatch`), and
+  the offset commit; with the skipped records it reported and its metrics.
 - The server process replays those writes into the query's log transaction
-  (server.txlog): output, changelog and offsets still commit as one, and pull
-  queries still read the committed sink.
+  (server.txlog), which writes the encoded payloads as they are: output,
+  changelog and offsets still commit as one, and pull queries still read the
+  committed sink.
+
+The workers start in the background with the first query they can run; until
+they are up, the server process computes it, and then hands its state over.
 
 While the workers compute, the server process writes the results of other
 queries and reads the next batches (server.supervisor submits each query's

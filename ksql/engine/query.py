@@ -219,7 +219,10 @@ class PersistentQuery:
         for partition in list(self.processors):
             self._start_aggregating(partition)
         if self.offload is not None:
-            self.offload.attach(self)
+            if self.error is None:
+                self.offload.attach(self)
+            else:  # the state could not be restored: nothing computes until it is (the next recover)
+                self.offload.detach(self)
 
     @property
     def offloadable(self) -> bool:
