@@ -24,6 +24,7 @@ queries split their partitions through consumer groups.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 import uuid
@@ -38,6 +39,7 @@ from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import CONNECT_URL, Engine, EngineConfig, StatementResult
 from ksql.engine.log import CorruptLogError, Log, LogError, LogLockedError, Record, open_log
 from ksql.engine.pull import PullResult
+from ksql.engine.query import RUNNING, OffloadLost, PersistentQuery
 from ksql.engine.transient import TransientQueries, TransientQuery
 from ksql.errors import KsqlError
 from ksql.parser import ast, parse, substitute_variables
@@ -50,6 +52,9 @@ from server.pull_plans import DEFAULT_CAPACITY, CachedPull, PullPlanCache
 from server.runner import Runner
 from server.supervisor import Backoff, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
+from server.workers import WorkerPool
+
+WORKERS_PROPERTY = "ksql.query.workers"
 
 log = logging.getLogger("ksql.server")
 
@@ -89,6 +94,8 @@ class KsqlServer:
         self.push_buffer_rows = config.get_int("ksql.server.push.buffer.rows", 1000)
         self.runner: Runner | None = None
         self.supervisor: QuerySupervisor | None = None
+        self.workers: WorkerPool | None = None
+        self._kept_in_process: set[str] = set()  # queries a worker could not take (see _offload)
         self.heartbeats: Heartbeats | None = None
         self.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "ksql-py:" + config.data_dir))
         self.host = advertised_host(config)
@@ -102,6 +109,7 @@ class KsqlServer:
     def start(self, background: bool = True) -> None:
         """Open the log, replay the command log, and (unless `background` is False, as for ksql-run, which
         calls run_until_idle() itself) keep the queries running on the runner thread."""
+        workers = query_workers(self.config)  # a bad value is refused before anything is opened
         self.log = self._open_log()
         properties = self.config.engine_properties
         self.engine = Engine(self.log, EngineConfig(properties=properties, service_id=self.service_id))
@@ -111,6 +119,8 @@ class KsqlServer:
         self.supervisor = QuerySupervisor(txlog, Backoff(
             self.config.get_int("ksql.query.retry.backoff.initial.ms", Backoff.initial_ms),
             self.config.get_int("ksql.query.retry.backoff.max.ms", Backoff.max_ms)))
+        if workers and isinstance(self.log, TransactionalLog):
+            self.workers = WorkerPool(workers)
         with collector_paused():  # replay restores every query's state in bulk
             count, failures = self.commands.replay(self.engine)
         self.replay_failures = [(c.statement, error) for c, error in failures]
@@ -212,6 +222,9 @@ class KsqlServer:
             if self.log is not None:
                 self.log.close()
                 self.log = None
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
 
     def _run_persistent(self) -> int:
         """One poll of every persistent query (see server.supervisor: each poll is a log transaction
@@ -223,10 +236,32 @@ class KsqlServer:
                 return 0
             if not isinstance(current, TransactionalLog):
                 self._follow_commands(engine)
+            if self.workers is not None:
+                self._offload(engine, self.workers)
             work = self.supervisor.poll_all(engine.queries.values())
             work += engine.processing_log.flush(engine.log)  # what queries and push queries reported
         engine.catch_up_views()  # outside the lock: decoding a table's new rows holds up no writer
         return work
+
+    def _offload(self, engine: Engine, workers: WorkerPool) -> None:
+        """Hand the running queries a worker process can compute (new ones, replayed ones) to the
+        pool, once its processes are up (until then, and for a query a worker refuses, this process
+        computes them as before)."""
+        for query in engine.queries.values():
+            if not isinstance(query, PersistentQuery) or query.offload is not None or query.state != RUNNING \
+                    or query.query_id in self._kept_in_process or not query.offloadable:
+                continue
+            if not workers.ready():  # computed here until the workers are up
+                workers.start()
+                return
+            try:
+                query.offload_to(workers)
+            except OffloadLost as err:
+                log.warning("persistent query %s: %s; trying again", query.query_id, err)
+            except Exception as err:  # noqa: BLE001 - the query still runs, in this process
+                log.warning("persistent query %s runs in the server process: a worker cannot run it: %s",
+                            query.query_id, err)
+                self._kept_in_process.add(query.query_id)
 
     def failed_queries(self) -> dict[str, str]:
         """Persistent queries in ERROR: query id -> why (they retry by themselves). Without the
@@ -346,3 +381,16 @@ class KsqlServer:
         if self.engine is None:
             raise KsqlError("The server is shutting down")
         return self.engine
+
+
+def query_workers(config: ServerConfig) -> int:
+    """How many worker processes compute persistent queries (ksql.query.workers): `auto` (the default)
+    is one per core this process may run on when there are two or more, else 0 (in this process)."""
+    value = str(config.get(WORKERS_PROPERTY, "auto")).strip().lower()
+    if value in ("", "auto"):
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return cores if cores > 1 else 0
+    workers = config.get_int(WORKERS_PROPERTY, 0)
+    if workers < 0:
+        raise KsqlError(f"Invalid value for {WORKERS_PROPERTY}: '{value}'. It must be 'auto' or an integer >= 0.")
+    return workers

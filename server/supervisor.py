@@ -17,7 +17,13 @@ error, a bug), the supervisor
    ksql.query.retry.backoff.initial.ms doubling up to ksql.query.retry.backoff.max.ms);
    the first poll that succeeds puts it back to RUNNING.
 
-A RESUME of a query in ERROR retries it at once.
+A RESUME of a query in ERROR retries it at once, and so does the first retry of a query whose
+worker process died (server.workers): nothing is wrong with the query itself.
+
+Queries computed by worker processes are polled in two steps so the workers run
+in parallel with this thread: every query's next batches are submitted first,
+then each query's results are collected and committed, and as soon as a query's
+transaction is flushed its following batches are submitted.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ksql.engine.query import with_query_error
+from ksql.engine.query import OffloadLost, with_query_error
 from server.errors import storage_problem
 from server.txlog import TransactionalLog
 
@@ -82,7 +88,19 @@ class QuerySupervisor:
         if self.txlog is None:
             return sum(self.poll(q) for q in queries)
         with self.txlog.transactions():
+            for query in queries:
+                self._submit(query)
             return sum(self.poll(q) for q in queries)
+
+    def _submit(self, query: Any) -> None:
+        """Hand an offloaded query's next batches to its worker (a no-op for other queries); with
+        nothing held in the transaction, so a failure here is handled like a failed poll."""
+        if query.query_id in self.failures or getattr(query, "offload", None) is None:
+            return
+        try:
+            query.submit()
+        except Exception as err:  # noqa: BLE001 - one query's failure must not stop the others
+            self._fail(query, err, None)
 
     def failed(self) -> dict[str, str]:
         """Query id -> why it is in ERROR (a failed query PAUSEd since is not)."""
@@ -111,6 +129,7 @@ class QuerySupervisor:
             del self.failures[query.query_id]
             log.warning("persistent query %s is running again after %d failed attempts", query.query_id,
                         failure.attempts)
+        self._submit(query)  # computed while the other queries are written
         return work
 
     def _recover(self, query: Any) -> None:
@@ -131,7 +150,7 @@ class QuerySupervisor:
             log.debug("persistent query %s: state not rebuilt yet: %s", query.query_id, again)
             recovered = False
         attempts = (previous.attempts if previous is not None else 0) + 1
-        delay = self.backoff.delay(attempts)
+        delay = 0 if isinstance(err, OffloadLost) and attempts == 1 else self.backoff.delay(attempts)
         message = f"{failure_reason(err)}; retrying in {delay:g} s (attempt {attempts})"
         self.failures[query.query_id] = Failure(query, message, attempts, self.clock() + delay, recovered)
         query.state = ERROR

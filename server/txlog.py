@@ -42,7 +42,7 @@ from typing import Any
 
 import orjson
 
-from ksql.engine.log import Log, Record, TopicConfig
+from ksql.engine.log import EncodedBatch, Log, Record, TopicConfig
 
 _log = logging.getLogger("ksql.server.txlog")
 
@@ -226,10 +226,14 @@ class TransactionalLog(Log):
             base = planned.get((topic, partition))
             if base is None:
                 base = self.inner.end_offset(topic, partition)
-            rows = _rows_of(records)
-            header.append([topic, partition, base, len(rows)])
-            blobs.append(_encode_rows(rows))
-            planned[(topic, partition)] = base + len(rows)
+            if isinstance(records, EncodedBatch):  # encoded by a worker process in the same format
+                count, blob = len(records), records.payload
+            else:
+                rows = _rows_of(records)
+                count, blob = len(rows), _encode_rows(rows)
+            header.append([topic, partition, base, count])
+            blobs.append(blob)
+            planned[(topic, partition)] = base + count
         commits = [[group, [[t, p, o] for (t, p), o in offsets.items()]] for group, offsets in txn.commits.items()]
         doc = orjson.dumps({"commits": commits, "appends": header})
         value = struct.pack("<I", len(doc)) + doc + b"".join(blobs)
@@ -370,6 +374,8 @@ class TransactionalLog(Log):
         with self._hidden_lock:
             hidden = [self._hidden.get((topic, p)) for p in range(partitions)]
             return [self.inner.end_offset(topic, p) if end is None else end for p, end in enumerate(hidden)]
+    def read_undecoded(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> Any:
+        return self.inner.read_undecoded(topic, partition, offset, max_records)
 
     def create_topic(self, name: str, config: TopicConfig = _DEFAULT_TOPIC) -> None:
         self.inner.create_topic(name, config)

@@ -299,6 +299,24 @@ class AggregateProcessor:
             if entry is not None:
                 self._emit(sk, entry, ts, 0, out)
 
+    # -- state: handing it to another process ------------------------------------------------------
+
+    _HELD = ("state", "sessions", "table_rows", "stream_time", "pending_final", "materialized", "origins")
+
+    def held_state(self) -> dict[str, Any]:
+        """The state as plain data (right after a restore or a commit: nothing is dirty), so another
+        process can go on from it (put_state)."""
+        return {name: getattr(self, name) for name in self._HELD}
+
+    def put_state(self, held: dict[str, Any]) -> None:
+        """Go on from `held` (held_state() of another processor of the same plan)."""
+        for name in self._HELD:
+            setattr(self, name, held[name])
+
+    def drop_state(self) -> None:
+        """Forget the state (another process computes from it now; a restore brings it back)."""
+        self.put_state({name: type(getattr(self, name))() for name in self._HELD})
+
     # -- state: changelog and restore -------------------------------------------------------------
 
     def commit(self, positions: dict[int, int]) -> None:

@@ -31,7 +31,7 @@ from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
 from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.processing_log import setup as setup_processing_log
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
-from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery
+from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery, PlanInputs
 from ksql.engine.schema import (
     HEADER,
     HEADERS,
@@ -50,8 +50,8 @@ from ksql.functions import FunctionRegistry, default_registry
 from ksql.functions.aggregates import is_aggregate
 from ksql.parser import StatementLimits, ast, parse, substitute_variables
 from ksql.parser.limits import positive_property, refusing_deep_nesting
-from ksql.planner.aggregation import AggregateAnalyzer, AggregatePlan
-from ksql.planner.analysis import HEADERS_TYPE, Analyzer, ProjectionPlan, walk
+from ksql.planner.aggregation import AggregatePlan
+from ksql.planner.analysis import HEADERS_TYPE, ProjectionPlan, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, compile_projection
 from ksql.planner.join import JoinAnalyzer, JoinPlan
 from ksql.types import (
@@ -522,9 +522,15 @@ class Engine:
     # -- CREATE ... AS SELECT, INSERT INTO ... SELECT ----------------------------------------
 
     def plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False
-                   ) -> ProjectionPlan | AggregatePlan:
+                   ) -> ProjectionPlan | AggregatePlan | JoinPlan:
         """Plan a persistent query's SELECT: a projection, or an aggregation when it groups. A
         `transient` one (EXPLAIN of a push query) need not project the source's key columns."""
+        return self._plan_query(query, sink_name, kind, transient)[0]
+
+    def _plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False
+                    ) -> tuple[ProjectionPlan | AggregatePlan | JoinPlan, PlanInputs | None]:
+        """plan_query(), with what planning took (None for a join), from which a worker process
+        compiles the same plan."""
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
@@ -534,22 +540,24 @@ class Engine:
                 raise KsqlError("HAVING requires a GROUP BY clause.")
             plan = JoinAnalyzer(self.metastore, self.registry).analyze(query, sink_name)
             self._check_copartitioned(plan)
-            return plan
+            return plan, None
         source = self.metastore.get(relation.name)
         if source is None:
             raise KsqlError(f"{relation.name} does not exist." + self.metastore.case_hint(relation.name))
         if source.kind == "TABLE" and source.window is not None:
             raise KsqlError("KSQL does not support persistent queries on windowed tables.")
-        if query.group_by or query.window is not None or self._has_aggregates(query):
+        aggregating = bool(query.group_by or query.window is not None or self._has_aggregates(query))
+        if aggregating:
             self._refuse_table_functions(query)
-            analyzer = AggregateAnalyzer(source, relation.alias, self.registry, self.all_properties())
-            return analyzer.analyze_aggregate(query, sink_name)
-        if query.having is not None:
+        elif query.having is not None:
             raise KsqlError("HAVING requires a GROUP BY clause.")
-        if query.emit == "FINAL":
+        elif query.emit == "FINAL":
             raise KsqlError("EMIT FINAL is only supported for windowed aggregations.")
-        new_planner = transient or str(self.property("ksql.new.query.planner.enabled", "false")).lower() == "true"
-        return Analyzer(source, relation.alias, self.registry, new_planner).analyze(query, sink_name)
+        properties = self.all_properties()
+        if transient:
+            properties["ksql.new.query.planner.enabled"] = "true"
+        inputs = PlanInputs(query, source, sink_name, aggregating, properties)
+        return inputs.plan(self.registry), inputs
 
     def _check_copartitioned(self, plan: JoinPlan) -> None:
         """Key-to-key joins need sources with equal partition counts, as ksqlDB requires."""
@@ -586,7 +594,7 @@ class Engine:
             return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
                                 f"A {stmt.kind.lower()} with the same name already exists")
         existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False)
-        plan = self.plan_query(stmt.query, stmt.name, stmt.kind)
+        plan, inputs = self._plan_query(stmt.query, stmt.name, stmt.kind)
         source = plan.source
         produces = "TABLE" if isinstance(plan, AggregatePlan) else \
             plan.kind if isinstance(plan, JoinPlan) else source.kind
@@ -624,11 +632,11 @@ class Engine:
         prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
         query_id = self._next_query_id(f"{prefix}_{stmt.name}")
         self.metastore.sources[stmt.name] = sink
-        self._start_query(query_id, stmt.text, plan, sink, overrides)
+        self._start_query(query_id, stmt.text, plan, sink, overrides, inputs)
         return self._status(stmt, f"Created query with ID {query_id}", query_id)
 
     def _start_query(self, query_id: str, sql: str, plan: ProjectionPlan | AggregatePlan | JoinPlan,
-                     sink: DataSource, overrides: dict) -> PersistentQuery:
+                     sink: DataSource, overrides: dict, inputs: PlanInputs | None = None) -> PersistentQuery:
         """Start a persistent query; the request's properties win over the session's and the server's."""
         props = self.all_properties(overrides)
         earliest = str(props.get("auto.offset.reset",
@@ -648,7 +656,7 @@ class Engine:
         else:
             query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
                                     throw_on_invalid_timestamp=throw, service_id=self.config.service_id,
-                                    processing_log=self.processing_log)
+                                    processing_log=self.processing_log, plan_inputs=inputs)
             plan.source.reader_query_ids.add(query_id)
         self.queries[query_id] = query
         sink.writer_query_ids.add(query_id)
@@ -665,7 +673,7 @@ class Engine:
             raise KsqlError(f"Cannot insert into read-only stream: {target.name}")
         if any(c.is_header for c in target.schema.columns):
             raise KsqlError(f"Cannot insert into {target.name} because it has header columns")
-        plan = self.plan_query(stmt.query, stmt.target, "STREAM")
+        plan, inputs = self._plan_query(stmt.query, stmt.target, "STREAM")
         if plan.source.kind != "STREAM" or isinstance(plan, AggregatePlan):
             raise KsqlError(f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
         result_schema, sink_schema = plan.schema, target.schema
@@ -683,7 +691,7 @@ class Engine:
             name=target.name, kind=target.kind, schema=target.schema, topic=target.topic,
             formats=target.formats, timestamp_column=target.timestamp_column,
             timestamp_format=target.timestamp_format, window=target.window, sql=target.sql)
-        query = self._start_query(query_id, stmt.text, plan, sink, overrides)
+        query = self._start_query(query_id, stmt.text, plan, sink, overrides, inputs)
         target.writer_query_ids.add(query.query_id)
         return self._status(stmt, f"Created query with ID {query_id}", query_id)
 

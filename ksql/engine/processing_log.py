@@ -133,6 +133,29 @@ class ProcessingLog:
                 del queue.pending[0]
             queue.pending.append(Record(None, value, now))
 
+    # -- a query computed in another process -----------------------------------------------------
+
+    def hand_over(self) -> tuple[int, int | None, list[Record]]:
+        """What this reporter saw since the last hand-over (its failures, the last one's time, the
+        queued entries), for the server's reporter of the same query to take_in(): a query computed
+        in a worker process reports through the server's processing log."""
+        queue = self._queue
+        with queue.lock:
+            pending, queue.pending = queue.pending, []
+        failures, self.failures = self.failures, 0
+        return failures, self.last_failure_ms, pending
+
+    def take_in(self, failures: int, last_failure_ms: int | None, entries: list[Record]) -> None:
+        """Count and queue what another process's reporter handed over (see hand_over)."""
+        if failures:
+            self.failures += failures
+            self.last_failure_ms = last_failure_ms
+        if entries:
+            queue = self._queue
+            with queue.lock:
+                queue.pending.extend(entries)
+                del queue.pending[:-MAX_PENDING]
+
     # -- writing --------------------------------------------------------------------------------
 
     def flush(self, log: Log) -> int:

@@ -71,6 +71,9 @@ KSQL_DEFAULTS: dict[str, str] = {
     "ksql.query.pull.thread.pool.size": "50",
     "ksql.query.push.v2.enabled": "false",
     "ksql.query.push.v2.registry.installed": "false",
+    # this server's own: worker processes computing persistent queries ("auto": one per core when
+    # there are two or more, 0: all in the server process; see server.workers)
+    "ksql.query.workers": "auto",
     "ksql.query.retry.backoff.initial.ms": "15000",
     "ksql.query.retry.backoff.max.ms": "900000",
     "ksql.query.status.running.threshold.seconds": "300",

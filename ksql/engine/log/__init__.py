@@ -7,6 +7,7 @@ from .base import (
     COMPACTED_SEGMENT_BYTES,
     NO_HEADERS,
     CorruptLogError,
+    EncodedBatch,
     Header,
     InvalidTopicError,
     Log,
@@ -21,7 +22,7 @@ from .base import (
     TopicExistsError,
     UnknownTopicError,
 )
-from .embedded import FSYNC_POLICIES, EmbeddedLog
+from .embedded import FSYNC_POLICIES, EmbeddedLog, encode_batch
 from .memory import MemoryLog
 from .ownership import OwnAll, Ownership
 from .partitioner import default_partition, murmur2
@@ -40,6 +41,7 @@ __all__ = [
     "COMPACTED_SEGMENT_BYTES",
     "CorruptLogError",
     "EmbeddedLog",
+    "EncodedBatch",
     "FSYNC_POLICIES",
     "Header",
     "InvalidTopicError",
@@ -59,6 +61,7 @@ __all__ = [
     "TopicExistsError",
     "UnknownTopicError",
     "default_partition",
+    "encode_batch",
     "murmur2",
     "open_log",
 ]

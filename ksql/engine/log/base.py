@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .ownership import OwnAll, Ownership
 
@@ -54,6 +55,10 @@ class RecordBatch:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def decoded(self) -> RecordBatch:
+        """This batch (see Log.read_undecoded)."""
+        return self
+
     @classmethod
     def of(cls, records: Sequence[Record]) -> RecordBatch:
         """The columns of `records` (their offsets and partition as read, if set)."""
@@ -89,6 +94,20 @@ class RecordBatch:
         return [Record(k, v, ts, list(h), o, p)
                 for k, v, ts, h, o in zip(self.keys, self.values, self.timestamps, self.headers, offsets,
                                           strict=True)]
+
+
+class EncodedBatch(RecordBatch):
+    """A RecordBatch that also carries its records in the embedded log's record encoding, made where
+    the batch was made (a worker process): the embedded log and the transaction journal write
+    `payload` as it is instead of encoding every record again in the server process."""
+
+    __slots__ = ("payload", "max_timestamp")
+
+    def __init__(self, batch: RecordBatch, payload: bytes, max_timestamp: int) -> None:
+        super().__init__(batch.keys, batch.values, batch.timestamps, batch.headers, batch.offsets,
+                         batch.partition)
+        self.payload = payload
+        self.max_timestamp = max_timestamp
 
 
 # The segment size the engine gives the compacted topics it creates on the embedded log (tables'
@@ -237,6 +256,12 @@ class Log(ABC):
         batch = RecordBatch.of(records)
         batch.partition = partition
         return batch
+
+    def read_undecoded(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> Any:
+        """read_batch(), or where a log can hand its records over as they are stored (the embedded
+        log's UndecodedBatch), those: for a reader that decodes them in another process. Either
+        has len() and decoded() (the RecordBatch)."""
+        return self.read_batch(topic, partition, offset, max_records)
 
     def append_batch(self, topic: str, partition: int, batch: RecordBatch) -> Sequence[int]:
         """append() of the batch's records (its offsets and partition are ignored)."""

@@ -74,6 +74,7 @@ from . import kafka_batch
 from .base import (
     NO_HEADERS,
     CorruptLogError,
+    EncodedBatch,
     InvalidTopicError,
     Log,
     LogClosedError,
@@ -205,6 +206,61 @@ def _encode_columns(batch: RecordBatch) -> tuple[bytes, int]:
         if h:
             ap(_encode_headers(h))
     return b"".join(parts), max(timestamps)
+
+
+class UndecodedBatch:
+    """Records of one partition as the log stores them: runs of encoded records with the offset of
+    each run's first. Reading them costs no per-record slicing; decoded() builds the RecordBatch,
+    where the records are used (a worker process). Pickles as a few bytes objects."""
+
+    __slots__ = ("runs", "partition", "count")
+
+    def __init__(self, partition: int) -> None:
+        self.runs: list[tuple[bytes, int]] = []
+        self.partition = partition
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def decoded(self) -> RecordBatch:
+        out = RecordBatch([], [], [], [], range(0), self.partition)
+        for buf, first in self.runs:
+            _decode_columns(buf, 0, len(buf), first, first, len(buf), self.partition, out)
+        return out
+
+
+def _take_undecoded(
+    buf: bytes, pos: int, end: int, off: int, skip_below: int, limit: int, partition: int, out: UndecodedBatch
+) -> tuple[int, int, int]:
+    """_decode_records' contract, keeping the records encoded: only their lengths are read."""
+    unpack = _REC.unpack_from
+    start, first = pos, off
+    while pos < end and (limit > 0 or off < skip_below):
+        if off == skip_below:
+            start, first = pos, off
+        _, kl, vl, hc = unpack(buf, pos)
+        pos += _REC_SIZE + (kl if kl > 0 else 0) + (vl if vl > 0 else 0)
+        if hc:
+            _, pos = _decode_headers(buf, pos, hc)
+        if off >= skip_below:
+            limit -= 1
+        off += 1
+    if off > skip_below and off > first:
+        out.runs.append((buf[start:pos], first))
+        out.count += off - first
+    return limit, pos, off
+
+
+def encode_batch(batch: RecordBatch) -> EncodedBatch:
+    """`batch` with its records encoded as append_batch() writes them (see EncodedBatch)."""
+    if not len(batch):
+        return EncodedBatch(batch, b"", 0)
+    try:
+        payload, max_ts = _encode_columns(batch)
+    except (struct.error, TypeError, AttributeError, UnicodeEncodeError, ValueError) as e:
+        raise _bad_records("the log", batch.partition, e) from e
+    return EncodedBatch(batch, payload, max_ts)
 
 
 def _bad_records(topic: str, partition: int, e: Exception) -> TypeError:
@@ -1092,6 +1148,8 @@ class EmbeddedLog(Log):
         n = len(batch.keys)
         if n == 0:
             return range(0)
+        if isinstance(batch, EncodedBatch):
+            return self._append(p, topic, n, batch.payload, batch.max_timestamp)
         try:
             payload, max_ts = _encode_columns(batch)
         except (struct.error, TypeError, AttributeError, UnicodeEncodeError, ValueError) as e:
@@ -1299,6 +1357,14 @@ class EmbeddedLog(Log):
         self._read(topic, partition, offset, max_bytes, None, out)
         return out.batches
 
+    def read_undecoded(self, topic: str, partition: int, offset: int, max_records: int = 1000
+                       ) -> UndecodedBatch | RecordBatch:
+        if self.txn_index.active(topic, partition):  # Kafka transactions: only committed records, decoded
+            return self._read_committed(topic, partition, offset, max_records, columns=True)
+        out = UndecodedBatch(partition)
+        self._read(topic, partition, offset, max_records, _take_undecoded, out)
+        return out
+
     def _read(self, topic: str, partition: int, offset: int, max_records: int, decode, out) -> None:
         """Decode the records at offsets >= `offset` (at most max_records) with `decode` into `out`;
         with decode None, collect the stored batches into `out` (a _RawBatches, max_records in bytes)."""
@@ -1400,7 +1466,12 @@ class EmbeddedLog(Log):
                         pos, expected = self._skip_damage(p, seg, pos, expected, f"Kafka batch: {e}")
                         continue
                     start, end = 0, len(batch_buf)
-                limit, stop, next_offset = decode(batch_buf, start, end, base, offset, limit, partition, out)
+                if decode is _take_undecoded and base >= offset and count <= limit:  # all of it, unread
+                    out.runs.append((batch_buf[start:end], base))
+                    out.count += count
+                    limit, stop, next_offset = limit - count, end, base + count
+                else:
+                    limit, stop, next_offset = decode(batch_buf, start, end, base, offset, limit, partition, out)
                 pos += total
                 expected = base + count
                 if stop < end:  # the limit was reached inside this batch
