@@ -30,6 +30,7 @@ from ksql.engine.log import Log, LogError, Record, TopicConfig
 from ksql.engine.schema import ROWPARTITION, ROWTIME
 from ksql.engine.state_codec import StateFormatError, decode, encode, tag, untag
 from ksql.errors import KsqlError
+from ksql.functions.aggregates import AggregateSpec, UserAggregateError
 from ksql.parser import ast
 from ksql.planner.aggregation import AggregatePlan
 from ksql.planner.analysis import RAW_HEADERS, RAW_NULL
@@ -56,6 +57,7 @@ class AggregateProcessor:
     def __init__(self, plan: AggregatePlan, on_error: Callable[[str], None], log_: Log, changelog: str,
                  query_id: str = "", changelog_partition: int = 0):
         self.plan = plan
+        self.on_error = on_error
         self.query_id = query_id
         self.log = log_
         self.changelog = changelog
@@ -177,12 +179,15 @@ class AggregateProcessor:
             j = 0
             for add, undo, lo, n in self._ops:
                 fn = add if adding else undo
-                if n == 1:
-                    accs[j] = fn(accs[j], p[lo])
-                elif n == 0:
-                    accs[j] = fn(accs[j])
-                else:
-                    accs[j] = fn(accs[j], *p[lo:lo + n])
+                try:
+                    if n == 1:
+                        accs[j] = fn(accs[j], p[lo])
+                    elif n == 0:
+                        accs[j] = fn(accs[j])
+                    else:
+                        accs[j] = fn(accs[j], *p[lo:lo + n])
+                except UserAggregateError as err:  # the record leaves this aggregate's state as it was
+                    self.on_error(str(err))
                 j += 1
         self.dirty.add(sk)
         if self.window is not None and self.window.kind == "SESSION":
@@ -215,7 +220,7 @@ class AggregateProcessor:
             windows.remove(w)
             self.dirty.add((key, w[0], w[1]))
             self.pending_final.pop((key, w[0], w[1]), None)
-            accs = [spec.merge(a, b) for spec, a, b in zip(self.specs, accs, old[0], strict=True)]
+            accs = [self._merge(spec, a, b) for spec, a, b in zip(self.specs, accs, old[0], strict=True)]
             if old[1] and not window.emit_final:
                 self._tombstone((key, w[0], w[1]), w[1], partition, out)
             self.materialized.pop((key, w[0], w[1]), None)
@@ -235,9 +240,23 @@ class AggregateProcessor:
         self.materialized.pop(sk, None)
         self.dirty.add(sk)
 
+    def _merge(self, spec: AggregateSpec, a: Any, b: Any) -> Any:
+        try:
+            return spec.merge(a, b)
+        except UserAggregateError as err:  # the merged session keeps the newer state
+            self.on_error(str(err))
+            return a
+
+    def _result(self, result: Callable[[Any], Any], acc: Any) -> Any:
+        try:
+            return result(acc)
+        except UserAggregateError as err:  # the column is null in this output row
+            self.on_error(str(err))
+            return None
+
     def _aggregate_row(self, sk: tuple, accs: list) -> tuple:
         key, start, end = sk
-        return (*key, *[result(a) for result, a in zip(self._results, accs, strict=True)], start, end)
+        return (*key, *[self._result(result, a) for result, a in zip(self._results, accs, strict=True)], start, end)
 
     def _emit(self, sk: tuple, entry: list, ts: int, partition: int, out: list) -> None:
         row = self.post(self._aggregate_row(sk, entry[0]))
@@ -259,7 +278,7 @@ class AggregateProcessor:
 
     def _key_values(self, sk: tuple) -> tuple:
         """The output key of a state key whose state is gone (a merged-away session)."""
-        row = self.post((*sk[0], *[spec.result(spec.init()) for spec in self.specs], sk[1], sk[2]))
+        row = self.post((*sk[0], *[self._result(spec.result, spec.init()) for spec in self.specs], sk[1], sk[2]))
         return row[:self.nk]
 
     def _emit_closed(self, out: list) -> None:
