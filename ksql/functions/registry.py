@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -455,9 +456,17 @@ class FunctionRegistry:
         return new
 
     def load(self, module_or_installer: Any) -> None:
-        """Install functions from a plugin: a callable `install(registry)` or a module defining one."""
-        install = getattr(module_or_installer, "install", module_or_installer)
-        install(self)
+        """Install functions from a plugin: a module (its module-level declarations with `scalar`,
+        `table_function` and `aggregate`, and its `install(registry)` if it defines one) or a callable
+        `install(registry)`."""
+        if isinstance(module_or_installer, types.ModuleType):
+            for install in declared_installers(module_or_installer.__name__):
+                install(self)
+            install = getattr(module_or_installer, "install", None)
+            if install is not None:
+                install(self)
+            return
+        module_or_installer(self)
 
     def load_entry_points(self, group: str = "ksql.functions") -> None:
         """Load user-defined functions published as Python entry points in `group`."""
@@ -594,12 +603,15 @@ class FunctionRegistry:
 
 # --- module-level declarations for built-in and plugin modules ---------------
 
-_DECLARED: list[Callable[[FunctionRegistry], None]] = []
+# (declaring module, installer): a default registry installs the built-in modules' declarations, and
+# FunctionRegistry.load a plugin module's
+_DECLARED: list[tuple[str, Callable[[FunctionRegistry], None]]] = []
+_BUILTINS = "ksql.functions.builtins"
 
 
 def scalar(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any
            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Module-level decorator: declare a scalar overload installed into every default registry.
+    """Module-level decorator: declare a scalar overload of the declaring module (see `FunctionRegistry.load`).
 
     Example::
 
@@ -611,7 +623,7 @@ def scalar(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any
         def install(reg: FunctionRegistry) -> None:
             reg.scalar(name, params, returns, **kw)(fn)
 
-        _DECLARED.append(install)
+        _DECLARED.append((fn.__module__, install))
         return fn
 
     return deco
@@ -619,21 +631,21 @@ def scalar(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any
 
 def table_function(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any
                    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Module-level decorator: declare a table-function overload installed into every default registry."""
+    """Module-level decorator: declare a table-function overload of the declaring module."""
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         def install(reg: FunctionRegistry) -> None:
             reg.table_function(name, params, returns, **kw)(fn)
 
-        _DECLARED.append(install)
+        _DECLARED.append((fn.__module__, install))
         return fn
 
     return deco
 
 
 def aggregate(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any) -> Callable[[type], type]:
-    """Module-level class decorator: declare a user-defined aggregate installed into every default registry
-    (see FunctionRegistry.aggregate). Example::
+    """Module-level class decorator: declare a user-defined aggregate of the declaring module (see
+    FunctionRegistry.aggregate and FunctionRegistry.load). Example::
 
         @aggregate("MY_SUM", [BIGINT], BIGINT, intermediate=BIGINT)
         class MySum:
@@ -648,14 +660,15 @@ def aggregate(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: A
         def install(reg: FunctionRegistry) -> None:
             reg.aggregate(name, params, returns, **kw)(cls)
 
-        _DECLARED.append(install)
+        _DECLARED.append((cls.__module__, install))
         return cls
 
     return deco
 
 
-def declared_installers() -> list[Callable[[FunctionRegistry], None]]:
-    return list(_DECLARED)
+def declared_installers(module: str) -> list[Callable[[FunctionRegistry], None]]:
+    """The installers of the functions `module` declares (and its submodules')."""
+    return [install for declarer, install in _DECLARED if declarer == module or declarer.startswith(module + ".")]
 
 
 _DEFAULT: FunctionRegistry | None = None
@@ -668,7 +681,7 @@ def default_registry() -> FunctionRegistry:
         from ksql.functions import builtins  # noqa: F401  (registers declarations on import)
 
         reg = FunctionRegistry()
-        for install in _DECLARED:
+        for install in declared_installers(_BUILTINS):
             install(reg)
         builtins.install_non_scalar(reg)
         try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import pytest
 
 from ksql.errors import KsqlError
-from ksql.functions import FunctionRegistry, T
+from ksql.functions import FunctionRegistry, T, default_registry
 from ksql.functions.aggregates import UserAggregateError
-from ksql.functions.registry import aggregate, declared_installers
 from ksql.testing import TestDriver
 from ksql.types import BIGINT, DOUBLE, INTEGER, STRING, ArrayType, MapType, StructField, StructType
 
@@ -107,23 +108,24 @@ def test_registration_refuses_incomplete_or_shadowing_aggregates(name, cls, mess
         FunctionRegistry().aggregate(name, [BIGINT], BIGINT, intermediate=BIGINT)(cls)
 
 
-def test_the_module_level_decorator_declares_for_every_default_registry():
-    before = len(declared_installers())
+def test_a_plugin_module_installs_its_module_level_declarations():
+    from tests.functions import udf_plugin
 
-    @aggregate("DECLARED_COUNT", [STRING], BIGINT, intermediate=BIGINT)
-    class DeclaredCount:
-        def initialize(self): return 0
-        def aggregate(self, current, agg): return agg + 1
-        def merge(self, a, b): return a + b
-        def map(self, agg): return agg
-
-    installers = declared_installers()
-    assert len(installers) == before + 1
     reg = FunctionRegistry()
-    installers[-1](reg)
-    assert reg.describe("declared_count").overloads[0].params == (STRING,)
-    from ksql.functions import registry
-    registry._DECLARED.remove(installers[-1])  # leave the process-wide declarations as they were
+    reg.load(udf_plugin)
+    assert reg.is_scalar("SHOUT") and reg.is_aggregate("LONGEST")
+    spec = reg.resolve_aggregate("LONGEST", [STRING])
+    assert spec.result(spec.add(spec.add(spec.init(), "abc"), "a")) == 3
+    assert not default_registry().exists("LONGEST")  # a plugin reaches only the registries that load it
+
+
+def test_entry_points_publish_module_level_declarations(monkeypatch):
+    entry = importlib.metadata.EntryPoint("mine", "tests.functions.udf_plugin", "ksql.functions")
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: [entry] if group == "ksql.functions" else [])
+    reg = FunctionRegistry()
+    reg.load_entry_points()
+    assert reg.describe("longest").overloads[0].params == (STRING,) and reg.is_scalar("shout")
 
 
 def test_describe_function_shows_a_user_aggregate():
