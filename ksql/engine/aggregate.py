@@ -172,7 +172,10 @@ class AggregateProcessor:
         """Fold (pre-row, adding?) changes into one state entry, then emit it once."""
         entry = self.state.get(sk)
         if entry is None:
-            entry = [[spec.init() for spec in self.specs], False]
+            accs = self._initial()
+            if accs is None:
+                return
+            entry = [accs, False]
             self.state[sk] = entry
         accs = entry[0]
         for p, adding in changes:
@@ -214,7 +217,9 @@ class AggregateProcessor:
         overlapping = [w for w in windows if w[1] >= ts - gap and w[0] <= ts + gap]
         start = min([ts] + [w[0] for w in overlapping])
         end = max([ts] + [w[1] for w in overlapping])
-        accs = [spec.init() for spec in self.specs]
+        accs = self._initial()
+        if accs is None:
+            return
         for w in overlapping:
             old = self.state.pop((key, w[0], w[1]))
             windows.remove(w)
@@ -239,6 +244,14 @@ class AggregateProcessor:
         self.sessions[key].remove(w)
         self.materialized.pop(sk, None)
         self.dirty.add(sk)
+
+    def _initial(self) -> list | None:
+        """Every aggregate's initial state, or None (the record is skipped) when a user aggregate's fails."""
+        try:
+            return [spec.init() for spec in self.specs]
+        except UserAggregateError as err:
+            self.on_error(str(err))
+            return None
 
     def _merge(self, spec: AggregateSpec, a: Any, b: Any) -> Any:
         try:
@@ -278,7 +291,10 @@ class AggregateProcessor:
 
     def _key_values(self, sk: tuple) -> tuple:
         """The output key of a state key whose state is gone (a merged-away session)."""
-        row = self.post((*sk[0], *[self._result(spec.result, spec.init()) for spec in self.specs], sk[1], sk[2]))
+        accs = self._initial()
+        results = [None] * len(self.specs) if accs is None else \
+            [self._result(spec.result, acc) for spec, acc in zip(self.specs, accs, strict=True)]
+        row = self.post((*sk[0], *results, sk[1], sk[2]))
         return row[:self.nk]
 
     def _emit_closed(self, out: list) -> None:

@@ -62,6 +62,29 @@ def _registry() -> FunctionRegistry:
         def map(self, agg):
             return agg
 
+    class Fragile:
+        """Fails in `map` on a negative total, and always in `initialize` as NO_START."""
+
+        def initialize(self):
+            return 0
+
+        def aggregate(self, current, agg):
+            return agg + (current or 0)
+
+        def merge(self, a, b):
+            return a + b
+
+        def map(self, agg):
+            if agg < 0:
+                raise ArithmeticError("negative total")
+            return agg
+
+    class NoStart(Fragile):
+        def initialize(self):
+            raise RuntimeError("cannot start")
+
+    reg.aggregate("FRAGILE", [BIGINT], BIGINT, intermediate=BIGINT)(Fragile)
+    reg.aggregate("NO_START", [BIGINT], BIGINT, intermediate=BIGINT)(NoStart)
     return reg
 
 
@@ -122,6 +145,19 @@ def test_a_failing_user_aggregate_is_a_processing_error_and_the_query_goes_on(dr
     assert [r["value"]["S"] for r in driver.read_output("T")] == [0, 0, 3]
     assert any("Function 'SPREAD' failed in aggregate: negative values are not allowed" in m for m in caplog.messages)
     assert driver.engine.queries["CTAS_T_1"].state == "RUNNING"
+
+
+def test_failures_in_map_give_null_and_in_initialize_skip_the_record(driver, caplog):
+    driver.execute("CREATE TABLE F AS SELECT ID, FRAGILE(V) AS T FROM S GROUP BY ID;")
+    driver.execute("CREATE TABLE N AS SELECT ID, NO_START(V) AS T FROM S GROUP BY ID;")
+    with caplog.at_level(logging.WARNING, logger="ksql.processing"):
+        for v in (2, -5, 4):
+            driver.pipe("s", "a", {"V": v})
+    assert [r["value"]["T"] for r in driver.read_output("F")] == [2, None, 1]
+    assert driver.read_output("N") == []
+    assert any("Function 'FRAGILE' failed in map: negative total" in m for m in caplog.messages)
+    assert any("Function 'NO_START' failed in initialize: cannot start" in m for m in caplog.messages)
+    assert {q.state for q in driver.engine.queries.values()} == {"RUNNING"}
 
 
 def test_user_aggregate_state_survives_a_restart(tmp_path):
