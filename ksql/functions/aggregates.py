@@ -620,7 +620,8 @@ def user_aggregate_spec(name: str, factory: Callable[[], Any], arg_count: int, r
     Its methods follow ksqlDB's Udaf/TableUdaf: initialize(), aggregate(current, agg),
     merge(agg1, agg2), map(agg) and optional undo(current, agg), where `current` is the
     argument's value (a tuple of them for several arguments). Their exceptions become
-    UserAggregateError; their state is checked against `intermediate` when restored.
+    UserAggregateError, and so does a state that is not of type `intermediate` (the changelog
+    could not give it back as it was): a restore checks what it reads against that type too.
     """
     udaf = factory()
 
@@ -630,19 +631,26 @@ def user_aggregate_spec(name: str, factory: Callable[[], Any], arg_count: int, r
         except Exception as err:
             raise UserAggregateError(f"Function '{name}' failed in {method}: {err}") from err
 
+    def state(method: str, *args: Any) -> Any:
+        acc = call(method, *args)
+        if not conforms(acc, intermediate):
+            raise UserAggregateError(f"Function '{name}' returned from {method} a state that is not "
+                                     f"{intermediate}: {str(acc)[:100]}")
+        return acc
+
     def current(values: tuple) -> Any:
         return values[0] if arg_count == 1 else tuple(values)
 
     def add(acc, *values):
-        return call("aggregate", current(values), acc)
+        return state("aggregate", current(values), acc)
 
     def undo(acc, *values):
-        return call("undo", current(values), acc)
+        return state("undo", current(values), acc)
 
     return AggregateSpec(
-        name, return_type, lambda: call("initialize"), add, lambda acc: call("map", acc),
+        name, return_type, lambda: state("initialize"), add, lambda acc: call("map", acc),
         undo=undo if callable(getattr(udaf, "undo", None)) else None,
-        merge=lambda a, b: call("merge", a, b), valid=lambda acc: conforms(acc, intermediate),
+        merge=lambda a, b: state("merge", a, b), valid=lambda acc: conforms(acc, intermediate),
         arg_count=arg_count, complex_intermediate=isinstance(intermediate, (ArrayType, MapType, StructType)))
 
 

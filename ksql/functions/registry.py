@@ -29,6 +29,12 @@ A table function's impl always receives its arguments, nulls included
 (`null_on_null` is False), and returns a list. The flat-map operator evaluates
 every table function of a SELECT on the input row and emits as many rows as the
 longest list, the shorter ones padded with nulls (ksqlDB's KudtfFlatMapper).
+
+Aggregates are registered with their signatures too (DESCRIBE FUNCTION shows them).
+`resolve_aggregate` gives a call site its accumulator (an AggregateSpec): built-ins
+through ksql.functions.aggregates, which also binds their literal parameters (TOPK's
+k); user-defined aggregates (classes registered with `aggregate`) through the overload
+machinery above, their generics binding the return and intermediate types.
 """
 
 from __future__ import annotations

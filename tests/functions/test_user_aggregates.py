@@ -88,6 +88,21 @@ def test_a_failing_user_aggregate_raises_a_processing_error_naming_it():
         spec.add(spec.init(), 1, "boom")
 
 
+def test_a_state_not_of_the_intermediate_type_is_refused_before_it_reaches_the_changelog():
+    reg = FunctionRegistry()
+
+    @reg.aggregate("AS_SET", [BIGINT], BIGINT, intermediate=ArrayType(BIGINT))
+    class AsSet:  # a set would come back from the changelog as no ARRAY
+        def initialize(self): return []
+        def aggregate(self, current, agg): return set(agg) | {current}
+        def merge(self, a, b): return a + b
+        def map(self, agg): return len(agg)
+
+    spec = reg.resolve_aggregate("AS_SET", [BIGINT])
+    with pytest.raises(UserAggregateError, match=r"'AS_SET' returned from aggregate a state that is not ARRAY<BIGINT>"):
+        spec.add(spec.init(), 1)
+
+
 def test_resolution_errors_are_clear():
     reg = _registry()
     with pytest.raises(KsqlError, match=r"Function 'MY_AVG' does not accept parameters \(STRING\)"):
