@@ -39,9 +39,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: str, port: int) -> subprocess.Popen:
+def start_server(data_dir: str, port: int, properties: list[str] = ()) -> subprocess.Popen:
     args = [sys.executable, "-m", "server", "--listeners", f"http://127.0.0.1:{port}", "--state-dir", data_dir,
-            "--log-level", "warning", "-D", "ksql.log.fsync=never"]
+            "--log-level", "warning", "--kafka-listener", "none", "-D", "ksql.log.fsync=never"]
+    for prop in properties:
+        args += ["-D", prop]
     return subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -102,6 +104,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--settle", type=float, default=20.0, help="seconds to leave the log to compact")
+    parser.add_argument("-D", dest="properties", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server property (e.g. ksql.query.workers=0)")
     args = parser.parse_args()
     last_key = f"k{(args.records - 1) % args.keys}"
     expected = args.records // args.keys + (1 if (args.records - 1) % args.keys < args.records % args.keys else 0)
@@ -110,7 +114,7 @@ def main() -> None:
         write_history(data_dir, args.records, args.keys)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = start_server(data_dir, port)
+        proc = start_server(data_dir, port, args.properties)
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -138,7 +142,7 @@ def main() -> None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         start = time.monotonic()
-        proc = start_server(data_dir, port)
+        proc = start_server(data_dir, port, args.properties)
         try:
             if not wait_for_count(client, url, last_key, expected, time.monotonic() + PULL_TIMEOUT_S):
                 raise SystemExit("the restarted server did not answer the pull in time")

@@ -30,6 +30,7 @@ from ksql.engine.log import COMPACTED_SEGMENT_BYTES, Log, LogError, Record, Topi
 from ksql.engine.schema import ROWPARTITION, ROWTIME
 from ksql.engine.state_codec import StateFormatError, decode, encode, tag, untag
 from ksql.errors import KsqlError
+from ksql.functions.aggregates import AggregateSpec, UserAggregateError
 from ksql.parser import ast
 from ksql.planner.aggregation import AggregatePlan
 from ksql.planner.analysis import RAW_HEADERS, RAW_NULL
@@ -61,6 +62,7 @@ class AggregateProcessor:
     def __init__(self, plan: AggregatePlan, on_error: Callable[[str], None], log_: Log, changelog: str,
                  query_id: str = "", changelog_partition: int = 0):
         self.plan = plan
+        self.on_error = on_error
         self.query_id = query_id
         self.log = log_
         self.changelog = changelog
@@ -190,19 +192,25 @@ class AggregateProcessor:
         """Fold (pre-row, adding?) changes into one state entry, then emit it once."""
         entry = self.state.get(sk)
         if entry is None:
-            entry = [[spec.init() for spec in self.specs], False]
+            accs = self._initial()
+            if accs is None:
+                return
+            entry = [accs, False]
             self.state[sk] = entry
         accs = entry[0]
         for p, adding in changes:
             j = 0
             for add, undo, lo, n in self._ops:
                 fn = add if adding else undo
-                if n == 1:
-                    accs[j] = fn(accs[j], p[lo])
-                elif n == 0:
-                    accs[j] = fn(accs[j])
-                else:
-                    accs[j] = fn(accs[j], *p[lo:lo + n])
+                try:
+                    if n == 1:
+                        accs[j] = fn(accs[j], p[lo])
+                    elif n == 0:
+                        accs[j] = fn(accs[j])
+                    else:
+                        accs[j] = fn(accs[j], *p[lo:lo + n])
+                except UserAggregateError as err:  # the record leaves this aggregate's state as it was
+                    self.on_error(str(err))
                 j += 1
         self.dirty.add(sk)
         if self.window is not None and self.window.kind == "SESSION":
@@ -229,13 +237,15 @@ class AggregateProcessor:
         overlapping = [w for w in windows if w[1] >= ts - gap and w[0] <= ts + gap]
         start = min([ts] + [w[0] for w in overlapping])
         end = max([ts] + [w[1] for w in overlapping])
-        accs = [spec.init() for spec in self.specs]
+        accs = self._initial()
+        if accs is None:
+            return
         for w in overlapping:
             old = self.state.pop((key, w[0], w[1]))
             windows.remove(w)
             self.dirty.add((key, w[0], w[1]))
             self.pending_final.pop((key, w[0], w[1]), None)
-            accs = [spec.merge(a, b) for spec, a, b in zip(self.specs, accs, old[0], strict=True)]
+            accs = [self._merge(spec, a, b) for spec, a, b in zip(self.specs, accs, old[0], strict=True)]
             if old[1] and not window.emit_final:
                 self._tombstone((key, w[0], w[1]), w[1], partition, out)
             self.materialized.pop((key, w[0], w[1]), None)
@@ -255,10 +265,32 @@ class AggregateProcessor:
         self.materialized.pop(sk, None)
         self.dirty.add(sk)
 
+    def _initial(self) -> list | None:
+        """Every aggregate's initial state, or None (the record is skipped) when a user aggregate's fails."""
+        try:
+            return [spec.init() for spec in self.specs]
+        except UserAggregateError as err:
+            self.on_error(str(err))
+            return None
+
+    def _merge(self, spec: AggregateSpec, a: Any, b: Any) -> Any:
+        try:
+            return spec.merge(a, b)
+        except UserAggregateError as err:  # the merged session keeps the newer state
+            self.on_error(str(err))
+            return a
+
+    def _result(self, result: Callable[[Any], Any], acc: Any) -> Any:
+        try:
+            return result(acc)
+        except UserAggregateError as err:  # the column is null in this output row
+            self.on_error(str(err))
+            return None
+
     def _aggregate_row(self, sk: tuple, accs: list) -> tuple:
         key, start, end = sk
-        return (*self._key_columns(key), *[result(a) for result, a in zip(self._results, accs, strict=True)],
-                start, end)
+        return (*self._key_columns(key), *[self._result(result, a) for result, a in zip(self._results, accs,
+                                                                                       strict=True)], start, end)
 
     def _emit(self, sk: tuple, entry: list, ts: int, partition: int, out: list) -> None:
         row = self.post(self._aggregate_row(sk, entry[0]))
@@ -280,8 +312,10 @@ class AggregateProcessor:
 
     def _key_values(self, sk: tuple) -> tuple:
         """The output key of a state key whose state is gone (a merged-away session)."""
-        row = self.post((*self._key_columns(sk[0]), *[spec.result(spec.init()) for spec in self.specs], sk[1],
-                         sk[2]))
+        accs = self._initial()
+        results = [None] * len(self.specs) if accs is None else \
+            [self._result(spec.result, acc) for spec, acc in zip(self.specs, accs, strict=True)]
+        row = self.post((*self._key_columns(sk[0]), *results, sk[1], sk[2]))
         return row[:self.nk]
 
     def _emit_closed(self, out: list) -> None:

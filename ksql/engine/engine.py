@@ -47,7 +47,6 @@ from ksql.engine.schema_registry import create_registry
 from ksql.engine.single_owner import SingleOwner
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry, default_registry
-from ksql.functions.aggregates import is_aggregate
 from ksql.parser import StatementLimits, ast, parse, substitute_variables
 from ksql.parser.limits import positive_property, refusing_deep_nesting
 from ksql.planner.aggregation import AggregatePlan
@@ -578,7 +577,7 @@ class Engine:
 
     def _has_aggregates(self, query: ast.Query) -> bool:
         exprs = [i.expr for i in query.select if isinstance(i, ast.SelectItem)]
-        return any(is_aggregate(call.name) for e in exprs for call in _function_calls(e))
+        return any(self.registry.is_aggregate(call.name) for e in exprs for call in _function_calls(e))
 
     def _refuse_table_functions(self, query: ast.Query) -> None:
         for item in query.select:

@@ -324,7 +324,6 @@ _ALL_ROWS = "\x00all rows"
 
 def _transient_output(analyzer, rewritten, agg_scope):
     """(schema, key expressions, value expressions) of a push query's aggregation: every item a value."""
-    from ksql.functions.aggregates import is_aggregate
     from ksql.planner.analysis import _Namer
     from ksql.planner.expressions import ExpressionTyper
 
@@ -335,7 +334,7 @@ def _transient_output(analyzer, rewritten, agg_scope):
     for expr, alias, original in rewritten:
         if alias is not None:
             name = alias
-        elif isinstance(original, ast.FunctionCall) and is_aggregate(original.name):
+        elif isinstance(original, ast.FunctionCall) and analyzer.registry.is_aggregate(original.name):
             name = namer.fresh()
         elif isinstance(original, ast.ColumnRef):  # WINDOWSTART and the like keep their names here
             name = original.name
@@ -346,11 +345,9 @@ def _transient_output(analyzer, rewritten, agg_scope):
 
 
 def _has_aggregates(engine: Engine, query: ast.Query) -> bool:
-    from ksql.functions.aggregates import is_aggregate
-
     exprs = [i.expr for i in query.select if isinstance(i, ast.SelectItem)]
     exprs += [query.having] if query.having is not None else []
-    return any(isinstance(e, ast.FunctionCall) and is_aggregate(e.name) for x in exprs for e in _walk(x))
+    return any(isinstance(e, ast.FunctionCall) and engine.registry.is_aggregate(e.name) for x in exprs for e in _walk(x))
 
 
 def _walk(expr: ast.Expr):

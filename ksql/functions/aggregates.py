@@ -43,7 +43,7 @@ from ksql.types import (
 AGGREGATE_NAMES = (
     "COUNT", "SUM", "AVG", "MIN", "MAX", "COUNT_DISTINCT", "COLLECT_LIST", "COLLECT_SET", "TOPK",
     "TOPKDISTINCT", "HISTOGRAM", "EARLIEST_BY_OFFSET", "LATEST_BY_OFFSET", "STDDEV_SAMP", "STDDEV_POP",
-    "STDDEV_SAMPLE", "CORRELATION",
+    "STDDEV_SAMPLE", "CORRELATION", "ATTR", "SUM_LIST",
 )
 
 
@@ -183,6 +183,23 @@ def _extreme(name: str, t: SqlType) -> AggregateSpec:
     return AggregateSpec(name, t, lambda: None, add, lambda acc: acc, merge=merge, valid=_is_scalar)
 
 
+def _sum_list(t: SqlType) -> AggregateSpec:
+    """SUM_LIST(array): the sum of every element of every array of the group (nulls skipped)."""
+    item = t.item if isinstance(t, ArrayType) else None
+    fixes: dict[SqlType, Callable[[Any], Any]] = {INTEGER: wrap32, BIGINT: wrap64, DOUBLE: lambda v: v}
+    if item not in fixes:
+        raise KsqlError(f"Function 'SUM_LIST' does not accept parameters ({t}).")
+    fix = fixes[item]
+
+    def total(values):
+        return sum(v for v in values if v is not None) if values else 0
+
+    zero: Any = 0.0 if item == DOUBLE else 0
+    return AggregateSpec(
+        "SUM_LIST", item, lambda: zero, lambda acc, values: fix(acc + total(values)), lambda acc: acc,
+        undo=lambda acc, values: fix(acc - total(values)), merge=lambda a, b: fix(a + b), valid=_is_number)
+
+
 # --- collections -------------------------------------------------------------------------------
 
 def _collect_list(t: SqlType, limit: int) -> AggregateSpec:
@@ -219,6 +236,43 @@ def _collect_set(t: SqlType, limit: int) -> AggregateSpec:
         return a
 
     return AggregateSpec("COLLECT_SET", ArrayType(t), list, add, list, undo=undo, merge=merge, valid=_is_list)
+
+
+def _attr(t: SqlType) -> AggregateSpec:
+    """ATTR(col): the value when every value of the group is the same one, else null.
+
+    The accumulator counts each distinct value ([value, count] pairs, so STRUCT, ARRAY
+    and MAP values count too), which lets an aggregation over a table take rows out.
+    """
+    def find(acc, v):
+        return next((entry for entry in acc if entry[0] == v), None)
+
+    def add(acc, v, n=1):
+        entry = find(acc, v)
+        if entry is None:
+            acc.append([v, n])
+        else:
+            entry[1] += n
+        return acc
+
+    def undo(acc, v):
+        entry = find(acc, v)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                acc.remove(entry)
+        return acc
+
+    def merge(a, b):
+        for v, n in b:
+            add(a, v, n)
+        return a
+
+    def valid(acc):
+        return _is_list(acc) and all(_is_list(entry) and len(entry) == 2 and _is_int(entry[1]) for entry in acc)
+
+    return AggregateSpec("ATTR", t, list, add, lambda acc: acc[0][0] if len(acc) == 1 else None, undo=undo,
+                         merge=merge, valid=valid, complex_intermediate=True)
 
 
 def _count_distinct(t: SqlType) -> AggregateSpec:
@@ -446,8 +500,20 @@ def _correlation(tx: SqlType, ty: SqlType) -> AggregateSpec:
 
 # --- resolution --------------------------------------------------------------------------------
 
-def is_aggregate(name: str) -> bool:
+def is_builtin_aggregate(name: str) -> bool:
     return name.upper() in AGGREGATE_NAMES
+
+
+def builtin_column_count(name: str, n_args: int) -> int:
+    """How many of a built-in aggregate call's arguments are columns (the rest are literal parameters)."""
+    name = name.upper()
+    if name == "COUNT":
+        return n_args
+    if name == "CORRELATION":
+        return 2
+    if name in ("TOPK", "TOPKDISTINCT"):
+        return max(1, n_args - 1)
+    return min(1, n_args)
 
 
 def resolve_aggregate(name: str, arg_types: Sequence[SqlType], literals: Sequence[Any],
@@ -476,12 +542,16 @@ def resolve_aggregate(name: str, arg_types: Sequence[SqlType], literals: Sequenc
         raise refuse()
     t = arg_types[0]
     if name in ("SUM", "AVG", "MIN", "MAX", "COUNT_DISTINCT", "COLLECT_LIST", "COLLECT_SET", "HISTOGRAM",
-                "STDDEV_SAMP", "STDDEV_POP", "STDDEV_SAMPLE") and literals:
+                "STDDEV_SAMP", "STDDEV_POP", "STDDEV_SAMPLE", "ATTR", "SUM_LIST") and literals:
         raise refuse()
     if name == "SUM":
         return _sum(t)
     if name == "AVG":
         return _avg(t)
+    if name == "SUM_LIST":
+        return _sum_list(t)
+    if name == "ATTR":
+        return _attr(t)
     if name in ("MIN", "MAX"):
         if not (t in _ORDERED or isinstance(t, DecimalType)) or t == BOOLEAN:
             raise refuse()
@@ -535,3 +605,70 @@ def _limit(config: dict[str, Any], fn: str) -> int:
     except (TypeError, ValueError):
         raise KsqlError(f"ksql.functions.{fn}.limit must be an integer, got: {value}") from None
 
+
+
+# --- user-defined aggregates -------------------------------------------------------------------
+
+class UserAggregateError(KsqlError):
+    """A user-defined aggregate raised: a processing error for the record, not the query's end."""
+
+
+def user_aggregate_spec(name: str, factory: Callable[[], Any], arg_count: int, return_type: SqlType,
+                        intermediate: SqlType) -> AggregateSpec:
+    """An AggregateSpec running a user's aggregate object (see registry.aggregate).
+
+    Its methods follow ksqlDB's Udaf/TableUdaf: initialize(), aggregate(current, agg),
+    merge(agg1, agg2), map(agg) and optional undo(current, agg), where `current` is the
+    argument's value (a tuple of them for several arguments). Their exceptions become
+    UserAggregateError, and so does a state that is not of type `intermediate` (the changelog
+    could not give it back as it was): a restore checks what it reads against that type too.
+    """
+    udaf = factory()
+
+    def call(method: str, *args: Any) -> Any:
+        try:
+            return getattr(udaf, method)(*args)
+        except Exception as err:
+            raise UserAggregateError(f"Function '{name}' failed in {method}: {err}") from err
+
+    def state(method: str, *args: Any) -> Any:
+        acc = call(method, *args)
+        if not conforms(acc, intermediate):
+            raise UserAggregateError(f"Function '{name}' returned from {method} a state that is not "
+                                     f"{intermediate}: {str(acc)[:100]}")
+        return acc
+
+    def current(values: tuple) -> Any:
+        return values[0] if arg_count == 1 else tuple(values)
+
+    def add(acc, *values):
+        return state("aggregate", current(values), acc)
+
+    def undo(acc, *values):
+        return state("undo", current(values), acc)
+
+    return AggregateSpec(
+        name, return_type, lambda: state("initialize"), add, lambda acc: call("map", acc),
+        undo=undo if callable(getattr(udaf, "undo", None)) else None,
+        merge=lambda a, b: state("merge", a, b), valid=lambda acc: conforms(acc, intermediate),
+        arg_count=arg_count, complex_intermediate=isinstance(intermediate, (ArrayType, MapType, StructType)))
+
+
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "BOOLEAN": (bool,), "INTEGER": (int,), "BIGINT": (int,), "DOUBLE": (float, int), "STRING": (str,),
+    "BYTES": (bytes,), "DATE": (int,), "TIME": (int,), "TIMESTAMP": (int,), "DECIMAL": (Decimal,),
+}
+
+
+def conforms(value: Any, t: SqlType) -> bool:
+    """Whether `value` is a value of SQL type `t` (null is of every type): vets restored state."""
+    if value is None:
+        return True
+    if isinstance(t, ArrayType):
+        return type(value) is list and all(conforms(v, t.item) for v in value)
+    if isinstance(t, MapType):
+        return type(value) is dict and all(conforms(k, t.key) and conforms(v, t.value) for k, v in value.items())
+    if isinstance(t, StructType):
+        types = {f.name: f.type for f in t.fields}
+        return type(value) is dict and all(k in types and conforms(v, types[k]) for k, v in value.items())
+    return type(value) in _PYTHON_TYPES.get(t.base, ())

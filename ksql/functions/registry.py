@@ -29,17 +29,31 @@ A table function's impl always receives its arguments, nulls included
 (`null_on_null` is False), and returns a list. The flat-map operator evaluates
 every table function of a SELECT on the input row and emits as many rows as the
 longest list, the shorter ones padded with nulls (ksqlDB's KudtfFlatMapper).
+
+Aggregates are registered with their signatures too (DESCRIBE FUNCTION shows them).
+`resolve_aggregate` gives a call site its accumulator (an AggregateSpec): built-ins
+through ksql.functions.aggregates, which also binds their literal parameters (TOPK's
+k); user-defined aggregates (classes registered with `aggregate`) through the overload
+machinery above, their generics binding the return and intermediate types.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ksql.errors import KsqlError
+from ksql.functions.aggregates import (
+    AggregateSpec,
+    builtin_column_count,
+    is_builtin_aggregate,
+    resolve_aggregate,
+    user_aggregate_spec,
+)
 from ksql.types import (
     NULL,
     ArrayType,
@@ -185,6 +199,14 @@ class Overload:
     @property
     def generic_count(self) -> int:
         return sum(1 for p in self.params if _has_generic(p))
+
+
+@dataclass(frozen=True)
+class UserAggregate:
+    """The implementation of a user-defined aggregate overload: its class and its state's SQL type."""
+
+    factory: Callable[[], Any]
+    intermediate: SqlType
 
 
 @dataclass
@@ -370,12 +392,44 @@ class FunctionRegistry:
 
         return deco
 
-    def add_aggregate(self, name: str, *, description: str = "", category: str = "AGGREGATE",
-                      impl: Any = None) -> None:
-        """Register an aggregate (implementation objects come with the aggregation runtime)."""
-        info = self._info(self._aggregates, name, "AGGREGATE", description=description, category=category)
-        if impl is not None:
-            info.overloads.append(impl)
+    def add_aggregate(self, name: str, overload: Overload | None = None, *, description: str = "",
+                      category: str = "AGGREGATE", display_name: str | None = None) -> None:
+        """Register aggregate `name`, and one overload of it when given.
+
+        A built-in's overload has `resolve_aggregate` as its impl (ksqlDB's resolution, with
+        literal parameters); a user's has a `UserAggregate`."""
+        info = self._info(self._aggregates, name, "AGGREGATE", description=description, category=category,
+                          display_name=display_name)
+        if overload is not None:
+            info.overloads.append(overload)
+
+    def aggregate(self, name: str, params: Sequence[SqlType], returns: ReturnSpec, *, intermediate: SqlType,
+                  param_names: Sequence[str] = (), category: str = "AGGREGATE", description: str = "",
+                  display_name: str | None = None) -> Callable[[type], type]:
+        """Class decorator registering a user-defined aggregate (ksqlDB's Udaf) as an overload of `name`.
+
+        The class (instantiated once per call site, without arguments) defines
+        initialize(), aggregate(current, agg), merge(agg1, agg2), map(agg) and, to
+        aggregate tables, undo(current, agg); `current` is the argument's value, a tuple
+        for several arguments. `intermediate` is the SQL type of `agg`, which is written to
+        the changelog. Parameter, return and intermediate types may use generics (T ...).
+        """
+
+        def deco(cls: type) -> type:
+            missing = [m for m in ("initialize", "aggregate", "merge", "map") if not callable(getattr(cls, m, None))]
+            if missing:
+                raise KsqlError(f"Aggregate function '{name}' lacks method(s): {', '.join(missing)}")
+            if not params:
+                raise KsqlError(f"Aggregate function '{name}' needs at least one parameter")
+            if is_builtin_aggregate(name):
+                raise KsqlError(f"Aggregate function '{name}' is a built-in function")
+            self.add_aggregate(name, Overload(tuple(params), returns, UserAggregate(cls, intermediate),
+                                              tuple(param_names), description=description or (cls.__doc__ or
+                                                                                              "").strip()),
+                               description=description, category=category, display_name=display_name)
+            return cls
+
+        return deco
 
     def add_table_function(self, name: str, overload: Overload, *, category: str = "TABLE",
                            description: str = "", display_name: str | None = None) -> None:
@@ -408,9 +462,17 @@ class FunctionRegistry:
         return new
 
     def load(self, module_or_installer: Any) -> None:
-        """Install functions from a plugin: a callable `install(registry)` or a module defining one."""
-        install = getattr(module_or_installer, "install", module_or_installer)
-        install(self)
+        """Install functions from a plugin: a module (its module-level declarations with `scalar`,
+        `table_function` and `aggregate`, and its `install(registry)` if it defines one) or a callable
+        `install(registry)`."""
+        if isinstance(module_or_installer, types.ModuleType):
+            for install in declared_installers(module_or_installer.__name__):
+                install(self)
+            install = getattr(module_or_installer, "install", None)
+            if install is not None:
+                install(self)
+            return
+        module_or_installer(self)
 
     def load_entry_points(self, group: str = "ksql.functions") -> None:
         """Load user-defined functions published as Python entry points in `group`."""
@@ -454,6 +516,29 @@ class FunctionRegistry:
                 raise KsqlError(f"Function '{name}' is a {kind} function and cannot be used here.")
             raise KsqlError(f"Can't find any functions with the name '{name}'")
         return self._resolve(info, arg_types)
+
+    def resolve_aggregate(self, name: str, arg_types: Sequence[SqlType], literals: Sequence[Any] = (),
+                          config: dict[str, Any] | None = None) -> AggregateSpec:
+        """The accumulator of aggregate `name` for column arguments of `arg_types` (built-ins may take
+        trailing literal parameters, e.g. TOPK's k), or KsqlError."""
+        info = self._aggregates.get(name.upper())
+        if info is None or not info.overloads or not isinstance(info.overloads[0].impl, UserAggregate):
+            return resolve_aggregate(name, arg_types, literals, config)
+        if literals:
+            raise KsqlError(f"Function '{info.display_name}' takes no literal parameters")
+        rf = self._resolve(info, arg_types)
+        bindings: dict[str, SqlType] = {}
+        for param, bound in zip(rf.overload.params, rf.param_types, strict=True):
+            _match(param, bound, bindings, True)
+        user: UserAggregate = rf.overload.impl  # type: ignore[assignment]
+        return user_aggregate_spec(info.name, user.factory, len(arg_types), rf.return_type,
+                                   substitute(user.intermediate, bindings))
+
+    def aggregate_arity(self, name: str, n_args: int) -> int:
+        """How many of a call's arguments are columns: all for a user aggregate; the others are literals."""
+        info = self._aggregates.get(name.upper())
+        user = info is not None and bool(info.overloads) and isinstance(info.overloads[0].impl, UserAggregate)
+        return n_args if user else builtin_column_count(name, n_args)
 
     def resolve_table(self, name: str, arg_types: Sequence[ArgType]) -> ResolvedFunction:
         """Choose the overload of table function `name` for `arg_types`; see the module docstring."""
@@ -524,12 +609,15 @@ class FunctionRegistry:
 
 # --- module-level declarations for built-in and plugin modules ---------------
 
-_DECLARED: list[Callable[[FunctionRegistry], None]] = []
+# (declaring module, installer): a default registry installs the built-in modules' declarations, and
+# FunctionRegistry.load a plugin module's
+_DECLARED: list[tuple[str, Callable[[FunctionRegistry], None]]] = []
+_BUILTINS = "ksql.functions.builtins"
 
 
 def scalar(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any
            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Module-level decorator: declare a scalar overload installed into every default registry.
+    """Module-level decorator: declare a scalar overload of the declaring module (see `FunctionRegistry.load`).
 
     Example::
 
@@ -541,7 +629,7 @@ def scalar(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any
         def install(reg: FunctionRegistry) -> None:
             reg.scalar(name, params, returns, **kw)(fn)
 
-        _DECLARED.append(install)
+        _DECLARED.append((fn.__module__, install))
         return fn
 
     return deco
@@ -549,20 +637,44 @@ def scalar(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any
 
 def table_function(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any
                    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Module-level decorator: declare a table-function overload installed into every default registry."""
+    """Module-level decorator: declare a table-function overload of the declaring module."""
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         def install(reg: FunctionRegistry) -> None:
             reg.table_function(name, params, returns, **kw)(fn)
 
-        _DECLARED.append(install)
+        _DECLARED.append((fn.__module__, install))
         return fn
 
     return deco
 
 
-def declared_installers() -> list[Callable[[FunctionRegistry], None]]:
-    return list(_DECLARED)
+def aggregate(name: str, params: Sequence[SqlType], returns: ReturnSpec, **kw: Any) -> Callable[[type], type]:
+    """Module-level class decorator: declare a user-defined aggregate of the declaring module (see
+    FunctionRegistry.aggregate and FunctionRegistry.load). Example::
+
+        @aggregate("MY_SUM", [BIGINT], BIGINT, intermediate=BIGINT)
+        class MySum:
+            def initialize(self): return 0
+            def aggregate(self, current, agg): return agg + (current or 0)
+            def undo(self, current, agg): return agg - (current or 0)
+            def merge(self, a, b): return a + b
+            def map(self, agg): return agg
+    """
+
+    def deco(cls: type) -> type:
+        def install(reg: FunctionRegistry) -> None:
+            reg.aggregate(name, params, returns, **kw)(cls)
+
+        _DECLARED.append((cls.__module__, install))
+        return cls
+
+    return deco
+
+
+def declared_installers(module: str) -> list[Callable[[FunctionRegistry], None]]:
+    """The installers of the functions `module` declares (and its submodules')."""
+    return [install for declarer, install in _DECLARED if declarer == module or declarer.startswith(module + ".")]
 
 
 _DEFAULT: FunctionRegistry | None = None
@@ -575,7 +687,7 @@ def default_registry() -> FunctionRegistry:
         from ksql.functions import builtins  # noqa: F401  (registers declarations on import)
 
         reg = FunctionRegistry()
-        for install in _DECLARED:
+        for install in declared_installers(_BUILTINS):
             install(reg)
         builtins.install_non_scalar(reg)
         try:
@@ -590,5 +702,5 @@ __all__ = [
     "AnyDecimal", "AnyStruct", "DECIMAL_ANY", "INTERVAL_UNIT", "STRUCT_ANY", "FunctionInfo", "FunctionRegistry",
     "Generic", "IntervalUnitType", "LambdaArg", "LambdaType", "Overload", "ResolvedFunction", "SchemaProvider",
     "K", "S", "T", "U",
-    "V", "default_registry", "scalar", "substitute", "table_function",
+    "UserAggregate", "V", "aggregate", "default_registry", "scalar", "substitute", "table_function",
 ]

@@ -21,7 +21,7 @@ from ksql.engine.metastore import DataSource
 from ksql.engine.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, LogicalSchema, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
-from ksql.functions.aggregates import AggregateSpec, is_aggregate, resolve_aggregate
+from ksql.functions.aggregates import AggregateSpec
 from ksql.parser import ast
 from ksql.planner.analysis import Analyzer, _Namer, rewrite, rewrite_magic_timestamps, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
@@ -118,7 +118,7 @@ class AggregateAnalyzer(Analyzer):
             for sub in walk(e):
                 if isinstance(sub, ast.ColumnRef) and sub.name in (WINDOWSTART, WINDOWEND):
                     raise _bounds_outside_select(sub.name)
-                if isinstance(sub, ast.FunctionCall) and is_aggregate(sub.name):
+                if isinstance(sub, ast.FunctionCall) and self.registry.is_aggregate(sub.name):
                     raise KsqlError(f"GROUP BY does not support aggregate functions: {format_expr(sub)}")
             self.typer.type_of(e)
 
@@ -130,7 +130,7 @@ class AggregateAnalyzer(Analyzer):
         calls: list[AggregateCall] = []
         for expr in [e for e, _ in items] + ([having] if having is not None else []):
             for sub in walk(expr):
-                if isinstance(sub, ast.FunctionCall) and is_aggregate(sub.name) and \
+                if isinstance(sub, ast.FunctionCall) and self.registry.is_aggregate(sub.name) and \
                         all(c.call != sub for c in calls):
                     if _window_bound(sub) is not None:  # aggregated rows have no window yet
                         raise _bounds_outside_select(_window_bound(sub))
@@ -158,7 +158,7 @@ class AggregateAnalyzer(Analyzer):
                 for i, g in enumerate(group_exprs):
                     if e == g:
                         return ast.ColumnRef(_group_slot(i))
-                if isinstance(e, ast.FunctionCall) and is_aggregate(e.name):
+                if isinstance(e, ast.FunctionCall) and self.registry.is_aggregate(e.name):
                     j = next(j for j, c in enumerate(calls) if c.call == e)
                     return ast.ColumnRef(_agg_slot(j))
                 return None
@@ -210,18 +210,11 @@ class AggregateAnalyzer(Analyzer):
     def _aggregate_call(self, call: ast.FunctionCall) -> AggregateCall:
         name = call.name.upper()
         args = list(call.args)
-        if name == "COUNT":
-            n_cols = len(args)
-        elif name == "CORRELATION":
-            n_cols = 2
-        elif name in ("TOPK", "TOPKDISTINCT"):
-            n_cols = max(1, len(args) - 1)
-        else:
-            n_cols = min(1, len(args))
+        n_cols = self.registry.aggregate_arity(name, len(args))
         columns, literals = args[:n_cols], args[n_cols:]
         for a in columns:
             for sub in walk(a):
-                if isinstance(sub, ast.FunctionCall) and is_aggregate(sub.name):
+                if isinstance(sub, ast.FunctionCall) and self.registry.is_aggregate(sub.name):
                     raise KsqlError(f"Aggregate functions can not be nested: {format_expr(call)}")
         values = []
         for lit in literals:
@@ -231,7 +224,7 @@ class AggregateAnalyzer(Analyzer):
                                 f"{format_expr(lit)}")
             values.append(value)
         arg_types = [self.typer.type_of(a) for a in columns]
-        spec = resolve_aggregate(name, arg_types, values, self.config)
+        spec = self.registry.resolve_aggregate(name, arg_types, values, self.config)
         return AggregateCall(call, spec, tuple(columns))
 
     def _window(self, query: ast.Query) -> WindowPlan | None:
@@ -267,7 +260,7 @@ class AggregateAnalyzer(Analyzer):
             slot = key_slots.get(expr)
             if alias is not None:
                 name = alias
-            elif isinstance(original, ast.FunctionCall) and is_aggregate(original.name):
+            elif isinstance(original, ast.FunctionCall) and self.registry.is_aggregate(original.name):
                 name = namer.fresh()
                 used.add(name)
             else:
