@@ -269,7 +269,7 @@ class JoinQuery:
                                 f"{self.group}-{i}"))
         self.width = len(plan.scope.columns)
         self.null_rows = [(None,) * leaf.width for leaf in plan.leaves]
-        self.window = plan.window
+        self.window = plan.source.window  # the joined sources' windowing (their keys')
         # per source: where its decoded row holds WINDOWSTART and WINDOWEND (windowed joins)
         self.window_slots = [(plan.scope.resolve(ast.ColumnRef(WINDOWSTART, leaf.alias)).index - leaf.offset,
                               plan.scope.resolve(ast.ColumnRef(WINDOWEND, leaf.alias)).index - leaf.offset)
