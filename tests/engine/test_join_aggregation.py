@@ -139,3 +139,17 @@ def test_join_aggregation_resumes_from_its_changelog_after_restart(tmp_path):
     engine.run_until_idle()
     assert engine.pull_query("SELECT * FROM PER_SHOP;").rows == [["north", 5]]
     log.close()
+
+
+def test_foreign_key_join_aggregated_moves_rows_between_groups(driver):
+    """A right-side change re-joins every left row referencing it: each leaves its old group."""
+    driver.execute("CREATE TABLE PER_SHOP AS SELECT I.SHOP, SUM(T1.TOTAL) AS S FROM T1 JOIN ITEMS I "
+                   "ON T1.SHOP = I.ITEM GROUP BY I.SHOP;")
+    driver.pipe("items", "a", {"SHOP": "eu"})
+    driver.pipe("t1", 10, {"SHOP": "a", "TOTAL": 3})
+    driver.pipe("t1", 11, {"SHOP": "a", "TOTAL": 4})
+    driver.pipe("items", "a", {"SHOP": "us"})
+    driver.pipe("t1", 10, None)
+    assert _records(driver, "PER_SHOP") == [
+        ("eu", {"S": 3}), ("eu", {"S": 7}), ("eu", {"S": 4}), ("us", {"S": 3}), ("eu", {"S": 0}),
+        ("us", {"S": 7}), ("us", {"S": 4})]
