@@ -27,14 +27,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ksql.engine.log import COMPACTED_SEGMENT_BYTES, Log, LogError, Record, TopicConfig
-from ksql.engine.schema import ROWPARTITION, ROWTIME
 from ksql.engine.state_codec import StateFormatError, decode, encode, tag, untag
 from ksql.errors import KsqlError
 from ksql.functions.aggregates import AggregateSpec, UserAggregateError
 from ksql.parser import ast
 from ksql.planner.aggregation import AggregatePlan
-from ksql.planner.analysis import RAW_HEADERS, RAW_NULL
-from ksql.planner.expressions import compile_batch, compile_projection
+from ksql.planner.expressions import ExpressionTyper, compile_batch, compile_projection
 from ksql.types import BOOLEAN, hashable, is_nested, thaw
 
 log = logging.getLogger("ksql.processing")
@@ -68,7 +66,8 @@ class AggregateProcessor:
         self.changelog = changelog
         self.changelog_partition = changelog_partition  # distributed: the input partition it aggregates
         self.origins: dict[int, int] = {}  # repartitioned input: source partition -> last offset counted
-        self.is_table = plan.source.kind == "TABLE"
+        shape = plan.input
+        self.is_table = shape.kind == "TABLE"
         self.specs = [c.spec for c in plan.aggregates]
         self.k = len(plan.group_exprs)
         arg_exprs: list[ast.Expr] = []
@@ -77,15 +76,14 @@ class AggregateProcessor:
             start = self.k + len(arg_exprs)
             arg_exprs.extend(call.args)
             self.arg_slices.append((start, start + len(call.args)))
-        tail = [ast.ColumnRef(ROWTIME), ast.ColumnRef(ROWPARTITION), ast.ColumnRef(RAW_NULL),
-                ast.ColumnRef(RAW_HEADERS)]
+        tail = [shape.rowtime, shape.partition, shape.is_null, shape.headers]
         n = self.k + len(arg_exprs)
         self.ts_i, self.part_i, self.null_i, self.headers_i = n, n + 1, n + 2, n + 3
         n += 1  # the slots after the tail start one further on
         projections = list(plan.group_exprs) + arg_exprs + tail
         if self.is_table:
-            n_src_keys = len(plan.source.schema.key)
-            projections += [ast.ColumnRef(c.name) for c in plan.source.schema.key]
+            n_src_keys = len(shape.key_exprs)
+            projections += list(shape.key_exprs)
             self.srckey_slice = (n + 3, n + 3 + n_src_keys)
             where = plan.where if plan.where is not None else ast.BooleanLiteral(True)
             projections.append(ast.Cast(where, BOOLEAN))
@@ -102,7 +100,8 @@ class AggregateProcessor:
         # state's dict keys, and thawed back to lists and dicts for results
         self.group_types = [c.type for c in plan.agg_scope.columns[:self.k]]
         self.freeze_groups = any(map(is_nested, self.group_types))
-        self.freeze_source_keys = self.is_table and any(is_nested(c.type) for c in plan.source.schema.key)
+        key_typer = ExpressionTyper(plan.scope, plan.registry)
+        self.freeze_source_keys = self.is_table and any(is_nested(key_typer.type_of(e)) for e in shape.key_exprs)
         # per aggregate: add, undo, first argument slot, argument count (the hot loop's dispatch)
         self._ops = [(spec.add, spec.undo, lo, hi - lo)
                      for spec, (lo, hi) in zip(self.specs, self.arg_slices, strict=True)]

@@ -535,9 +535,7 @@ class Engine:
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
         relation = query.from_
         if isinstance(relation, ast.Join):
-            if query.having is not None:
-                raise KsqlError("HAVING requires a GROUP BY clause.")
-            plan = JoinAnalyzer(self.metastore, self.registry).analyze(query, sink_name)
+            plan = JoinAnalyzer(self.metastore, self.registry, self.all_properties()).analyze(query, sink_name)
             self._check_copartitioned(plan)
             return plan, None
         source = self.metastore.get(relation.name)
@@ -800,7 +798,7 @@ class Engine:
         query = self.queries.pop(query_id, None)
         if query is None:
             raise KsqlError(f"Unknown queryId: {query_id}")
-        if isinstance(query, PersistentQuery | SingleOwner):
+        if isinstance(query, PersistentQuery | SingleOwner | JoinQuery):
             query.terminate()
         else:
             query.state = TERMINATED

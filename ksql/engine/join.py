@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from ksql.engine.aggregate import AggregateProcessor, changelog_topic
 from ksql.engine.codec import RecordDecoder, RecordEncoder
 from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
@@ -231,13 +232,16 @@ class JoinQuery:
     state: str = RUNNING
     processed: int = 0
     errors: int = 0
-    processor: None = None  # joins keep their state in memory (no changelog yet)
+    # an aggregation over the join: its state, restored from its changelog (the join's own state is
+    # rebuilt by replaying the input)
+    processor: AggregateProcessor | None = None
     service_id: str = "default_"
     query_errors: list[dict] = field(default_factory=list)  # recent failures (EXPLAIN's queryErrors)
     processing_log: ProcessingLog | None = None  # the engine's, where skipped records are reported
 
     def __post_init__(self) -> None:
         self.group = f"_confluent-ksql-{self.service_id}query_{self.query_id}"
+        self.changelog = changelog_topic(self.service_id, self.query_id)
         self.metrics = QueryMetrics()
         self.reporter = (self.processing_log or ProcessingLog()).scoped()  # counts this query's failures
         self._build()
@@ -265,7 +269,7 @@ class JoinQuery:
                                 f"{self.group}-{i}"))
         self.width = len(plan.scope.columns)
         self.null_rows = [(None,) * leaf.width for leaf in plan.leaves]
-        self.window = plan.window
+        self.window = plan.source.window  # the joined sources' windowing (their keys')
         # per source: where its decoded row holds WINDOWSTART and WINDOWEND (windowed joins)
         self.window_slots = [(plan.scope.resolve(ast.ColumnRef(WINDOWSTART, leaf.alias)).index - leaf.offset,
                               plan.scope.resolve(ast.ColumnRef(WINDOWEND, leaf.alias)).index - leaf.offset)
@@ -276,6 +280,13 @@ class JoinQuery:
             right = self._key_function(step.right_key)
             cls = _ForeignKeyStep if step.shape == "fk" else _Step
             self.steps.append(cls(step, n, left, right, self._on_error))
+        # every input partition's slot in an aggregation's checkpoint
+        self.slots = [(group, leaf.source.topic, p) for leaf, _, partitions, group in self.inputs
+                      for p in range(partitions)]
+        if plan.aggregate is not None:
+            self.processor = AggregateProcessor(plan.aggregate, self._on_error, self.log, self.changelog,
+                                                self.query_id)
+            return
         hidden = [ast.ColumnRef(JOIN_TIME), ast.ColumnRef(JOIN_HEADERS),
                   ast.ColumnRef(JOIN_WINDOW[0]), ast.ColumnRef(JOIN_WINDOW[1])]
         self.stage = compile_batch(plan.where, list(plan.key_exprs) + list(plan.value_exprs) + hidden,
@@ -284,7 +295,20 @@ class JoinQuery:
         self.nk, self.nv = len(plan.key_exprs), len(plan.value_exprs)
 
     def _restore(self) -> None:
-        """A restarted join rebuilds its state by replaying what it had already consumed, silently."""
+        """A restarted join rebuilds its state by replaying what it had already consumed, silently; an
+        aggregation over it restores its state from its changelog first, and the input positions that
+        state stands at are where the join resumes."""
+        if self.processor is not None:
+            resumed = any(self.log.committed(*slot) is not None for slot in self.slots)
+            positions = self.processor.restore(resumed)
+            if positions is not None:
+                offsets: dict[str, dict] = {}
+                for slot, offset in positions.items():
+                    group, topic, partition = self.slots[slot]
+                    offsets.setdefault(group, {})[(topic, partition)] = min(offset,
+                                                                            self.log.end_offset(topic, partition))
+                for group, group_offsets in offsets.items():
+                    self.log.commit(group, group_offsets)
         arrivals = []
         for index, (leaf, decoder, partitions, group) in enumerate(self.inputs):
             for p in range(partitions):
@@ -311,8 +335,9 @@ class JoinQuery:
         self._build()
         self._restore()
 
-    def _flat(self, frag: list, key=None, ts=None, headers=None) -> tuple:
-        """The joined row of a fragment (nulls for missing sources), then key, timestamp, headers, window."""
+    def _flat(self, frag: list, key=None, ts=None, headers=None, deleted: bool = False) -> tuple:
+        """The joined row of a fragment (nulls for missing sources), then key, timestamp, headers, window
+        and whether it is a deletion."""
         out: list = []
         for i, nulls in enumerate(self.null_rows):
             row = frag[i] if i < len(frag) else None
@@ -323,6 +348,7 @@ class JoinQuery:
         out.append(ts)
         out.append(headers)
         out.extend(self._window_of(frag))
+        out.append(deleted)
         return tuple(out)
 
     def _window_of(self, frag: list) -> tuple:
@@ -383,6 +409,9 @@ class JoinQuery:
             for partition, batch in self.encoder.encode(out_rows).items():
                 self.log.append(self.sink.topic, partition, batch)
                 self.metrics.wrote(len(batch), sum(len(r.key or b"") + len(r.value or b"") for r in batch))
+        if self.processor is not None:  # the state and the positions it stands at, in one append
+            read = {(group, topic, p): offset for group, offsets in commits for (topic, p), offset in offsets.items()}
+            self.processor.commit({i: read.get(slot, self._position(*slot)) for i, slot in enumerate(self.slots)})
         for group, offsets in commits:
             self.log.commit(group, offsets)
         self.processed += len(arrivals)
@@ -419,6 +448,10 @@ class JoinQuery:
         results: list[_Result] = []
         for ts, index, row in arrivals:
             self._arrive(index, ts, row, results)
+        if self.processor is not None:
+            joined = [self._flat(res.frag if res.frag is not None else res.key_frag or [], res.key, res.ts,
+                                 res.headers, res.frag is None) for res in results]
+            return self.processor.process(joined) if joined else []
         out_rows = []
         rows: list[tuple] = []
         for res in results:
@@ -508,6 +541,12 @@ class JoinQuery:
                     self._table_left(step_pos, res.ts, res.frag, key, out)
             else:
                 self._stream_left(step_pos, res.ts, res.frag, res.headers, out)
+
+    def terminate(self, drop_state: bool = True) -> None:
+        """Stop for good; when dropping state, an aggregation's changelog goes too."""
+        self.state = TERMINATED
+        if drop_state and self.processor is not None and self.log.topic_exists(self.changelog):
+            self.log.delete_topic(self.changelog)
 
     def lag(self) -> int:
         behind = 0

@@ -18,12 +18,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from ksql.engine.metastore import DataSource
-from ksql.engine.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, LogicalSchema, SchemaColumn
+from ksql.engine.schema import (
+    KEY,
+    ROWPARTITION,
+    ROWTIME,
+    VALUE,
+    WINDOWEND,
+    WINDOWSTART,
+    LogicalSchema,
+    SchemaColumn,
+)
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.functions.aggregates import AggregateSpec
 from ksql.parser import ast
-from ksql.planner.analysis import Analyzer, _Namer, rewrite, rewrite_magic_timestamps, walk
+from ksql.planner.analysis import (
+    RAW_HEADERS,
+    RAW_NULL,
+    Analyzer,
+    _Namer,
+    rewrite,
+    rewrite_magic_timestamps,
+    walk,
+)
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
 from ksql.types import BIGINT
 
@@ -50,6 +67,19 @@ class WindowPlan:
 
 
 @dataclass(frozen=True)
+class AggregateInput:
+    """What the aggregated rows carry besides the grouped columns, as expressions over `scope`: a
+    source's pseudo columns, or a join's hidden columns when a join feeds the aggregation."""
+
+    kind: str  # STREAM | TABLE: a table input is a changelog, aggregated with undo
+    key_exprs: tuple[ast.Expr, ...]  # a table input's row identity
+    rowtime: ast.Expr
+    partition: ast.Expr
+    is_null: ast.Expr
+    headers: ast.Expr
+
+
+@dataclass(frozen=True)
 class AggregatePlan:
     source: DataSource
     scope: Scope  # the source row
@@ -63,6 +93,16 @@ class AggregatePlan:
     having: ast.Expr | None  # over the aggregate row
     schema: LogicalSchema
     registry: FunctionRegistry
+    joined: AggregateInput | None = None  # set when a join's result is aggregated
+
+    @property
+    def input(self) -> AggregateInput:
+        """The input's shape: the join's, else the source's own pseudo columns."""
+        if self.joined is not None:
+            return self.joined
+        return AggregateInput(self.source.kind, tuple(ast.ColumnRef(c.name) for c in self.source.schema.key),
+                              ast.ColumnRef(ROWTIME), ast.ColumnRef(ROWPARTITION), ast.ColumnRef(RAW_NULL),
+                              ast.ColumnRef(RAW_HEADERS))
 
 
 def _group_slot(i: int) -> str:
@@ -90,6 +130,19 @@ class AggregateAnalyzer(Analyzer):
                  config: dict[str, Any]):
         super().__init__(source, alias, registry)
         self.config = config
+        self.input_kind = source.kind  # what is aggregated: the source, or a join's result
+
+    def _check_input(self) -> None:
+        """A windowed source cannot be regrouped."""
+        if self.source.window is not None:
+            raise KsqlError("KSQL does not support persistent queries on windowed tables."
+                            if self.source.kind == "TABLE" else
+                            "Implicit repartitioning of windowed sources is not supported. "
+                            "See https://github.com/confluentinc/ksql/issues/4385.")
+
+    def _taken_names(self) -> set[str]:
+        """Column names a generated KSQL_COL_n must not repeat."""
+        return {c.name for c in self.source.schema.columns}
 
     def analyze_aggregate(self, query: ast.Query, sink_name: str) -> AggregatePlan:
         if not query.group_by:
@@ -100,11 +153,7 @@ class AggregateAnalyzer(Analyzer):
             raise KsqlError("EMIT FINAL is only supported for windowed aggregations.")
         if query.partition_by is not None:
             raise KsqlError("PARTITION BY cannot be combined with GROUP BY.")
-        if self.source.window is not None:
-            raise KsqlError("KSQL does not support persistent queries on windowed tables."
-                            if self.source.kind == "TABLE" else
-                            "Implicit repartitioning of windowed sources is not supported. "
-                            "See https://github.com/confluentinc/ksql/issues/4385.")
+        self._check_input()
         where = None
         if query.where is not None:
             where = rewrite_magic_timestamps(self.normalize(query.where, "WHERE"))
@@ -137,7 +186,7 @@ class AggregateAnalyzer(Analyzer):
                     calls.append(self._aggregate_call(sub))
         if not calls:
             raise KsqlError("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
-        if self.source.kind == "TABLE":
+        if self.input_kind == "TABLE":
             cannot = sorted({c.spec.name for c in calls if c.spec.undo is None})
             if cannot:
                 raise KsqlError(f"The aggregation function(s) ({', '.join(cannot)}) cannot be applied to a "
@@ -250,7 +299,7 @@ class AggregateAnalyzer(Analyzer):
         return WindowPlan(w.kind, size, advance, grace, retention, query.emit == "FINAL")
 
     def _output(self, rewritten, group_exprs, agg_scope, sink_name):
-        used = {c.name for c in self.source.schema.columns} | {a for _, a, _ in rewritten if a}
+        used = self._taken_names() | {a for _, a, _ in rewritten if a}
         namer = _Namer({n for n in used if re.fullmatch(r"KSQL_COL_\d+", n)})
         key_slots = {ast.ColumnRef(_group_slot(i)): i for i in range(len(group_exprs))}
         key_names: dict[int, str] = {}

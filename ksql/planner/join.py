@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.schema import (
@@ -28,16 +29,20 @@ from ksql.engine.schema import (
 )
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
+from ksql.functions.aggregates import is_aggregate
 from ksql.parser import ast
+from ksql.planner.aggregation import AggregateInput, AggregatePlan
 from ksql.planner.analysis import HEADERS_TYPE, _Namer, rewrite, rewrite_magic_timestamps, source_scope, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
-from ksql.types import BIGINT
+from ksql.planner.join_aggregation import JoinAggregateAnalyzer
+from ksql.types import BIGINT, BOOLEAN
 
 ROWKEY = "ROWKEY"
 JOIN_KEY = "\x00joinkey"  # hidden column of the joined row: the last join's key value
 JOIN_TIME = "\x00jointime"  # hidden: the result's timestamp
 JOIN_HEADERS = "\x00joinheaders"  # hidden: the headers the result carries
 JOIN_WINDOW = ("\x00joinwindowstart", "\x00joinwindowend")  # hidden: the result's window (windowed sources)
+JOIN_NULL = "\x00joinnull"  # hidden: whether the result is a deletion (a table join's tombstone)
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class JoinPlan:
     registry: FunctionRegistry
     # a push query's columns for a table join's deletion: key-computable items, nulls elsewhere
     tombstone_exprs: tuple[ast.Expr, ...] = ()
+    aggregate: AggregatePlan | None = None  # GROUP BY over the joined row: the join feeds it
 
     @property
     def source(self) -> DataSource:
@@ -83,7 +89,13 @@ class JoinPlan:
 
     @property
     def window(self) -> WindowInfo | None:
-        """Joined windowed sources produce windowed keys, windowed as the left source is."""
+        """Joined windowed sources produce windowed keys, windowed as the left source is; an aggregation
+        over the join is windowed as its WINDOW clause says."""
+        if self.aggregate is not None:
+            window = self.aggregate.window
+            if window is None:
+                return None
+            return WindowInfo(window.kind, None if window.kind == "SESSION" else window.size_ms)
         return self.leaves[0].source.window
 
 
@@ -97,9 +109,10 @@ def _flatten(rel: ast.Relation) -> tuple[ast.Table, list[ast.Join]]:
 
 
 class JoinAnalyzer:
-    def __init__(self, metastore, registry: FunctionRegistry):
+    def __init__(self, metastore, registry: FunctionRegistry, config: dict[str, Any] | None = None):
         self.metastore = metastore
         self.registry = registry
+        self.config = config or {}  # the properties aggregate functions are configured by
 
     def analyze(self, query: ast.Query, sink_name: str, transient: bool = False) -> JoinPlan:
         """The plan of a persistent join into `sink_name`, or of a push query's join (`transient`):
@@ -135,16 +148,28 @@ class JoinAnalyzer:
                                       ScopeColumn(JOIN_TIME, BIGINT, len(columns) + 1, None),
                                       ScopeColumn(JOIN_HEADERS, HEADERS_TYPE, len(columns) + 2, None),
                                       ScopeColumn(JOIN_WINDOW[0], BIGINT, len(columns) + 3, None),
-                                      ScopeColumn(JOIN_WINDOW[1], BIGINT, len(columns) + 4, None)])
+                                      ScopeColumn(JOIN_WINDOW[1], BIGINT, len(columns) + 4, None),
+                                      ScopeColumn(JOIN_NULL, BOOLEAN, len(columns) + 5, None)])
         self.typer = ExpressionTyper(self.scope, self.registry)
+        if query.group_by or query.window is not None or _has_aggregates(query):
+            if transient:
+                raise KsqlError("Aggregations over joins are not supported in push queries yet.")
+            return self._aggregate(query, steps, sink_name, left_kind)
+        if query.having is not None:
+            raise KsqlError("HAVING requires a GROUP BY clause.")
         where = None
         if query.where is not None:
-            where = rewrite_magic_timestamps(self._qualify(query.where, "WHERE"))
+            where = rewrite_magic_timestamps(self.qualify(query.where, "WHERE"))
             self.typer.check_predicate(where, "WHERE")
-        if query.group_by or query.window is not None:
-            raise KsqlError("Aggregations over joins are not supported yet.")
         if query.partition_by is not None:
-            raise KsqlError("PARTITION BY over joins is not supported yet.")
+            if transient:
+                raise KsqlError("PARTITION BY over joins is not supported in push queries yet.")
+            if left_kind == "TABLE":
+                raise KsqlError("PARTITION BY is not supported on tables: the result of a table-table join "
+                                "is a table.")
+            key_exprs, value_exprs, schema = self._partition_projection(query, sink_name)
+            return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, key_exprs, value_exprs, schema,
+                            left_kind, self.registry)
         if transient:
             value_exprs, schema, tombstone_exprs = self._transient_projection(query, steps)
             return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, (), value_exprs, schema, left_kind,
@@ -152,6 +177,72 @@ class JoinAnalyzer:
         key_exprs, value_exprs, schema = self._projection(query, steps, sink_name)
         return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, key_exprs, value_exprs, schema,
                         left_kind, self.registry)
+
+    def _aggregate(self, query: ast.Query, steps: list[JoinStep], sink_name: str, kind: str) -> JoinPlan:
+        """The join feeding an aggregation: WHERE, GROUP BY, HAVING and the select list over the joined
+        row. A table join's result is aggregated as a table, each row identified by the join's key (the
+        left table's primary key for a foreign-key join)."""
+        if steps[-1].shape == "fk":
+            left = self.leaves[0]
+            identity = tuple(ast.ColumnRef(c.name, left.alias) for c in left.source.schema.key)
+        else:
+            identity = (ast.ColumnRef(JOIN_KEY),)
+        joined = AggregateInput(kind, identity, ast.ColumnRef(JOIN_TIME), ast.IntegerLiteral(0),
+                                ast.ColumnRef(JOIN_NULL), ast.ColumnRef(JOIN_HEADERS))
+        aggregate = JoinAggregateAnalyzer(self, kind, self.config).analyze_join_aggregate(query, sink_name, joined)
+        return JoinPlan(tuple(self.leaves), tuple(steps), self.scope, None, aggregate.key_exprs,
+                        aggregate.value_exprs, aggregate.schema, "TABLE", self.registry, aggregate=aggregate)
+
+    def _partition_projection(self, query: ast.Query, sink_name: str):
+        """PARTITION BY over the joined row: the partitioning expressions are the key, each named as the
+        select item that projects it; every other item is a value column."""
+        partition_by = [self.qualify(e, "PARTITION BY") for e in query.partition_by]
+        if not partition_by:
+            raise KsqlError("PARTITION BY requires at least one expression")
+        nulls = [e for e in partition_by if isinstance(e, ast.NullLiteral)]
+        if nulls and len(partition_by) > 1:
+            raise KsqlError("Cannot PARTITION BY multiple columns including NULL")
+        partition_by = [e for e in partition_by if not isinstance(e, ast.NullLiteral)]
+        for e in partition_by:
+            self.typer.type_of(e)
+        items = self._select_items(query, repartitioned=True)
+        names = self._names(items)
+        positions = [[pos for pos, (expr, _) in enumerate(items) if expr == pe] for pe in partition_by]
+        for found in positions:
+            if len(found) > 1:
+                aliases = " and ".join(names[p] for p in found)
+                raise KsqlError(f"The projection contains a key column (`{names[found[0]]}`) more than once, "
+                                f"aliased as: {aliases}.")
+        missing = [format_expr(pe) for pe, found in zip(partition_by, positions, strict=True) if not found]
+        if missing:
+            noun = "expression" if len(missing) == 1 else "expressions"
+            raise KsqlError(f"The query used to build `{sink_name}` must include the partitioning {noun} "
+                            f"{' and '.join(missing)} in its projection (eg, SELECT {', '.join(missing)}...).")
+        key_positions = [found[0] for found in positions]
+        columns: list[SchemaColumn] = []
+        seen: set[str] = set()
+        for pos in key_positions:
+            if names[pos] in seen:
+                raise KsqlError(f"Duplicate key column name: {names[pos]}")
+            seen.add(names[pos])
+            columns.append(SchemaColumn(names[pos], self.typer.type_of(items[pos][0]), KEY))
+        value_exprs = []
+        for pos, (expr, _) in enumerate(items):
+            if pos in key_positions:
+                continue
+            if expr == ast.ColumnRef(ROWKEY):
+                expr = ast.ColumnRef(JOIN_KEY)
+            if names[pos] in RESERVED_COLUMN_NAMES:
+                raise KsqlError(f"Reserved column name in select: `{names[pos]}`. Please remove or alias the "
+                                "column.")
+            if names[pos] in seen:
+                raise KsqlError(f"Duplicate column names: {names[pos]}")
+            seen.add(names[pos])
+            value_exprs.append(expr)
+            columns.append(SchemaColumn(names[pos], self.typer.type_of_select(expr), VALUE))
+        if not value_exprs:
+            raise KsqlError("The projection contains no value columns.")
+        return tuple(items[p][0] for p in key_positions), tuple(value_exprs), LogicalSchema(tuple(columns))
 
     @staticmethod
     def _check_sources(leaves: list[JoinLeaf]) -> None:
@@ -180,11 +271,16 @@ class JoinAnalyzer:
 
     # -- references ---------------------------------------------------------------------------
 
-    def _qualify(self, expr: ast.Expr, clause: str) -> ast.Expr:
-        """Resolve every column reference to a qualified one (errors for unknown/ambiguous)."""
+    def qualify(self, expr: ast.Expr, clause: str, window_bounds: bool = False) -> ast.Expr:
+        """Resolve every column reference to a qualified one (errors for unknown/ambiguous). With
+        `window_bounds`, an aggregation's WINDOWSTART/WINDOWEND over unwindowed sources stay bare."""
         aliases = {leaf.alias for leaf in self.leaves} | {leaf.source.name for leaf in self.leaves}
+        unwindowed = all(leaf.source.window is None for leaf in self.leaves)
 
         def visit(e):
+            if window_bounds and unwindowed and isinstance(e, ast.ColumnRef) and e.source is None and \
+                    e.name in (WINDOWSTART, WINDOWEND):
+                return ast.ColumnRef(e.name)
             if isinstance(e, ast.ColumnRef):
                 if e.source is not None and e.source not in aliases:
                     raise KsqlError(f"'{e.source}' is not a valid stream/table name or alias.")
@@ -218,7 +314,7 @@ class JoinAnalyzer:
                 raise KsqlError("Invalid join condition: joins on multiple conditions are not yet supported. "
                                 f"Got {format_expr(j.on)}.")
             raise KsqlError(f"Unsupported join expression: {format_expr(j.on)}")
-        a, b = self._qualify(j.on.left, "JOIN"), self._qualify(j.on.right, "JOIN")
+        a, b = self.qualify(j.on.left, "JOIN"), self.qualify(j.on.right, "JOIN")
         la, lb = self._leaf_of(a), self._leaf_of(b)
         if la == {n} and lb and max(lb) < n:
             a, b, la, lb = b, a, lb, la
@@ -289,7 +385,7 @@ class JoinAnalyzer:
 
     # -- projection ------------------------------------------------------------------------------
 
-    def _output_name(self, ref: ast.ColumnRef) -> str:
+    def output_name(self, ref: ast.ColumnRef) -> str:
         """A column's name in the join's result: bare when unique across the sources, else ALIAS_NAME."""
         owners = [lf for lf in self.leaves
                   if lf.source.schema.find(ref.name) is not None or ref.name in PSEUDO_COLUMNS
@@ -321,7 +417,7 @@ class JoinAnalyzer:
         columns, value_exprs, seen = [], [], set()
         for ref in refs:
             expr, alias = items[positions[ref]]
-            name = alias or self._output_name(ref)
+            name = alias or self.output_name(ref)
             seen.add(name)
             columns.append(SchemaColumn(name, self.typer.type_of(ref), KEY))
         key_positions = set(positions.values())
@@ -331,7 +427,7 @@ class JoinAnalyzer:
             if alias is not None:
                 name = alias
             elif isinstance(expr, ast.ColumnRef):
-                name = self._output_name(expr)
+                name = self.output_name(expr)
             elif isinstance(expr, ast.Dereference):
                 name = expr.field
             else:
@@ -353,9 +449,11 @@ class JoinAnalyzer:
                 equal += [e for e in (step.left_key, step.right_key) if e not in equal]
         return [e for e in equal if isinstance(e, ast.ColumnRef)]
 
-    def _select_items(self, query: ast.Query) -> list[tuple[ast.Expr, str | None]]:
+    def _select_items(self, query: ast.Query, repartitioned: bool = False) -> list[tuple[ast.Expr, str | None]]:
         """(qualified expression, alias) per result column; `*` expands to ALIAS_COLUMN items, a windowed
-        source's window bounds after its key columns."""
+        source's window bounds after its key columns. A `repartitioned` join (PARTITION BY) is re-keyed
+        before it is projected, as ksqlDB does: `*` then expands to each source's value columns, its
+        pseudo columns (ROWTIME, ROWPARTITION, ROWOFFSET), then its key columns."""
         items: list[tuple[ast.Expr, str | None]] = []
         for item in query.select:
             if isinstance(item, ast.AllColumns):
@@ -365,11 +463,15 @@ class JoinAnalyzer:
                     raise KsqlError(f"'{item.source}' is not a valid stream/table name or alias.")
                 for lf in chosen:
                     bounds = [WINDOWSTART, WINDOWEND] if lf.source.window is not None else []
-                    names = [c.name for c in lf.source.schema.key] + bounds + \
-                        [c.name for c in lf.source.schema.value]
+                    if repartitioned:
+                        names = [c.name for c in lf.source.schema.value] + list(PSEUDO_COLUMNS) + bounds + \
+                            [c.name for c in lf.source.schema.key]
+                    else:
+                        names = [c.name for c in lf.source.schema.key] + bounds + \
+                            [c.name for c in lf.source.schema.value]
                     items.extend((ast.ColumnRef(name, lf.alias), f"{lf.alias}_{name}") for name in names)
             elif isinstance(item, ast.StructAll):
-                base = self._qualify(item.base, "SELECT")
+                base = self.qualify(item.base, "SELECT")
                 struct = self.typer.type_of(base)
                 items.extend((ast.Dereference(base, f.name), f.name) for f in getattr(struct, "fields", ()))
             else:
@@ -378,7 +480,7 @@ class JoinAnalyzer:
                         not any(c.name == ROWKEY for c in self.scope.columns):
                     items.append((ast.ColumnRef(ROWKEY), item.alias))
                     continue
-                items.append((self._qualify(expr, "SELECT"), item.alias))
+                items.append((self.qualify(expr, "SELECT"), item.alias))
         return items
 
     def _names(self, items: list[tuple[ast.Expr, str | None]]) -> list[str]:
@@ -390,7 +492,7 @@ class JoinAnalyzer:
             if alias is not None:
                 name = alias
             elif isinstance(expr, ast.ColumnRef):
-                name = ROWKEY if expr.name == ROWKEY and expr.source is None else self._output_name(expr)
+                name = ROWKEY if expr.name == ROWKEY and expr.source is None else self.output_name(expr)
             elif isinstance(expr, ast.Dereference):
                 name = expr.field
             else:
@@ -483,6 +585,11 @@ class JoinAnalyzer:
         if not value_exprs:
             raise KsqlError("The projection contains no value columns.")
         return (join_key,), tuple(value_exprs), LogicalSchema(tuple(columns))
+
+
+def _has_aggregates(query: ast.Query) -> bool:
+    return any(isinstance(e, ast.FunctionCall) and is_aggregate(e.name)
+               for item in query.select if isinstance(item, ast.SelectItem) for e in walk(item.expr))
 
 
 def _kind_text(kind: str) -> str:
