@@ -26,6 +26,7 @@ from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
 from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.processing_log import setup as setup_processing_log
+from ksql.engine.properties import ACTIVE_QUERY_LIMIT_CONFIG, KSQL_DEFAULTS, OUTPUT_TOPIC_PREFIX_CONFIG
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery
 from ksql.engine.schema import (
@@ -105,6 +106,7 @@ class Engine:
         # where AVRO/PROTOBUF/JSON_SR schemas live: embedded in the log, or ksql.schema.registry.url
         self.schema_registry = create_registry(self.config.properties, log_)
         self.session_properties: dict[str, Any] = {}
+        self.replaying = False  # True while the command log re-executes statements accepted before
         self.variables: dict[str, str] = {}
         self._sequence = 0
         # limits a client cannot raise: read from the engine's (server's) properties only
@@ -552,7 +554,9 @@ class Engine:
             raise KsqlError("One of the functions used in the statement has an intermediate type that the value "
                             "format can not handle. Please remove the function or change the format.")
         ts_col, ts_fmt = self._timestamp_settings(props, plan.schema)
-        topic = str(props.get("KAFKA_TOPIC", stmt.name))
+        topic = str(props["KAFKA_TOPIC"]) if "KAFKA_TOPIC" in props else \
+            str(all_props.get(OUTPUT_TOPIC_PREFIX_CONFIG) or "") + stmt.name
+        self._check_query_capacity(all_props, replacing=existing.writer_query_ids if existing else set())
         formats = sink_formats(self, props, plan.schema, formats, topic, all_props)  # registry, schema ids
         source_config = self.log.topic_config(source.topic)
         partitions = self._int_prop(props, "PARTITIONS") or source_config.partitions
@@ -571,6 +575,20 @@ class Engine:
         self.metastore.sources[stmt.name] = sink
         self._start_query(query_id, stmt.text, plan, sink, overrides)
         return self._status(stmt, f"Created query with ID {query_id}", query_id)
+
+    def _check_query_capacity(self, props: dict[str, Any], replacing: set[str]) -> None:
+        """Refuse a persistent query beyond `ksql.query.persistent.active.limit` (not when replaying the
+        command log: queries accepted once come back whatever the limit is now)."""
+        if self.replaying:
+            return
+        limit = int(props.get(ACTIVE_QUERY_LIMIT_CONFIG, KSQL_DEFAULTS[ACTIVE_QUERY_LIMIT_CONFIG]))
+        count = len(set(self.queries) - replacing) + 1
+        if count > limit:
+            raise KsqlError(
+                "Not executing statement(s) as it would cause the number of active, persistent queries to "
+                "exceed the configured limit. Use the TERMINATE command to terminate existing queries, or "
+                f"increase the '{ACTIVE_QUERY_LIMIT_CONFIG}' setting via the 'ksql-server.properties' file. "
+                f"Current persistent query count: {count}. Configured limit: {limit}.")
 
     def _start_query(self, query_id: str, sql: str, plan: ProjectionPlan | AggregatePlan | JoinPlan,
                      sink: DataSource, overrides: dict) -> PersistentQuery:
@@ -623,6 +641,7 @@ class Engine:
                             f"Sink schema is {sink_schema}")
         if any(a.type != b.type for a, b in zip(results, sinks, strict=True)):
             plan = _widened(plan, sink_schema)
+        self._check_query_capacity(self.all_properties(overrides), replacing=set())
         query_id = str(stmt.properties.get("QUERY_ID") or self._next_query_id("INSERTQUERY"))
         sink = DataSource(
             name=target.name, kind=target.kind, schema=target.schema, topic=target.topic,

@@ -15,6 +15,9 @@ from ksql.errors import KsqlError
 
 STREAMS_PREFIX = "ksql.streams."
 FUNCTIONS_PREFIX = "ksql.functions."
+# the configs that change what a persistent query writes, named where the engine reads them
+OUTPUT_TOPIC_PREFIX_CONFIG = "ksql.output.topic.name.prefix"
+ACTIVE_QUERY_LIMIT_CONFIG = "ksql.query.persistent.active.limit"
 
 # ksqlDB's own configs (io.confluent.ksql.util.KsqlConfig) and their defaults
 KSQL_DEFAULTS: dict[str, str] = {
@@ -48,7 +51,7 @@ KSQL_DEFAULTS: dict[str, str] = {
     "ksql.metrics.tags.custom": "",
     "ksql.nested.error.set.null": "true",
     "ksql.new.query.planner.enabled": "false",
-    "ksql.output.topic.name.prefix": "",
+    OUTPUT_TOPIC_PREFIX_CONFIG: "",
     "ksql.persistence.default.format.key": "KAFKA",
     "ksql.persistence.default.format.value": "",
     "ksql.persistence.wrap.single.values": "",
@@ -56,7 +59,7 @@ KSQL_DEFAULTS: dict[str, str] = {
     "ksql.properties.overrides.denylist": "",
     "ksql.pull.queries.enable": "true",
     "ksql.query.error.max.queue.size": "10",
-    "ksql.query.persistent.active.limit": "2147483647",
+    ACTIVE_QUERY_LIMIT_CONFIG: "2147483647",
     "ksql.query.persistent.max.bytes.buffering.total": "-1",
     "ksql.query.pull.enable.standby.reads": "false",
     "ksql.query.pull.interpreter.enabled": "true",
