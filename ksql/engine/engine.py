@@ -26,7 +26,12 @@ from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
 from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.processing_log import setup as setup_processing_log
-from ksql.engine.properties import ACTIVE_QUERY_LIMIT_CONFIG, KSQL_DEFAULTS, OUTPUT_TOPIC_PREFIX_CONFIG
+from ksql.engine.properties import (
+    ACTIVE_QUERY_LIMIT_CONFIG,
+    FAIL_ON_DESERIALIZATION_ERROR_CONFIG,
+    KSQL_DEFAULTS,
+    OUTPUT_TOPIC_PREFIX_CONFIG,
+)
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery
 from ksql.engine.schema import (
@@ -597,9 +602,11 @@ class Engine:
         earliest = str(props.get("auto.offset.reset",
                                  props.get("ksql.streams.auto.offset.reset", "latest"))).lower()
         throw = str(props.get("ksql.timestamp.throw.on.invalid", "false")).lower() == "true"
+        fail_on_bad_records = str(props.get(FAIL_ON_DESERIALIZATION_ERROR_CONFIG, "false")).lower() == "true"
         if isinstance(plan, JoinPlan):
             def join_query() -> JoinQuery:
                 return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
+                                 fail_on_deserialization_error=fail_on_bad_records,
                                  service_id=self.config.service_id, processing_log=self.processing_log)
 
             query = join_query()
@@ -610,7 +617,8 @@ class Engine:
                 leaf.source.reader_query_ids.add(query_id)
         else:
             query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                    throw_on_invalid_timestamp=throw, service_id=self.config.service_id,
+                                    throw_on_invalid_timestamp=throw, fail_on_deserialization_error=fail_on_bad_records,
+                                    service_id=self.config.service_id,
                                     processing_log=self.processing_log)
             plan.source.reader_query_ids.add(query_id)
         self.queries[query_id] = query

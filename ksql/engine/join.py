@@ -228,6 +228,7 @@ class JoinQuery:
     sink: DataSource
     log: Log
     earliest: bool = False
+    fail_on_deserialization_error: bool = False  # ksql.fail.on.deserialization.error
     state: str = RUNNING
     processed: int = 0
     errors: int = 0
@@ -261,8 +262,9 @@ class JoinQuery:
         self.inputs = []
         for i, leaf in enumerate(plan.leaves):
             partitions = self.log.topic_config(leaf.source.topic).partitions
-            self.inputs.append((leaf, RecordDecoder(leaf.source, self.query_id, reporter=self.reporter), partitions,
-                                f"{self.group}-{i}"))
+            decoder = RecordDecoder(leaf.source, self.query_id, reporter=self.reporter,
+                                    fail_on_deserialization_error=self.fail_on_deserialization_error)
+            self.inputs.append((leaf, decoder, partitions, f"{self.group}-{i}"))
         self.width = len(plan.scope.columns)
         self.null_rows = [(None,) * leaf.width for leaf in plan.leaves]
         self.window = plan.window

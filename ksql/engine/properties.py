@@ -18,6 +18,7 @@ FUNCTIONS_PREFIX = "ksql.functions."
 # the configs that change what a persistent query writes, named where the engine reads them
 OUTPUT_TOPIC_PREFIX_CONFIG = "ksql.output.topic.name.prefix"
 ACTIVE_QUERY_LIMIT_CONFIG = "ksql.query.persistent.active.limit"
+FAIL_ON_DESERIALIZATION_ERROR_CONFIG = "ksql.fail.on.deserialization.error"
 
 # ksqlDB's own configs (io.confluent.ksql.util.KsqlConfig) and their defaults
 KSQL_DEFAULTS: dict[str, str] = {
@@ -97,7 +98,7 @@ KSQL_DEFAULTS: dict[str, str] = {
     "ksql.udfs.enabled": "true",
     "ksql.variable.substitution.enable": "true",
     "ksql.websocket.connection.max.timeout.ms": "3600000",
-    "ksql.fail.on.deserialization.error": "false",
+    FAIL_ON_DESERIALIZATION_ERROR_CONFIG: "false",
     "ksql.fail.on.production.error": "true",
     "ksql.string.case.config.toggle": "false",
     "ksql.json_sr.converter.deserializer.enabled": "true",

@@ -62,6 +62,7 @@ class PersistentQuery:
     log: Log
     earliest: bool = False  # auto.offset.reset: where a new query starts reading
     throw_on_invalid_timestamp: bool = False
+    fail_on_deserialization_error: bool = False
     service_id: str = "default_"
     state: str = RUNNING
     processed: int = 0
@@ -80,7 +81,8 @@ class PersistentQuery:
         self.source_topic = source.topic
         self.metrics = QueryMetrics()
         self.reporter = (self.processing_log or ProcessingLog()).scoped()  # counts this query's failures
-        self.decoder = RecordDecoder(source, self.query_id, self.throw_on_invalid_timestamp, self.reporter)
+        self.decoder = RecordDecoder(source, self.query_id, self.throw_on_invalid_timestamp, self.reporter,
+                                     self.fail_on_deserialization_error)
         sink_partitions = self.log.topic_config(self.sink.topic).partitions
         aggregating = isinstance(self.plan, AggregatePlan)
         self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ksql.engine.log import Record
 from ksql.errors import KsqlError
 from ksql.testing import TestDriver
 
@@ -71,3 +72,31 @@ def test_persistent_query_limit_in_a_request(driver):
     driver.execute(SOURCE)
     with pytest.raises(KsqlError, match="Configured limit: 0"):
         driver.engine.execute("CREATE STREAM A AS SELECT * FROM S;", {"ksql.query.persistent.active.limit": 0})
+
+
+FAIL_ON_BAD_RECORDS = "ksql.fail.on.deserialization.error"
+
+
+@pytest.mark.parametrize("sink", [
+    "CREATE STREAM OUT AS SELECT * FROM S;",
+    "CREATE TABLE OUT AS SELECT ID, COUNT(*) AS N FROM S GROUP BY ID;",
+    "CREATE STREAM OUT AS SELECT S.ID, S.V, T.W FROM S JOIN T ON S.ID = T.ID;",
+], ids=["projection", "aggregate", "join"])
+def test_fail_on_deserialization_error_stops_the_query_at_a_bad_record(driver, sink):
+    driver.execute(SOURCE)
+    driver.execute("CREATE TABLE T (ID INT PRIMARY KEY, W STRING) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');")
+    driver.execute("SET 'ksql.streams.auto.offset.reset'='earliest';")
+    driver.engine.execute(sink, {FAIL_ON_BAD_RECORDS: "true"})
+    driver.pipe("t", 1, {"W": "w"})
+    driver.log.append("s", 0, [Record(b"\x00\x00\x00\x01", b"not json", 0, [])])
+    with pytest.raises(KsqlError, match="Deserialization exception handler is set to fail upon a "
+                                        "deserialization error"):
+        driver.engine.run_until_idle()
+
+
+def test_bad_records_are_skipped_by_default(driver):
+    driver.execute(SOURCE)
+    driver.execute("CREATE STREAM OUT AS SELECT * FROM S;")
+    driver.log.append("s", 0, [Record(b"\x00\x00\x00\x01", b"not json", 0, [])])
+    driver.pipe("s", 2, {"V": "ok"})
+    assert [r["value"] for r in driver.read_output("OUT")] == [{"V": "ok"}]
