@@ -31,6 +31,8 @@ from ksql.engine.properties import (
     FAIL_ON_DESERIALIZATION_ERROR_CONFIG,
     KSQL_DEFAULTS,
     OUTPUT_TOPIC_PREFIX_CONFIG,
+    SINK_PARTITIONS_CONFIG,
+    SINK_REPLICAS_CONFIG,
 )
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery
@@ -310,7 +312,7 @@ class Engine:
             number = int(str(value))
         except ValueError:
             raise KsqlError(f"Invalid value for {name}: {value}. It must be an integer.") from None
-        if number < 1 and name in ("PARTITIONS", "REPLICAS"):
+        if number < 1 and name in ("PARTITIONS", "REPLICAS", SINK_PARTITIONS_CONFIG, SINK_REPLICAS_CONFIG):
             raise KsqlError(f"Invalid value for {name}: {value}. It must be a positive integer.")
         return number
 
@@ -564,15 +566,19 @@ class Engine:
         self._check_query_capacity(all_props, replacing=existing.writer_query_ids if existing else set())
         formats = sink_formats(self, props, plan.schema, formats, topic, all_props)  # registry, schema ids
         source_config = self.log.topic_config(source.topic)
-        partitions = self._int_prop(props, "PARTITIONS") or source_config.partitions
-        replicas = self._int_prop(props, "REPLICAS") or source_config.replicas
+        # WITH's PARTITIONS/REPLICAS, else the legacy ksql.sink.* configs, else the source topic's counts
+        legacy_partitions = self._int_prop(all_props, SINK_PARTITIONS_CONFIG)
+        legacy_replicas = self._int_prop(all_props, SINK_REPLICAS_CONFIG)
+        partitions = self._int_prop(props, "PARTITIONS") or legacy_partitions or source_config.partitions
+        replicas = self._int_prop(props, "REPLICAS") or legacy_replicas or source_config.replicas
         sink = DataSource(
             name=stmt.name, kind=stmt.kind, schema=plan.schema, topic=topic, formats=formats,
             timestamp_column=ts_col, timestamp_format=ts_fmt, window=_sink_window(plan), sql=stmt.text)
         if existing is not None:
             for qid in list(existing.writer_query_ids):
                 self._terminate(qid)
-        self._ensure_topic(topic, partitions if "PARTITIONS" in props or not self.log.topic_exists(topic)
+        explicit_partitions = "PARTITIONS" in props or legacy_partitions is not None
+        self._ensure_topic(topic, partitions if explicit_partitions or not self.log.topic_exists(topic)
                            else None, replicas,
                            **self._topic_policy(props, stmt.kind, sink.window is not None, derived=True))
         prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"

@@ -19,6 +19,10 @@ FUNCTIONS_PREFIX = "ksql.functions."
 OUTPUT_TOPIC_PREFIX_CONFIG = "ksql.output.topic.name.prefix"
 ACTIVE_QUERY_LIMIT_CONFIG = "ksql.query.persistent.active.limit"
 FAIL_ON_DESERIALIZATION_ERROR_CONFIG = "ksql.fail.on.deserialization.error"
+# deprecated in ksqlDB but still honoured: sink topic sizes when WITH gives none (no default, so not listed)
+SINK_PARTITIONS_CONFIG = "ksql.sink.partitions"
+SINK_REPLICAS_CONFIG = "ksql.sink.replicas"
+LEGACY_CONFIGS = frozenset({SINK_PARTITIONS_CONFIG, SINK_REPLICAS_CONFIG})
 
 # ksqlDB's own configs (io.confluent.ksql.util.KsqlConfig) and their defaults
 KSQL_DEFAULTS: dict[str, str] = {
@@ -158,7 +162,7 @@ SERVER_PREFIXES = ("ksql.server.", "ksql.log.")
 
 def resolve(name: str) -> str | None:
     """The config `name` stands for (streams configs without their `ksql.streams.` prefix), None if unknown."""
-    if name in KSQL_DEFAULTS or name.startswith((FUNCTIONS_PREFIX, *SERVER_PREFIXES)):
+    if name in KSQL_DEFAULTS or name in LEGACY_CONFIGS or name.startswith((FUNCTIONS_PREFIX, *SERVER_PREFIXES)):
         return name
     key = name[len(STREAMS_PREFIX):] if name.startswith(STREAMS_PREFIX) else name
     if key.startswith("ksql."):

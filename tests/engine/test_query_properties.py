@@ -100,3 +100,20 @@ def test_bad_records_are_skipped_by_default(driver):
     driver.log.append("s", 0, [Record(b"\x00\x00\x00\x01", b"not json", 0, [])])
     driver.pipe("s", 2, {"V": "ok"})
     assert [r["value"] for r in driver.read_output("OUT")] == [{"V": "ok"}]
+
+
+def test_legacy_sink_partitions_and_replicas_configs_size_new_sink_topics(driver):
+    driver.execute("CREATE STREAM S (ID INT KEY, V STRING) WITH (KAFKA_TOPIC='s', PARTITIONS=5, "
+                   "VALUE_FORMAT='JSON');")
+    driver.engine.execute("CREATE STREAM A AS SELECT * FROM S;",
+                          {"ksql.sink.partitions": "4", "ksql.sink.replicas": "1"})
+    driver.engine.execute("CREATE STREAM B WITH (PARTITIONS=2) AS SELECT * FROM S;", {"ksql.sink.partitions": "4"})
+    driver.execute("CREATE STREAM C AS SELECT * FROM S;")
+    assert [driver.log.topic_config(t).partitions for t in ("A", "B", "C")] == [4, 2, 5]
+
+
+def test_legacy_sink_configs_are_recognized_properties():
+    from ksql.engine.properties import check_property
+
+    for name in ("ksql.sink.partitions", "ksql.sink.replicas"):
+        check_property(name)
