@@ -117,3 +117,16 @@ def test_legacy_sink_configs_are_recognized_properties():
 
     for name in ("ksql.sink.partitions", "ksql.sink.replicas"):
         check_property(name)
+
+
+def test_default_formats_and_wrapping_per_request_and_by_set(driver):
+    driver.engine.execute("CREATE STREAM S (ID INT KEY, V STRING) WITH (KAFKA_TOPIC='s');",
+                          {"ksql.persistence.default.format.value": "DELIMITED",
+                           "ksql.persistence.default.format.key": "JSON"})
+    driver.execute("SET 'ksql.persistence.wrap.single.values'='false';")
+    driver.execute("CREATE STREAM OUT WITH (VALUE_FORMAT='JSON') AS SELECT * FROM S;")
+    formats = {s["name"]: (s["keyFormat"], s["valueFormat"]) for s in driver.sources()}
+    assert formats == {"S": ("JSON", "DELIMITED"), "OUT": ("JSON", "JSON")}
+    driver.pipe("s", 1, "a")
+    [record] = driver.log.read("OUT", 0, 0, 1)
+    assert record.value == b'"a"'  # unwrapped: the bare JSON string, not {"V": "a"}
