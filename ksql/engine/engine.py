@@ -475,10 +475,12 @@ class Engine:
 
     # -- CREATE ... AS SELECT, INSERT INTO ... SELECT ----------------------------------------
 
-    def plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False
-                   ) -> ProjectionPlan | AggregatePlan:
+    def plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False,
+                   overrides: dict[str, Any] | None = None) -> ProjectionPlan | AggregatePlan:
         """Plan a persistent query's SELECT: a projection, or an aggregation when it groups. A
-        `transient` one (EXPLAIN of a push query) need not project the source's key columns."""
+        `transient` one (EXPLAIN of a push query) need not project the source's key columns.
+        The request's `overrides` win over the session's and the server's properties (function configs)."""
+        props = self.all_properties(overrides)
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
@@ -496,13 +498,13 @@ class Engine:
             raise KsqlError("KSQL does not support persistent queries on windowed tables.")
         if query.group_by or query.window is not None or self._has_aggregates(query):
             self._refuse_table_functions(query)
-            analyzer = AggregateAnalyzer(source, relation.alias, self.registry, self.all_properties())
+            analyzer = AggregateAnalyzer(source, relation.alias, self.registry, props)
             return analyzer.analyze_aggregate(query, sink_name)
         if query.having is not None:
             raise KsqlError("HAVING requires a GROUP BY clause.")
         if query.emit == "FINAL":
             raise KsqlError("EMIT FINAL is only supported for windowed aggregations.")
-        new_planner = transient or str(self.property("ksql.new.query.planner.enabled", "false")).lower() == "true"
+        new_planner = transient or str(props.get("ksql.new.query.planner.enabled", "false")).lower() == "true"
         return Analyzer(source, relation.alias, self.registry, new_planner).analyze(query, sink_name)
 
     def _check_copartitioned(self, plan: JoinPlan) -> None:
@@ -540,7 +542,7 @@ class Engine:
             return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
                                 f"A {stmt.kind.lower()} with the same name already exists")
         existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False)
-        plan = self.plan_query(stmt.query, stmt.name, stmt.kind)
+        plan = self.plan_query(stmt.query, stmt.name, stmt.kind, overrides=overrides)
         source = plan.source
         produces = "TABLE" if isinstance(plan, AggregatePlan) else \
             plan.kind if isinstance(plan, JoinPlan) else source.kind
@@ -642,7 +644,7 @@ class Engine:
             raise KsqlError(f"Cannot insert into read-only stream: {target.name}")
         if any(c.is_header for c in target.schema.columns):
             raise KsqlError(f"Cannot insert into {target.name} because it has header columns")
-        plan = self.plan_query(stmt.query, stmt.target, "STREAM")
+        plan = self.plan_query(stmt.query, stmt.target, "STREAM", overrides=overrides)
         if plan.source.kind != "STREAM" or isinstance(plan, AggregatePlan):
             raise KsqlError(f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
         result_schema, sink_schema = plan.schema, target.schema

@@ -130,3 +130,13 @@ def test_default_formats_and_wrapping_per_request_and_by_set(driver):
     driver.pipe("s", 1, "a")
     [record] = driver.log.read("OUT", 0, 0, 1)
     assert record.value == b'"a"'  # unwrapped: the bare JSON string, not {"V": "a"}
+
+
+def test_function_configs_apply_per_request(driver):
+    """A request's `ksql.functions.*` settings reach the functions its query calls, as its SET ones do."""
+    driver.execute(SOURCE)
+    driver.engine.execute("CREATE TABLE L AS SELECT ID, COLLECT_LIST(V) AS VS FROM S GROUP BY ID;",
+                          {"ksql.functions.collect_list.limit": 2})
+    for v in "abc":
+        driver.pipe("s", 1, {"V": v})
+    assert [r["value"]["VS"] for r in driver.read_output("L")] == [["a"], ["a", "b"], ["a", "b"]]
