@@ -614,7 +614,7 @@ class Engine:
         if isinstance(plan, JoinPlan):
             def join_query() -> JoinQuery:
                 return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                 fail_on_deserialization_error=fail_on_bad_records,
+                                 throw_on_invalid_timestamp=throw, fail_on_deserialization_error=fail_on_bad_records,
                                  service_id=self.config.service_id, processing_log=self.processing_log)
 
             query = join_query()

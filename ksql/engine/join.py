@@ -228,6 +228,7 @@ class JoinQuery:
     sink: DataSource
     log: Log
     earliest: bool = False
+    throw_on_invalid_timestamp: bool = False  # ksql.timestamp.throw.on.invalid
     fail_on_deserialization_error: bool = False  # ksql.fail.on.deserialization.error
     state: str = RUNNING
     processed: int = 0
@@ -262,8 +263,8 @@ class JoinQuery:
         self.inputs = []
         for i, leaf in enumerate(plan.leaves):
             partitions = self.log.topic_config(leaf.source.topic).partitions
-            decoder = RecordDecoder(leaf.source, self.query_id, reporter=self.reporter,
-                                    fail_on_deserialization_error=self.fail_on_deserialization_error)
+            decoder = RecordDecoder(leaf.source, self.query_id, self.throw_on_invalid_timestamp, self.reporter,
+                                    self.fail_on_deserialization_error)
             self.inputs.append((leaf, decoder, partitions, f"{self.group}-{i}"))
         self.width = len(plan.scope.columns)
         self.null_rows = [(None,) * leaf.width for leaf in plan.leaves]

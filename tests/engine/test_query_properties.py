@@ -140,3 +140,17 @@ def test_function_configs_apply_per_request(driver):
     for v in "abc":
         driver.pipe("s", 1, {"V": v})
     assert [r["value"]["VS"] for r in driver.read_output("L")] == [["a"], ["a", "b"], ["a", "b"]]
+
+
+@pytest.mark.parametrize("sink", [
+    "CREATE STREAM OUT AS SELECT * FROM S;",
+    "CREATE STREAM OUT AS SELECT S.ID, S.T, R.W FROM S JOIN R ON S.ID = R.ID;",
+], ids=["projection", "join"])
+def test_throw_on_invalid_timestamp_stops_the_query(driver, sink):
+    driver.execute("CREATE STREAM S (ID INT KEY, T STRING) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', "
+                   "TIMESTAMP='T', TIMESTAMP_FORMAT='yyyy-MM-dd');")
+    driver.execute("CREATE TABLE R (ID INT PRIMARY KEY, W STRING) WITH (KAFKA_TOPIC='r', VALUE_FORMAT='JSON');")
+    driver.engine.execute(sink, {"ksql.timestamp.throw.on.invalid": "true"})
+    driver.log.append("s", 0, [Record(b"\x00\x00\x00\x01", b'{"T": "garbage"}', 0, [])])
+    with pytest.raises(KsqlError, match="Fatal user code error in TimestampExtractor callback"):
+        driver.engine.run_until_idle()
