@@ -164,3 +164,27 @@ def test_wrap_single_value_needs_a_single_value_column():
     outcome = _outcome(["CREATE STREAM OUT (A INT KEY, V INT, W INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON', "
                         "WRAP_SINGLE_VALUE=false);"])
     assert outcome == ("error", "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas")
+
+
+# ksqlDB's KAFKA serdes: Kafka's own int/long/double/string/bytes serializers and nothing else;
+# DELIMITED: every primitive, no nested type
+SUPPORTED_TYPES = {
+    "KAFKA": {"INT", "BIGINT", "DOUBLE", "STRING", "BYTES"},
+    "DELIMITED": {"BOOLEAN", "INT", "BIGINT", "DOUBLE", "STRING", "DECIMAL(4,2)", "BYTES", "TIMESTAMP", "DATE",
+                  "TIME"},
+}
+TYPES = ["BOOLEAN", "INT", "BIGINT", "DOUBLE", "STRING", "DECIMAL(4,2)", "BYTES", "TIMESTAMP", "DATE", "TIME",
+         "ARRAY<INT>", "STRUCT<X INT>"]
+
+
+@pytest.mark.parametrize("fmt", sorted(SUPPORTED_TYPES))
+@pytest.mark.parametrize("side", ["key", "value"])
+@pytest.mark.parametrize("sql_type", TYPES)
+def test_single_column_types_per_format(fmt, side, sql_type):
+    columns = f"K {sql_type} KEY, V INT" if side == "key" else f"K INT KEY, V {sql_type}"
+    outcome = _outcome([f"CREATE STREAM OUT ({columns}) WITH (KAFKA_TOPIC='t', FORMAT='{fmt}');"])
+    if sql_type in SUPPORTED_TYPES[fmt]:
+        assert outcome == ("ok", (fmt, fmt))
+    else:
+        base = sql_type.split("<")[0].split("(")[0]
+        assert outcome[0] == "error" and f"The '{fmt}' format does not support type '{base}'" in outcome[1]
