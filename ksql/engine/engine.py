@@ -565,7 +565,7 @@ class Engine:
         ts_col, ts_fmt = self._timestamp_settings(props, plan.schema)
         topic = str(props["KAFKA_TOPIC"]) if "KAFKA_TOPIC" in props else \
             str(all_props.get(OUTPUT_TOPIC_PREFIX_CONFIG) or "") + stmt.name
-        self._check_query_capacity(all_props, replacing=existing.writer_query_ids if existing else set())
+        self._check_query_capacity(replacing=existing.writer_query_ids if existing else set())
         formats = sink_formats(self, props, plan.schema, formats, topic, all_props)  # registry, schema ids
         source_config = self.log.topic_config(source.topic)
         # WITH's PARTITIONS/REPLICAS, else the legacy ksql.sink.* configs, else the source topic's counts
@@ -589,12 +589,13 @@ class Engine:
         self._start_query(query_id, stmt.text, plan, sink, overrides)
         return self._status(stmt, f"Created query with ID {query_id}", query_id)
 
-    def _check_query_capacity(self, props: dict[str, Any], replacing: set[str]) -> None:
-        """Refuse a persistent query beyond `ksql.query.persistent.active.limit` (not when replaying the
-        command log: queries accepted once come back whatever the limit is now)."""
+    def _check_query_capacity(self, replacing: set[str]) -> None:
+        """Refuse a persistent query beyond `ksql.query.persistent.active.limit`: the server's setting, which
+        ksqlDB counts among the properties a client cannot override. Not when replaying the command log:
+        queries accepted once come back whatever the limit is now."""
         if self.replaying:
             return
-        limit = int(props.get(ACTIVE_QUERY_LIMIT_CONFIG, KSQL_DEFAULTS[ACTIVE_QUERY_LIMIT_CONFIG]))
+        limit = int(self.config.properties.get(ACTIVE_QUERY_LIMIT_CONFIG, KSQL_DEFAULTS[ACTIVE_QUERY_LIMIT_CONFIG]))
         count = len(set(self.queries) - replacing) + 1
         if count > limit:
             raise KsqlError(
@@ -657,7 +658,7 @@ class Engine:
                             f"Sink schema is {sink_schema}")
         if any(a.type != b.type for a, b in zip(results, sinks, strict=True)):
             plan = _widened(plan, sink_schema)
-        self._check_query_capacity(self.all_properties(overrides), replacing=set())
+        self._check_query_capacity(replacing=set())
         query_id = str(stmt.properties.get("QUERY_ID") or self._next_query_id("INSERTQUERY"))
         sink = DataSource(
             name=target.name, kind=target.kind, schema=target.schema, topic=target.topic,

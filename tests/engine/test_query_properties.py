@@ -68,10 +68,17 @@ def test_persistent_query_limit_refuses_the_query_beyond_it():
         driver.close()
 
 
-def test_persistent_query_limit_in_a_request(driver):
-    driver.execute(SOURCE)
-    with pytest.raises(KsqlError, match="Configured limit: 0"):
-        driver.engine.execute("CREATE STREAM A AS SELECT * FROM S;", {"ksql.query.persistent.active.limit": 0})
+def test_persistent_query_limit_is_the_servers_alone():
+    """ksqlDB lists the limit among the properties a client cannot override: a request or SET cannot raise it."""
+    driver = TestDriver({"ksql.query.persistent.active.limit": "1"})
+    try:
+        driver.execute(SOURCE)
+        driver.execute("SET 'ksql.query.persistent.active.limit'='5';")
+        driver.execute("CREATE STREAM A AS SELECT * FROM S;")
+        with pytest.raises(KsqlError, match="Configured limit: 1"):
+            driver.engine.execute("CREATE STREAM B AS SELECT * FROM S;", {"ksql.query.persistent.active.limit": 5})
+    finally:
+        driver.close()
 
 
 FAIL_ON_BAD_RECORDS = "ksql.fail.on.deserialization.error"
