@@ -31,6 +31,7 @@ from ksql.engine.properties import (
     FAIL_ON_DESERIALIZATION_ERROR_CONFIG,
     KSQL_DEFAULTS,
     OUTPUT_TOPIC_PREFIX_CONFIG,
+    PERSISTENT_PREFIX_CONFIG,
     SINK_PARTITIONS_CONFIG,
     SINK_REPLICAS_CONFIG,
 )
@@ -612,11 +613,13 @@ class Engine:
                                  props.get("ksql.streams.auto.offset.reset", "latest"))).lower()
         throw = str(props.get("ksql.timestamp.throw.on.invalid", "false")).lower() == "true"
         fail_on_bad_records = str(props.get(FAIL_ON_DESERIALIZATION_ERROR_CONFIG, "false")).lower() == "true"
+        prefix = str(props.get(PERSISTENT_PREFIX_CONFIG, KSQL_DEFAULTS[PERSISTENT_PREFIX_CONFIG]))
         if isinstance(plan, JoinPlan):
             def join_query() -> JoinQuery:
                 return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
                                  throw_on_invalid_timestamp=throw, fail_on_deserialization_error=fail_on_bad_records,
-                                 service_id=self.config.service_id, processing_log=self.processing_log)
+                                 service_id=self.config.service_id, query_prefix=prefix,
+                                 processing_log=self.processing_log)
 
             query = join_query()
             if self.log.distributed:  # its state spans all partitions: one server of a cluster runs it
@@ -627,7 +630,7 @@ class Engine:
         else:
             query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
                                     throw_on_invalid_timestamp=throw, fail_on_deserialization_error=fail_on_bad_records,
-                                    service_id=self.config.service_id,
+                                    service_id=self.config.service_id, query_prefix=prefix,
                                     processing_log=self.processing_log)
             plan.source.reader_query_ids.add(query_id)
         self.queries[query_id] = query

@@ -235,11 +235,12 @@ class JoinQuery:
     errors: int = 0
     processor: None = None  # joins keep their state in memory (no changelog yet)
     service_id: str = "default_"
+    query_prefix: str = "query_"  # ksql.persistent.prefix: part of the group name
     query_errors: list[dict] = field(default_factory=list)  # recent failures (EXPLAIN's queryErrors)
     processing_log: ProcessingLog | None = None  # the engine's, where skipped records are reported
 
     def __post_init__(self) -> None:
-        self.group = f"_confluent-ksql-{self.service_id}query_{self.query_id}"
+        self.group = f"_confluent-ksql-{self.service_id}{self.query_prefix}{self.query_id}"
         self.metrics = QueryMetrics()
         self.reporter = (self.processing_log or ProcessingLog()).scoped()  # counts this query's failures
         self._build()

@@ -19,6 +19,7 @@ FUNCTIONS_PREFIX = "ksql.functions."
 OUTPUT_TOPIC_PREFIX_CONFIG = "ksql.output.topic.name.prefix"
 ACTIVE_QUERY_LIMIT_CONFIG = "ksql.query.persistent.active.limit"
 FAIL_ON_DESERIALIZATION_ERROR_CONFIG = "ksql.fail.on.deserialization.error"
+PERSISTENT_PREFIX_CONFIG = "ksql.persistent.prefix"
 # deprecated in ksqlDB but still honoured: sink topic sizes when WITH gives none (no default, so not listed)
 SINK_PARTITIONS_CONFIG = "ksql.sink.partitions"
 SINK_REPLICAS_CONFIG = "ksql.sink.replicas"
@@ -60,7 +61,7 @@ KSQL_DEFAULTS: dict[str, str] = {
     "ksql.persistence.default.format.key": "KAFKA",
     "ksql.persistence.default.format.value": "",
     "ksql.persistence.wrap.single.values": "",
-    "ksql.persistent.prefix": "query_",
+    PERSISTENT_PREFIX_CONFIG: "query_",
     "ksql.properties.overrides.denylist": "",
     "ksql.pull.queries.enable": "true",
     "ksql.query.error.max.queue.size": "10",

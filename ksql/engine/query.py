@@ -46,9 +46,9 @@ ORIGIN_HEADER = "__ksql_origin"  # on repartitioned records: b"<source partition
 _ORIGIN = re.compile(rb"(\d{1,10}):(\d{1,19})")
 
 
-def repartition_topic(service_id: str, query_id: str) -> str:
-    """ksqlDB's name for the topic a GROUP BY re-routes records through."""
-    return f"_confluent-ksql-{service_id}query_{query_id}-Aggregate-GroupBy-repartition"
+def repartition_topic(service_id: str, query_id: str, prefix: str = "query_") -> str:
+    """ksqlDB's name for the topic a GROUP BY re-routes records through (`prefix`: ksql.persistent.prefix)."""
+    return f"_confluent-ksql-{service_id}{prefix}{query_id}-Aggregate-GroupBy-repartition"
 
 
 @dataclass
@@ -64,6 +64,7 @@ class PersistentQuery:
     throw_on_invalid_timestamp: bool = False
     fail_on_deserialization_error: bool = False
     service_id: str = "default_"
+    query_prefix: str = "query_"  # ksql.persistent.prefix: part of the group and internal topic names
     state: str = RUNNING
     processed: int = 0
     errors: int = 0
@@ -77,7 +78,7 @@ class PersistentQuery:
 
     def __post_init__(self) -> None:
         source = self.plan.source
-        self.group = f"_confluent-ksql-{self.service_id}query_{self.query_id}"
+        self.group = f"_confluent-ksql-{self.service_id}{self.query_prefix}{self.query_id}"
         self.source_topic = source.topic
         self.metrics = QueryMetrics()
         self.reporter = (self.processing_log or ProcessingLog()).scoped()  # counts this query's failures
@@ -95,7 +96,7 @@ class PersistentQuery:
         self.processors: dict[int, AggregateProcessor] = {}
         self.single_owner = False  # runs every partition, on the server owning partition 0
         self.active = True
-        self.changelog = changelog_topic(self.service_id, self.query_id)
+        self.changelog = changelog_topic(self.service_id, self.query_id, self.query_prefix)
         if aggregating:
             self._init_aggregation()
         else:
@@ -106,7 +107,7 @@ class PersistentQuery:
 
     def _init_aggregation(self) -> None:
         if self.log.distributed and self.plan.source.kind == "STREAM":
-            self.repartition = repartition_topic(self.service_id, self.query_id)
+            self.repartition = repartition_topic(self.service_id, self.query_id, self.query_prefix)
             for topic in (self.repartition, self.changelog):
                 if not self.log.topic_exists(topic):
                     self.log.create_topic(topic, TopicConfig(partitions=self.partitions))

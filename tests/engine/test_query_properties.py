@@ -161,3 +161,23 @@ def test_throw_on_invalid_timestamp_stops_the_query(driver, sink):
     driver.log.append("s", 0, [Record(b"\x00\x00\x00\x01", b'{"T": "garbage"}', 0, [])])
     with pytest.raises(KsqlError, match="Fatal user code error in TimestampExtractor callback"):
         driver.engine.run_until_idle()
+
+
+def test_persistent_prefix_names_a_querys_internal_topics():
+    """ksqlDB's application id is _confluent-ksql-<service id><ksql.persistent.prefix><query id>."""
+    driver = TestDriver({"ksql.persistent.prefix": "pq_"})
+    try:
+        driver.execute(SOURCE)
+        driver.execute("CREATE TABLE C AS SELECT V, COUNT(*) AS N FROM S GROUP BY V;")
+        driver.engine.execute("CREATE TABLE D AS SELECT V, COUNT(*) AS N FROM S GROUP BY V;",
+                              {"ksql.persistent.prefix": "req_"})
+        driver.pipe("s", 1, {"V": "a"})
+        internal = sorted(t for t in driver.log.list_topics() if t.startswith("_confluent-ksql-default_"))
+        [c_id] = [q for q in driver.engine.queries if q.startswith("CTAS_C_")]
+        [d_id] = [q for q in driver.engine.queries if q.startswith("CTAS_D_")]
+        assert f"_confluent-ksql-default_pq_{c_id}-Aggregate-Aggregate-Materialize-changelog" in internal
+        assert f"_confluent-ksql-default_req_{d_id}-Aggregate-Aggregate-Materialize-changelog" in internal
+        assert not any("query_" in t for t in internal)
+        assert [r["value"] for r in driver.read_output("C")] == [{"N": 1}]
+    finally:
+        driver.close()
