@@ -441,6 +441,7 @@ class Engine:
                 e.constraint not in ("KEY", "PRIMARY KEY") for e in stmt.elements):
             raise KsqlError("Table elements and VALUE_SCHEMA_ID cannot both exist for create statement.")
         schema = self._build_schema(stmt)
+        self._check_key_types(schema)  # before any serde (a registry format's own MAP rule) sees the key
         all_props = self.all_properties(overrides)
         formats = resolve_formats(props, all_props, has_key_columns=bool(schema.key))
         for side, fmt in (("KEY", formats.declared_key), ("VALUE", formats.value)):
@@ -558,11 +559,11 @@ class Engine:
                                   inherit=source.formats)
         if "FORMAT" not in props and "KEY_FORMAT" not in props and not source.schema.key and plan.schema.key:
             formats = with_key_columns(formats, True)
-        self._validate_serdes(plan.schema, formats)
         if isinstance(plan, AggregatePlan) and formats.value.name in ("DELIMITED", "KAFKA") and \
-                any(c.spec.complex_intermediate for c in plan.aggregates):
+                any(c.spec.intermediate_is_complex for c in plan.aggregates):
             raise KsqlError("One of the functions used in the statement has an intermediate type that the value "
                             "format can not handle. Please remove the function or change the format.")
+        self._validate_serdes(plan.schema, formats)
         ts_col, ts_fmt = self._timestamp_settings(props, plan.schema)
         topic = str(props["KAFKA_TOPIC"]) if "KAFKA_TOPIC" in props else \
             str(all_props.get(OUTPUT_TOPIC_PREFIX_CONFIG) or "") + stmt.name

@@ -188,3 +188,20 @@ def test_single_column_types_per_format(fmt, side, sql_type):
     else:
         base = sql_type.split("<")[0].split("(")[0]
         assert outcome[0] == "error" and f"The '{fmt}' format does not support type '{base}'" in outcome[1]
+
+
+INTERMEDIATE_REFUSAL = ("One of the functions used in the statement has an intermediate type that the value format "
+                        "can not handle. Please remove the function or change the format.")
+
+
+@pytest.mark.parametrize("aggregate, refused", [
+    ("COUNT(*)", False), ("SUM(V)", False), ("MIN(V)", False), ("MAX(V)", False),
+    ("AVG(V)", True), ("STDDEV_SAMP(V)", True), ("COUNT_DISTINCT(V)", True), ("LATEST_BY_OFFSET(V)", True),
+    ("EARLIEST_BY_OFFSET(V)", True), ("COLLECT_LIST(V)", True), ("COLLECT_SET(V)", True), ("TOPK(V, 2)", True),
+    ("TOPKDISTINCT(V, 2)", True), ("HISTOGRAM(CAST(V AS STRING))", True),
+])
+def test_delimited_values_cannot_hold_a_complex_aggregation_state(aggregate, refused):
+    """ksqlDB keeps an aggregation's state in the value format: DELIMITED holds no ARRAY, MAP or STRUCT."""
+    outcome = _outcome(["CREATE STREAM S (ID INT KEY, V INT) WITH (KAFKA_TOPIC='s', FORMAT='DELIMITED');",
+                        f"CREATE TABLE OUT AS SELECT ID, {aggregate} AS A FROM S GROUP BY ID;"])
+    assert outcome == (("error", INTERMEDIATE_REFUSAL) if refused else ("ok", ("DELIMITED", "DELIMITED")))
