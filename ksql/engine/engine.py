@@ -121,6 +121,9 @@ class Engine:
         self.statement_limits = StatementLimits.from_properties(self.config.properties)
         self.max_partitions = positive_property(self.config.properties, MAX_PARTITIONS, DEFAULT_MAX_PARTITIONS)
         self.max_replicas = positive_property(self.config.properties, MAX_REPLICAS, DEFAULT_MAX_REPLICAS)
+        self.active_query_limit: int = self._int_prop(
+            {ACTIVE_QUERY_LIMIT_CONFIG: KSQL_DEFAULTS[ACTIVE_QUERY_LIMIT_CONFIG], **self.config.properties},
+            ACTIVE_QUERY_LIMIT_CONFIG)
         self.processing_log = ProcessingLog.for_engine(self.config.properties, self.config.service_id)
         setup_processing_log(self)
 
@@ -597,7 +600,7 @@ class Engine:
         queries accepted once come back whatever the limit is now."""
         if self.replaying:
             return
-        limit = int(self.config.properties.get(ACTIVE_QUERY_LIMIT_CONFIG, KSQL_DEFAULTS[ACTIVE_QUERY_LIMIT_CONFIG]))
+        limit = self.active_query_limit
         count = len(set(self.queries) - replacing) + 1
         if count > limit:
             raise KsqlError(
