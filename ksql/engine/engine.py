@@ -121,7 +121,7 @@ class Engine:
         self.statement_limits = StatementLimits.from_properties(self.config.properties)
         self.max_partitions = positive_property(self.config.properties, MAX_PARTITIONS, DEFAULT_MAX_PARTITIONS)
         self.max_replicas = positive_property(self.config.properties, MAX_REPLICAS, DEFAULT_MAX_REPLICAS)
-        self.active_query_limit: int = self._int_prop(
+        self.active_query_limit = self._int_prop(
             {ACTIVE_QUERY_LIMIT_CONFIG: KSQL_DEFAULTS[ACTIVE_QUERY_LIMIT_CONFIG], **self.config.properties},
             ACTIVE_QUERY_LIMIT_CONFIG)
         self.processing_log = ProcessingLog.for_engine(self.config.properties, self.config.service_id)
