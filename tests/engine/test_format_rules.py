@@ -205,3 +205,27 @@ def test_delimited_values_cannot_hold_a_complex_aggregation_state(aggregate, ref
     outcome = _outcome(["CREATE STREAM S (ID INT KEY, V INT) WITH (KAFKA_TOPIC='s', FORMAT='DELIMITED');",
                         f"CREATE TABLE OUT AS SELECT ID, {aggregate} AS A FROM S GROUP BY ID;"])
     assert outcome == (("error", INTERMEDIATE_REFUSAL) if refused else ("ok", ("DELIMITED", "DELIMITED")))
+
+
+@pytest.mark.parametrize("left_key, join, expected_key", [
+    ("DELIMITED", "L.K = R.A", "DELIMITED"),
+    ("DELIMITED", "L.B = R.A", "DELIMITED"),  # repartitioned internally in the right's format, not the sink
+    ("NONE", "L.B = R.A", "KAFKA"),  # a keyless left: the default key format
+])
+def test_join_sink_takes_the_left_sources_key_format(left_key, join, expected_key):
+    key_column = "K INT KEY, " if left_key != "NONE" else ""
+    outcome = _outcome([
+        f"CREATE STREAM L ({key_column}B INT, X INT) WITH (KAFKA_TOPIC='l', KEY_FORMAT='{left_key}', "
+        "VALUE_FORMAT='JSON');",
+        "CREATE TABLE R (A INT PRIMARY KEY, C INT) WITH (KAFKA_TOPIC='r', KEY_FORMAT='AVRO', VALUE_FORMAT='JSON');",
+        f"CREATE STREAM OUT AS SELECT {join.split(' = ')[0]} AS JK, X, C FROM L JOIN R ON {join};"])
+    assert outcome == ("ok", (expected_key, "JSON"))
+
+
+def test_foreign_key_join_keeps_the_left_tables_key_format():
+    outcome = _outcome([
+        "CREATE TABLE L (K INT PRIMARY KEY, F INT) WITH (KAFKA_TOPIC='l', KEY_FORMAT='DELIMITED', "
+        "VALUE_FORMAT='JSON');",
+        "CREATE TABLE R (A INT PRIMARY KEY, C INT) WITH (KAFKA_TOPIC='r', KEY_FORMAT='AVRO', VALUE_FORMAT='JSON');",
+        "CREATE TABLE OUT AS SELECT L.K, F, C FROM L JOIN R ON L.F = R.A;"])
+    assert outcome == ("ok", ("DELIMITED", "JSON"))
