@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ksql.engine.codec import RecordEncoder, key_serde, value_serde
@@ -963,6 +963,7 @@ def _insert_compatible(result: SqlType, sink: SqlType) -> bool:
 
 def _widened(plan: ProjectionPlan | JoinPlan, sink: LogicalSchema) -> ProjectionPlan | JoinPlan:
     """The plan with each result column cast to the sink's wider type (INSERT INTO's implicit casts)."""
+    from dataclasses import replace
 
     def cast(exprs, columns):
         return tuple(e if c.type == r.type else ast.Cast(e, c.type)
