@@ -149,7 +149,9 @@ def _build(message: dict[str, Any]) -> _Task:
     topic, include_rows = message["processing_log"]
     query = PersistentQuery(message["query_id"], message["sql"], inputs.plan(default_registry()), message["sink"],
                             batch_log, throw_on_invalid_timestamp=message["throw"],  # type: ignore[arg-type]
-                            service_id=message["service_id"], plan_inputs=inputs,
+                            service_id=message["service_id"], query_prefix=message["query_prefix"],
+                            fail_on_deserialization_error=message["fail_on_deserialization_error"],
+                            plan_inputs=inputs,
                             processing_log=ProcessingLog(topic, include_rows))
     if message["state"] is not None:
         assert query.processor is not None
@@ -393,7 +395,8 @@ class WorkerPool:
         key = next(self._keys)
         message = {"inputs": query.plan_inputs, "sql": query.sql, "query_id": query.query_id,
                    "sink": query.sink, "throw": query.throw_on_invalid_timestamp,
-                   "service_id": query.service_id,
+                   "service_id": query.service_id, "query_prefix": query.query_prefix,
+                   "fail_on_deserialization_error": query.fail_on_deserialization_error,
                    "processing_log": (query.reporter.topic, query.reporter.include_rows),
                    "partitions": {query.source_topic: query.partitions,
                                   query.sink.topic: query.log.topic_config(query.sink.topic).partitions},

@@ -49,9 +49,9 @@ def changelog_config() -> TopicConfig:
     return TopicConfig(partitions=1, cleanup_policy="compact", segment_bytes=COMPACTED_SEGMENT_BYTES)
 
 
-def changelog_topic(service_id: str, query_id: str) -> str:
-    """ksqlDB's name for an aggregation's state-store changelog topic."""
-    return f"_confluent-ksql-{service_id}query_{query_id}-Aggregate-Aggregate-Materialize-changelog"
+def changelog_topic(service_id: str, query_id: str, prefix: str = "query_") -> str:
+    """ksqlDB's name for an aggregation's state-store changelog topic (`prefix`: ksql.persistent.prefix)."""
+    return f"_confluent-ksql-{service_id}{prefix}{query_id}-Aggregate-Aggregate-Materialize-changelog"
 
 
 class AggregateProcessor:

@@ -104,8 +104,10 @@ class RecordDecoder:
     """Decodes a source's records into rows, skipping (and logging) records it cannot read."""
 
     def __init__(self, source: DataSource, query_id: str = "", throw_on_invalid_timestamp: bool = False,
-                 reporter: ProcessingLog | None = None):
+                 reporter: ProcessingLog | None = None, fail_on_deserialization_error: bool = False):
         self.throw_on_invalid_timestamp = throw_on_invalid_timestamp  # ksql.timestamp.throw.on.invalid
+        # ksql.fail.on.deserialization.error: a record no serde reads stops the query instead of being skipped
+        self.fail_on_deserialization_error = fail_on_deserialization_error
         self.reporter = reporter or ProcessingLog()  # where skipped records are reported
         self.source = source
         self.query_id = query_id
@@ -192,6 +194,13 @@ class RecordDecoder:
                 self.reporter.deserialization_error(self.query_id, self.source.topic, rec.partition, rec.offset,
                                                     target, failure_reason(err),
                                                     rec.key if target == "key" else rec.value)
+                if self.fail_on_deserialization_error:
+                    raise KsqlError(
+                        "Deserialization exception handler is set to fail upon a deserialization error. If you "
+                        "would rather have the streaming pipeline continue after a deserialization error, please "
+                        "set the default.deserialization.exception.handler appropriately. Failed to deserialize "
+                        f"{target} of record at {self.source.topic}/{rec.partition} offset {rec.offset}: "
+                        f"{failure_reason(err)}") from None
                 continue
             if value is None:
                 values = null_values

@@ -194,11 +194,14 @@ class CommandLog:
     @staticmethod
     def _run(engine: Engine, command: Command) -> str | None:
         engine._sequence = command.sequence
+        engine.replaying = True
         try:
             for stmt in engine.prepare(command.statement, UNLIMITED):  # accepted once: replayed as it is
                 engine.execute_statement(stmt, command.properties)
         except KsqlError as err:
             return str(err)
+        finally:
+            engine.replaying = False
         return None
 
 

@@ -30,6 +30,15 @@ from ksql.engine.materialization import TableView
 from ksql.engine.metastore import DataSource, MetaStore, WindowInfo
 from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.processing_log import setup as setup_processing_log
+from ksql.engine.properties import (
+    ACTIVE_QUERY_LIMIT_CONFIG,
+    FAIL_ON_DESERIALIZATION_ERROR_CONFIG,
+    KSQL_DEFAULTS,
+    OUTPUT_TOPIC_PREFIX_CONFIG,
+    PERSISTENT_PREFIX_CONFIG,
+    SINK_PARTITIONS_CONFIG,
+    SINK_REPLICAS_CONFIG,
+)
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery, PlanInputs
 from ksql.engine.schema import (
@@ -117,12 +126,16 @@ class Engine:
         # where AVRO/PROTOBUF/JSON_SR schemas live: embedded in the log, or ksql.schema.registry.url
         self.schema_registry = create_registry(self.config.properties, log_)
         self.session_properties: dict[str, Any] = {}
+        self.replaying = False  # True while the command log re-executes statements accepted before
         self.variables: dict[str, str] = {}
         self._sequence = 0
         # limits a client cannot raise: read from the engine's (server's) properties only
         self.statement_limits = StatementLimits.from_properties(self.config.properties)
         self.max_partitions = positive_property(self.config.properties, MAX_PARTITIONS, DEFAULT_MAX_PARTITIONS)
         self.max_replicas = positive_property(self.config.properties, MAX_REPLICAS, DEFAULT_MAX_REPLICAS)
+        self.active_query_limit = self._int_prop(
+            {ACTIVE_QUERY_LIMIT_CONFIG: KSQL_DEFAULTS[ACTIVE_QUERY_LIMIT_CONFIG], **self.config.properties},
+            ACTIVE_QUERY_LIMIT_CONFIG)
         self.processing_log = ProcessingLog.for_engine(self.config.properties, self.config.service_id)
         setup_processing_log(self)
         self._connect: ConnectClient | None = None
@@ -357,7 +370,7 @@ class Engine:
             number = int(str(value))
         except ValueError:
             raise KsqlError(f"Invalid value for {name}: {value}. It must be an integer.") from None
-        if number < 1 and name in ("PARTITIONS", "REPLICAS"):
+        if number < 1 and name in ("PARTITIONS", "REPLICAS", SINK_PARTITIONS_CONFIG, SINK_REPLICAS_CONFIG):
             raise KsqlError(f"Invalid value for {name}: {value}. It must be a positive integer.")
         return number
 
@@ -485,6 +498,7 @@ class Engine:
                 e.constraint not in ("KEY", "PRIMARY KEY") for e in stmt.elements):
             raise KsqlError("Table elements and VALUE_SCHEMA_ID cannot both exist for create statement.")
         schema = self._build_schema(stmt)
+        self._check_key_types(schema)  # before any serde (a registry format's own MAP rule) sees the key
         all_props = self.all_properties(overrides)
         formats = resolve_formats(props, all_props, has_key_columns=bool(schema.key))
         for side, fmt in (("KEY", formats.declared_key), ("VALUE", formats.value)):
@@ -520,22 +534,25 @@ class Engine:
 
     # -- CREATE ... AS SELECT, INSERT INTO ... SELECT ----------------------------------------
 
-    def plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False
-                   ) -> ProjectionPlan | AggregatePlan | JoinPlan:
+    def plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False,
+                   overrides: dict[str, Any] | None = None) -> ProjectionPlan | AggregatePlan | JoinPlan:
         """Plan a persistent query's SELECT: a projection, or an aggregation when it groups. A
-        `transient` one (EXPLAIN of a push query) need not project the source's key columns."""
-        return self._plan_query(query, sink_name, kind, transient)[0]
+        `transient` one (EXPLAIN of a push query) need not project the source's key columns.
+        The request's `overrides` win over the session's and the server's properties (function configs)."""
+        return self._plan_query(query, sink_name, kind, transient, overrides)[0]
 
-    def _plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False
+    def _plan_query(self, query: ast.Query, sink_name: str, kind: str, transient: bool = False,
+                    overrides: dict[str, Any] | None = None
                     ) -> tuple[ProjectionPlan | AggregatePlan | JoinPlan, PlanInputs | None]:
         """plan_query(), with what planning took (None for a join), from which a worker process
         compiles the same plan."""
+        props = self.all_properties(overrides)
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
         relation = query.from_
         if isinstance(relation, ast.Join):
-            plan = JoinAnalyzer(self.metastore, self.registry, self.all_properties()).analyze(query, sink_name)
+            plan = JoinAnalyzer(self.metastore, self.registry, props).analyze(query, sink_name)
             self._check_copartitioned(plan)
             return plan, None
         source = self.metastore.get(relation.name)
@@ -550,10 +567,9 @@ class Engine:
             raise KsqlError("HAVING requires a GROUP BY clause.")
         elif query.emit == "FINAL":
             raise KsqlError("EMIT FINAL is only supported for windowed aggregations.")
-        properties = self.all_properties()
         if transient:
-            properties["ksql.new.query.planner.enabled"] = "true"
-        inputs = PlanInputs(query, source, sink_name, aggregating, properties)
+            props["ksql.new.query.planner.enabled"] = "true"
+        inputs = PlanInputs(query, source, sink_name, aggregating, props)
         return inputs.plan(self.registry), inputs
 
     def _check_copartitioned(self, plan: JoinPlan) -> None:
@@ -591,7 +607,7 @@ class Engine:
             return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
                                 f"A {stmt.kind.lower()} with the same name already exists")
         existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False)
-        plan, inputs = self._plan_query(stmt.query, stmt.name, stmt.kind)
+        plan, inputs = self._plan_query(stmt.query, stmt.name, stmt.kind, overrides=overrides)
         source = plan.source
         produces = "TABLE" if isinstance(plan, AggregatePlan) else \
             plan.kind if isinstance(plan, JoinPlan) else source.kind
@@ -606,24 +622,30 @@ class Engine:
                                   inherit=source.formats)
         if "FORMAT" not in props and "KEY_FORMAT" not in props and not source.schema.key and plan.schema.key:
             formats = with_key_columns(formats, True)
-        self._validate_serdes(plan.schema, formats)
         if isinstance(plan, AggregatePlan) and formats.value.name in ("DELIMITED", "KAFKA") and \
-                any(c.spec.complex_intermediate for c in plan.aggregates):
+                any(c.spec.intermediate_is_complex for c in plan.aggregates):
             raise KsqlError("One of the functions used in the statement has an intermediate type that the value "
                             "format can not handle. Please remove the function or change the format.")
+        self._validate_serdes(plan.schema, formats)
         ts_col, ts_fmt = self._timestamp_settings(props, plan.schema)
-        topic = str(props.get("KAFKA_TOPIC", stmt.name))
+        topic = str(props["KAFKA_TOPIC"]) if "KAFKA_TOPIC" in props else \
+            str(all_props.get(OUTPUT_TOPIC_PREFIX_CONFIG) or "") + stmt.name
+        self._check_query_capacity(replacing=existing.writer_query_ids if existing else set())
         formats = sink_formats(self, props, plan.schema, formats, topic, all_props)  # registry, schema ids
         source_config = self.log.topic_config(source.topic)
-        partitions = self._int_prop(props, "PARTITIONS") or source_config.partitions
-        replicas = self._int_prop(props, "REPLICAS") or source_config.replicas
+        # WITH's PARTITIONS/REPLICAS, else the legacy ksql.sink.* configs, else the source topic's counts
+        legacy_partitions = self._int_prop(all_props, SINK_PARTITIONS_CONFIG)
+        legacy_replicas = self._int_prop(all_props, SINK_REPLICAS_CONFIG)
+        partitions = self._int_prop(props, "PARTITIONS") or legacy_partitions or source_config.partitions
+        replicas = self._int_prop(props, "REPLICAS") or legacy_replicas or source_config.replicas
         sink = DataSource(
             name=stmt.name, kind=stmt.kind, schema=plan.schema, topic=topic, formats=formats,
             timestamp_column=ts_col, timestamp_format=ts_fmt, window=_sink_window(plan), sql=stmt.text)
         if existing is not None:
             for qid in list(existing.writer_query_ids):
                 self._terminate(qid)
-        self._ensure_topic(topic, partitions if "PARTITIONS" in props or not self.log.topic_exists(topic)
+        explicit_partitions = "PARTITIONS" in props or legacy_partitions is not None
+        self._ensure_topic(topic, partitions if explicit_partitions or not self.log.topic_exists(topic)
                            else None, replicas,
                            **self._topic_policy(props, stmt.kind, sink.window is not None, derived=True))
         prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
@@ -632,6 +654,21 @@ class Engine:
         self._start_query(query_id, stmt.text, plan, sink, overrides, inputs)
         return self._status(stmt, f"Created query with ID {query_id}", query_id)
 
+    def _check_query_capacity(self, replacing: set[str]) -> None:
+        """Refuse a persistent query beyond `ksql.query.persistent.active.limit`: the server's setting, which
+        ksqlDB counts among the properties a client cannot override. Not when replaying the command log:
+        queries accepted once come back whatever the limit is now."""
+        if self.replaying:
+            return
+        limit = self.active_query_limit
+        count = len(set(self.queries) - replacing) + 1
+        if count > limit:
+            raise KsqlError(
+                "Not executing statement(s) as it would cause the number of active, persistent queries to "
+                "exceed the configured limit. Use the TERMINATE command to terminate existing queries, or "
+                f"increase the '{ACTIVE_QUERY_LIMIT_CONFIG}' setting via the 'ksql-server.properties' file. "
+                f"Current persistent query count: {count}. Configured limit: {limit}.")
+
     def _start_query(self, query_id: str, sql: str, plan: ProjectionPlan | AggregatePlan | JoinPlan,
                      sink: DataSource, overrides: dict, inputs: PlanInputs | None = None) -> PersistentQuery:
         """Start a persistent query; the request's properties win over the session's and the server's."""
@@ -639,10 +676,14 @@ class Engine:
         earliest = str(props.get("auto.offset.reset",
                                  props.get("ksql.streams.auto.offset.reset", "latest"))).lower()
         throw = str(props.get("ksql.timestamp.throw.on.invalid", "false")).lower() == "true"
+        fail_on_bad_records = str(props.get(FAIL_ON_DESERIALIZATION_ERROR_CONFIG, "false")).lower() == "true"
+        prefix = str(props.get(PERSISTENT_PREFIX_CONFIG, KSQL_DEFAULTS[PERSISTENT_PREFIX_CONFIG]))
         if isinstance(plan, JoinPlan):
             def join_query() -> JoinQuery:
                 return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                 service_id=self.config.service_id, processing_log=self.processing_log)
+                                 throw_on_invalid_timestamp=throw, fail_on_deserialization_error=fail_on_bad_records,
+                                 service_id=self.config.service_id, query_prefix=prefix,
+                                 processing_log=self.processing_log)
 
             query = join_query()
             if self.log.distributed:  # its state spans all partitions: one server of a cluster runs it
@@ -652,7 +693,8 @@ class Engine:
                 leaf.source.reader_query_ids.add(query_id)
         else:
             query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                    throw_on_invalid_timestamp=throw, service_id=self.config.service_id,
+                                    throw_on_invalid_timestamp=throw, fail_on_deserialization_error=fail_on_bad_records,
+                                    service_id=self.config.service_id, query_prefix=prefix,
                                     processing_log=self.processing_log, plan_inputs=inputs)
             plan.source.reader_query_ids.add(query_id)
         self.queries[query_id] = query
@@ -670,7 +712,7 @@ class Engine:
             raise KsqlError(f"Cannot insert into read-only stream: {target.name}")
         if any(c.is_header for c in target.schema.columns):
             raise KsqlError(f"Cannot insert into {target.name} because it has header columns")
-        plan, inputs = self._plan_query(stmt.query, stmt.target, "STREAM")
+        plan, inputs = self._plan_query(stmt.query, stmt.target, "STREAM", overrides=overrides)
         if plan.source.kind != "STREAM" or isinstance(plan, AggregatePlan):
             raise KsqlError(f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
         result_schema, sink_schema = plan.schema, target.schema
@@ -683,6 +725,7 @@ class Engine:
                             f"Sink schema is {sink_schema}")
         if any(a.type != b.type for a, b in zip(results, sinks, strict=True)):
             plan = _widened(plan, sink_schema)
+        self._check_query_capacity(replacing=set())
         query_id = str(stmt.properties.get("QUERY_ID") or self._next_query_id("INSERTQUERY"))
         sink = DataSource(
             name=target.name, kind=target.kind, schema=target.schema, topic=target.topic,

@@ -126,10 +126,13 @@ def resolve_formats(props: dict, config: dict, *, has_key_columns: bool,
     if key_name is None:
         if inherit is not None:
             key_name = inherit.declared_key.name
+            if key_name == "NONE" and has_key_columns:
+                # a query that adds a key to a keyless source uses the default key format; a NONE the
+                # statement asks for itself stays NONE, and the serde check refuses it with key columns
+                key_name = format_name(config.get(DEFAULT_KEY_FORMAT_CONFIG) or "KAFKA",
+                                       DEFAULT_KEY_FORMAT_CONFIG)
         else:
             key_name = format_name(config.get(DEFAULT_KEY_FORMAT_CONFIG) or "KAFKA", DEFAULT_KEY_FORMAT_CONFIG)
-    if key_name == "NONE" and has_key_columns:
-        key_name = format_name(config.get(DEFAULT_KEY_FORMAT_CONFIG) or "KAFKA", DEFAULT_KEY_FORMAT_CONFIG)
 
     value_delim = key_delim = None
     if "VALUE_DELIMITER" in props:
@@ -148,7 +151,7 @@ def resolve_formats(props: dict, config: dict, *, has_key_columns: bool,
     wrap = None
     if "WRAP_SINGLE_VALUE" in props:
         wrap = parse_bool(props["WRAP_SINGLE_VALUE"], "WRAP_SINGLE_VALUE")
-        if value_name in ("KAFKA", "DELIMITED", "NONE", "PROTOBUF_NOSR"):
+        if value_name in ("KAFKA", "DELIMITED", "NONE"):
             if wrap:
                 raise KsqlError(
                     f"Format '{value_name}' does not support 'WRAP_SINGLE_VALUE' set to '{str(wrap).lower()}'.")

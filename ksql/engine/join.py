@@ -229,6 +229,8 @@ class JoinQuery:
     sink: DataSource
     log: Log
     earliest: bool = False
+    throw_on_invalid_timestamp: bool = False  # ksql.timestamp.throw.on.invalid
+    fail_on_deserialization_error: bool = False  # ksql.fail.on.deserialization.error
     state: str = RUNNING
     processed: int = 0
     errors: int = 0
@@ -236,12 +238,13 @@ class JoinQuery:
     # rebuilt by replaying the input)
     processor: AggregateProcessor | None = None
     service_id: str = "default_"
+    query_prefix: str = "query_"  # ksql.persistent.prefix: part of the group name
     query_errors: list[dict] = field(default_factory=list)  # recent failures (EXPLAIN's queryErrors)
     processing_log: ProcessingLog | None = None  # the engine's, where skipped records are reported
 
     def __post_init__(self) -> None:
-        self.group = f"_confluent-ksql-{self.service_id}query_{self.query_id}"
-        self.changelog = changelog_topic(self.service_id, self.query_id)
+        self.group = f"_confluent-ksql-{self.service_id}{self.query_prefix}{self.query_id}"
+        self.changelog = changelog_topic(self.service_id, self.query_id, self.query_prefix)
         self.metrics = QueryMetrics()
         self.reporter = (self.processing_log or ProcessingLog()).scoped()  # counts this query's failures
         self._build()
@@ -265,8 +268,9 @@ class JoinQuery:
         self.inputs = []
         for i, leaf in enumerate(plan.leaves):
             partitions = self.log.topic_config(leaf.source.topic).partitions
-            self.inputs.append((leaf, RecordDecoder(leaf.source, self.query_id, reporter=self.reporter), partitions,
-                                f"{self.group}-{i}"))
+            decoder = RecordDecoder(leaf.source, self.query_id, self.throw_on_invalid_timestamp, self.reporter,
+                                    self.fail_on_deserialization_error)
+            self.inputs.append((leaf, decoder, partitions, f"{self.group}-{i}"))
         self.width = len(plan.scope.columns)
         self.null_rows = [(None,) * leaf.width for leaf in plan.leaves]
         self.window = plan.source.window  # the joined sources' windowing (their keys')

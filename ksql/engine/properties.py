@@ -15,6 +15,15 @@ from ksql.errors import KsqlError
 
 STREAMS_PREFIX = "ksql.streams."
 FUNCTIONS_PREFIX = "ksql.functions."
+# the configs that change what a persistent query writes, named where the engine reads them
+OUTPUT_TOPIC_PREFIX_CONFIG = "ksql.output.topic.name.prefix"
+ACTIVE_QUERY_LIMIT_CONFIG = "ksql.query.persistent.active.limit"
+FAIL_ON_DESERIALIZATION_ERROR_CONFIG = "ksql.fail.on.deserialization.error"
+PERSISTENT_PREFIX_CONFIG = "ksql.persistent.prefix"
+# deprecated in ksqlDB but still honoured: sink topic sizes when WITH gives none (no default, so not listed)
+SINK_PARTITIONS_CONFIG = "ksql.sink.partitions"
+SINK_REPLICAS_CONFIG = "ksql.sink.replicas"
+LEGACY_CONFIGS = frozenset({SINK_PARTITIONS_CONFIG, SINK_REPLICAS_CONFIG})
 
 # ksqlDB's own configs (io.confluent.ksql.util.KsqlConfig) and their defaults
 KSQL_DEFAULTS: dict[str, str] = {
@@ -49,15 +58,15 @@ KSQL_DEFAULTS: dict[str, str] = {
     "ksql.metrics.tags.custom": "",
     "ksql.nested.error.set.null": "true",
     "ksql.new.query.planner.enabled": "false",
-    "ksql.output.topic.name.prefix": "",
+    OUTPUT_TOPIC_PREFIX_CONFIG: "",
     "ksql.persistence.default.format.key": "KAFKA",
     "ksql.persistence.default.format.value": "",
     "ksql.persistence.wrap.single.values": "",
-    "ksql.persistent.prefix": "query_",
+    PERSISTENT_PREFIX_CONFIG: "query_",
     "ksql.properties.overrides.denylist": "",
     "ksql.pull.queries.enable": "true",
     "ksql.query.error.max.queue.size": "10",
-    "ksql.query.persistent.active.limit": "2147483647",
+    ACTIVE_QUERY_LIMIT_CONFIG: "2147483647",
     "ksql.query.persistent.max.bytes.buffering.total": "-1",
     "ksql.query.pull.enable.standby.reads": "false",
     "ksql.query.pull.interpreter.enabled": "true",
@@ -98,7 +107,7 @@ KSQL_DEFAULTS: dict[str, str] = {
     "ksql.udfs.enabled": "true",
     "ksql.variable.substitution.enable": "true",
     "ksql.websocket.connection.max.timeout.ms": "3600000",
-    "ksql.fail.on.deserialization.error": "false",
+    FAIL_ON_DESERIALIZATION_ERROR_CONFIG: "false",
     "ksql.fail.on.production.error": "true",
     "ksql.string.case.config.toggle": "false",
     "ksql.json_sr.converter.deserializer.enabled": "true",
@@ -158,7 +167,7 @@ SERVER_PREFIXES = ("ksql.server.", "ksql.log.")
 
 def resolve(name: str) -> str | None:
     """The config `name` stands for (streams configs without their `ksql.streams.` prefix), None if unknown."""
-    if name in KSQL_DEFAULTS or name.startswith((FUNCTIONS_PREFIX, *SERVER_PREFIXES)):
+    if name in KSQL_DEFAULTS or name in LEGACY_CONFIGS or name.startswith((FUNCTIONS_PREFIX, *SERVER_PREFIXES)):
         return name
     key = name[len(STREAMS_PREFIX):] if name.startswith(STREAMS_PREFIX) else name
     if key.startswith("ksql."):

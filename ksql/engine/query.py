@@ -49,9 +49,9 @@ ORIGIN_HEADER = "__ksql_origin"  # on repartitioned records: b"<source partition
 _ORIGIN = re.compile(rb"(\d{1,10}):(\d{1,19})")
 
 
-def repartition_topic(service_id: str, query_id: str) -> str:
-    """ksqlDB's name for the topic a GROUP BY re-routes records through."""
-    return f"_confluent-ksql-{service_id}query_{query_id}-Aggregate-GroupBy-repartition"
+def repartition_topic(service_id: str, query_id: str, prefix: str = "query_") -> str:
+    """ksqlDB's name for the topic a GROUP BY re-routes records through (`prefix`: ksql.persistent.prefix)."""
+    return f"_confluent-ksql-{service_id}{prefix}{query_id}-Aggregate-GroupBy-repartition"
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,9 @@ class PersistentQuery:
     log: Log
     earliest: bool = False  # auto.offset.reset: where a new query starts reading
     throw_on_invalid_timestamp: bool = False
+    fail_on_deserialization_error: bool = False
     service_id: str = "default_"
+    query_prefix: str = "query_"  # ksql.persistent.prefix: part of the group and internal topic names
     state: str = RUNNING
     processed: int = 0
     errors: int = 0
@@ -127,11 +129,12 @@ class PersistentQuery:
 
     def __post_init__(self) -> None:
         source = self.plan.source
-        self.group = f"_confluent-ksql-{self.service_id}query_{self.query_id}"
+        self.group = f"_confluent-ksql-{self.service_id}{self.query_prefix}{self.query_id}"
         self.source_topic = source.topic
         self.metrics = QueryMetrics()
         self.reporter = (self.processing_log or ProcessingLog()).scoped()  # counts this query's failures
-        self.decoder = RecordDecoder(source, self.query_id, self.throw_on_invalid_timestamp, self.reporter)
+        self.decoder = RecordDecoder(source, self.query_id, self.throw_on_invalid_timestamp, self.reporter,
+                                     self.fail_on_deserialization_error)
         sink_partitions = self.log.topic_config(self.sink.topic).partitions
         aggregating = isinstance(self.plan, AggregatePlan)
         self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id,
@@ -144,7 +147,7 @@ class PersistentQuery:
         self.processors: dict[int, AggregateProcessor] = {}
         self.single_owner = False  # runs every partition, on the server owning partition 0
         self.active = True
-        self.changelog = changelog_topic(self.service_id, self.query_id)
+        self.changelog = changelog_topic(self.service_id, self.query_id, self.query_prefix)
         self.offload: Offload | None = None  # a worker process computes the batches (see offload_to)
         self._submitted: list[tuple[int, Any]] = []  # (records, ticket) handed to the offload
         if aggregating:
@@ -158,7 +161,7 @@ class PersistentQuery:
 
     def _init_aggregation(self) -> None:
         if self.log.distributed and self.plan.source.kind == "STREAM":
-            self.repartition = repartition_topic(self.service_id, self.query_id)
+            self.repartition = repartition_topic(self.service_id, self.query_id, self.query_prefix)
             for topic in (self.repartition, self.changelog):
                 if not self.log.topic_exists(topic):
                     self.log.create_topic(topic, TopicConfig(partitions=self.partitions))

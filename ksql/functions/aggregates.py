@@ -62,8 +62,14 @@ class AggregateSpec:
     merge: Callable[[Any, Any], Any] | None = None
     valid: Callable[[Any], bool] = lambda acc: False  # noqa: E731 - each aggregate says what it keeps
     arg_count: int = 1  # how many evaluated (non-literal) arguments add/undo take
-    # the intermediate state is a struct/array/map, which KAFKA and DELIMITED values cannot carry
+    # the intermediate state is a struct/array/map although the result is not (AVG's sum and count)
     complex_intermediate: bool = False
+
+    @property
+    def intermediate_is_complex(self) -> bool:
+        """Whether ksqlDB's state for this aggregate is a STRUCT, ARRAY or MAP (which KAFKA and DELIMITED
+        values cannot carry): the result's type when that is complex, else as `complex_intermediate` says."""
+        return self.complex_intermediate or isinstance(self.return_type, ArrayType | MapType | StructType)
 
 
 _ORDERED = (INTEGER, BIGINT, DOUBLE, STRING, BYTES, DATE, TIME, TIMESTAMP)
@@ -285,7 +291,7 @@ def _count_distinct(t: SqlType) -> AggregateSpec:
         return a | b
 
     return AggregateSpec("COUNT_DISTINCT", BIGINT, set, add, len, merge=merge,
-                         valid=lambda acc: type(acc) is set)
+                         valid=lambda acc: type(acc) is set, complex_intermediate=True)  # ksqlDB: a list
 
 
 def _histogram(t: SqlType, limit: int) -> AggregateSpec:
@@ -377,7 +383,8 @@ def _by_offset(name: str, t: SqlType, n: int | None, ignore_nulls: bool) -> Aggr
             return acc
         return AggregateSpec(name, t, lambda: [None, False], add, lambda acc: acc[0],
                              merge=lambda a, b: (b if b[1] else a) if latest else (a if a[1] else b),
-                             valid=lambda acc: _is_list(acc) and len(acc) == 2 and type(acc[1]) is bool)
+                             valid=lambda acc: _is_list(acc) and len(acc) == 2 and type(acc[1]) is bool,
+                             complex_intermediate=True)  # ksqlDB: STRUCT<SEQ, VAL>
 
     def add_n(acc, v):
         if v is None and ignore_nulls:

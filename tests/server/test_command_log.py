@@ -161,3 +161,18 @@ def test_undecodable_commands_are_reported_with_their_offset_and_skipped(value: 
     assert sorted(restarted.metastore.sources) == ["A", "B"] and count == 2
     [(bad, error)] = failures
     assert bad.offset == 1 and "offset 1" in error
+
+
+def test_replay_restores_queries_beyond_a_lowered_active_query_limit() -> None:
+    """ksqlDB checks ksql.query.persistent.active.limit when a statement arrives, not on restart."""
+    log = MemoryLog()
+    engine = Engine(log, EngineConfig())
+    commands = CommandLog(log, "svc_")
+    _run(engine, commands, "CREATE STREAM S (K STRING KEY, V INT) WITH (KAFKA_TOPIC='s', PARTITIONS=1, "
+                           "VALUE_FORMAT='JSON'); CREATE STREAM A AS SELECT * FROM S; "
+                           "CREATE STREAM B AS SELECT * FROM S;")
+    restarted = Engine(log, EngineConfig(properties={"ksql.query.persistent.active.limit": "1"}))
+    assert CommandLog(log, "svc_").replay(restarted) == (3, [])
+    assert len(restarted.queries) == 2
+    with pytest.raises(KsqlError, match="Current persistent query count: 3. Configured limit: 1."):
+        restarted.execute("CREATE STREAM C AS SELECT * FROM S;")

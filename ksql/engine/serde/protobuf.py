@@ -681,6 +681,7 @@ class ProtobufNoSrFormat(FormatSpec):
 
     name = "PROTOBUF_NOSR"
     options = frozenset({"nullable_representation"})
+    wrap_values = frozenset({True})  # like PROTOBUF: a single value is always a field of a message
 
     def schema_problem(self, columns, is_key):
         for c in columns:
