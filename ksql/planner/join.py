@@ -29,7 +29,6 @@ from ksql.engine.schema import (
 )
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
-from ksql.functions.aggregates import is_aggregate
 from ksql.parser import ast
 from ksql.planner.aggregation import AggregateInput, AggregatePlan
 from ksql.planner.analysis import HEADERS_TYPE, _Namer, rewrite, rewrite_magic_timestamps, source_scope, walk
@@ -151,7 +150,7 @@ class JoinAnalyzer:
                                       ScopeColumn(JOIN_WINDOW[1], BIGINT, len(columns) + 4, None),
                                       ScopeColumn(JOIN_NULL, BOOLEAN, len(columns) + 5, None)])
         self.typer = ExpressionTyper(self.scope, self.registry)
-        if query.group_by or query.window is not None or _has_aggregates(query):
+        if query.group_by or query.window is not None or _has_aggregates(query, self.registry):
             if transient:
                 raise KsqlError("Aggregations over joins are not supported in push queries yet.")
             return self._aggregate(query, steps, sink_name, left_kind)
@@ -587,8 +586,8 @@ class JoinAnalyzer:
         return (join_key,), tuple(value_exprs), LogicalSchema(tuple(columns))
 
 
-def _has_aggregates(query: ast.Query) -> bool:
-    return any(isinstance(e, ast.FunctionCall) and is_aggregate(e.name)
+def _has_aggregates(query: ast.Query, registry: FunctionRegistry) -> bool:
+    return any(isinstance(e, ast.FunctionCall) and registry.is_aggregate(e.name)
                for item in query.select if isinstance(item, ast.SelectItem) for e in walk(item.expr))
 
 
