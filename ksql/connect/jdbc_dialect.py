@@ -17,7 +17,7 @@ import datetime as dt
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -44,6 +44,23 @@ class JdbcConfigError(JdbcError):
     def __init__(self, name: str, message: str):
         super().__init__(message)
         self.name = name
+
+
+def config_int(config: Mapping[str, Any], name: str, default: int) -> int:
+    """An INT property of a JDBC connector's config (Connect's message when it is not one)."""
+    value = config.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise JdbcConfigError(name, f"Invalid value {value} for configuration {name}: Not a number of type INT") \
+            from None
+
+
+def config_names(value: Any) -> list[str]:
+    """A LIST property's names (comma-separated, blanks dropped)."""
+    return [x.strip() for x in str(value or "").split(",") if x.strip()]
 
 
 def quote_identifier(name: str) -> str:

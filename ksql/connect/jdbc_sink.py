@@ -31,7 +31,15 @@ from typing import Any
 from ksql.connect import data
 from ksql.connect.api import ConfigDef, SinkConnector, SinkRecord, SinkTask, Task
 from ksql.connect.data import DataError, Schema
-from ksql.connect.jdbc_dialect import DatabaseError, Dialect, JdbcConfigError, JdbcError, dialect_for
+from ksql.connect.jdbc_dialect import (
+    DatabaseError,
+    Dialect,
+    JdbcConfigError,
+    JdbcError,
+    config_int,
+    config_names,
+    dialect_for,
+)
 
 log = logging.getLogger("ksql.connect.jdbc")
 
@@ -69,21 +77,6 @@ def _choice(config: Mapping[str, Any], name: str, default: str, allowed: Sequenc
     return value
 
 
-def _int(config: Mapping[str, Any], name: str, default: int) -> int:
-    value = config.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise JdbcConfigError(name, f"Invalid value {value} for configuration {name}: Not a number of type INT") \
-            from None
-
-
-def _names(value: Any) -> list[str]:
-    return [x.strip() for x in str(value or "").split(",") if x.strip()]
-
-
 @dataclass(frozen=True)
 class SinkConfig:
     """A JdbcSinkConnector's configuration, checked."""
@@ -105,22 +98,22 @@ class SinkConfig:
 
     @classmethod
     def parse(cls, config: Mapping[str, Any]) -> SinkConfig:
-        batch_size = _int(config, "batch.size", 3000)
+        batch_size = config_int(config, "batch.size", 3000)
         parsed = cls(
             url=str(config.get("connection.url") or ""),
             user=config.get("connection.user") or None,
             password=config.get("connection.password") or None,
             insert_mode=_choice(config, "insert.mode", "insert", INSERT_MODES),
             pk_mode=_choice(config, "pk.mode", "none", PK_MODES),
-            pk_fields=tuple(_names(config.get("pk.fields"))),
-            fields_whitelist=tuple(_names(config.get("fields.whitelist"))),
+            pk_fields=tuple(config_names(config.get("pk.fields"))),
+            fields_whitelist=tuple(config_names(config.get("fields.whitelist"))),
             delete_enabled=_bool(config, "delete.enabled", False),
             auto_create=_bool(config, "auto.create", False),
             auto_evolve=_bool(config, "auto.evolve", False),
             table_name_format=str(config.get("table.name.format") or "${topic}"),
             batch_size=max(1, batch_size),
-            max_retries=max(0, _int(config, "max.retries", 10)),
-            retry_backoff_ms=max(0, _int(config, "retry.backoff.ms", 3000)))
+            max_retries=max(0, config_int(config, "max.retries", 10)),
+            retry_backoff_ms=max(0, config_int(config, "retry.backoff.ms", 3000)))
         if parsed.delete_enabled and parsed.pk_mode != "record_key":
             raise JdbcConfigError("delete.enabled", "Primary key mode must be 'record_key' when delete support is enabled")
         if parsed.insert_mode in ("upsert", "update") and parsed.pk_mode == "none":

@@ -35,6 +35,8 @@ from ksql.connect.jdbc_dialect import (
     DatabaseError,
     JdbcConfigError,
     JdbcError,
+    config_int,
+    config_names,
     dialect_for,
     quote_identifier,
     quote_table,
@@ -54,20 +56,6 @@ class SourceRow:
     topic: str
     value_schema: Schema
     value: dict[str, Any]
-
-
-def _int(config: Mapping[str, Any], name: str, default: int) -> int:
-    value = config.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise JdbcConfigError(name, f"Invalid value {value} for configuration {name}: Not a number of type INT") from None
-
-
-def _names(value: Any) -> list[str]:
-    return [x.strip() for x in str(value or "").split(",") if x.strip()]
 
 
 @dataclass(frozen=True)
@@ -96,7 +84,7 @@ class SourceConfig:
         if mode not in MODES:
             raise JdbcConfigError("mode", f"Invalid value {config.get('mode')} for configuration mode: must be one of "
                             f"{', '.join(MODES)}")
-        timestamp_columns = _names(config.get("timestamp.column.name"))
+        timestamp_columns = config_names(config.get("timestamp.column.name"))
         if len(timestamp_columns) > 1:
             raise JdbcConfigError("timestamp.column.name", "timestamp.column.name: the JDBC source reads one timestamp column per table, "
                             f"not {len(timestamp_columns)}")
@@ -107,15 +95,15 @@ class SourceConfig:
             mode=mode,
             incrementing_column=str(config.get("incrementing.column.name") or "").strip() or None,
             timestamp_column=timestamp_columns[0] if timestamp_columns else None,
-            tables=tuple(_names(config.get("table.whitelist"))),
-            blacklist=tuple(_names(config.get("table.blacklist"))),
+            tables=tuple(config_names(config.get("table.whitelist"))),
+            blacklist=tuple(config_names(config.get("table.blacklist"))),
             query=str(config.get("query") or "").strip() or None,
             topic_prefix=str(config.get("topic.prefix") or ""),
-            poll_interval_ms=_int(config, "poll.interval.ms", 5000),
-            batch_max_rows=max(1, _int(config, "batch.max.rows", 100)),
-            delay_ms=max(0, _int(config, "timestamp.delay.interval.ms", 0)),
-            connection_attempts=max(1, _int(config, "connection.attempts", 3)),
-            connection_backoff_ms=max(0, _int(config, "connection.backoff.ms", 10000)))
+            poll_interval_ms=config_int(config, "poll.interval.ms", 5000),
+            batch_max_rows=max(1, config_int(config, "batch.max.rows", 100)),
+            delay_ms=max(0, config_int(config, "timestamp.delay.interval.ms", 0)),
+            connection_attempts=max(1, config_int(config, "connection.attempts", 3)),
+            connection_backoff_ms=max(0, config_int(config, "connection.backoff.ms", 10000)))
         if "incrementing" in mode and not parsed.incrementing_column:
             raise JdbcConfigError("incrementing.column.name", f"mode={mode} needs incrementing.column.name")
         if "timestamp" in mode and not parsed.timestamp_column:
