@@ -231,17 +231,21 @@ class JoinAnalyzer:
                 continue
             if expr == ast.ColumnRef(ROWKEY):
                 expr = ast.ColumnRef(JOIN_KEY)
-            if names[pos] in RESERVED_COLUMN_NAMES:
-                raise KsqlError(f"Reserved column name in select: `{names[pos]}`. Please remove or alias the "
-                                "column.")
-            if names[pos] in seen:
-                raise KsqlError(f"Duplicate column names: {names[pos]}")
-            seen.add(names[pos])
-            value_exprs.append(expr)
-            columns.append(SchemaColumn(names[pos], self.typer.type_of_select(expr), VALUE))
+            self._add_value_column(names[pos], expr, seen, value_exprs, columns)
         if not value_exprs:
             raise KsqlError("The projection contains no value columns.")
         return tuple(items[p][0] for p in key_positions), tuple(value_exprs), LogicalSchema(tuple(columns))
+
+    def _add_value_column(self, name: str, expr: ast.Expr, seen: set[str], value_exprs: list[ast.Expr],
+                          columns: list[SchemaColumn]) -> None:
+        """A projected value column, refusing reserved and repeated names as ksqlDB does."""
+        if name in RESERVED_COLUMN_NAMES:
+            raise KsqlError(f"Reserved column name in select: `{name}`. Please remove or alias the column.")
+        if name in seen:
+            raise KsqlError(f"Duplicate column names: {name}")
+        seen.add(name)
+        value_exprs.append(expr)
+        columns.append(SchemaColumn(name, self.typer.type_of_select(expr), VALUE))
 
     @staticmethod
     def _check_sources(leaves: list[JoinLeaf]) -> None:
@@ -573,14 +577,7 @@ class JoinAnalyzer:
                 continue
             if expr == ast.ColumnRef(ROWKEY):
                 expr = join_key
-            if names[pos] in RESERVED_COLUMN_NAMES:
-                raise KsqlError(f"Reserved column name in select: `{names[pos]}`. Please remove or alias the "
-                                "column.")
-            if names[pos] in seen:
-                raise KsqlError(f"Duplicate column names: {names[pos]}")
-            seen.add(names[pos])
-            value_exprs.append(expr)
-            columns.append(SchemaColumn(names[pos], self.typer.type_of_select(expr), VALUE))
+            self._add_value_column(names[pos], expr, seen, value_exprs, columns)
         if not value_exprs:
             raise KsqlError("The projection contains no value columns.")
         return (join_key,), tuple(value_exprs), LogicalSchema(tuple(columns))
