@@ -17,7 +17,7 @@ import datetime as dt
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -56,6 +56,15 @@ def config_int(config: Mapping[str, Any], name: str, default: int) -> int:
     except ValueError:
         raise JdbcConfigError(name, f"Invalid value {value} for configuration {name}: Not a number of type INT") \
             from None
+
+
+def config_errors(parse: Callable[[Mapping[str, Any]], object], config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """What a JDBC connector's validate() reports beyond ConfigDef's checks: the property `parse` refuses."""
+    try:
+        parse(config)
+    except JdbcConfigError as err:
+        return {err.name: [str(err)]}
+    return {}
 
 
 def config_names(value: Any) -> list[str]:

@@ -36,6 +36,7 @@ from ksql.connect.jdbc_dialect import (
     Dialect,
     JdbcConfigError,
     JdbcError,
+    config_errors,
     config_int,
     config_names,
     dialect_for,
@@ -461,14 +462,7 @@ class JdbcSinkConnector(SinkConnector):
                 .define("retry.backoff.ms", "INT", 3000))
 
     def validate(self, config: Mapping[str, str]) -> dict[str, list[str]]:
-        errors = super().validate(config)
-        if errors:
-            return errors
-        try:
-            SinkConfig.parse(config)
-        except JdbcConfigError as err:
-            return {err.name: [str(err)]}
-        return {}
+        return super().validate(config) or config_errors(SinkConfig.parse, config)
 
     def start(self, config: Mapping[str, str]) -> None:
         SinkConfig.parse(config)

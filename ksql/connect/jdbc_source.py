@@ -35,6 +35,7 @@ from ksql.connect.jdbc_dialect import (
     DatabaseError,
     JdbcConfigError,
     JdbcError,
+    config_errors,
     config_int,
     config_names,
     dialect_for,
@@ -310,14 +311,7 @@ class JdbcSourceConnector(SourceConnector):
                 .define("connection.attempts", "INT", 3).define("connection.backoff.ms", "LONG", 10000))
 
     def validate(self, config: Mapping[str, str]) -> dict[str, list[str]]:
-        errors = super().validate(config)
-        if errors:
-            return errors
-        try:
-            SourceConfig.parse(config)
-        except JdbcConfigError as err:
-            return {err.name: [str(err)]}
-        return {}
+        return super().validate(config) or config_errors(SourceConfig.parse, config)
 
     def start(self, config: Mapping[str, str]) -> None:
         self._config = dict(config)
