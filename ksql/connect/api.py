@@ -80,9 +80,21 @@ class SourceRecord(ConnectRecord):
 
 @dataclass(frozen=True)
 class SinkRecord(ConnectRecord):
-    """A record given to a sink task, with its position in the log it was consumed from."""
+    """A record given to a sink task, with its position in the log it was consumed from.
+
+    A transform may route a record elsewhere (a new `topic` or `kafka_partition`); `original_topic`
+    and `original_kafka_partition` keep where it was consumed (Kafka's originalTopic() and
+    originalKafkaPartition()), which is what a sink that stores its own offsets records."""
 
     kafka_offset: int = -1
+    original_topic: str | None = None
+    original_kafka_partition: int | None = None
+
+    def consumed_at(self) -> tuple[str, int | None, int]:
+        """(topic, partition, offset) of the record in the log it was consumed from."""
+        topic = self.original_topic if self.original_topic is not None else self.topic
+        partition = self.original_kafka_partition if self.original_topic is not None else self.kafka_partition
+        return topic, partition, self.kafka_offset
 
 
 # --- configuration ---------------------------------------------------------------------------------

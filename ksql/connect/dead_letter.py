@@ -9,8 +9,8 @@
 
 A task runs each stage of a record (converters, transforms, put) through
 `ErrorHandler.execute`. A dead letter is handed to the `produce` callback the runtime
-gives, which appends it to the log in the same batch as the task's offsets commit, so
-a crash neither loses nor repeats it.
+gives (ksql.connect.dead_letter_queue), which appends it before any offset past its record
+is committed, and once across crashes.
 """
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ JdbcSinkConnector property names.
     batch.size       records per statement batch
     max.retries, retry.backoff.ms  a batch the database failed (not its records) is retried
 
-A batch of records is written in one transaction, in record order, so a task commits its
-consumer offsets only after the rows are in the database. Replayed records after a crash
-(at-least-once delivery) are harmless with upsert or delete, which are idempotent.
+A batch of records is written in one transaction, in record order, together with the next
+offsets to consume in the table `__connect_offsets` (ksql.connect.jdbc_offsets); a restarted
+task resumes from those offsets, so each record is written exactly once across crashes, in every
+insert mode.
 Schemaless values (JSON without schemas) are written with a schema inferred from their
 values. A record that cannot be written (bad shape, rejected by the database) raises
 `RecordError`, or, given an errant-record reporter, is reported and skipped.
@@ -26,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ksql.connect import data
 from ksql.connect.api import ConfigDef, SinkConnector, SinkRecord, SinkTask, Task
@@ -41,6 +42,7 @@ from ksql.connect.jdbc_dialect import (
     config_names,
     dialect_for,
 )
+from ksql.connect.jdbc_offsets import Offsets, OffsetsTable, next_offsets
 
 log = logging.getLogger("ksql.connect.jdbc")
 
@@ -50,6 +52,7 @@ KAFKA_PK_FIELDS = ("__connect_topic", "__connect_partition", "__connect_offset")
 DEFAULT_KEY_FIELD = "__connect_key"
 
 ErrantRecordReporter = Callable[[Any, Exception], None]
+T = TypeVar("T")
 
 
 class RecordError(DataError):
@@ -174,11 +177,14 @@ _KAFKA_PK_SCHEMAS = (data.primitive("string"), data.primitive("int32"), data.pri
 
 
 class JdbcSinkWriter:
-    """Writes batches of sink records to one database."""
+    """Writes batches of sink records to one database; given the `connector` it writes for, with the
+    offsets they were consumed at (in the same transactions)."""
 
-    def __init__(self, config: Mapping[str, Any], *, dialect: Dialect | None = None):
+    def __init__(self, config: Mapping[str, Any], *, dialect: Dialect | None = None, connector: str | None = None):
         self.config = SinkConfig.parse(config)
         self.dialect = dialect or dialect_for(self.config.url, self.config.user, self.config.password)
+        self._offsets = OffsetsTable(self.dialect, connector) if connector else None
+        self._saved: Offsets = {}
         self._conn: Any = None
         self._tables: dict[str, dict[str, str]] = {}
         self._layouts: dict[tuple, _Layout] = {}
@@ -306,7 +312,14 @@ class JdbcSinkWriter:
 
     def _connection(self) -> Any:
         if self._conn is None:
-            self._conn = self.dialect.connect()
+            conn = self.dialect.connect()
+            if self._offsets is not None:
+                try:
+                    self._offsets.ensure(conn)
+                except Exception as err:  # noqa: BLE001 - the database's own error types differ per driver
+                    conn.close()
+                    raise self._as_error(err) from None
+            self._conn = conn
         return self._conn
 
     def _ensure_table(self, row: _Row) -> None:
@@ -358,11 +371,11 @@ class JdbcSinkWriter:
         cursor.executemany(sql, [params(r) for r in rows])
 
     def write(self, records: Sequence[Any], report: ErrantRecordReporter | None = None) -> None:
-        """Write the records in one transaction, in order.
+        """Write the records in one transaction, in order, with the offsets after them.
 
         Without `report`, a record that cannot be written raises (RecordError or the database's
-        error) and nothing of the batch is written. With it, such records are reported and skipped
-        and the others are written."""
+        error) and nothing of the batch is written. With it, such records are reported (before the
+        offsets that pass them are committed) and skipped, and the others are written."""
         rows: list[_Row] = []
         for record in records:
             try:
@@ -371,27 +384,65 @@ class JdbcSinkWriter:
                 if report is None:
                     raise
                 report(record, err)
+        offsets = next_offsets(_consumed_at(r) for r in records)
+        self._retrying(f"Write of {len(rows)} records", lambda: self._write_prepared(rows, offsets, report))
+
+    def stored_offsets(self) -> Offsets:
+        """The offsets the connector's last transaction stored: where its records go on (empty without any)."""
+        if self._offsets is None:
+            return {}
+
+        def read() -> Offsets:
+            try:
+                return self._offsets.read(self._connection())
+            except DatabaseError:
+                raise
+            except Exception as err:  # noqa: BLE001 - the database's own error types differ per driver
+                self._rollback()
+                raise self._as_error(err) from None
+
+        self._saved = self._retrying("Reading the stored offsets", read)
+        return dict(self._saved)
+
+    def save_offsets(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Store offsets in a transaction of their own: those of records that wrote no row (dropped by a
+        transform, or sent to the dead letter queue before the task saw them)."""
+        if self._offsets is None:
+            return
+        changed = {tp: o for tp, o in offsets.items() if self._saved.get(tp) != o}
+        if changed:
+            self._retrying(f"Storing the offsets of {len(changed)} partitions",
+                           lambda: self._write_prepared([], changed, None))
+
+    def _retrying(self, what: str, operation: Callable[[], T]) -> T:
+        """operation(), again after a DatabaseError (the database's fault, not a record's) up to max.retries."""
         for attempt in itertools.count(1):
             try:
-                self._write_prepared(rows, report)
-                return
+                return operation()
             except DatabaseError as err:
                 if attempt > self.config.max_retries:
                     raise
-                log.warning("Write of %d records failed (attempt %d of %d), retrying in %d ms: %s", len(rows),
-                            attempt, self.config.max_retries + 1, self.config.retry_backoff_ms, err)
+                log.warning("%s failed (attempt %d of %d), retrying in %d ms: %s", what, attempt,
+                            self.config.max_retries + 1, self.config.retry_backoff_ms, err)
                 time.sleep(self.config.retry_backoff_ms / 1000)
+        raise AssertionError("unreachable")  # itertools.count never ends
 
-    def _write_prepared(self, rows: list[_Row], report: ErrantRecordReporter | None) -> None:
+    def _commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Commit the open transaction with `offsets` stored in it."""
+        if self._offsets is not None:
+            self._offsets.write(self._connection(), offsets)
+        self._connection().commit()
+        self._saved.update(offsets)
+
+    def _write_prepared(self, rows: list[_Row], offsets: Offsets, report: ErrantRecordReporter | None) -> None:
         try:
-            conn = self._connection()
             self._write_rows(rows)
-            conn.commit()
+            self._commit(offsets)
         except Exception as err:  # noqa: BLE001 - the database's own error types differ per driver
             self._rollback()
             if report is None or not isinstance(err, self.dialect.record_errors):
                 raise self._as_error(err) from None
-            self._write_one_by_one(rows, report)
+            self._write_one_by_one(rows, offsets, report)
 
     def _write_rows(self, rows: list[_Row]) -> None:
         batch: list[_Row] = []
@@ -402,19 +453,24 @@ class JdbcSinkWriter:
             batch.append(row)
         self._execute(batch)
 
-    def _write_one_by_one(self, rows: list[_Row], report: ErrantRecordReporter) -> None:
-        """After a failed batch: each row alone, reporting those the database refuses."""
-        conn = self._connection()
+    def _write_one_by_one(self, rows: list[_Row], offsets: Offsets, report: ErrantRecordReporter) -> None:
+        """After a failed batch: each row alone (with the offset after it), reporting those the database
+        refuses; then the offsets of the whole batch."""
         for row in rows:
             try:
                 self._execute([row])
-                conn.commit()
+                self._commit(next_offsets([_consumed_at(row.record)]))
             except self.dialect.record_errors as err:
                 self._rollback()
                 report(row.record, self._as_error(err, row.record))
             except Exception as err:  # noqa: BLE001 - the database's own error types differ per driver
                 self._rollback()
                 raise self._as_error(err) from None
+        try:
+            self._commit(offsets)
+        except Exception as err:  # noqa: BLE001 - the database's own error types differ per driver
+            self._rollback()
+            raise self._as_error(err) from None
 
     def _rollback(self) -> None:
         self._tables.clear()  # a rolled-back CREATE/ALTER must be looked up again
@@ -475,15 +531,30 @@ class JdbcSinkConnector(SinkConnector):
         return [dict(self._config) for _ in range(max(1, max_tasks))]
 
 
+def _consumed_at(record: Any) -> tuple[str, int | None, int]:
+    """Where a record was consumed: SinkRecord knows it across transforms that route it elsewhere."""
+    if isinstance(record, SinkRecord):
+        return record.consumed_at()
+    return record.topic, record.kafka_partition, getattr(record, "kafka_offset", -1)
+
+
 class JdbcSinkTask(SinkTask):
-    """Writes each batch put() gives in one transaction, so flush() has nothing left to do."""
+    """Writes each batch put() gives in one transaction with its offsets, and starts from the offsets the
+    database holds, so each record is written once across crashes. flush() stores the offsets of
+    records that wrote no row."""
 
     def start(self, config: Mapping[str, str]) -> None:
-        self._writer = JdbcSinkWriter(config)
+        self._writer = JdbcSinkWriter(config, connector=config.get("name") or None)
+        resume = self._writer.stored_offsets()
+        if resume and self.context is not None:
+            self.context.offset(resume)
 
     def put(self, records: list[SinkRecord]) -> None:
         if records:
             self._writer.write(records, self.context.report if self.context is not None else None)
+
+    def flush(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        self._writer.save_offsets(offsets)
 
     def stop(self) -> None:
         self._writer.close()

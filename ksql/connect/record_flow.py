@@ -45,7 +45,8 @@ class SinkRecordFlow:
             return None
         record = SinkRecord(topic=topic, kafka_partition=partition, key_schema=key[0], key=key[1],
                                   value_schema=value[0], value=value[1], timestamp=raw.timestamp,
-                                  headers=list(raw.headers or ()), kafka_offset=raw.offset)
+                                  headers=list(raw.headers or ()), kafka_offset=raw.offset,
+                                  original_topic=topic, original_kafka_partition=partition)
         for stage in self.chain.stages:
             current = record
             ok, record = self.errors.execute(failure(Stage.TRANSFORMATION, stage.class_name),
@@ -59,9 +60,9 @@ class SinkRecordFlow:
         """A record the task could not write (its errant-record reporter): dead letter queue or task failure.
 
         `raw_of` finds the consumed record by (topic, partition, offset)."""
-        key = (record.topic, record.kafka_partition, record.kafka_offset)
-        self.errors.report(Failure(Stage.TASK_PUT, task_class, error, record.topic, record.kafka_partition,
-                                   record.kafka_offset, raw_of.get(key)))
+        topic, partition, offset = record.consumed_at()
+        self.errors.report(Failure(Stage.TASK_PUT, task_class, error, topic, partition, offset,
+                                   raw_of.get((topic, partition, offset))))
 
 
 class SourceRecordFlow:

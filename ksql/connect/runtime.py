@@ -7,7 +7,10 @@ write is one log transaction, so after a kill -9 a restarted task resumes exactl
 last record that was appended (no loss, no duplicates); on Kafka the records are appended
 before their offsets (at least once, as Kafka Connect without exactly-once support). A sink
 task's consumed records are put() and flush()ed before the consumer offsets of the group
-`connect-<name>` are committed, so nothing is committed that the sink did not write.
+`connect-<name>` are committed, so nothing is committed that the sink did not write; a sink that
+keeps its own offsets with its data (the JDBC and file sinks) rewinds to them at start, which
+makes it exact. A sink's dead letters are appended as their records fail, before any offset
+past them is committed, and once (ksql.connect.dead_letter_queue).
 
 Source offsets live in a compacted topic keyed by `["<connector>", {source partition}]` (Kafka
 Connect's offsets topic format); whether a connector is paused lives in a compacted configs
@@ -47,6 +50,7 @@ from ksql.connect.api import (
 from ksql.connect.client import ConnectClient, ConnectError
 from ksql.connect.converters import create_converter
 from ksql.connect.dead_letter import ErrorHandler
+from ksql.connect.dead_letter_queue import DeadLetterQueue, mark_partition
 from ksql.connect.plugins import ConnectorPlugins, UnknownConnectorClass, default_plugins
 from ksql.connect.record_flow import SinkRecordFlow, SourceRecordFlow
 from ksql.connect.transforms import TransformationChain
@@ -181,6 +185,18 @@ class OffsetStore:
 
     def get(self, connector: str, partition: Mapping[str, Any]) -> dict[str, Any] | None:
         return self._offsets.get(self.key(connector, partition))
+
+    def of_connector(self, connector: str, matches: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """The offsets of the connector's source partitions for which `matches(partition)`."""
+        found = []
+        for key, value in list(self._offsets.items()):
+            try:
+                name, partition = orjson.loads(key)
+            except (orjson.JSONDecodeError, ValueError, TypeError):
+                continue
+            if name == connector and isinstance(partition, dict) and matches(partition):
+                found.append(value)
+        return found
 
     @staticmethod
     def records(offsets: Mapping[bytes, Mapping[str, Any]]) -> list[Record]:
@@ -599,13 +615,13 @@ class ConnectRuntime(ConnectClient):
         try:
             task = _new_task(c, SinkTask)
             group = f"connect-{c.name}"
-            dead_letters: list[tuple[str, Record]] = []
             context = _SinkContext()
             task.initialize(context)
             key_converter, value_converter = self._converters(worker.config)
             chain = TransformationChain.from_config(worker.config)
+            dead_letters = self._dead_letter_queue(c, worker)
             errors = ErrorHandler(worker.config, connector=c.name, task_id=worker.task_id, is_sink=True,
-                                  produce=lambda topic, record: dead_letters.append((topic, record)))
+                                  produce=dead_letters.produce if dead_letters is not None else None)
             flow = SinkRecordFlow(key_converter, value_converter, chain, errors)
             task.start(dict(worker.config))
             positions: dict[tuple[str, int], int] = {}
@@ -614,8 +630,7 @@ class ConnectRuntime(ConnectClient):
             task_class = f"{type(task).__module__}.{type(task).__qualname__}"
             while self._wait_while_paused(c, worker):
                 self._assign(c, worker, group, positions, context)
-                for (topic, partition), offset in context.take_rewinds().items():
-                    positions[(topic, partition)] = offset
+                positions.update(context.take_rewinds(positions))
                 consumed = 0
                 for (topic, partition), offset in list(positions.items()):
                     raws = self.log.read(topic, partition, offset, MAX_SINK_BATCH)
@@ -631,7 +646,7 @@ class ConnectRuntime(ConnectClient):
                     positions[(topic, partition)] = raws[-1].offset + 1
                 due = time.monotonic() - last_flush >= self.flush_interval or context.commit_requested
                 if (due or worker.stop.is_set()) and positions != committed:
-                    self._commit_sink(task, group, positions, dead_letters)
+                    self._commit_sink(task, c.name, worker.task_id, group, positions, dead_letters)
                     committed = dict(positions)
                     last_flush = time.monotonic()
                     context.commit_requested = False
@@ -659,20 +674,32 @@ class ConnectRuntime(ConnectClient):
                     self.log.start_offset(topic, partition)
         context.assigned = sorted(positions)
 
-    def _commit_sink(self, task: SinkTask, group: str, positions: dict[tuple[str, int], int],
-                     dead_letters: list[tuple[str, Record]]) -> None:
-        """flush() the task, then commit the consumer offsets (with the dead letters of those records)."""
+    def _dead_letter_queue(self, c: _Connector, worker: _Worker) -> DeadLetterQueue | None:
+        """The task's dead letter queue (None without errors.deadletterqueue.topic.name), knowing the dead letters
+        appended since the connector's last commits."""
+        topic = str(worker.config.get("errors.deadletterqueue.topic.name") or "").strip()
+        if not topic:
+            return None
+        identified = str(worker.config.get("errors.deadletterqueue.context.headers.enable") or "").strip().lower()
+        queue = DeadLetterQueue(self.log, self.write, topic, c.name, identified=identified == "true")
+        queue.recover(self.offsets.of_connector(c.name, lambda p: p.get("dead-letter-queue") == topic))
+        return queue
+
+    def _commit_sink(self, task: SinkTask, connector: str, task_id: int, group: str,
+                     positions: dict[tuple[str, int], int], dead_letters: DeadLetterQueue | None) -> None:
+        """flush() the task, then commit the consumer offsets and the mark of the dead letter queue's end."""
         task.flush(dict(positions))
-        letters = list(dead_letters)
+        marks: dict[bytes, Mapping[str, Any]] = {}
 
         def write(log_: Log) -> None:
-            for topic, record in letters:
-                partitions = _ensure_topic(log_, topic, {})
-                log_.append(topic, default_partition(record.key, partitions), [record])
             log_.commit(group, dict(positions))
+            mark = dead_letters.mark(log_) if dead_letters is not None else None
+            if mark is not None:
+                marks[self.offsets.key(connector, mark_partition(dead_letters.topic, task_id))] = mark
+                log_.append(self.offsets.topic, 0, self.offsets.records(marks))
 
         self.write(write)
-        del dead_letters[:len(letters)]
+        self.offsets.committed(marks)
 
     # -- target states ------------------------------------------------------------------------------
 
@@ -734,9 +761,13 @@ class _SinkContext(SinkTaskContext):
     def request_commit(self) -> None:
         self.commit_requested = True
 
-    def take_rewinds(self) -> dict[tuple[str, int], int]:
-        rewinds, self._rewinds = self._rewinds, {}
-        return rewinds
+    def take_rewinds(self, assigned: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """The rewinds of `assigned` partitions; those of others wait for their assignment (a task may name
+        partitions of its connector that another task consumes)."""
+        now = {tp: offset for tp, offset in self._rewinds.items() if tp in assigned}
+        for tp in now:
+            del self._rewinds[tp]
+        return now
 
 
 def _new_task(c: _Connector, kind: type[Task]) -> Any:
