@@ -1,10 +1,12 @@
 """Connectors in a real server, end to end: datagen -> stream -> CTAS -> JDBC sink upserting into a real
 PostgreSQL, with exact rows after a kill -9 of the server; a dead letter queue receives the bad records
-of a sink with their reasons in Connect's headers."""
+of a sink with their reasons in Connect's headers; a JDBC sink inserting into PostgreSQL or SQLite,
+killed mid-work, writes each record once and each bad one to its dead letter queue once."""
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from tests.connect.jdbc_helpers import execute
 from tests.server.harness import ServerProcess, ksql, query_rows, wait_idle
 
 RECORDS = 2000
+LINES = 6000
 
 
 def converged(check, what: str, timeout: float = 90.0):
@@ -120,3 +123,69 @@ def test_dead_letter_queue_receives_bad_records_with_their_reasons(tmp_path: Pat
     line, headers = by_key["4"]
     assert headers["__connect.errors.stage"] == "TASK_PUT"
     assert "needs a struct" in headers["__connect.errors.exception.message"]
+
+
+def _ids(url: str, table: str) -> list[int]:
+    try:
+        return [i for (i,) in execute(url, f'SELECT "ID" FROM "{table}" ORDER BY "ID"')]
+    except Exception:  # noqa: BLE001 - the table does not exist until the sink's first write
+        return []
+
+
+def _line(i: int) -> str:
+    """Line i of the RAW stream: a row, or every 100th (+99) one that is not JSON, every 100th (+42) no row."""
+    if i % 100 == 99:
+        return f'{{"ID": {i}, "ITEM": '
+    if i % 100 == 42:
+        return f'"no row {i}"'
+    return json.dumps({"ID": i, "ITEM": f"item {i}"})
+
+
+def test_a_sink_killed_mid_work_writes_each_record_once_and_each_bad_one_to_the_dlq_once(
+        tmp_path: Path, db_url: str) -> None:
+    data = tmp_path / "data"
+    table = f"raw_{tmp_path.name[-8:].lower()}"
+    good = [i for i in range(LINES) if i % 100 not in (42, 99)]
+    bad = sorted([(str(i), "VALUE_CONVERTER") for i in range(99, LINES, 100)] +
+                 [(str(i), "TASK_PUT") for i in range(42, LINES, 100)])
+    # the first server never commits its consumer offsets before it is killed: every row it wrote is past them
+    server = ServerProcess(data, properties={"offset.flush.interval.ms": "600000"}).start()
+    with server.client(timeout=60) as c:
+        ksql(c, """
+            CREATE STREAM RAW (ID STRING KEY, LINE STRING) WITH (KAFKA_TOPIC='raw', VALUE_FORMAT='KAFKA',
+                PARTITIONS=2);
+            CREATE STREAM DLQ (ID STRING KEY, LINE STRING, H ARRAY<STRUCT<KEY STRING, VALUE BYTES>> HEADERS)
+                WITH (KAFKA_TOPIC='raw_dlq', VALUE_FORMAT='KAFKA', PARTITIONS=1);
+        """)
+        lines = [json.dumps({"target": "RAW"})] + [json.dumps({"ID": str(i), "LINE": _line(i)}) for i in range(LINES)]
+        acks = c.post("/inserts-stream", content="\n".join(lines) + "\n").text.splitlines()
+        assert len(acks) == LINES and all(json.loads(a)["status"] == "ok" for a in acks)
+        ksql(c, f"""
+            CREATE SINK CONNECTOR RAW_ROWS WITH (
+                'connector.class'='JdbcSinkConnector', 'connection.url'='{db_url}', 'topics'='raw',
+                'table.name.format'='{table}', 'insert.mode'='insert', 'auto.create'='true', 'batch.size'='200',
+                'errors.tolerance'='all', 'errors.deadletterqueue.topic.name'='raw_dlq',
+                'errors.deadletterqueue.context.headers.enable'='true');
+        """)
+        written = converged(lambda: _ids(db_url, table), "the first rows")
+    server.kill()  # SIGKILL while the sink writes
+    assert len(written) < len(good), "the sink finished before the kill: nothing was tested"
+
+    server = ServerProcess(data, port=server.port).start()
+    try:
+        with server.client(timeout=30) as c:
+            converged(lambda: _ids(db_url, table) == good, "each good record once in the table")
+            dead = converged(lambda: len(rows := query_rows(c, "SELECT ID, H FROM DLQ;")) >= len(bad) and rows,
+                             "the dead letters")
+            time.sleep(2)  # past the next offset commits: nothing more arrives
+            assert _ids(db_url, table) == good
+            assert len(query_rows(c, "SELECT ID FROM DLQ;")) == len(bad)
+    finally:
+        server.kill()
+    reasons = sorted((key, {h["KEY"]: base64.b64decode(h["VALUE"]).decode() for h in headers})
+                     for key, headers in dead)
+    assert [(key, h["__connect.errors.stage"]) for key, h in reasons] == bad
+    for key, headers in reasons:
+        assert headers["__connect.errors.topic"] == "raw" and headers["__connect.errors.connector.name"] == "RAW_ROWS"
+        reason = headers["__connect.errors.exception.message"]
+        assert ("serialization error" in reason) if int(key) % 100 == 99 else ("needs a struct" in reason)
