@@ -153,13 +153,18 @@ class KsqlServer:
 
     def _connector_write(self, write: Callable[[Log], T]) -> T:
         """A connector task's write (records with their source offsets, or a sink's offset commit) under the
-        engine lock, as one transaction of the embedded log; the runner is woken to process new records."""
+        engine lock, as one transaction of the embedded log, or on Kafka one Kafka transaction of this
+        server's transactional id (a restarted server aborts what its previous run left open); the runner
+        is woken to process new records."""
         with self.lock:
             current = self.log
             if current is None:
                 raise KsqlError("The server is shutting down")
             if isinstance(current, TransactionalLog):
                 with current.transactions():
+                    result = write(current)
+            elif current.distributed:
+                with current.transaction(f"_confluent-ksql-{self.service_id}_connect-{self.host}"):
                     result = write(current)
             else:
                 result = write(current)

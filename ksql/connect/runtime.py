@@ -3,14 +3,13 @@
 Each connector runs its tasks on worker threads of their own. A source task's records go
 through its transforms and converters (ksql.connect.record_flow) and are appended to the log
 together with their source offsets, as one write (`Writer`): on the server's embedded log that
-write is one log transaction, so after a kill -9 a restarted task resumes exactly after the
-last record that was appended (no loss, no duplicates); on Kafka the records are appended
-before their offsets (at least once, as Kafka Connect without exactly-once support). A sink
-task's consumed records are put() and flush()ed before the consumer offsets of the group
-`connect-<name>` are committed, so nothing is committed that the sink did not write; a sink that
-keeps its own offsets with its data (the JDBC and file sinks) rewinds to them at start, which
-makes it exact. A sink's dead letters are appended as their records fail, before any offset
-past them is committed, and once (ksql.connect.dead_letter_queue).
+write is one log transaction, and on Kafka one Kafka transaction (the server's writer), so after
+a kill -9 a restarted task resumes exactly after the last record that was appended (no loss, no
+duplicates). A sink task's consumed records are put() and flush()ed before the consumer offsets
+of the group `connect-<name>` are committed, so nothing is committed that the sink did not
+write; a sink that keeps its own offsets with its data (the JDBC and file sinks) rewinds to them
+at start, which makes it exact. A sink's dead letters are appended as their records fail, before
+any offset past them is committed, and once (ksql.connect.dead_letter_queue).
 
 Source offsets live in a compacted topic keyed by `["<connector>", {source partition}]` (Kafka
 Connect's offsets topic format); whether a connector is paused lives in a compacted configs

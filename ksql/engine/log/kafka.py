@@ -2,6 +2,8 @@
 
 - Writes go through one idempotent producer; `append()` returns once the
   broker acknowledged every record (acks=all), so appended means durable.
+  Inside `transaction(id)` a thread's appends go into one Kafka transaction
+  instead: read_committed readers (every reader here) see all of them or none.
 - Reads at arbitrary (topic, partition, offset) go through one consumer with
   manually assigned partitions and a small buffer per partition: sequential
   reads (what queries, views and replays do) stream from the buffer, a read
@@ -22,7 +24,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NoReturn
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -283,6 +286,8 @@ class KafkaLog(Log):
         self._members: dict[str, GroupMembership] = {}
         self._committers: dict[str, Consumer] = {}
         self._committed: dict[tuple[str, str, int], int] = {}
+        self._transactional: dict[str, Producer] = {}
+        self._in_transaction = threading.local()  # .producer: the transactional producer of this thread's appends
         self._lock = threading.RLock()
         self._closed = False
         self._check_reachable()
@@ -403,7 +408,8 @@ class KafkaLog(Log):
             else:
                 offsets.append(msg.offset())
 
-        produce = self.producer.produce
+        producer = getattr(self._in_transaction, "producer", None) or self.producer
+        produce = producer.produce
         for key, value, ts, headers in zip(batch.keys, batch.values, batch.timestamps, batch.headers,
                                            strict=True):
             while True:
@@ -413,8 +419,8 @@ class KafkaLog(Log):
                             on_delivery=delivered)
                     break
                 except BufferError:  # the producer's queue is full: let it send, then go on
-                    self.producer.poll(0.05)
-        remaining = self.producer.flush(_TIMEOUT)
+                    producer.poll(0.05)
+        remaining = producer.flush(_TIMEOUT)
         if remaining:
             raise LogError(f"append to {topic}-{partition}: {remaining} records not acknowledged in time")
         if errors:
@@ -424,6 +430,53 @@ class KafkaLog(Log):
             with self._lock:
                 self._appended_end[key] = max(self._appended_end.get(key, 0), offsets[-1] + 1)
         return offsets
+
+    @contextmanager
+    def transaction(self, transactional_id: str) -> Iterator[None]:
+        """The appends of this thread inside go into one Kafka transaction of `transactional_id`, committed at
+        the end (aborted when the block raises): readers see all of them or none. A process that dies inside
+        leaves the transaction open until the next producer of the same id starts (init_transactions), which
+        aborts it and fences the dead one; so one id must have one writer at a time."""
+        self._check_open()
+        producer = self._transactional_producer(transactional_id)
+        producer.begin_transaction()
+        self._in_transaction.producer = producer
+        try:
+            yield
+        except BaseException:
+            self._in_transaction.producer = None
+            self._end_transaction(transactional_id, producer, commit=False)
+            raise
+        self._in_transaction.producer = None
+        self._end_transaction(transactional_id, producer, commit=True)
+
+    def _transactional_producer(self, transactional_id: str) -> Producer:
+        with self._lock:
+            producer = self._transactional.get(transactional_id)
+            if producer is None:
+                producer = Producer({**self.conf, "transactional.id": transactional_id, "acks": "all",
+                                     "linger.ms": 2})
+                try:
+                    producer.init_transactions(_TIMEOUT)
+                except KafkaException as err:
+                    _raise(err.args[0], f"start the transactions of {transactional_id}")
+                self._transactional[transactional_id] = producer
+            return producer
+
+    def _end_transaction(self, transactional_id: str, producer: Producer, *, commit: bool) -> None:
+        """Commit or abort. After a failure the producer is dropped: the next one of the id aborts whatever this
+        one left open (init_transactions), as after a crash."""
+        try:
+            if commit:
+                producer.commit_transaction(_TIMEOUT)
+            else:
+                producer.abort_transaction(_TIMEOUT)
+        except KafkaException as err:
+            with self._lock:
+                self._transactional.pop(transactional_id, None)
+            if commit:
+                _raise(err, f"commit the transaction of {transactional_id}")
+            log.warning("aborting the transaction of %s failed: %s", transactional_id, err)
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
         return self.read_batch(topic, partition, offset, max_records).records()
@@ -552,6 +605,9 @@ class KafkaLog(Log):
         for consumer in self._committers.values():
             consumer.close()
         self._committers.clear()
+        for producer in self._transactional.values():
+            producer.flush(_TIMEOUT)
+        self._transactional.clear()
         self.producer.flush(_TIMEOUT)
         self.reader.close()
 
