@@ -42,6 +42,7 @@ from ksql.connect.jdbc_dialect import (
     quote_identifier,
     quote_table,
 )
+from ksql.connect.jdbc_offsets import OFFSETS_TABLE
 
 log = logging.getLogger("ksql.connect.jdbc")
 
@@ -139,8 +140,9 @@ class JdbcSourceReader:
         """The source partitions: one per table read, or the query's."""
         if self.config.query:
             return [{"query": self.config.query}]
-        tables = list(self.config.tables) or [
-            t for t in self.dialect.list_tables(self._connection()) if t not in self.config.blacklist]
+        tables = list(self.config.tables) or [  # every table but the JDBC sinks' offsets
+            t for t in self.dialect.list_tables(self._connection())
+            if t not in self.config.blacklist and t != OFFSETS_TABLE]
         return [{"table": t} for t in tables]
 
     def _connection(self) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ksql.connect import data
 from ksql.connect.api import SinkRecord, SinkTaskContext
 from ksql.connect.jdbc_offsets import OFFSETS_TABLE
+from ksql.connect.jdbc_source import JdbcSourceReader
 from ksql.connect.plugins import default_plugins
 from tests.connect.jdbc_helpers import execute, table_rows, unique_table
 
@@ -118,3 +119,12 @@ def test_upsert_and_delete_store_their_offsets_too(tmp_path):
     task.stop()
     assert table_rows(url, "t", "K") == [(2, "b")]
     assert stored(url, "s") == [("in", 0, 3)]
+
+
+def test_a_source_reading_every_table_leaves_the_sinks_offsets_table_alone(tmp_path):
+    url = f"jdbc:sqlite:{tmp_path / 'db.sqlite'}"
+    task, _ = start_task({"name": "s", "connection.url": url, "auto.create": "true", "table.name.format": "t"})
+    task.put([row("in", 0, {"ID": 1, "V": "a"})])
+    task.stop()
+    reader = JdbcSourceReader({"connection.url": url, "mode": "bulk", "topic.prefix": "db_"})
+    assert reader.partitions() == [{"table": "t"}]

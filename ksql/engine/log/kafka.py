@@ -53,6 +53,9 @@ _TIMEOUT = 30.0  # seconds an admin or commit request may take
 _BUFFER_HIGH = 20_000  # records buffered per partition before its fetching pauses
 _CATCH_UP_WAIT = 5.0  # seconds a read waits for records the broker says exist
 _INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state")
+# a transaction is one write of records; one a dead process left open blocks read_committed readers until
+# the broker aborts it after this long (or the next producer of its id starts)
+_TRANSACTION_TIMEOUT_MS = 10_000
 _DEFAULT_CONFIG = TopicConfig()
 
 
@@ -455,7 +458,7 @@ class KafkaLog(Log):
             producer = self._transactional.get(transactional_id)
             if producer is None:
                 producer = Producer({**self.conf, "transactional.id": transactional_id, "acks": "all",
-                                     "linger.ms": 2})
+                                     "linger.ms": 2, "transaction.timeout.ms": _TRANSACTION_TIMEOUT_MS})
                 try:
                     producer.init_transactions(_TIMEOUT)
                 except KafkaException as err:
