@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from ksql.connect.dead_letter import (
     ERROR_HEADER_CONNECTOR_NAME,
@@ -35,8 +35,7 @@ from ksql.engine.log.partitioner import default_partition
 
 log = logging.getLogger("ksql.connect.errors")
 
-T = TypeVar("T")
-Writer = Callable[[Callable[[Log], T]], T]
+Append = Callable[[Callable[[Log], None]], None]  # runs a write on the log (the runtime's Writer)
 Coordinates = tuple[str, int, int]  # (topic, partition, offset) a record was consumed at
 
 _READ_BATCH = 1000
@@ -65,7 +64,7 @@ def mark_partition(topic: str, task_id: int) -> dict[str, Any]:
 class DeadLetterQueue:
     """The dead letters of one sink task: appended at once, and once (see the module docstring)."""
 
-    def __init__(self, log_: Log, write: Writer, topic: str, connector: str, *, identified: bool):
+    def __init__(self, log_: Log, write: Append, topic: str, connector: str, *, identified: bool):
         self.log = log_
         self.write = write
         self.topic = topic
@@ -79,10 +78,10 @@ class DeadLetterQueue:
         of the queue without any)."""
         if not self.identified or not self.log.topic_exists(self.topic):
             return
+        ends = [m.get("ends") or [] for m in marks]
         for partition in range(self.log.partitions(self.topic)):
             position = self.log.start_offset(self.topic, partition)
-            ends = [m.get("ends") or [] for m in marks]
-            if marks and all(partition < len(e) for e in ends):
+            if ends and all(partition < len(e) for e in ends):  # a mark without it: the partition is newer
                 position = max(position, min(int(e[partition]) for e in ends))
             while records := self.log.read(self.topic, partition, position, _READ_BATCH):
                 position = records[-1].offset + 1

@@ -618,9 +618,9 @@ class ConnectRuntime(ConnectClient):
             task.initialize(context)
             key_converter, value_converter = self._converters(worker.config)
             chain = TransformationChain.from_config(worker.config)
-            dead_letters = self._dead_letter_queue(c, worker)
             errors = ErrorHandler(worker.config, connector=c.name, task_id=worker.task_id, is_sink=True,
-                                  produce=dead_letters.produce if dead_letters is not None else None)
+                                  produce=lambda topic, record: dead_letters.produce(topic, record))
+            dead_letters = self._dead_letter_queue(c.name, errors)  # None only when produce is never called
             flow = SinkRecordFlow(key_converter, value_converter, chain, errors)
             task.start(dict(worker.config))
             positions: dict[tuple[str, int], int] = {}
@@ -673,15 +673,14 @@ class ConnectRuntime(ConnectClient):
                     self.log.start_offset(topic, partition)
         context.assigned = sorted(positions)
 
-    def _dead_letter_queue(self, c: _Connector, worker: _Worker) -> DeadLetterQueue | None:
-        """The task's dead letter queue (None without errors.deadletterqueue.topic.name), knowing the dead letters
-        appended since the connector's last commits."""
-        topic = str(worker.config.get("errors.deadletterqueue.topic.name") or "").strip()
-        if not topic:
+    def _dead_letter_queue(self, connector: str, errors: ErrorHandler) -> DeadLetterQueue | None:
+        """The task's dead letter queue (None without one), knowing the dead letters appended since the
+        connector's last commits."""
+        topic = errors.dlq_topic
+        if topic is None:
             return None
-        identified = str(worker.config.get("errors.deadletterqueue.context.headers.enable") or "").strip().lower()
-        queue = DeadLetterQueue(self.log, self.write, topic, c.name, identified=identified == "true")
-        queue.recover(self.offsets.of_connector(c.name, lambda p: p.get("dead-letter-queue") == topic))
+        queue = DeadLetterQueue(self.log, self.write, topic, connector, identified=errors.context_headers)
+        queue.recover(self.offsets.of_connector(connector, lambda p: p.get("dead-letter-queue") == topic))
         return queue
 
     def _commit_sink(self, task: SinkTask, connector: str, task_id: int, group: str,
