@@ -427,6 +427,13 @@ class JdbcSinkWriter:
                 time.sleep(self.config.retry_backoff_ms / 1000)
         raise AssertionError("unreachable")  # itertools.count never ends
 
+    def _committed(self, record: Any) -> bool:
+        """Whether a transaction with its offsets already wrote `record`."""
+        if self._offsets is None:
+            return False
+        topic, partition, offset = _consumed_at(record)
+        return partition is not None and self._saved.get((topic, partition), -1) > offset
+
     def _commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         """Commit the open transaction with `offsets` stored in it."""
         if self._offsets is not None:
@@ -435,6 +442,7 @@ class JdbcSinkWriter:
         self._saved.update(offsets)
 
     def _write_prepared(self, rows: list[_Row], offsets: Offsets, report: ErrantRecordReporter | None) -> None:
+        rows = [r for r in rows if not self._committed(r.record)]  # a retry after rows committed one by one
         try:
             self._write_rows(rows)
             self._commit(offsets)
@@ -454,18 +462,21 @@ class JdbcSinkWriter:
         self._execute(batch)
 
     def _write_one_by_one(self, rows: list[_Row], offsets: Offsets, report: ErrantRecordReporter) -> None:
-        """After a failed batch: each row alone (with the offset after it), reporting those the database
-        refuses; then the offsets of the whole batch."""
+        """After a failed batch: each row alone, reporting those the database refuses, and committed with the
+        offset after it (so a retry of the batch goes on after it); then the offsets of the whole batch."""
         for row in rows:
             try:
                 self._execute([row])
-                self._commit(next_offsets([_consumed_at(row.record)]))
             except self.dialect.record_errors as err:
                 self._rollback()
                 report(row.record, self._as_error(err, row.record))
             except Exception as err:  # noqa: BLE001 - the database's own error types differ per driver
                 self._rollback()
                 raise self._as_error(err) from None
+            self._commit_or_raise(next_offsets([_consumed_at(row.record)]))
+        self._commit_or_raise(offsets)
+
+    def _commit_or_raise(self, offsets: Offsets) -> None:
         try:
             self._commit(offsets)
         except Exception as err:  # noqa: BLE001 - the database's own error types differ per driver

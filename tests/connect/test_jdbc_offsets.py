@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ksql.connect import data
 from ksql.connect.api import SinkRecord, SinkTaskContext
+from ksql.connect.jdbc_dialect import DatabaseError
 from ksql.connect.jdbc_offsets import OFFSETS_TABLE
 from ksql.connect.jdbc_source import JdbcSourceReader
 from ksql.connect.plugins import default_plugins
@@ -128,3 +129,27 @@ def test_a_source_reading_every_table_leaves_the_sinks_offsets_table_alone(tmp_p
     task.stop()
     reader = JdbcSourceReader({"connection.url": url, "mode": "bulk", "topic.prefix": "db_"})
     assert reader.partitions() == [{"table": "t"}]
+
+
+def test_a_retry_after_rows_were_written_one_by_one_goes_on_after_them(tmp_path):
+    url = f"jdbc:sqlite:{tmp_path / 'db.sqlite'}"
+    execute(url, 'CREATE TABLE "t" ("ID" INTEGER PRIMARY KEY, "V" TEXT)')
+    task, context = start_task({"name": "s", "connection.url": url, "insert.mode": "insert",
+                                "table.name.format": "t", "retry.backoff.ms": "1"})
+    writer = task._writer
+    execute_rows = writer._execute
+    statements: list[int] = []
+
+    def connection_drops_once(rows):
+        statements.append(len(rows))
+        if len(statements) == 4:  # the batch, then rows 10 and 11 alone, then 12: the connection drops
+            raise DatabaseError("the connection dropped")
+        return execute_rows(rows)
+
+    writer._execute = connection_drops_once
+    task.put([row("in", 10, {"ID": 1, "V": "a"}), row("in", 11, {"ID": 1, "V": "dup"}),
+              row("in", 12, {"ID": 2, "V": "b"}), row("in", 13, {"ID": 3, "V": "c"})])
+    task.stop()
+    assert table_rows(url, "t", "ID") == [(1, "a"), (2, "b"), (3, "c")]
+    assert context.errant == [11]  # reported once: the retry began after it
+    assert stored(url, "s") == [("in", 0, 14)]
