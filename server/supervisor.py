@@ -31,12 +31,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ksql.engine.query import OffloadLost, with_query_error
 from server.errors import storage_problem
-from server.txlog import TransactionalLog
 
 log = logging.getLogger("ksql.server.queries")
 
@@ -45,6 +45,19 @@ RUNNING, PAUSED, ERROR = "RUNNING", "PAUSED", "ERROR"
 
 def failure_reason(err: Exception) -> str:
     return storage_problem(err) if isinstance(err, OSError) else f"the query failed: {err}"
+
+
+class PollTransactions(Protocol):
+    """A log that makes each poll one transaction: server.txlog's TransactionalLog on the embedded log,
+    ksql.engine.log.kafka_eos's ExactlyOnceKafkaLog on Kafka with exactly_once_v2."""
+
+    def transactions(self) -> AbstractContextManager[None]: ...
+
+    def flush(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,7 @@ class Failure:
 class QuerySupervisor:
     """Polls persistent queries, each poll one transaction; failed queries go to ERROR and retry."""
 
-    def __init__(self, txlog: TransactionalLog | None, backoff: Backoff,
+    def __init__(self, txlog: PollTransactions | None, backoff: Backoff,
                  clock: Callable[[], float] = time.monotonic):
         self.txlog = txlog
         self.backoff = backoff
