@@ -110,6 +110,7 @@ class KsqlServer:
         """Open the log, replay the command log, and (unless `background` is False, as for ksql-run, which
         calls run_until_idle() itself) keep the queries running on the runner thread."""
         workers = query_workers(self.config)  # a bad value is refused before anything is opened
+        _ = self.config.processing_guarantee  # so is an unknown guarantee (on the embedded log too)
         self.log = self._open_log()
         properties = self.config.engine_properties
         self.engine = Engine(self.log, EngineConfig(properties=properties, service_id=self.service_id))
@@ -177,12 +178,11 @@ class KsqlServer:
         if bootstrap is not None:
             from ksql.engine.log.kafka import KafkaLog  # loads librdkafka only when used
 
-            guarantee = self.config.processing_guarantee  # a bad value is refused before connecting
             try:
                 kafka = KafkaLog(bootstrap)
             except LogError as err:
                 raise KsqlError(str(err)) from None
-            if guarantee != EXACTLY_ONCE_V2:
+            if self.config.processing_guarantee != EXACTLY_ONCE_V2:
                 return kafka
             from ksql.engine.log.kafka_eos import ExactlyOnceKafkaLog
 
