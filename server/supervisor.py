@@ -35,6 +35,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ksql.engine.log import RebalanceError
 from ksql.engine.query import OffloadLost, with_query_error
 from server.errors import storage_problem
 
@@ -134,6 +135,12 @@ class QuerySupervisor:
             work = query.poll()
             if self.txlog is not None:
                 self.txlog.flush()  # the query's output, state and offsets: one transaction
+        except RebalanceError as err:
+            # the group gave partitions of this poll to another server before its transaction committed:
+            # nothing of it was written, and the new owner processes that input
+            query.processed = processed
+            self._forget_poll(query, err, failure)
+            return 0
         except Exception as err:  # noqa: BLE001 - one query's failure must not stop the others
             query.processed = processed
             self._fail(query, err, failure)
@@ -144,6 +151,19 @@ class QuerySupervisor:
                         failure.attempts)
         self._submit(query)  # computed while the other queries are written
         return work
+
+    def _forget_poll(self, query: Any, err: RebalanceError, previous: Failure | None) -> None:
+        """Drop a poll whose transaction a rebalance refused and rebuild the query from the committed state."""
+        log.info("persistent query %s: %s: its poll is dropped", query.query_id, err)
+        if self.txlog is not None:
+            self.txlog.rollback()
+        try:
+            self._recover(query)
+        except Exception as again:  # noqa: BLE001 - the state cannot be rebuilt: a failure like any other
+            self._fail(query, again, previous)
+            return
+        if self.txlog is not None:
+            self.txlog.rollback()  # the restore re-commits the offsets the log has: nothing to add
 
     def _recover(self, query: Any) -> None:
         """Finish a decided transaction, then rebuild the query's state from what the log holds."""

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -21,9 +22,10 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from ksql.engine.log import LogError, RecordBatch, TopicConfig
+from ksql.engine.log import LogError, RebalanceError, RecordBatch, TopicConfig
 from ksql.engine.log.kafka import KafkaLog
 from ksql.engine.log.kafka_eos import ExactlyOnceKafkaLog
+from server.supervisor import Backoff, QuerySupervisor
 from tests.kafka_protocol.conftest import KafkaServer, start_kafka_server
 from tests.server.harness import ServerProcess, free_port, ksql
 
@@ -266,3 +268,52 @@ def test_a_server_killed_mid_processing_counts_every_input_once(broker: KafkaSer
             assert counts == sorted(set(counts)), f"{key!r}: {counts}"
     finally:
         server.kill()
+
+
+# -- a rebalance while a poll's transaction commits ---------------------------------------------------
+
+
+class _RebalancedLog:
+    """A poll's transaction that the group coordinator refuses: the partitions were reassigned."""
+
+    def __init__(self) -> None:
+        self.rolled_back = 0
+
+    @contextmanager
+    def transactions(self) -> Iterator[None]:
+        yield
+
+    def flush(self) -> None:
+        raise RebalanceError("transaction of group g: ILLEGAL_GENERATION")
+
+    def rollback(self) -> None:
+        self.rolled_back += 1
+
+    def finish(self) -> None:
+        pass
+
+
+class _Query:
+    query_id = "CSAS_X_1"
+    state = "RUNNING"
+    processed = 0
+    offload = None
+
+    def __init__(self) -> None:
+        self.recovered = 0
+
+    def poll(self) -> int:
+        self.processed += 5
+        return 5
+
+    def recover(self) -> None:
+        self.recovered += 1
+
+
+def test_a_poll_refused_by_a_rebalance_is_dropped_without_an_error() -> None:
+    """The partitions' new owner processes that input; this server forgets the poll and goes on."""
+    txlog, query = _RebalancedLog(), _Query()
+    supervisor = QuerySupervisor(txlog, Backoff())
+    assert supervisor.poll_all([query]) == 0
+    assert query.state == "RUNNING" and not supervisor.failures
+    assert txlog.rolled_back and query.recovered == 1 and query.processed == 0

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
-from .base import Log, LogError, Record, RecordBatch, TopicConfig
+from .base import Log, LogError, RebalanceError, Record, RecordBatch, TopicConfig
 from .kafka import KafkaLog
 from .ownership import Ownership
 
@@ -41,6 +41,9 @@ log = logging.getLogger("ksql.log.kafka.eos")
 _TIMEOUT = 30.0  # seconds a transaction's init, offsets or commit may take
 _COMMIT_ATTEMPTS = 3  # a commit that fails with a retriable error is tried this often
 _DEFAULT_TOPIC = TopicConfig()
+# the group coordinator refusing the offsets: the group was rebalanced and the partitions may be another's
+_REBALANCE = (KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID,
+              KafkaError.FENCED_INSTANCE_ID, KafkaError._ASSIGNMENT_LOST)
 
 
 class _Held:
@@ -125,7 +128,9 @@ class ExactlyOnceKafkaLog(Log):
             self._commit(producer)
         except KafkaException as err:
             self._abort(group, producer, err)
-            raise LogError(f"transaction of group {group}: {err.args[0] if err.args else err}") from None
+            error = err.args[0] if err.args else err
+            refused = RebalanceError if isinstance(error, KafkaError) and error.code() in _REBALANCE else LogError
+            raise refused(f"transaction of group {group}: {error}") from None
         except BaseException:
             self._abort(group, producer, None)
             raise
