@@ -317,3 +317,28 @@ def test_a_poll_refused_by_a_rebalance_is_dropped_without_an_error() -> None:
     assert supervisor.poll_all([query]) == 0
     assert query.state == "RUNNING" and not supervisor.failures
     assert txlog.rolled_back and query.recovered == 1 and query.processed == 0
+
+
+def test_joining_a_group_aborts_what_the_dead_server_left_open(broker: KafkaServer) -> None:
+    """A restarted server fences its predecessor as its query joins the group, before restoring state
+    or reading: the transaction left open stops holding back read_committed readers at once."""
+    log = ExactlyOnceKafkaLog(KafkaLog(broker.bootstrap), instance="server-1")
+    sink, group = _name("out"), _name("group")
+    try:
+        log.create_topic(sink)
+        dead = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": f"{group}-server-1"})
+        dead.init_transactions(30)
+        dead.begin_transaction()
+        dead.produce(sink, value=b"left open", partition=0)
+        assert dead.flush(30) == 0
+        reader = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": _name("reader"),
+                           "isolation.level": "read_committed"})
+        try:
+            assert reader.get_watermark_offsets(TopicPartition(sink, 0), timeout=10)[1] == 0  # held back
+            log.join_group(group, [sink]).close()
+            assert reader.get_watermark_offsets(TopicPartition(sink, 0), timeout=10)[1] == 2  # record, marker
+        finally:
+            reader.close()
+        assert read_committed(broker.bootstrap, sink) == []
+    finally:
+        log.close()

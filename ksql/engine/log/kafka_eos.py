@@ -11,8 +11,9 @@ offsets move only with it.
 
 The transactional id is `<query's consumer group>-<instance>` (the group names the
 service id and the query id; the instance is the server's advertised host): the
-same after a restart, so the restarted server's producer fences the one that died
-(`init_transactions` aborts the transaction it left open and bumps the epoch), and
+same after a restart, so the restarted server's producer, made as the query joins
+its group, fences the one that died (`init_transactions` aborts the transaction it
+left open and bumps the epoch), and
 distinct per server of a cluster, which each process their own partitions of the
 group; a server that lost partitions in a rebalance is fenced by the group
 generation carried with the offsets it sends.
@@ -258,6 +259,14 @@ class ExactlyOnceKafkaLog(Log):
         return self.inner.partitions(topic)
 
     def join_group(self, group: str, topics: Sequence[str]) -> Ownership:
+        """Membership of the group, its producer's transactions initialised first: the transaction a
+        dead predecessor left open is aborted before this server restores state or reads, instead of
+        holding back read_committed readers until it times out. A failure here is retried at the
+        first flush."""
+        try:
+            self._producer(group)
+        except LogError as err:
+            log.warning("%s", err)
         return self.inner.join_group(group, topics)
 
     def size_bytes(self, topic: str) -> int | None:
