@@ -212,8 +212,11 @@ class KsqlServer:
         Kafka with exactly_once_v2 the queries' transactional producers; None (at-least-once) else."""
         if isinstance(self.log, TransactionalLog):
             return self.log
-        if self.config.bootstrap_servers is not None and self.config.processing_guarantee == EXACTLY_ONCE_V2:
-            return self.log  # an ExactlyOnceKafkaLog (see _open_log)
+        if self.config.bootstrap_servers is not None:  # librdkafka is loaded already
+            from ksql.engine.log.kafka_eos import ExactlyOnceKafkaLog
+
+            if isinstance(self.log, ExactlyOnceKafkaLog):
+                return self.log
         return None
 
     def stop(self) -> None:

@@ -1,7 +1,10 @@
 """Persistent queries under faults: a failed poll leaves no trace, and the query retries by itself.
 
-Each poll of a query is one transaction of the TransactionalLog (its output,
-changelog and offset commits). When a poll fails (the disk is full, an I/O
+Each poll of a query is one transaction (its output, changelog and offset
+commits): of the TransactionalLog on the embedded log, of the query's Kafka
+producer on Kafka with exactly_once_v2 (where a poll that a rebalance refused
+is dropped and the query rebuilt, without an ERROR: the partitions' new owner
+processes that input). When a poll fails (the disk is full, an I/O
 error, a bug), the supervisor
 
 1. drops what the poll held back (nothing of it reached the log),
