@@ -199,15 +199,18 @@ ROWS = 30_000
 KEYS = 7
 
 
-def _produce_input(bootstrap: str, topic: str) -> None:
-    """ROWS records over a few seconds, so a server is killed while its input is still coming in."""
+def _produce_input(bootstrap: str, topic: str, killed: threading.Event) -> None:
+    """ROWS records, a few hundred at a time; the second half once the server was killed, so its input was
+    still coming in when it died, however slow the machine."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for i in range(ROWS):
+        if i == ROWS // 2:
+            killed.wait(120)
         producer.produce(topic, key=b"k%d" % (i % KEYS), value=orjson.dumps({"ID": i, "K": f"k{i % KEYS}"}),
                          partition=i % 2)
         if i % 250 == 249:
             producer.flush(60)
-            time.sleep(0.1)
+            time.sleep(0.05)
     assert producer.flush(60) == 0
 
 
@@ -222,7 +225,8 @@ def test_a_server_killed_mid_processing_counts_every_input_once(broker: KafkaSer
     _create_topic(broker.bootstrap, source, 2)
     port = free_port()
     server = _start(tmp_path / "a", port, broker.bootstrap, service)
-    feeding = threading.Thread(target=_produce_input, args=(broker.bootstrap, source))
+    killed = threading.Event()
+    feeding = threading.Thread(target=_produce_input, args=(broker.bootstrap, source, killed))
     try:
         with server.client(timeout=60) as client:
             ksql(client, f"CREATE STREAM EVENTS (K STRING KEY, ID INT) WITH (KAFKA_TOPIC='{source}', "
@@ -240,12 +244,11 @@ def test_a_server_killed_mid_processing_counts_every_input_once(broker: KafkaSer
             time.sleep(0.05)
         watcher.close()
         server.kill()  # kill -9, in the middle of processing
-        fed_at_kill = feeding.is_alive()
     finally:
         server.kill()
+        killed.set()
         feeding.join()
-    assert fed_at_kill, "the input was complete before the kill: nothing was interrupted"
-    assert len(read_committed(broker.bootstrap, "COPIED")) < ROWS
+    assert 0 < len(read_committed(broker.bootstrap, "COPIED")) <= ROWS // 2
 
     server = _start(tmp_path / "b", port, broker.bootstrap, service)  # same listener: same transactional ids
     try:
