@@ -345,3 +345,23 @@ def test_joining_a_group_aborts_what_the_dead_server_left_open(broker: KafkaServ
         assert read_committed(broker.bootstrap, sink) == []
     finally:
         log.close()
+
+
+def test_a_poll_commits_past_the_markers_it_read_up_to(broker: KafkaServer) -> None:
+    """A query reading what another query wrote in transactions ends with no lag: the offset it commits is
+    past the commit marker that follows the last record, as a Kafka consumer's position is."""
+    log = ExactlyOnceKafkaLog(KafkaLog(broker.bootstrap), instance="test")
+    source, group = _name("in"), _name("group")
+    try:
+        log.create_topic(source)
+        with log.transactions():  # what the upstream query wrote
+            log.append_batch(source, 0, _batch(b"a", b"b"))
+            log.commit(_name("upstream"), {(source, 0): 0})
+        batch = log.read_batch(source, 0, 0)
+        assert list(batch.offsets) == [0, 1]
+        with log.transactions():
+            log.commit(group, {(source, 0): batch.offsets[-1] + 1})
+        assert log.committed(group, source, 0) == log.end_offset(source, 0) == 3
+        assert len(log.read_batch(source, 0, 3)) == 0
+    finally:
+        log.close()

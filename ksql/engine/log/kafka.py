@@ -170,6 +170,19 @@ class _Reader:
         at = max(part.next_read, self.consumer.position([TopicPartition(topic, partition)])[0].offset)
         return at < self.high_watermark(topic, partition)
 
+    def past_markers(self, topic: str, partition: int, offset: int) -> int:
+        """`offset`, or where reading continues when the read that ended there stepped over transaction
+        markers after it (the offset a Kafka consumer's position, and so its commit, would be)."""
+        with self.lock:
+            part = self.parts.get((topic, partition))
+            if part is None or part.next_read != offset:
+                return offset
+            if part.buffer:
+                part.next_read = part.buffer[0].offset()
+            else:
+                part.next_read = max(offset, self.consumer.position([TopicPartition(topic, partition)])[0].offset)
+            return part.next_read
+
     def high_watermark(self, topic: str, partition: int) -> int:
         """The offset after the partition's last record, as best known.
 
@@ -529,6 +542,10 @@ class KafkaLog(Log):
                 return self._committer(group).consumer_group_metadata()
         with member.lock:
             return member.consumer.consumer_group_metadata()
+
+    def past_markers(self, topic: str, partition: int, offset: int) -> int:
+        """The offset to commit for a read that ended at `offset`: past the transaction markers after it."""
+        return self.reader.past_markers(topic, partition, offset)
 
     def remember_committed(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         """Offsets committed for the group by other means (a producer's transaction)."""

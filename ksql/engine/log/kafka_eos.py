@@ -214,8 +214,9 @@ class ExactlyOnceKafkaLog(Log):
         held = self._held()
         if held is None:
             self.inner.commit(group, offsets)
-        else:
-            held.commits.setdefault(group, {}).update(offsets)
+        else:  # past the markers of the transactions read, or a query of their output never ends its lag
+            held.commits.setdefault(group, {}).update(
+                {(t, p): self.inner.past_markers(t, p, o) for (t, p), o in offsets.items()})
 
     def committed(self, group: str, topic: str, partition: int) -> int | None:
         held = self._held()
