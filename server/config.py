@@ -24,6 +24,11 @@ DEFAULT_LISTENER = "http://0.0.0.0:8088"
 DEFAULT_DATA_DIR = "./ksql-data"
 DEFAULT_SERVICE_ID = "default_"
 
+AT_LEAST_ONCE, EXACTLY_ONCE_V2 = "at_least_once", "exactly_once_v2"
+# Kafka Streams' spellings of processing.guarantee; exactly_once (v1) means v2, as in Kafka 3
+_GUARANTEES = {"at_least_once": AT_LEAST_ONCE, "exactly_once": EXACTLY_ONCE_V2,
+               "exactly_once_beta": EXACTLY_ONCE_V2, "exactly_once_v2": EXACTLY_ONCE_V2}
+
 # environment variables that configure the JVM / scripts in Confluent's images, not ksqlDB
 _NOT_PROPERTIES = {"KSQL_HEAP_OPTS", "KSQL_JVM_PERFORMANCE_OPTS", "KSQL_OPTS", "KSQL_LOG4J_OPTS",
                    "KSQL_JMX_OPTS", "KSQL_CLASSPATH", "KSQL_CONFIG_DIR"}
@@ -171,6 +176,21 @@ class ServerConfig:
             if value:
                 return value
         return None
+
+    @property
+    def processing_guarantee(self) -> str:
+        """How persistent queries on Kafka process their input: at_least_once (the default) or
+        exactly_once_v2 (Kafka transactions), from ksql.streams.processing.guarantee or the bare
+        processing.guarantee. The embedded log is exactly-once either way."""
+        for name in ("ksql.streams.processing.guarantee", "processing.guarantee"):
+            value = str(self.get(name, "") or "").strip()
+            if value:
+                guarantee = _GUARANTEES.get(value.lower())
+                if guarantee is None:
+                    raise KsqlError(f"Invalid value for {name}: '{value}'. It must be one of "
+                                    f"{', '.join(_GUARANTEES)}.")
+                return guarantee
+        return AT_LEAST_ONCE
 
     @property
     def engine_properties(self) -> dict[str, str]:

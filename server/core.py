@@ -44,13 +44,13 @@ from ksql.engine.transient import TransientQueries, TransientQuery
 from ksql.errors import KsqlError
 from ksql.parser import ast, parse, substitute_variables
 from server.cluster import DEFAULT_INTERVAL_MS, INTERVAL_PROPERTY, Heartbeats, Member
-from server.config import ServerConfig
+from server.config import EXACTLY_ONCE_V2, ServerConfig
 from server.engine_lock import EngineLock
 from server.group_commit import GroupCommitter
 from server.metrics import ServerMetrics
 from server.pull_plans import DEFAULT_CAPACITY, CachedPull, PullPlanCache
 from server.runner import Runner
-from server.supervisor import Backoff, QuerySupervisor
+from server.supervisor import Backoff, PollTransactions, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
 from server.workers import WorkerPool
 
@@ -110,13 +110,13 @@ class KsqlServer:
         """Open the log, replay the command log, and (unless `background` is False, as for ksql-run, which
         calls run_until_idle() itself) keep the queries running on the runner thread."""
         workers = query_workers(self.config)  # a bad value is refused before anything is opened
+        _ = self.config.processing_guarantee  # so is an unknown guarantee (on the embedded log too)
         self.log = self._open_log()
         properties = self.config.engine_properties
         self.engine = Engine(self.log, EngineConfig(properties=properties, service_id=self.service_id))
         self.commands = CommandLog(self.log, self.service_id)
         self.connect = self._connect_runtime(self.engine)
-        txlog = self.log if isinstance(self.log, TransactionalLog) else None
-        self.supervisor = QuerySupervisor(txlog, Backoff(
+        self.supervisor = QuerySupervisor(self._poll_transactions(), Backoff(
             self.config.get_int("ksql.query.retry.backoff.initial.ms", Backoff.initial_ms),
             self.config.get_int("ksql.query.retry.backoff.max.ms", Backoff.max_ms)))
         if workers and isinstance(self.log, TransactionalLog):
@@ -184,9 +184,14 @@ class KsqlServer:
             from ksql.engine.log.kafka import KafkaLog  # loads librdkafka only when used
 
             try:
-                return KafkaLog(bootstrap)
+                kafka = KafkaLog(bootstrap)
             except LogError as err:
                 raise KsqlError(str(err)) from None
+            if self.config.processing_guarantee != EXACTLY_ONCE_V2:
+                return kafka
+            from ksql.engine.log.kafka_eos import ExactlyOnceKafkaLog
+
+            return ExactlyOnceKafkaLog(kafka, instance=self.host)
         fsync = str(self.config.get("ksql.log.fsync", "always"))
         # the cleaner of compacted topics, under Kafka's broker property names
         cleaner_interval_ms = self.config.get_int("log.cleaner.backoff.ms", 15_000)
@@ -206,6 +211,18 @@ class KsqlServer:
         except CorruptLogError as err:  # damaged topic metadata: the server does not start without a topic
             raise KsqlError(f"The data directory {self.config.data_dir} cannot be opened: {err}") from None
         return TransactionalLog(inner, journal_topic(self.service_id))
+
+    def _poll_transactions(self) -> PollTransactions | None:
+        """What makes each poll of a persistent query one transaction: the embedded log's journal, or on
+        Kafka with exactly_once_v2 the queries' transactional producers; None (at-least-once) else."""
+        if isinstance(self.log, TransactionalLog):
+            return self.log
+        if self.config.bootstrap_servers is not None:  # librdkafka is loaded already
+            from ksql.engine.log.kafka_eos import ExactlyOnceKafkaLog
+
+            if isinstance(self.log, ExactlyOnceKafkaLog):
+                return self.log
+        return None
 
     def stop(self) -> None:
         """End push queries, stop the runner, close engine and log (idempotent)."""

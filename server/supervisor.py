@@ -1,7 +1,10 @@
 """Persistent queries under faults: a failed poll leaves no trace, and the query retries by itself.
 
-Each poll of a query is one transaction of the TransactionalLog (its output,
-changelog and offset commits). When a poll fails (the disk is full, an I/O
+Each poll of a query is one transaction (its output, changelog and offset
+commits): of the TransactionalLog on the embedded log, of the query's Kafka
+producer on Kafka with exactly_once_v2 (where a poll that a rebalance refused
+is dropped and the query rebuilt, without an ERROR: the partitions' new owner
+processes that input). When a poll fails (the disk is full, an I/O
 error, a bug), the supervisor
 
 1. drops what the poll held back (nothing of it reached the log),
@@ -31,12 +34,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from ksql.engine.log import RebalanceError
 from ksql.engine.query import OffloadLost, with_query_error
 from server.errors import storage_problem
-from server.txlog import TransactionalLog
 
 log = logging.getLogger("ksql.server.queries")
 
@@ -45,6 +49,19 @@ RUNNING, PAUSED, ERROR = "RUNNING", "PAUSED", "ERROR"
 
 def failure_reason(err: Exception) -> str:
     return storage_problem(err) if isinstance(err, OSError) else f"the query failed: {err}"
+
+
+class PollTransactions(Protocol):
+    """A log that makes each poll one transaction: server.txlog's TransactionalLog on the embedded log,
+    ksql.engine.log.kafka_eos's ExactlyOnceKafkaLog on Kafka with exactly_once_v2."""
+
+    def transactions(self) -> AbstractContextManager[None]: ...
+
+    def flush(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +89,7 @@ class Failure:
 class QuerySupervisor:
     """Polls persistent queries, each poll one transaction; failed queries go to ERROR and retry."""
 
-    def __init__(self, txlog: TransactionalLog | None, backoff: Backoff,
+    def __init__(self, txlog: PollTransactions | None, backoff: Backoff,
                  clock: Callable[[], float] = time.monotonic):
         self.txlog = txlog
         self.backoff = backoff
@@ -121,6 +138,12 @@ class QuerySupervisor:
             work = query.poll()
             if self.txlog is not None:
                 self.txlog.flush()  # the query's output, state and offsets: one transaction
+        except RebalanceError as err:
+            # the group gave partitions of this poll to another server before its transaction committed:
+            # nothing of it was written, and the new owner processes that input
+            query.processed = processed
+            self._forget_poll(query, err, failure)
+            return 0
         except Exception as err:  # noqa: BLE001 - one query's failure must not stop the others
             query.processed = processed
             self._fail(query, err, failure)
@@ -131,6 +154,19 @@ class QuerySupervisor:
                         failure.attempts)
         self._submit(query)  # computed while the other queries are written
         return work
+
+    def _forget_poll(self, query: Any, err: RebalanceError, previous: Failure | None) -> None:
+        """Drop a poll whose transaction a rebalance refused and rebuild the query from the committed state."""
+        log.info("persistent query %s: %s: its poll is dropped", query.query_id, err)
+        if self.txlog is not None:
+            self.txlog.rollback()
+        try:
+            self._recover(query)
+        except Exception as again:  # noqa: BLE001 - the state cannot be rebuilt: a failure like any other
+            self._fail(query, again, previous)
+            return
+        if self.txlog is not None:
+            self.txlog.rollback()  # the restore re-commits the offsets the log has: nothing to add
 
     def _recover(self, query: Any) -> None:
         """Finish a decided transaction, then rebuild the query's state from what the log holds."""

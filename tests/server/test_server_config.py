@@ -97,3 +97,19 @@ def test_basic_authentication_guards_every_endpoint_but_healthcheck(tmp_path: Pa
             assert c.get("/query/sse", headers={"authorization": f"Basic {token}"}).status_code == 400
     finally:
         server.kill()
+
+
+@pytest.mark.parametrize("props,guarantee", [
+    ({}, "at_least_once"),
+    ({"ksql.streams.processing.guarantee": "exactly_once_v2"}, "exactly_once_v2"),
+    ({"processing.guarantee": "exactly_once"}, "exactly_once_v2"),  # v1 means v2, as in Kafka 3
+    ({"ksql.streams.processing.guarantee": "AT_LEAST_ONCE", "processing.guarantee": "exactly_once_v2"},
+     "at_least_once"),
+])
+def test_processing_guarantee_accepts_ksqldb_spellings(props: dict, guarantee: str) -> None:
+    assert ServerConfig(props).processing_guarantee == guarantee
+
+
+def test_an_unknown_processing_guarantee_is_a_clear_error() -> None:
+    with pytest.raises(KsqlError, match="Invalid value for processing.guarantee: 'twice'. It must be one of"):
+        _ = ServerConfig({"processing.guarantee": "twice"}).processing_guarantee

@@ -97,3 +97,9 @@ def test_data_dir_in_use_by_a_running_server(tmp_path: Path) -> None:
         assert first.proc is not None and first.proc.poll() is None  # the first one is unharmed
     finally:
         first.kill()
+
+
+def test_unknown_processing_guarantee(tmp_path: Path) -> None:
+    result = start_server("--listeners", f"http://127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data"),
+                          "-D", "ksql.streams.processing.guarantee=twice")
+    assert_refused(result, "ksql.streams.processing.guarantee", "'twice'", "exactly_once_v2")

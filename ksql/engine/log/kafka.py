@@ -167,10 +167,27 @@ class _Reader:
                 part.paused = True
 
     def _behind(self, topic: str, partition: int, part: _Partition) -> bool:
-        """Does the partition hold records at or after next_read that we have not fetched yet?"""
+        """Does the partition hold records at or after next_read that we have not fetched yet?
+
+        A transaction's marker is an offset below the high watermark that no reader gets as a record:
+        the consumer steps over it (its position passes it), and that is not waited for."""
         if part.stuck_at == part.next_read:
             return False
-        return part.next_read < self.high_watermark(topic, partition)
+        at = max(part.next_read, self.consumer.position([TopicPartition(topic, partition)])[0].offset)
+        return at < self.high_watermark(topic, partition)
+
+    def past_markers(self, topic: str, partition: int, offset: int) -> int:
+        """`offset`, or where reading continues when the read that ended there stepped over transaction
+        markers after it (the offset a Kafka consumer's position, and so its commit, would be)."""
+        with self.lock:
+            part = self.parts.get((topic, partition))
+            if part is None or part.next_read != offset:
+                return offset
+            if part.buffer:
+                part.next_read = part.buffer[0].offset()
+            else:
+                part.next_read = max(offset, self.consumer.position([TopicPartition(topic, partition)])[0].offset)
+            return part.next_read
 
     def high_watermark(self, topic: str, partition: int) -> int:
         """The offset after the partition's last record, as best known.
@@ -567,6 +584,27 @@ class KafkaLog(Log):
                     self._committer(group).commit(offsets=tps, asynchronous=False)
         except KafkaException as err:
             _raise(err, f"commit offsets of group {group}")
+        with self._lock:
+            for (t, p), o in offsets.items():
+                self._committed[(group, t, p)] = o
+
+    def group_metadata(self, group: str) -> object:
+        """The consumer-group metadata a transactional producer sends with the group's offsets: the
+        member's (its generation fences a server that lost the partitions), else a consumer's of the
+        group outside any generation."""
+        with self._lock:
+            member = self._members.get(group)
+            if member is None:
+                return self._committer(group).consumer_group_metadata()
+        with member.lock:
+            return member.consumer.consumer_group_metadata()
+
+    def past_markers(self, topic: str, partition: int, offset: int) -> int:
+        """The offset to commit for a read that ended at `offset`: past the transaction markers after it."""
+        return self.reader.past_markers(topic, partition, offset)
+
+    def remember_committed(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        """Offsets committed for the group by other means (a producer's transaction)."""
         with self._lock:
             for (t, p), o in offsets.items():
                 self._committed[(group, t, p)] = o
