@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
-from ksql.engine.log import LogError
+from ksql.engine.log import LogError, Record
 from ksql.errors import KsqlError
 from server.core import KsqlServer
 from server.errors import log_error_message
@@ -80,8 +80,16 @@ class InsertRounds:
         self._pending = []
 
     def _insert(self, requests: list[tuple[RowInserter, list[bytes]]]) -> list[Outcome]:
-        """One round, in a worker thread: encode every request's rows, append them all together."""
-        encoded = [inserter.encode(lines) for inserter, lines in requests]
+        """One round, in a worker thread: encode the rows of the requests into each target together (a
+        call per serde, not per request), then append every request's records in one group commit."""
+        alike: dict[tuple[int, int], list[int]] = {}
+        for n, (inserter, _) in enumerate(requests):
+            alike.setdefault(inserter.encoding, []).append(n)
+        encoded: list[tuple[list[str | None], dict[int, list[Record]]]] = [([], {})] * len(requests)
+        for indices in alike.values():
+            outs = requests[indices[0]][0].encode([requests[n][1] for n in indices])
+            for n, out in zip(indices, outs, strict=True):
+                encoded[n] = out
         appended = iter(self.server.append_many(
             [(inserter.target.topic, records) for (inserter, _), (_, records) in zip(requests, encoded, strict=True)
              if records]))

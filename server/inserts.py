@@ -266,6 +266,8 @@ class RowInserter:
         self.headers = {c.name for c in self.columns if c.is_header}
         self.key_names = [c.name for c in schema.key]
         self.value_names = [c.name for c in schema.value]
+        # inserters with the same encoding key encode alike: their rows may be encoded together
+        self.encoding = (id(target), partitions)
 
     def _columns(self, line: bytes) -> tuple[list, list]:
         """(key columns, value columns) of one JSON line of column values; KsqlError saying why it is refused."""
@@ -295,27 +297,29 @@ class RowInserter:
                                 f"{column.type}: {err}") from None
         return [row.get(name) for name in self.key_names], [row.get(name) for name in self.value_names]
 
-    def encode(self, lines: list[bytes]) -> tuple[list[str | None], dict[int, list[Record]]]:
-        """The records of the valid lines (partition -> records in order), and per line None or why it
-        is refused (appending the records is the caller's: server.insert_rounds)."""
-        errors: list[str | None] = [None] * len(lines)
+    def encode(self, batches: list[list[bytes]]) -> list[tuple[list[str | None], dict[int, list[Record]]]]:
+        """Per batch of lines (those of several requests into this target, see `encoding`): the records of
+        its valid lines (partition -> records in order), and per line None or why it is refused. The rows
+        of every batch are written by each serde in one call (appending them is server.insert_rounds')."""
+        errors: list[list[str | None]] = [[None] * len(lines) for lines in batches]
         rows: list[tuple[list, list]] = []
-        lines_of_rows: list[int] = []
-        for i, line in enumerate(lines):
-            try:
-                rows.append(self._columns(line))
-            except KsqlError as err:
-                errors[i] = str(err)
-                continue
-            lines_of_rows.append(i)
-        by_partition: dict[int, list[Record]] = {}
-        for i, encoded in zip(lines_of_rows, insert_records(self.target, self.encoder, rows, _now_ms()), strict=True):
+        origins: list[tuple[int, int]] = []  # (batch, line) of each row
+        for b, lines in enumerate(batches):
+            for i, line in enumerate(lines):
+                try:
+                    rows.append(self._columns(line))
+                except KsqlError as err:
+                    errors[b][i] = str(err)
+                    continue
+                origins.append((b, i))
+        by_partition: list[dict[int, list[Record]]] = [{} for _ in batches]
+        for (b, i), encoded in zip(origins, insert_records(self.target, self.encoder, rows, _now_ms()), strict=True):
             if isinstance(encoded, KsqlError):
-                errors[i] = str(encoded)
+                errors[b][i] = str(encoded)
                 continue
             partition, record = encoded
-            by_partition.setdefault(partition, []).append(record)
-        return errors, by_partition
+            by_partition[b].setdefault(partition, []).append(record)
+        return list(zip(errors, by_partition, strict=True))
 
 
 def _now_ms() -> int:
