@@ -62,6 +62,7 @@ from server.http import (
     read_body,
     refuse_unknown_properties,
 )
+from server.insert_rounds import InsertRounds
 from server.metrics import RequestMetrics
 from server.web_console import mount_console
 
@@ -79,6 +80,7 @@ def create_app(server: KsqlServer) -> Any:
     app = FastAPI(title="ksql-py server", version=SERVER_VERSION, docs_url=None, redoc_url=None,
                   openapi_url=None)
     max_bytes = server.config.get_int("ksql.server.max.request.bytes", DEFAULT_MAX_REQUEST_BYTES)
+    insert_rounds = InsertRounds(server)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError) -> Response:
@@ -157,7 +159,7 @@ def create_app(server: KsqlServer) -> Any:
 
     @app.post("/inserts-stream")
     async def inserts_stream(request: Request) -> Response:
-        return await inserts.inserts_stream_endpoint(request, server, max_bytes)
+        return await inserts.inserts_stream_endpoint(request, server, insert_rounds, max_bytes)
 
     @app.post("/topics/{topic}/records")
     async def produce(request: Request, topic: str) -> Response:

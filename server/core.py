@@ -324,6 +324,12 @@ class KsqlServer:
         take no other writer's records)."""
         return self.commits.append(topic, records)
 
+    def append_many(self, writes: list[tuple[str, dict[int, list[Record]]]]
+                    ) -> list[dict[int, list[int]] | BaseException]:
+        """Several writers' appends (topic, partition -> records) in one group commit round: per write its
+        offsets once durable, or what failed it (see GroupCommitter.append_many)."""
+        return self.commits.append_many(writes)
+
     def insert_values(self, stmt: ast.InsertValues) -> None:
         """Run an INSERT VALUES: its row is encoded under the engine lock, then appended with other
         writers' rows in a group commit round (raises KsqlError for a refused row, OSError, LogError)."""

@@ -53,33 +53,44 @@ class GroupCommitter:
 
         Raises what the append raised (LogError, OSError for a full disk, ...) for this writer only;
         if the records span partitions, those of partitions appended before the failing one stay."""
-        write = _Write(topic, records)
+        outcome = self.append_many([(topic, records)])[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def append_many(self, writes: list[tuple[str, dict[int, list[Record]]]]
+                    ) -> list[dict[int, list[int]] | BaseException]:
+        """Several writers' appends (topic, partition -> records), made by one caller in one round: per
+        write its offsets per partition, or what its append raised (each write fails on its own)."""
+        mine = [_Write(topic, records) for topic, records in writes]
+        if not mine:
+            return []
         with self._state:
-            self._queue.append(write)
+            self._queue.extend(mine)
             lead = not self._round_open
             self._round_open = True
-        if not lead:
-            write.done.wait()
-            lead = write.leads
+        if not lead:  # queued together, so taken by the same round: done (or leads) are set on all
+            mine[0].done.wait()
+            lead = mine[0].leads
         if lead:
-            self._lead(write)
-        if write.error is not None:
-            raise write.error
-        return write.offsets
+            self._lead(mine)
+        return [write.error if write.error is not None else write.offsets for write in mine]
 
-    def _lead(self, me: _Write) -> None:
-        """Run one round (taking every queued write, `me` included), then hand the lead on."""
+    def _lead(self, mine: list[_Write]) -> None:
+        """Run one round (taking every queued write, `mine` included), then hand the lead on."""
         batch: list[_Write] = []
         try:
             with self._writing() as log:
                 with self._state:
                     batch, self._queue = self._queue, []
                 self._commit(log, batch)
-        except BaseException as err:  # noqa: BLE001 - no engine lock (client gone, shutting down): my write fails
+        except BaseException as err:  # noqa: BLE001 - no engine lock (client gone, shutting down): mine fail
             if not batch:
                 with self._state:
-                    self._queue.remove(me)
-                me.error = err
+                    for write in mine:
+                        self._queue.remove(write)
+                for write in mine:
+                    write.error = err
             else:  # _commit stores errors per write; anything else fails the writes it did not append
                 for write in batch:
                     if write.error is None and not write.offsets:
@@ -88,7 +99,7 @@ class GroupCommitter:
             if batch:
                 self.rounds += 1
             for write in batch:
-                if write is not me:
+                if write not in mine:
                     write.done.set()
             self._hand_on()
 

@@ -39,6 +39,8 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Send
 
+from server.h11_body import CoalescingConnection
+
 log = logging.getLogger("ksql.server")
 
 # the sizes of the messages the body being sent right now is made of (None: one message)
@@ -86,7 +88,12 @@ class ChunkBuffer(hypercorn_h2.StreamBuffer):
 
 
 class _H11Protocol(hypercorn_h11.H11Protocol):
-    """Hypercorn's HTTP/1.1 protocol, writing a body of several messages as one chunk each (one write)."""
+    """Hypercorn's HTTP/1.1 protocol, writing a body of several messages as one chunk each (one write), and
+    passing a request body's chunks received together to the application as one (server.h11_body)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connection = CoalescingConnection(h11.SERVER, max_incomplete_event_size=self.config.h11_max_incomplete_size)
 
     async def stream_send(self, event: Any) -> None:
         sizes = _message_sizes(event.data) if isinstance(event, Body) else None
@@ -116,7 +123,7 @@ class _H11Protocol(hypercorn_h11.H11Protocol):
 
 def install() -> None:
     """Make Hypercorn's HTTP/2 connections use ChunkBuffer and its HTTP/1.1 ones write a batch of
-    messages as separate chunks (idempotent)."""
+    messages as separate chunks and read request body chunks together (idempotent)."""
     global _installed
     if not hasattr(hypercorn_h2, "StreamBuffer") or not hasattr(hypercorn_h2, "BufferCompleteError"):
         log.warning("this Hypercorn version has no StreamBuffer: HTTP/2 responses may merge chunks in one frame")

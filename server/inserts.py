@@ -29,12 +29,12 @@ from typing import Any
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from ksql.engine.codec import RecordEncoder, encode_window
 from ksql.engine.engine import Engine
-from ksql.engine.inserts import insert_record, integral_out_of_range
+from ksql.engine.inserts import insert_records, integral_out_of_range
 from ksql.engine.log import LogError, Record, default_partition
 from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.serde.json_serde import json_coercer
@@ -42,7 +42,9 @@ from ksql.errors import KsqlError, SerdeError
 from ksql.testing import TestDriver, _encode_untyped
 from server.core import KsqlServer
 from server.errors import BAD_REQUEST, ApiError, bad_request, log_error_message, storage_error
+from server.h2frames import BatchedStreamingResponse
 from server.http import DRAIN_BYTES, check_fields, parse_object, properties_of, read_body, too_large, wants
+from server.insert_rounds import InsertRounds
 from server.queries import DELIMITED
 from server.rows import dumps
 
@@ -50,23 +52,20 @@ READ_AHEAD_CHUNKS = 256  # chunks of an /inserts-stream body read ahead while a 
 TARGET_FIELDS = {"target": str, "properties": dict, "requestProperties": dict, "sessionVariables": dict}
 
 
-class DuplexResponse(StreamingResponse):
+class DuplexResponse(BatchedStreamingResponse):
     """A streaming response that leaves the request body to its generator (which reads it as it goes),
-    where StreamingResponse would consume it looking for a disconnect."""
+    where StreamingResponse would consume it looking for a disconnect. Its body yields lists of
+    messages: each list is one send, each message its own chunk (or DATA frame) on the wire."""
 
-    def __init__(self, content: AsyncIterator[bytes], media_type: str, on_close: Callable[[], None]) -> None:
+    def __init__(self, content: AsyncIterator[list[bytes]], media_type: str, on_close: Callable[[], None]) -> None:
         super().__init__(content, media_type=media_type)
         self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            try:
-                async for chunk in self.body_iterator:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except ClientDisconnect:
-                return
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self.stream_response(send)
+        except ClientDisconnect:
+            return
         finally:
             self.on_close()
 
@@ -160,16 +159,17 @@ class _Lines:
             self.reader.cancel()
 
 
-async def inserts_stream_endpoint(request: Request, server: KsqlServer, max_bytes: int) -> Response:
+async def inserts_stream_endpoint(request: Request, server: KsqlServer, rounds: InsertRounds,
+                                  max_bytes: int) -> Response:
     lines = _Lines(request, max_bytes)
     try:
-        return await _inserts_stream(request, server, lines)
+        return await _inserts_stream(request, server, rounds, lines)
     except BaseException:
         lines.close()
         raise
 
 
-async def _inserts_stream(request: Request, server: KsqlServer, lines: _Lines) -> Response:
+async def _inserts_stream(request: Request, server: KsqlServer, rounds: InsertRounds, lines: _Lines) -> Response:
     first: list[bytes] = []
     while not first:
         batch = await lines.next_batch()
@@ -181,63 +181,69 @@ async def _inserts_stream(request: Request, server: KsqlServer, lines: _Lines) -
     properties_of(doc, "properties", "requestProperties")
     inserter = await run_in_threadpool(RowInserter, server, doc["target"])
     try:  # the rows that came with the target: a full disk here is the response's status
-        first_results = await run_in_threadpool(inserter.insert_lines, first[1:])
+        first_results = await rounds.insert(inserter, first[1:]) if first[1:] else []
     except OSError as err:
         raise storage_error(err, "no row was inserted.") from None
 
     as_json = wants(request, "application/json") and not wants(request, DELIMITED)
 
-    async def acks() -> AsyncIterator[dict[str, Any]]:
+    async def acks() -> AsyncIterator[list[bytes]]:
+        """Each batch's acks (JSON objects), in one list: one send for the batch, one message per row."""
         seq = 0
         results: list[str | None] = first_results
         batch: list[bytes] | None = []
         while batch is not None:
             if batch:
                 try:
-                    results = await run_in_threadpool(inserter.insert_lines, batch)
+                    results = await rounds.insert(inserter, batch)
                 except OSError as err:  # acknowledged rows stay; this batch and the rest are refused
                     refused = storage_error(err, "the row was not inserted.")
-                    for i in range(len(batch)):
-                        yield {"status": "error", "seq": seq + i, "error_code": refused.error_code,
-                               "message": refused.message}
+                    yield [dumps({"status": "error", "seq": seq + i, "error_code": refused.error_code,
+                                  "message": refused.message}) for i in range(len(batch))]
                     return
-            for error in results:
-                yield {"status": "ok", "seq": seq} if error is None else {
-                    "status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": error}
-                seq += 1
+            if results:
+                yield [_ack(seq + i, error) for i, error in enumerate(results)]
+                seq += len(results)
             results = []
             try:
                 batch = await lines.next_batch()
             except ApiError as err:  # a line over the size limit: the stream ends here
-                yield {"status": "error", "seq": seq, "error_code": err.error_code, "message": err.message}
+                yield [dumps({"status": "error", "seq": seq, "error_code": err.error_code, "message": err.message})]
                 await lines.drain()
                 return
             except KsqlError as err:
-                yield {"status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": str(err)}
+                yield [dumps({"status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": str(err)})]
                 return
 
     body = _json_array(acks()) if as_json else _delimited(acks())
     return DuplexResponse(body, "application/json" if as_json else DELIMITED, lines.close)
 
 
-async def _delimited(acks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    """ksqlDB's delimited acks: one JSON object per line, each sent as it is known."""
-    async for ack in acks:
-        yield dumps(ack) + b"\n"
+def _ack(seq: int, error: str | None) -> bytes:
+    """One row's ack, as ksqlDB writes it."""
+    if error is None:
+        return b'{"status":"ok","seq":%d}' % seq
+    return dumps({"status": "error", "seq": seq, "error_code": BAD_REQUEST, "message": error})
 
 
-async def _json_array(acks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    """The acks as one JSON array (Accept: application/json), still each sent as it is known."""
+async def _delimited(acks: AsyncIterator[list[bytes]]) -> AsyncIterator[list[bytes]]:
+    """ksqlDB's delimited acks: one JSON object per line, each batch's sent as they are known."""
+    async for batch in acks:
+        yield [ack + b"\n" for ack in batch]
+
+
+async def _json_array(acks: AsyncIterator[list[bytes]]) -> AsyncIterator[list[bytes]]:
+    """The acks as one JSON array (Accept: application/json), still each batch's sent as they are known."""
     first = True
-    async for ack in acks:
-        yield (b"[" if first else b",") + dumps(ack)
+    async for batch in acks:
+        yield [(b"[" if first and i == 0 else b",") + ack for i, ack in enumerate(batch)]
         first = False
-    yield b"[]" if first else b"]"
+    yield [b"[]" if first else b"]"]
 
 
 class RowInserter:
-    """Rows given as JSON objects -> records of one stream or table, encoded without the engine lock and
-    appended with other writers' rows (server.group_commit)."""
+    """Rows given as JSON objects -> records of one stream or table, encoded without the engine lock (and
+    appended with other writers' rows by server.insert_rounds)."""
 
     def __init__(self, server: KsqlServer, target_name: str):
         self.server = server
@@ -257,9 +263,14 @@ class RowInserter:
         for c in self.columns:
             self.by_upper.setdefault(c.name.upper(), []).append(c)
         self.coercers = {c.name: json_coercer(c.type) for c in self.columns}
+        self.headers = {c.name for c in self.columns if c.is_header}
+        self.key_names = [c.name for c in schema.key]
+        self.value_names = [c.name for c in schema.value]
+        # inserters with the same encoding key encode alike: their rows may be encoded together
+        self.encoding = (id(target), partitions)
 
-    def _record(self, line: bytes) -> tuple[int, Record]:
-        """(partition, record) of one JSON line of column values; KsqlError saying why it is refused."""
+    def _columns(self, line: bytes) -> tuple[list, list]:
+        """(key columns, value columns) of one JSON line of column values; KsqlError saying why it is refused."""
         try:
             values = orjson.loads(line)
         except orjson.JSONDecodeError as err:
@@ -274,7 +285,7 @@ class RowInserter:
                 column = candidates[0] if len(candidates) == 1 else None
             if column is None:
                 raise KsqlError(f"Column name {name} does not exist.")
-            if column.is_header:
+            if column.name in self.headers:
                 raise KsqlError(f"Cannot insert into HEADER columns: {column.name}")
             problem = integral_out_of_range(value, column.type)
             try:
@@ -284,29 +295,31 @@ class RowInserter:
             except SerdeError as err:
                 raise KsqlError(f"Can't coerce a field of type {type(value).__name__} ({value}) into type "
                                 f"{column.type}: {err}") from None
-        schema = self.target.schema
-        return insert_record(self.target, self.encoder, [row.get(c.name) for c in schema.key],
-                             [row.get(c.name) for c in schema.value], _now_ms())
+        return [row.get(name) for name in self.key_names], [row.get(name) for name in self.value_names]
 
-    def insert_lines(self, lines: list[bytes]) -> list[str | None]:
-        """Insert what is valid; per line None (acknowledged) or the error message."""
-        errors: list[str | None] = []
-        by_partition: dict[int, list[Record]] = {}
-        for line in lines:
-            try:
-                partition, record = self._record(line)
-            except KsqlError as err:
-                errors.append(str(err))
+    def encode(self, batches: list[list[bytes]]) -> list[tuple[list[str | None], dict[int, list[Record]]]]:
+        """Per batch of lines (those of several requests into this target, see `encoding`): the records of
+        its valid lines (partition -> records in order), and per line None or why it is refused. The rows
+        of every batch are written by each serde in one call (appending them is server.insert_rounds')."""
+        errors: list[list[str | None]] = [[None] * len(lines) for lines in batches]
+        rows: list[tuple[list, list]] = []
+        origins: list[tuple[int, int]] = []  # (batch, line) of each row
+        for b, lines in enumerate(batches):
+            for i, line in enumerate(lines):
+                try:
+                    rows.append(self._columns(line))
+                except KsqlError as err:
+                    errors[b][i] = str(err)
+                    continue
+                origins.append((b, i))
+        by_partition: list[dict[int, list[Record]]] = [{} for _ in batches]
+        for (b, i), encoded in zip(origins, insert_records(self.target, self.encoder, rows, _now_ms()), strict=True):
+            if isinstance(encoded, KsqlError):
+                errors[b][i] = str(encoded)
                 continue
-            by_partition.setdefault(partition, []).append(record)
-            errors.append(None)
-        if by_partition:
-            try:
-                self.server.append(self.target.topic, by_partition)
-            except (KsqlError, LogError) as err:
-                message = log_error_message(err) if isinstance(err, LogError) else str(err)
-                return [e if e is not None else f"Failed to insert values: {message}" for e in errors]
-        return errors
+            partition, record = encoded
+            by_partition[b].setdefault(partition, []).append(record)
+        return list(zip(errors, by_partition, strict=True))
 
 
 def _now_ms() -> int:

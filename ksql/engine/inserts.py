@@ -57,6 +57,44 @@ def insert_record(target: DataSource, encoder: RecordEncoder, key: list, value: 
     return partition, Record(key_bytes, value_bytes, timestamp, [])
 
 
+def insert_records(target: DataSource, encoder: RecordEncoder, rows: list[tuple[list, list]],
+                   rowtime: int) -> list[tuple[int, Record] | KsqlError]:
+    """insert_record for each (key columns, value columns) of `rows`, all at `rowtime`: per row its
+    (partition, record) or the KsqlError refusing it.
+
+    Each serde writes the batch, and reads it back, in one call, unless a row needs more than that
+    (a TIMESTAMP column, a window, a null table key) or the batch fails somewhere: then it is redone
+    row by row, which tells the failing rows' reasons."""
+    schema = target.schema
+    nk, nv = len(schema.key), len(schema.value)
+    if (not rows or target.window is not None or encoder.ts_index is not None
+            or (target.kind == "TABLE" and nk and any(v is None for key, _ in rows for v in key))):
+        return _one_by_one(target, encoder, rows, rowtime)
+    try:
+        keys = encoder.key_serde.serialize_many([key for key, _ in rows], 0, nk) if nk else [None] * len(rows)
+        values = encoder.value_serde.serialize_many([value for _, value in rows], 0, nv)
+        if nk:
+            encoder.key_serde.deserialize_many(keys)
+        encoder.value_serde.deserialize_many(values)
+    except Exception:  # noqa: BLE001 - a row the serdes refuse: insert_record tells which and why
+        return _one_by_one(target, encoder, rows, rowtime)
+    partitions = encoder.partitions
+    partition_of = {key: default_partition(key, partitions) for key in set(keys) if key is not None}
+    return [(0 if key is None else partition_of[key], Record(key, value, rowtime, []))
+            for key, value in zip(keys, values, strict=True)]
+
+
+def _one_by_one(target: DataSource, encoder: RecordEncoder, rows: list[tuple[list, list]],
+                rowtime: int) -> list[tuple[int, Record] | KsqlError]:
+    out: list[tuple[int, Record] | KsqlError] = []
+    for key, value in rows:
+        try:
+            out.append(insert_record(target, encoder, key, value, rowtime))
+        except KsqlError as err:
+            out.append(err)
+    return out
+
+
 def _timestamp_column_value(target: DataSource, encoder: RecordEncoder, raw, refuse) -> int:
     """The record time a row's TIMESTAMP column gives, as the queries' timestamp extractor reads it."""
     column = target.timestamp_column

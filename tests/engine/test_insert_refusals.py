@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ksql.engine.codec import RecordEncoder
+from ksql.engine.inserts import insert_record, insert_records
+from ksql.engine.log import Record
 from ksql.errors import KsqlError
 from ksql.testing import TestDriver
 
@@ -63,3 +66,30 @@ def test_rows_the_queries_read_are_inserted_and_arrive(driver) -> None:
     assert [r["timestamp"] for r in driver.read_output("F2")] == [1577836800000]
     assert [r["value"] for r in driver.read_output("T2")] == [{"V": 1}]
     assert [r["value"] for r in driver.read_output("D2")] == ["1"]
+
+
+@pytest.mark.parametrize("name, rows", [
+    ("B", [(["a"], [1, "x"]), (["b"], [2, None]), ([None], [3, "z"]), (["a"], [4, "w"])]),
+    ("T", [(["a"], [1]), ([None], [2]), (["c"], [None])]),
+    ("D", [(["a"], [1]), (["b"], [None]), (["c"], [3])]),  # a null DELIMITED value is refused
+    ("S", [(["a"], [5, "x"]), (["b"], [None, "y"]), (["c"], [-1, "z"])]),  # the TIMESTAMP column
+])
+def test_a_batch_of_rows_gives_what_each_row_gives(driver, name: str, rows: list) -> None:
+    """insert_records (the rows of an /inserts-stream round) is insert_record for each row: the same
+    partition and record, or the same refusal, whether the batch is written at once or row by row."""
+    driver.execute("CREATE STREAM B (K STRING KEY, N INT, V STRING) WITH (KAFKA_TOPIC='b', PARTITIONS=3, "
+                   "VALUE_FORMAT='JSON');")
+    target = driver.engine.metastore.get(name)
+    encoder = RecordEncoder(target, driver.log.topic_config(target.topic).partitions, "INSERT")
+
+    def one(key: list, value: list) -> tuple[int, Record] | str:
+        try:
+            return insert_record(target, encoder, key, value, 7)
+        except KsqlError as err:
+            return str(err)
+
+    expected = [one(key, value) for key, value in rows]
+    assert [str(out) if isinstance(out, KsqlError) else out
+            for out in insert_records(target, encoder, rows, 7)] == expected
+    valid = [row for row, out in zip(rows, expected, strict=True) if not isinstance(out, str)]
+    assert insert_records(target, encoder, valid, 7) == [out for out in expected if not isinstance(out, str)]

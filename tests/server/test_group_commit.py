@@ -168,3 +168,31 @@ def test_a_leader_without_the_lock_hands_the_round_on(log: EmbeddedLog) -> None:
     assert refused.is_set() and isinstance(outcome["cancelled"], RuntimeError)
     assert outcome["follower"] == {0: [0]}
     assert [r.value for r in log.read(TOPIC, 0, 0, 10)] == [b"follower"]
+
+
+def test_writes_given_together_share_a_round_and_fail_alone(log: EmbeddedLog) -> None:
+    """append_many (one caller for many /inserts-stream requests): its writes and a concurrent writer's
+    share one round; each write gets its own offsets, or its own error."""
+    lock = threading.Lock()
+    committer = _committer(log, lock)
+    other: dict[str, object] = {}
+    with lock:
+        thread = threading.Thread(target=lambda: other.__setitem__("offsets", committer.append(
+            TOPIC, {0: [_record(9, 0)]})))
+        thread.start()
+        _wait_until(lambda: committer.queued() == 1)
+        many = threading.Thread(target=lambda: other.__setitem__("many", committer.append_many([
+            (TOPIC, {0: [_record(0, 0), _record(0, 1)], 1: [_record(0, 2)]}),
+            (TOPIC, {0: [Record(b"k", 12345, 1, [])]}),  # type: ignore[list-item] - refused by the log
+            (TOPIC, {1: [_record(2, 0)]})])))
+        many.start()
+        _wait_until(lambda: committer.queued() == 4)
+    thread.join()
+    many.join()
+    first, refused, third = other["many"]  # type: ignore[misc]
+    assert committer.rounds == 1
+    assert other["offsets"] == {0: [0]}
+    assert first == {0: [1, 2], 1: [0]} and third == {1: [1]}
+    assert isinstance(refused, TypeError)
+    assert [r.value for r in log.read(TOPIC, 0, 0, 10)] == [b"9:0", b"0:0", b"0:1"]
+    assert [r.value for r in log.read(TOPIC, 1, 0, 10)] == [b"0:2", b"2:0"]
