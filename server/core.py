@@ -302,11 +302,12 @@ class KsqlServer:
         take no other writer's records)."""
         return self.commits.append(topic, records)
 
-    def insert_values(self, stmt: ast.InsertValues) -> None:
-        """Run an INSERT VALUES: its row is encoded under the engine lock, then appended with other
-        writers' rows in a group commit round (raises KsqlError for a refused row, OSError, LogError)."""
+    def insert_values(self, stmt: ast.InsertValues, properties: dict[str, Any] | None = None) -> None:
+        """Run an INSERT VALUES (`properties`: the request's): its row is encoded under the engine lock,
+        then appended with other writers' rows in a group commit round (raises KsqlError for a refused
+        row, OSError, LogError)."""
         with self.writing() as engine:
-            topic, partition, record = engine.prepare_insert(stmt)
+            topic, partition, record = engine.prepare_insert(stmt, properties)
         self.append(topic, {partition: [record]})
 
     # -- statements -------------------------------------------------------------------------------

@@ -32,12 +32,17 @@ from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.processing_log import setup as setup_processing_log
 from ksql.engine.properties import (
     ACTIVE_QUERY_LIMIT_CONFIG,
+    CREATE_OR_REPLACE_ENABLED_CONFIG,
     FAIL_ON_DESERIALIZATION_ERROR_CONFIG,
+    HEADERS_COLUMNS_ENABLED_CONFIG,
+    INSERT_INTO_VALUES_ENABLED_CONFIG,
     KSQL_DEFAULTS,
     OUTPUT_TOPIC_PREFIX_CONFIG,
     PERSISTENT_PREFIX_CONFIG,
     SINK_PARTITIONS_CONFIG,
     SINK_REPLICAS_CONFIG,
+    SUPPRESS_ENABLED_CONFIG,
+    is_enabled,
 )
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery, PlanInputs
@@ -84,6 +89,16 @@ MAX_REPLICAS = "ksql.topic.max.replicas"
 DEFAULT_MAX_PARTITIONS = 1000
 DEFAULT_MAX_REPLICAS = 100
 CONNECT_URL = "ksql.connect.url"  # an external Kafka Connect cluster for connector statements
+# ksqlDB's refusals of statements whose feature flag (ksql.*.enabled) is off
+INSERT_VALUES_DISABLED_MESSAGE = (
+    "The server has disabled INSERT INTO ... VALUES functionality. To enable it, restart your ksqlDB server "
+    f"with '{INSERT_INTO_VALUES_ENABLED_CONFIG}'=true")
+CREATE_OR_REPLACE_DISABLED_MESSAGE = (
+    "CREATE OR REPLACE is disabled on this server. To enable it, set "
+    f"'{CREATE_OR_REPLACE_ENABLED_CONFIG}'=true")
+HEADERS_DISABLED_MESSAGE = (
+    "Cannot create {kind} '{name}' with headers columns: they are disabled on this server. To enable them, set "
+    f"'{HEADERS_COLUMNS_ENABLED_CONFIG}'=true")
 
 
 @dataclass
@@ -467,7 +482,12 @@ class Engine:
             raise KsqlError("'WINDOW_SIZE' should not be set for SESSION windows.")
         return WindowInfo(kind, size)
 
-    def _check_replace(self, name: str, kind: str, or_replace: bool, is_source: bool) -> DataSource | None:
+    def _check_replace(self, name: str, kind: str, or_replace: bool, is_source: bool,
+                       props: dict[str, Any]) -> DataSource | None:
+        """The source CREATE [OR REPLACE] replaces, if any; refuses what may not be replaced. A statement
+        of the command log replays whatever ksql.create.or.replace.enabled is now."""
+        if or_replace and not self.replaying and not is_enabled(props, CREATE_OR_REPLACE_ENABLED_CONFIG):
+            raise KsqlError(CREATE_OR_REPLACE_DISABLED_MESSAGE)
         existing = self.metastore.get(name)
         if is_source and or_replace:
             raise KsqlError(f"Cannot add {kind.lower()} '{name}': CREATE OR REPLACE is not supported on "
@@ -484,13 +504,23 @@ class Engine:
                                 "same name already exists")
         return existing
 
+    def _check_headers_enabled(self, stmt: ast.CreateSource, props: dict[str, Any]) -> None:
+        """Refuse HEADERS / HEADER('k') columns when ksql.headers.columns.enabled is false; sources the
+        command log holds keep theirs (ksqlDB replays them whatever the flag is now)."""
+        if self.replaying or is_enabled(props, HEADERS_COLUMNS_ENABLED_CONFIG):
+            return
+        if any(el.constraint in ("HEADERS", "HEADER") for el in stmt.elements):
+            raise KsqlError(HEADERS_DISABLED_MESSAGE.format(kind=stmt.kind.lower(), name=stmt.name))
+
     def _exec_CreateSource(self, stmt: ast.CreateSource, overrides: dict) -> StatementResult:
         props = stmt.properties
         check_properties(props)
         if stmt.if_not_exists and self.metastore.get(stmt.name) is not None:
             return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
                                 f"A {stmt.kind.lower()} with the same name already exists")
-        self._check_replace(stmt.name, stmt.kind, stmt.or_replace, stmt.is_source)
+        all_props = self.all_properties(overrides)
+        self._check_replace(stmt.name, stmt.kind, stmt.or_replace, stmt.is_source, all_props)
+        self._check_headers_enabled(stmt, all_props)
         if "KEY_SCHEMA_ID" in props and stmt.elements and any(
                 e.constraint in ("KEY", "PRIMARY KEY") for e in stmt.elements):
             raise KsqlError("Table elements and KEY_SCHEMA_ID cannot both exist for create statement.")
@@ -499,7 +529,6 @@ class Engine:
             raise KsqlError("Table elements and VALUE_SCHEMA_ID cannot both exist for create statement.")
         schema = self._build_schema(stmt)
         self._check_key_types(schema)  # before any serde (a registry format's own MAP rule) sees the key
-        all_props = self.all_properties(overrides)
         formats = resolve_formats(props, all_props, has_key_columns=bool(schema.key))
         for side, fmt in (("KEY", formats.declared_key), ("VALUE", formats.value)):
             if f"{side}_SCHEMA_ID" in props and fmt.name in ("KAFKA", "DELIMITED", "JSON", "NONE"):
@@ -550,6 +579,9 @@ class Engine:
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
+        if query.emit == "FINAL" and not is_enabled(props, SUPPRESS_ENABLED_CONFIG):
+            raise KsqlError(f"Suppression is currently disabled. You can enable it by setting "
+                            f"{SUPPRESS_ENABLED_CONFIG} to true")
         relation = query.from_
         if isinstance(relation, ast.Join):
             plan = JoinAnalyzer(self.metastore, self.registry, props).analyze(query, sink_name)
@@ -606,7 +638,8 @@ class Engine:
         if stmt.if_not_exists and self.metastore.get(stmt.name) is not None:
             return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
                                 f"A {stmt.kind.lower()} with the same name already exists")
-        existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False)
+        existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False,
+                                       self.all_properties(overrides))
         plan, inputs = self._plan_query(stmt.query, stmt.name, stmt.kind, overrides=overrides)
         source = plan.source
         produces = "TABLE" if isinstance(plan, AggregatePlan) else \
@@ -738,24 +771,28 @@ class Engine:
     # -- INSERT VALUES --------------------------------------------------------------------------
 
     def _exec_InsertValues(self, stmt: ast.InsertValues, overrides: dict) -> StatementResult:
-        topic, partition, record = self._insert_record(stmt)
+        topic, partition, record = self._insert_record(stmt, overrides)
         self.log.append(topic, partition, [record])
         return self._status(stmt, "Inserted 1 row")
 
-    def prepare_insert(self, stmt: ast.InsertValues) -> tuple[str, int, Record]:
+    def prepare_insert(self, stmt: ast.InsertValues, overrides: dict[str, Any] | None = None
+                       ) -> tuple[str, int, Record]:
         """INSERT VALUES up to its append: (topic, partition, record) for the caller to append, so a
         server can append many writers' rows at once. Counts as a statement run (it advances the
-        sequence as execute_statement does); raises KsqlError for a refused row."""
+        sequence as execute_statement does); raises KsqlError for a refused row. `overrides` are the
+        request's properties."""
         self._sequence += 1
         try:
             with refusing_deep_nesting():
-                return self._insert_record(stmt)
+                return self._insert_record(stmt, overrides or {})
         except BaseException:
             self._sequence -= 1
             raise
 
-    def _insert_record(self, stmt: ast.InsertValues) -> tuple[str, int, Record]:
+    def _insert_record(self, stmt: ast.InsertValues, overrides: dict) -> tuple[str, int, Record]:
         """The record an INSERT VALUES writes, with its topic and partition (KsqlError if refused)."""
+        if not is_enabled(self.all_properties(overrides), INSERT_INTO_VALUES_ENABLED_CONFIG):
+            raise KsqlError(INSERT_VALUES_DISABLED_MESSAGE)
         target = self.metastore.get(stmt.target)
         if target is None:
             raise KsqlError(f"Cannot insert values into an unknown stream/table: `{stmt.target}`"

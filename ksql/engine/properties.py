@@ -24,6 +24,15 @@ PERSISTENT_PREFIX_CONFIG = "ksql.persistent.prefix"
 SINK_PARTITIONS_CONFIG = "ksql.sink.partitions"
 SINK_REPLICAS_CONFIG = "ksql.sink.replicas"
 LEGACY_CONFIGS = frozenset({SINK_PARTITIONS_CONFIG, SINK_REPLICAS_CONFIG})
+# ksqlDB's feature flags: each turns a part of the language or the API on or off
+HEADERS_COLUMNS_ENABLED_CONFIG = "ksql.headers.columns.enabled"
+ROWPARTITION_ROWOFFSET_ENABLED_CONFIG = "ksql.rowpartition.rowoffset.enabled"
+SUPPRESS_ENABLED_CONFIG = "ksql.suppress.enabled"
+SUPPRESS_BUFFER_SIZE_BYTES_CONFIG = "ksql.suppress.buffer.size.bytes"
+CAST_STRINGS_PRESERVE_NULLS_CONFIG = "ksql.cast.strings.preserve.nulls"
+NESTED_ERROR_SET_NULL_CONFIG = "ksql.nested.error.set.null"
+INSERT_INTO_VALUES_ENABLED_CONFIG = "ksql.insert.into.values.enabled"
+CREATE_OR_REPLACE_ENABLED_CONFIG = "ksql.create.or.replace.enabled"
 
 # ksqlDB's own configs (io.confluent.ksql.util.KsqlConfig) and their defaults
 KSQL_DEFAULTS: dict[str, str] = {
@@ -99,7 +108,7 @@ KSQL_DEFAULTS: dict[str, str] = {
     "ksql.source.table.materialization.enabled": "true",
     "ksql.streams.shutdown.timeout.ms": "300000",
     "ksql.suppress.buffer.size.bytes": "-1",
-    "ksql.suppress.enabled": "false",
+    "ksql.suppress.enabled": "true",
     "ksql.timestamp.throw.on.invalid": "false",
     "ksql.transient.prefix": "transient_",
     "ksql.udf.collect.metrics": "false",
@@ -191,6 +200,12 @@ def check_overrides(properties: dict[str, Any]) -> None:
             check_property(name)
         except KsqlError as err:
             raise KsqlError(f"Failed to set '{name}' to '{value}'\nCaused by: {err}") from None
+
+
+def is_enabled(properties: dict[str, Any], name: str) -> bool:
+    """A boolean ksql.* config as ksqlDB reads it: "true" in any case is true, anything else false;
+    unset, its default."""
+    return str(properties.get(name, KSQL_DEFAULTS[name])).strip().lower() == "true"
 
 
 def defaults() -> dict[str, str]:

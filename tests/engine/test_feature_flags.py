@@ -1,0 +1,150 @@
+"""ksqlDB's feature-flag properties (ksql.*.enabled and friends): each turns a statement or a behaviour on
+or off, from the server's config, a SET or a request's properties."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ksql.engine.command_log import CommandLog
+from ksql.engine.engine import Engine, EngineConfig
+from ksql.engine.log import MemoryLog
+from ksql.errors import KsqlError
+from ksql.parser import split_statements
+from ksql.testing import TestDriver
+
+SOURCE = "CREATE STREAM S (ID INT KEY, V STRING) WITH (KAFKA_TOPIC='s', PARTITIONS=1, VALUE_FORMAT='JSON');"
+
+
+@pytest.fixture
+def disabled(request: pytest.FixtureRequest) -> Iterator[TestDriver]:
+    """A driver whose server config sets the parametrized property to false."""
+    driver = TestDriver({request.param: "false"})
+    yield driver
+    driver.close()
+
+
+# -- ksql.insert.into.values.enabled -----------------------------------------------------------------
+
+INSERT_DISABLED = ("The server has disabled INSERT INTO ... VALUES functionality. To enable it, restart your "
+                   "ksqlDB server with 'ksql.insert.into.values.enabled'=true")
+
+
+@pytest.mark.parametrize("disabled", ["ksql.insert.into.values.enabled"], indirect=True)
+def test_insert_values_refused_when_disabled_in_the_server_config(disabled: TestDriver) -> None:
+    disabled.execute(SOURCE)
+    with pytest.raises(KsqlError) as err:
+        disabled.execute("INSERT INTO S (ID, V) VALUES (1, 'a');")
+    assert str(err.value) == INSERT_DISABLED
+    assert disabled.read_output("s") == []
+
+
+def test_insert_values_refused_when_disabled_per_request_or_by_set(driver: TestDriver) -> None:
+    driver.execute(SOURCE)
+    with pytest.raises(KsqlError, match="has disabled INSERT INTO"):
+        driver.engine.execute("INSERT INTO S (ID, V) VALUES (1, 'a');", {"ksql.insert.into.values.enabled": "false"})
+    driver.execute("INSERT INTO S (ID, V) VALUES (2, 'b');")  # the request's override ended with it
+    driver.execute("SET 'ksql.insert.into.values.enabled'='false';")
+    with pytest.raises(KsqlError, match="has disabled INSERT INTO"):
+        driver.execute("INSERT INTO S (ID, V) VALUES (3, 'c');")
+    assert [r["key"] for r in driver.read_output("s")] == [2]
+
+
+# -- ksql.create.or.replace.enabled ------------------------------------------------------------------
+
+@pytest.mark.parametrize("disabled", ["ksql.create.or.replace.enabled"], indirect=True)
+def test_create_or_replace_refused_when_disabled(disabled: TestDriver) -> None:
+    disabled.execute(SOURCE)
+    disabled.execute("CREATE STREAM A AS SELECT * FROM S;")
+    for sql in ("CREATE OR REPLACE STREAM A AS SELECT ID, V AS W FROM S;",
+                "CREATE OR REPLACE STREAM B (ID INT KEY) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');"):
+        with pytest.raises(KsqlError) as err:
+            disabled.execute(sql)
+        assert str(err.value) == ("CREATE OR REPLACE is disabled on this server. To enable it, set "
+                                  "'ksql.create.or.replace.enabled'=true")
+    assert disabled.sources()[1]["schema"] == "`ID` INTEGER KEY, `V` STRING"
+    assert [s["name"] for s in disabled.sources()] == ["S", "A"]
+
+
+def test_create_or_replace_allowed_by_default_and_refused_per_request(driver: TestDriver) -> None:
+    driver.execute(SOURCE)
+    driver.execute("CREATE OR REPLACE STREAM A AS SELECT * FROM S;")
+    with pytest.raises(KsqlError, match="CREATE OR REPLACE is disabled"):
+        driver.engine.execute("CREATE OR REPLACE STREAM A AS SELECT ID, V AS W FROM S;",
+                              {"ksql.create.or.replace.enabled": "false"})
+
+
+# -- ksql.headers.columns.enabled -------------------------------------------------------------------
+
+HEADER_SOURCES = [
+    "CREATE STREAM H (ID INT KEY, HS ARRAY<STRUCT<KEY STRING, VALUE BYTES>> HEADERS) "
+    "WITH (KAFKA_TOPIC='h', PARTITIONS=1, VALUE_FORMAT='JSON');",
+    "CREATE TABLE H (ID INT PRIMARY KEY, X BYTES HEADER('x')) WITH (KAFKA_TOPIC='h', PARTITIONS=1, "
+    "VALUE_FORMAT='JSON');",
+]
+
+
+@pytest.mark.parametrize("disabled", ["ksql.headers.columns.enabled"], indirect=True)
+@pytest.mark.parametrize("sql", HEADER_SOURCES)
+def test_headers_columns_refused_when_disabled(disabled: TestDriver, sql: str) -> None:
+    with pytest.raises(KsqlError) as err:
+        disabled.execute(sql)
+    kind = "stream" if "STREAM" in sql else "table"
+    assert str(err.value) == (f"Cannot create {kind} 'H' with headers columns: they are disabled on this "
+                              "server. To enable them, set 'ksql.headers.columns.enabled'=true")
+    assert disabled.sources() == []
+
+
+@pytest.mark.parametrize("disabled", ["ksql.headers.columns.enabled"], indirect=True)
+def test_sources_without_headers_are_created_when_headers_are_disabled(disabled: TestDriver) -> None:
+    disabled.execute(SOURCE)
+    assert [s["name"] for s in disabled.sources()] == ["S"]
+
+
+def _run(engine: Engine, commands: CommandLog, script: str, properties: dict[str, str]) -> None:
+    for piece in split_statements(script):
+        for stmt in engine.prepare(piece):
+            commands.execute(engine, stmt, properties)
+
+
+def test_command_log_replays_statements_a_now_disabled_flag_would_refuse() -> None:
+    log = MemoryLog()
+    _run(Engine(log, EngineConfig()), CommandLog(log, "svc_"),
+         HEADER_SOURCES[0] + SOURCE + "CREATE OR REPLACE STREAM A AS SELECT * FROM S;", {})
+    flags_off = {"ksql.headers.columns.enabled": "false", "ksql.create.or.replace.enabled": "false"}
+    restarted = Engine(log, EngineConfig(properties=flags_off))
+    assert CommandLog(log, "svc_").replay(restarted) == (3, [])
+    assert sorted(restarted.metastore.sources) == ["A", "H", "S"]
+
+
+# -- ksql.suppress.enabled ----------------------------------------------------------------------------
+
+EMIT_FINAL = ("CREATE TABLE T AS SELECT ID, COUNT(*) AS N FROM S WINDOW TUMBLING (SIZE 10 SECONDS) "
+              "GROUP BY ID EMIT FINAL;")
+SUPPRESS_DISABLED = "Suppression is currently disabled. You can enable it by setting ksql.suppress.enabled to true"
+
+
+def test_emit_final_runs_by_default(driver: TestDriver) -> None:
+    driver.execute(SOURCE)
+    driver.execute(EMIT_FINAL)
+    driver.pipe("s", 1, {"V": "a"}, timestamp=1000)
+    driver.pipe("s", 1, {"V": "b"}, timestamp=2000)
+    assert driver.read_output("T") == []  # the window is open
+    driver.pipe("s", 2, {"V": "c"}, timestamp=10_000)  # stream time reaches the end
+    assert [(r["key"], r["value"]) for r in driver.read_output("T")] == [(1, {"N": 2})]
+
+
+@pytest.mark.parametrize("disabled", ["ksql.suppress.enabled"], indirect=True)
+def test_emit_final_refused_when_suppression_is_disabled(disabled: TestDriver) -> None:
+    disabled.execute(SOURCE)
+    with pytest.raises(KsqlError) as err:
+        disabled.execute(EMIT_FINAL)
+    assert str(err.value) == SUPPRESS_DISABLED
+    disabled.execute(EMIT_FINAL.replace("EMIT FINAL", "EMIT CHANGES"))
+
+
+def test_emit_final_refused_per_request_when_suppression_is_disabled(driver: TestDriver) -> None:
+    driver.execute(SOURCE)
+    with pytest.raises(KsqlError, match="Suppression is currently disabled"):
+        driver.engine.execute(EMIT_FINAL, {"ksql.suppress.enabled": "false"})
