@@ -42,6 +42,7 @@ from ksql.engine.properties import (
     SINK_PARTITIONS_CONFIG,
     SINK_REPLICAS_CONFIG,
     SUPPRESS_ENABLED_CONFIG,
+    expression_options,
     is_enabled,
 )
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
@@ -66,6 +67,7 @@ from ksql.parser.limits import positive_property, refusing_deep_nesting
 from ksql.planner.aggregation import AggregatePlan
 from ksql.planner.analysis import HEADERS_TYPE, ProjectionPlan, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, compile_projection
+from ksql.planner.expressions.options import compiling_with, current_options
 from ksql.planner.join import JoinAnalyzer, JoinPlan
 from ksql.types import (
     BIGINT,
@@ -211,7 +213,7 @@ class Engine:
         # (the command log) gives every query the same id and so the same committed offsets
         self._sequence += 1
         try:
-            with refusing_deep_nesting():
+            with refusing_deep_nesting(), compiling_with(expression_options(self.all_properties(properties))):
                 return handler(stmt, properties or {})
         except BaseException:
             self._sequence -= 1
@@ -289,7 +291,7 @@ class Engine:
             raise KsqlError("LIMIT clause in pull queries is currently disabled. You can enable them by setting "
                             "ksql.query.pull.limit.clause.enabled=true. See https://cnfl.io/queries for more "
                             "info.\nAdd EMIT CHANGES if you intended to issue a push query.")
-        with refusing_deep_nesting():
+        with refusing_deep_nesting(), compiling_with(expression_options(props)):
             return plan_pull(self, stmt.query, props)
 
     def close(self) -> None:
@@ -712,11 +714,15 @@ class Engine:
         fail_on_bad_records = str(props.get(FAIL_ON_DESERIALIZATION_ERROR_CONFIG, "false")).lower() == "true"
         prefix = str(props.get(PERSISTENT_PREFIX_CONFIG, KSQL_DEFAULTS[PERSISTENT_PREFIX_CONFIG]))
         if isinstance(plan, JoinPlan):
+            options = current_options()  # a server of a cluster may build the query later (SingleOwner)
+
             def join_query() -> JoinQuery:
-                return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                 throw_on_invalid_timestamp=throw, fail_on_deserialization_error=fail_on_bad_records,
-                                 service_id=self.config.service_id, query_prefix=prefix,
-                                 processing_log=self.processing_log)
+                with compiling_with(options):
+                    return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
+                                     throw_on_invalid_timestamp=throw,
+                                     fail_on_deserialization_error=fail_on_bad_records,
+                                     service_id=self.config.service_id, query_prefix=prefix,
+                                     processing_log=self.processing_log)
 
             query = join_query()
             if self.log.distributed:  # its state spans all partitions: one server of a cluster runs it
@@ -783,7 +789,7 @@ class Engine:
         request's properties."""
         self._sequence += 1
         try:
-            with refusing_deep_nesting():
+            with refusing_deep_nesting(), compiling_with(expression_options(self.all_properties(overrides))):
                 return self._insert_record(stmt, overrides or {})
         except BaseException:
             self._sequence -= 1

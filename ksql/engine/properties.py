@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ksql.errors import KsqlError
+from ksql.planner.expressions.options import ExpressionOptions
 
 STREAMS_PREFIX = "ksql.streams."
 FUNCTIONS_PREFIX = "ksql.functions."
@@ -206,6 +207,13 @@ def is_enabled(properties: dict[str, Any], name: str) -> bool:
     """A boolean ksql.* config as ksqlDB reads it: "true" in any case is true, anything else false;
     unset, its default."""
     return str(properties.get(name, KSQL_DEFAULTS[name])).strip().lower() == "true"
+
+
+def expression_options(properties: dict[str, Any]) -> ExpressionOptions:
+    """What the configs that change compiled expressions say, in `properties`."""
+    return ExpressionOptions(
+        cast_strings_preserve_nulls=is_enabled(properties, CAST_STRINGS_PRESERVE_NULLS_CONFIG),
+        nested_error_set_null=is_enabled(properties, NESTED_ERROR_SET_NULL_CONFIG))
 
 
 def defaults() -> dict[str, str]:

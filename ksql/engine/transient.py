@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ksql.engine.join import TransientJoin
 from ksql.engine.log import LogError
 from ksql.engine.metastore import DataSource
+from ksql.engine.properties import expression_options
 from ksql.engine.push_reader import SharedReader
 from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, LogicalSchema, SchemaColumn
 from ksql.errors import KsqlError
@@ -41,6 +42,7 @@ from ksql.parser import ast
 from ksql.parser.limits import refusing_deep_nesting
 from ksql.planner.analysis import Analyzer, rewrite_magic_timestamps
 from ksql.planner.expressions import compile_batch
+from ksql.planner.expressions.options import compiling_with
 from ksql.planner.join import JoinAnalyzer, JoinPlan
 
 if TYPE_CHECKING:
@@ -429,7 +431,7 @@ class TransientQueries:
             if reader is None and not isinstance(query.from_, ast.Join):
                 reader = self._readers[key] = SharedReader(engine.log, source, f"push queries over {source.name}",
                                                                 engine.processing_log)
-            with refusing_deep_nesting():
+            with refusing_deep_nesting(), compiling_with(expression_options(engine.all_properties(properties))):
                 running = TransientQuery(query_id, engine, source, query, properties, resume, capacity,
                                          skip_null_keys=query_id.startswith(SCALABLE_PREFIX), sql=stmt.text,
                                          reader=reader)

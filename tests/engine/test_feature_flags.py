@@ -148,3 +148,49 @@ def test_emit_final_refused_per_request_when_suppression_is_disabled(driver: Tes
     driver.execute(SOURCE)
     with pytest.raises(KsqlError, match="Suppression is currently disabled"):
         driver.engine.execute(EMIT_FINAL, {"ksql.suppress.enabled": "false"})
+
+
+# -- ksql.cast.strings.preserve.nulls and ksql.nested.error.set.null -----------------------------------
+
+NULLS = "CREATE STREAM S (ID INT KEY, V STRING, N INT) WITH (KAFKA_TOPIC='s', PARTITIONS=1, VALUE_FORMAT='JSON');"
+CASTS = "CREATE STREAM O AS SELECT ID, CAST(N AS STRING) AS C, CAST(V AS STRING) AS SAME FROM S;"
+NESTED = ("CREATE STREAM O AS SELECT ID, ARRAY[CAST(V AS INT), N] AS A, MAP('k' := CAST(V AS INT), 'n' := N) AS M, "
+          "STRUCT(X := CAST(V AS INT), Y := N) AS ST, ARRAY[ABS(CAST(V AS INT)), 2] AS F FROM S;")
+
+
+def _output(properties: dict[str, str], ddl: str, overrides: dict[str, str] | None = None) -> list[dict]:
+    driver = TestDriver(properties)
+    try:
+        driver.execute(NULLS)
+        driver.engine.execute(ddl, overrides)
+        driver.pipe("s", 1, {"V": "x", "N": None})
+        driver.pipe("s", 2, {"V": "5", "N": 7})
+        return [r["value"] for r in driver.read_output("O")]
+    finally:
+        driver.close()
+
+
+def test_cast_to_string_preserves_nulls_by_default() -> None:
+    assert _output({}, CASTS) == [{"C": None, "SAME": "x"}, {"C": "7", "SAME": "5"}]
+
+
+@pytest.mark.parametrize("server, request_", [({"ksql.cast.strings.preserve.nulls": "false"}, None),
+                                              ({}, {"ksql.cast.strings.preserve.nulls": "false"})])
+def test_cast_to_string_of_null_is_the_string_null_when_nulls_are_not_preserved(server, request_) -> None:
+    assert _output(server, CASTS, request_) == [{"C": "null", "SAME": "x"}, {"C": "7", "SAME": "5"}]
+
+
+def test_an_error_in_a_nested_element_nulls_only_that_element_by_default(caplog) -> None:
+    first, second = _output({}, NESTED)
+    assert first == {"A": [None, None], "M": {"k": None, "n": None}, "ST": {"X": None, "Y": None}, "F": [None, 2]}
+    assert second == {"A": [5, 7], "M": {"k": 5, "n": 7}, "ST": {"X": 5, "Y": 7}, "F": [5, 2]}
+    assert "Error processing array item" in caplog.text and "Error processing struct field" in caplog.text
+
+
+@pytest.mark.parametrize("server, request_", [({"ksql.nested.error.set.null": "false"}, None),
+                                              ({}, {"ksql.nested.error.set.null": "false"})])
+def test_an_error_in_a_nested_element_nulls_the_whole_value_when_disabled(server, request_, caplog) -> None:
+    first, second = _output(server, NESTED, request_)
+    assert first == {"A": None, "M": None, "ST": None, "F": None}
+    assert second == {"A": [5, 7], "M": {"k": 5, "n": 7}, "ST": {"X": 5, "Y": 7}, "F": [5, 2]}
+    assert "Error computing expression ARRAY[CAST(V AS INTEGER), N]" in caplog.text
