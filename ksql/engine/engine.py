@@ -51,7 +51,6 @@ from ksql.engine.schema import (
     HEADER,
     HEADERS,
     KEY,
-    RESERVED_COLUMN_NAMES,
     ROWTIME,
     VALUE,
     LogicalSchema,
@@ -401,7 +400,7 @@ class Engine:
             if el.name in seen:
                 raise KsqlError(f"Duplicate column names: {el.name}")
             seen.add(el.name)
-            if el.name in RESERVED_COLUMN_NAMES:
+            if el.name in current_options().reserved_column_names():
                 raise KsqlError(f"'{el.name}' is a reserved column name. You cannot use it as a name "
                                 "for a column.")
             constraint = el.constraint

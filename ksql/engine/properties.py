@@ -213,7 +213,8 @@ def expression_options(properties: dict[str, Any]) -> ExpressionOptions:
     """What the configs that change compiled expressions say, in `properties`."""
     return ExpressionOptions(
         cast_strings_preserve_nulls=is_enabled(properties, CAST_STRINGS_PRESERVE_NULLS_CONFIG),
-        nested_error_set_null=is_enabled(properties, NESTED_ERROR_SET_NULL_CONFIG))
+        nested_error_set_null=is_enabled(properties, NESTED_ERROR_SET_NULL_CONFIG),
+        rowpartition_rowoffset=is_enabled(properties, ROWPARTITION_ROWOFFSET_ENABLED_CONFIG))
 
 
 def defaults() -> dict[str, str]:

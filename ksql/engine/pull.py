@@ -24,7 +24,7 @@ from ksql.engine.schema import KEY, ROWOFFSET, ROWPARTITION, VALUE, WINDOWEND, W
 from ksql.errors import KsqlError
 from ksql.parser import ast
 from ksql.parser.limits import refusing_deep_nesting
-from ksql.planner.analysis import Analyzer, _Namer, rewrite_magic_timestamps, walk
+from ksql.planner.analysis import Analyzer, _Namer, pseudo_column_names, rewrite_magic_timestamps, walk
 from ksql.planner.expressions import ExpressionTyper, compile_batch, compile_projection, format_expr
 from ksql.planner.expressions.scope import Scope
 from ksql.types import STRING, DecimalType, NullType, can_widen, hashable
@@ -126,7 +126,7 @@ def plan_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | Non
     where = None
     if query.where is not None:
         where = rewrite_magic_timestamps(analyzer.normalize(query.where, "WHERE"))
-        _refuse_columns(where, "WHERE")
+        _refuse_columns(where, "WHERE", analyzer)
         _check_like_columns(where, analyzer)
         try:
             analyzer.typer.check_predicate(where, "WHERE")
@@ -134,7 +134,7 @@ def plan_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | Non
             raise KsqlError(f"{err}\nStatement: {format_expr(where)}") from None
     items = _projection(analyzer, query, source)
     for expr, _, _ in items:
-        _refuse_columns(expr, "SELECT")
+        _refuse_columns(expr, "SELECT", analyzer)
     if source.kind == "TABLE":
         if not source.is_source and not source.writer_query_ids:
             raise KsqlError(f"The `{source.name}` table isn't queryable. To derive a queryable table, you can do "
@@ -176,9 +176,11 @@ def _numbered(rows: list[tuple], limit: int | None, after: int) -> list[tuple[in
     return list(enumerate(rows[start:end], start))
 
 
-def _refuse_columns(expr: ast.Expr, clause: str) -> None:
-    for name in (ROWPARTITION, ROWOFFSET):
-        if any(isinstance(e, ast.ColumnRef) and e.name == name for e in walk(expr)):
+def _refuse_columns(expr: ast.Expr, clause: str, analyzer: Analyzer) -> None:
+    """Refuse the ROWPARTITION and ROWOFFSET pseudo columns (not a source's own columns of those names)."""
+    for name in pseudo_column_names(analyzer.source):
+        if name in (ROWPARTITION, ROWOFFSET) and any(isinstance(e, ast.ColumnRef) and e.name == name
+                                                     for e in walk(expr)):
             raise KsqlError(f"Pull queries don't support the following columns in {clause} clauses: `{name}`")
 
 

@@ -37,7 +37,15 @@ from ksql.engine.schema import ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WIND
 from ksql.functions import FunctionRegistry
 from ksql.parser import ast
 from ksql.planner.aggregation import AggregateAnalyzer, AggregatePlan
-from ksql.planner.analysis import HIDDEN_WINDOW, RAW_HEADERS, RAW_NULL, Analyzer, ProjectionPlan, walk
+from ksql.planner.analysis import (
+    HIDDEN_WINDOW,
+    RAW_HEADERS,
+    RAW_NULL,
+    Analyzer,
+    ProjectionPlan,
+    row_position_ref,
+    walk,
+)
 from ksql.planner.expressions import Scope, compile_batch
 from ksql.planner.expressions.options import ExpressionOptions, compiling_with, current_options
 
@@ -168,7 +176,8 @@ class PersistentQuery:
             for topic in (self.repartition, self.changelog):
                 if not self.log.topic_exists(topic):
                     self.log.create_topic(topic, TopicConfig(partitions=self.partitions))
-            self.route = compile_batch(self.plan.where, [*self.plan.group_exprs, ast.ColumnRef(ROWOFFSET)],
+            offset = row_position_ref(self.plan.scope, ROWOFFSET)
+            self.route = compile_batch(self.plan.where, [*self.plan.group_exprs, offset],
                                        self.plan.scope, self.plan.registry, self._on_error)
             return
         self.single_owner = self.log.distributed
@@ -256,7 +265,7 @@ class PersistentQuery:
             ast.ColumnRef(RAW_HEADERS),
             ast.ColumnRef(WINDOWSTART if windowed else HIDDEN_WINDOW[0]),
             ast.ColumnRef(WINDOWEND if windowed else HIDDEN_WINDOW[1]),
-            ast.ColumnRef(ROWPARTITION),
+            row_position_ref(plan.scope, ROWPARTITION),
             ast.ColumnRef(RAW_NULL),
         ]
         projections = list(plan.key_exprs) + list(plan.value_exprs) + hidden

@@ -40,7 +40,7 @@ from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, 
 from ksql.errors import KsqlError
 from ksql.parser import ast
 from ksql.parser.limits import refusing_deep_nesting
-from ksql.planner.analysis import Analyzer, rewrite_magic_timestamps
+from ksql.planner.analysis import Analyzer, rewrite_magic_timestamps, row_position_ref
 from ksql.planner.expressions import compile_batch
 from ksql.planner.expressions.options import compiling_with
 from ksql.planner.join import JoinAnalyzer, JoinPlan
@@ -257,7 +257,7 @@ class _Projection:
             analyzer.typer.check_predicate(where, "WHERE")
         items = _projection(analyzer, query, source)
         self.columns = [SchemaColumn(name, t) for _, name, (t, _) in items]
-        tail = [ast.ColumnRef(ROWPARTITION), ast.ColumnRef(ROWOFFSET)]
+        tail = [row_position_ref(analyzer.scope, ROWPARTITION), row_position_ref(analyzer.scope, ROWOFFSET)]
         exprs = [e for e, _, _ in items]
         self.stage = compile_batch(where, exprs + tail, analyzer.scope, engine.registry, on_error)
         key_names = {c.name for c in source.schema.key}

@@ -39,6 +39,7 @@ from ksql.planner.analysis import (
     _Namer,
     rewrite,
     rewrite_magic_timestamps,
+    row_position_ref,
     walk,
 )
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
@@ -101,7 +102,8 @@ class AggregatePlan:
         if self.joined is not None:
             return self.joined
         return AggregateInput(self.source.kind, tuple(ast.ColumnRef(c.name) for c in self.source.schema.key),
-                              ast.ColumnRef(ROWTIME), ast.ColumnRef(ROWPARTITION), ast.ColumnRef(RAW_NULL),
+                              ast.ColumnRef(ROWTIME), row_position_ref(self.scope, ROWPARTITION),
+                              ast.ColumnRef(RAW_NULL),
                               ast.ColumnRef(RAW_HEADERS))
 
 

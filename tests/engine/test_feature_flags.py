@@ -194,3 +194,50 @@ def test_an_error_in_a_nested_element_nulls_the_whole_value_when_disabled(server
     assert first == {"A": None, "M": None, "ST": None, "F": None}
     assert second == {"A": [5, 7], "M": {"k": 5, "n": 7}, "ST": {"X": 5, "Y": 7}, "F": [5, 2]}
     assert "Error computing expression ARRAY[CAST(V AS INTEGER), N]" in caplog.text
+
+
+# -- ksql.rowpartition.rowoffset.enabled ---------------------------------------------------------------
+
+ROW_POSITION = "CREATE STREAM O AS SELECT ID, ROWPARTITION AS P, ROWOFFSET AS O FROM S;"
+
+
+def test_rowpartition_and_rowoffset_are_pseudo_columns_by_default(driver: TestDriver) -> None:
+    driver.execute(SOURCE)
+    driver.execute(ROW_POSITION)
+    driver.pipe("s", 1, {"V": "a"})
+    assert [r["value"] for r in driver.read_output("O")] == [{"P": 0, "O": 0}]
+    with pytest.raises(KsqlError, match="'ROWPARTITION' is a reserved column name"):
+        driver.execute("CREATE STREAM P (ID INT KEY, ROWPARTITION INT) WITH (KAFKA_TOPIC='p', PARTITIONS=1, "
+                       "VALUE_FORMAT='JSON');")
+
+
+@pytest.mark.parametrize("disabled", ["ksql.rowpartition.rowoffset.enabled"], indirect=True)
+def test_rowpartition_and_rowoffset_are_unknown_columns_when_disabled(disabled: TestDriver) -> None:
+    disabled.execute(SOURCE)
+    with pytest.raises(KsqlError) as err:
+        disabled.execute(ROW_POSITION)
+    assert str(err.value) == "SELECT column 'ROWPARTITION' cannot be resolved."
+    with pytest.raises(KsqlError, match="'ROWOFFSET' cannot be resolved"):
+        disabled.execute("CREATE STREAM O AS SELECT * FROM S WHERE ROWOFFSET > 0;")
+
+
+def test_rowpartition_refused_per_request_when_disabled(driver: TestDriver) -> None:
+    driver.execute(SOURCE)
+    with pytest.raises(KsqlError, match="'ROWPARTITION' cannot be resolved"):
+        driver.engine.execute(ROW_POSITION, {"ksql.rowpartition.rowoffset.enabled": "false"})
+
+
+@pytest.mark.parametrize("disabled", ["ksql.rowpartition.rowoffset.enabled"], indirect=True)
+def test_columns_may_be_named_rowpartition_and_rowoffset_when_disabled(disabled: TestDriver) -> None:
+    disabled.execute(SOURCE)
+    disabled.execute("CREATE STREAM P (ID INT KEY, ROWPARTITION INT, ROWOFFSET STRING) WITH (KAFKA_TOPIC='p', "
+                     "PARTITIONS=1, VALUE_FORMAT='JSON');")
+    disabled.execute("CREATE STREAM COPY AS SELECT ID, ROWPARTITION, ROWOFFSET FROM P;")
+    disabled.execute("CREATE TABLE BY_OFFSET AS SELECT ROWOFFSET, COUNT(*) AS N FROM P GROUP BY ROWOFFSET;")
+    disabled.execute("CREATE STREAM ALIASED AS SELECT ID, V AS ROWOFFSET FROM S;")
+    disabled.pipe("p", 2, {"ROWPARTITION": 9, "ROWOFFSET": "z"})
+    disabled.pipe("s", 1, {"V": "a"})
+    assert [r["value"] for r in disabled.read_output("COPY")] == [{"ROWPARTITION": 9, "ROWOFFSET": "z"}]
+    assert [(r["key"], r["value"]) for r in disabled.read_output("BY_OFFSET")] == [("z", {"N": 1})]
+    assert [r["value"] for r in disabled.read_output("ALIASED")] == [{"ROWOFFSET": "a"}]
+    assert disabled.engine.pull_query("SELECT * FROM BY_OFFSET WHERE ROWOFFSET = 'z';").rows == [["z", 1]]

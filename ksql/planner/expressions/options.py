@@ -14,15 +14,24 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from ksql.engine.schema import LEGACY_RESERVED_COLUMN_NAMES, RESERVED_COLUMN_NAMES
+
 
 @dataclass(frozen=True)
 class ExpressionOptions:
     """ksql.cast.strings.preserve.nulls: CAST(<null> AS STRING) is null (true) or the string 'null'
     (false, ksqlDB's legacy String.valueOf). ksql.nested.error.set.null: an error in an element of an
-    ARRAY, MAP or STRUCT constructor nulls that element only (true) or the whole expression (false)."""
+    ARRAY, MAP or STRUCT constructor nulls that element only (true) or the whole expression (false).
+    ksql.rowpartition.rowoffset.enabled: ROWPARTITION and ROWOFFSET are pseudo columns (true) or
+    ordinary names, unknown unless a source has such a column (false)."""
 
     cast_strings_preserve_nulls: bool = True
     nested_error_set_null: bool = True
+    rowpartition_rowoffset: bool = True
+
+    def reserved_column_names(self) -> frozenset[str]:
+        """The names a column may not take: the pseudo and window columns in force."""
+        return RESERVED_COLUMN_NAMES if self.rowpartition_rowoffset else LEGACY_RESERVED_COLUMN_NAMES
 
 
 DEFAULTS = ExpressionOptions()
