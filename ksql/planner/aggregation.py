@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ksql.engine.metastore import DataSource
+from ksql.engine.properties import KSQL_DEFAULTS, SUPPRESS_BUFFER_SIZE_BYTES_CONFIG
 from ksql.engine.schema import (
     KEY,
     ROWPARTITION,
@@ -65,6 +66,9 @@ class WindowPlan:
     grace_ms: int
     retention_ms: int
     emit_final: bool
+    # EMIT FINAL: the most bytes its windows waiting to close may take (ksql.suppress.buffer.size.bytes,
+    # negative: unbounded); beyond it the query fails
+    suppress_buffer_bytes: int = -1
 
 
 @dataclass(frozen=True)
@@ -298,7 +302,8 @@ class AggregateAnalyzer(Analyzer):
         if w.retention is not None and retention < size + grace:
             raise KsqlError(f"The retention period ({retention} ms) must be at least as large as the window "
                             f"size plus grace period ({size + grace} ms).")
-        return WindowPlan(w.kind, size, advance, grace, retention, query.emit == "FINAL")
+        return WindowPlan(w.kind, size, advance, grace, retention, query.emit == "FINAL",
+                          _long_property(self.config, SUPPRESS_BUFFER_SIZE_BYTES_CONFIG))
 
     def _output(self, rewritten, group_exprs, agg_scope, sink_name):
         used = self._taken_names() | {a for _, a, _ in rewritten if a}
@@ -362,3 +367,12 @@ def _literal_value(e: ast.Expr) -> Any:
         return -e.operand.value
     return _NOT_LITERAL
 
+
+
+def _long_property(config: dict[str, Any], name: str) -> int:
+    """A LONG ksql.* config of the statement (its default when unset), refused as ksqlDB refuses a bad one."""
+    value = config.get(name, KSQL_DEFAULTS[name])
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise KsqlError(f"Invalid value {value} for configuration {name}: Not a number of type LONG") from None

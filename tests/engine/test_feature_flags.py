@@ -241,3 +241,41 @@ def test_columns_may_be_named_rowpartition_and_rowoffset_when_disabled(disabled:
     assert [(r["key"], r["value"]) for r in disabled.read_output("BY_OFFSET")] == [("z", {"N": 1})]
     assert [r["value"] for r in disabled.read_output("ALIASED")] == [{"ROWOFFSET": "a"}]
     assert disabled.engine.pull_query("SELECT * FROM BY_OFFSET WHERE ROWOFFSET = 'z';").rows == [["z", 1]]
+
+
+# -- ksql.suppress.buffer.size.bytes ---------------------------------------------------------------------
+
+def _pipe_open_windows(driver: TestDriver, keys: int) -> None:
+    for key in range(keys):
+        driver.pipe("s", key, {"V": "a"}, timestamp=1000)  # every window stays open
+
+
+def test_suppress_buffer_is_unbounded_by_default(driver: TestDriver) -> None:
+    driver.execute(SOURCE)
+    driver.execute(EMIT_FINAL)
+    _pipe_open_windows(driver, 50)
+    driver.pipe("s", 0, {"V": "b"}, timestamp=10_000)
+    assert len(driver.read_output("T")) == 50
+
+
+def test_suppress_buffer_beyond_its_size_fails_the_query() -> None:
+    driver = TestDriver({"ksql.suppress.buffer.size.bytes": "200"})
+    try:
+        driver.execute(SOURCE)
+        driver.execute(EMIT_FINAL)
+        _pipe_open_windows(driver, 3)  # within the buffer
+        with pytest.raises(KsqlError) as err:
+            _pipe_open_windows(driver, 20)
+        assert str(err.value).startswith("Suppress buffer exceeded its max capacity. Currently [")
+        assert "/200] bytes." in str(err.value)
+        assert driver.read_output("T") == []
+    finally:
+        driver.close()
+
+
+def test_suppress_buffer_size_must_be_a_number(driver: TestDriver) -> None:
+    driver.execute(SOURCE)
+    with pytest.raises(KsqlError) as err:
+        driver.engine.execute(EMIT_FINAL, {"ksql.suppress.buffer.size.bytes": "lots"})
+    assert str(err.value) == ("Invalid value lots for configuration ksql.suppress.buffer.size.bytes: Not a number "
+                              "of type LONG")
