@@ -32,6 +32,7 @@ from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.processing_log import setup as setup_processing_log
 from ksql.engine.properties import (
     ACTIVE_QUERY_LIMIT_CONFIG,
+    ASSERT_TOPIC_TIMEOUT_CONFIG,
     CREATE_OR_REPLACE_ENABLED_CONFIG,
     FAIL_ON_DESERIALIZATION_ERROR_CONFIG,
     HEADERS_COLUMNS_ENABLED_CONFIG,
@@ -39,11 +40,13 @@ from ksql.engine.properties import (
     KSQL_DEFAULTS,
     OUTPUT_TOPIC_PREFIX_CONFIG,
     PERSISTENT_PREFIX_CONFIG,
+    PULL_QUERIES_ENABLE_CONFIG,
     SINK_PARTITIONS_CONFIG,
     SINK_REPLICAS_CONFIG,
     SUPPRESS_ENABLED_CONFIG,
     expression_options,
     is_enabled,
+    long_property,
 )
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery, PlanInputs
@@ -284,6 +287,10 @@ class Engine:
         plans outside its engine lock (a statement running meanwhile shows its state before or after)."""
         if stmt.query.emit is not None:
             raise KsqlError("Push queries (EMIT CHANGES) stream their rows: use the /query endpoint.")
+        if not is_enabled(self.config.properties, PULL_QUERIES_ENABLE_CONFIG):  # the server's: no override
+            raise KsqlError("Pull queries are disabled. See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES "
+                            f"if you intended to issue a push query.\nPlease set {PULL_QUERIES_ENABLE_CONFIG}=true "
+                            "to enable this feature.\n")
         props = self.all_properties(properties)
         if stmt.query.limit is not None and \
                 str(props.get("ksql.query.pull.limit.clause.enabled", "true")).lower() == "false":
@@ -976,7 +983,9 @@ class Engine:
     # -- ASSERT -----------------------------------------------------------------------------------
 
     def _exec_AssertTopic(self, stmt: ast.AssertTopic, overrides: dict) -> StatementResult:
-        deadline = time.monotonic() + (stmt.timeout.millis / 1000 if stmt.timeout else 0)
+        timeout_ms = stmt.timeout.millis if stmt.timeout else \
+            long_property(self.all_properties(overrides), ASSERT_TOPIC_TIMEOUT_CONFIG)
+        deadline = time.monotonic() + timeout_ms / 1000
         while True:
             exists = self.log.topic_exists(stmt.topic)
             if exists == stmt.exists:

@@ -34,6 +34,10 @@ CAST_STRINGS_PRESERVE_NULLS_CONFIG = "ksql.cast.strings.preserve.nulls"
 NESTED_ERROR_SET_NULL_CONFIG = "ksql.nested.error.set.null"
 INSERT_INTO_VALUES_ENABLED_CONFIG = "ksql.insert.into.values.enabled"
 CREATE_OR_REPLACE_ENABLED_CONFIG = "ksql.create.or.replace.enabled"
+PULL_QUERIES_ENABLE_CONFIG = "ksql.pull.queries.enable"
+PULL_STREAM_ENABLED_CONFIG = "ksql.query.pull.stream.enabled"
+TRANSIENT_PREFIX_CONFIG = "ksql.transient.prefix"
+ASSERT_TOPIC_TIMEOUT_CONFIG = "ksql.assert.topic.default.timeout.ms"
 
 # ksqlDB's own configs (io.confluent.ksql.util.KsqlConfig) and their defaults
 KSQL_DEFAULTS: dict[str, str] = {
@@ -207,6 +211,15 @@ def is_enabled(properties: dict[str, Any], name: str) -> bool:
     """A boolean ksql.* config as ksqlDB reads it: "true" in any case is true, anything else false;
     unset, its default."""
     return str(properties.get(name, KSQL_DEFAULTS[name])).strip().lower() == "true"
+
+
+def long_property(properties: dict[str, Any], name: str) -> int:
+    """A LONG ksql.* config (its default when unset), a bad value refused as ksqlDB refuses it."""
+    value = properties.get(name, KSQL_DEFAULTS[name])
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise KsqlError(f"Invalid value {value} for configuration {name}: Not a number of type LONG") from None
 
 
 def expression_options(properties: dict[str, Any]) -> ExpressionOptions:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ksql.engine.codec import RecordDecoder
 from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
+from ksql.engine.properties import PULL_STREAM_ENABLED_CONFIG, is_enabled
 from ksql.engine.schema import KEY, ROWOFFSET, ROWPARTITION, VALUE, WINDOWEND, WINDOWSTART, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.parser import ast
@@ -122,6 +123,10 @@ def plan_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | Non
     source = engine.metastore.get(relation.name)
     if source is None:
         raise KsqlError(f"{relation.name} does not exist." + engine.metastore.case_hint(relation.name))
+    if source.kind == "STREAM" and not is_enabled(properties or {}, PULL_STREAM_ENABLED_CONFIG):
+        raise KsqlError("Pull queries on streams are disabled. To create a push query on the stream, add EMIT "
+                        "CHANGES to the end. To enable pull queries on streams, set the "
+                        f"{PULL_STREAM_ENABLED_CONFIG} config to 'true'.")
     analyzer = Analyzer(source, relation.alias, engine.registry)
     where = None
     if query.where is not None:

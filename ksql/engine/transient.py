@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ksql.engine.join import TransientJoin
 from ksql.engine.log import LogError
 from ksql.engine.metastore import DataSource
-from ksql.engine.properties import expression_options
+from ksql.engine.properties import KSQL_DEFAULTS, TRANSIENT_PREFIX_CONFIG, expression_options
 from ksql.engine.push_reader import SharedReader
 from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, LogicalSchema, SchemaColumn
 from ksql.errors import KsqlError
@@ -488,7 +488,8 @@ def _query_id(engine: Engine, source: DataSource, query: ast.Query, properties: 
     if str(v2).lower() == "true" and simple and source.writer_query_ids and \
             _offset_reset(engine, properties) == "latest":
         return f"{SCALABLE_PREFIX}{uuid.uuid4()}"
-    return f"transient_{source.name}_{random.getrandbits(62)}{next(_ids)}"
+    prefix = engine.all_properties(properties).get(TRANSIENT_PREFIX_CONFIG, KSQL_DEFAULTS[TRANSIENT_PREFIX_CONFIG])
+    return f"{prefix}{source.name}_{random.getrandbits(62)}{next(_ids)}"
 
 
 __all__ = [

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ksql.engine.metastore import DataSource
-from ksql.engine.properties import KSQL_DEFAULTS, SUPPRESS_BUFFER_SIZE_BYTES_CONFIG
+from ksql.engine.properties import SUPPRESS_BUFFER_SIZE_BYTES_CONFIG, long_property
 from ksql.engine.schema import (
     KEY,
     ROWPARTITION,
@@ -303,7 +303,7 @@ class AggregateAnalyzer(Analyzer):
             raise KsqlError(f"The retention period ({retention} ms) must be at least as large as the window "
                             f"size plus grace period ({size + grace} ms).")
         return WindowPlan(w.kind, size, advance, grace, retention, query.emit == "FINAL",
-                          _long_property(self.config, SUPPRESS_BUFFER_SIZE_BYTES_CONFIG))
+                          long_property(self.config, SUPPRESS_BUFFER_SIZE_BYTES_CONFIG))
 
     def _output(self, rewritten, group_exprs, agg_scope, sink_name):
         used = self._taken_names() | {a for _, a, _ in rewritten if a}
@@ -368,11 +368,3 @@ def _literal_value(e: ast.Expr) -> Any:
     return _NOT_LITERAL
 
 
-
-def _long_property(config: dict[str, Any], name: str) -> int:
-    """A LONG ksql.* config of the statement (its default when unset), refused as ksqlDB refuses a bad one."""
-    value = config.get(name, KSQL_DEFAULTS[name])
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise KsqlError(f"Invalid value {value} for configuration {name}: Not a number of type LONG") from None

@@ -3,13 +3,15 @@ or off, from the server's config, a SET or a request's properties."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import Engine, EngineConfig
-from ksql.engine.log import MemoryLog
+from ksql.engine.log import MemoryLog, TopicConfig
+from ksql.engine.transient import TransientQueries
 from ksql.errors import KsqlError
 from ksql.parser import split_statements
 from ksql.testing import TestDriver
@@ -279,3 +281,60 @@ def test_suppress_buffer_size_must_be_a_number(driver: TestDriver) -> None:
         driver.engine.execute(EMIT_FINAL, {"ksql.suppress.buffer.size.bytes": "lots"})
     assert str(err.value) == ("Invalid value lots for configuration ksql.suppress.buffer.size.bytes: Not a number "
                               "of type LONG")
+
+
+# -- pull queries: ksql.pull.queries.enable, ksql.query.pull.stream.enabled -----------------------------
+
+PULL_DISABLED = ("Pull queries are disabled. See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you "
+                 "intended to issue a push query.\nPlease set ksql.pull.queries.enable=true to enable this feature.\n")
+STREAM_PULL_DISABLED = ("Pull queries on streams are disabled. To create a push query on the stream, add EMIT "
+                        "CHANGES to the end. To enable pull queries on streams, set the "
+                        "ksql.query.pull.stream.enabled config to 'true'.")
+
+
+@pytest.mark.parametrize("disabled", ["ksql.pull.queries.enable"], indirect=True)
+def test_pull_queries_refused_when_the_server_disables_them(disabled: TestDriver) -> None:
+    disabled.execute(SOURCE)
+    with pytest.raises(KsqlError) as err:
+        disabled.engine.pull_query("SELECT * FROM S;")
+    assert str(err.value) == PULL_DISABLED
+    with pytest.raises(KsqlError, match="Pull queries are disabled"):  # the server's setting: no override
+        disabled.engine.pull_query("SELECT * FROM S;", {"ksql.pull.queries.enable": "true"})
+
+
+def test_pull_queries_on_streams_refused_when_disabled(driver: TestDriver) -> None:
+    driver.execute(SOURCE)
+    driver.execute("INSERT INTO S (ID, V) VALUES (1, 'a');")
+    assert driver.engine.pull_query("SELECT * FROM S;").rows == [[1, "a"]]
+    with pytest.raises(KsqlError) as err:
+        driver.engine.pull_query("SELECT * FROM S;", {"ksql.query.pull.stream.enabled": "false"})
+    assert str(err.value) == STREAM_PULL_DISABLED
+
+
+# -- ksql.assert.topic.default.timeout.ms, ksql.transient.prefix ---------------------------------------
+
+def test_assert_topic_waits_the_default_timeout_for_a_topic_created_meanwhile() -> None:
+    driver = TestDriver({"ksql.assert.topic.default.timeout.ms": "30000"})
+    try:
+        timer = threading.Timer(0.2, driver.engine.log.create_topic, ("late", TopicConfig(partitions=1)))
+        timer.start()
+        [result] = driver.engine.execute("ASSERT TOPIC late;")
+        assert result.entity["exists"] is True
+    finally:
+        driver.close()
+
+
+def test_assert_topic_default_timeout_must_be_a_number(driver: TestDriver) -> None:
+    with pytest.raises(KsqlError, match="Invalid value x for configuration ksql.assert.topic.default.timeout.ms"):
+        driver.engine.execute("ASSERT TOPIC nope;", {"ksql.assert.topic.default.timeout.ms": "x"})
+
+
+def test_transient_query_ids_take_the_transient_prefix(driver: TestDriver) -> None:
+    driver.execute(SOURCE)
+    [stmt] = driver.engine.prepare("SELECT * FROM S EMIT CHANGES;")
+    pushes = TransientQueries()
+    try:
+        query = pushes.start(driver.engine, stmt, {"ksql.transient.prefix": "adhoc_"})
+        assert query.query_id.startswith("adhoc_S_")
+    finally:
+        pushes.close(query.query_id)
