@@ -9,6 +9,7 @@ defaults are what SHOW PROPERTIES lists for what was not configured.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ksql.errors import KsqlError
@@ -37,6 +38,7 @@ CREATE_OR_REPLACE_ENABLED_CONFIG = "ksql.create.or.replace.enabled"
 PULL_QUERIES_ENABLE_CONFIG = "ksql.pull.queries.enable"
 PULL_STREAM_ENABLED_CONFIG = "ksql.query.pull.stream.enabled"
 TRANSIENT_PREFIX_CONFIG = "ksql.transient.prefix"
+HIDDEN_TOPICS_CONFIG = "ksql.hidden.topics"  # what SHOW TOPICS leaves out (SHOW ALL TOPICS lists them)
 ASSERT_TOPIC_TIMEOUT_CONFIG = "ksql.assert.topic.default.timeout.ms"
 
 # ksqlDB's own configs (io.confluent.ksql.util.KsqlConfig) and their defaults
@@ -220,6 +222,19 @@ def long_property(properties: dict[str, Any], name: str) -> int:
         return int(str(value).strip())
     except ValueError:
         raise KsqlError(f"Invalid value {value} for configuration {name}: Not a number of type LONG") from None
+
+
+def hidden_topics(properties: dict[str, Any]) -> list[re.Pattern[str]]:
+    """ksql.hidden.topics: a comma-separated list of regular expressions, each matching whole topic names."""
+    patterns = []
+    for text in str(properties.get(HIDDEN_TOPICS_CONFIG, KSQL_DEFAULTS[HIDDEN_TOPICS_CONFIG])).split(","):
+        if text.strip():
+            try:
+                patterns.append(re.compile(text.strip()))
+            except re.error as err:
+                raise KsqlError(f"Invalid value {text.strip()} for configuration {HIDDEN_TOPICS_CONFIG}: not a "
+                                f"regular expression ({err})") from None
+    return patterns
 
 
 def expression_options(properties: dict[str, Any]) -> ExpressionOptions:

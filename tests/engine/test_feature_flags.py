@@ -338,3 +338,20 @@ def test_transient_query_ids_take_the_transient_prefix(driver: TestDriver) -> No
         assert query.query_id.startswith("adhoc_S_")
     finally:
         pushes.close(query.query_id)
+
+
+# -- ksql.hidden.topics ------------------------------------------------------------------------------
+
+def _topics(driver: TestDriver, sql: str, properties: dict[str, str] | None = None) -> list[str]:
+    [result] = driver.engine.execute(sql, properties)
+    return [t["name"] for t in result.entity["topics"]]
+
+
+def test_show_topics_hides_the_hidden_topics(driver: TestDriver) -> None:
+    for name in ("_confluent-ksql-x", "_schemas", "connect-offsets", "_mine", "orders"):
+        driver.engine.log.create_topic(name, TopicConfig(partitions=1))
+    assert _topics(driver, "SHOW TOPICS;") == ["_mine", "orders"]
+    assert {"_confluent-ksql-x", "_schemas", "connect-offsets"} <= set(_topics(driver, "SHOW ALL TOPICS;"))
+    driver.execute("SET 'ksql.hidden.topics'='_.*,ord.*';")
+    assert "connect-offsets" in _topics(driver, "SHOW TOPICS;")
+    assert not {"_mine", "orders"} & set(_topics(driver, "SHOW TOPICS;"))
