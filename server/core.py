@@ -50,7 +50,7 @@ from server.group_commit import GroupCommitter
 from server.metrics import ServerMetrics
 from server.pull_plans import DEFAULT_CAPACITY, CachedPull, PullPlanCache
 from server.runner import Runner
-from server.supervisor import Backoff, QuerySupervisor
+from server.supervisor import Backoff, ErrorClassifier, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
 from server.workers import WorkerPool
 
@@ -118,7 +118,8 @@ class KsqlServer:
         txlog = self.log if isinstance(self.log, TransactionalLog) else None
         self.supervisor = QuerySupervisor(txlog, Backoff(
             self.config.get_int("ksql.query.retry.backoff.initial.ms", Backoff.initial_ms),
-            self.config.get_int("ksql.query.retry.backoff.max.ms", Backoff.max_ms)))
+            self.config.get_int("ksql.query.retry.backoff.max.ms", Backoff.max_ms)),
+            classifier=ErrorClassifier.from_config(str(self.config.get("ksql.error.classifier.regex", ""))))
         if workers and isinstance(self.log, TransactionalLog):
             self.workers = WorkerPool(workers)
         with collector_paused():  # replay restores every query's state in bulk
