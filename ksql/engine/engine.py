@@ -43,6 +43,7 @@ from ksql.engine.properties import (
     PULL_QUERIES_ENABLE_CONFIG,
     SINK_PARTITIONS_CONFIG,
     SINK_REPLICAS_CONFIG,
+    SOURCE_TABLE_MATERIALIZATION_CONFIG,
     SUPPRESS_ENABLED_CONFIG,
     expression_options,
     is_enabled,
@@ -560,7 +561,8 @@ class Engine:
         source = DataSource(
             name=stmt.name, kind=stmt.kind, schema=schema, topic=topic, formats=formats,
             timestamp_column=ts_col, timestamp_format=ts_fmt, window=window,
-            is_source=stmt.is_source, sql=stmt.text)
+            is_source=stmt.is_source, sql=stmt.text,
+            materialized=not stmt.is_source or is_enabled(all_props, SOURCE_TABLE_MATERIALIZATION_CONFIG))
         existing = self.metastore.get(stmt.name)
         if existing is not None:
             source.reader_query_ids = existing.reader_query_ids

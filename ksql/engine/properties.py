@@ -38,6 +38,7 @@ CREATE_OR_REPLACE_ENABLED_CONFIG = "ksql.create.or.replace.enabled"
 PULL_QUERIES_ENABLE_CONFIG = "ksql.pull.queries.enable"
 PULL_STREAM_ENABLED_CONFIG = "ksql.query.pull.stream.enabled"
 TRANSIENT_PREFIX_CONFIG = "ksql.transient.prefix"
+SOURCE_TABLE_MATERIALIZATION_CONFIG = "ksql.source.table.materialization.enabled"
 HIDDEN_TOPICS_CONFIG = "ksql.hidden.topics"  # what SHOW TOPICS leaves out (SHOW ALL TOPICS lists them)
 ASSERT_TOPIC_TIMEOUT_CONFIG = "ksql.assert.topic.default.timeout.ms"
 

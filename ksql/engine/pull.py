@@ -141,7 +141,7 @@ def plan_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | Non
     for expr, _, _ in items:
         _refuse_columns(expr, "SELECT", analyzer)
     if source.kind == "TABLE":
-        if not source.is_source and not source.writer_query_ids:
+        if (not source.is_source and not source.writer_query_ids) or not source.materialized:
             raise KsqlError(f"The `{source.name}` table isn't queryable. To derive a queryable table, you can do "
                             f"'CREATE TABLE QUERYABLE_{source.name} AS SELECT * FROM {source.name}'. "
                             "See https://cnfl.io/queries for more info.")

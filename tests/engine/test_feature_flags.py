@@ -355,3 +355,23 @@ def test_show_topics_hides_the_hidden_topics(driver: TestDriver) -> None:
     driver.execute("SET 'ksql.hidden.topics'='_.*,ord.*';")
     assert "connect-offsets" in _topics(driver, "SHOW TOPICS;")
     assert not {"_mine", "orders"} & set(_topics(driver, "SHOW TOPICS;"))
+
+
+# -- ksql.source.table.materialization.enabled ---------------------------------------------------------
+
+SOURCE_TABLE = ("CREATE SOURCE TABLE U (ID INT PRIMARY KEY, NAME STRING) WITH (KAFKA_TOPIC='u', PARTITIONS=1, "
+                "VALUE_FORMAT='JSON');")
+
+
+def test_source_tables_answer_pull_queries_by_default(driver: TestDriver) -> None:
+    driver.execute(SOURCE_TABLE)
+    driver.pipe("u", 1, {"NAME": "ann"})
+    assert driver.engine.pull_query("SELECT * FROM U WHERE ID = 1;").rows == [[1, "ann"]]
+
+
+def test_source_tables_made_without_materialization_refuse_pull_queries(driver: TestDriver) -> None:
+    driver.engine.execute(SOURCE_TABLE, {"ksql.source.table.materialization.enabled": "false"})
+    with pytest.raises(KsqlError) as err:
+        driver.engine.pull_query("SELECT * FROM U WHERE ID = 1;")
+    assert str(err.value).startswith("The `U` table isn't queryable. To derive a queryable table, you can do "
+                                     "'CREATE TABLE QUERYABLE_U AS SELECT * FROM U'.")
