@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ksql.connect import statements as connect_statements
@@ -70,7 +70,7 @@ from ksql.parser.limits import positive_property, refusing_deep_nesting
 from ksql.planner.aggregation import AggregatePlan
 from ksql.planner.analysis import HEADERS_TYPE, ProjectionPlan, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, compile_projection
-from ksql.planner.expressions.options import compiling_with, current_options
+from ksql.planner.expressions.options import ExpressionOptions, compiling_with, current_options
 from ksql.planner.join import JoinAnalyzer, JoinPlan
 from ksql.types import (
     BIGINT,
@@ -216,7 +216,7 @@ class Engine:
         # (the command log) gives every query the same id and so the same committed offsets
         self._sequence += 1
         try:
-            with refusing_deep_nesting(), compiling_with(expression_options(self.all_properties(properties))):
+            with refusing_deep_nesting(), compiling_with(self._expression_options(properties)):
                 return handler(stmt, properties or {})
         except BaseException:
             self._sequence -= 1
@@ -224,6 +224,12 @@ class Engine:
         finally:
             if not isinstance(stmt, _READ_ONLY_STATEMENTS):
                 self.changed()
+
+    def _expression_options(self, overrides: dict[str, Any] | None) -> ExpressionOptions:
+        """The statement's options for its expressions. Replaying the command log accepts lambdas whatever
+        ksql.lambdas.enabled is now: ksqlDB's flag only refuses new statements."""
+        options = expression_options(self.all_properties(overrides))
+        return replace(options, lambdas=True) if self.replaying else options
 
     def changed(self) -> None:
         """The metastore, properties or variables may have changed: plans made before are stale."""

@@ -39,6 +39,7 @@ PULL_QUERIES_ENABLE_CONFIG = "ksql.pull.queries.enable"
 PULL_STREAM_ENABLED_CONFIG = "ksql.query.pull.stream.enabled"
 TRANSIENT_PREFIX_CONFIG = "ksql.transient.prefix"
 SOURCE_TABLE_MATERIALIZATION_CONFIG = "ksql.source.table.materialization.enabled"
+LAMBDAS_ENABLED_CONFIG = "ksql.lambdas.enabled"
 HIDDEN_TOPICS_CONFIG = "ksql.hidden.topics"  # what SHOW TOPICS leaves out (SHOW ALL TOPICS lists them)
 ASSERT_TOPIC_TIMEOUT_CONFIG = "ksql.assert.topic.default.timeout.ms"
 
@@ -243,7 +244,8 @@ def expression_options(properties: dict[str, Any]) -> ExpressionOptions:
     return ExpressionOptions(
         cast_strings_preserve_nulls=is_enabled(properties, CAST_STRINGS_PRESERVE_NULLS_CONFIG),
         nested_error_set_null=is_enabled(properties, NESTED_ERROR_SET_NULL_CONFIG),
-        rowpartition_rowoffset=is_enabled(properties, ROWPARTITION_ROWOFFSET_ENABLED_CONFIG))
+        rowpartition_rowoffset=is_enabled(properties, ROWPARTITION_ROWOFFSET_ENABLED_CONFIG),
+        lambdas=is_enabled(properties, LAMBDAS_ENABLED_CONFIG))
 
 
 def defaults() -> dict[str, str]:

@@ -375,3 +375,30 @@ def test_source_tables_made_without_materialization_refuse_pull_queries(driver: 
         driver.engine.pull_query("SELECT * FROM U WHERE ID = 1;")
     assert str(err.value).startswith("The `U` table isn't queryable. To derive a queryable table, you can do "
                                      "'CREATE TABLE QUERYABLE_U AS SELECT * FROM U'.")
+
+
+# -- ksql.lambdas.enabled -------------------------------------------------------------------------------
+
+LAMBDA = "CREATE STREAM L AS SELECT ID, TRANSFORM(ARRAY[1, 2], x => x + 1) AS XS FROM S;"
+
+
+def test_lambdas_are_accepted_by_default(driver: TestDriver) -> None:
+    driver.execute(SOURCE)
+    driver.execute(LAMBDA)
+    driver.pipe("s", 1, {"V": "a"})
+    assert [r["value"] for r in driver.read_output("L")] == [{"XS": [2, 3]}]
+
+
+def test_lambdas_refused_when_disabled_but_replayed_from_the_command_log() -> None:
+    log = MemoryLog()
+    engine = Engine(log, EngineConfig(properties={"ksql.lambdas.enabled": "false"}))
+    commands = CommandLog(log, "svc_")
+    _run(engine, commands, SOURCE, {})
+    with pytest.raises(KsqlError) as err:
+        _run(engine, commands, LAMBDA, {})
+    assert str(err.value) == ("Lambda X => (X + 1) refused: lambdas are disabled on this server. To enable "
+                              "them, set 'ksql.lambdas.enabled'=true")
+    _run(engine, commands, LAMBDA, {"ksql.lambdas.enabled": "true"})  # allowed per request
+    restarted = Engine(log, EngineConfig(properties={"ksql.lambdas.enabled": "false"}))
+    assert CommandLog(log, "svc_").replay(restarted) == (2, [])
+    assert "L" in restarted.metastore.sources

@@ -23,11 +23,13 @@ class ExpressionOptions:
     (false, ksqlDB's legacy String.valueOf). ksql.nested.error.set.null: an error in an element of an
     ARRAY, MAP or STRUCT constructor nulls that element only (true) or the whole expression (false).
     ksql.rowpartition.rowoffset.enabled: ROWPARTITION and ROWOFFSET are pseudo columns (true) or
-    ordinary names, unknown unless a source has such a column (false)."""
+    ordinary names, unknown unless a source has such a column (false). ksql.lambdas.enabled: lambda
+    arguments (x => ...) are accepted (true) or refused (false)."""
 
     cast_strings_preserve_nulls: bool = True
     nested_error_set_null: bool = True
     rowpartition_rowoffset: bool = True
+    lambdas: bool = True
 
     def reserved_column_names(self) -> frozenset[str]:
         """The names a column may not take: the pseudo and window columns in force."""
