@@ -20,7 +20,7 @@ INSERT_DISABLED = ("The server has disabled INSERT INTO ... VALUES functionality
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     process = ServerProcess(tmp_path_factory.mktemp("ksql") / "data", {"ksql.log.fsync": "never", **FLAGS_OFF}).start()
     try:
-        with process.client() as client:
+        with process.client(timeout=60.0) as client:
             ksql(client, "CREATE STREAM S (ID INT KEY, V STRING, N INT) WITH (KAFKA_TOPIC='s', PARTITIONS=1, "
                          "VALUE_FORMAT='JSON');")
         yield process
@@ -35,21 +35,21 @@ def _refusal(client: httpx.Client, sql: str, properties: dict | None = None) -> 
 
 
 def test_insert_values_refused_by_the_server_config_and_allowed_per_request(server: ServerProcess) -> None:
-    with server.client() as client:
+    with server.client(timeout=60.0) as client:
         assert _refusal(client, "INSERT INTO S (ID, V) VALUES (1, 'a');") == INSERT_DISABLED
         ksql(client, "INSERT INTO S (ID, V, N) VALUES (2, 'b', 3);", {"ksql.insert.into.values.enabled": "true"})
         assert query_rows(client, "SELECT ID, V FROM S;") == [[2, "b"]]
 
 
 def test_inserts_stream_refused_by_the_server_config(server: ServerProcess) -> None:
-    with server.client() as client:
+    with server.client(timeout=60.0) as client:
         response = client.post("/inserts-stream", content=b'{"target": "S"}\n{"ID": 4, "V": "d"}\n')
         assert response.status_code == 400
         assert response.json()["message"] == INSERT_DISABLED
 
 
 def test_statements_refused_by_the_server_config(server: ServerProcess) -> None:
-    with server.client() as client:
+    with server.client(timeout=60.0) as client:
         ksql(client, "CREATE STREAM A AS SELECT * FROM S;")
         assert _refusal(client, "CREATE OR REPLACE STREAM A AS SELECT ID, V FROM S;") == (
             "CREATE OR REPLACE is disabled on this server. To enable it, set 'ksql.create.or.replace.enabled'=true")
@@ -63,7 +63,7 @@ def test_statements_refused_by_the_server_config(server: ServerProcess) -> None:
 
 
 def test_flags_enabled_per_request(server: ServerProcess) -> None:
-    with server.client() as client:
+    with server.client(timeout=60.0) as client:
         ksql(client, "CREATE STREAM B AS SELECT * FROM S;")
         ksql(client, "CREATE OR REPLACE STREAM B AS SELECT ID, V, N FROM S;", {"ksql.create.or.replace.enabled": "true"})
         ksql(client, "CREATE TABLE F AS SELECT ID, COUNT(*) AS C FROM S WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY ID "
@@ -73,7 +73,7 @@ def test_flags_enabled_per_request(server: ServerProcess) -> None:
 
 
 def test_cast_of_null_to_string_by_the_server_config_and_per_request(server: ServerProcess) -> None:
-    with server.client() as client:
+    with server.client(timeout=60.0) as client:
         ksql(client, "CREATE STREAM LEGACY AS SELECT ID, CAST(N AS STRING) AS C FROM S;",
              {"auto.offset.reset": "earliest"})
         ksql(client, "CREATE STREAM PRESERVED AS SELECT ID, CAST(N AS STRING) AS C FROM S;",
