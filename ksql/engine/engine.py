@@ -595,7 +595,7 @@ class Engine:
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
-        if query.emit == "FINAL" and not is_enabled(props, SUPPRESS_ENABLED_CONFIG):
+        if query.emit == "FINAL" and not self.replaying and not is_enabled(props, SUPPRESS_ENABLED_CONFIG):
             raise KsqlError(f"Suppression is currently disabled. You can enable it by setting "
                             f"{SUPPRESS_ENABLED_CONFIG} to true")
         relation = query.from_

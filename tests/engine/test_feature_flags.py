@@ -113,11 +113,12 @@ def _run(engine: Engine, commands: CommandLog, script: str, properties: dict[str
 def test_command_log_replays_statements_a_now_disabled_flag_would_refuse() -> None:
     log = MemoryLog()
     _run(Engine(log, EngineConfig()), CommandLog(log, "svc_"),
-         HEADER_SOURCES[0] + SOURCE + "CREATE OR REPLACE STREAM A AS SELECT * FROM S;", {})
-    flags_off = {"ksql.headers.columns.enabled": "false", "ksql.create.or.replace.enabled": "false"}
+         HEADER_SOURCES[0] + SOURCE + "CREATE OR REPLACE STREAM A AS SELECT * FROM S;" + EMIT_FINAL, {})
+    flags_off = {"ksql.headers.columns.enabled": "false", "ksql.create.or.replace.enabled": "false",
+                 "ksql.suppress.enabled": "false"}
     restarted = Engine(log, EngineConfig(properties=flags_off))
-    assert CommandLog(log, "svc_").replay(restarted) == (3, [])
-    assert sorted(restarted.metastore.sources) == ["A", "H", "S"]
+    assert CommandLog(log, "svc_").replay(restarted) == (4, [])
+    assert sorted(restarted.metastore.sources) == ["A", "H", "S", "T"]
 
 
 # -- ksql.suppress.enabled ----------------------------------------------------------------------------
