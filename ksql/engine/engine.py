@@ -94,7 +94,7 @@ MAX_REPLICAS = "ksql.topic.max.replicas"
 DEFAULT_MAX_PARTITIONS = 1000
 DEFAULT_MAX_REPLICAS = 100
 CONNECT_URL = "ksql.connect.url"  # an external Kafka Connect cluster for connector statements
-# ksqlDB's refusals of statements whose feature flag (ksql.*.enabled) is off
+# refusals of statements whose feature flag (ksql.*.enabled) is off (INSERT VALUES': ksqlDB's own words)
 INSERT_VALUES_DISABLED_MESSAGE = (
     "The server has disabled INSERT INTO ... VALUES functionality. To enable it, restart your ksqlDB server "
     f"with '{INSERT_INTO_VALUES_ENABLED_CONFIG}'=true")

@@ -477,7 +477,7 @@ def _reader_key(engine: Engine, source: DataSource) -> tuple:
 
 
 def _query_id(engine: Engine, source: DataSource, query: ast.Query, properties: dict[str, Any]) -> str:
-    """ksqlDB's ids: SCALABLE_PUSH_QUERY_... when push v2 would serve it, else transient_<SOURCE>_<n>.
+    """ksqlDB's ids: SCALABLE_PUSH_QUERY_... when push v2 would serve it, else <ksql.transient.prefix><SOURCE>_<n>.
 
     ksqlDB serves a push query with push v2 (ksql.query.push.v2.enabled) when it reads,
     from the latest offsets, the output of a persistent query with a plain projection (no join).
