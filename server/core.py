@@ -50,7 +50,7 @@ from server.group_commit import GroupCommitter
 from server.metrics import ServerMetrics
 from server.pull_plans import DEFAULT_CAPACITY, CachedPull, PullPlanCache
 from server.runner import Runner
-from server.supervisor import Backoff, PollTransactions, QuerySupervisor
+from server.supervisor import Backoff, ErrorClassifier, PollTransactions, QuerySupervisor
 from server.txlog import TransactionalLog, journal_topic
 from server.workers import WorkerPool
 
@@ -118,7 +118,8 @@ class KsqlServer:
         self.connect = self._connect_runtime(self.engine)
         self.supervisor = QuerySupervisor(self._poll_transactions(), Backoff(
             self.config.get_int("ksql.query.retry.backoff.initial.ms", Backoff.initial_ms),
-            self.config.get_int("ksql.query.retry.backoff.max.ms", Backoff.max_ms)))
+            self.config.get_int("ksql.query.retry.backoff.max.ms", Backoff.max_ms)),
+            classifier=ErrorClassifier.from_config(str(self.config.get("ksql.error.classifier.regex", ""))))
         if workers and isinstance(self.log, TransactionalLog):
             self.workers = WorkerPool(workers)
         with collector_paused():  # replay restores every query's state in bulk
@@ -330,11 +331,12 @@ class KsqlServer:
         offsets once durable, or what failed it (see GroupCommitter.append_many)."""
         return self.commits.append_many(writes)
 
-    def insert_values(self, stmt: ast.InsertValues) -> None:
-        """Run an INSERT VALUES: its row is encoded under the engine lock, then appended with other
-        writers' rows in a group commit round (raises KsqlError for a refused row, OSError, LogError)."""
+    def insert_values(self, stmt: ast.InsertValues, properties: dict[str, Any] | None = None) -> None:
+        """Run an INSERT VALUES (`properties`: the request's): its row is encoded under the engine lock,
+        then appended with other writers' rows in a group commit round (raises KsqlError for a refused
+        row, OSError, LogError)."""
         with self.writing() as engine:
-            topic, partition, record = engine.prepare_insert(stmt)
+            topic, partition, record = engine.prepare_insert(stmt, properties)
         self.append(topic, {partition: [record]})
 
     # -- statements -------------------------------------------------------------------------------

@@ -33,10 +33,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from ksql.engine.codec import RecordEncoder, encode_window
-from ksql.engine.engine import Engine
+from ksql.engine.engine import INSERT_VALUES_DISABLED_MESSAGE, Engine
 from ksql.engine.inserts import insert_records, integral_out_of_range
 from ksql.engine.log import LogError, Record, default_partition
 from ksql.engine.metastore import DataSource, WindowInfo
+from ksql.engine.properties import INSERT_INTO_VALUES_ENABLED_CONFIG, is_enabled
 from ksql.engine.serde.json_serde import json_coercer
 from ksql.errors import KsqlError, SerdeError
 from ksql.testing import TestDriver, _encode_untyped
@@ -248,6 +249,8 @@ class RowInserter:
     def __init__(self, server: KsqlServer, target_name: str):
         self.server = server
         with server.writing() as engine:
+            if not is_enabled(engine.config.properties, INSERT_INTO_VALUES_ENABLED_CONFIG):  # the server's own
+                raise bad_request(INSERT_VALUES_DISABLED_MESSAGE)
             target = engine.metastore.get(target_name) or engine.metastore.get(target_name.upper())
             if target is None:
                 raise bad_request(f"Cannot insert values into an unknown stream/table: `{target_name}`")

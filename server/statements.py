@@ -59,7 +59,7 @@ def run_script(server: KsqlServer, sql: str, properties: dict[str, Any],
             raise bad_statement(unknown_property_message(stmt.name), text, entities)
         try:
             if isinstance(stmt, ast.InsertValues):  # appended with other writers' rows: no entity
-                server.insert_values(stmt)
+                server.insert_values(stmt, properties)
                 continue
             result = server.execute(stmt, properties)
         except ConnectError as err:  # the Connect cluster's refusal keeps its status, as in ksqlDB

@@ -32,6 +32,7 @@ transaction is flushed its following batches are submitted.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -75,6 +76,37 @@ class Backoff:
         return min(self.initial_ms * 2 ** min(attempt - 1, 62), self.max_ms) / 1000
 
 
+@dataclass(frozen=True)
+class ErrorClassifier:
+    """ksql.error.classifier.regex: lines of `<TYPE> <REGEX>` (TYPE: USER or SYSTEM). A query failure whose
+    message or exception class name the regex finds gets that type in the query's errors (EXPLAIN's
+    queryErrors); the first matching line wins."""
+
+    rules: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    @classmethod
+    def from_config(cls, text: str) -> ErrorClassifier:
+        """The classifier the config describes; a line that is not `<TYPE> <REGEX>` is ignored with a
+        warning, as ksqlDB ignores it."""
+        rules = []
+        for line in str(text or "").splitlines():
+            kind, _, regex = line.strip().partition(" ")
+            if not line.strip():
+                continue
+            try:
+                if kind.upper() not in ("USER", "SYSTEM") or not regex.strip():
+                    raise ValueError("expected '<USER|SYSTEM> <regular expression>'")
+                rules.append((kind.upper(), re.compile(regex.strip(), re.DOTALL)))
+            except (ValueError, re.error) as err:
+                log.warning("ignoring ksql.error.classifier.regex line %r: %s", line, err)
+        return cls(tuple(rules))
+
+    def classify(self, err: Exception) -> str | None:
+        """The type the rules give `err`, None if none matches."""
+        texts = (type(err).__name__, str(err))
+        return next((kind for kind, pattern in self.rules if any(pattern.search(t) for t in texts)), None)
+
+
 @dataclass
 class Failure:
     """A query in ERROR: why, how often it failed in a row, when it is tried again."""
@@ -90,9 +122,10 @@ class QuerySupervisor:
     """Polls persistent queries, each poll one transaction; failed queries go to ERROR and retry."""
 
     def __init__(self, txlog: PollTransactions | None, backoff: Backoff,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, classifier: ErrorClassifier | None = None):
         self.txlog = txlog
         self.backoff = backoff
+        self.classifier = classifier or ErrorClassifier()
         self.clock = clock
         self.failures: dict[str, Failure] = {}
 
@@ -190,8 +223,8 @@ class QuerySupervisor:
         message = f"{failure_reason(err)}; retrying in {delay:g} s (attempt {attempts})"
         self.failures[query.query_id] = Failure(query, message, attempts, self.clock() + delay, recovered)
         query.state = ERROR
-        query.query_errors = with_query_error(list(getattr(query, "query_errors", ())), message,
-                                              "SYSTEM" if isinstance(err, OSError) else "UNKNOWN")
+        kind = self.classifier.classify(err) or ("SYSTEM" if isinstance(err, OSError) else "UNKNOWN")
+        query.query_errors = with_query_error(list(getattr(query, "query_errors", ())), message, kind)
         if isinstance(err, OSError):
             log.error("persistent query %s failed: %s (%s)", query.query_id, message, err)
         else:

@@ -56,7 +56,9 @@ from ksql.engine.log import RecordBatch, TopicConfig, encode_batch
 from ksql.engine.log.ownership import OwnAll
 from ksql.engine.metrics import QueryMetrics
 from ksql.engine.processing_log import ProcessingLog
+from ksql.engine.properties import expression_options
 from ksql.engine.query import OffloadLost, PersistentQuery, PlanInputs, Write
+from ksql.planner.expressions.options import compiling_with
 
 log = logging.getLogger("ksql.server.workers")
 
@@ -142,21 +144,27 @@ class _Task:
 
 def _build(message: dict[str, Any]) -> _Task:
     """The worker's copy of a query: compiled from its plan inputs, over a _BatchLog."""
-    from ksql.functions import default_registry
-
     inputs: PlanInputs = message["inputs"]
     batch_log = _BatchLog(dict(message["partitions"]))
     topic, include_rows = message["processing_log"]
-    query = PersistentQuery(message["query_id"], message["sql"], inputs.plan(default_registry()), message["sink"],
-                            batch_log, throw_on_invalid_timestamp=message["throw"],  # type: ignore[arg-type]
-                            service_id=message["service_id"], query_prefix=message["query_prefix"],
-                            fail_on_deserialization_error=message["fail_on_deserialization_error"],
-                            plan_inputs=inputs,
-                            processing_log=ProcessingLog(topic, include_rows))
+    with compiling_with(expression_options(inputs.properties)):
+        query = _compiled_query(message, inputs, batch_log, ProcessingLog(topic, include_rows))
     if message["state"] is not None:
         assert query.processor is not None
         query.processor.put_state(message["state"])
     return _Task(query, batch_log)
+
+
+def _compiled_query(message: dict[str, Any], inputs: PlanInputs, batch_log: _BatchLog,
+                    processing_log: ProcessingLog) -> PersistentQuery:
+    """The worker's PersistentQuery of `message`, its plan compiled from `inputs`."""
+    from ksql.functions import default_registry
+
+    return PersistentQuery(message["query_id"], message["sql"], inputs.plan(default_registry()), message["sink"],
+                            batch_log, throw_on_invalid_timestamp=message["throw"],  # type: ignore[arg-type]
+                            service_id=message["service_id"], query_prefix=message["query_prefix"],
+                            fail_on_deserialization_error=message["fail_on_deserialization_error"],
+                            plan_inputs=inputs, processing_log=processing_log)
 
 
 @dataclass

@@ -44,6 +44,11 @@ class ChangelogError(KsqlError):
     """The changelog could not be read at all: the query cannot know its state."""
 
 
+class SuppressBufferFullError(KsqlError):
+    """EMIT FINAL's windows waiting to close take more than ksql.suppress.buffer.size.bytes: the query
+    fails (and is retried, as ksqlDB restarts a query whose suppress buffer shut it down)."""
+
+
 def changelog_config() -> TopicConfig:
     """A state changelog is compacted, as Kafka Streams' are: restart time grows with state, not history."""
     return TopicConfig(partitions=1, cleanup_policy="compact", segment_bytes=COMPACTED_SEGMENT_BYTES)
@@ -151,7 +156,26 @@ class AggregateProcessor:
                 self._apply(new, True, p[self.ts_i], out)
         if self.window is not None and self.window.emit_final:
             self._emit_closed(out)
+            if self.window.suppress_buffer_bytes >= 0:
+                self._check_suppress_buffer(self.window.suppress_buffer_bytes)
         return out
+
+    def _check_suppress_buffer(self, limit: int) -> None:
+        """Fail when the windows still waiting to close take more than `limit` bytes, counted as their
+        changelog records (key and value), as Kafka Streams counts its buffer's serialized records. Costs
+        a pass over the waiting windows per batch, only when a limit is set."""
+        size = sum(len(self._state_key(sk)) + len(self._encode_entry(self.state[sk], ts))
+                   for sk, ts in self.pending_final.items() if sk in self.state)
+        if size > limit:
+            raise SuppressBufferFullError(
+                f"Suppress buffer exceeded its max capacity. Currently [{len(self.pending_final)}/"
+                f"9223372036854775807] records and [{size}/{limit}] bytes. Raise ksql.suppress.buffer.size.bytes "
+                "(a negative size is unbounded).")
+
+    @staticmethod
+    def _state_key(sk: tuple) -> bytes:
+        """A window's key in the changelog."""
+        return encode(["A", [tag(v) for v in sk[0]], sk[1], sk[2]])
 
     def _group_key(self, p: tuple) -> tuple:
         """The group key of a pre-row, as the state's dict keys hold it."""
@@ -356,7 +380,7 @@ class AggregateProcessor:
         """Append changed state and the input positions it corresponds to, in one atomic batch."""
         self._expire()
         state, pending_final, table_rows = self.state, self.pending_final, self.table_rows
-        records = [Record(encode(["A", [tag(v) for v in sk[0]], sk[1], sk[2]]),
+        records = [Record(self._state_key(sk),
                           None if sk not in state else self._encode_entry(state[sk], pending_final.get(sk)),
                           0, []) for sk in self.dirty]
         records += [Record(encode(["T", [tag(v) for v in k]]),

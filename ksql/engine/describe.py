@@ -233,8 +233,9 @@ def show(engine: Engine, stmt: ast.Show) -> dict[str, Any]:
                     "sourceDescriptions": [source_description(engine, s, True) for s in chosen]}
         return {**base, "@type": what.lower(), what.lower(): [source_summary(s) for s in chosen]}
     if what == "TOPICS":
+        hidden = properties.hidden_topics(engine.all_properties())
         topics = [t for t in sorted(engine.log.list_topics())
-                  if stmt.all_topics or not t.startswith("_")]
+                  if stmt.all_topics or not any(pattern.fullmatch(t) for pattern in hidden)]
         return {**base, "@type": "kafka_topics_extended" if stmt.extended else "kafka_topics",
                 "topics": [_topic(engine, t, stmt.extended) for t in topics]}
     if what == "QUERIES" and stmt.extended:

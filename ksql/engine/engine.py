@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ksql.connect import statements as connect_statements
@@ -32,12 +32,22 @@ from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.processing_log import setup as setup_processing_log
 from ksql.engine.properties import (
     ACTIVE_QUERY_LIMIT_CONFIG,
+    ASSERT_TOPIC_TIMEOUT_CONFIG,
+    CREATE_OR_REPLACE_ENABLED_CONFIG,
     FAIL_ON_DESERIALIZATION_ERROR_CONFIG,
+    HEADERS_COLUMNS_ENABLED_CONFIG,
+    INSERT_INTO_VALUES_ENABLED_CONFIG,
     KSQL_DEFAULTS,
     OUTPUT_TOPIC_PREFIX_CONFIG,
     PERSISTENT_PREFIX_CONFIG,
+    PULL_QUERIES_ENABLE_CONFIG,
     SINK_PARTITIONS_CONFIG,
     SINK_REPLICAS_CONFIG,
+    SOURCE_TABLE_MATERIALIZATION_CONFIG,
+    SUPPRESS_ENABLED_CONFIG,
+    expression_options,
+    is_enabled,
+    long_property,
 )
 from ksql.engine.pull import PullPlan, PullResult, plan_pull
 from ksql.engine.query import PAUSED, RUNNING, TERMINATED, PersistentQuery, PlanInputs
@@ -45,7 +55,6 @@ from ksql.engine.schema import (
     HEADER,
     HEADERS,
     KEY,
-    RESERVED_COLUMN_NAMES,
     ROWTIME,
     VALUE,
     LogicalSchema,
@@ -61,6 +70,7 @@ from ksql.parser.limits import positive_property, refusing_deep_nesting
 from ksql.planner.aggregation import AggregatePlan
 from ksql.planner.analysis import HEADERS_TYPE, ProjectionPlan, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, compile_projection
+from ksql.planner.expressions.options import ExpressionOptions, compiling_with, current_options
 from ksql.planner.join import JoinAnalyzer, JoinPlan
 from ksql.types import (
     BIGINT,
@@ -84,6 +94,16 @@ MAX_REPLICAS = "ksql.topic.max.replicas"
 DEFAULT_MAX_PARTITIONS = 1000
 DEFAULT_MAX_REPLICAS = 100
 CONNECT_URL = "ksql.connect.url"  # an external Kafka Connect cluster for connector statements
+# refusals of statements whose feature flag (ksql.*.enabled) is off (INSERT VALUES': ksqlDB's own words)
+INSERT_VALUES_DISABLED_MESSAGE = (
+    "The server has disabled INSERT INTO ... VALUES functionality. To enable it, restart your ksqlDB server "
+    f"with '{INSERT_INTO_VALUES_ENABLED_CONFIG}'=true")
+CREATE_OR_REPLACE_DISABLED_MESSAGE = (
+    "CREATE OR REPLACE is disabled on this server. To enable it, set "
+    f"'{CREATE_OR_REPLACE_ENABLED_CONFIG}'=true")
+HEADERS_DISABLED_MESSAGE = (
+    "Cannot create {kind} '{name}' with headers columns: they are disabled on this server. To enable them, set "
+    f"'{HEADERS_COLUMNS_ENABLED_CONFIG}'=true")
 
 
 @dataclass
@@ -196,7 +216,7 @@ class Engine:
         # (the command log) gives every query the same id and so the same committed offsets
         self._sequence += 1
         try:
-            with refusing_deep_nesting():
+            with refusing_deep_nesting(), compiling_with(self._expression_options(properties)):
                 return handler(stmt, properties or {})
         except BaseException:
             self._sequence -= 1
@@ -204,6 +224,12 @@ class Engine:
         finally:
             if not isinstance(stmt, _READ_ONLY_STATEMENTS):
                 self.changed()
+
+    def _expression_options(self, overrides: dict[str, Any] | None) -> ExpressionOptions:
+        """The statement's options for its expressions. Replaying the command log accepts lambdas whatever
+        ksql.lambdas.enabled is now: ksqlDB's flag only refuses new statements."""
+        options = expression_options(self.all_properties(overrides))
+        return replace(options, lambdas=True) if self.replaying else options
 
     def changed(self) -> None:
         """The metastore, properties or variables may have changed: plans made before are stale."""
@@ -268,13 +294,17 @@ class Engine:
         plans outside its engine lock (a statement running meanwhile shows its state before or after)."""
         if stmt.query.emit is not None:
             raise KsqlError("Push queries (EMIT CHANGES) stream their rows: use the /query endpoint.")
+        if not is_enabled(self.config.properties, PULL_QUERIES_ENABLE_CONFIG):  # the server's: no override
+            raise KsqlError("Pull queries are disabled. See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES "
+                            f"if you intended to issue a push query.\nPlease set {PULL_QUERIES_ENABLE_CONFIG}=true "
+                            "to enable this feature.\n")
         props = self.all_properties(properties)
         if stmt.query.limit is not None and \
                 str(props.get("ksql.query.pull.limit.clause.enabled", "true")).lower() == "false":
             raise KsqlError("LIMIT clause in pull queries is currently disabled. You can enable them by setting "
                             "ksql.query.pull.limit.clause.enabled=true. See https://cnfl.io/queries for more "
                             "info.\nAdd EMIT CHANGES if you intended to issue a push query.")
-        with refusing_deep_nesting():
+        with refusing_deep_nesting(), compiling_with(expression_options(props)):
             return plan_pull(self, stmt.query, props)
 
     def close(self) -> None:
@@ -384,7 +414,7 @@ class Engine:
             if el.name in seen:
                 raise KsqlError(f"Duplicate column names: {el.name}")
             seen.add(el.name)
-            if el.name in RESERVED_COLUMN_NAMES:
+            if el.name in current_options().reserved_column_names():
                 raise KsqlError(f"'{el.name}' is a reserved column name. You cannot use it as a name "
                                 "for a column.")
             constraint = el.constraint
@@ -467,7 +497,12 @@ class Engine:
             raise KsqlError("'WINDOW_SIZE' should not be set for SESSION windows.")
         return WindowInfo(kind, size)
 
-    def _check_replace(self, name: str, kind: str, or_replace: bool, is_source: bool) -> DataSource | None:
+    def _check_replace(self, name: str, kind: str, or_replace: bool, is_source: bool,
+                       props: dict[str, Any]) -> DataSource | None:
+        """The source CREATE [OR REPLACE] replaces, if any; refuses what may not be replaced. A statement
+        of the command log replays whatever ksql.create.or.replace.enabled is now."""
+        if or_replace and not self.replaying and not is_enabled(props, CREATE_OR_REPLACE_ENABLED_CONFIG):
+            raise KsqlError(CREATE_OR_REPLACE_DISABLED_MESSAGE)
         existing = self.metastore.get(name)
         if is_source and or_replace:
             raise KsqlError(f"Cannot add {kind.lower()} '{name}': CREATE OR REPLACE is not supported on "
@@ -484,13 +519,23 @@ class Engine:
                                 "same name already exists")
         return existing
 
+    def _check_headers_enabled(self, stmt: ast.CreateSource, props: dict[str, Any]) -> None:
+        """Refuse HEADERS / HEADER('k') columns when ksql.headers.columns.enabled is false; sources the
+        command log holds keep theirs (ksqlDB replays them whatever the flag is now)."""
+        if self.replaying or is_enabled(props, HEADERS_COLUMNS_ENABLED_CONFIG):
+            return
+        if any(el.constraint in ("HEADERS", "HEADER") for el in stmt.elements):
+            raise KsqlError(HEADERS_DISABLED_MESSAGE.format(kind=stmt.kind.lower(), name=stmt.name))
+
     def _exec_CreateSource(self, stmt: ast.CreateSource, overrides: dict) -> StatementResult:
         props = stmt.properties
         check_properties(props)
         if stmt.if_not_exists and self.metastore.get(stmt.name) is not None:
             return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
                                 f"A {stmt.kind.lower()} with the same name already exists")
-        self._check_replace(stmt.name, stmt.kind, stmt.or_replace, stmt.is_source)
+        all_props = self.all_properties(overrides)
+        self._check_replace(stmt.name, stmt.kind, stmt.or_replace, stmt.is_source, all_props)
+        self._check_headers_enabled(stmt, all_props)
         if "KEY_SCHEMA_ID" in props and stmt.elements and any(
                 e.constraint in ("KEY", "PRIMARY KEY") for e in stmt.elements):
             raise KsqlError("Table elements and KEY_SCHEMA_ID cannot both exist for create statement.")
@@ -499,7 +544,6 @@ class Engine:
             raise KsqlError("Table elements and VALUE_SCHEMA_ID cannot both exist for create statement.")
         schema = self._build_schema(stmt)
         self._check_key_types(schema)  # before any serde (a registry format's own MAP rule) sees the key
-        all_props = self.all_properties(overrides)
         formats = resolve_formats(props, all_props, has_key_columns=bool(schema.key))
         for side, fmt in (("KEY", formats.declared_key), ("VALUE", formats.value)):
             if f"{side}_SCHEMA_ID" in props and fmt.name in ("KAFKA", "DELIMITED", "JSON", "NONE"):
@@ -523,7 +567,8 @@ class Engine:
         source = DataSource(
             name=stmt.name, kind=stmt.kind, schema=schema, topic=topic, formats=formats,
             timestamp_column=ts_col, timestamp_format=ts_fmt, window=window,
-            is_source=stmt.is_source, sql=stmt.text)
+            is_source=stmt.is_source, sql=stmt.text,
+            materialized=not stmt.is_source or is_enabled(all_props, SOURCE_TABLE_MATERIALIZATION_CONFIG))
         existing = self.metastore.get(stmt.name)
         if existing is not None:
             source.reader_query_ids = existing.reader_query_ids
@@ -550,6 +595,9 @@ class Engine:
         if query.limit is not None:
             noun = "STREAM" if kind == "STREAM" else "TABLE"
             raise KsqlError(f"CREATE {noun} AS SELECT statements don't support LIMIT clause.")
+        if query.emit == "FINAL" and not self.replaying and not is_enabled(props, SUPPRESS_ENABLED_CONFIG):
+            raise KsqlError(f"Suppression is currently disabled. You can enable it by setting "
+                            f"{SUPPRESS_ENABLED_CONFIG} to true")
         relation = query.from_
         if isinstance(relation, ast.Join):
             plan = JoinAnalyzer(self.metastore, self.registry, props).analyze(query, sink_name)
@@ -606,7 +654,8 @@ class Engine:
         if stmt.if_not_exists and self.metastore.get(stmt.name) is not None:
             return self._status(stmt, f"Cannot add {stmt.kind.lower()} '{stmt.name}': "
                                 f"A {stmt.kind.lower()} with the same name already exists")
-        existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False)
+        existing = self._check_replace(stmt.name, stmt.kind, stmt.or_replace, False,
+                                       self.all_properties(overrides))
         plan, inputs = self._plan_query(stmt.query, stmt.name, stmt.kind, overrides=overrides)
         source = plan.source
         produces = "TABLE" if isinstance(plan, AggregatePlan) else \
@@ -679,11 +728,15 @@ class Engine:
         fail_on_bad_records = str(props.get(FAIL_ON_DESERIALIZATION_ERROR_CONFIG, "false")).lower() == "true"
         prefix = str(props.get(PERSISTENT_PREFIX_CONFIG, KSQL_DEFAULTS[PERSISTENT_PREFIX_CONFIG]))
         if isinstance(plan, JoinPlan):
+            options = current_options()  # a server of a cluster may build the query later (SingleOwner)
+
             def join_query() -> JoinQuery:
-                return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
-                                 throw_on_invalid_timestamp=throw, fail_on_deserialization_error=fail_on_bad_records,
-                                 service_id=self.config.service_id, query_prefix=prefix,
-                                 processing_log=self.processing_log)
+                with compiling_with(options):
+                    return JoinQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
+                                     throw_on_invalid_timestamp=throw,
+                                     fail_on_deserialization_error=fail_on_bad_records,
+                                     service_id=self.config.service_id, query_prefix=prefix,
+                                     processing_log=self.processing_log)
 
             query = join_query()
             if self.log.distributed:  # its state spans all partitions: one server of a cluster runs it
@@ -738,24 +791,28 @@ class Engine:
     # -- INSERT VALUES --------------------------------------------------------------------------
 
     def _exec_InsertValues(self, stmt: ast.InsertValues, overrides: dict) -> StatementResult:
-        topic, partition, record = self._insert_record(stmt)
+        topic, partition, record = self._insert_record(stmt, overrides)
         self.log.append(topic, partition, [record])
         return self._status(stmt, "Inserted 1 row")
 
-    def prepare_insert(self, stmt: ast.InsertValues) -> tuple[str, int, Record]:
+    def prepare_insert(self, stmt: ast.InsertValues, overrides: dict[str, Any] | None = None
+                       ) -> tuple[str, int, Record]:
         """INSERT VALUES up to its append: (topic, partition, record) for the caller to append, so a
         server can append many writers' rows at once. Counts as a statement run (it advances the
-        sequence as execute_statement does); raises KsqlError for a refused row."""
+        sequence as execute_statement does); raises KsqlError for a refused row. `overrides` are the
+        request's properties."""
         self._sequence += 1
         try:
-            with refusing_deep_nesting():
-                return self._insert_record(stmt)
+            with refusing_deep_nesting(), compiling_with(expression_options(self.all_properties(overrides))):
+                return self._insert_record(stmt, overrides or {})
         except BaseException:
             self._sequence -= 1
             raise
 
-    def _insert_record(self, stmt: ast.InsertValues) -> tuple[str, int, Record]:
+    def _insert_record(self, stmt: ast.InsertValues, overrides: dict) -> tuple[str, int, Record]:
         """The record an INSERT VALUES writes, with its topic and partition (KsqlError if refused)."""
+        if not is_enabled(self.all_properties(overrides), INSERT_INTO_VALUES_ENABLED_CONFIG):
+            raise KsqlError(INSERT_VALUES_DISABLED_MESSAGE)
         target = self.metastore.get(stmt.target)
         if target is None:
             raise KsqlError(f"Cannot insert values into an unknown stream/table: `{stmt.target}`"
@@ -934,7 +991,9 @@ class Engine:
     # -- ASSERT -----------------------------------------------------------------------------------
 
     def _exec_AssertTopic(self, stmt: ast.AssertTopic, overrides: dict) -> StatementResult:
-        deadline = time.monotonic() + (stmt.timeout.millis / 1000 if stmt.timeout else 0)
+        timeout_ms = stmt.timeout.millis if stmt.timeout else \
+            long_property(self.all_properties(overrides), ASSERT_TOPIC_TIMEOUT_CONFIG)
+        deadline = time.monotonic() + timeout_ms / 1000
         while True:
             exists = self.log.topic_exists(stmt.topic)
             if exists == stmt.exists:

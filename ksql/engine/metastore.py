@@ -34,6 +34,8 @@ class DataSource:
     sql: str = ""
     writer_query_ids: set[str] = field(default_factory=set)  # queries writing to it
     reader_query_ids: set[str] = field(default_factory=set)  # queries reading from it
+    # False for a CREATE SOURCE TABLE run with ksql.source.table.materialization.enabled=false: no pull queries
+    materialized: bool = True
 
     @property
     def kind_lower(self) -> str:

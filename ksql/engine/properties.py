@@ -9,9 +9,11 @@ defaults are what SHOW PROPERTIES lists for what was not configured.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ksql.errors import KsqlError
+from ksql.planner.expressions.options import ExpressionOptions
 
 STREAMS_PREFIX = "ksql.streams."
 FUNCTIONS_PREFIX = "ksql.functions."
@@ -24,6 +26,22 @@ PERSISTENT_PREFIX_CONFIG = "ksql.persistent.prefix"
 SINK_PARTITIONS_CONFIG = "ksql.sink.partitions"
 SINK_REPLICAS_CONFIG = "ksql.sink.replicas"
 LEGACY_CONFIGS = frozenset({SINK_PARTITIONS_CONFIG, SINK_REPLICAS_CONFIG})
+# ksqlDB's feature flags: each turns a part of the language or the API on or off
+HEADERS_COLUMNS_ENABLED_CONFIG = "ksql.headers.columns.enabled"
+ROWPARTITION_ROWOFFSET_ENABLED_CONFIG = "ksql.rowpartition.rowoffset.enabled"
+SUPPRESS_ENABLED_CONFIG = "ksql.suppress.enabled"
+SUPPRESS_BUFFER_SIZE_BYTES_CONFIG = "ksql.suppress.buffer.size.bytes"
+CAST_STRINGS_PRESERVE_NULLS_CONFIG = "ksql.cast.strings.preserve.nulls"
+NESTED_ERROR_SET_NULL_CONFIG = "ksql.nested.error.set.null"
+INSERT_INTO_VALUES_ENABLED_CONFIG = "ksql.insert.into.values.enabled"
+CREATE_OR_REPLACE_ENABLED_CONFIG = "ksql.create.or.replace.enabled"
+PULL_QUERIES_ENABLE_CONFIG = "ksql.pull.queries.enable"
+PULL_STREAM_ENABLED_CONFIG = "ksql.query.pull.stream.enabled"
+TRANSIENT_PREFIX_CONFIG = "ksql.transient.prefix"
+SOURCE_TABLE_MATERIALIZATION_CONFIG = "ksql.source.table.materialization.enabled"
+LAMBDAS_ENABLED_CONFIG = "ksql.lambdas.enabled"
+HIDDEN_TOPICS_CONFIG = "ksql.hidden.topics"  # what SHOW TOPICS leaves out (SHOW ALL TOPICS lists them)
+ASSERT_TOPIC_TIMEOUT_CONFIG = "ksql.assert.topic.default.timeout.ms"
 
 # ksqlDB's own configs (io.confluent.ksql.util.KsqlConfig) and their defaults
 KSQL_DEFAULTS: dict[str, str] = {
@@ -99,7 +117,7 @@ KSQL_DEFAULTS: dict[str, str] = {
     "ksql.source.table.materialization.enabled": "true",
     "ksql.streams.shutdown.timeout.ms": "300000",
     "ksql.suppress.buffer.size.bytes": "-1",
-    "ksql.suppress.enabled": "false",
+    "ksql.suppress.enabled": "true",
     "ksql.timestamp.throw.on.invalid": "false",
     "ksql.transient.prefix": "transient_",
     "ksql.udf.collect.metrics": "false",
@@ -191,6 +209,43 @@ def check_overrides(properties: dict[str, Any]) -> None:
             check_property(name)
         except KsqlError as err:
             raise KsqlError(f"Failed to set '{name}' to '{value}'\nCaused by: {err}") from None
+
+
+def is_enabled(properties: dict[str, Any], name: str) -> bool:
+    """A boolean ksql.* config as ksqlDB reads it: "true" in any case is true, anything else false;
+    unset, its default."""
+    return str(properties.get(name, KSQL_DEFAULTS[name])).strip().lower() == "true"
+
+
+def long_property(properties: dict[str, Any], name: str) -> int:
+    """A LONG ksql.* config (its default when unset), a bad value refused as ksqlDB refuses it."""
+    value = properties.get(name, KSQL_DEFAULTS[name])
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise KsqlError(f"Invalid value {value} for configuration {name}: Not a number of type LONG") from None
+
+
+def hidden_topics(properties: dict[str, Any]) -> list[re.Pattern[str]]:
+    """ksql.hidden.topics: a comma-separated list of regular expressions, each matching whole topic names."""
+    patterns = []
+    for text in str(properties.get(HIDDEN_TOPICS_CONFIG, KSQL_DEFAULTS[HIDDEN_TOPICS_CONFIG])).split(","):
+        if text.strip():
+            try:
+                patterns.append(re.compile(text.strip()))
+            except re.error as err:
+                raise KsqlError(f"Invalid value {text.strip()} for configuration {HIDDEN_TOPICS_CONFIG}: not a "
+                                f"regular expression ({err})") from None
+    return patterns
+
+
+def expression_options(properties: dict[str, Any]) -> ExpressionOptions:
+    """What the configs that change compiled expressions say, in `properties`."""
+    return ExpressionOptions(
+        cast_strings_preserve_nulls=is_enabled(properties, CAST_STRINGS_PRESERVE_NULLS_CONFIG),
+        nested_error_set_null=is_enabled(properties, NESTED_ERROR_SET_NULL_CONFIG),
+        rowpartition_rowoffset=is_enabled(properties, ROWPARTITION_ROWOFFSET_ENABLED_CONFIG),
+        lambdas=is_enabled(properties, LAMBDAS_ENABLED_CONFIG))
 
 
 def defaults() -> dict[str, str]:

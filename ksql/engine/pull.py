@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 from ksql.engine.codec import RecordDecoder
 from ksql.engine.log import Log
 from ksql.engine.metastore import DataSource
+from ksql.engine.properties import PULL_STREAM_ENABLED_CONFIG, is_enabled
 from ksql.engine.schema import KEY, ROWOFFSET, ROWPARTITION, VALUE, WINDOWEND, WINDOWSTART, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.parser import ast
 from ksql.parser.limits import refusing_deep_nesting
-from ksql.planner.analysis import Analyzer, _Namer, rewrite_magic_timestamps, walk
+from ksql.planner.analysis import Analyzer, _Namer, pseudo_column_names, rewrite_magic_timestamps, walk
 from ksql.planner.expressions import ExpressionTyper, compile_batch, compile_projection, format_expr
 from ksql.planner.expressions.scope import Scope
 from ksql.types import STRING, DecimalType, NullType, can_widen, hashable
@@ -122,11 +123,15 @@ def plan_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | Non
     source = engine.metastore.get(relation.name)
     if source is None:
         raise KsqlError(f"{relation.name} does not exist." + engine.metastore.case_hint(relation.name))
+    if source.kind == "STREAM" and not is_enabled(properties or {}, PULL_STREAM_ENABLED_CONFIG):
+        raise KsqlError("Pull queries on streams are disabled. To create a push query on the stream, add EMIT "
+                        "CHANGES to the end. To enable pull queries on streams, set the "
+                        f"{PULL_STREAM_ENABLED_CONFIG} config to 'true'.")
     analyzer = Analyzer(source, relation.alias, engine.registry)
     where = None
     if query.where is not None:
         where = rewrite_magic_timestamps(analyzer.normalize(query.where, "WHERE"))
-        _refuse_columns(where, "WHERE")
+        _refuse_columns(where, "WHERE", analyzer)
         _check_like_columns(where, analyzer)
         try:
             analyzer.typer.check_predicate(where, "WHERE")
@@ -134,9 +139,9 @@ def plan_pull(engine: Engine, query: ast.Query, properties: dict[str, Any] | Non
             raise KsqlError(f"{err}\nStatement: {format_expr(where)}") from None
     items = _projection(analyzer, query, source)
     for expr, _, _ in items:
-        _refuse_columns(expr, "SELECT")
+        _refuse_columns(expr, "SELECT", analyzer)
     if source.kind == "TABLE":
-        if not source.is_source and not source.writer_query_ids:
+        if (not source.is_source and not source.writer_query_ids) or not source.materialized:
             raise KsqlError(f"The `{source.name}` table isn't queryable. To derive a queryable table, you can do "
                             f"'CREATE TABLE QUERYABLE_{source.name} AS SELECT * FROM {source.name}'. "
                             "See https://cnfl.io/queries for more info.")
@@ -176,9 +181,11 @@ def _numbered(rows: list[tuple], limit: int | None, after: int) -> list[tuple[in
     return list(enumerate(rows[start:end], start))
 
 
-def _refuse_columns(expr: ast.Expr, clause: str) -> None:
-    for name in (ROWPARTITION, ROWOFFSET):
-        if any(isinstance(e, ast.ColumnRef) and e.name == name for e in walk(expr)):
+def _refuse_columns(expr: ast.Expr, clause: str, analyzer: Analyzer) -> None:
+    """Refuse the ROWPARTITION and ROWOFFSET pseudo columns (not a source's own columns of those names)."""
+    for name in pseudo_column_names(analyzer.source):
+        if name in (ROWPARTITION, ROWOFFSET) and any(isinstance(e, ast.ColumnRef) and e.name == name
+                                                     for e in walk(expr)):
             raise KsqlError(f"Pull queries don't support the following columns in {clause} clauses: `{name}`")
 
 

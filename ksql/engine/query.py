@@ -37,8 +37,17 @@ from ksql.engine.schema import ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WIND
 from ksql.functions import FunctionRegistry
 from ksql.parser import ast
 from ksql.planner.aggregation import AggregateAnalyzer, AggregatePlan
-from ksql.planner.analysis import HIDDEN_WINDOW, RAW_HEADERS, RAW_NULL, Analyzer, ProjectionPlan, walk
+from ksql.planner.analysis import (
+    HIDDEN_WINDOW,
+    RAW_HEADERS,
+    RAW_NULL,
+    Analyzer,
+    ProjectionPlan,
+    row_position_ref,
+    walk,
+)
 from ksql.planner.expressions import Scope, compile_batch
+from ksql.planner.expressions.options import ExpressionOptions, compiling_with, current_options
 
 processing_log = logging.getLogger("ksql.processing")
 
@@ -122,6 +131,8 @@ class PersistentQuery:
     query_errors: list[dict] = field(default_factory=list)  # recent failures (EXPLAIN's queryErrors)
     processing_log: ProcessingLog | None = None  # the engine's, where skipped records are reported
     plan_inputs: PlanInputs | None = None  # how `plan` was compiled (lets a worker process compile it)
+    # what the statement's properties said about expressions: aggregation processors built later use it too
+    expression_options: ExpressionOptions = field(default_factory=current_options)
     # A poll reads up to max_records per partition (one read, one append, one commit) but
     # decodes, runs and encodes them chunk_rows at a time: the rows of a chunk stay in the
     # CPU caches (5000 rows in flight measured ~20% slower than 1000-row chunks).
@@ -165,7 +176,8 @@ class PersistentQuery:
             for topic in (self.repartition, self.changelog):
                 if not self.log.topic_exists(topic):
                     self.log.create_topic(topic, TopicConfig(partitions=self.partitions))
-            self.route = compile_batch(self.plan.where, [*self.plan.group_exprs, ast.ColumnRef(ROWOFFSET)],
+            offset = row_position_ref(self.plan.scope, ROWOFFSET)
+            self.route = compile_batch(self.plan.where, [*self.plan.group_exprs, offset],
                                        self.plan.scope, self.plan.registry, self._on_error)
             return
         self.single_owner = self.log.distributed
@@ -176,7 +188,8 @@ class PersistentQuery:
     def _restore_shared(self) -> None:
         """The one processor of a query that aggregates every partition in one place; it stays None
         (and the query in ERROR) while the changelog cannot be read."""
-        processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id)
+        with compiling_with(self.expression_options):
+            processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id)
         resumed = any(self.log.committed(self.group, self.source_topic, p) is not None
                       for p in range(self.partitions))
         try:
@@ -191,8 +204,9 @@ class PersistentQuery:
     def _start_aggregating(self, partition: int) -> None:
         """The processor of one repartition partition, restored from its changelog partition, and
         where it resumes reading; none (and the query in ERROR) while the changelog cannot be read."""
-        processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id,
-                                       changelog_partition=partition)
+        with compiling_with(self.expression_options):
+            processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id,
+                                           changelog_partition=partition)
         topic = self.repartition
         try:
             positions = processor.restore(self.log.committed(self.group, topic, partition) is not None)
@@ -251,7 +265,7 @@ class PersistentQuery:
             ast.ColumnRef(RAW_HEADERS),
             ast.ColumnRef(WINDOWSTART if windowed else HIDDEN_WINDOW[0]),
             ast.ColumnRef(WINDOWEND if windowed else HIDDEN_WINDOW[1]),
-            ast.ColumnRef(ROWPARTITION),
+            row_position_ref(plan.scope, ROWPARTITION),
             ast.ColumnRef(RAW_NULL),
         ]
         projections = list(plan.key_exprs) + list(plan.value_exprs) + hidden

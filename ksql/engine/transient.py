@@ -34,13 +34,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ksql.engine.join import TransientJoin
 from ksql.engine.log import LogError
 from ksql.engine.metastore import DataSource
+from ksql.engine.properties import KSQL_DEFAULTS, TRANSIENT_PREFIX_CONFIG, expression_options
 from ksql.engine.push_reader import SharedReader
 from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, LogicalSchema, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.parser import ast
 from ksql.parser.limits import refusing_deep_nesting
-from ksql.planner.analysis import Analyzer, rewrite_magic_timestamps
+from ksql.planner.analysis import Analyzer, rewrite_magic_timestamps, row_position_ref
 from ksql.planner.expressions import compile_batch
+from ksql.planner.expressions.options import compiling_with
 from ksql.planner.join import JoinAnalyzer, JoinPlan
 
 if TYPE_CHECKING:
@@ -255,7 +257,7 @@ class _Projection:
             analyzer.typer.check_predicate(where, "WHERE")
         items = _projection(analyzer, query, source)
         self.columns = [SchemaColumn(name, t) for _, name, (t, _) in items]
-        tail = [ast.ColumnRef(ROWPARTITION), ast.ColumnRef(ROWOFFSET)]
+        tail = [row_position_ref(analyzer.scope, ROWPARTITION), row_position_ref(analyzer.scope, ROWOFFSET)]
         exprs = [e for e, _, _ in items]
         self.stage = compile_batch(where, exprs + tail, analyzer.scope, engine.registry, on_error)
         key_names = {c.name for c in source.schema.key}
@@ -429,7 +431,7 @@ class TransientQueries:
             if reader is None and not isinstance(query.from_, ast.Join):
                 reader = self._readers[key] = SharedReader(engine.log, source, f"push queries over {source.name}",
                                                                 engine.processing_log)
-            with refusing_deep_nesting():
+            with refusing_deep_nesting(), compiling_with(expression_options(engine.all_properties(properties))):
                 running = TransientQuery(query_id, engine, source, query, properties, resume, capacity,
                                          skip_null_keys=query_id.startswith(SCALABLE_PREFIX), sql=stmt.text,
                                          reader=reader)
@@ -475,7 +477,7 @@ def _reader_key(engine: Engine, source: DataSource) -> tuple:
 
 
 def _query_id(engine: Engine, source: DataSource, query: ast.Query, properties: dict[str, Any]) -> str:
-    """ksqlDB's ids: SCALABLE_PUSH_QUERY_... when push v2 would serve it, else transient_<SOURCE>_<n>.
+    """ksqlDB's ids: SCALABLE_PUSH_QUERY_... when push v2 would serve it, else <ksql.transient.prefix><SOURCE>_<n>.
 
     ksqlDB serves a push query with push v2 (ksql.query.push.v2.enabled) when it reads,
     from the latest offsets, the output of a persistent query with a plain projection (no join).
@@ -486,7 +488,8 @@ def _query_id(engine: Engine, source: DataSource, query: ast.Query, properties: 
     if str(v2).lower() == "true" and simple and source.writer_query_ids and \
             _offset_reset(engine, properties) == "latest":
         return f"{SCALABLE_PREFIX}{uuid.uuid4()}"
-    return f"transient_{source.name}_{random.getrandbits(62)}{next(_ids)}"
+    prefix = engine.all_properties(properties).get(TRANSIENT_PREFIX_CONFIG, KSQL_DEFAULTS[TRANSIENT_PREFIX_CONFIG])
+    return f"{prefix}{source.name}_{random.getrandbits(62)}{next(_ids)}"
 
 
 __all__ = [

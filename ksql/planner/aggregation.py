@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ksql.engine.metastore import DataSource
+from ksql.engine.properties import SUPPRESS_BUFFER_SIZE_BYTES_CONFIG, long_property
 from ksql.engine.schema import (
     KEY,
     ROWPARTITION,
@@ -39,6 +40,7 @@ from ksql.planner.analysis import (
     _Namer,
     rewrite,
     rewrite_magic_timestamps,
+    row_position_ref,
     walk,
 )
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
@@ -64,6 +66,9 @@ class WindowPlan:
     grace_ms: int
     retention_ms: int
     emit_final: bool
+    # EMIT FINAL: the most bytes its windows waiting to close may take (ksql.suppress.buffer.size.bytes,
+    # negative: unbounded); beyond it the query fails
+    suppress_buffer_bytes: int = -1
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,8 @@ class AggregatePlan:
         if self.joined is not None:
             return self.joined
         return AggregateInput(self.source.kind, tuple(ast.ColumnRef(c.name) for c in self.source.schema.key),
-                              ast.ColumnRef(ROWTIME), ast.ColumnRef(ROWPARTITION), ast.ColumnRef(RAW_NULL),
+                              ast.ColumnRef(ROWTIME), row_position_ref(self.scope, ROWPARTITION),
+                              ast.ColumnRef(RAW_NULL),
                               ast.ColumnRef(RAW_HEADERS))
 
 
@@ -296,7 +302,8 @@ class AggregateAnalyzer(Analyzer):
         if w.retention is not None and retention < size + grace:
             raise KsqlError(f"The retention period ({retention} ms) must be at least as large as the window "
                             f"size plus grace period ({size + grace} ms).")
-        return WindowPlan(w.kind, size, advance, grace, retention, query.emit == "FINAL")
+        return WindowPlan(w.kind, size, advance, grace, retention, query.emit == "FINAL",
+                          long_property(self.config, SUPPRESS_BUFFER_SIZE_BYTES_CONFIG))
 
     def _output(self, rewritten, group_exprs, agg_scope, sink_name):
         used = self._taken_names() | {a for _, a, _ in rewritten if a}
@@ -359,4 +366,5 @@ def _literal_value(e: ast.Expr) -> Any:
     if isinstance(e, ast.Negation) and isinstance(e.operand, (ast.IntegerLiteral, ast.LongLiteral)):
         return -e.operand.value
     return _NOT_LITERAL
+
 

@@ -15,7 +15,7 @@ from ksql.engine.metastore import DataSource
 from ksql.engine.schema import (
     KEY,
     PSEUDO_COLUMNS,
-    RESERVED_COLUMN_NAMES,
+    ROW_POSITION_COLUMNS,
     ROWTIME,
     VALUE,
     WINDOW_COLUMNS,
@@ -30,11 +30,15 @@ from ksql.functions.javalib import parse_timestamp
 from ksql.functions.registry import ResolvedFunction
 from ksql.parser import ast
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
+from ksql.planner.expressions.options import current_options
 from ksql.types import BIGINT, BOOLEAN, SqlType, StructType
 
 RAW_HEADERS = "\x00headers"  # hidden scope column: the record's headers as stored
 RAW_NULL = "\x00null"  # hidden scope column: True when the record's value was null
 HIDDEN_WINDOW = ("\x00windowstart", "\x00windowend")  # window slots of unwindowed sources
+# the ROWPARTITION / ROWOFFSET slots when those are not pseudo columns (ksql.rowpartition.rowoffset.enabled
+# false, or a source column of that name): the runtime still fills them, user SQL cannot name them
+HIDDEN_ROW_POSITION = {name: "\x00" + name.lower() for name in ROW_POSITION_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -65,14 +69,30 @@ def source_scope(source: DataSource, alias: str | None) -> Scope:
     cols: list[ScopeColumn] = []
     for c in source.schema.key + source.schema.value:
         cols.append(ScopeColumn(c.name, c.type, len(cols), qualifier))
+    visible = pseudo_column_names(source)
     for name, t in PSEUDO_COLUMNS.items():
-        cols.append(ScopeColumn(name, t, len(cols), qualifier))
+        cols.append(ScopeColumn(name if name in visible else HIDDEN_ROW_POSITION[name], t, len(cols), qualifier))
     names = list(WINDOW_COLUMNS) if source.window is not None else list(HIDDEN_WINDOW)
     for name in names:
         cols.append(ScopeColumn(name, BIGINT, len(cols), qualifier))
     cols.append(ScopeColumn(RAW_HEADERS, HEADERS_TYPE, len(cols), qualifier))
     cols.append(ScopeColumn(RAW_NULL, BOOLEAN, len(cols), qualifier))
     return Scope(cols)
+
+
+def pseudo_column_names(source: DataSource) -> list[str]:
+    """The pseudo columns user SQL may name on `source`: ROWTIME, and ROWPARTITION and ROWOFFSET unless
+    ksql.rowpartition.rowoffset.enabled is false or the source has a column of that name."""
+    enabled = current_options().rowpartition_rowoffset
+    return [name for name in PSEUDO_COLUMNS if name not in HIDDEN_ROW_POSITION
+            or (enabled and source.schema.find(name) is None)]
+
+
+def row_position_ref(scope: Scope, name: str) -> ast.ColumnRef:
+    """A reference to the record's ROWPARTITION or ROWOFFSET slot in `scope`, whether or not user SQL
+    may name it there (see HIDDEN_ROW_POSITION)."""
+    hidden = HIDDEN_ROW_POSITION[name]
+    return ast.ColumnRef(hidden if scope.find(ast.ColumnRef(hidden)) is not None else name)
 
 
 def _headers_type() -> SqlType:
@@ -199,7 +219,7 @@ class Analyzer:
         return {c.name for c in self.source.schema.columns} | {a for _, a in items if a}
 
     def _check_reserved(self, name: str) -> None:
-        if name in RESERVED_COLUMN_NAMES:
+        if name in current_options().reserved_column_names():
             raise KsqlError(f"Reserved column name in select: `{name}`. Please remove or alias the column.")
 
     def _namer(self, items) -> _Namer:

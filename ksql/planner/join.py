@@ -18,8 +18,6 @@ from typing import Any
 from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.schema import (
     KEY,
-    PSEUDO_COLUMNS,
-    RESERVED_COLUMN_NAMES,
     VALUE,
     WINDOW_COLUMNS,
     WINDOWEND,
@@ -31,8 +29,17 @@ from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.parser import ast
 from ksql.planner.aggregation import AggregateInput, AggregatePlan
-from ksql.planner.analysis import HEADERS_TYPE, _Namer, rewrite, rewrite_magic_timestamps, source_scope, walk
+from ksql.planner.analysis import (
+    HEADERS_TYPE,
+    _Namer,
+    pseudo_column_names,
+    rewrite,
+    rewrite_magic_timestamps,
+    source_scope,
+    walk,
+)
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
+from ksql.planner.expressions.options import current_options
 from ksql.planner.join_aggregation import JoinAggregateAnalyzer
 from ksql.types import BIGINT, BOOLEAN
 
@@ -239,7 +246,7 @@ class JoinAnalyzer:
     def _add_value_column(self, name: str, expr: ast.Expr, seen: set[str], value_exprs: list[ast.Expr],
                           columns: list[SchemaColumn]) -> None:
         """A projected value column, refusing reserved and repeated names as ksqlDB does."""
-        if name in RESERVED_COLUMN_NAMES:
+        if name in current_options().reserved_column_names():
             raise KsqlError(f"Reserved column name in select: `{name}`. Please remove or alias the column.")
         if name in seen:
             raise KsqlError(f"Duplicate column names: {name}")
@@ -391,7 +398,7 @@ class JoinAnalyzer:
     def output_name(self, ref: ast.ColumnRef) -> str:
         """A column's name in the join's result: bare when unique across the sources, else ALIAS_NAME."""
         owners = [lf for lf in self.leaves
-                  if lf.source.schema.find(ref.name) is not None or ref.name in PSEUDO_COLUMNS
+                  if lf.source.schema.find(ref.name) is not None or ref.name in pseudo_column_names(lf.source)
                   or (ref.name in WINDOW_COLUMNS and lf.source.window is not None)]
         return ref.name if len(owners) <= 1 else f"{ref.source}_{ref.name}"
 
@@ -467,7 +474,7 @@ class JoinAnalyzer:
                 for lf in chosen:
                     bounds = [WINDOWSTART, WINDOWEND] if lf.source.window is not None else []
                     if repartitioned:
-                        names = [c.name for c in lf.source.schema.value] + list(PSEUDO_COLUMNS) + bounds + \
+                        names = [c.name for c in lf.source.schema.value] + pseudo_column_names(lf.source) + bounds + \
                             [c.name for c in lf.source.schema.key]
                     else:
                         names = [c.name for c in lf.source.schema.key] + bounds + \

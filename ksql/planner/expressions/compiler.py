@@ -30,6 +30,7 @@ from ksql.parser import ast
 from ksql.parser.limits import too_deep_to_compile
 from ksql.planner.expressions import runtime as R
 from ksql.planner.expressions.formatter import format_expr
+from ksql.planner.expressions.options import ExpressionOptions, current_options
 from ksql.planner.expressions.scope import Scope, ScopeColumn
 from ksql.planner.expressions.typer import ExpressionTyper
 from ksql.types import (
@@ -83,8 +84,9 @@ class ExpressionCompiler:
 
     def __init__(self, scope: Scope, registry: FunctionRegistry, typer: ExpressionTyper | None = None,
                  expr_columns: Mapping[ast.Expr, ScopeColumn] | None = None,
-                 report: Callable[[str], None] | None = None):
+                 report: Callable[[str], None] | None = None, options: ExpressionOptions | None = None):
         self.scope = scope
+        self.options = options or current_options()  # the statement's ksql.* configs for expressions
         self.registry = registry
         self.typer = typer or ExpressionTyper(scope, registry, expr_columns)
         self.namespace: dict[str, Any] = dict(R.HELPERS)
@@ -551,33 +553,56 @@ class ExpressionCompiler:
 
     # CAST and constructors
     def _c_Cast(self, e: ast.Cast) -> str:
-        return self._convert(self._c(e.expr), self._type(e.expr), e.type, cast=True)
+        src = self._type(e.expr)
+        code = self._convert(self._c(e.expr), src, e.type, cast=True)
+        if e.type.base == "STRING" and src != e.type and not isinstance(src, NullType) \
+                and not self.options.cast_strings_preserve_nulls:
+            first, later = self._bind(code)  # ksqlDB's legacy String.valueOf: null becomes 'null'
+            return f"('null' if {first} is None else {later})"
+        return code
 
     def _c_CreateArray(self, e: ast.CreateArray) -> str:
         t = self._type(e)
         assert isinstance(t, ArrayType)
-        return "[" + ", ".join(self._elem(i, t.item) for i in e.items) + "]"
+        return "[" + ", ".join(self._elem(i, t.item, "array item") for i in e.items) + "]"
 
     def _c_CreateMap(self, e: ast.CreateMap) -> str:
         t = self._type(e)
         assert isinstance(t, MapType)
-        return "{" + ", ".join(f"{self._elem(k, t.key)}: {self._elem(v, t.value)}" for k, v in e.entries) + "}"
+        return "{" + ", ".join(f"{self._elem(k, t.key, 'map key')}: {self._elem(v, t.value, 'map value')}"
+                               for k, v in e.entries) + "}"
 
     def _c_CreateStruct(self, e: ast.CreateStruct) -> str:
         target = self.typer.struct_targets.get(id(e))
         given = {n: v for n, v in e.fields}
         if target is None:
-            return "{" + ", ".join(f"{n!r}: {self._c(v)}" for n, v in e.fields) + "}"
+            return "{" + ", ".join(f"{n!r}: {self._element(v, 'struct field')}" for n, v in e.fields) + "}"
         names = [f.name for f in target.fields]
-        parts = [f"{n!r}: {self._c(given[n]) if n in given else 'None'}" for n in names]
-        parts += [f"{n!r}: {self._c(v)}" for n, v in e.fields if n not in names]
+        parts = [f"{n!r}: {self._element(given[n], 'struct field') if n in given else 'None'}" for n in names]
+        parts += [f"{n!r}: {self._element(v, 'struct field')}" for n, v in e.fields if n not in names]
         return "{" + ", ".join(parts) + "}"
 
-    def _elem(self, item: ast.Expr, target: SqlType) -> str:
-        code = self._c(item)
+    def _elem(self, item: ast.Expr, target: SqlType, what: str) -> str:
         if id(item) in self.typer.coerced:
+            return self._element(item, what)
+        return self._element(item, what, lambda code: self._convert(code, self._type(item), target))
+
+    def _element(self, item: ast.Expr, what: str, convert: Callable[[str], str] | None = None) -> str:
+        """An element of an ARRAY, MAP or STRUCT constructor (`what` it is), converted by `convert`. On
+        the slow path (safe) its error is ksql.nested.error.set.null's: true, the element alone is null
+        (reported); false, the error reaches the whole expression (function calls inside it too)."""
+        if self._safe and not self.options.nested_error_set_null:
+            self._safe = False
+            try:
+                code = self._c(item)
+                return convert(code) if convert else code
+            finally:
+                self._safe = True
+        code = self._c(item)
+        code = convert(code) if convert else code
+        if not self._safe or isinstance(item, (*_LITERAL_NODES, ast.ColumnRef)):
             return code
-        return self._convert(code, self._type(item), target)
+        return f"_nested(_report, {what!r}, lambda: {code})"
 
 
 def _bracket_nesting(code: str) -> int:

@@ -246,6 +246,16 @@ def call_safely(report: Callable[[str], None], name: str, fn: Callable[..., Any]
         return None
 
 
+def nested_or_null(report: Callable[[str], None], what: str, element: Callable[[], Any]) -> Any:
+    """An element of an ARRAY, MAP or STRUCT constructor; a failure is logged and only the element is
+    null (ksql.nested.error.set.null=true)."""
+    try:
+        return element()
+    except Exception as e:
+        report(f"Error processing {what}: {e}")
+        return None
+
+
 HELPERS: dict[str, Any] = {
     "_nn": not_null,
     "_sconcat": string_concat,
@@ -261,5 +271,6 @@ HELPERS: dict[str, Any] = {
     "_w64": J.wrap64,
     "_f2d": J.float_to_decimal,
     "_safe": call_safely,
+    "_nested": nested_or_null,
     "_Decimal": Decimal,
 }

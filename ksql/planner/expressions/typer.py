@@ -12,6 +12,7 @@ from ksql.functions.javalib import parse_boolean_exact
 from ksql.functions.registry import INTERVAL_UNIT, FunctionRegistry, LambdaArg, ResolvedFunction
 from ksql.parser import ast
 from ksql.planner.expressions.formatter import format_expr
+from ksql.planner.expressions.options import current_options
 from ksql.planner.expressions.scope import Scope, ScopeColumn
 from ksql.types import (
     BIGINT,
@@ -323,6 +324,9 @@ class ExpressionTyper:
         args: list[SqlType | LambdaArg] = []
         for a in e.args:
             if isinstance(a, ast.Lambda):
+                if not current_options().lambdas:
+                    raise KsqlError(f"Lambda {format_expr(a)} refused: lambdas are disabled on this server. To "
+                                    "enable them, set 'ksql.lambdas.enabled'=true")
                 args.append(LambdaArg(len(a.params), self._lambda_typer(a)))
             elif isinstance(a, ast.IntervalUnit):
                 args.append(INTERVAL_UNIT)
