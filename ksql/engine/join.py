@@ -574,6 +574,8 @@ class TransientJoin(JoinQuery):
         self.query_id, self.sql, self.plan, self.log, self.earliest = query_id, "", plan, log, earliest
         self.state, self.processed, self.errors = RUNNING, 0, 0
         self.group = query_id
+        self.changelog = ""  # an aggregation over the join keeps its state in memory only
+        self.processor = None
         self.metrics = QueryMetrics()
         self.reporter = ProcessingLog().scoped()
         self._build()

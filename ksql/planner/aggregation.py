@@ -298,6 +298,29 @@ class AggregateAnalyzer(Analyzer):
                             f"size plus grace period ({size + grace} ms).")
         return WindowPlan(w.kind, size, advance, grace, retention, query.emit == "FINAL")
 
+    def transient_output(self, rewritten, agg_scope):
+        """(schema, key expressions, value expressions) of a push query's aggregation: no sink, so every
+        item is a value, in select order, and no rule asks for the grouping expressions."""
+        used = self._taken_names() | {a for _, a, _ in rewritten if a}
+        namer = _Namer({n for n in used if re.fullmatch(r"KSQL_COL_\d+", n)})
+        typer = ExpressionTyper(agg_scope, self.registry)
+        columns = []
+        for expr, alias, original in rewritten:
+            if alias is not None:
+                name = alias
+            elif isinstance(original, ast.FunctionCall) and self.registry.is_aggregate(original.name):
+                name = namer.fresh()
+            elif isinstance(original, ast.ColumnRef):  # WINDOWSTART and the like keep their names here
+                name = self._column_name(original)
+            else:
+                name = self._implicit(original, namer, used)
+            columns.append(SchemaColumn(name, typer.type_of_select(expr)))
+        return LogicalSchema(tuple(columns)), (), tuple(expr for expr, _, _ in rewritten)
+
+    def _column_name(self, ref: ast.ColumnRef) -> str:
+        """The name a selected column keeps in a push query's aggregation."""
+        return ref.name
+
     def _output(self, rewritten, group_exprs, agg_scope, sink_name):
         used = self._taken_names() | {a for _, a, _ in rewritten if a}
         namer = _Namer({n for n in used if re.fullmatch(r"KSQL_COL_\d+", n)})

@@ -151,9 +151,7 @@ class JoinAnalyzer:
                                       ScopeColumn(JOIN_NULL, BOOLEAN, len(columns) + 5, None)])
         self.typer = ExpressionTyper(self.scope, self.registry)
         if query.group_by or query.window is not None or _has_aggregates(query, self.registry):
-            if transient:
-                raise KsqlError("Aggregations over joins are not supported in push queries yet.")
-            return self._aggregate(query, steps, sink_name, left_kind)
+            return self._aggregate(query, steps, sink_name, left_kind, transient)
         if query.having is not None:
             raise KsqlError("HAVING requires a GROUP BY clause.")
         where = None
@@ -161,11 +159,14 @@ class JoinAnalyzer:
             where = rewrite_magic_timestamps(self.qualify(query.where, "WHERE"))
             self.typer.check_predicate(where, "WHERE")
         if query.partition_by is not None:
-            if transient:
-                raise KsqlError("PARTITION BY over joins is not supported in push queries yet.")
             if left_kind == "TABLE":
                 raise KsqlError("PARTITION BY is not supported on tables: the result of a table-table join "
                                 "is a table.")
+            if transient:  # the rows a push query streams are not keyed: the select list, re-keyed first
+                self._partition_expressions(query)
+                value_exprs, schema, tombstone_exprs = self._transient_projection(query, steps, repartitioned=True)
+                return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, (), value_exprs, schema,
+                                left_kind, self.registry, tombstone_exprs)
             key_exprs, value_exprs, schema = self._partition_projection(query, sink_name)
             return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, key_exprs, value_exprs, schema,
                             left_kind, self.registry)
@@ -177,10 +178,12 @@ class JoinAnalyzer:
         return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, key_exprs, value_exprs, schema,
                         left_kind, self.registry)
 
-    def _aggregate(self, query: ast.Query, steps: list[JoinStep], sink_name: str, kind: str) -> JoinPlan:
+    def _aggregate(self, query: ast.Query, steps: list[JoinStep], sink_name: str, kind: str,
+                   transient: bool) -> JoinPlan:
         """The join feeding an aggregation: WHERE, GROUP BY, HAVING and the select list over the joined
         row. A table join's result is aggregated as a table, each row identified by the join's key (the
-        left table's primary key for a foreign-key join)."""
+        left table's primary key for a foreign-key join). A push query's (`transient`) aggregation
+        streams its select list, every item a value."""
         if steps[-1].shape == "fk":
             left = self.leaves[0]
             identity = tuple(ast.ColumnRef(c.name, left.alias) for c in left.source.schema.key)
@@ -188,13 +191,13 @@ class JoinAnalyzer:
             identity = (ast.ColumnRef(JOIN_KEY),)
         joined = AggregateInput(kind, identity, ast.ColumnRef(JOIN_TIME), ast.IntegerLiteral(0),
                                 ast.ColumnRef(JOIN_NULL), ast.ColumnRef(JOIN_HEADERS))
-        aggregate = JoinAggregateAnalyzer(self, kind, self.config).analyze_join_aggregate(query, sink_name, joined)
+        aggregate = JoinAggregateAnalyzer(self, kind, self.config, transient).analyze_join_aggregate(
+            query, sink_name, joined)
         return JoinPlan(tuple(self.leaves), tuple(steps), self.scope, None, aggregate.key_exprs,
                         aggregate.value_exprs, aggregate.schema, "TABLE", self.registry, aggregate=aggregate)
 
-    def _partition_projection(self, query: ast.Query, sink_name: str):
-        """PARTITION BY over the joined row: the partitioning expressions are the key, each named as the
-        select item that projects it; every other item is a value column."""
+    def _partition_expressions(self, query: ast.Query) -> list[ast.Expr]:
+        """The qualified, typed PARTITION BY expressions over the joined row (a NULL one re-keys to no key)."""
         partition_by = [self.qualify(e, "PARTITION BY") for e in query.partition_by]
         if not partition_by:
             raise KsqlError("PARTITION BY requires at least one expression")
@@ -204,6 +207,12 @@ class JoinAnalyzer:
         partition_by = [e for e in partition_by if not isinstance(e, ast.NullLiteral)]
         for e in partition_by:
             self.typer.type_of(e)
+        return partition_by
+
+    def _partition_projection(self, query: ast.Query, sink_name: str):
+        """PARTITION BY over the joined row: the partitioning expressions are the key, each named as the
+        select item that projects it; every other item is a value column."""
+        partition_by = self._partition_expressions(query)
         items = self._select_items(query, repartitioned=True)
         names = self._names(items)
         positions = [[pos for pos, (expr, _) in enumerate(items) if expr == pe] for pe in partition_by]
@@ -513,13 +522,14 @@ class JoinAnalyzer:
             items.insert(0, (ast.ColumnRef(ROWKEY), None))
         return key_candidates
 
-    def _transient_projection(self, query: ast.Query, steps: list[JoinStep]):
-        """A push query's (value expressions, schema, tombstone expressions): the select list in its order.
+    def _transient_projection(self, query: ast.Query, steps: list[JoinStep], repartitioned: bool = False):
+        """A push query's (value expressions, schema, tombstone expressions): the select list in its order
+        (`*` expanded as over a `repartitioned` row for PARTITION BY).
 
         No key is required. A table join's deletion carries what its key can compute: items over the
         join key's columns (over the left table's primary key for a foreign-key join), nulls elsewhere.
         """
-        items = self._select_items(query)
+        items = self._select_items(query, repartitioned)
         join_key = ast.ColumnRef(JOIN_KEY)
         if steps[-1].shape == "fk":
             keyed = {ast.ColumnRef(c.name, self.leaves[0].alias) for c in self.leaves[0].source.schema.key}
