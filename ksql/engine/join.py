@@ -471,9 +471,17 @@ class JoinQuery:
         return out_rows
 
     def _tombstone(self, res: _Result) -> tuple:
-        """The result row of a deletion: its key, null values."""
+        """The result row of a deletion: its key (and window, on windowed sources), null values."""
         keys = self.key_stage([self._flat(res.key_frag or [], res.key)])
-        return (*keys[0], *([None] * self.nv), res.ts, [], None, None, 0, True)
+        return (*keys[0], *([None] * self.nv), res.ts, [], *self._key_window(res.key), 0, True)
+
+    def _key_window(self, key) -> tuple:
+        """(start, end) of a windowed join key, (None, None) for an unwindowed one: a time window's end
+        is its start plus the result's window size, a session key carries both bounds."""
+        if self.window is None:
+            return None, None
+        _, start, session_end = key
+        return start, session_end if self.window.kind == "SESSION" else start + self.window.size_ms
 
     def _arrive(self, index: int, ts: int, row: tuple, out: list) -> None:
         """One source record enters the chain."""
@@ -602,4 +610,4 @@ class TransientJoin(JoinQuery):
 
     def _tombstone(self, res: _Result) -> tuple:
         values = self.tombstone_stage([self._flat(res.key_frag or [], res.key)])
-        return (*values[0], res.ts, [], None, None, 0, True)
+        return (*values[0], res.ts, [], *self._key_window(res.key), 0, True)

@@ -123,6 +123,10 @@ def _bounds_outside_select(name: str) -> KsqlError:
     return KsqlError(f"Window bounds column {name} can only be used in the SELECT clause of windowed aggregations")
 
 
+WINDOWED_REPARTITION = ("Implicit repartitioning of windowed sources is not supported. "
+                        "See https://github.com/confluentinc/ksql/issues/4385.")
+
+
 class AggregateAnalyzer(Analyzer):
     """Analyzes `SELECT ... GROUP BY ... [WINDOW ...] [HAVING ...]` over one source."""
 
@@ -137,8 +141,7 @@ class AggregateAnalyzer(Analyzer):
         if self.source.window is not None:
             raise KsqlError("KSQL does not support persistent queries on windowed tables."
                             if self.source.kind == "TABLE" else
-                            "Implicit repartitioning of windowed sources is not supported. "
-                            "See https://github.com/confluentinc/ksql/issues/4385.")
+                            WINDOWED_REPARTITION)
 
     def _taken_names(self) -> set[str]:
         """Column names a generated KSQL_COL_n must not repeat."""

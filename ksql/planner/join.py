@@ -27,10 +27,11 @@ from ksql.engine.schema import (
     LogicalSchema,
     SchemaColumn,
 )
+from ksql.engine.schema_inference import INFERABLE_FORMATS
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.parser import ast
-from ksql.planner.aggregation import AggregateInput, AggregatePlan
+from ksql.planner.aggregation import WINDOWED_REPARTITION, AggregateInput, AggregatePlan
 from ksql.planner.analysis import HEADERS_TYPE, _Namer, rewrite, rewrite_magic_timestamps, source_scope, walk
 from ksql.planner.expressions import ExpressionTyper, Scope, ScopeColumn, format_expr
 from ksql.planner.join_aggregation import JoinAggregateAnalyzer
@@ -163,11 +164,11 @@ class JoinAnalyzer:
                 raise KsqlError("PARTITION BY is not supported on tables: the result of a table-table join "
                                 "is a table.")
             if transient:  # the rows a push query streams are not keyed: the select list, re-keyed first
-                self._partition_expressions(query)
+                self._partition_expressions(query, steps)
                 value_exprs, schema, tombstone_exprs = self._transient_projection(query, steps, repartitioned=True)
                 return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, (), value_exprs, schema,
                                 left_kind, self.registry, tombstone_exprs)
-            key_exprs, value_exprs, schema = self._partition_projection(query, sink_name)
+            key_exprs, value_exprs, schema = self._partition_projection(query, steps, sink_name)
             return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, key_exprs, value_exprs, schema,
                             left_kind, self.registry)
         if transient:
@@ -196,8 +197,9 @@ class JoinAnalyzer:
         return JoinPlan(tuple(self.leaves), tuple(steps), self.scope, None, aggregate.key_exprs,
                         aggregate.value_exprs, aggregate.schema, "TABLE", self.registry, aggregate=aggregate)
 
-    def _partition_expressions(self, query: ast.Query) -> list[ast.Expr]:
-        """The qualified, typed PARTITION BY expressions over the joined row (a NULL one re-keys to no key)."""
+    def _partition_expressions(self, query: ast.Query, steps: list[JoinStep]) -> list[ast.Expr]:
+        """The qualified, typed PARTITION BY expressions over the joined row (a NULL one re-keys to no key);
+        windowed results may only be partitioned by their key, which needs no repartition."""
         partition_by = [self.qualify(e, "PARTITION BY") for e in query.partition_by]
         if not partition_by:
             raise KsqlError("PARTITION BY requires at least one expression")
@@ -207,12 +209,15 @@ class JoinAnalyzer:
         partition_by = [e for e in partition_by if not isinstance(e, ast.NullLiteral)]
         for e in partition_by:
             self.typer.type_of(e)
+        if self.leaves[0].source.window is not None and \
+                (len(partition_by) != 1 or partition_by[0] not in self._key_columns(steps)):
+            raise KsqlError(WINDOWED_REPARTITION)
         return partition_by
 
-    def _partition_projection(self, query: ast.Query, sink_name: str):
+    def _partition_projection(self, query: ast.Query, steps: list[JoinStep], sink_name: str):
         """PARTITION BY over the joined row: the partitioning expressions are the key, each named as the
         select item that projects it; every other item is a value column."""
-        partition_by = self._partition_expressions(query)
+        partition_by = self._partition_expressions(query, steps)
         items = self._select_items(query, repartitioned=True)
         names = self._names(items)
         positions = [[pos for pos, (expr, _) in enumerate(items) if expr == pe] for pe in partition_by]
@@ -271,8 +276,11 @@ class JoinAnalyzer:
                                 f"`{windowed.source.name}` is {windowed.source.window.kind} windowed\n"
                                 f"`{plain.source.name}` is not windowed")
             if fw is not None and w is not None and fw.kind != "SESSION" and w.kind != "SESSION" and \
-                    (fw.kind, fw.size_ms) != (w.kind, w.size_ms):
-                raise KsqlError("Implicit repartitioning of windowed sources is not supported.")
+                    (fw.kind, fw.size_ms) != (w.kind, w.size_ms) and \
+                    first.source.formats.key.name not in INFERABLE_FORMATS:
+                # the right side's keys would be rewritten in the left's windowed key format; ksqlDB does so
+                # only when it repartitions both sides anyway, as it does for schema-registry key formats
+                raise KsqlError(WINDOWED_REPARTITION)
             if fw is not None and (fw.kind == "SESSION") != (w.kind == "SESSION"):
                 raise KsqlError(
                     f"Incompatible windowed sources.\nLeft source: {fw.kind}\nRight source: {w.kind}\n"
@@ -343,8 +351,7 @@ class JoinAnalyzer:
         for expr, leaf_index in ((a, min(la)), (b, n)):
             leaf = leaves[leaf_index]
             if leaf.source.window is not None and not self._is_key_column(expr, leaf):
-                raise KsqlError("Implicit repartitioning of windowed sources is not supported. "
-                                "See https://github.com/confluentinc/ksql/issues/4385.")
+                raise KsqlError(WINDOWED_REPARTITION)
         ta, tb = self.typer.type_of(a), self.typer.type_of(b)
         if ta != tb:
             raise KsqlError(f"Invalid join condition: types don't match. Got {format_expr(a)}{{{ta}}} = "

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ksql.errors import KsqlError
 from ksql.parser import ast
-from ksql.planner.aggregation import AggregateAnalyzer, AggregateInput, AggregatePlan
+from ksql.planner.aggregation import WINDOWED_REPARTITION, AggregateAnalyzer, AggregateInput, AggregatePlan
 
 if TYPE_CHECKING:
     from ksql.planner.analysis import _Namer
@@ -58,8 +58,7 @@ class JoinAggregateAnalyzer(AggregateAnalyzer):
     def _check_input(self) -> None:
         windowed = [lf.source.name for lf in self.joins.leaves if lf.source.window is not None]
         if windowed:
-            raise KsqlError("Implicit repartitioning of windowed sources is not supported. "
-                            "See https://github.com/confluentinc/ksql/issues/4385.")
+            raise KsqlError(WINDOWED_REPARTITION)
 
     def _taken_names(self) -> set[str]:
         return {c.name for lf in self.joins.leaves for c in lf.source.schema.columns}
