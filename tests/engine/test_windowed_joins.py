@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from ksql.engine.transient import TransientQueries
 from ksql.errors import KsqlError
 from ksql.testing import TestDriver
 
@@ -216,3 +217,25 @@ def test_foreign_key_joins_of_windowed_tables_are_refused(driver) -> None:
     with pytest.raises(KsqlError) as refused:
         driver.execute("CREATE TABLE J AS SELECT A.ID, Y FROM A JOIN B ON A.F = B.ID;")
     assert str(refused.value) == "Foreign-key table-table joins are not supported on windowed tables."
+
+
+# -- querying the joined windowed table ----------------------------------------------------------------
+
+def test_pull_and_push_queries_read_the_joined_windowed_table(driver) -> None:
+    _create(driver, "TABLE", "A", "X STRING", WINDOWS["TUMBLING"])
+    _create(driver, "TABLE", "B", "Y STRING", WINDOWS["TUMBLING"])
+    driver.execute("CREATE TABLE J AS SELECT A.ID, X, Y FROM A JOIN B ON A.ID = B.ID;")
+    for key, start, x, y in ((1, 0, "x1", "y1"), (1, 10_000, "x2", "y2"), (2, 10_000, "z", "z")):
+        driver.pipe("a", key, {"X": x}, start + 100, window=_window(start, "TUMBLING"))
+        driver.pipe("b", key, {"Y": y}, start + 200, window=_window(start, "TUMBLING"))
+    driver.pipe("b", 2, None, 10_300, window=_window(10_000, "TUMBLING"))  # the join's row goes
+    pulled = driver.engine.pull_query("SELECT * FROM J WHERE A_ID = 1 AND WINDOWSTART >= 5000;")
+    assert [c.name for c in pulled.columns] == ["A_ID", "WINDOWSTART", "WINDOWEND", "X", "Y"]
+    assert pulled.rows == [[1, 10_000, 20_000, "x2", "y2"]]
+    assert driver.engine.pull_query("SELECT * FROM J WHERE A_ID = 2;").rows == []
+    [stmt] = driver.engine.prepare("SELECT A_ID, WINDOWEND, Y FROM J EMIT CHANGES;")
+    pushed = TransientQueries().start(driver.engine, stmt, {"auto.offset.reset": "earliest"})
+    while pushed.poll():
+        pass
+    assert [(r.columns, r.tombstone) for r in pushed.take()] == [
+        ([1, 10_000, "y1"], False), ([1, 20_000, "y2"], False), ([2, 20_000, "z"], False), ([2, 20_000, None], True)]
