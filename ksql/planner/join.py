@@ -38,6 +38,7 @@ from ksql.planner.join_aggregation import JoinAggregateAnalyzer
 from ksql.types import BIGINT, BOOLEAN
 
 ROWKEY = "ROWKEY"
+_ROWKEY_NAME = re.compile(r"ROWKEY(?:_(\d+))?")
 JOIN_KEY = "\x00joinkey"  # hidden column of the joined row: the last join's key value
 JOIN_TIME = "\x00jointime"  # hidden: the result's timestamp
 JOIN_HEADERS = "\x00joinheaders"  # hidden: the headers the result carries
@@ -133,6 +134,7 @@ class JoinAnalyzer:
             leaves.append(JoinLeaf(source, alias, len(columns), len(own)))
             columns += [ScopeColumn(c.name, c.type, len(columns) + i, alias) for i, c in enumerate(own)]
         self.leaves = leaves
+        self.rowkey = _synthetic_key_name(leaves)
         self._check_sources(leaves)
         self.scope = Scope(columns)
         self.typer = ExpressionTyper(self.scope, self.registry)
@@ -243,7 +245,7 @@ class JoinAnalyzer:
         for pos, (expr, _) in enumerate(items):
             if pos in key_positions:
                 continue
-            if expr == ast.ColumnRef(ROWKEY):
+            if expr == ast.ColumnRef(self.rowkey):
                 expr = ast.ColumnRef(JOIN_KEY)
             self._add_value_column(names[pos], expr, seen, value_exprs, columns)
         if not value_exprs:
@@ -495,9 +497,8 @@ class JoinAnalyzer:
                 items.extend((ast.Dereference(base, f.name), f.name) for f in getattr(struct, "fields", ()))
             else:
                 expr = item.expr
-                if isinstance(expr, ast.ColumnRef) and expr.source is None and expr.name == ROWKEY and \
-                        not any(c.name == ROWKEY for c in self.scope.columns):
-                    items.append((ast.ColumnRef(ROWKEY), item.alias))
+                if isinstance(expr, ast.ColumnRef) and expr.source is None and expr.name == self.rowkey:
+                    items.append((ast.ColumnRef(self.rowkey), item.alias))
                     continue
                 items.append((self.qualify(expr, "SELECT"), item.alias))
         return items
@@ -511,7 +512,7 @@ class JoinAnalyzer:
             if alias is not None:
                 name = alias
             elif isinstance(expr, ast.ColumnRef):
-                name = ROWKEY if expr.name == ROWKEY and expr.source is None else self.output_name(expr)
+                name = expr.name if expr.source is None else self.output_name(expr)
             elif isinstance(expr, ast.Dereference):
                 name = expr.field
             else:
@@ -521,12 +522,12 @@ class JoinAnalyzer:
 
     def _key_candidates(self, query: ast.Query, steps: list[JoinStep],
                         items: list[tuple[ast.Expr, str | None]]) -> list[ast.ColumnRef]:
-        """The columns the result's key may be; none when the key is the synthetic ROWKEY, which `*`
+        """The columns the result's key may be; none when the key is the synthetic one, which `*`
         then selects first (added to `items`)."""
         last = steps[-1]
         key_candidates = [] if last.kind == "FULL" else self._key_columns(steps)  # FULL: either side may miss
         if not key_candidates and any(isinstance(i, ast.AllColumns) and i.source is None for i in query.select):
-            items.insert(0, (ast.ColumnRef(ROWKEY), None))
+            items.insert(0, (ast.ColumnRef(self.rowkey), None))
         return key_candidates
 
     def _transient_projection(self, query: ast.Query, steps: list[JoinStep], repartitioned: bool = False):
@@ -549,7 +550,7 @@ class JoinAnalyzer:
             if name in seen:
                 raise KsqlError(f"Duplicate column names: {name}")
             seen.add(name)
-            if expr == ast.ColumnRef(ROWKEY):
+            if expr == ast.ColumnRef(self.rowkey):
                 expr = join_key
             column = SchemaColumn(name, self.typer.type_of_select(expr), VALUE)
             on_key = rewrite(expr, lambda e: substitute.get(e) if isinstance(e, ast.ColumnRef) else None)
@@ -567,7 +568,7 @@ class JoinAnalyzer:
         synthetic = not key_candidates
         names = self._names(items)
         key_pos = None
-        for candidate in ([ast.ColumnRef(ROWKEY)] if synthetic else key_candidates):
+        for candidate in ([ast.ColumnRef(self.rowkey)] if synthetic else key_candidates):
             positions = [pos for pos, (expr, _) in enumerate(items) if expr == candidate]
             if len(positions) > 1:
                 aliases = " and ".join(names[p] for p in positions)
@@ -578,8 +579,8 @@ class JoinAnalyzer:
         if key_pos is None:
             if synthetic:
                 raise KsqlError("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe "
-                                f"query used to build `{sink_name}` must include the join expression ROWKEY in "
-                                "its projection (eg, SELECT ROWKEY...).")
+                                f"query used to build `{sink_name}` must include the join expression {self.rowkey} "
+                                f"in its projection (eg, SELECT {self.rowkey}...).")
             shown = " or ".join(format_expr(e) for e in key_candidates)
             noun = "expressions" if len(key_candidates) > 1 else "expression"
             raise KsqlError(f"The query used to build `{sink_name}` must include the join {noun} {shown} in its "
@@ -592,12 +593,21 @@ class JoinAnalyzer:
             if pos == key_pos or (not synthetic and expr in key_candidates and
                                   expr == items[key_pos][0]):
                 continue
-            if expr == ast.ColumnRef(ROWKEY):
+            if expr == ast.ColumnRef(self.rowkey):
                 expr = join_key
             self._add_value_column(names[pos], expr, seen, value_exprs, columns)
         if not value_exprs:
             raise KsqlError("The projection contains no value columns.")
         return (join_key,), tuple(value_exprs), LogicalSchema(tuple(columns))
+
+
+def _synthetic_key_name(leaves: list[JoinLeaf]) -> str:
+    """The name of a key no source column gives (a full join's, or one joined on expressions): ROWKEY,
+    or, when a source has ROWKEY or ROWKEY_n columns, ROWKEY_ one past the highest n (ROWKEY is 0)."""
+    taken = [m for leaf in leaves for c in leaf.source.schema.columns if (m := _ROWKEY_NAME.fullmatch(c.name))]
+    if not taken:
+        return ROWKEY
+    return f"{ROWKEY}_{max(int(m.group(1) or 0) for m in taken) + 1}"
 
 
 def _has_aggregates(query: ast.Query, registry: FunctionRegistry) -> bool:
