@@ -62,7 +62,8 @@ class _Step:
         self.left_tab: dict = {}  # table sides: key -> (ts, frag)
         self.right_tab: dict = {}
         self.emitted: set = set()  # table-table: keys whose last output was a row
-        self.stream_time = -(2**63)
+        self.stream_time = -(2**63)  # stream-stream: the highest timestamp of either side
+        self.left_time = self.right_time = -(2**63)  # ... and of each side, which its buffer keeps up with
 
     # -- stream-stream -----------------------------------------------------------------------------
 
@@ -78,6 +79,7 @@ class _Step:
         self.left_buf[hk].append(entry + [key])
         if not entry[2] and st.kind in ("LEFT", "FULL") and st.grace is None:
             out.append(_Result(ts, _merge(frag, self.index, None), key, headers))
+        self.left_time = max(self.left_time, ts)
         self._advance(ts, out)
 
     def stream_stream_right(self, ts: int, row: tuple, key, headers, out: list) -> None:
@@ -93,14 +95,20 @@ class _Step:
         self.right_buf[hk].append([ts, row, entry, key])
         if not entry[2] and st.kind in ("RIGHT", "FULL") and st.grace is None:
             out.append(_Result(ts, _merge(None, self.index, row), key, headers))
+        self.right_time = max(self.right_time, ts)
         self._advance(ts, out)
 
     def _advance(self, ts: int, out: list) -> None:
-        """Move stream time; emit outer results of closed windows (GRACE), forget expired records."""
+        """Move stream time; emit outer results of closed windows (GRACE), forget expired records.
+
+        Each side keeps its records for WITHIN plus GRACE of its own stream time, as Kafka Streams'
+        window store of that side does: a record too late for its side is not kept, yet it joins what
+        the other side still keeps, and a kept record joins after its outer result was emitted."""
         st = self.step
         self.stream_time = max(self.stream_time, ts)
         grace = st.grace if st.grace is not None else DEFAULT_JOIN_GRACE_MS
-        horizon = self.stream_time - st.within_before - st.within_after - grace
+        retention = st.within_before + st.within_after + grace
+        left_horizon, right_horizon = self.left_time - retention, self.right_time - retention
         for hk in list(self.left_buf):
             keep = []
             for entry in self.left_buf[hk]:
@@ -109,7 +117,7 @@ class _Step:
                 if st.grace is not None and closed and not matched and st.kind in ("LEFT", "FULL"):
                     out.append(_Result(lts, _merge(frag, self.index, None), key, []))
                     entry[2] = True
-                if lts >= horizon and not (st.grace is not None and closed):
+                if lts >= left_horizon:
                     keep.append(entry)
             self.left_buf[hk] = keep
         for hk in list(self.right_buf):
@@ -120,7 +128,7 @@ class _Step:
                 if st.grace is not None and closed and not entry[2] and st.kind in ("RIGHT", "FULL"):
                     out.append(_Result(rts, _merge(None, self.index, row), key, []))
                     entry[2] = True
-                if rts >= horizon and not (st.grace is not None and closed):
+                if rts >= right_horizon:
                     keep.append(item)
             self.right_buf[hk] = keep
 
