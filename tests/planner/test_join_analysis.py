@@ -41,3 +41,19 @@ def test_a_join_of_windowed_tables_is_windowed_as_its_left_source(window: str) -
     plan = _plan(ddl, "SELECT A.ID, A.V AS AV, B.V AS BV FROM A LEFT JOIN B ON A.ID = B.ID")
     assert plan.window == (WindowInfo("SESSION") if "SESSION" in window else WindowInfo("HOPPING", 5000))
     assert str(plan.schema) == "`A_ID` INTEGER KEY, `AV` INTEGER, `BV` INTEGER"
+
+
+@pytest.mark.parametrize("left_key", ["STRUCT(K := S.B)", "MAP('k' := S.B)['k']"])
+def test_a_join_expression_inside_a_struct_or_map_constructor_reads_its_source(left_key: str) -> None:
+    ddl = ("CREATE STREAM S (ID INT KEY, B STRING) WITH (KAFKA_TOPIC='s', PARTITIONS=1, VALUE_FORMAT='JSON');"
+           "CREATE TABLE T (ROWKEY STRUCT<K STRING> PRIMARY KEY, A INT) WITH (KAFKA_TOPIC='t', PARTITIONS=1, "
+           "FORMAT='JSON');"
+           "CREATE TABLE U (K STRING PRIMARY KEY, A INT) WITH (KAFKA_TOPIC='u', PARTITIONS=1, FORMAT='JSON');")
+    table = "T" if left_key.startswith("STRUCT") else "U"
+    right_key = "T.ROWKEY" if table == "T" else "U.K"
+    engine = Engine(MemoryLog(), EngineConfig())
+    engine.execute(ddl)
+    [stmt] = engine.prepare(f"CREATE STREAM OUT AS SELECT {right_key}, S.ID, {table}.A FROM S JOIN {table} "
+                            f"ON {left_key} = {right_key};")
+    plan = JoinAnalyzer(engine.metastore, engine.registry).analyze(stmt.query, "OUT")
+    assert plan.steps[0].shape == "stream-table"
