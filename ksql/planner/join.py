@@ -269,27 +269,28 @@ class JoinAnalyzer:
         if kafka:
             raise KsqlError(f"Source(s) {', '.join(kafka)} are using the 'KAFKA' value format. This format does "
                             "not yet support JOIN.")
-        windows = [lf.source.window for lf in leaves]
-        for lf, w in zip(leaves[1:], windows[1:], strict=True):
-            first, fw = leaves[0], windows[0]
+        first, fw = leaves[0], leaves[0].source.window
+        for lf in leaves[1:]:
+            w = lf.source.window
             if (fw is None) != (w is None):
                 windowed, plain = (first, lf) if fw is not None else (lf, first)
                 raise KsqlError("Can not join windowed source to non-windowed source.\n"
                                 f"`{windowed.source.name}` is {windowed.source.window.kind} windowed\n"
                                 f"`{plain.source.name}` is not windowed")
-            if fw is not None and w is not None and fw.kind != "SESSION" and w.kind != "SESSION" and \
-                    (fw.kind, fw.size_ms) != (w.kind, w.size_ms) and \
-                    first.source.formats.key.name not in INFERABLE_FORMATS:
-                # the right side's keys would be rewritten in the left's windowed key format; ksqlDB does so
-                # only when it repartitions both sides anyway, as it does for schema-registry key formats
-                raise KsqlError(WINDOWED_REPARTITION)
-            if fw is not None and (fw.kind == "SESSION") != (w.kind == "SESSION"):
+            if fw is None:
+                continue
+            if (fw.kind == "SESSION") != (w.kind == "SESSION"):
                 raise KsqlError(
                     f"Incompatible windowed sources.\nLeft source: {fw.kind}\nRight source: {w.kind}\n"
                     "Session windowed sources can only be joined to other session windowed sources, and may "
                     "still not result in expected behaviour as session bounds must be an exact match for the "
                     "join to work\nHopping and tumbling windowed sources can only be joined to other hopping "
                     "and tumbling windowed sources")
+            key_formats = {first.source.formats.key.name, lf.source.formats.key.name}
+            if (fw != w or len(key_formats) > 1) and not key_formats & INFERABLE_FORMATS:
+                # the right side's keys would be rewritten in the left's windowed key format: ksqlDB does so
+                # only when it repartitions both sides anyway, as it does for schema-registry key formats
+                raise KsqlError(WINDOWED_REPARTITION)
 
     # -- references ---------------------------------------------------------------------------
 

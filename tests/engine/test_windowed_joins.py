@@ -239,3 +239,24 @@ def test_pull_and_push_queries_read_the_joined_windowed_table(driver) -> None:
         pass
     assert [(r.columns, r.tombstone) for r in pushed.take()] == [
         ([1, 10_000, "y1"], False), ([1, 20_000, "y2"], False), ([2, 20_000, "z"], False), ([2, 20_000, None], True)]
+
+
+@pytest.mark.parametrize("left_format, right_format", [("KAFKA", "JSON"), ("DELIMITED", "KAFKA")])
+def test_windowed_keys_of_another_format_would_need_a_repartition(driver, left_format, right_format) -> None:
+    _create(driver, "TABLE", "A", "X INT", WINDOWS["TUMBLING"], left_format)
+    _create(driver, "TABLE", "B", "Y INT", WINDOWS["TUMBLING"], right_format)
+    with pytest.raises(KsqlError) as refused:
+        driver.execute("CREATE TABLE J AS SELECT A.ID, X, Y FROM A JOIN B ON A.ID = B.ID;")
+    assert str(refused.value) == REPARTITION
+
+
+@pytest.mark.parametrize("left_format, right_format", [("JSON_SR", "KAFKA"), ("KAFKA", "AVRO")])
+def test_windowed_keys_of_another_format_join_when_one_is_a_schema_registry_format(driver, left_format,
+                                                                                  right_format) -> None:
+    _create(driver, "TABLE", "A", "X INT", WINDOWS["SESSION"], left_format)
+    _create(driver, "TABLE", "B", "Y INT", WINDOWS["SESSION"], right_format)
+    driver.execute("CREATE TABLE J AS SELECT A.ID, X, Y FROM A JOIN B ON A.ID = B.ID;")
+    driver.pipe("a", 1, {"X": 1}, 100, window=_window(0, "SESSION"))
+    driver.pipe("b", 1, {"Y": 2}, 200, window=_window(0, "SESSION"))
+    assert _rows(driver, "J") == [(1, {"X": 1, "Y": 2}, 0, 10_000, 200)]
+    assert driver.engine.metastore.get("J").formats.key.name == left_format
