@@ -530,9 +530,12 @@ class JoinQuery:
             step.table_table_right(ts, None if is_delete else row, key, results)
         self._propagate(index, results, out)
 
-    def _stream_left(self, step_pos: int, ts: int, frag: list, headers, out: list) -> None:
+    def _stream_left(self, step_pos: int, ts: int, frag: list, headers, out: list, key=None) -> None:
+        """A stream record (or an earlier join's result, keyed `key` when the step joins on it) enters
+        step `step_pos` as its left side."""
         step = self.steps[step_pos]
-        key = self._key(step.left_key, frag)
+        if key is None:
+            key = self._key(step.left_key, frag)
         if key is None:
             return
         results: list[_Result] = []
@@ -554,13 +557,14 @@ class JoinQuery:
             if step_pos == len(self.steps):
                 out.append(res)
                 continue
+            on_result_key = self.steps[step_pos].step.on_result_key
             if self.steps[step_pos - 1].step.result_kind == "TABLE":
                 basis = res.frag if res.frag is not None else res.key_frag
-                key = self._key(self.steps[step_pos].left_key, basis) if basis else res.key
+                key = self._key(self.steps[step_pos].left_key, basis) if basis and not on_result_key else res.key
                 if key is not None:
                     self._table_left(step_pos, res.ts, res.frag, key, out)
             else:
-                self._stream_left(step_pos, res.ts, res.frag, res.headers, out)
+                self._stream_left(step_pos, res.ts, res.frag, res.headers, out, res.key if on_result_key else None)
 
     def terminate(self, drop_state: bool = True) -> None:
         """Stop for good; when dropping state, an aggregation's changelog goes too."""

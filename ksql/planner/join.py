@@ -12,7 +12,7 @@ columns), or, for expressions on both sides, a synthetic `ROWKEY`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ksql.engine.metastore import DataSource, WindowInfo
@@ -67,6 +67,9 @@ class JoinStep:
     grace: int | None
     shape: str  # stream-stream | stream-table | table-table
     result_kind: str  # STREAM | TABLE
+    # the left side joins on a column the earlier joins' result is keyed by: it joins on that key as is,
+    # even where the column itself is null (an outer join's missing side)
+    on_result_key: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,9 @@ class JoinAnalyzer:
         steps: list[JoinStep] = []
         left_kind = leaves[0].source.kind
         for n, j in enumerate(joins, start=1):
-            step = self._step(j, n, left_kind, leaves)
+            step = self._step(j, n, left_kind, leaves, steps)
+            if steps and step.left_key in self._viable_keys(steps):
+                step = replace(step, on_result_key=True)
             steps.append(step)
             left_kind = step.result_kind
         key_type = self.typer.type_of(steps[-1].left_key)
@@ -212,7 +217,7 @@ class JoinAnalyzer:
         for e in partition_by:
             self.typer.type_of(e)
         if self.leaves[0].source.window is not None and \
-                (len(partition_by) != 1 or partition_by[0] not in self._key_columns(steps)):
+                (len(partition_by) != 1 or partition_by[0] not in self._viable_keys(steps)):
             raise KsqlError(WINDOWED_REPARTITION)
         return partition_by
 
@@ -330,7 +335,8 @@ class JoinAnalyzer:
 
     # -- join steps -----------------------------------------------------------------------------
 
-    def _step(self, j: ast.Join, n: int, left_kind: str, leaves: list[JoinLeaf]) -> JoinStep:
+    def _step(self, j: ast.Join, n: int, left_kind: str, leaves: list[JoinLeaf], done: list[JoinStep]) -> JoinStep:
+        """The n-th JOIN, after the `done` ones."""
         right = leaves[n].source
         if not isinstance(j.on, ast.Comparison) or j.on.op != "=":
             if isinstance(j.on, ast.And):
@@ -351,9 +357,9 @@ class JoinAnalyzer:
                 not self._is_key_column(a, left_leaf) and \
                 (left_leaf.source.window is not None or right.window is not None):
             raise KsqlError("Foreign-key table-table joins are not supported on windowed tables.")
-        for expr, leaf_index in ((a, min(la)), (b, n)):
-            leaf = leaves[leaf_index]
-            if leaf.source.window is not None and not self._is_key_column(expr, leaf):
+        if right.window is not None:  # (all sources are windowed alike) no side may be re-keyed
+            left_keys = self._viable_keys(done) if done else [a] if self._is_key_column(a, left_leaf) else []
+            if a not in left_keys or not self._is_key_column(b, leaves[n]):
                 raise KsqlError(WINDOWED_REPARTITION)
         ta, tb = self.typer.type_of(a), self.typer.type_of(b)
         if ta != tb:
@@ -461,6 +467,11 @@ class JoinAnalyzer:
             columns.append(SchemaColumn(name, self.typer.type_of_select(expr), VALUE))
         return tuple(refs), tuple(value_exprs), LogicalSchema(tuple(columns))
 
+    def _viable_keys(self, steps: list[JoinStep]) -> list[ast.ColumnRef]:
+        """The columns the result of `steps` is keyed by, so that a next join on one of them needs no
+        repartition: none after a full join, whose key is synthetic (either side's)."""
+        return [] if steps[-1].kind == "FULL" else self._key_columns(steps)
+
     def _key_columns(self, steps: list[JoinStep]) -> list[ast.ColumnRef]:
         """Columns the result's key may be taken from: the last join's columns, left first, and the
         columns earlier joins equated with them."""
@@ -525,8 +536,7 @@ class JoinAnalyzer:
                         items: list[tuple[ast.Expr, str | None]]) -> list[ast.ColumnRef]:
         """The columns the result's key may be; none when the key is the synthetic one, which `*`
         then selects first (added to `items`)."""
-        last = steps[-1]
-        key_candidates = [] if last.kind == "FULL" else self._key_columns(steps)  # FULL: either side may miss
+        key_candidates = self._viable_keys(steps)
         if not key_candidates and any(isinstance(i, ast.AllColumns) and i.source is None for i in query.select):
             items.insert(0, (ast.ColumnRef(self.rowkey), None))
         return key_candidates

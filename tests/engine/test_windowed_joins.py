@@ -260,3 +260,37 @@ def test_windowed_keys_of_another_format_join_when_one_is_a_schema_registry_form
     driver.pipe("b", 1, {"Y": 2}, 200, window=_window(0, "SESSION"))
     assert _rows(driver, "J") == [(1, {"X": 1, "Y": 2}, 0, 10_000, 200)]
     assert driver.engine.metastore.get("J").formats.key.name == left_format
+
+
+def test_a_join_after_a_full_join_of_windowed_sources_would_repartition_its_synthetic_key(driver) -> None:
+    for name in ("S1", "S2", "S3"):
+        _create(driver, "STREAM", name, "V INT", WINDOWS["TUMBLING"])
+    with pytest.raises(KsqlError) as refused:
+        driver.execute("CREATE STREAM J AS SELECT ROWKEY AS K, S1.V AS V1 FROM S1 FULL JOIN S2 WITHIN 1 MINUTE "
+                       "ON S1.ID = S2.ID FULL JOIN S3 WITHIN 1 MINUTE ON S1.ID = S3.ID;")
+    assert str(refused.value) == REPARTITION
+
+
+@pytest.mark.parametrize("kind", ["INNER", "LEFT", "RIGHT"])
+def test_windowed_streams_join_in_chains_on_any_column_equal_to_the_key(driver, kind: str) -> None:
+    for name in ("S1", "S2", "S3"):
+        _create(driver, "STREAM", name, "V INT", WINDOWS["SESSION"])
+    driver.execute(f"CREATE STREAM J AS SELECT S2.ID, S1.V AS V1, S2.V AS V2, S3.V AS V3 FROM S1 {kind} JOIN S2 "
+                   f"WITHIN 1 MINUTE ON S1.ID = S2.ID {kind} JOIN S3 WITHIN 1 MINUTE ON S2.ID = S3.ID;")
+    driver.pipe("s1", 1, {"V": 1}, 100, window=_window(0, "SESSION"))
+    driver.pipe("s2", 1, {"V": 2}, 200, window=_window(0, "SESSION"))
+    driver.pipe("s3", 1, {"V": 3}, 300, window=_window(10_000, "SESSION"))  # another session
+    driver.pipe("s3", 1, {"V": 4}, 400, window=_window(0, "SESSION"))
+    expected = {
+        "INNER": [({"V1": 1, "V2": 2, "V3": 4}, 0)],
+        # the first join's outer result goes on by its key, though its S2.ID is null
+        "LEFT": [({"V1": 1, "V2": None, "V3": None}, 0), ({"V1": 1, "V2": 2, "V3": None}, 0),
+                 ({"V1": 1, "V2": None, "V3": 4}, 0), ({"V1": 1, "V2": 2, "V3": 4}, 0)],
+        "RIGHT": [({"V1": None, "V2": None, "V3": 3}, 10_000), ({"V1": 1, "V2": 2, "V3": 4}, 0)],
+    }[kind]
+    assert _rows(driver, "J") == [(1, value, start, start + 10_000, ts)
+                                  for (value, start), ts in zip(expected, _timestamps(kind), strict=True)]
+
+
+def _timestamps(kind: str) -> list[int]:
+    return {"INNER": [400], "LEFT": [100, 200, 400, 400], "RIGHT": [300, 400]}[kind]
