@@ -354,12 +354,15 @@ class JoinQuery:
         for i, nulls in enumerate(self.null_rows):
             row = frag[i] if i < len(frag) else None
             out.extend(row if row is not None else nulls)
+        window = self._window_of(frag)
         if self.window is not None and key is not None:
+            if window == (None, None):  # a deletion: no source row, the key's window
+                window = self._key_window(key)
             key = key[0]  # (value, window start, session end)
         out.append(key)
         out.append(ts)
         out.append(headers)
-        out.extend(self._window_of(frag))
+        out.extend(window)
         out.append(deleted)
         return tuple(out)
 

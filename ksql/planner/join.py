@@ -546,7 +546,8 @@ class JoinAnalyzer:
         (`*` expanded as over a `repartitioned` row for PARTITION BY).
 
         No key is required. A table join's deletion carries what its key can compute: items over the
-        join key's columns (over the left table's primary key for a foreign-key join), nulls elsewhere.
+        join key's columns (over the left table's primary key for a foreign-key join) and over the
+        sources' window bounds (the key's window), nulls elsewhere.
         """
         items = self._select_items(query, repartitioned)
         join_key = ast.ColumnRef(JOIN_KEY)
@@ -556,6 +557,12 @@ class JoinAnalyzer:
         else:
             substitute = {c: join_key for c in self._key_candidates(query, steps, items)}
             keyed = {join_key}
+        if self.leaves[0].source.window is not None:
+            bounds = [ast.ColumnRef(JOIN_WINDOW[0]), ast.ColumnRef(JOIN_WINDOW[1])]
+            keyed.update(bounds)
+            for leaf in self.leaves:
+                substitute[ast.ColumnRef(WINDOWSTART, leaf.alias)] = bounds[0]
+                substitute[ast.ColumnRef(WINDOWEND, leaf.alias)] = bounds[1]
         columns, value_exprs, tombstone_exprs, seen = [], [], [], set()
         for (expr, _), name in zip(items, self._names(items), strict=True):
             if name in seen:

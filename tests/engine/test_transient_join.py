@@ -271,3 +271,20 @@ def test_partition_by_over_a_join_expands_star_as_the_repartitioned_row(engine: 
     assert query.schema == ("`L_A` INTEGER, `L_ROWTIME` BIGINT, `L_ROWPARTITION` INTEGER, `L_ROWOFFSET` BIGINT, "
                             "`L_K` STRING, `T_C` INTEGER, `T_ROWTIME` BIGINT, `T_ROWPARTITION` INTEGER, "
                             "`T_ROWOFFSET` BIGINT, `T_K` STRING")
+
+
+def test_windowed_table_join_deletions_carry_the_keys_window(engine: Engine) -> None:
+    window = WindowInfo("SESSION")
+    for name, column in (("WA", "X"), ("WB", "Y")):
+        engine.execute(f"CREATE TABLE {name} (K INT PRIMARY KEY, {column} INT) WITH (KAFKA_TOPIC='{name.lower()}', "
+                       "PARTITIONS=1, VALUE_FORMAT='JSON', WINDOW_TYPE='SESSION');")
+
+    def record(value: bytes | None, ts: int) -> Record:
+        return Record(encode_window(struct.pack(">i", 1), window, 100, 900), value, ts, [])
+
+    engine.log.append("wa", 0, [record(b'{"X": 1}', 100)])
+    engine.log.append("wb", 0, [record(b'{"Y": 2}', 200), record(None, 300)])
+    query = _start(engine, TransientQueries(), "SELECT WA.K, WB.WINDOWSTART AS WS, WA.WINDOWEND AS WE, X, Y "
+                                               "FROM WA JOIN WB ON WA.K = WB.K EMIT CHANGES;", EARLIEST)
+    assert [(r.columns, r.tombstone) for r in _drain(query)] == [
+        ([1, 100, 900, 1, 2], False), ([1, 100, 900, None, None], True)]
