@@ -62,7 +62,8 @@ class _Step:
         self.left_tab: dict = {}  # table sides: key -> (ts, frag)
         self.right_tab: dict = {}
         self.emitted: set = set()  # table-table: keys whose last output was a row
-        self.stream_time = -(2**63)
+        self.stream_time = -(2**63)  # stream-stream: the highest timestamp of either side
+        self.left_time = self.right_time = -(2**63)  # ... and of each side, which its buffer keeps up with
 
     # -- stream-stream -----------------------------------------------------------------------------
 
@@ -78,6 +79,7 @@ class _Step:
         self.left_buf[hk].append(entry + [key])
         if not entry[2] and st.kind in ("LEFT", "FULL") and st.grace is None:
             out.append(_Result(ts, _merge(frag, self.index, None), key, headers))
+        self.left_time = max(self.left_time, ts)
         self._advance(ts, out)
 
     def stream_stream_right(self, ts: int, row: tuple, key, headers, out: list) -> None:
@@ -93,14 +95,20 @@ class _Step:
         self.right_buf[hk].append([ts, row, entry, key])
         if not entry[2] and st.kind in ("RIGHT", "FULL") and st.grace is None:
             out.append(_Result(ts, _merge(None, self.index, row), key, headers))
+        self.right_time = max(self.right_time, ts)
         self._advance(ts, out)
 
     def _advance(self, ts: int, out: list) -> None:
-        """Move stream time; emit outer results of closed windows (GRACE), forget expired records."""
+        """Move stream time; emit outer results of closed windows (GRACE), forget expired records.
+
+        Each side keeps its records for WITHIN plus GRACE of its own stream time, as Kafka Streams'
+        window store of that side does: a record too late for its side is not kept, yet it joins what
+        the other side still keeps, and a kept record joins after its outer result was emitted."""
         st = self.step
         self.stream_time = max(self.stream_time, ts)
         grace = st.grace if st.grace is not None else DEFAULT_JOIN_GRACE_MS
-        horizon = self.stream_time - st.within_before - st.within_after - grace
+        retention = st.within_before + st.within_after + grace
+        left_horizon, right_horizon = self.left_time - retention, self.right_time - retention
         for hk in list(self.left_buf):
             keep = []
             for entry in self.left_buf[hk]:
@@ -109,7 +117,7 @@ class _Step:
                 if st.grace is not None and closed and not matched and st.kind in ("LEFT", "FULL"):
                     out.append(_Result(lts, _merge(frag, self.index, None), key, []))
                     entry[2] = True
-                if lts >= horizon and not (st.grace is not None and closed):
+                if lts >= left_horizon:
                     keep.append(entry)
             self.left_buf[hk] = keep
         for hk in list(self.right_buf):
@@ -120,7 +128,7 @@ class _Step:
                 if st.grace is not None and closed and not entry[2] and st.kind in ("RIGHT", "FULL"):
                     out.append(_Result(rts, _merge(None, self.index, row), key, []))
                     entry[2] = True
-                if rts >= horizon and not (st.grace is not None and closed):
+                if rts >= right_horizon:
                     keep.append(item)
             self.right_buf[hk] = keep
 
@@ -346,12 +354,15 @@ class JoinQuery:
         for i, nulls in enumerate(self.null_rows):
             row = frag[i] if i < len(frag) else None
             out.extend(row if row is not None else nulls)
+        window = self._window_of(frag)
         if self.window is not None and key is not None:
+            if window == (None, None):  # a deletion: no source row, the key's window
+                window = self._key_window(key)
             key = key[0]  # (value, window start, session end)
         out.append(key)
         out.append(ts)
         out.append(headers)
-        out.extend(self._window_of(frag))
+        out.extend(window)
         out.append(deleted)
         return tuple(out)
 
@@ -471,9 +482,17 @@ class JoinQuery:
         return out_rows
 
     def _tombstone(self, res: _Result) -> tuple:
-        """The result row of a deletion: its key, null values."""
+        """The result row of a deletion: its key (and window, on windowed sources), null values."""
         keys = self.key_stage([self._flat(res.key_frag or [], res.key)])
-        return (*keys[0], *([None] * self.nv), res.ts, [], None, None, 0, True)
+        return (*keys[0], *([None] * self.nv), res.ts, [], *self._key_window(res.key), 0, True)
+
+    def _key_window(self, key) -> tuple:
+        """(start, end) of a windowed join key, (None, None) for an unwindowed one: a time window's end
+        is its start plus the result's window size, a session key carries both bounds."""
+        if self.window is None:
+            return None, None
+        _, start, session_end = key
+        return start, session_end if self.window.kind == "SESSION" else start + self.window.size_ms
 
     def _arrive(self, index: int, ts: int, row: tuple, out: list) -> None:
         """One source record enters the chain."""
@@ -514,9 +533,12 @@ class JoinQuery:
             step.table_table_right(ts, None if is_delete else row, key, results)
         self._propagate(index, results, out)
 
-    def _stream_left(self, step_pos: int, ts: int, frag: list, headers, out: list) -> None:
+    def _stream_left(self, step_pos: int, ts: int, frag: list, headers, out: list, key=None) -> None:
+        """A stream record (or an earlier join's result, keyed `key` when the step joins on it) enters
+        step `step_pos` as its left side."""
         step = self.steps[step_pos]
-        key = self._key(step.left_key, frag)
+        if key is None:
+            key = self._key(step.left_key, frag)
         if key is None:
             return
         results: list[_Result] = []
@@ -538,13 +560,14 @@ class JoinQuery:
             if step_pos == len(self.steps):
                 out.append(res)
                 continue
+            on_result_key = self.steps[step_pos].step.on_result_key
             if self.steps[step_pos - 1].step.result_kind == "TABLE":
                 basis = res.frag if res.frag is not None else res.key_frag
-                key = self._key(self.steps[step_pos].left_key, basis) if basis else res.key
+                key = self._key(self.steps[step_pos].left_key, basis) if basis and not on_result_key else res.key
                 if key is not None:
                     self._table_left(step_pos, res.ts, res.frag, key, out)
             else:
-                self._stream_left(step_pos, res.ts, res.frag, res.headers, out)
+                self._stream_left(step_pos, res.ts, res.frag, res.headers, out, res.key if on_result_key else None)
 
     def terminate(self, drop_state: bool = True) -> None:
         """Stop for good; when dropping state, an aggregation's changelog goes too."""
@@ -574,6 +597,8 @@ class TransientJoin(JoinQuery):
         self.query_id, self.sql, self.plan, self.log, self.earliest = query_id, "", plan, log, earliest
         self.state, self.processed, self.errors = RUNNING, 0, 0
         self.group = query_id
+        self.changelog = ""  # an aggregation over the join keeps its state in memory only
+        self.processor = None
         self.metrics = QueryMetrics()
         self.reporter = ProcessingLog().scoped()
         self._build()
@@ -600,4 +625,4 @@ class TransientJoin(JoinQuery):
 
     def _tombstone(self, res: _Result) -> tuple:
         values = self.tombstone_stage([self._flat(res.key_frag or [], res.key)])
-        return (*values[0], res.ts, [], None, None, 0, True)
+        return (*values[0], res.ts, [], *self._key_window(res.key), 0, True)

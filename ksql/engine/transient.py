@@ -24,7 +24,6 @@ import dataclasses
 import itertools
 import logging
 import random
-import re
 import threading
 import uuid
 from collections import deque
@@ -36,7 +35,7 @@ from ksql.engine.log import LogError
 from ksql.engine.metastore import DataSource
 from ksql.engine.properties import KSQL_DEFAULTS, TRANSIENT_PREFIX_CONFIG, expression_options
 from ksql.engine.push_reader import SharedReader
-from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, LogicalSchema, SchemaColumn
+from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.parser import ast
 from ksql.parser.limits import refusing_deep_nesting
@@ -222,12 +221,12 @@ class TransientQuery:
 
 
 def _plan_join(engine: Engine, query: ast.Query) -> JoinPlan:
-    """A push query's join plan, refused as the persistent join would be (keys, co-partitioning)."""
-    if query.group_by or query.window is not None or _has_aggregates(engine, query):
-        raise KsqlError("Aggregations over joins are not supported yet.")
-    if query.having is not None:
-        raise KsqlError("HAVING requires a GROUP BY clause.")
-    plan = JoinAnalyzer(engine.metastore, engine.registry).analyze(query, "", transient=True)
+    """A push query's join plan, refused as the persistent join would be (keys, co-partitioning);
+    aggregates without GROUP BY aggregate every joined row as one group."""
+    if not query.group_by and query.window is None and _has_aggregates(engine, query):
+        query = dataclasses.replace(query, group_by=(ast.StringLiteral(_ALL_ROWS),))
+    plan = JoinAnalyzer(engine.metastore, engine.registry, engine.all_properties()).analyze(
+        query, "", transient=True)
     engine._check_copartitioned(plan)
     return plan
 
@@ -307,7 +306,7 @@ class _Aggregation:
             """No sink: the select list in its own order, no rule about keys in the projection."""
 
             def _output(self, rewritten, group_exprs, agg_scope, sink_name):
-                return _transient_output(self, rewritten, agg_scope)
+                return self.transient_output(rewritten, agg_scope)
 
         if not query.group_by:  # aggregates over the whole stream: one group
             query = dataclasses.replace(query, group_by=(ast.StringLiteral(_ALL_ROWS),))
@@ -322,28 +321,6 @@ class _Aggregation:
 
 
 _ALL_ROWS = "\x00all rows"
-
-
-def _transient_output(analyzer, rewritten, agg_scope):
-    """(schema, key expressions, value expressions) of a push query's aggregation: every item a value."""
-    from ksql.planner.analysis import _Namer
-    from ksql.planner.expressions import ExpressionTyper
-
-    used = {c.name for c in analyzer.source.schema.columns} | {a for _, a, _ in rewritten if a}
-    namer = _Namer({n for n in used if re.fullmatch(r"KSQL_COL_\d+", n)})
-    typer = ExpressionTyper(agg_scope, analyzer.registry)
-    columns = []
-    for expr, alias, original in rewritten:
-        if alias is not None:
-            name = alias
-        elif isinstance(original, ast.FunctionCall) and analyzer.registry.is_aggregate(original.name):
-            name = namer.fresh()
-        elif isinstance(original, ast.ColumnRef):  # WINDOWSTART and the like keep their names here
-            name = original.name
-        else:
-            name = analyzer._implicit(original, namer, used)
-        columns.append(SchemaColumn(name, typer.type_of_select(expr)))
-    return LogicalSchema(tuple(columns)), (), tuple(expr for expr, _, _ in rewritten)
 
 
 def _has_aggregates(engine: Engine, query: ast.Query) -> bool:
@@ -411,7 +388,7 @@ class TransientQueries:
         relation = query.from_
         while isinstance(relation, ast.Join):  # a join is named after its first source
             relation = relation.left
-        if query.partition_by is not None:
+        if query.partition_by is not None and not isinstance(query.from_, ast.Join):
             raise KsqlError("PARTITION BY is not supported in push queries.")
         if query.limit is not None and query.limit < 0:  # the grammar takes a sign for pull queries' message
             raise KsqlError("Push queries don't support negative integers in the LIMIT clause.")

@@ -129,6 +129,10 @@ def _bounds_outside_select(name: str) -> KsqlError:
     return KsqlError(f"Window bounds column {name} can only be used in the SELECT clause of windowed aggregations")
 
 
+WINDOWED_REPARTITION = ("Implicit repartitioning of windowed sources is not supported. "
+                        "See https://github.com/confluentinc/ksql/issues/4385.")
+
+
 class AggregateAnalyzer(Analyzer):
     """Analyzes `SELECT ... GROUP BY ... [WINDOW ...] [HAVING ...]` over one source."""
 
@@ -143,8 +147,7 @@ class AggregateAnalyzer(Analyzer):
         if self.source.window is not None:
             raise KsqlError("KSQL does not support persistent queries on windowed tables."
                             if self.source.kind == "TABLE" else
-                            "Implicit repartitioning of windowed sources is not supported. "
-                            "See https://github.com/confluentinc/ksql/issues/4385.")
+                            WINDOWED_REPARTITION)
 
     def _taken_names(self) -> set[str]:
         """Column names a generated KSQL_COL_n must not repeat."""
@@ -304,6 +307,29 @@ class AggregateAnalyzer(Analyzer):
                             f"size plus grace period ({size + grace} ms).")
         return WindowPlan(w.kind, size, advance, grace, retention, query.emit == "FINAL",
                           long_property(self.config, SUPPRESS_BUFFER_SIZE_BYTES_CONFIG))
+
+    def transient_output(self, rewritten, agg_scope):
+        """(schema, key expressions, value expressions) of a push query's aggregation: no sink, so every
+        item is a value, in select order, and no rule asks for the grouping expressions."""
+        used = self._taken_names() | {a for _, a, _ in rewritten if a}
+        namer = _Namer({n for n in used if re.fullmatch(r"KSQL_COL_\d+", n)})
+        typer = ExpressionTyper(agg_scope, self.registry)
+        columns = []
+        for expr, alias, original in rewritten:
+            if alias is not None:
+                name = alias
+            elif isinstance(original, ast.FunctionCall) and self.registry.is_aggregate(original.name):
+                name = namer.fresh()
+            elif isinstance(original, ast.ColumnRef):  # WINDOWSTART and the like keep their names here
+                name = self._column_name(original)
+            else:
+                name = self._implicit(original, namer, used)
+            columns.append(SchemaColumn(name, typer.type_of_select(expr)))
+        return LogicalSchema(tuple(columns)), (), tuple(expr for expr, _, _ in rewritten)
+
+    def _column_name(self, ref: ast.ColumnRef) -> str:
+        """The name a selected column keeps in a push query's aggregation."""
+        return ref.name
 
     def _output(self, rewritten, group_exprs, agg_scope, sink_name):
         used = self._taken_names() | {a for _, a, _ in rewritten if a}

@@ -387,16 +387,21 @@ def rewrite_magic_timestamps(expr: ast.Expr) -> ast.Expr:
 
 
 def walk(expr):
-    """Every expression node in `expr`, depth first (CASE branches included)."""
+    """Every expression node in `expr`, depth first (CASE branches, MAP entries and STRUCT fields included)."""
     yield expr
     for name in getattr(expr, "__dataclass_fields__", ()):
-        value = getattr(expr, name)
-        for item in value if isinstance(value, tuple) else (value,):
-            if isinstance(item, ast.WhenClause):
-                yield from walk(item.condition)
-                yield from walk(item.result)
-            elif isinstance(item, ast.Expr):
-                yield from walk(item)
+        yield from _walk_value(getattr(expr, name))
+
+
+def _walk_value(value):
+    if isinstance(value, ast.Expr):
+        yield from walk(value)
+    elif isinstance(value, ast.WhenClause):
+        yield from walk(value.condition)
+        yield from walk(value.result)
+    elif isinstance(value, tuple):
+        for item in value:
+            yield from _walk_value(item)
 
 
 def _rewrite(expr, fn):

@@ -12,7 +12,7 @@ columns), or, for expressions on both sides, a synthetic `ROWKEY`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ksql.engine.metastore import DataSource, WindowInfo
@@ -25,10 +25,11 @@ from ksql.engine.schema import (
     LogicalSchema,
     SchemaColumn,
 )
+from ksql.engine.schema_inference import INFERABLE_FORMATS
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.parser import ast
-from ksql.planner.aggregation import AggregateInput, AggregatePlan
+from ksql.planner.aggregation import WINDOWED_REPARTITION, AggregateInput, AggregatePlan
 from ksql.planner.analysis import (
     HEADERS_TYPE,
     _Namer,
@@ -44,6 +45,7 @@ from ksql.planner.join_aggregation import JoinAggregateAnalyzer
 from ksql.types import BIGINT, BOOLEAN
 
 ROWKEY = "ROWKEY"
+_ROWKEY_NAME = re.compile(r"ROWKEY(?:_(\d+))?")
 JOIN_KEY = "\x00joinkey"  # hidden column of the joined row: the last join's key value
 JOIN_TIME = "\x00jointime"  # hidden: the result's timestamp
 JOIN_HEADERS = "\x00joinheaders"  # hidden: the headers the result carries
@@ -72,6 +74,9 @@ class JoinStep:
     grace: int | None
     shape: str  # stream-stream | stream-table | table-table
     result_kind: str  # STREAM | TABLE
+    # the left side joins on a column the earlier joins' result is keyed by: it joins on that key as is,
+    # even where the column itself is null (an outer join's missing side)
+    on_result_key: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,7 @@ class JoinAnalyzer:
             leaves.append(JoinLeaf(source, alias, len(columns), len(own)))
             columns += [ScopeColumn(c.name, c.type, len(columns) + i, alias) for i, c in enumerate(own)]
         self.leaves = leaves
+        self.rowkey = _synthetic_key_name(leaves)
         self._check_sources(leaves)
         self.scope = Scope(columns)
         self.typer = ExpressionTyper(self.scope, self.registry)
@@ -146,7 +152,9 @@ class JoinAnalyzer:
         steps: list[JoinStep] = []
         left_kind = leaves[0].source.kind
         for n, j in enumerate(joins, start=1):
-            step = self._step(j, n, left_kind, leaves)
+            step = self._step(j, n, left_kind, leaves, steps)
+            if steps and step.left_key in self._viable_keys(steps):
+                step = replace(step, on_result_key=True)
             steps.append(step)
             left_kind = step.result_kind
         key_type = self.typer.type_of(steps[-1].left_key)
@@ -158,9 +166,7 @@ class JoinAnalyzer:
                                       ScopeColumn(JOIN_NULL, BOOLEAN, len(columns) + 5, None)])
         self.typer = ExpressionTyper(self.scope, self.registry)
         if query.group_by or query.window is not None or _has_aggregates(query, self.registry):
-            if transient:
-                raise KsqlError("Aggregations over joins are not supported in push queries yet.")
-            return self._aggregate(query, steps, sink_name, left_kind)
+            return self._aggregate(query, steps, sink_name, left_kind, transient)
         if query.having is not None:
             raise KsqlError("HAVING requires a GROUP BY clause.")
         where = None
@@ -168,12 +174,15 @@ class JoinAnalyzer:
             where = rewrite_magic_timestamps(self.qualify(query.where, "WHERE"))
             self.typer.check_predicate(where, "WHERE")
         if query.partition_by is not None:
-            if transient:
-                raise KsqlError("PARTITION BY over joins is not supported in push queries yet.")
             if left_kind == "TABLE":
                 raise KsqlError("PARTITION BY is not supported on tables: the result of a table-table join "
                                 "is a table.")
-            key_exprs, value_exprs, schema = self._partition_projection(query, sink_name)
+            if transient:  # the rows a push query streams are not keyed: the select list, re-keyed first
+                self._partition_expressions(query, steps)
+                value_exprs, schema, tombstone_exprs = self._transient_projection(query, steps, repartitioned=True)
+                return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, (), value_exprs, schema,
+                                left_kind, self.registry, tombstone_exprs)
+            key_exprs, value_exprs, schema = self._partition_projection(query, steps, sink_name)
             return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, key_exprs, value_exprs, schema,
                             left_kind, self.registry)
         if transient:
@@ -184,10 +193,12 @@ class JoinAnalyzer:
         return JoinPlan(tuple(leaves), tuple(steps), self.scope, where, key_exprs, value_exprs, schema,
                         left_kind, self.registry)
 
-    def _aggregate(self, query: ast.Query, steps: list[JoinStep], sink_name: str, kind: str) -> JoinPlan:
+    def _aggregate(self, query: ast.Query, steps: list[JoinStep], sink_name: str, kind: str,
+                   transient: bool) -> JoinPlan:
         """The join feeding an aggregation: WHERE, GROUP BY, HAVING and the select list over the joined
         row. A table join's result is aggregated as a table, each row identified by the join's key (the
-        left table's primary key for a foreign-key join)."""
+        left table's primary key for a foreign-key join). A push query's (`transient`) aggregation
+        streams its select list, every item a value."""
         if steps[-1].shape == "fk":
             left = self.leaves[0]
             identity = tuple(ast.ColumnRef(c.name, left.alias) for c in left.source.schema.key)
@@ -195,13 +206,14 @@ class JoinAnalyzer:
             identity = (ast.ColumnRef(JOIN_KEY),)
         joined = AggregateInput(kind, identity, ast.ColumnRef(JOIN_TIME), ast.IntegerLiteral(0),
                                 ast.ColumnRef(JOIN_NULL), ast.ColumnRef(JOIN_HEADERS))
-        aggregate = JoinAggregateAnalyzer(self, kind, self.config).analyze_join_aggregate(query, sink_name, joined)
+        aggregate = JoinAggregateAnalyzer(self, kind, self.config, transient).analyze_join_aggregate(
+            query, sink_name, joined)
         return JoinPlan(tuple(self.leaves), tuple(steps), self.scope, None, aggregate.key_exprs,
                         aggregate.value_exprs, aggregate.schema, "TABLE", self.registry, aggregate=aggregate)
 
-    def _partition_projection(self, query: ast.Query, sink_name: str):
-        """PARTITION BY over the joined row: the partitioning expressions are the key, each named as the
-        select item that projects it; every other item is a value column."""
+    def _partition_expressions(self, query: ast.Query, steps: list[JoinStep]) -> list[ast.Expr]:
+        """The qualified, typed PARTITION BY expressions over the joined row (a NULL one re-keys to no key);
+        windowed results may only be partitioned by their key, which needs no repartition."""
         partition_by = [self.qualify(e, "PARTITION BY") for e in query.partition_by]
         if not partition_by:
             raise KsqlError("PARTITION BY requires at least one expression")
@@ -211,6 +223,15 @@ class JoinAnalyzer:
         partition_by = [e for e in partition_by if not isinstance(e, ast.NullLiteral)]
         for e in partition_by:
             self.typer.type_of(e)
+        if self.leaves[0].source.window is not None and \
+                (len(partition_by) != 1 or partition_by[0] not in self._viable_keys(steps)):
+            raise KsqlError(WINDOWED_REPARTITION)
+        return partition_by
+
+    def _partition_projection(self, query: ast.Query, steps: list[JoinStep], sink_name: str):
+        """PARTITION BY over the joined row: the partitioning expressions are the key, each named as the
+        select item that projects it; every other item is a value column."""
+        partition_by = self._partition_expressions(query, steps)
         items = self._select_items(query, repartitioned=True)
         names = self._names(items)
         positions = [[pos for pos, (expr, _) in enumerate(items) if expr == pe] for pe in partition_by]
@@ -236,7 +257,7 @@ class JoinAnalyzer:
         for pos, (expr, _) in enumerate(items):
             if pos in key_positions:
                 continue
-            if expr == ast.ColumnRef(ROWKEY):
+            if expr == ast.ColumnRef(self.rowkey):
                 expr = ast.ColumnRef(JOIN_KEY)
             self._add_value_column(names[pos], expr, seen, value_exprs, columns)
         if not value_exprs:
@@ -260,24 +281,28 @@ class JoinAnalyzer:
         if kafka:
             raise KsqlError(f"Source(s) {', '.join(kafka)} are using the 'KAFKA' value format. This format does "
                             "not yet support JOIN.")
-        windows = [lf.source.window for lf in leaves]
-        for lf, w in zip(leaves[1:], windows[1:], strict=True):
-            first, fw = leaves[0], windows[0]
+        first, fw = leaves[0], leaves[0].source.window
+        for lf in leaves[1:]:
+            w = lf.source.window
             if (fw is None) != (w is None):
                 windowed, plain = (first, lf) if fw is not None else (lf, first)
                 raise KsqlError("Can not join windowed source to non-windowed source.\n"
                                 f"`{windowed.source.name}` is {windowed.source.window.kind} windowed\n"
                                 f"`{plain.source.name}` is not windowed")
-            if fw is not None and w is not None and fw.kind != "SESSION" and w.kind != "SESSION" and \
-                    (fw.kind, fw.size_ms) != (w.kind, w.size_ms):
-                raise KsqlError("Implicit repartitioning of windowed sources is not supported.")
-            if fw is not None and (fw.kind == "SESSION") != (w.kind == "SESSION"):
+            if fw is None:
+                continue
+            if (fw.kind == "SESSION") != (w.kind == "SESSION"):
                 raise KsqlError(
                     f"Incompatible windowed sources.\nLeft source: {fw.kind}\nRight source: {w.kind}\n"
                     "Session windowed sources can only be joined to other session windowed sources, and may "
                     "still not result in expected behaviour as session bounds must be an exact match for the "
                     "join to work\nHopping and tumbling windowed sources can only be joined to other hopping "
                     "and tumbling windowed sources")
+            key_formats = {first.source.formats.key.name, lf.source.formats.key.name}
+            if (fw != w or len(key_formats) > 1) and not key_formats & INFERABLE_FORMATS:
+                # the right side's keys would be rewritten in the left's windowed key format: ksqlDB does so
+                # only when it repartitions both sides anyway, as it does for schema-registry key formats
+                raise KsqlError(WINDOWED_REPARTITION)
 
     # -- references ---------------------------------------------------------------------------
 
@@ -317,7 +342,8 @@ class JoinAnalyzer:
 
     # -- join steps -----------------------------------------------------------------------------
 
-    def _step(self, j: ast.Join, n: int, left_kind: str, leaves: list[JoinLeaf]) -> JoinStep:
+    def _step(self, j: ast.Join, n: int, left_kind: str, leaves: list[JoinLeaf], done: list[JoinStep]) -> JoinStep:
+        """The n-th JOIN, after the `done` ones."""
         right = leaves[n].source
         if not isinstance(j.on, ast.Comparison) or j.on.op != "=":
             if isinstance(j.on, ast.And):
@@ -338,11 +364,10 @@ class JoinAnalyzer:
                 not self._is_key_column(a, left_leaf) and \
                 (left_leaf.source.window is not None or right.window is not None):
             raise KsqlError("Foreign-key table-table joins are not supported on windowed tables.")
-        for expr, leaf_index in ((a, min(la)), (b, n)):
-            leaf = leaves[leaf_index]
-            if leaf.source.window is not None and not self._is_key_column(expr, leaf):
-                raise KsqlError("Implicit repartitioning of windowed sources is not supported. "
-                                "See https://github.com/confluentinc/ksql/issues/4385.")
+        if right.window is not None:  # (all sources are windowed alike) no side may be re-keyed
+            left_keys = self._viable_keys(done) if done else [a] if self._is_key_column(a, left_leaf) else []
+            if a not in left_keys or not self._is_key_column(b, leaves[n]):
+                raise KsqlError(WINDOWED_REPARTITION)
         ta, tb = self.typer.type_of(a), self.typer.type_of(b)
         if ta != tb:
             raise KsqlError(f"Invalid join condition: types don't match. Got {format_expr(a)}{{{ta}}} = "
@@ -449,6 +474,11 @@ class JoinAnalyzer:
             columns.append(SchemaColumn(name, self.typer.type_of_select(expr), VALUE))
         return tuple(refs), tuple(value_exprs), LogicalSchema(tuple(columns))
 
+    def _viable_keys(self, steps: list[JoinStep]) -> list[ast.ColumnRef]:
+        """The columns the result of `steps` is keyed by, so that a next join on one of them needs no
+        repartition: none after a full join, whose key is synthetic (either side's)."""
+        return [] if steps[-1].kind == "FULL" else self._key_columns(steps)
+
     def _key_columns(self, steps: list[JoinStep]) -> list[ast.ColumnRef]:
         """Columns the result's key may be taken from: the last join's columns, left first, and the
         columns earlier joins equated with them."""
@@ -486,9 +516,8 @@ class JoinAnalyzer:
                 items.extend((ast.Dereference(base, f.name), f.name) for f in getattr(struct, "fields", ()))
             else:
                 expr = item.expr
-                if isinstance(expr, ast.ColumnRef) and expr.source is None and expr.name == ROWKEY and \
-                        not any(c.name == ROWKEY for c in self.scope.columns):
-                    items.append((ast.ColumnRef(ROWKEY), item.alias))
+                if isinstance(expr, ast.ColumnRef) and expr.source is None and expr.name == self.rowkey:
+                    items.append((ast.ColumnRef(self.rowkey), item.alias))
                     continue
                 items.append((self.qualify(expr, "SELECT"), item.alias))
         return items
@@ -502,7 +531,7 @@ class JoinAnalyzer:
             if alias is not None:
                 name = alias
             elif isinstance(expr, ast.ColumnRef):
-                name = ROWKEY if expr.name == ROWKEY and expr.source is None else self.output_name(expr)
+                name = expr.name if expr.source is None else self.output_name(expr)
             elif isinstance(expr, ast.Dereference):
                 name = expr.field
             else:
@@ -512,21 +541,22 @@ class JoinAnalyzer:
 
     def _key_candidates(self, query: ast.Query, steps: list[JoinStep],
                         items: list[tuple[ast.Expr, str | None]]) -> list[ast.ColumnRef]:
-        """The columns the result's key may be; none when the key is the synthetic ROWKEY, which `*`
+        """The columns the result's key may be; none when the key is the synthetic one, which `*`
         then selects first (added to `items`)."""
-        last = steps[-1]
-        key_candidates = [] if last.kind == "FULL" else self._key_columns(steps)  # FULL: either side may miss
+        key_candidates = self._viable_keys(steps)
         if not key_candidates and any(isinstance(i, ast.AllColumns) and i.source is None for i in query.select):
-            items.insert(0, (ast.ColumnRef(ROWKEY), None))
+            items.insert(0, (ast.ColumnRef(self.rowkey), None))
         return key_candidates
 
-    def _transient_projection(self, query: ast.Query, steps: list[JoinStep]):
-        """A push query's (value expressions, schema, tombstone expressions): the select list in its order.
+    def _transient_projection(self, query: ast.Query, steps: list[JoinStep], repartitioned: bool = False):
+        """A push query's (value expressions, schema, tombstone expressions): the select list in its order
+        (`*` expanded as over a `repartitioned` row for PARTITION BY).
 
         No key is required. A table join's deletion carries what its key can compute: items over the
-        join key's columns (over the left table's primary key for a foreign-key join), nulls elsewhere.
+        join key's columns (over the left table's primary key for a foreign-key join) and over the
+        sources' window bounds (the key's window), nulls elsewhere.
         """
-        items = self._select_items(query)
+        items = self._select_items(query, repartitioned)
         join_key = ast.ColumnRef(JOIN_KEY)
         if steps[-1].shape == "fk":
             keyed = {ast.ColumnRef(c.name, self.leaves[0].alias) for c in self.leaves[0].source.schema.key}
@@ -534,12 +564,18 @@ class JoinAnalyzer:
         else:
             substitute = {c: join_key for c in self._key_candidates(query, steps, items)}
             keyed = {join_key}
+        if self.leaves[0].source.window is not None:
+            bounds = [ast.ColumnRef(JOIN_WINDOW[0]), ast.ColumnRef(JOIN_WINDOW[1])]
+            keyed.update(bounds)
+            for leaf in self.leaves:
+                substitute[ast.ColumnRef(WINDOWSTART, leaf.alias)] = bounds[0]
+                substitute[ast.ColumnRef(WINDOWEND, leaf.alias)] = bounds[1]
         columns, value_exprs, tombstone_exprs, seen = [], [], [], set()
         for (expr, _), name in zip(items, self._names(items), strict=True):
             if name in seen:
                 raise KsqlError(f"Duplicate column names: {name}")
             seen.add(name)
-            if expr == ast.ColumnRef(ROWKEY):
+            if expr == ast.ColumnRef(self.rowkey):
                 expr = join_key
             column = SchemaColumn(name, self.typer.type_of_select(expr), VALUE)
             on_key = rewrite(expr, lambda e: substitute.get(e) if isinstance(e, ast.ColumnRef) else None)
@@ -557,7 +593,7 @@ class JoinAnalyzer:
         synthetic = not key_candidates
         names = self._names(items)
         key_pos = None
-        for candidate in ([ast.ColumnRef(ROWKEY)] if synthetic else key_candidates):
+        for candidate in ([ast.ColumnRef(self.rowkey)] if synthetic else key_candidates):
             positions = [pos for pos, (expr, _) in enumerate(items) if expr == candidate]
             if len(positions) > 1:
                 aliases = " and ".join(names[p] for p in positions)
@@ -568,8 +604,8 @@ class JoinAnalyzer:
         if key_pos is None:
             if synthetic:
                 raise KsqlError("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe "
-                                f"query used to build `{sink_name}` must include the join expression ROWKEY in "
-                                "its projection (eg, SELECT ROWKEY...).")
+                                f"query used to build `{sink_name}` must include the join expression {self.rowkey} "
+                                f"in its projection (eg, SELECT {self.rowkey}...).")
             shown = " or ".join(format_expr(e) for e in key_candidates)
             noun = "expressions" if len(key_candidates) > 1 else "expression"
             raise KsqlError(f"The query used to build `{sink_name}` must include the join {noun} {shown} in its "
@@ -582,12 +618,21 @@ class JoinAnalyzer:
             if pos == key_pos or (not synthetic and expr in key_candidates and
                                   expr == items[key_pos][0]):
                 continue
-            if expr == ast.ColumnRef(ROWKEY):
+            if expr == ast.ColumnRef(self.rowkey):
                 expr = join_key
             self._add_value_column(names[pos], expr, seen, value_exprs, columns)
         if not value_exprs:
             raise KsqlError("The projection contains no value columns.")
         return (join_key,), tuple(value_exprs), LogicalSchema(tuple(columns))
+
+
+def _synthetic_key_name(leaves: list[JoinLeaf]) -> str:
+    """The name of a key no source column gives (a full join's, or one joined on expressions): ROWKEY,
+    or, when a source has ROWKEY or ROWKEY_n columns, ROWKEY_ one past the highest n (ROWKEY is 0)."""
+    taken = [m for leaf in leaves for c in leaf.source.schema.columns if (m := _ROWKEY_NAME.fullmatch(c.name))]
+    if not taken:
+        return ROWKEY
+    return f"{ROWKEY}_{max(int(m.group(1) or 0) for m in taken) + 1}"
 
 
 def _has_aggregates(query: ast.Query, registry: FunctionRegistry) -> bool:

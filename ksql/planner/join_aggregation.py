@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ksql.errors import KsqlError
 from ksql.parser import ast
-from ksql.planner.aggregation import AggregateAnalyzer, AggregateInput, AggregatePlan
+from ksql.planner.aggregation import WINDOWED_REPARTITION, AggregateAnalyzer, AggregateInput, AggregatePlan
 
 if TYPE_CHECKING:
     from ksql.planner.analysis import _Namer
@@ -24,13 +24,14 @@ if TYPE_CHECKING:
 class JoinAggregateAnalyzer(AggregateAnalyzer):
     """Analyzes `SELECT ... FROM a JOIN b ... GROUP BY ...` once the join itself is analyzed."""
 
-    def __init__(self, joins: JoinAnalyzer, kind: str, config: dict[str, Any]):
+    def __init__(self, joins: JoinAnalyzer, kind: str, config: dict[str, Any], transient: bool = False):
         first = joins.leaves[0]
         super().__init__(first.source, first.alias, joins.registry, config)
         self.joins = joins
         self.scope = joins.scope
         self.typer = joins.typer
         self.input_kind = kind
+        self.transient = transient  # a push query's: no sink, every item a value in select order
 
     def analyze_join_aggregate(self, query: ast.Query, sink_name: str, joined: AggregateInput) -> AggregatePlan:
         plan = self.analyze_aggregate(query, sink_name)
@@ -46,11 +47,18 @@ class JoinAggregateAnalyzer(AggregateAnalyzer):
     def qualified(self, expr: ast.Expr) -> ast.Expr:
         return expr  # references over the joined row are qualified already
 
+    def _output(self, rewritten, group_exprs, agg_scope, sink_name):
+        if self.transient:
+            return self.transient_output(rewritten, agg_scope)
+        return super()._output(rewritten, group_exprs, agg_scope, sink_name)
+
+    def _column_name(self, ref: ast.ColumnRef) -> str:
+        return self.joins.output_name(ref) if ref.source is not None else ref.name
+
     def _check_input(self) -> None:
         windowed = [lf.source.name for lf in self.joins.leaves if lf.source.window is not None]
         if windowed:
-            raise KsqlError("Implicit repartitioning of windowed sources is not supported. "
-                            "See https://github.com/confluentinc/ksql/issues/4385.")
+            raise KsqlError(WINDOWED_REPARTITION)
 
     def _taken_names(self) -> set[str]:
         return {c.name for lf in self.joins.leaves for c in lf.source.schema.columns}

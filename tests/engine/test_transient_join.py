@@ -172,13 +172,19 @@ def test_push_join_leaves_no_offsets_topics_or_query_behind(engine: Engine) -> N
 
 
 @pytest.mark.parametrize("sql, message", [
-    ("SELECT L.K, COUNT(*) FROM L JOIN T ON L.K = T.K GROUP BY L.K EMIT CHANGES;",
-     "Aggregations over joins are not supported yet."),
     ("SELECT * FROM T JOIN L ON T.K = L.K EMIT CHANGES;",
      "Invalid join order: table-stream joins are not supported; only stream-table joins."),
     ("SELECT * FROM L JOIN R ON L.K = R.K EMIT CHANGES;", "Stream-Stream joins must have a WITHIN clause"),
     ("SELECT * FROM L JOIN U ON L.K = U.ID EMIT CHANGES;",
      "Can't join `L` with `U` since the number of partitions don't match."),
+    ("SELECT C, COUNT(*) FROM L JOIN T ON L.K = T.K GROUP BY T.C PARTITION BY T.C EMIT CHANGES;",
+     "PARTITION BY cannot be combined with GROUP BY."),
+    ("SELECT T.K, C FROM T JOIN V ON T.K = V.K PARTITION BY C EMIT CHANGES;",
+     "PARTITION BY is not supported on tables: the result of a table-table join is a table."),
+    ("SELECT L.A, R.B FROM L JOIN R WITHIN 1 MINUTE ON L.K = R.K PARTITION BY NOPE EMIT CHANGES;",
+     "PARTITION BY column 'NOPE' cannot be resolved."),
+    ("SELECT L.A, COUNT(*) FROM L JOIN T ON L.K = T.K GROUP BY L.A HAVING NOPE > 1 EMIT CHANGES;",
+     "HAVING column 'NOPE' cannot be resolved."),
 ])
 def test_push_joins_are_refused_as_persistent_joins_are(engine: Engine, sql: str, message: str) -> None:
     registry = TransientQueries()
@@ -195,3 +201,90 @@ def test_foreign_key_joins_of_windowed_tables_are_refused(engine: Engine) -> Non
         "VALUE_FORMAT='JSON', WINDOW_TYPE='TUMBLING', WINDOW_SIZE='1 SECOND');")
     with pytest.raises(KsqlError, match="Foreign-key table-table joins are not supported on windowed tables."):
         _start(engine, TransientQueries(), "SELECT * FROM WL JOIN WR ON WL.F = WR.K EMIT CHANGES;")
+
+
+def test_group_by_over_a_stream_table_join_streams_each_update_in_select_order(engine: Engine) -> None:
+    registry = TransientQueries()
+    query = _start(engine, registry, "SELECT COUNT(*) AS N, T.C, SUM(L.A) FROM L JOIN T ON L.K = T.K "
+                                     "WHERE L.A > 0 GROUP BY T.C HAVING SUM(L.A) > 1 EMIT CHANGES;")
+    assert query.schema == "`N` BIGINT, `C` INTEGER, `KSQL_COL_0` INTEGER"
+    engine.execute("INSERT INTO T (K, C, ROWTIME) VALUES ('a', 7, 1000);"
+                   "INSERT INTO T (K, C, ROWTIME) VALUES ('b', 7, 1000);"
+                   "INSERT INTO L (K, A, ROWTIME) VALUES ('a', 1, 2000);"  # SUM 1: HAVING holds it back
+                   "INSERT INTO L (K, A, ROWTIME) VALUES ('b', 2, 3000);"
+                   "INSERT INTO L (K, A, ROWTIME) VALUES ('b', -5, 4000);"  # filtered by WHERE
+                   "INSERT INTO L (K, A, ROWTIME) VALUES ('c', 4, 5000);")  # no table row: no join
+    rows = _drain(query)
+    assert [(r.columns, r.tombstone) for r in rows] == [([2, 7, 3], False)]
+
+
+def test_group_by_over_a_table_table_join_retracts_a_row_from_its_old_group(engine: Engine) -> None:
+    registry = TransientQueries()
+    query = _start(engine, registry, "SELECT V.E, COUNT(*) AS N FROM T JOIN V ON T.K = V.K GROUP BY V.E "
+                                     "EMIT CHANGES;")
+    assert query.schema == "`E` INTEGER, `N` BIGINT"
+    engine.execute("INSERT INTO T (K, C) VALUES ('a', 1);"
+                   "INSERT INTO T (K, C) VALUES ('b', 1);"
+                   "INSERT INTO V (K, E) VALUES ('a', 10);"
+                   "INSERT INTO V (K, E) VALUES ('b', 10);"
+                   "INSERT INTO V (K, E) VALUES ('a', 20);")  # row 'a' moves from group 10 to group 20
+    assert [r.columns for r in _drain(query)] == [[10, 1], [10, 2], [10, 1], [20, 1]]
+
+
+def test_aggregates_without_group_by_over_a_join_count_every_joined_row(engine: Engine) -> None:
+    registry = TransientQueries()
+    query = _start(engine, registry, "SELECT COUNT(*) AS N, MAX(R.B) AS TOP FROM L JOIN R WITHIN 1 MINUTE "
+                                     "ON L.K = R.K EMIT CHANGES;", EARLIEST)
+    assert query.schema == "`N` BIGINT, `TOP` INTEGER"
+    engine.execute("INSERT INTO L (K, A, ROWTIME) VALUES ('x', 1, 1000);"
+                   "INSERT INTO R (K, B, ROWTIME) VALUES ('x', 5, 2000);"
+                   "INSERT INTO R (K, B, ROWTIME) VALUES ('x', 3, 3000);"
+                   "INSERT INTO R (K, B, ROWTIME) VALUES ('y', 9, 3000);")
+    assert [r.columns for r in _drain(query)] == [[1, 5], [2, 5]]
+
+
+def test_windowed_aggregation_over_a_join_projects_the_window_bounds(engine: Engine) -> None:
+    registry = TransientQueries()
+    query = _start(engine, registry, "SELECT L.K, WINDOWSTART AS WS, WINDOWEND, COUNT(*) AS N FROM L JOIN R "
+                                     "WITHIN 1 MINUTE ON L.K = R.K WINDOW TUMBLING (SIZE 10 SECONDS) "
+                                     "GROUP BY L.K EMIT CHANGES;")
+    assert query.schema == "`L_K` STRING, `WS` BIGINT, `WINDOWEND` BIGINT, `N` BIGINT"
+    engine.execute("INSERT INTO L (K, A, ROWTIME) VALUES ('x', 1, 1000);"
+                   "INSERT INTO R (K, B, ROWTIME) VALUES ('x', 5, 2000);"
+                   "INSERT INTO R (K, B, ROWTIME) VALUES ('x', 6, 12000);")
+    assert [r.columns for r in _drain(query)] == [["x", 0, 10000, 1], ["x", 10000, 20000, 1]]
+
+
+def test_partition_by_over_a_stream_stream_join_streams_the_select_list(engine: Engine) -> None:
+    registry = TransientQueries()
+    query = _start(engine, registry, "SELECT R.B, L.A, L.K FROM L JOIN R WITHIN 1 MINUTE ON L.K = R.K "
+                                     "PARTITION BY R.B EMIT CHANGES;")
+    assert query.schema == "`B` INTEGER, `A` INTEGER, `L_K` STRING"
+    engine.execute("INSERT INTO L (K, A, ROWTIME) VALUES ('x', 1, 1000);"
+                   "INSERT INTO R (K, B, ROWTIME) VALUES ('x', 5, 2000);")
+    assert [r.columns for r in _drain(query)] == [[5, 1, "x"]]
+
+
+def test_partition_by_over_a_join_expands_star_as_the_repartitioned_row(engine: Engine) -> None:
+    registry = TransientQueries()
+    query = _start(engine, registry, "SELECT * FROM L JOIN T ON L.K = T.K PARTITION BY L.A EMIT CHANGES;")
+    assert query.schema == ("`L_A` INTEGER, `L_ROWTIME` BIGINT, `L_ROWPARTITION` INTEGER, `L_ROWOFFSET` BIGINT, "
+                            "`L_K` STRING, `T_C` INTEGER, `T_ROWTIME` BIGINT, `T_ROWPARTITION` INTEGER, "
+                            "`T_ROWOFFSET` BIGINT, `T_K` STRING")
+
+
+def test_windowed_table_join_deletions_carry_the_keys_window(engine: Engine) -> None:
+    window = WindowInfo("SESSION")
+    for name, column in (("WA", "X"), ("WB", "Y")):
+        engine.execute(f"CREATE TABLE {name} (K INT PRIMARY KEY, {column} INT) WITH (KAFKA_TOPIC='{name.lower()}', "
+                       "PARTITIONS=1, VALUE_FORMAT='JSON', WINDOW_TYPE='SESSION');")
+
+    def record(value: bytes | None, ts: int) -> Record:
+        return Record(encode_window(struct.pack(">i", 1), window, 100, 900), value, ts, [])
+
+    engine.log.append("wa", 0, [record(b'{"X": 1}', 100)])
+    engine.log.append("wb", 0, [record(b'{"Y": 2}', 200), record(None, 300)])
+    query = _start(engine, TransientQueries(), "SELECT WA.K, WB.WINDOWSTART AS WS, WA.WINDOWEND AS WE, X, Y "
+                                               "FROM WA JOIN WB ON WA.K = WB.K EMIT CHANGES;", EARLIEST)
+    assert [(r.columns, r.tombstone) for r in _drain(query)] == [
+        ([1, 100, 900, 1, 2], False), ([1, 100, 900, None, None], True)]

@@ -158,3 +158,25 @@ def test_push_query_over_a_stream_table_join_over_http(client: httpx.Client) -> 
     assert body[1:] == [[1, "one", "a"], [2, None, "b"]]
     assert ksql(client, "SHOW TOPICS;")[0]["topics"] == topics  # the push query left nothing behind
     assert not [q for q in ksql(client, "SHOW QUERIES;")[0]["queries"] if q["queryType"] == "PUSH"]
+
+
+def test_push_queries_aggregating_and_repartitioning_a_join_over_http(client: httpx.Client) -> None:
+    ksql(client, "CREATE STREAM GS (K STRING KEY, A INT) WITH (KAFKA_TOPIC='gs', PARTITIONS=1, VALUE_FORMAT='JSON');"
+                 "CREATE TABLE GT (K STRING PRIMARY KEY, C STRING) WITH (KAFKA_TOPIC='gt', PARTITIONS=1, "
+                 "VALUE_FORMAT='JSON');"
+                 "INSERT INTO GT (K, C, ROWTIME) VALUES ('a', 'one', 1000);"
+                 "INSERT INTO GT (K, C, ROWTIME) VALUES ('b', 'one', 1000);"
+                 "INSERT INTO GS (K, A, ROWTIME) VALUES ('a', 1, 2000);"
+                 "INSERT INTO GS (K, A, ROWTIME) VALUES ('b', 2, 3000);")
+    grouped = client.post("/query", json={"ksql": "SELECT C, SUM(A) AS TOTAL FROM GS JOIN GT ON GS.K = GT.K "
+                                                  "GROUP BY C EMIT CHANGES LIMIT 2;",
+                                          "streamsProperties": EARLIEST})
+    assert grouped.status_code == 200, grouped.text
+    body = grouped.json()
+    assert body[0]["header"]["schema"] == "`C` STRING, `TOTAL` INTEGER"
+    assert [m["row"]["columns"] for m in body if "row" in m] == [["one", 1], ["one", 3]]
+    repartitioned = client.post("/query-stream", headers={"accept": "application/json"},
+                                json={"sql": "SELECT A, GS.K FROM GS JOIN GT ON GS.K = GT.K PARTITION BY A "
+                                             "EMIT CHANGES LIMIT 2;", "properties": EARLIEST})
+    assert repartitioned.status_code == 200, repartitioned.text
+    assert repartitioned.json()[1:] == [[1, "a"], [2, "b"]]
