@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ksql.engine.log import COMPACTED_SEGMENT_BYTES, Log, LogError, Record, TopicConfig
+from ksql.engine.log import COMPACTED_SEGMENT_BYTES, Log, LogError, Record, RecordBatch, TopicConfig
 from ksql.engine.state_codec import StateFormatError, decode, encode, tag, untag
 from ksql.errors import KsqlError
 from ksql.functions.aggregates import AggregateSpec, UserAggregateError
@@ -353,7 +353,8 @@ class AggregateProcessor:
     # -- state: changelog and restore -------------------------------------------------------------
 
     def commit(self, positions: dict[int, int]) -> None:
-        """Append changed state and the input positions it corresponds to, in one atomic batch."""
+        """Append changed state and the input positions it corresponds to, in one atomic batch (sent:
+        the query waits for it with the rest of its round, before it commits its input offsets)."""
         self._expire()
         state, pending_final, table_rows = self.state, self.pending_final, self.table_rows
         records = [Record(encode(["A", [tag(v) for v in sk[0]], sk[1], sk[2]]),
@@ -364,7 +365,7 @@ class AggregateProcessor:
                     for k in self.dirty_rows]
         checkpoint = [list(positions.items()), list(self.stream_time.items()), list(self.origins.items())]
         records.append(Record(_CHECKPOINT, encode(checkpoint), 0, []))
-        self.log.append(self.changelog, self.changelog_partition, records)
+        self.log.send_batch(self.changelog, self.changelog_partition, RecordBatch.of(records))
         self.dirty.clear()
         self.dirty_rows.clear()
 

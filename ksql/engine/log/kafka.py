@@ -278,6 +278,7 @@ class KafkaLog(Log):
         self.producer = Producer({**self.conf, "enable.idempotence": True, "acks": "all", "linger.ms": 2,
                                   "batch.num.messages": 10_000, "queue.buffering.max.messages": 1_000_000})
         self._appended_end: dict[tuple[str, int], int] = {}
+        self._send_failures: list[tuple[str, KafkaError]] = []  # of send_batch(), for wait_for_sends()
         self.reader = _Reader(self.conf, self._appended_end)
         self._topics: dict[str, TopicConfig] = {}
         self._members: dict[str, GroupMembership] = {}
@@ -393,7 +394,6 @@ class KafkaLog(Log):
     def append_batch(self, topic: str, partition: int, batch: RecordBatch) -> Sequence[int]:
         """Produce the records, then wait until the broker acknowledged every one of them."""
         self._check_partition(topic, partition)
-        n = len(batch)
         offsets: list[int] = []  # one partition, idempotent producer: delivered in produce order
         errors: list[KafkaError] = []
 
@@ -403,27 +403,64 @@ class KafkaLog(Log):
             else:
                 offsets.append(msg.offset())
 
+        self._produce(topic, partition, batch, delivered)
+        self._flush(f"append to {topic}-{partition}")
+        if errors:
+            _raise(errors[0], f"append to {topic}-{partition}")
+        if offsets:
+            self._appended(topic, partition, offsets[-1] + 1)
+        return offsets
+
+    def send_batch(self, topic: str, partition: int, batch: RecordBatch) -> None:
+        """Produce the records; the producer sends them while the caller goes on (wait_for_sends())."""
+        self._check_partition(topic, partition)
+        if not len(batch):
+            return
+        failed = self._send_failures
+
+        def delivered(err: KafkaError | None, msg) -> None:
+            if err is not None:
+                failed.append((f"append to {topic}-{partition}", err))
+
+        def last_delivered(err: KafkaError | None, msg) -> None:  # records of a partition arrive in order
+            delivered(err, msg)
+            if err is None:
+                self._appended(topic, partition, msg.offset() + 1)
+
+        self._produce(topic, partition, batch, delivered, last_delivered)
+
+    def wait_for_sends(self) -> None:
+        """One flush for every batch sent: the broker acknowledged them all, or LogError says which failed."""
+        self._flush("send")
+        if self._send_failures:
+            what, err = self._send_failures[0]
+            self._send_failures.clear()
+            _raise(err, what)
+
+    def _produce(self, topic: str, partition: int, batch: RecordBatch, on_delivery, on_last=None) -> None:
+        """Hand the batch's records to the producer (on_last, if given, is the last record's callback)."""
         produce = self.producer.produce
-        for key, value, ts, headers in zip(batch.keys, batch.values, batch.timestamps, batch.headers,
-                                           strict=True):
+        last = len(batch) - 1
+        for i, (key, value, ts, headers) in enumerate(zip(batch.keys, batch.values, batch.timestamps,
+                                                          batch.headers, strict=True)):
+            callback = on_last if on_last is not None and i == last else on_delivery
             while True:
                 try:
                     produce(topic, value=value, key=key, partition=partition, timestamp=max(0, ts),
-                            headers=list(headers) if headers else None,
-                            on_delivery=delivered)
+                            headers=list(headers) if headers else None, on_delivery=callback)
                     break
                 except BufferError:  # the producer's queue is full: let it send, then go on
                     self.producer.poll(0.05)
+
+    def _flush(self, what: str) -> None:
         remaining = self.producer.flush(_TIMEOUT)
         if remaining:
-            raise LogError(f"append to {topic}-{partition}: {remaining} records not acknowledged in time")
-        if errors:
-            _raise(errors[0], f"append to {topic}-{partition}")
-        if n:
-            key = (topic, partition)
-            with self._lock:
-                self._appended_end[key] = max(self._appended_end.get(key, 0), offsets[-1] + 1)
-        return offsets
+            raise LogError(f"{what}: {remaining} records not acknowledged in time")
+
+    def _appended(self, topic: str, partition: int, end: int) -> None:
+        key = (topic, partition)
+        with self._lock:
+            self._appended_end[key] = max(self._appended_end.get(key, 0), end)
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
         return self.read_batch(topic, partition, offset, max_records).records()
