@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import NoReturn
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from .base import (
@@ -107,10 +107,9 @@ class _Reader:
                     self._drain(0.05)
                 if not part.buffer:
                     part.stuck_at = part.next_read
-            out = []
             buffer = part.buffer
-            while buffer and len(out) < max_records:
-                out.append(buffer.popleft())
+            take = buffer.popleft
+            out = [take() for _ in range(min(len(buffer), max_records))]
             if out:
                 part.next_read = out[-1].offset() + 1
             if part.paused and len(buffer) < _BUFFER_HIGH // 2:
@@ -143,22 +142,52 @@ class _Reader:
         return part
 
     def _drain(self, timeout: float) -> None:
-        """Move what the consumer fetched into the partitions' buffers."""
-        for msg in self.consumer.consume(num_messages=10_000, timeout=timeout):
-            if msg.error() is not None:
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("reading %s-%s: %s", msg.topic(), msg.partition(), msg.error())
-                continue
-            part = self.parts.get((msg.topic(), msg.partition()))
-            if part is None:
-                continue
-            last = part.buffer[-1].offset() if part.buffer else part.next_read - 1
-            if msg.offset() <= last:  # fetched before a re-positioning
-                continue
-            part.buffer.append(msg)
-            if len(part.buffer) >= _BUFFER_HIGH and not part.paused:
-                self.consumer.pause([TopicPartition(msg.topic(), msg.partition())])
-                part.paused = True
+        """Move what the consumer fetched into the partitions' buffers (waiting up to `timeout` for
+        the first message), a partition's run of messages at a time: per-message Python work is
+        what a fast reader cannot afford."""
+        messages = self.consumer.consume(num_messages=10_000, timeout=0)
+        if not messages and timeout:  # wait for the first message only: consume() would wait for 10,000
+            first = self.consumer.poll(timeout)
+            if first is None:
+                return
+            messages = [first, *self.consumer.consume(num_messages=9_999, timeout=0)]
+        if not messages:
+            return
+        if any(map(Message.error, messages)):
+            for msg in messages:
+                error = msg.error()
+                if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("reading %s-%s: %s", msg.topic(), msg.partition(), error)
+            messages = [m for m in messages if m.error() is None]
+            if not messages:
+                return
+        topics = list(map(Message.topic, messages))
+        partitions = list(map(Message.partition, messages))
+        n = len(messages)
+        if topics.count(topics[0]) == n and partitions.count(partitions[0]) == n:  # the usual case
+            self._take(topics[0], partitions[0], messages)
+            return
+        start = 0
+        while start < n:
+            topic, partition = topics[start], partitions[start]
+            end = start + 1
+            while end < n and partitions[end] == partition and topics[end] == topic:
+                end += 1
+            self._take(topic, partition, messages[start:end])
+            start = end
+
+    def _take(self, topic: str, partition: int, run: list[Message]) -> None:
+        """Buffer a run of fetched messages of one partition (in offset order)."""
+        part = self.parts.get((topic, partition))
+        if part is None:
+            return
+        last = part.buffer[-1].offset() if part.buffer else part.next_read - 1
+        if run[0].offset() <= last:  # fetched before a re-positioning
+            run = [m for m in run if m.offset() > last]
+        part.buffer.extend(run)
+        if len(part.buffer) >= _BUFFER_HIGH and not part.paused:
+            self.consumer.pause([TopicPartition(topic, partition)])
+            part.paused = True
 
     def _behind(self, topic: str, partition: int, part: _Partition) -> bool:
         """Does the partition hold records at or after next_read that we have not fetched yet?"""
@@ -468,15 +497,11 @@ class KafkaLog(Log):
     def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
         self._check_partition(topic, partition)
         messages = self.reader.read(topic, partition, max(0, offset), max_records)
-        keys, values, timestamps, headers, offsets = [], [], [], [], []
-        for m in messages:
-            keys.append(m.key())
-            values.append(m.value())
-            timestamps.append(m.timestamp()[1])
-            h = m.headers()
-            headers.append(tuple(h) if h else NO_HEADERS)
-            offsets.append(m.offset())
-        return RecordBatch(keys, values, timestamps, headers, offsets, partition)
+        headers = list(map(Message.headers, messages))  # None for a record without headers
+        headers = [tuple(h) if h else NO_HEADERS for h in headers] if any(headers) else [NO_HEADERS] * len(headers)
+        return RecordBatch(list(map(Message.key, messages)), list(map(Message.value, messages)),
+                           [ts for _, ts in map(Message.timestamp, messages)], headers,
+                           list(map(Message.offset, messages)), partition)
 
     def _check_partition(self, topic: str, partition: int) -> None:
         self._check_open()
