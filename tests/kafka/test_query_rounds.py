@@ -12,10 +12,12 @@ from __future__ import annotations
 import time
 
 import orjson
+import pytest
+from confluent_kafka import KafkaError
 
 from ksql.engine.aggregate import changelog_topic
 from ksql.engine.engine import Engine, EngineConfig
-from ksql.engine.log import Record, TopicConfig
+from ksql.engine.log import LogError, Record, TopicConfig
 from ksql.engine.log.kafka import KafkaLog
 from ksql.engine.query import repartition_topic
 
@@ -36,6 +38,16 @@ class CountingProducer:
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
+
+
+class RefusingProducer(CountingProducer):
+    """A producer whose broker refuses every record it is sent (reported to the delivery callback)."""
+
+    def produce(self, *args, on_delivery, **kwargs):
+        def refused(err, msg):
+            on_delivery(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), msg)
+
+        self.inner.produce(*args, on_delivery=refused, **kwargs)
 
 
 def _owned_all(engine: Engine, query_id: str, topics: int = 1) -> None:
@@ -137,6 +149,30 @@ def test_group_by_the_key_aggregates_each_partition_in_place(kafka_bootstrap, un
         expected["key1"] += 1
         assert _wait_for(engine, expected) == expected
         assert not log.topic_exists(repartition_topic(service, query_id))
+    finally:
+        engine.close()
+        log.close()
+
+
+def test_a_round_whose_output_is_refused_commits_nothing(kafka_bootstrap, unique, monkeypatch):
+    topic = f"orders-{unique}"
+    log = KafkaLog(kafka_bootstrap)
+    log.create_topic(topic, TopicConfig(partitions=PARTITIONS))
+    engine = Engine(log, EngineConfig(service_id=f"refused{unique}_"))
+    try:
+        engine.execute(f"CREATE STREAM ORDERS (K STRING KEY, QTY INT) WITH (KAFKA_TOPIC='{topic}', "
+                       "VALUE_FORMAT='JSON');", EARLIEST)
+        [result] = engine.execute(f"CREATE STREAM ALL_ORDERS WITH (KAFKA_TOPIC='all-{unique}') AS "
+                                  "SELECT K, QTY FROM ORDERS;", EARLIEST)
+        _owned_all(engine, result.query_id)
+        query = engine.queries[result.query_id]
+        log.append(topic, 1, [Record(b"k", orjson.dumps({"QTY": 1}), 1_000, [])])
+        monkeypatch.setattr(log, "producer", RefusingProducer(log.producer))
+        deadline = time.monotonic() + 30
+        with pytest.raises(LogError, match="append to all-"):
+            while time.monotonic() < deadline:  # until the record is read (and its output refused)
+                query.poll()
+        assert log.committed(query.group, topic, 1) == 0  # read again once the broker takes it
     finally:
         engine.close()
         log.close()

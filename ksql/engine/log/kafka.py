@@ -307,7 +307,7 @@ class KafkaLog(Log):
         self.producer = Producer({**self.conf, "enable.idempotence": True, "acks": "all", "linger.ms": 2,
                                   "batch.num.messages": 10_000, "queue.buffering.max.messages": 1_000_000})
         self._appended_end: dict[tuple[str, int], int] = {}
-        self._send_failures: list[tuple[str, KafkaError]] = []  # of send_batch(), for wait_for_sends()
+        self._sends = threading.local()  # per thread: the failures of its send_batch() calls
         self.reader = _Reader(self.conf, self._appended_end)
         self._topics: dict[str, TopicConfig] = {}
         self._members: dict[str, GroupMembership] = {}
@@ -445,7 +445,7 @@ class KafkaLog(Log):
         self._check_partition(topic, partition)
         if not len(batch):
             return
-        failed = self._send_failures
+        failed = self._send_failures()
 
         def delivered(err: KafkaError | None, msg) -> None:
             if err is not None:
@@ -461,10 +461,19 @@ class KafkaLog(Log):
     def wait_for_sends(self) -> None:
         """One flush for every batch sent: the broker acknowledged them all, or LogError says which failed."""
         self._flush("send")
-        if self._send_failures:
-            what, err = self._send_failures[0]
-            self._send_failures.clear()
+        failed = self._send_failures()
+        if failed:
+            what, err = failed[0]
+            failed.clear()
             _raise(err, what)
+
+    def _send_failures(self) -> list[tuple[str, KafkaError]]:
+        """The failed deliveries of this thread's sends (whichever thread's flush reports them): a
+        query waits for its own round's."""
+        failures = getattr(self._sends, "failures", None)
+        if failures is None:
+            failures = self._sends.failures = []
+        return failures
 
     def _produce(self, topic: str, partition: int, batch: RecordBatch, on_delivery, on_last=None) -> None:
         """Hand the batch's records to the producer (on_last, if given, is the last record's callback)."""
