@@ -100,7 +100,8 @@ class _Reader:
     def read(self, topic: str, partition: int, offset: int, max_records: int) -> list:
         with self.lock:
             part = self._position(topic, partition, offset)
-            self._drain(0)
+            if len(part.buffer) < max_records:  # only as needed: a sequential reader's partition never fills
+                self._drain(0)                  # its buffer, so it is never paused (no prefetch lost)
             if not part.buffer and self._behind(topic, partition, part):
                 deadline = time.monotonic() + _CATCH_UP_WAIT
                 while not part.buffer and time.monotonic() < deadline:
