@@ -9,7 +9,7 @@ of the in-process runner because the workers never touch the log:
   sends it to the worker that owns the query (an aggregation: one worker, which
   holds its state; a stateless query: one worker per input partition, so a
   2-partition filter runs on two cores).
-- The worker runs the query's own code (`PersistentQuery._poll_partition`: decode,
+- The worker runs the query's own code (`PersistentQuery.process_batch`: decode,
   filter/project or aggregate, encode, changelog) against a stand-in log that
   only hands it that batch and records what the query writes: sink batches and
   changelog records, already in the log's record encoding (`EncodedBatch`), and
@@ -111,6 +111,12 @@ class _BatchLog:
     def append(self, topic: str, partition: int, records: list) -> range:
         return self.append_batch(topic, partition, RecordBatch.of(records))
 
+    def send_batch(self, topic: str, partition: int, batch: RecordBatch) -> None:
+        self.append_batch(topic, partition, batch)
+
+    def wait_for_sends(self) -> None:
+        """The server process writes what was recorded, and waits for it there."""
+
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         if self.batch is not None:  # a query's start-up commits mean nothing here
             self.writes.append(("commit", group, -1, dict(offsets)))
@@ -182,7 +188,7 @@ def _run(task: _Task, partition: int, batch: Any) -> _Done:
     task.log.batch, task.log.writes = batch, []
     query.errors, query.metrics = 0, QueryMetrics()
     try:
-        query._poll_partition(partition, len(batch))
+        query.process_batch(partition, len(batch))
         m = query.metrics
         return _Done(task.log.writes, query.errors, (m.records_in, m.bytes_in, m.records_out, m.bytes_out))
     finally:

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ksql.engine.log import COMPACTED_SEGMENT_BYTES, Log, LogError, Record, TopicConfig
+from ksql.engine.log import COMPACTED_SEGMENT_BYTES, Log, LogError, Record, RecordBatch, TopicConfig
 from ksql.engine.state_codec import StateFormatError, decode, encode, tag, untag
 from ksql.errors import KsqlError
 from ksql.functions.aggregates import AggregateSpec, UserAggregateError
@@ -127,6 +127,9 @@ class AggregateProcessor:
 
     def process(self, rows: list[tuple]) -> list[tuple]:
         out: list[tuple] = []
+        if not self.is_table and self.window is None:
+            self._process_unwindowed_stream(self.pre(rows), out)
+            return out
         for p in self.pre(rows):
             self._headers = p[self.headers_i]  # results carry the headers of the record causing them
             if not self.is_table:
@@ -176,6 +179,41 @@ class AggregateProcessor:
     def _state_key(sk: tuple) -> bytes:
         """A window's key in the changelog."""
         return encode(["A", [tag(v) for v in sk[0]], sk[1], sk[2]])
+
+    def _process_unwindowed_stream(self, pre_rows: list[tuple], out: list) -> None:
+        """process() of a stream without a window (the usual GROUP BY): _apply and _update inlined,
+        since their calls and window checks per record were most of its time."""
+        state, dirty, ops, k, freeze = self.state, self.dirty, self._ops, self.k, self.freeze_groups
+        null_i, ts_i, part_i, headers_i = self.null_i, self.ts_i, self.part_i, self.headers_i
+        for p in pre_rows:
+            if p[null_i]:
+                continue
+            key = tuple(map(hashable, p[:k])) if freeze else p[:k]
+            if key[0] is None if k == 1 else all(v is None for v in key):
+                continue
+            sk = (key, None, None)
+            entry = state.get(sk)
+            if entry is None:
+                accs = self._initial()
+                if accs is None:
+                    continue
+                entry = state[sk] = [accs, False]
+            accs = entry[0]
+            j = 0
+            for add, _, lo, n in ops:
+                try:
+                    if n == 1:
+                        accs[j] = add(accs[j], p[lo])
+                    elif n == 0:
+                        accs[j] = add(accs[j])
+                    else:
+                        accs[j] = add(accs[j], *p[lo:lo + n])
+                except UserAggregateError as err:  # the record leaves this aggregate's state as it was
+                    self.on_error(str(err))
+                j += 1
+            dirty.add(sk)
+            self._headers = p[headers_i]  # results carry the headers of the record causing them
+            self._emit(sk, entry, p[ts_i], p[part_i], out)
 
     def _group_key(self, p: tuple) -> tuple:
         """The group key of a pre-row, as the state's dict keys hold it."""
@@ -377,7 +415,8 @@ class AggregateProcessor:
     # -- state: changelog and restore -------------------------------------------------------------
 
     def commit(self, positions: dict[int, int]) -> None:
-        """Append changed state and the input positions it corresponds to, in one atomic batch."""
+        """Append changed state and the input positions it corresponds to, in one atomic batch (sent:
+        the query waits for it with the rest of its round, before it commits its input offsets)."""
         self._expire()
         state, pending_final, table_rows = self.state, self.pending_final, self.table_rows
         records = [Record(self._state_key(sk),
@@ -388,7 +427,7 @@ class AggregateProcessor:
                     for k in self.dirty_rows]
         checkpoint = [list(positions.items()), list(self.stream_time.items()), list(self.origins.items())]
         records.append(Record(_CHECKPOINT, encode(checkpoint), 0, []))
-        self.log.append(self.changelog, self.changelog_partition, records)
+        self.log.send_batch(self.changelog, self.changelog_partition, RecordBatch.of(records))
         self.dirty.clear()
         self.dirty_rows.clear()
 

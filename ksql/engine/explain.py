@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ksql.engine.schema import LogicalSchema
-from ksql.parser import ast
 from ksql.planner.aggregation import AggregatePlan
 from ksql.planner.analysis import ProjectionPlan
 from ksql.planner.expressions import format_expr
@@ -139,7 +138,7 @@ def _aggregate_topology(t: Topology, plan: AggregatePlan, repartition_topic: str
     if plan.where is not None:
         last = t.processor(last, name="WhereFilter")
     last = t.processor(last, name="Aggregate-Prepare")
-    if _groups_by_key(plan):  # already partitioned by the group key: no repartition
+    if plan.groups_by_key:
         last = t.processor(last, name="Aggregate-GroupByKey")
     else:
         last = t.processor(last, name="Aggregate-GroupBy")
@@ -157,13 +156,6 @@ def _aggregate_topology(t: Topology, plan: AggregatePlan, repartition_topic: str
         last = t.processor(last, name="Aggregate-HavingFilter")
     last = t.processor(last, name="Aggregate-Project")
     return t.processor(last, "KTABLE-TOSTREAM")
-
-
-def _groups_by_key(plan: AggregatePlan) -> bool:
-    """A stream grouped by exactly its key columns, in order: its records are where their group lives."""
-    keys = [c.name for c in plan.source.schema.key]
-    names = [e.name if isinstance(e, ast.ColumnRef) else None for e in plan.group_exprs]
-    return plan.source.kind == "STREAM" and bool(keys) and names == keys
 
 
 def _join_topology(t: Topology, plan: JoinPlan) -> _Node:

@@ -13,8 +13,16 @@ records are first re-routed by their group key to a repartition topic, so each
 group's state lives in exactly one partition, then aggregated per partition
 with a changelog partition each. Repartitioned records carry their origin
 (source partition and offset), so records re-sent after a crash are recognised
-and counted once. Aggregations over a table run on one server at a time (the
-owner of the source's partition 0), which moves when that server goes away.
+and counted once. A stream grouped by exactly its key columns needs no such
+stage (ksqlDB's groupByKey): each source partition is aggregated in place, with
+its own changelog partition. Aggregations over a table run on one server at a
+time (the owner of the source's partition 0), which moves when that server goes
+away.
+
+A poll is one round: a batch from each partition this server processes, the
+output sent without waiting for each append, then one wait until the log holds
+all of it and one commit of the round's input offsets (on Kafka, one producer
+flush and one offset commit per round instead of one per batch).
 """
 
 from __future__ import annotations
@@ -23,11 +31,11 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any, Protocol
 
-from ksql.engine.aggregate import AggregateProcessor, ChangelogError, changelog_topic
+from ksql.engine.aggregate import AggregateProcessor, ChangelogError, changelog_config, changelog_topic
 from ksql.engine.codec import RecordDecoder, RecordEncoder
 from ksql.engine.log import Log, RebalanceError, RecordBatch, TopicConfig, murmur2
 from ksql.engine.metastore import DataSource
@@ -155,6 +163,7 @@ class PersistentQuery:
         self.processor: AggregateProcessor | None = None
         # distributed aggregations: the repartition stage's topic and one processor per partition
         self.repartition: str | None = None
+        self.in_place = False  # a stream grouped by its key: each source partition aggregated where it is
         self.processors: dict[int, AggregateProcessor] = {}
         self.single_owner = False  # runs every partition, on the server owning partition 0
         self.active = True
@@ -171,6 +180,11 @@ class PersistentQuery:
         self._take_ownership()
 
     def _init_aggregation(self) -> None:
+        if self.log.distributed and self.plan.groups_by_key:
+            self.in_place = True
+            if not self.log.topic_exists(self.changelog):
+                self.log.create_topic(self.changelog, replace(changelog_config(), partitions=self.partitions))
+            return
         if self.log.distributed and self.plan.source.kind == "STREAM":
             self.repartition = repartition_topic(self.service_id, self.query_id, self.query_prefix)
             for topic in (self.repartition, self.changelog):
@@ -201,13 +215,19 @@ class PersistentQuery:
         if positions is not None:  # the changelog's checkpoint is where the state stands
             self._resume_at(self.source_topic, positions)
 
+    @property
+    def _aggregated_topic(self) -> str:
+        """Where the per-partition processors read: the repartition topic, or the source in place."""
+        return self.source_topic if self.in_place else self.repartition
+
     def _start_aggregating(self, partition: int) -> None:
-        """The processor of one repartition partition, restored from its changelog partition, and
-        where it resumes reading; none (and the query in ERROR) while the changelog cannot be read."""
+        """The processor of one partition (of the repartition topic, or of the source in place),
+        restored from its changelog partition, and where it resumes reading; none (and the query
+        in ERROR) while the changelog cannot be read."""
         with compiling_with(self.expression_options):
             processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id,
                                            changelog_partition=partition)
-        topic = self.repartition
+        topic = self._aggregated_topic
         try:
             positions = processor.restore(self.log.committed(self.group, topic, partition) is not None)
         except ChangelogError as err:
@@ -217,7 +237,7 @@ class PersistentQuery:
         resume = None if positions is None else positions.get(partition)
         if resume is not None:
             self._resume_at(topic, {partition: resume})
-        elif self.log.committed(self.group, topic, partition) is None:
+        elif topic == self.repartition and self.log.committed(self.group, topic, partition) is None:
             self.log.commit(self.group, {(topic, partition): self.log.start_offset(topic, partition)})
         self.processors[partition] = processor
 
@@ -248,7 +268,8 @@ class PersistentQuery:
         its partitions are processed here (no repartition stage, no single owner in a cluster)."""
         formats = [self.plan.source.formats.key, self.plan.source.formats.value, self.sink.formats.key,
                    self.sink.formats.value]
-        return (self.plan_inputs is not None and self.repartition is None and not self.single_owner
+        return (self.plan_inputs is not None and self.repartition is None and not self.in_place
+                and not self.single_owner
                 and all(f.registry is None for f in formats))  # a schema registry lives in this process
 
     def offload_to(self, offload: Offload) -> None:
@@ -330,8 +351,9 @@ class PersistentQuery:
     def _take_ownership(self) -> None:
         """Apply what the group gave and took since the last poll: state, start offsets, activity."""
         gained, lost = self.ownership.changes()
+        aggregated = self._aggregated_topic
         for topic, partition in lost:
-            if topic == self.repartition:
+            if topic == aggregated:
                 self.processors.pop(partition, None)
         starting = [(t, p) for t, p in gained if t == self.source_topic]
         if self.single_owner:
@@ -343,7 +365,7 @@ class PersistentQuery:
                 self.active = True
                 starting = [(self.source_topic, p) for p in range(self.partitions)]
         for topic, partition in gained:
-            if topic == self.repartition:
+            if topic == aggregated:
                 self._start_aggregating(partition)
         start = {(topic, partition): (self.log.start_offset(topic, partition) if self.earliest
                                       else self.log.end_offset(topic, partition))
@@ -354,11 +376,14 @@ class PersistentQuery:
     def _resume_at(self, topic: str, positions: dict[int, int]) -> None:
         """Commit the input positions of a restored checkpoint, none past the end of its partition:
         an input that lost its tail to a crash (truncated when the log opened) would otherwise
-        have the query skip as many of the records appended from now on."""
+        have the query skip as many of the records appended from now on. Only the embedded log
+        loses a tail that way: a Kafka partition keeps what it acknowledged, and the end a broker
+        reports for a partition this process has not fetched yet can lag (some name the last
+        batch's base offset + 1), which would have the query count records twice."""
         offsets = {}
         for partition, offset in positions.items():
             end = self.log.end_offset(topic, partition)
-            if offset > end:
+            if offset > end and not self.log.distributed:
                 processing_log.warning("%s: checkpoint at offset %d of %s-%d, past its end %d (the tail was "
                                        "lost): resuming at %d", self.query_id, offset, topic, partition, end, end)
                 offset = end
@@ -385,18 +410,18 @@ class PersistentQuery:
         owned = self.ownership.owned()
         total = 0
         started = time.perf_counter()
+        done: dict[tuple[str, int], int] = {}  # the round's input positions, committed at its end
         try:
             for partition in range(self.partitions):
                 if self.single_owner or (self.source_topic, partition) in owned:
-                    if self.repartition is None:
-                        total += self._poll_partition(partition, max_records)
-                    else:
-                        total += self._route_partition(partition, max_records)
+                    if self.repartition is not None:
+                        total += self._route_partition(partition, max_records, done)
+                    elif not self.in_place or self._has_processor(partition):
+                        total += self._poll_partition(partition, max_records, done)
                 if self.repartition is not None and (self.repartition, partition) in owned:
-                    if partition not in self.processors:
-                        self._start_aggregating(partition)  # RESUMEd after its changelog failed
-                    if partition in self.processors:
-                        total += self._aggregate_partition(partition, max_records)
+                    if self._has_processor(partition):
+                        total += self._aggregate_partition(partition, max_records, done)
+            self._end_round(done)
         except RebalanceError as err:
             # the group moved partitions away mid-poll: their new owner processes what we did not commit
             processing_log.info("%s: %s", self.query_id, err)
@@ -404,6 +429,30 @@ class PersistentQuery:
         if total:
             self.metrics.polled(time.perf_counter() - started)
         return total
+
+    def _has_processor(self, partition: int) -> bool:
+        """Whether the partition's aggregation can run (restored again if RESUMEd after its changelog
+        could not be read)."""
+        if partition not in self.processors:
+            self._start_aggregating(partition)
+        return partition in self.processors
+
+    def _end_round(self, done: dict[tuple[str, int], int]) -> None:
+        """Close a round: the shared state's checkpoint, one wait until the log holds everything the
+        round sent, then one commit of its input positions (at-least-once: never before the output)."""
+        if not done:
+            return
+        if self.processor is not None:
+            self.processor.commit({p: o for (_, p), o in done.items()})
+        self.log.wait_for_sends()
+        self.log.commit(self.group, done)
+
+    def process_batch(self, partition: int, max_records: int) -> int:
+        """One batch of one source partition as a round of its own (how a worker process computes)."""
+        done: dict[tuple[str, int], int] = {}
+        n = self._poll_partition(partition, max_records, done)
+        self._end_round(done)
+        return n
 
     def submit(self, max_records: int = 5000) -> None:
         """Offloaded: read one batch per partition and hand it to the worker, which computes it while
@@ -442,32 +491,33 @@ class PersistentQuery:
         offset = self.log.committed(self.group, topic, partition) or 0
         return self.log.read_batch(topic, partition, offset, max_records)
 
-    def _poll_partition(self, partition: int, max_records: int) -> int:
-        log = self.log
+    def _poll_partition(self, partition: int, max_records: int, done: dict[tuple[str, int], int]) -> int:
+        """Process a batch of a source partition and send its output; its next offset goes to `done`."""
         batch = self._next_batch(self.source_topic, partition, max_records)
         n = len(batch)
         if not n:
             return 0
         self.metrics.read(n, batch_bytes(batch.keys, batch.values))
+        processor = self.processors[partition] if self.in_place else self.processor
         # stateless queries: chunk_rows at a time; an aggregation sees the whole batch
-        step = self.chunk_rows if self.processor is None else n
+        step = self.chunk_rows if processor is None else n
         outputs: dict[int, list[RecordBatch]] = {}
         for start in range(0, n, step):
             rows = self.decoder.decode_batch(batch if n <= step else batch.slice(start, start + step))
             if rows:
-                results = self.processor.process(rows) if self.processor is not None else self._process(rows)
+                results = processor.process(rows) if processor is not None else self._process(rows)
                 if results:
                     for out_partition, out in self.encoder.encode_batches(results).items():
                         outputs.setdefault(out_partition, []).append(out)
         for out_partition, outs in outputs.items():
             self._append_output(out_partition, RecordBatch.concat(outs))
         next_offset = batch.offsets[-1] + 1
-        if self.processor is not None:
-            self.processor.commit({partition: next_offset})
-        log.commit(self.group, {(self.source_topic, partition): next_offset})
+        if self.in_place:  # its own changelog partition; the shared processor commits once per round
+            processor.commit({partition: next_offset})
+        done[(self.source_topic, partition)] = next_offset
         return n
 
-    def _route_partition(self, partition: int, max_records: int) -> int:
+    def _route_partition(self, partition: int, max_records: int, done: dict[tuple[str, int], int]) -> int:
         """Repartition stage: send each record that passes WHERE to the partition of its group key."""
         log = self.log
         batch = self._next_batch(self.source_topic, partition, max_records)
@@ -484,15 +534,14 @@ class PersistentQuery:
         for target, picks in routed.items():
             headers = [(*batch.headers[i], (ORIGIN_HEADER, b"%d:%d" % (partition, batch.offsets[i])))
                        for i in picks]
-            log.append_batch(self.repartition, target, RecordBatch(
+            log.send_batch(self.repartition, target, RecordBatch(
                 [batch.keys[i] for i in picks], [batch.values[i] for i in picks],
                 [batch.timestamps[i] for i in picks], headers))
-        log.commit(self.group, {(self.source_topic, partition): batch.offsets[-1] + 1})
+        done[(self.source_topic, partition)] = batch.offsets[-1] + 1
         return n
 
-    def _aggregate_partition(self, partition: int, max_records: int) -> int:
+    def _aggregate_partition(self, partition: int, max_records: int, done: dict[tuple[str, int], int]) -> int:
         """Aggregate stage: the repartitioned records of one partition, each origin counted once."""
-        log = self.log
         processor = self.processors[partition]
         batch = self._next_batch(self.repartition, partition, max_records)
         n = len(batch)
@@ -525,12 +574,12 @@ class PersistentQuery:
                     self._append_output(out_partition, out)
         next_offset = batch.offsets[-1] + 1
         processor.commit({partition: next_offset})
-        log.commit(self.group, {(self.repartition, partition): next_offset})
+        done[(self.repartition, partition)] = next_offset
         return n
 
     def _append_output(self, partition: int, batch: RecordBatch) -> None:
-        """Append results to the sink, counted in the query's metrics."""
-        self.log.append_batch(self.sink.topic, partition, batch)
+        """Send results to the sink (the round waits for them), counted in the query's metrics."""
+        self.log.send_batch(self.sink.topic, partition, batch)
         self.metrics.wrote(len(batch), batch_bytes(batch.keys, batch.values))
 
     def terminate(self, drop_state: bool = True) -> None:

@@ -110,6 +110,14 @@ class AggregatePlan:
                               ast.ColumnRef(RAW_NULL),
                               ast.ColumnRef(RAW_HEADERS))
 
+    @property
+    def groups_by_key(self) -> bool:
+        """A stream grouped by exactly its key columns, in order: each record already lives in the
+        partition of its group, so no repartition is needed (ksqlDB's groupByKey)."""
+        keys = [c.name for c in self.source.schema.key]
+        names = [e.name if isinstance(e, ast.ColumnRef) else None for e in self.group_exprs]
+        return self.source.kind == "STREAM" and bool(keys) and names == keys
+
 
 def _group_slot(i: int) -> str:
     return f"\x00group{i}"

@@ -1,6 +1,6 @@
 """On Kafka, any producer can write to a query's internal topics: what it writes there is refused.
 
-A GROUP BY over a stream runs as two stages: records go through a repartition
+A GROUP BY over a stream on other columns than its key runs as two stages: records go through a repartition
 topic carrying an origin header, then are counted into state with a changelog.
 A record in the repartition topic whose origin header is malformed, and pickles or
 junk in the changelog, are refused and logged; the counts stay exact, no code runs.
@@ -32,7 +32,7 @@ class CreatesFile:
 
 
 def _counts(engine: Engine) -> dict:
-    return {r[0]: r[1] for r in engine.pull_query("SELECT K, N FROM COUNTS;").rows}
+    return {r[0]: r[1] for r in engine.pull_query("SELECT G, N FROM COUNTS;").rows}
 
 
 def _wait_for(engine: Engine, expected: dict, timeout: float = 60) -> dict:
@@ -61,17 +61,18 @@ def test_foreign_records_in_internal_topics_are_refused(kafka_bootstrap, unique,
     setup = KafkaLog(kafka_bootstrap)
     setup.create_topic(events, TopicConfig(partitions=2))
     setup.close()
-    statements = [f"CREATE STREAM E (K STRING KEY, V INT) WITH (KAFKA_TOPIC='{events}', VALUE_FORMAT='JSON');",
-                  "CREATE TABLE COUNTS AS SELECT K, COUNT(*) AS N FROM E GROUP BY K;"]
+    statements = [f"CREATE STREAM E (K STRING KEY, G STRING, V INT) WITH (KAFKA_TOPIC='{events}', "
+                  "VALUE_FORMAT='JSON');",
+                  "CREATE TABLE COUNTS AS SELECT G, COUNT(*) AS N FROM E GROUP BY G;"]
     log, engine = _start(kafka_bootstrap, service, statements)
     query_id = next(iter(q for q in engine.queries if q.startswith("CTAS_COUNTS")))
     repartition, changelog = repartition_topic(service, query_id), changelog_topic(service, query_id)
     try:
         for p in (0, 1):
-            log.append(events, p, [Record(b"a", orjson.dumps({"V": i}), 1_000 + i, []) for i in range(3)])
+            log.append(events, p, [Record(b"a", orjson.dumps({"G": "a", "V": i}), 1_000 + i, []) for i in range(3)])
         assert _wait_for(engine, {"a": 6}) == {"a": 6}
 
-        value = orjson.dumps({"V": 1})
+        value = orjson.dumps({"G": "a", "V": 1})
         payload = pickle.dumps(CreatesFile(marker))
         with caplog.at_level(logging.WARNING, logger="ksql.processing"):
             log.append(repartition, 0, [

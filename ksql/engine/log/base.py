@@ -269,6 +269,15 @@ class Log(ABC):
             Record(k, v, ts, list(h))
             for k, v, ts, h in zip(batch.keys, batch.values, batch.timestamps, batch.headers, strict=True)])
 
+    def send_batch(self, topic: str, partition: int, batch: RecordBatch) -> None:
+        """Append the batch without waiting until it is acknowledged; `wait_for_sends()` waits for every
+        batch sent so far. A query sends all the output of a round and waits once, before it commits the
+        round's input offsets. Logs whose appends are cheap to wait for append at once (this default)."""
+        self.append_batch(topic, partition, batch)
+
+    def wait_for_sends(self) -> None:  # noqa: B027 - nothing to wait for where send_batch() appends at once
+        """Wait until every batch sent so far is acknowledged; LogError if one of them failed."""
+
     def append_kafka_batch(self, topic: str, partition: int, raw: bytes | memoryview, count: int,
                            max_timestamp: int) -> Sequence[int]:
         """Append a Kafka v2 record batch of `count` records (checked by the caller with

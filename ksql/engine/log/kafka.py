@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from .base import (
@@ -106,17 +106,17 @@ class _Reader:
     def read(self, topic: str, partition: int, offset: int, max_records: int) -> list:
         with self.lock:
             part = self._position(topic, partition, offset)
-            self._drain(0)
+            if len(part.buffer) < max_records:  # only as needed: a sequential reader's partition never fills
+                self._drain(0)                  # its buffer, so it is never paused (no prefetch lost)
             if not part.buffer and self._behind(topic, partition, part):
                 deadline = time.monotonic() + _CATCH_UP_WAIT
                 while not part.buffer and time.monotonic() < deadline:
                     self._drain(0.05)
                 if not part.buffer:
                     part.stuck_at = part.next_read
-            out = []
             buffer = part.buffer
-            while buffer and len(out) < max_records:
-                out.append(buffer.popleft())
+            take = buffer.popleft
+            out = [take() for _ in range(min(len(buffer), max_records))]
             if out:
                 part.next_read = out[-1].offset() + 1
             if part.paused and len(buffer) < _BUFFER_HIGH // 2:
@@ -149,22 +149,52 @@ class _Reader:
         return part
 
     def _drain(self, timeout: float) -> None:
-        """Move what the consumer fetched into the partitions' buffers."""
-        for msg in self.consumer.consume(num_messages=10_000, timeout=timeout):
-            if msg.error() is not None:
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("reading %s-%s: %s", msg.topic(), msg.partition(), msg.error())
-                continue
-            part = self.parts.get((msg.topic(), msg.partition()))
-            if part is None:
-                continue
-            last = part.buffer[-1].offset() if part.buffer else part.next_read - 1
-            if msg.offset() <= last:  # fetched before a re-positioning
-                continue
-            part.buffer.append(msg)
-            if len(part.buffer) >= _BUFFER_HIGH and not part.paused:
-                self.consumer.pause([TopicPartition(msg.topic(), msg.partition())])
-                part.paused = True
+        """Move what the consumer fetched into the partitions' buffers (waiting up to `timeout` for
+        the first message), a partition's run of messages at a time: per-message Python work is
+        what a fast reader cannot afford."""
+        messages = self.consumer.consume(num_messages=10_000, timeout=0)
+        if not messages and timeout:  # wait for the first message only: consume() would wait for 10,000
+            first = self.consumer.poll(timeout)
+            if first is None:
+                return
+            messages = [first, *self.consumer.consume(num_messages=9_999, timeout=0)]
+        if not messages:
+            return
+        if any(map(Message.error, messages)):
+            for msg in messages:
+                error = msg.error()
+                if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("reading %s-%s: %s", msg.topic(), msg.partition(), error)
+            messages = [m for m in messages if m.error() is None]
+            if not messages:
+                return
+        topics = list(map(Message.topic, messages))
+        partitions = list(map(Message.partition, messages))
+        n = len(messages)
+        if topics.count(topics[0]) == n and partitions.count(partitions[0]) == n:  # the usual case
+            self._take(topics[0], partitions[0], messages)
+            return
+        start = 0
+        while start < n:
+            topic, partition = topics[start], partitions[start]
+            end = start + 1
+            while end < n and partitions[end] == partition and topics[end] == topic:
+                end += 1
+            self._take(topic, partition, messages[start:end])
+            start = end
+
+    def _take(self, topic: str, partition: int, run: list[Message]) -> None:
+        """Buffer a run of fetched messages of one partition (in offset order)."""
+        part = self.parts.get((topic, partition))
+        if part is None:
+            return
+        last = part.buffer[-1].offset() if part.buffer else part.next_read - 1
+        if run[0].offset() <= last:  # fetched before a re-positioning
+            run = [m for m in run if m.offset() > last]
+        part.buffer.extend(run)
+        if len(part.buffer) >= _BUFFER_HIGH and not part.paused:
+            self.consumer.pause([TopicPartition(topic, partition)])
+            part.paused = True
 
     def _behind(self, topic: str, partition: int, part: _Partition) -> bool:
         """Does the partition hold records at or after next_read that we have not fetched yet?
@@ -301,6 +331,7 @@ class KafkaLog(Log):
         self.producer = Producer({**self.conf, "enable.idempotence": True, "acks": "all", "linger.ms": 2,
                                   "batch.num.messages": 10_000, "queue.buffering.max.messages": 1_000_000})
         self._appended_end: dict[tuple[str, int], int] = {}
+        self._sends = threading.local()  # per thread: the failures of its send_batch() calls
         self.reader = _Reader(self.conf, self._appended_end)
         self._topics: dict[str, TopicConfig] = {}
         self._members: dict[str, GroupMembership] = {}
@@ -418,7 +449,6 @@ class KafkaLog(Log):
     def append_batch(self, topic: str, partition: int, batch: RecordBatch) -> Sequence[int]:
         """Produce the records, then wait until the broker acknowledged every one of them."""
         self._check_partition(topic, partition)
-        n = len(batch)
         offsets: list[int] = []  # one partition, idempotent producer: delivered in produce order
         errors: list[KafkaError] = []
 
@@ -428,28 +458,78 @@ class KafkaLog(Log):
             else:
                 offsets.append(msg.offset())
 
-        producer = getattr(self._in_transaction, "producer", None) or self.producer
+        self._produce(topic, partition, batch, delivered)
+        self._flush(f"append to {topic}-{partition}")
+        if errors:
+            _raise(errors[0], f"append to {topic}-{partition}")
+        if offsets:
+            self._appended(topic, partition, offsets[-1] + 1)
+        return offsets
+
+    def send_batch(self, topic: str, partition: int, batch: RecordBatch) -> None:
+        """Produce the records; the producer sends them while the caller goes on (wait_for_sends())."""
+        self._check_partition(topic, partition)
+        if not len(batch):
+            return
+        failed = self._send_failures()
+
+        def delivered(err: KafkaError | None, msg) -> None:
+            if err is not None:
+                failed.append((f"append to {topic}-{partition}", err))
+
+        def last_delivered(err: KafkaError | None, msg) -> None:  # records of a partition arrive in order
+            delivered(err, msg)
+            if err is None:
+                self._appended(topic, partition, msg.offset() + 1)
+
+        self._produce(topic, partition, batch, delivered, last_delivered)
+
+    def wait_for_sends(self) -> None:
+        """One flush for every batch sent: the broker acknowledged them all, or LogError says which failed."""
+        self._flush("send")
+        failed = self._send_failures()
+        if failed:
+            what, err = failed[0]
+            failed.clear()
+            _raise(err, what)
+
+    def _send_failures(self) -> list[tuple[str, KafkaError]]:
+        """The failed deliveries of this thread's sends (whichever thread's flush reports them): a
+        query waits for its own round's."""
+        failures = getattr(self._sends, "failures", None)
+        if failures is None:
+            failures = self._sends.failures = []
+        return failures
+
+    def _produce(self, topic: str, partition: int, batch: RecordBatch, on_delivery, on_last=None) -> None:
+        """Hand the batch's records to the producer (on_last, if given, is the last record's callback)."""
+        producer = self._current_producer()
         produce = producer.produce
-        for key, value, ts, headers in zip(batch.keys, batch.values, batch.timestamps, batch.headers,
-                                           strict=True):
+        last = len(batch) - 1
+        for i, (key, value, ts, headers) in enumerate(zip(batch.keys, batch.values, batch.timestamps,
+                                                          batch.headers, strict=True)):
+            callback = on_last if on_last is not None and i == last else on_delivery
             while True:
                 try:
                     produce(topic, value=value, key=key, partition=partition, timestamp=max(0, ts),
-                            headers=list(headers) if headers else None,
-                            on_delivery=delivered)
+                            headers=list(headers) if headers else None, on_delivery=callback)
                     break
                 except BufferError:  # the producer's queue is full: let it send, then go on
                     producer.poll(0.05)
-        remaining = producer.flush(_TIMEOUT)
+
+    def _current_producer(self) -> Producer:
+        """This thread's transactional producer inside transaction(), else the shared one."""
+        return getattr(self._in_transaction, "producer", None) or self.producer
+
+    def _flush(self, what: str) -> None:
+        remaining = self._current_producer().flush(_TIMEOUT)
         if remaining:
-            raise LogError(f"append to {topic}-{partition}: {remaining} records not acknowledged in time")
-        if errors:
-            _raise(errors[0], f"append to {topic}-{partition}")
-        if n:
-            key = (topic, partition)
-            with self._lock:
-                self._appended_end[key] = max(self._appended_end.get(key, 0), offsets[-1] + 1)
-        return offsets
+            raise LogError(f"{what}: {remaining} records not acknowledged in time")
+
+    def _appended(self, topic: str, partition: int, end: int) -> None:
+        key = (topic, partition)
+        with self._lock:
+            self._appended_end[key] = max(self._appended_end.get(key, 0), end)
 
     @contextmanager
     def transaction(self, transactional_id: str) -> Iterator[None]:
@@ -504,15 +584,11 @@ class KafkaLog(Log):
     def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
         self._check_partition(topic, partition)
         messages = self.reader.read(topic, partition, max(0, offset), max_records)
-        keys, values, timestamps, headers, offsets = [], [], [], [], []
-        for m in messages:
-            keys.append(m.key())
-            values.append(m.value())
-            timestamps.append(m.timestamp()[1])
-            h = m.headers()
-            headers.append(tuple(h) if h else NO_HEADERS)
-            offsets.append(m.offset())
-        return RecordBatch(keys, values, timestamps, headers, offsets, partition)
+        headers = list(map(Message.headers, messages))  # None for a record without headers
+        headers = [tuple(h) if h else NO_HEADERS for h in headers] if any(headers) else [NO_HEADERS] * len(headers)
+        return RecordBatch(list(map(Message.key, messages)), list(map(Message.value, messages)),
+                           [ts for _, ts in map(Message.timestamp, messages)], headers,
+                           list(map(Message.offset, messages)), partition)
 
     def _check_partition(self, topic: str, partition: int) -> None:
         self._check_open()
