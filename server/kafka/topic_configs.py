@@ -1,8 +1,8 @@
 """Kafka topic configs <-> the log's TopicConfig: the settings the embedded log honours.
 
-retention.ms, retention.bytes and cleanup.policy are stored in the topic's config and
-applied by the log's retention; anything else is refused with INVALID_CONFIG naming it,
-rather than accepted and silently ignored.
+retention.ms, retention.bytes, cleanup.policy, segment.bytes and delete.retention.ms are
+stored in the topic's config and applied by the log's retention and compaction; anything
+else is refused with INVALID_CONFIG naming it, rather than accepted and silently ignored.
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ SETTINGS = {s.name: s for s in (
             "The most bytes a partition keeps before its oldest segments are deleted; -1: no limit"),
     Setting("cleanup.policy", "cleanup_policy", LIST,
             "delete (retention), compact (latest record per key), or both"),
+    Setting("segment.bytes", "segment_bytes", LONG,
+            "The size (bytes) at which a partition's segment is closed and a new one started; -1: the log's own"),
+    Setting("delete.retention.ms", "delete_retention_ms", LONG,
+            "How long (ms) compaction keeps a tombstone after its segment was written"),
 )}
+MINIMUMS = {"segment.bytes": 1024}  # a segment must hold at least a record batch
 
 
 def _parse(setting: Setting, value: str) -> int | str:
@@ -47,6 +52,9 @@ def _parse(setting: Setting, value: str) -> int | str:
             raise ConfigError(f"{setting.name} must be a whole number, got {value!r}") from None
         if number < -1:
             raise ConfigError(f"{setting.name} must be -1 (no limit) or more, got {number}")
+        minimum = MINIMUMS.get(setting.name)
+        if minimum is not None and number != -1 and number < minimum:
+            raise ConfigError(f"{setting.name} must be -1 or at least {minimum}, got {number}")
         return number
     policy = ",".join(sorted(p.strip() for p in value.split(",")))
     if policy not in POLICIES:

@@ -43,7 +43,8 @@ def consume_all(bootstrap: str, topic: str, partitions: int, expected: int, time
 def test_admin_produce_consume(kafka_server: KafkaServer) -> None:
     admin = AdminClient({"bootstrap.servers": kafka_server.bootstrap})
     topic = _name("quickstart")
-    admin.create_topics([NewTopic(topic, 3, 1, config={"retention.ms": "86400000"})])[topic].result(30)
+    admin.create_topics([NewTopic(topic, 3, 1, config={"retention.ms": "86400000", "segment.bytes": "4194304",
+                                                       "delete.retention.ms": "60000"})])[topic].result(30)
     with pytest.raises(KafkaException, match="already exists"):
         admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
 
@@ -54,6 +55,7 @@ def test_admin_produce_consume(kafka_server: KafkaServer) -> None:
     configs = admin.describe_configs([resource])[resource].result(30)
     assert configs["retention.ms"].value == "86400000"
     assert configs["cleanup.policy"].value == "delete"
+    assert configs["segment.bytes"].value == "4194304" and configs["delete.retention.ms"].value == "60000"
 
     producer = Producer({"bootstrap.servers": kafka_server.bootstrap, "linger.ms": 5})
     delivered = []
@@ -83,8 +85,9 @@ def test_admin_produce_consume(kafka_server: KafkaServer) -> None:
 
 def test_refusals_say_why(kafka_server: KafkaServer) -> None:
     admin = AdminClient({"bootstrap.servers": kafka_server.bootstrap})
-    bad = {"replicated": NewTopic(_name("r"), 1, 3), "unknown-config": NewTopic(_name("c"), 1, 1,
-                                                                                 config={"segment.bytes": "1"}),
+    bad = {"replicated": NewTopic(_name("r"), 1, 3),
+           "unknown-config": NewTopic(_name("c"), 1, 1, config={"min.compaction.lag.ms": "1"}),
+           "tiny-segment": NewTopic(_name("s"), 1, 1, config={"segment.bytes": "1"}),
            "bad-retention": NewTopic(_name("b"), 1, 1, config={"retention.ms": "soon"})}
     futures = admin.create_topics(list(bad.values()))
     messages = {}
@@ -93,7 +96,8 @@ def test_refusals_say_why(kafka_server: KafkaServer) -> None:
             futures[topic.topic].result(30)
         messages[label] = str(err.value)
     assert "larger than the 1 available broker" in messages["replicated"]
-    assert "segment.bytes" in messages["unknown-config"] and "not supported" in messages["unknown-config"]
+    assert "min.compaction.lag.ms" in messages["unknown-config"] and "not supported" in messages["unknown-config"]
+    assert "segment.bytes must be -1 or at least 1024" in messages["tiny-segment"]
     assert "retention.ms must be a whole number" in messages["bad-retention"]
     internal = [t for t in admin.list_topics(timeout=30).topics if t.startswith("_confluent-ksql-")]
     assert internal
