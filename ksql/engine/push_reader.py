@@ -17,6 +17,9 @@ behind (with little room) makes the reader re-read only what it takes itself.
 Subscribers at the same position, which is where they all end up once caught up,
 share every batch. A subscriber whose buffer is full is skipped for the round: it
 holds up neither the reader nor the others.
+
+Each subscriber is handed the whole decoded batch and the bounds of its slice, so
+push queries with the same statement evaluate a batch once and share the result rows.
 """
 
 from __future__ import annotations
@@ -49,8 +52,10 @@ class Subscriber(Protocol):
     def room(self) -> int:
         """How many more records the subscriber can take now."""
 
-    def deliver(self, partition: int, next_offset: int, rows: list[tuple]) -> None:
-        """Process its decoded rows of `partition`, then read on from `next_offset`."""
+    def deliver(self, partition: int, next_offset: int, rows: list[tuple], start: int, stop: int) -> None:
+        """Process rows[start:stop], its decoded rows of `partition`, then read on from `next_offset`.
+        `rows` is the whole batch the reader decoded, the same list for every subscriber it reached:
+        queries that evaluate alike compute it once (see ksql.engine.transient.SharedProjection)."""
 
     def fail(self, message: str) -> None:
         """End the subscriber with an error."""
@@ -118,7 +123,7 @@ class SharedReader:
                 rows_from = bisect_left(row_offsets, subscriber.positions[partition])
                 rows_to = bisect_left(row_offsets, next_offset)
                 rooms[id(subscriber)] -= last - first
-                subscriber.deliver(partition, next_offset, rows[rows_from:rows_to])
+                subscriber.deliver(partition, next_offset, rows, rows_from, rows_to)
                 touched[id(subscriber)] = subscriber
         return read
 

@@ -11,7 +11,7 @@ import pytest
 from ksql.engine.codec import RecordDecoder
 from ksql.engine.engine import Engine, EngineConfig
 from ksql.engine.log import MemoryLog, Record
-from ksql.engine.transient import LIMIT_REACHED, TransientQueries, TransientQuery
+from ksql.engine.transient import LIMIT_REACHED, SharedProjection, TransientQueries, TransientQuery
 
 PARTITIONS = 2
 
@@ -146,3 +146,56 @@ def test_each_query_is_woken_once_per_round_with_all_its_rows(engine: Engine) ->
     assert wakeups == Counter({q.query_id: 1 for q in queries})
     assert all(len(q.buffer) == 100 for q in queries)
     assert registry.poll_all() == 0 and wakeups == Counter({q.query_id: 1 for q in queries})
+
+
+def test_queries_with_one_statement_evaluate_each_batch_once_and_share_the_rows(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    evaluated: Counter = Counter()
+    process = SharedProjection.process
+
+    def counting(self: SharedProjection, rows: list[tuple]) -> list:
+        evaluated.update(r[1] for r in rows)  # V: each row's value
+        return process(self, rows)
+
+    monkeypatch.setattr(SharedProjection, "process", counting)
+    registry = TransientQueries()
+    same = [_start(engine, registry, "SELECT V, V * 2 AS W FROM S WHERE V % 2 = 0 EMIT CHANGES;") for _ in range(5)]
+    limited = _start(engine, registry, "SELECT V, V * 2 AS W FROM S WHERE V % 2 = 0 EMIT CHANGES LIMIT 4;")
+    other = _start(engine, registry, "SELECT V FROM S EMIT CHANGES;")
+    assert len({id(q.pipeline) for q in same + [limited]}) == 1 and other.pipeline is not same[0].pipeline
+
+    _write(engine, range(100))
+    registry.poll_all()
+    assert set(evaluated.values()) == {2} and len(evaluated) == 100  # once by the statement, once by `other`
+    taken = [q.take(1000) for q in same]
+    assert all(len(rows) == 50 and _in_partition_order([r.columns[0] for r in rows]) for rows in taken)
+    assert all(r.columns == [r.columns[0], 2 * r.columns[0]] and r.columns[0] % 2 == 0 for r in taken[0])
+    assert all(a is b for rows in taken[1:] for a, b in zip(taken[0], rows, strict=True))  # the same row objects
+    assert len(limited.take()) == 4 and limited.finished == LIMIT_REACHED
+
+
+def test_a_query_behind_the_others_takes_its_own_slice_of_a_shared_evaluation(engine: Engine) -> None:
+    registry = TransientQueries()
+    _write(engine, range(40))
+    ahead = _start(engine, registry, "SELECT V FROM S WHERE V > 10 EMIT CHANGES;")
+    behind = _start(engine, registry, "SELECT V FROM S WHERE V > 10 EMIT CHANGES;", earliest=True, capacity=7)
+    got: dict[str, list] = {}
+    _run(registry, [ahead, behind], got)
+    assert ahead.pipeline is behind.pipeline
+    assert got[ahead.query_id] == [] and sorted(got[behind.query_id]) == list(range(11, 40))
+    _write(engine, range(40, 60))
+    _run(registry, [ahead, behind], got)
+    assert sorted(got[ahead.query_id]) == list(range(40, 60))
+    assert sorted(got[behind.query_id]) == list(range(11, 60)) and _in_partition_order(got[behind.query_id])
+
+
+def test_the_shared_evaluation_goes_with_its_last_query(engine: Engine) -> None:
+    registry = TransientQueries()
+    a = _start(engine, registry, "SELECT V FROM S EMIT CHANGES;")
+    b = _start(engine, registry, "SELECT V FROM S EMIT CHANGES;")
+    registry.close(a.query_id)
+    c = _start(engine, registry, "SELECT V FROM S EMIT CHANGES;")
+    assert c.pipeline is b.pipeline
+    registry.close(b.query_id)
+    registry.close(c.query_id)
+    assert _start(engine, registry, "SELECT V FROM S EMIT CHANGES;").pipeline is not b.pipeline
