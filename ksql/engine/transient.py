@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from ksql.engine.join import TransientJoin
 from ksql.engine.log import LogError
 from ksql.engine.metastore import DataSource
-from ksql.engine.push_reader import ROW_OFFSET, SharedReader
+from ksql.engine.push_reader import DecodedBatch, SharedReader
 from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, LogicalSchema, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.parser import ast
@@ -205,13 +205,13 @@ class TransientQuery:
     def room(self) -> int:
         return self.capacity - len(self.buffer)
 
-    def deliver(self, partition: int, next_offset: int, rows: list[tuple], start: int, stop: int) -> None:
+    def deliver(self, partition: int, next_offset: int, batch: DecodedBatch, start: int, stop: int) -> None:
         """Filter and project (or aggregate) this query's slice of a shared decoded batch."""
         self.positions[partition] = next_offset
         if self.finished is not None:
             return
         try:
-            self._emit(self.pipeline.process_slice(rows, start, stop))
+            self._emit(self.pipeline.process_slice(batch, start, stop))
         except KsqlError as err:
             self.fail(f"stopped: {err}")
 
@@ -264,10 +264,10 @@ class SharedProjection:
     """Filter and project each source row (the stateless push query), for every push query with the same
     statement: each decoded batch is evaluated once, and each query takes the result rows of its slice.
 
-    The reader hands every query the same decoded batch (the same list) with the bounds of its slice;
-    the first query to ask evaluates the batch from its slice on, and the others (at or after that
-    position: the reader goes through them in position order) take their slice of that result by
-    source offset. So a hundred subscribers of one statement cost one evaluation and share the rows.
+    The reader hands every query the same DecodedBatch with the bounds of its slice; the first query to
+    ask evaluates the whole batch and leaves the result on it, and every query (in this round or a
+    later one) takes its slice of that result by source offset. So a hundred subscribers of one
+    statement cost one evaluation and share the rows.
     """
 
     def __init__(self, engine: Engine, source: DataSource, query: ast.Query, skip_null_keys: bool,
@@ -295,20 +295,19 @@ class SharedProjection:
                            for e, c in zip(exprs, self.columns, strict=True)]
         self.tombstone_stage = compile_batch(None, tombstone_exprs + tail, analyzer.scope, engine.registry,
                                              self._on_error)
-        # the last batch evaluated: (decoded rows, first index evaluated, result rows, their source offsets)
-        self._last: tuple[list[tuple], int, list[PushRow], list[int]] | None = None
 
-    def process_slice(self, rows: list[tuple], start: int, stop: int) -> list[PushRow]:
-        """The result rows of rows[start:stop], evaluated once per decoded batch for every query sharing
+    def process_slice(self, batch: DecodedBatch, start: int, stop: int) -> list[PushRow]:
+        """The result rows of batch.rows[start:stop], evaluated once per batch for every query sharing
         this projection."""
         if start >= stop:
             return []
-        last = self._last
-        if last is None or last[0] is not rows or start < last[1]:
-            result = self.process(rows[start:])
-            last = self._last = (rows, start, result, [r.offset for r in result])
-        _, _, result, offsets = last
-        return result[bisect_left(offsets, rows[start][ROW_OFFSET]):bisect_left(offsets, rows[stop - 1][ROW_OFFSET] + 1)]
+        evaluated = batch.evaluated.get(self)
+        if evaluated is None:
+            result = self.process(batch.rows)
+            evaluated = batch.evaluated[self] = (result, [r.offset for r in result])
+        result, offsets = evaluated
+        row_offsets = batch.row_offsets
+        return result[bisect_left(offsets, row_offsets[start]):bisect_left(offsets, row_offsets[stop - 1] + 1)]
 
     def _on_error(self, message: str) -> None:
         processing_log.warning("push query %s: %s", self.sql, message)
@@ -361,9 +360,9 @@ class _Aggregation:
         self.columns = list(plan.schema.columns)
         self.processor = AggregateProcessor(plan, on_error, engine.log, "", "transient")
 
-    def process_slice(self, rows: list[tuple], start: int, stop: int) -> list[PushRow]:
+    def process_slice(self, batch: DecodedBatch, start: int, stop: int) -> list[PushRow]:
         n = len(self.columns)
-        return [PushRow(list(r[:n]), r[-2], -1, r[-1]) for r in self.processor.process(rows[start:stop])]
+        return [PushRow(list(r[:n]), r[-2], -1, r[-1]) for r in self.processor.process(batch.rows[start:stop])]
 
 
 _ALL_ROWS = "\x00all rows"

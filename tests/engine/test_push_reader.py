@@ -199,3 +199,45 @@ def test_the_shared_evaluation_goes_with_its_last_query(engine: Engine) -> None:
     registry.close(b.query_id)
     registry.close(c.query_id)
     assert _start(engine, registry, "SELECT V FROM S EMIT CHANGES;").pipeline is not b.pipeline
+
+
+def _run_at_paces(registry: TransientQueries, paces: dict[TransientQuery, int], got: dict[str, list]) -> None:
+    """Rounds until nothing is left, each query's consumer taking its rows only every `pace` rounds."""
+    round_ = 0
+    while True:
+        round_ += 1
+        for q, pace in paces.items():
+            if round_ % pace == 0:
+                got.setdefault(q.query_id, []).extend(r.columns[0] for r in q.take(100_000))
+        if not registry.poll_all() and all(not q.buffer for q in paces):
+            return
+
+
+def test_queries_drifting_apart_take_kept_batches_without_decoding_again(engine: Engine, decoded: Counter) -> None:
+    registry = TransientQueries()
+    queries = [_start(engine, registry, sql, capacity=20) for sql in (
+        "SELECT V FROM S EMIT CHANGES;", "SELECT V FROM S EMIT CHANGES;", "SELECT V FROM S WHERE V % 2 = 0 EMIT CHANGES;")]
+    _write(engine, range(600))
+    got: dict[str, list] = {}
+    _run_at_paces(registry, {queries[0]: 1, queries[1]: 3, queries[2]: 7}, got)
+
+    assert set(decoded.values()) == {1} and len(decoded) == 600  # read and decoded once, though far apart
+    assert sorted(got[queries[0].query_id]) == sorted(got[queries[1].query_id]) == list(range(600))
+    assert sorted(got[queries[2].query_id]) == list(range(0, 600, 2))
+    assert all(_in_partition_order(got[q.query_id]) for q in queries)
+
+
+def test_kept_batches_are_bounded_and_a_query_behind_them_reads_on_its_own(engine: Engine, decoded: Counter) -> None:
+    registry = TransientQueries()
+    fast = _start(engine, registry, "SELECT V FROM S EMIT CHANGES;", capacity=50)
+    slow = _start(engine, registry, "SELECT V FROM S EMIT CHANGES;", capacity=50)
+    assert fast.reader is slow.reader is not None
+    fast.reader.cache_records = 100
+    _write(engine, range(1000))
+    got: dict[str, list] = {}
+    _run_at_paces(registry, {fast: 1, slow: 40}, got)
+
+    assert all(sum(len(b) for b in kept) <= 100 + 50 for kept in fast.reader._cache.values())
+    assert max(decoded.values()) == 2  # the slow query read again what was no longer kept
+    assert sorted(got[fast.query_id]) == sorted(got[slow.query_id]) == list(range(1000))
+    assert _in_partition_order(got[fast.query_id]) and _in_partition_order(got[slow.query_id])
