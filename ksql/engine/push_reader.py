@@ -17,12 +17,13 @@ positions. Subscribers at the same position, which is where they all end up once
 caught up, share every batch. A subscriber whose buffer is full is skipped for the
 round: it holds up neither the reader nor the others.
 
-The reader keeps the batches it decoded (the newest `cache_records` records of each
-partition, with what each shared evaluation made of them): subscribers that fall
-behind one another, as they do when their clients read at different speeds, take
-their rows from those batches in later rounds instead of reading and decoding the
-same records again, each at its own pace. Only a subscriber behind all of them
-reads (and decodes) on its own.
+The reader keeps the batches it decoded that some subscriber has yet to pass (at most
+the newest `cache_records` records of each partition), with what each shared
+evaluation made of them: subscribers that fall behind one another, as they do when
+their clients read at different speeds, take their rows from those batches in later
+rounds instead of reading and decoding the same records again, each at its own pace.
+Only a subscriber behind all of them reads (and decodes) on its own. Once every
+subscriber is past a batch, it is dropped: caught-up subscribers keep nothing.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from ksql.errors import KsqlError
 # window end, headers, tombstone)
 ROW_OFFSET = -5
 MAX_BATCHES_PER_READ = 8  # a read serves subscribers up to this many of their batches apart
-DEFAULT_CACHE_RECORDS = 8 * 1000  # decoded records kept per partition for subscribers behind the others
+DEFAULT_CACHE_RECORDS = 32 * 1000  # at most, decoded records kept per partition for subscribers behind others
 
 
 class DecodedBatch:
@@ -119,6 +120,7 @@ class SharedReader:
                     if not s.done:
                         s.fail(f"stopped: {err}")
                     touched[id(s)] = s
+            self._drop_passed(subscribers)
         for s in touched.values():
             s.notify()
         return served
@@ -188,6 +190,16 @@ class SharedReader:
             total -= len(kept.pop(0))
         self._cached_records[partition] = total
         return batch
+
+    def _drop_passed(self, subscribers: Sequence[Subscriber]) -> None:
+        """Forget the kept batches that all the subscribers (those of this round) are past."""
+        for partition, kept in self._cache.items():
+            lowest = min((s.positions[partition] for s in subscribers if not s.done and partition in s.positions),
+                         default=None)
+            passed = len(kept) if lowest is None else bisect_right(kept, lowest, key=lambda b: b.end)
+            if passed:
+                self._cached_records[partition] -= sum(len(b) for b in kept[:passed])
+                del kept[:passed]
 
     @staticmethod
     def _span(pending: list[Subscriber], partition: int, rooms: dict[int, int], cap: int) -> int:

@@ -260,14 +260,26 @@ def _offset_reset(engine: Engine, properties: dict[str, Any]) -> str:
                                engine.property("ksql.streams.auto.offset.reset", "latest"))).lower()
 
 
+class _Evaluated:
+    """What a SharedProjection made of a batch's rows[:upto]: result rows and their source offsets."""
+
+    __slots__ = ("rows", "offsets", "upto")
+
+    def __init__(self) -> None:
+        self.rows: list[PushRow] = []
+        self.offsets: list[int] = []
+        self.upto = 0
+
+
 class SharedProjection:
     """Filter and project each source row (the stateless push query), for every push query with the same
     statement: each decoded batch is evaluated once, and each query takes the result rows of its slice.
 
-    The reader hands every query the same DecodedBatch with the bounds of its slice; the first query to
-    ask evaluates the whole batch and leaves the result on it, and every query (in this round or a
-    later one) takes its slice of that result by source offset. So a hundred subscribers of one
-    statement cost one evaluation and share the rows.
+    The reader hands every query the same DecodedBatch with the bounds of its slice; the batch's rows
+    are evaluated from its start as far as the queries have asked so far, the result kept on the batch,
+    and every query (in this round or a later one) takes its slice of that result by source offset. So
+    a hundred subscribers of one statement cost one evaluation and share the rows, and a batch read
+    for one query far behind the others is evaluated no further than that query takes.
     """
 
     def __init__(self, engine: Engine, source: DataSource, query: ast.Query, skip_null_keys: bool,
@@ -303,11 +315,14 @@ class SharedProjection:
             return []
         evaluated = batch.evaluated.get(self)
         if evaluated is None:
-            result = self.process(batch.rows)
-            evaluated = batch.evaluated[self] = (result, [r.offset for r in result])
-        result, offsets = evaluated
-        row_offsets = batch.row_offsets
-        return result[bisect_left(offsets, row_offsets[start]):bisect_left(offsets, row_offsets[stop - 1] + 1)]
+            evaluated = batch.evaluated[self] = _Evaluated()
+        if evaluated.upto < stop:
+            more = self.process(batch.rows[evaluated.upto:stop])
+            evaluated.rows += more
+            evaluated.offsets += [r.offset for r in more]
+            evaluated.upto = stop
+        row_offsets, offsets = batch.row_offsets, evaluated.offsets
+        return evaluated.rows[bisect_left(offsets, row_offsets[start]):bisect_left(offsets, row_offsets[stop - 1] + 1)]
 
     def _on_error(self, message: str) -> None:
         processing_log.warning("push query %s: %s", self.sql, message)

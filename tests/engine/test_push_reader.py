@@ -225,6 +225,7 @@ def test_queries_drifting_apart_take_kept_batches_without_decoding_again(engine:
     assert sorted(got[queries[0].query_id]) == sorted(got[queries[1].query_id]) == list(range(600))
     assert sorted(got[queries[2].query_id]) == list(range(0, 600, 2))
     assert all(_in_partition_order(got[q.query_id]) for q in queries)
+    assert not any(queries[0].reader._cache.values())  # all caught up: no batch is kept for anyone
 
 
 def test_kept_batches_are_bounded_and_a_query_behind_them_reads_on_its_own(engine: Engine, decoded: Counter) -> None:
