@@ -4,7 +4,7 @@ A push query reads its source topic from the latest (or earliest, or a resume
 position) offsets, runs the same kind of compiled filter + projection stage as a
 persistent query, and hands rows to its consumer through a bounded buffer. Push
 queries over the same source share one reader and decoder (ksql.engine.push_reader):
-each record is read and decoded once per round. Push queries with the same statement
+each record is read and decoded once for all of them. Push queries with the same statement
 (and properties) share one compiled filter + projection too (SharedProjection): it
 evaluates each batch once for all of them and hands every one the same row objects,
 so the server renders each row for the wire once (PushRow.json). A push
