@@ -183,6 +183,8 @@ class SharedReader:
         records = self.log.read(self.topic, partition, position, span)
         if not records:
             return None
+        if i < len(kept) and records[0].offset >= kept[i].first:  # compaction left nothing before it
+            return kept[i]
         batch = DecodedBatch(records, self.decoder.decode(records))
         kept.insert(i, batch)
         total = self._cached_records.get(partition, 0) + len(batch)

@@ -242,3 +242,28 @@ def test_kept_batches_are_bounded_and_a_query_behind_them_reads_on_its_own(engin
     assert max(decoded.values()) == 2  # the slow query read again what was no longer kept
     assert sorted(got[fast.query_id]) == sorted(got[slow.query_id]) == list(range(1000))
     assert _in_partition_order(got[fast.query_id]) and _in_partition_order(got[slow.query_id])
+
+
+def test_a_query_in_a_compacted_gap_takes_the_kept_batch_after_it(engine: Engine, decoded: Counter,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(engine, range(80))  # V = 2 * offset in partition 0
+    read = engine.log.read
+
+    def compacted(topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
+        """Partition 0 without offsets 5..9, as compaction leaves a topic."""
+        return [r for r in read(topic, partition, offset, max_records + 5) if partition or not 5 <= r.offset < 10
+                ][:max_records]
+
+    monkeypatch.setattr(engine.log, "read", compacted)
+    registry = TransientQueries()
+    [stmt] = engine.prepare("SELECT V FROM S EMIT CHANGES;")
+    at_10 = {0: 10, 1: 40}
+    fast = registry.start(engine, stmt, {}, resume=at_10)
+    behind = registry.start(engine, stmt, {}, resume=at_10, capacity=2)
+    registry.poll_all()  # the batch from offset 10 on is kept: `behind` took two of its rows
+    in_gap = registry.start(engine, stmt, {}, resume={0: 5, 1: 40})
+    got: dict[str, list] = {}
+    _run(registry, [fast, behind, in_gap], got)
+
+    assert set(decoded.values()) == {1}
+    assert got[in_gap.query_id] == got[fast.query_id] == list(range(20, 80, 2))
