@@ -3,8 +3,9 @@
 Starts `python -m server` on a temporary data directory, opens N /query-stream
 subscribers to `SELECT * FROM S EMIT CHANGES LIMIT <records>`, then writes the
 records through /inserts-stream. Reports how far behind the last subscriber is
-when the writer is done (seconds until it received its last row) and the rows per
-second delivered to all subscribers together.
+when the writer is done (seconds until it received its last row), the rows per
+second delivered to all subscribers together, and the server's CPU time per row
+delivered (the figure that holds on a loaded machine).
 
     python bench/push_fanout.py [--subscribers 100] [--records 100000] [--buffer-rows 1000]
 
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+from serve import process_cpu_seconds  # bench/ is this script's directory
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,12 +96,13 @@ def insert(port: int, records: int) -> None:
         assert response.status_code == 200, response.text[:300]
 
 
-async def run(port: int, subscribers: int, records: int) -> None:
+async def run(port: int, server_pid: int, subscribers: int, records: int) -> None:
     ready = asyncio.Event()
     counter = [0, subscribers]
     tasks = [asyncio.create_task(subscriber(port, records, ready, counter)) for _ in range(subscribers)]
     await asyncio.wait_for(ready.wait(), 120)
     start = time.perf_counter()
+    cpu_start = process_cpu_seconds(server_pid)
     await asyncio.to_thread(insert, port, records)
     written = time.perf_counter()
     ends = await asyncio.gather(*tasks)
@@ -109,6 +112,10 @@ async def run(port: int, subscribers: int, records: int) -> None:
     print(f"writer done after {written - start:.2f}s; last subscriber done {last - written:.2f}s later "
           f"(first {min(ends) - written:.2f}s)")
     print(f"delivered {total} rows in {last - start:.2f}s: {total / (last - start):,.0f} rows/s")
+    cpu_end = process_cpu_seconds(server_pid)
+    if cpu_start is not None and cpu_end is not None:
+        print(f"server CPU {cpu_end - cpu_start:.2f}s: {(cpu_end - cpu_start) / total * 1e6:.2f} us per row delivered "
+              f"(writes included)")
 
 
 def main() -> None:
@@ -125,7 +132,7 @@ def main() -> None:
                 "ksql": "CREATE STREAM S (ID BIGINT, NAME STRING, AMOUNT DOUBLE) "
                         "WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);"})
             assert response.status_code == 200, response.text
-            asyncio.run(run(port, args.subscribers, args.records))
+            asyncio.run(run(port, proc.pid, args.subscribers, args.records))
         finally:
             proc.terminate()
             proc.wait(30)

@@ -3,6 +3,7 @@
     python bench/serve.py                      starts a server on a free loopback port in a temp dir
     python bench/serve.py --url http://127.0.0.1:8088   against a running server (it creates BENCH_* sources)
     python bench/serve.py --big-keys 100000 --seconds 2  a quicker run
+    python bench/serve.py --only push --subscribers 100   only the push fan-out, at 100 subscribers
 
 Measures, each for a bounded time or amount of work:
   - the /healthcheck ceiling and key-lookup pull queries (qps, p50, p99) at concurrency 1, 8 and 32,
@@ -10,7 +11,8 @@ Measures, each for a bounded time or amount of work:
   - range pull queries (DuckDB over the table's mirror) at concurrency 8;
   - /inserts-stream rows/s from 16 concurrent clients, 1 row per HTTP chunk and 1,000 rows per chunk;
   - push delivery latency (insert sent -> row received) p50/p99 to 1, 10 and 100 /query-stream
-    subscribers while a writer inserts 1,000 rows/s;
+    subscribers while a writer inserts 1,000 rows/s (and, for a server on this machine, its CPU time per
+    row delivered: the figure that holds on a loaded machine);
   - the time to the first key pull (and the first range pull) on a fresh table of --big-keys keys;
   - a table's update rate (a GROUP BY count absorbing new input) without and with a pull mirror built.
 
@@ -41,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 TABLE_KEYS = 10_000
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 SENT_ROW = re.compile(rb"\[([-0-9.E]+)\]\n")
+PARTS = ("pull", "insert", "push", "first-pull", "update")
 
 
 # --- a minimal HTTP/1.1 client -----------------------------------------------------------------
@@ -150,8 +153,20 @@ async def http2_load(url: str, workers: int, seconds: float, method: str, path: 
 
 # --- the scenarios ---------------------------------------------------------------------------------
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a local process (Linux /proc), None when unknown."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 class Bench:
-    def __init__(self, url: str, seconds: float):
+    def __init__(self, url: str, seconds: float, server_pid: int | None = None):
+        self.server_pid = server_pid
         self.url = url.rstrip("/")
         parts = urlsplit(self.url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -315,6 +330,7 @@ class Bench:
         writer.writer.write(f"{len(head):x}\r\n".encode() + head + b"\r\n")
         start, sent, tick = time.perf_counter(), 0, 0.01
         cpu_start = time.process_time()
+        server_cpu_start = process_cpu_seconds(self.server_pid)
         while sent < total:
             due = min(total, int((time.perf_counter() - start) * rate) + 1)
             if due > sent:
@@ -328,11 +344,17 @@ class Bench:
         writer.close()
         received = await asyncio.wait_for(asyncio.gather(*tasks), 120)
         client_cpu = time.process_time() - cpu_start
+        server_cpu_end = process_cpu_seconds(self.server_pid)
+        server_cpu = ""
+        if server_cpu_start is not None and server_cpu_end is not None:
+            used = server_cpu_end - server_cpu_start
+            server_cpu = (f", server CPU {used / (time.perf_counter() - start):.0%} of a core, "
+                          f"{used / (total * subscribers) * 1e6:.1f} us per row delivered")
         complete = all(r == total for r in received)
         self.report(f"push, {subscribers} subscriber(s) at {rate:,} rows/s for {seconds:.0f} s: "
                     f"p50 {percentile(latencies, 50) * 1000:.0f} ms, p99 {percentile(latencies, 99) * 1000:.0f} ms, "
                     f"{'every row received' if complete else f'rows received {min(received)}..{max(received)} of {total}'}"
-                    f" (bench client CPU {client_cpu / (time.perf_counter() - start):.0%} of a core)")
+                    f" (bench client CPU {client_cpu / (time.perf_counter() - start):.0%} of a core{server_cpu})")
 
     # -- first pull on a big table, update rate with and without a mirror ------------------------------
 
@@ -391,7 +413,7 @@ def free_port() -> int:
 
 def start_server(data_dir: str, port: int) -> subprocess.Popen:
     args = [sys.executable, "-m", "server", "--listeners", f"http://127.0.0.1:{port}", "--state-dir", data_dir,
-            "--log-level", "warning", "-D", "ksql.max.push.queries=1000"]
+            "--log-level", "warning", "--kafka-listener", "none", "-D", "ksql.max.push.queries=1000"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + 60
@@ -405,18 +427,24 @@ def start_server(data_dir: str, port: int) -> subprocess.Popen:
     raise RuntimeError("the server did not start")
 
 
-def run(url: str, args: argparse.Namespace) -> None:
-    bench = Bench(url, args.seconds)
+def run(url: str, args: argparse.Namespace, server_pid: int | None = None) -> None:
+    bench = Bench(url, args.seconds, server_pid)
     print(f"server {url}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
-    bench.setup_table()
-    asyncio.run(bench.pull_matrix())
-    asyncio.run(bench.range_pulls())
-    asyncio.run(bench.inserts(16, 1, args.insert_chunks))
-    asyncio.run(bench.inserts(16, 1000, max(1, args.insert_chunks // 100)))
-    for subscribers in (1, 10, 100):
-        asyncio.run(bench.push_latency(subscribers, 1000, args.push_seconds))
-    bench.first_pull(args.big_keys)
-    bench.update_rate(args.update_rows)
+    parts = set(args.only or PARTS)
+    if "pull" in parts:
+        bench.setup_table()
+        asyncio.run(bench.pull_matrix())
+        asyncio.run(bench.range_pulls())
+    if "insert" in parts:
+        asyncio.run(bench.inserts(16, 1, args.insert_chunks))
+        asyncio.run(bench.inserts(16, 1000, max(1, args.insert_chunks // 100)))
+    if "push" in parts:
+        for subscribers in args.subscribers:
+            asyncio.run(bench.push_latency(subscribers, 1000, args.push_seconds))
+    if "first-pull" in parts:
+        bench.first_pull(args.big_keys)
+    if "update" in parts:
+        bench.update_rate(args.update_rows)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     print("\n".join(bench.table))
 
@@ -429,15 +457,20 @@ def main() -> None:
     parser.add_argument("--insert-chunks", type=int, default=2000, help="1-row chunks per insert client")
     parser.add_argument("--big-keys", type=int, default=1_000_000, help="keys of the fresh table")
     parser.add_argument("--update-rows", type=int, default=50_000, help="updates per update-rate round")
+    parser.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts (default: all)")
+    parser.add_argument("--server-pid", type=int,
+                        help="with --url: the server's process id, to report its CPU time per pushed row")
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 10, 100],
+                        help="push subscriber counts to measure")
     args = parser.parse_args()
     if args.url:
-        run(args.url, args)
+        run(args.url, args, args.server_pid)
         return
     with tempfile.TemporaryDirectory() as data_dir:
         port = free_port()
         proc = start_server(data_dir, port)
         try:
-            run(f"http://127.0.0.1:{port}", args)
+            run(f"http://127.0.0.1:{port}", args, proc.pid)
         finally:
             proc.terminate()
             proc.wait(60)

@@ -14,7 +14,9 @@ answer what the materialized state holds and end.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,7 +50,7 @@ from server.http import (
 )
 from server.printer import TopicPrinter
 from server.pull_plans import CachedPull, plan_key
-from server.rows import RowWriter, column_names, column_types, dumps
+from server.rows import RowWriter, column_names, column_types, dumps, query_row
 from server.statements import wait_for_command
 
 QUERY_FIELDS = {"ksql": str, "streamsProperties": dict, "requestProperties": dict, "sessionVariables": dict,
@@ -158,15 +160,56 @@ def pull_final_message(server: KsqlServer, stmt: ast.SelectStatement, rows: int)
     return LIMIT_REACHED if limit is not None and rows >= limit else QUERY_COMPLETED
 
 
+class LoopWakeups:
+    """Wakes push consumers on one event loop from the runner thread. A round delivers rows to every
+    subscriber; waking each one with its own call_soon_threadsafe would write to the loop's self-pipe a
+    hundred times a round for a hundred subscribers: the events set in one round are set by one callback."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self._pending: list[asyncio.Event] = []
+        self._lock = threading.Lock()
+
+    def wake(self, event: asyncio.Event) -> None:
+        """Set `event` on the loop soon; RuntimeError when the loop is closed."""
+        with self._lock:
+            first = not self._pending
+            self._pending.append(event)
+            if first:
+                try:
+                    self.loop.call_soon_threadsafe(self._set_pending)
+                except RuntimeError:
+                    self._pending.clear()
+                    raise
+
+    def _set_pending(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for event in pending:
+            event.set()
+
+
+_wakeups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopWakeups] = weakref.WeakKeyDictionary()
+
+
+def loop_wakeups() -> LoopWakeups:
+    """The running loop's LoopWakeups."""
+    loop = asyncio.get_running_loop()
+    wakeups = _wakeups.get(loop)
+    if wakeups is None:
+        wakeups = _wakeups[loop] = LoopWakeups(loop)
+    return wakeups
+
+
 async def push_rows(server: KsqlServer, query: TransientQuery, batch: int = 500) -> AsyncIterator[list[PushRow]]:
     """The query's rows as they arrive, in batches (what the runner's rounds buffered: one wakeup per
     round, not per row), until it ends; closes it however the consumer stops."""
-    loop = asyncio.get_running_loop()
+    wakeups = loop_wakeups()
     ready = asyncio.Event()
 
     def notify() -> None:
         try:
-            loop.call_soon_threadsafe(ready.set)
+            wakeups.wake(ready)
         except RuntimeError:  # the event loop is gone: the consumer is too
             query.close()
 
@@ -228,13 +271,7 @@ async def query_endpoint(request: Request, server: KsqlServer, max_bytes: int) -
         # A round's rows go in one send, each its own chunk (see h2frames.BatchedStreamingResponse).
         yield [b"[" + dumps({"header": {"queryId": query.query_id, "schema": query.schema}}) + b",\n"]
         async for rows in push_rows(server, query):
-            messages = []
-            for r in rows:
-                row: dict[str, Any] = {"columns": writer.values(r.columns)}
-                if r.tombstone:
-                    row["tombstone"] = True
-                messages.append(dumps({"row": row}) + b",\n")
-            yield messages
+            yield [query_row(writer.push_json(r), r.tombstone) + b",\n" for r in rows]
         final, error = end_of(query)
         if error is not None:
             yield [dumps({"errorMessage": generic_error(error)}) + b"]\n"]
@@ -300,8 +337,8 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
         writer = RowWriter([c.type for c in result.columns])
         header = {"queryId": result.query_id, "columnNames": column_names(result.columns),
                   "columnTypes": column_types(result.columns)}
-        rows = [writer.values(r) for r in result.rows] if len(result.rows) <= INLINE_ROWS \
-            else await in_worker(None, lambda: [writer.values(r) for r in result.rows])
+        rows = [dumps(writer.values(r)) for r in result.rows] if len(result.rows) <= INLINE_ROWS \
+            else await in_worker(None, lambda: [dumps(writer.values(r)) for r in result.rows])
         return BatchedStreamingResponse(_stream_messages(header, _aiter([rows]), None, as_json), media_type=media,
                                         finite=True)
 
@@ -310,11 +347,11 @@ async def query_stream_endpoint(request: Request, server: KsqlServer, max_bytes:
     header = {"queryId": query.query_id, "columnNames": column_names(query.columns),
               "columnTypes": column_types(query.columns)}
 
-    async def push_values() -> AsyncIterator[list[list[Any]]]:
+    async def push_json() -> AsyncIterator[list[bytes]]:
         async for rows in push_rows(server, query):
-            yield [writer.values(r.columns) for r in rows]
+            yield [writer.push_json(r) for r in rows]
 
-    return BatchedStreamingResponse(_stream_messages(header, push_values(), query, as_json), media_type=media)
+    return BatchedStreamingResponse(_stream_messages(header, push_json(), query, as_json), media_type=media)
 
 
 async def _aiter(items: Any) -> AsyncIterator[Any]:
@@ -322,11 +359,11 @@ async def _aiter(items: Any) -> AsyncIterator[Any]:
         yield item
 
 
-async def _stream_messages(header: dict[str, Any], batches: AsyncIterator[list[list[Any]]],
+async def _stream_messages(header: dict[str, Any], batches: AsyncIterator[list[bytes]],
                            query: TransientQuery | None, as_json: bool) -> AsyncIterator[list[bytes]]:
     """/query-stream's body as ksqlDB writes it: the header alone in the first chunk, then one chunk
     per row (an HTTP/2 DATA frame each), sent as produced; a failed push query's error last. Rows come
-    in batches (a push query's are those of one round), sent together, each row its own chunk still
+    rendered (the JSON of their values), in batches (a push query's are those of one round), sent together, each row its own chunk still
     (see h2frames.BatchedStreamingResponse).
 
     Clients (the Node and Java ones among them) parse each chunk as one message: a chunk holding
@@ -334,20 +371,20 @@ async def _stream_messages(header: dict[str, Any], batches: AsyncIterator[list[l
     if query is None:  # a pull query's answer: every message is known, all go in one send
         rows = [row async for batch in batches for row in batch]
         if as_json:
-            yield [b"[" + dumps(header)] + [b"," + dumps(values) for values in rows] + [b"]"]
+            yield [b"[" + dumps(header)] + [b"," + values for values in rows] + [b"]"]
         else:
-            yield [dumps(header) + b"\n"] + [dumps(values) + b"\n" for values in rows]
+            yield [dumps(header) + b"\n"] + [values + b"\n" for values in rows]
         return
     if as_json:
         yield [b"[" + dumps(header)]
         async for batch in batches:
-            yield [b"," + dumps(values) for values in batch]
+            yield [b"," + values for values in batch]
         error = end_of(query)[1]
         yield [(b"," + dumps(generic_error(error)) if error is not None else b"") + b"]"]
         return
     yield [dumps(header) + b"\n"]
     async for batch in batches:
-        yield [dumps(values) + b"\n" for values in batch]
+        yield [values + b"\n" for values in batch]
     error = end_of(query)[1]
     if error is not None:
         yield [dumps(generic_error(error)) + b"\n"]

@@ -14,6 +14,7 @@ import orjson
 
 from ksql.engine.schema import SchemaColumn
 from ksql.engine.serde.json_serde import ser_converter
+from ksql.engine.transient import PushRow
 from ksql.functions.javalib import format_date, format_time, format_timestamp
 from ksql.types import ArrayType, MapType, SqlType, StructType
 
@@ -61,6 +62,20 @@ class RowWriter:
         if self.identity:
             return list(row)
         return [v if (c is None or v is None) else c(v) for c, v in zip(self.converters, row, strict=True)]
+
+    def push_json(self, row: PushRow) -> bytes:
+        """A push row's values as JSON, rendered by the first subscriber that sends the row and then kept
+        on it for the others (push queries of one statement share their rows, and their column types)."""
+        data = row.json
+        if data is None:
+            data = row.json = dumps(self.values(row.columns))
+        return data
+
+
+def query_row(values_json: bytes, tombstone: bool) -> bytes:
+    """/query's row message, {"row": {"columns": [...]}} (with "tombstone": true for a table's deletion),
+    around values already rendered: the bytes dumps() writes for that object."""
+    return b'{"row":{"columns":' + values_json + (b',"tombstone":true}}' if tombstone else b"}}")
 
 
 def dumps(obj: Any) -> bytes:

@@ -133,7 +133,7 @@ async def _push_events(request: Request, server: KsqlServer, stmt: ast.SelectSta
             for row in rows:
                 if row.offset >= 0:  # an aggregation's rows have no single source offset
                     frontier[row.partition] = row.offset + 1
-                yield ServerSentEvent(dumps(writer.values(row.columns)).decode(), id=format_position(frontier),
+                yield ServerSentEvent(writer.push_json(row).decode(), id=format_position(frontier),
                                       event="tombstone" if row.tombstone else None)
         final, error = end_of(query)
         if error is not None:

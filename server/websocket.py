@@ -20,7 +20,7 @@ from server.core import KsqlServer
 from server.errors import ApiError, bad_request
 from server.http import check_fields, properties_of
 from server.queries import QUERY_COMPLETED, QUERY_FIELDS, end_of, parse_query, push_rows, run_pull, start_push
-from server.rows import RowWriter, dumps
+from server.rows import RowWriter, dumps, query_row
 
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
@@ -75,10 +75,7 @@ async def _serve(websocket: WebSocket, server: KsqlServer) -> None:
         await websocket.send_text(dumps([_field(c) for c in query.columns]).decode())
         async for rows in push_rows(server, query):
             for row in rows:
-                message = {"row": {"columns": writer.values(row.columns)}}
-                if row.tombstone:
-                    message["row"]["tombstone"] = True
-                await websocket.send_text(dumps(message).decode())
+                await websocket.send_text(query_row(writer.push_json(row), row.tombstone).decode())
     finally:
         watcher.cancel()
     if query.closed and not query.finished:

@@ -4,8 +4,10 @@ A push query reads its source topic from the latest (or earliest, or a resume
 position) offsets, runs the same kind of compiled filter + projection stage as a
 persistent query, and hands rows to its consumer through a bounded buffer. Push
 queries over the same source share one reader and decoder (ksql.engine.push_reader):
-each record is read and decoded once per round, then filtered and projected by each
-query on its own. A push
+each record is read and decoded once for all of them. Push queries with the same statement
+(and properties) share one compiled filter + projection too (SharedProjection): it
+evaluates each batch once for all of them and hands every one the same row objects,
+so the server renders each row for the wire once (PushRow.json). A push
 query over a join runs the persistent join's chain (TransientJoin) with its state
 and read positions in memory, so nothing outlives the query. Some
 thread (the server's runner) calls `poll()`; when the buffer is full the query
@@ -26,15 +28,16 @@ import logging
 import random
 import threading
 import uuid
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ksql.engine.join import TransientJoin
 from ksql.engine.log import LogError
 from ksql.engine.metastore import DataSource
 from ksql.engine.properties import KSQL_DEFAULTS, TRANSIENT_PREFIX_CONFIG, expression_options
-from ksql.engine.push_reader import SharedReader
+from ksql.engine.push_reader import DecodedBatch, SharedReader
 from ksql.engine.schema import ROWOFFSET, ROWPARTITION, WINDOWEND, WINDOWSTART, SchemaColumn
 from ksql.errors import KsqlError
 from ksql.parser import ast
@@ -59,14 +62,24 @@ class TooManyPushQueries(KsqlError):
     """ksql.max.push.queries push queries are already running."""
 
 
-class PushRow(NamedTuple):
-    """One row of a push query: column values (runtime representation) and where it came from. A named
-    tuple: a hundred subscribers make a hundred thousand of them a second, and a tuple is made fastest."""
+class PushRow:
+    """One row of a push query: column values (runtime representation) and where it came from.
 
-    columns: list[Any]
-    partition: int
-    offset: int
-    tombstone: bool = False
+    Push queries with the same statement share their row objects, so `json` (the column values as
+    JSON, set by the first consumer that renders the row: every consumer of a shared row renders it
+    alike) spares the others rendering it again: a row goes to a hundred subscribers, rendered once."""
+
+    __slots__ = ("columns", "partition", "offset", "tombstone", "json")
+
+    def __init__(self, columns: list[Any], partition: int, offset: int, tombstone: bool = False):
+        self.columns = columns
+        self.partition = partition
+        self.offset = offset
+        self.tombstone = tombstone
+        self.json: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"PushRow({self.columns!r}, {self.partition}, {self.offset}, {self.tombstone})"
 
 
 def format_position(positions: dict[int, int]) -> str:
@@ -91,7 +104,7 @@ class TransientQuery:
     def __init__(self, query_id: str, engine: Engine, source: DataSource, query: ast.Query,
                  properties: dict[str, Any], resume: dict[int, int] | None = None,
                  capacity: int = DEFAULT_BUFFER_ROWS, skip_null_keys: bool = False, sql: str = "",
-                 reader: SharedReader | None = None):
+                 reader: SharedReader | None = None, projection: SharedProjection | None = None):
         self.query_id = query_id
         self.sql = sql
         self.sql_source = source
@@ -106,6 +119,7 @@ class TransientQuery:
         self.closed = False
         self.listener: Callable[[], None] | None = None  # called (from the polling thread) on new rows/end
         self._lock = threading.Lock()  # one poll of a join at a time (a SharedReader has its own)
+        self._buffer_lock = threading.Lock()  # the polling thread fills the buffer, the consumer empties it
         earliest = _offset_reset(engine, properties) == "earliest"
         self.positions: dict[int, int] = {}
         self.join: TransientJoin | None = None
@@ -115,10 +129,12 @@ class TransientQuery:
             self.columns = list(self.join.plan.schema.columns)
             self.partitions = 0
         else:
-            if query.group_by or query.window is not None or _has_aggregates(engine, query):
-                self.pipeline: _Projection | _Aggregation = _Aggregation(engine, source, query, self._on_error)
+            if is_aggregation(engine, query):
+                self.pipeline: SharedProjection | _Aggregation = _Aggregation(engine, source, query,
+                                                                              self._on_error)
             else:
-                self.pipeline = _Projection(engine, source, query, self._on_error, skip_null_keys)
+                self.pipeline = projection if projection is not None else \
+                    SharedProjection(engine, source, query, skip_null_keys)
             self.columns = self.pipeline.columns
             self.reader = reader if reader is not None else SharedReader(self.log, source, query_id,
                                                                          engine.processing_log)
@@ -151,11 +167,13 @@ class TransientQuery:
 
     def take(self, max_rows: int = 1000) -> list[PushRow]:
         """Rows ready for the consumer (thread-safe against poll)."""
-        out = []
         buffer = self.buffer
-        while buffer and len(out) < max_rows:
-            out.append(buffer.popleft())
-        return out
+        with self._buffer_lock:
+            if len(buffer) <= max_rows:
+                out = list(buffer)
+                buffer.clear()
+                return out
+            return [buffer.popleft() for _ in range(max_rows)]
 
     def poll(self, max_records: int = 1000) -> int:
         """Read and process what fits in the buffer; return how many records were read."""
@@ -180,7 +198,7 @@ class TransientQuery:
         assert self.join is not None
         consumed, rows = self.join.poll_rows(room)
         n = len(self.columns)
-        self._emit(PushRow(list(r[:n]), r[-2], -1, r[-1]) for r in rows)
+        self._emit([PushRow(list(r[:n]), r[-2], -1, r[-1]) for r in rows])
         return consumed
 
     # -- as a SharedReader's subscriber ----------------------------------------------------------
@@ -188,13 +206,13 @@ class TransientQuery:
     def room(self) -> int:
         return self.capacity - len(self.buffer)
 
-    def deliver(self, partition: int, next_offset: int, rows: list[tuple]) -> None:
+    def deliver(self, partition: int, next_offset: int, batch: DecodedBatch, start: int, stop: int) -> None:
         """Filter and project (or aggregate) this query's slice of a shared decoded batch."""
         self.positions[partition] = next_offset
         if self.finished is not None:
             return
         try:
-            self._emit(self.pipeline.process(rows))
+            self._emit(self.pipeline.process_slice(batch, start, stop))
         except KsqlError as err:
             self.fail(f"stopped: {err}")
 
@@ -206,18 +224,22 @@ class TransientQuery:
         if self.listener is not None:
             self.listener()
 
-    def _emit(self, rows: Iterable[PushRow]) -> None:
+    def _emit(self, rows: list[PushRow]) -> None:
         """Buffer rows for the consumer until LIMIT is reached."""
-        for row in rows:
-            self.buffer.append(row)
-            self.emitted += 1
-            if self.limit is not None and self.emitted >= self.limit:
-                self.finished = LIMIT_REACHED
-                break
+        if self.limit is not None and self.emitted + len(rows) >= self.limit:
+            rows = rows[:self.limit - self.emitted]
+            self.finished = LIMIT_REACHED
+        with self._buffer_lock:
+            self.buffer.extend(rows)
+        self.emitted += len(rows)
 
     def _on_error(self, message: str) -> None:
         self.errors += 1
         processing_log.warning("%s: %s", self.query_id, message)
+
+
+def is_aggregation(engine: Engine, query: ast.Query) -> bool:
+    return bool(query.group_by) or query.window is not None or _has_aggregates(engine, query)
 
 
 def _plan_join(engine: Engine, query: ast.Query) -> JoinPlan:
@@ -239,13 +261,33 @@ def _offset_reset(engine: Engine, properties: dict[str, Any]) -> str:
                                engine.property("ksql.streams.auto.offset.reset", "latest"))).lower()
 
 
-class _Projection:
-    """Filter and project each source row (the stateless push query)."""
+class _Evaluated:
+    """What a SharedProjection made of a batch's rows[:upto]: result rows and their source offsets."""
 
-    def __init__(self, engine: Engine, source: DataSource, query: ast.Query, on_error: Callable[[str], None],
-                 skip_null_keys: bool):
+    __slots__ = ("rows", "offsets", "upto")
+
+    def __init__(self) -> None:
+        self.rows: list[PushRow] = []
+        self.offsets: list[int] = []
+        self.upto = 0
+
+
+class SharedProjection:
+    """Filter and project each source row (the stateless push query), for every push query with the same
+    statement: each decoded batch is evaluated once, and each query takes the result rows of its slice.
+
+    The reader hands every query the same DecodedBatch with the bounds of its slice; the batch's rows
+    are evaluated from its start as far as the queries have asked so far, the result kept on the batch,
+    and every query (in this round or a later one) takes its slice of that result by source offset. So
+    a hundred subscribers of one statement cost one evaluation and share the rows, and a batch read
+    for one query far behind the others is evaluated no further than that query takes.
+    """
+
+    def __init__(self, engine: Engine, source: DataSource, query: ast.Query, skip_null_keys: bool,
+                 sql: str = ""):
         from ksql.engine.pull import _projection  # the select list of one-shot queries: push shares it
 
+        self.sql = sql
         self.is_table = source.kind == "TABLE"
         self.n_keys = len(source.schema.key)
         self.skip_null_keys = skip_null_keys and self.n_keys > 0
@@ -258,14 +300,33 @@ class _Projection:
         self.columns = [SchemaColumn(name, t) for _, name, (t, _) in items]
         tail = [row_position_ref(analyzer.scope, ROWPARTITION), row_position_ref(analyzer.scope, ROWOFFSET)]
         exprs = [e for e, _, _ in items]
-        self.stage = compile_batch(where, exprs + tail, analyzer.scope, engine.registry, on_error)
+        self.stage = compile_batch(where, exprs + tail, analyzer.scope, engine.registry, self._on_error)
         key_names = {c.name for c in source.schema.key}
         if source.window is not None:
             key_names |= {WINDOWSTART, WINDOWEND}
         tombstone_exprs = [e if _only_columns(e, key_names) else ast.Cast(ast.NullLiteral(), c.type)
                            for e, c in zip(exprs, self.columns, strict=True)]
         self.tombstone_stage = compile_batch(None, tombstone_exprs + tail, analyzer.scope, engine.registry,
-                                             on_error)
+                                             self._on_error)
+
+    def process_slice(self, batch: DecodedBatch, start: int, stop: int) -> list[PushRow]:
+        """The result rows of batch.rows[start:stop], evaluated once per batch for every query sharing
+        this projection."""
+        if start >= stop:
+            return []
+        evaluated = batch.evaluated.get(self)
+        if evaluated is None:
+            evaluated = batch.evaluated[self] = _Evaluated()
+        if evaluated.upto < stop:
+            more = self.process(batch.rows[evaluated.upto:stop])
+            evaluated.rows += more
+            evaluated.offsets += [r.offset for r in more]
+            evaluated.upto = stop
+        row_offsets, offsets = batch.row_offsets, evaluated.offsets
+        return evaluated.rows[bisect_left(offsets, row_offsets[start]):bisect_left(offsets, row_offsets[stop - 1] + 1)]
+
+    def _on_error(self, message: str) -> None:
+        processing_log.warning("push query %s: %s", self.sql, message)
 
     def process(self, rows: list[tuple]) -> list[PushRow]:
         """Source rows -> result rows; null values are tombstones on tables and skipped on streams."""
@@ -315,9 +376,9 @@ class _Aggregation:
         self.columns = list(plan.schema.columns)
         self.processor = AggregateProcessor(plan, on_error, engine.log, "", "transient")
 
-    def process(self, rows: list[tuple]) -> list[PushRow]:
+    def process_slice(self, batch: DecodedBatch, start: int, stop: int) -> list[PushRow]:
         n = len(self.columns)
-        return [PushRow(list(r[:n]), r[-2], -1, r[-1]) for r in self.processor.process(rows)]
+        return [PushRow(list(r[:n]), r[-2], -1, r[-1]) for r in self.processor.process(batch.rows[start:stop])]
 
 
 _ALL_ROWS = "\x00all rows"
@@ -355,12 +416,13 @@ _ids = itertools.count()
 
 class TransientQueries:
     """The push queries a server runs, bounded by ksql.max.push.queries; those over the same source
-    share its SharedReader."""
+    share its SharedReader, and those with the same statement its SharedProjection."""
 
     def __init__(self, max_queries: int = DEFAULT_MAX_PUSH_QUERIES):
         self.max_queries = max_queries
         self._queries: dict[str, TransientQuery] = {}
         self._readers: dict[tuple, SharedReader] = {}
+        self._projections: dict[tuple, SharedProjection] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -408,10 +470,16 @@ class TransientQueries:
             if reader is None and not isinstance(query.from_, ast.Join):
                 reader = self._readers[key] = SharedReader(engine.log, source, f"push queries over {source.name}",
                                                                 engine.processing_log)
+            skip_null_keys = query_id.startswith(SCALABLE_PREFIX)
+            projection_key = _projection_key(key, query, properties, skip_null_keys)
             with refusing_deep_nesting(), compiling_with(expression_options(engine.all_properties(properties))):
+                projection = self._projections.get(projection_key) if projection_key is not None else None
+                if projection is None and projection_key is not None and not is_aggregation(engine, query):
+                    projection = self._projections[projection_key] = SharedProjection(
+                        engine, source, query, skip_null_keys, stmt.text)
                 running = TransientQuery(query_id, engine, source, query, properties, resume, capacity,
-                                         skip_null_keys=query_id.startswith(SCALABLE_PREFIX), sql=stmt.text,
-                                         reader=reader)
+                                         skip_null_keys=skip_null_keys, sql=stmt.text, reader=reader,
+                                         projection=projection)
             self._queries[query_id] = running
         return running
 
@@ -421,6 +489,9 @@ class TransientQueries:
             if query is not None and query.reader is not None and \
                     not any(q.reader is query.reader for q in self._queries.values()):
                 self._readers = {k: r for k, r in self._readers.items() if r is not query.reader}
+            if query is not None and query.reader is not None and \
+                    not any(q.pipeline is query.pipeline for q in self._queries.values()):
+                self._projections = {k: p for k, p in self._projections.items() if p is not query.pipeline}
         if query is None:
             return False
         query.close()
@@ -445,6 +516,17 @@ class TransientQueries:
     def close_all(self) -> None:
         for query_id in list(self._queries):
             self.close(query_id)
+
+
+def _projection_key(reader_key: tuple, query: ast.Query, properties: dict[str, Any],
+                    skip_null_keys: bool) -> tuple | None:
+    """Queries with this key evaluate alike (same source, same query but for its LIMIT, same properties
+    but for where they start reading): they share a SharedProjection. None for a join."""
+    if isinstance(query.from_, ast.Join):
+        return None
+    evaluated = {k: repr(v) for k, v in properties.items()
+                 if k not in ("auto.offset.reset", "ksql.streams.auto.offset.reset")}
+    return reader_key, dataclasses.replace(query, limit=None), tuple(sorted(evaluated.items())), skip_null_keys
 
 
 def _reader_key(engine: Engine, source: DataSource) -> tuple:
