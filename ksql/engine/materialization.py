@@ -159,14 +159,18 @@ class TableView:
         self._by_id: dict[int, tuple] = {}  # row id -> the row as mirrored
         self._next_id = 0
 
-    def catch_up(self, wait: bool = True) -> None:
+    def catch_up(self, wait: bool = True, every_value: bool = False) -> None:
         """Apply every record appended to the table's topic since the last call (no DuckDB work), up to
         the topic's visible ends: a transaction written over several partitions is applied whole or not
         at all, so readers of the rows see a committed state.
-        With `wait` False, return at once if another thread is catching up (it reads what this would)."""
+        With `wait` False, return at once if another thread is catching up (it reads what this would).
+        With `every_value` (the caller reads every row: a scan, the mirror), values are decoded as they
+        are applied, and those stored so far too."""
         if not self._lock.acquire(blocking=wait):
             return
         try:
+            if every_value:
+                self._decode_stored()
             self._read_topic()
         finally:
             self._lock.release()
