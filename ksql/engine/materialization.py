@@ -7,9 +7,9 @@ mirrors the scalar columns into a DuckDB table so range and scan predicates run
 as SQL. Rows reach DuckDB in bulk, as Arrow tables it scans natively.
 
 Decoding values is most of the cost of reading a big topic, and a key lookup needs
-one row: so until the mirror is built, an unwindowed table's view decodes only the
-keys of the records it applies and keeps each value as stored (`_Stored`), decoded
-when a lookup reads it; the mirror or a scan, which need every row, read the
+one row: so on its first read of the topic, an unwindowed table's view decodes only
+the keys of the records it applies and keeps each value as stored (`_Stored`),
+decoded when a lookup reads it; the mirror or a scan, which need every row, read the
 topic again decoding every value (cheaper than picking values out of batches).
 """
 
@@ -110,7 +110,7 @@ class TableView:
     and the runner's catch-up skips a view another thread is catching up.
     The mirror is built on the first query that needs it and then synced in bulk, one Arrow
     batch of upserts and one of deletes per sync, by each later query.
-    Until then `rows` may hold `_Stored` values (see the module docstring); a stored value that
+    Until then `rows` may hold `_Stored` values of the first read (see the module docstring); one that
     does not decode to a row (a record the decoder skips, a null value) leaves the key's row to an
     earlier record, so the view is then rebuilt from the topic with every record decoded.
     """
@@ -131,8 +131,8 @@ class TableView:
         self.window_slot = self.n_cols + 3  # WINDOWSTART in the decoded row layout
         self.rows: dict[tuple, tuple | _Stored] = {}
         self.positions: dict[int, int] = {}
-        # values decoded when read: unwindowed keyed tables, until the mirror exists or a stored value
-        # turns out not to decode to a row
+        # values of the first read decoded when read: unwindowed keyed tables, until the mirror exists or
+        # a stored value turns out not to decode to a row
         self._defer_values = source.window is None and self.n_keys > 0
         self._lock = threading.Lock()
         # changes since the last sync, kept only once the mirror exists (None before)
@@ -182,6 +182,9 @@ class TableView:
             return
         upserts, deletes = self._pending_upserts, self._pending_deletes
         decoder = decoder or self.decoder
+        # values are kept as stored only on the first read of the topic (the one that may be big): later
+        # reads are small, and decoding them keeps the first read's batches from being held ever after
+        defer = self._defer_values and upserts is None and not self.positions
         with collector_paused():  # a big topic makes a row per key, none of them in a cycle
             for partition, end in enumerate(ends if ends is not None else self.log.visible_end_offsets(topic)):
                 offset = self.positions.get(partition, self.log.start_offset(topic, partition))
@@ -190,7 +193,7 @@ class TableView:
                     if not len(batch):
                         break
                     offset = batch.offsets[-1] + 1
-                    if self._defer_values and upserts is None:
+                    if defer:
                         self._apply_stored(batch)
                     else:
                         self._apply(decoder.decode_batch(batch), upserts, deletes)

@@ -51,6 +51,22 @@ def test_a_key_lookup_decodes_only_the_value_it_reads(driver):
     assert mirror(view) == expected_mirror(view)
 
 
+def test_only_the_first_read_keeps_values_as_stored(driver):
+    """Later reads are small: decoded as applied, so no batch of theirs is held by a value kept as stored."""
+    driver.execute("CREATE SOURCE TABLE T (K STRING PRIMARY KEY, V INT) WITH (KAFKA_TOPIC='t', FORMAT='JSON');")
+    for i in range(100):
+        driver.pipe("t", f"k{i}", {"V": i})
+    view = driver.engine.table_view(driver.engine.metastore.get("T"))
+    counting = CountingSerde(view.decoder.value_serde)
+    for decoder in (view.decoder, view._value_decoder, view._rereader):
+        decoder.value_serde = counting
+    assert pull(driver, "SELECT V FROM T WHERE K = 'k7';") == [[7]]
+    for i in range(10):
+        driver.pipe("t", f"new{i}", {"V": i})
+    assert pull(driver, "SELECT V FROM T WHERE K = 'new3';") == [[3]]
+    assert counting.decoded == 1 + 10
+
+
 @pytest.mark.parametrize("sql", ["SELECT K, V FROM T WHERE V >= 498;", "SELECT K, V FROM T WHERE K LIKE 'k49_';"])
 def test_a_first_pull_reading_every_row_reads_the_topic_once(driver, sql):
     """A range pull (the mirror) or a scan as the first pull decodes each record as it applies it: nothing
