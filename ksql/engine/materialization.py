@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any
 
 import duckdb
@@ -91,13 +92,11 @@ class _Unreported(ProcessingLog):
             super().record_processing_error(query_id, message, row)
 
 
-class _Stored:
-    """The current row of a key, not decoded yet: its record's place in a batch read from the topic."""
+class _Stored(tuple):
+    """The current row of a key, not decoded yet: (batch read from the topic, index of its record).
+    A tuple made in C, as a million of them are on a big table's first read."""
 
-    __slots__ = ("batch", "index")
-
-    def __init__(self, batch: RecordBatch, index: int):
-        self.batch, self.index = batch, index
+    __slots__ = ()
 
 
 class TableView:
@@ -201,16 +200,21 @@ class TableView:
 
     def _apply_stored(self, batch: RecordBatch) -> None:
         """A batch of the topic into the current rows, the values kept as stored (only keys decoded)."""
-        n_keys, complex_keys, current = self.n_keys, self._complex_keys, self.rows
-        values = batch.values
-        for i, key_values in enumerate(self.decoder.decode_keys(batch)):
+        n_keys, current = self.n_keys, self.rows
+        keys, values = self.decoder.decode_keys(batch), batch.values
+        if not self._complex_keys and None not in values and None not in keys \
+                and all(len(k) == n_keys and None not in k for k in keys):  # the usual batch: in one go
+            stored = map(_Stored, zip(repeat(batch), range(len(keys))))
+            current.update(zip([(*k, None, None) for k in keys], stored, strict=True))
+            return
+        for i, key_values in enumerate(keys):
             if key_values is None or len(key_values) != n_keys or None in key_values:
                 continue  # a null key, or one the decoder reported
-            key = (*(map(hashable, key_values) if complex_keys else key_values), None, None)
+            key = (*(map(hashable, key_values) if self._complex_keys else key_values), None, None)
             if values[i] is None:
                 current.pop(key, None)
             else:
-                current[key] = _Stored(batch, i)
+                current[key] = _Stored((batch, i))
 
     def _decode_stored(self, keys: list[tuple] | None = None) -> None:
         """Decode the stored values of `keys` (default: all, by reading the topic again decoding every
@@ -227,7 +231,7 @@ class TableView:
             return
         batch = RecordBatch([], [], [], [], [], -1)  # partitions are put in the rows below
         for _, value in stored:
-            source, i = value.batch, value.index
+            source, i = value
             batch.keys.append(source.keys[i])
             batch.values.append(source.values[i])
             batch.timestamps.append(source.timestamps[i])
@@ -239,7 +243,7 @@ class TableView:
             return
         slot = self.n_cols + 1  # ROWPARTITION
         for (key, value), row in zip(stored, decoded, strict=True):
-            rows[key] = (*row[:slot], value.batch.partition, *row[slot + 1:])
+            rows[key] = (*row[:slot], value[0].partition, *row[slot + 1:])
 
     def _read_again_decoding_all(self) -> None:
         """Rebuild the rows from the topic, every value decoded as it is applied (under `_lock`), up to
