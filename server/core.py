@@ -122,6 +122,7 @@ class KsqlServer:
             classifier=ErrorClassifier.from_config(str(self.config.get("ksql.error.classifier.regex", ""))))
         if workers and isinstance(self.log, TransactionalLog):
             self.workers = WorkerPool(workers)
+            self.engine.restore_where_computed = True  # replay restores no state a worker restores again
         with collector_paused():  # replay restores every query's state in bulk
             count, failures = self.commands.replay(self.engine)
         self.replay_failures = [(c.statement, error) for c, error in failures]
@@ -285,6 +286,7 @@ class KsqlServer:
                 log.warning("persistent query %s runs in the server process: a worker cannot run it: %s",
                             query.query_id, err)
                 self._kept_in_process.add(query.query_id)
+                query.restore_here()
 
     def failed_queries(self) -> dict[str, str]:
         """Persistent queries in ERROR: query id -> why (they retry by themselves). Without the

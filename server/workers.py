@@ -20,7 +20,11 @@ of the in-process runner because the workers never touch the log:
   committed sink.
 
 The workers start in the background with the first query they can run; until
-they are up, the server process computes it, and then hands its state over.
+they are up, the server process computes a stateless query. An aggregation waits
+for them, and the worker that takes it restores its state from the changelog's
+records as stored, which the server sends (so a restart decodes the state once,
+in the process that computes with it, and never ships it); one restored in the
+server (a failover) is sent as it is.
 
 While the workers compute, the server process writes the results of other
 queries and reads the next batches (server.supervisor submits each query's
@@ -37,12 +41,14 @@ stay in the server process: joins, queries over schema-registry formats
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import multiprocessing
 import os
 import pickle
 import queue
+import sys
 import threading
 import traceback
 from collections import Counter
@@ -52,12 +58,13 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from ksql.engine.log import RecordBatch, TopicConfig, encode_batch
+from ksql.engine.log import Record, RecordBatch, TopicConfig, encode_batch
 from ksql.engine.log.ownership import OwnAll
 from ksql.engine.metrics import QueryMetrics
 from ksql.engine.processing_log import ProcessingLog
 from ksql.engine.properties import expression_options
 from ksql.engine.query import OffloadLost, PersistentQuery, PlanInputs, Write
+from ksql.errors import KsqlError
 from ksql.planner.expressions.options import compiling_with
 
 log = logging.getLogger("ksql.server.workers")
@@ -68,14 +75,22 @@ _POLL_SECONDS = 1.0  # how often a wait for a worker checks that it is still ali
 # -- in the worker process ---------------------------------------------------------------------------
 
 class _BatchLog:
-    """The log a query sees in a worker: reads return the batch the server sent, writes are recorded."""
+    """The log a query sees in a worker: reads return the batch the server sent, writes are recorded.
+    When the worker restores the query's state, it reads the changelog's records the server sent too."""
 
     distributed = False
 
-    def __init__(self, partitions: dict[str, int]):
+    def __init__(self, partitions: dict[str, int], changelog: tuple[str, Any] | None = None, resumed: bool = False):
         self._partitions = partitions
         self.batch: RecordBatch | None = None
         self.writes: list[Write] = []
+        self._resumed = resumed  # the query has consumed input (committed offsets, in the server's log)
+        self._changelog, self._changelog_records = None, []
+        if changelog is not None:
+            self._changelog, stored = changelog
+            self._partitions[self._changelog] = 1
+            if stored is not None:
+                self._changelog_records = stored.decoded().records()
 
     def topic_config(self, name: str) -> TopicConfig:
         return TopicConfig(partitions=self._partitions.get(name, 1))
@@ -92,13 +107,29 @@ class _BatchLog:
     def create_topic(self, name: str, config: TopicConfig) -> None:
         self._partitions[name] = config.partitions
 
+    def forget_changelog(self) -> None:
+        """The state is restored: the changelog's records are not read again."""
+        self._changelog_records = []
+
     def committed(self, group: str, topic: str, partition: int) -> int | None:
-        return self.batch.offsets[0] if self.batch is not None else None
+        if self.batch is not None:
+            return self.batch.offsets[0]
+        return 0 if self._resumed else None  # only whether there is one matters outside a batch
 
     def start_offset(self, topic: str, partition: int) -> int:
-        return 0
+        records = self._changelog_records
+        return records[0].offset if topic == self._changelog and records else 0
 
-    end_offset = start_offset
+    def end_offset(self, topic: str, partition: int) -> int:
+        """No end to clamp a restored checkpoint to: the server clamps it to its log's (attach)."""
+        return sys.maxsize
+
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
+        """The changelog's records from `offset` (the only topic a query reads record by record)."""
+        assert topic == self._changelog
+        records = self._changelog_records
+        first = bisect.bisect_left(records, offset, key=lambda r: r.offset)
+        return records[first:first + max_records]
 
     def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
         assert self.batch is not None and self.batch.partition == partition
@@ -151,10 +182,11 @@ class _Task:
 def _build(message: dict[str, Any]) -> _Task:
     """The worker's copy of a query: compiled from its plan inputs, over a _BatchLog."""
     inputs: PlanInputs = message["inputs"]
-    batch_log = _BatchLog(dict(message["partitions"]))
+    batch_log = _BatchLog(dict(message["partitions"]), message["changelog"], message["resumed"])
     topic, include_rows = message["processing_log"]
     with compiling_with(expression_options(inputs.properties)):
         query = _compiled_query(message, inputs, batch_log, ProcessingLog(topic, include_rows))
+    batch_log.forget_changelog()  # the query restored its state from `changelog`
     if message["state"] is not None:
         assert query.processor is not None
         query.processor.put_state(message["state"])
@@ -227,8 +259,8 @@ def serve(conn: Connection, log_level: int) -> None:
             if op == "run":
                 reply: Any = _run(tasks[key], request[2], request[3])
             elif op == "attach":
-                tasks[key] = _build(request[2])
-                reply = None
+                task = tasks[key] = _build(request[2])
+                reply = (task.query.checkpoint, task.query.error)  # where a state restored here stands
             else:  # detach
                 tasks.pop(key, None)
                 reply = None
@@ -414,11 +446,22 @@ class WorkerPool:
                    "processing_log": (query.reporter.topic, query.reporter.include_rows),
                    "partitions": {query.source_topic: query.partitions,
                                   query.sink.topic: query.log.topic_config(query.sink.topic).partitions},
-                   "state": query.processor.held_state() if stateful else None}
+                   # the state: restored here (replay, recover), or by the worker from the changelog as stored
+                   "state": query.processor.held_state() if stateful and not query.awaiting_restore else None,
+                   "changelog": (query.changelog, query.stored_changelog()) if query.awaiting_restore else None,
+                   "resumed": query.resumed}
         distinct = {id(w): w for w in workers.values()}.values()
         numbers = [(w, w.request(("attach", key, message))) for w in distinct]
-        for worker, number in numbers:
-            self._check(worker.reply(number))
+        restored = [self._check(worker.reply(number)) for worker, number in numbers]
+        if query.awaiting_restore:
+            checkpoint, error = restored[0]
+            if error is not None:  # the changelog could not be read: the caller restores (and fails) it here
+                self._attached[id(query)] = _Attached(key, workers, sorted(set(slots.values())))
+                self.detach(query)
+                raise KsqlError(error)
+            query.awaiting_restore, query.checkpoint = False, checkpoint
+            if checkpoint is not None:
+                query._resume_at(query.source_topic, checkpoint)
         if stateful:
             query.processor.drop_state()  # the worker holds it now
         self._attached[id(query)] = _Attached(key, workers, sorted(set(slots.values())) if stateful

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 
 from ksql.engine.formats import FormatInfo
@@ -170,6 +170,25 @@ class RecordDecoder:
                                                          batch.offsets, batch.headers, strict=True)]
         except Exception:  # noqa: BLE001 - decode() skips and logs, or raises, as it always did
             return self.decode(batch.records())
+
+    def decode_keys(self, batch: RecordBatch) -> list[Sequence | None]:
+        """The key columns of each record of an unwindowed source, its value left undecoded (a table's
+        view decodes values when they are read); None for a record whose key is null or cannot be read
+        (reported as decode() reports it)."""
+        try:
+            return self.key_serde.deserialize_many(batch.keys)
+        except Exception:  # noqa: BLE001 - one of them is this record's fault: found one by one below
+            pass
+        keys: list[Sequence | None] = []
+        key_de = self.key_serde.deserialize
+        for data, offset in zip(batch.keys, batch.offsets, strict=True):
+            try:
+                keys.append(key_de(data))
+            except Exception as err:  # noqa: BLE001 - whatever the bytes make a serde raise
+                self.reporter.deserialization_error(self.query_id, self.source.topic, batch.partition, offset,
+                                                    "key", failure_reason(err), data)
+                keys.append(None)
+        return keys
 
     def decode(self, records: list[Record]) -> list[tuple]:
         rows: list[tuple] = []

@@ -138,6 +138,9 @@ class Engine:
         self.registry = registry or default_registry()
         self.metastore = MetaStore()
         self.queries: dict[str, PersistentQuery] = {}
+        # set by a server whose worker processes compute queries: an aggregation they can compute has its
+        # state restored by the worker that takes it, not first in this process (PersistentQuery.defer_restore)
+        self.restore_where_computed = False
         self.views: dict[str, TableView] = {}  # materialized tables that pull queries read
         self._views_lock = threading.Lock()  # pull queries create views outside any engine-wide lock
         # bumped when a statement that may change what a query plan depends on ends: cached pull
@@ -748,7 +751,8 @@ class Engine:
             query = PersistentQuery(query_id, sql, plan, sink, self.log, earliest=earliest == "earliest",
                                     throw_on_invalid_timestamp=throw, fail_on_deserialization_error=fail_on_bad_records,
                                     service_id=self.config.service_id, query_prefix=prefix,
-                                    processing_log=self.processing_log, plan_inputs=inputs)
+                                    processing_log=self.processing_log, plan_inputs=inputs,
+                                    defer_restore=self.restore_where_computed)
             plan.source.reader_query_ids.add(query_id)
         self.queries[query_id] = query
         sink.writer_query_ids.add(query_id)

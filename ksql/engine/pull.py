@@ -247,7 +247,7 @@ def _table_candidates(view: TableView, where: ast.Expr | None) -> Callable[[], C
     translated = to_duckdb(where, view.sql_columns) if where is not None else None
     if translated is None:
         def scanned() -> list[tuple]:
-            view.catch_up()
+            view.catch_up(every_value=True)
             return view.scan()
         return lambda: _listed(scanned)
 
@@ -256,7 +256,7 @@ def _table_candidates(view: TableView, where: ast.Expr | None) -> Callable[[], C
 
         def query(limit: int | None, after: int) -> list[tuple[int, tuple]]:
             if not caught_up:
-                view.catch_up()
+                view.catch_up(every_value=True)
                 caught_up.append(True)
             return view.query(*translated, limit, after)
         return query

@@ -141,6 +141,9 @@ class PersistentQuery:
     plan_inputs: PlanInputs | None = None  # how `plan` was compiled (lets a worker process compile it)
     # what the statement's properties said about expressions: aggregation processors built later use it too
     expression_options: ExpressionOptions = field(default_factory=current_options)
+    # an offloadable aggregation's state is restored by the worker process that takes it (see
+    # Offload.attach), not first here to be shipped there; restore_here() if none does
+    defer_restore: bool = False
     # A poll reads up to max_records per partition (one read, one append, one commit) but
     # decodes, runs and encodes them chunk_rows at a time: the rows of a chunk stay in the
     # CPU caches (5000 rows in flight measured ~20% slower than 1000-row chunks).
@@ -161,6 +164,8 @@ class PersistentQuery:
                                      reporter=self.reporter)
         self.partitions = self.log.topic_config(self.source_topic).partitions
         self.processor: AggregateProcessor | None = None
+        self.checkpoint: dict[int, int] | None = None  # input positions the restored state stands at
+        self.awaiting_restore = False  # its state is to be restored by the worker process taking it
         # distributed aggregations: the repartition stage's topic and one processor per partition
         self.repartition: str | None = None
         self.in_place = False  # a stream grouped by its key: each source partition aggregated where it is
@@ -196,7 +201,12 @@ class PersistentQuery:
             return
         self.single_owner = self.log.distributed
         self.active = not self.single_owner
-        if self.active:
+        self.awaiting_restore = self.active and self.defer_restore and self.offloadable
+        if self.awaiting_restore:  # an empty processor until then: nothing is computed here meanwhile
+            self.processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id)
+            if not self.log.topic_exists(self.changelog):  # where the worker's results are written
+                self.log.create_topic(self.changelog, changelog_config())
+        elif self.active:
             self._restore_shared()
 
     def _restore_shared(self) -> None:
@@ -204,14 +214,13 @@ class PersistentQuery:
         (and the query in ERROR) while the changelog cannot be read."""
         with compiling_with(self.expression_options):
             processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id)
-        resumed = any(self.log.committed(self.group, self.source_topic, p) is not None
-                      for p in range(self.partitions))
         try:
-            positions = processor.restore(resumed)
+            positions = processor.restore(self.resumed)
         except ChangelogError as err:
             self._fail(str(err))
             return
-        self.processor, self.error = processor, None
+        self.processor, self.error, self.awaiting_restore = processor, None, False
+        self.checkpoint = positions
         if positions is not None:  # the changelog's checkpoint is where the state stands
             self._resume_at(self.source_topic, positions)
 
@@ -219,6 +228,24 @@ class PersistentQuery:
     def _aggregated_topic(self) -> str:
         """Where the per-partition processors read: the repartition topic, or the source in place."""
         return self.source_topic if self.in_place else self.repartition
+
+    @property
+    def resumed(self) -> bool:
+        """Whether the query has consumed input (committed offsets): its changelog must then be readable."""
+        return any(self.log.committed(self.group, self.source_topic, p) is not None for p in range(self.partitions))
+
+    def restore_here(self) -> None:
+        """Restore the state in this process after all (no worker process takes the query)."""
+        if self.awaiting_restore:
+            self._restore_shared()
+
+    def stored_changelog(self) -> Any:
+        """The changelog's records as stored (Log.read_undecoded: no per-record work), for the process
+        that restores the state from them; None when there is no changelog yet."""
+        if not self.log.topic_exists(self.changelog):
+            return None
+        start, end = self.log.start_offset(self.changelog, 0), self.log.end_offset(self.changelog, 0)
+        return self.log.read_undecoded(self.changelog, 0, start, max(end - start, 1))
 
     def _start_aggregating(self, partition: int) -> None:
         """The processor of one partition (of the repartition topic, or of the source in place),
@@ -399,8 +426,8 @@ class PersistentQuery:
         if self.state != RUNNING:
             return 0
         self._take_ownership()
-        if not self.active:
-            return 0
+        if not self.active or (self.awaiting_restore and self.offload is None):
+            return 0  # not ours, or its state is restored by the worker process about to take it
         if self.processor is None and self.repartition is None and isinstance(self.plan, AggregatePlan):
             self._restore_shared()  # RESUMEd after its changelog could not be read: try again
             if self.processor is None:

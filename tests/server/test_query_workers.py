@@ -133,6 +133,44 @@ def test_a_killed_worker_is_replaced_and_results_stay_exact(server: KsqlServer) 
     assert len(server.workers.pids()) == 2
 
 
+def test_a_restarted_aggregation_is_restored_by_its_worker_and_goes_on_exactly(server: KsqlServer,
+                                                                                tmp_path: Path) -> None:
+    """At restart the server process does not restore an aggregation's state (to ship it to a worker): the
+    worker taking the query restores it from the changelog's records; pulls and counting go on exactly."""
+    for stmt in server.prepare(SETUP):  # through the command log, which the restart replays
+        server.execute(stmt, EARLIEST)
+    _settle_with_workers(server)
+    _produce(server, range(1000))
+    _settle(server)
+    server.stop()
+    again = KsqlServer(ServerConfig(dict(server.config.properties)))
+    again.start(background=False)
+    try:
+        query = again.engine.queries["CTAS_TOTALS_1"]
+        assert query.awaiting_restore and query.processor.state == {}  # nothing decoded in the server
+        assert query.poll() == 0  # nor counted from an empty state meanwhile
+        rows = again.engine.pull_query("SELECT K, N, S FROM TOTALS;").rows  # the sink, before any worker
+        assert {k: (n, s) for k, n, s in rows} == _expected_totals(list(range(1000)))
+        _settle_with_workers(again)
+        assert not query.awaiting_restore and query.offload is again.workers
+        _produce(again, range(1000, 2000))
+        _settle(again)
+        _check(again, list(range(2000)))
+    finally:
+        again.stop()
+
+
+def _settle_with_workers(server: KsqlServer) -> None:
+    """Run rounds until the workers are up and have taken every query."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        server.run_until_idle()
+        if all(q.offload is server.workers for q in server.engine.queries.values()):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the workers did not take the queries")
+
+
 def test_poison_records_logged_by_workers_reach_the_processing_log(server: KsqlServer,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     _setup(server)
