@@ -22,6 +22,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from ksql.engine.engine import Engine, EngineConfig
 from ksql.engine.log import LogError, RebalanceError, RecordBatch, TopicConfig
 from ksql.engine.log.kafka import KafkaLog
 from ksql.engine.log.kafka_eos import ExactlyOnceKafkaLog
@@ -193,21 +194,95 @@ def test_a_reader_at_a_transaction_marker_does_not_wait_for_a_record(broker: Kaf
         log.close()
 
 
+# -- an aggregation in place, restarted ---------------------------------------------------------------
+
+KEYS = 7
+
+def _keyed_producer(bootstrap: str) -> Producer:
+    """A producer that partitions by key as Kafka's Java client does (murmur2): the partitioning an
+    aggregation grouped by the source's key relies on, as Kafka Streams' groupByKey does."""
+    return Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "partitioner": "murmur2_random"})
+
+
+def _produce_counted(bootstrap: str, topic: str, rows: range) -> None:
+    producer = _keyed_producer(bootstrap)
+    for i in rows:
+        producer.produce(topic, key=b"k%d" % (i % KEYS), value=orjson.dumps({"ID": i}))
+    assert producer.flush(60) == 0
+
+
+def _count_updates(log: KafkaLog, topic: str) -> dict[bytes, list[int]]:
+    """Key -> the counts written for it, in order (what a read_committed reader sees)."""
+    updates: dict[bytes, list[int]] = {}
+    for p in range(log.partitions(topic)):
+        offset = 0
+        while batch := log.read(topic, p, offset, 10_000):
+            for record in batch:
+                updates.setdefault(record.key, []).append(orjson.loads(record.value)["N"])
+            offset = batch[-1].offset + 1
+    return updates
+
+
+def _counts_of(rows: range) -> dict[bytes, int]:
+    return {f"k{k}".encode(): len([i for i in rows if i % KEYS == k]) for k in range(KEYS)}
+
+
+def _run_until(engine: Engine, log: ExactlyOnceKafkaLog, sink: str, expected: dict[bytes, int]
+               ) -> dict[bytes, list[int]]:
+    """Poll the engine's queries as the server does (each poll one transaction) until `sink` says `expected`."""
+    supervisor = QuerySupervisor(log, Backoff())
+    deadline = time.monotonic() + 90
+    while True:
+        supervisor.poll_all(list(engine.queries.values()))
+        updates = _count_updates(log.inner, sink)
+        if {k: n[-1] for k, n in updates.items()} == expected or time.monotonic() > deadline:
+            return updates
+        time.sleep(0.05)
+
+
+def test_an_aggregation_in_place_goes_on_from_its_state_after_a_restart(broker: KafkaServer) -> None:
+    """GROUP BY the source's key aggregates each source partition in place, its state in a changelog
+    partition written in transactions: a restarted server restores the state (its read steps over the
+    commit markers) and resumes where that state stands, so every input counts once."""
+    source, sink, service = _name("events"), _name("counts"), _name("inplace") + "_"
+    _create_topic(broker.bootstrap, source, 2)
+    statements = (f"CREATE STREAM EVENTS (K STRING KEY, ID INT) WITH (KAFKA_TOPIC='{source}', VALUE_FORMAT='JSON');"
+                  f"CREATE TABLE COUNTS WITH (KAFKA_TOPIC='{sink}') AS "
+                  "SELECT K, COUNT(*) AS N FROM EVENTS GROUP BY K EMIT CHANGES;")
+    first, second = range(0, 700), range(700, 1_400)
+    _produce_counted(broker.bootstrap, source, first)
+    for rows in (first, range(0, 1_400)):
+        log = ExactlyOnceKafkaLog(KafkaLog(broker.bootstrap), instance="server-1")
+        engine = Engine(log, EngineConfig(service_id=service))
+        try:
+            engine.execute(statements, {"ksql.streams.auto.offset.reset": "earliest"})  # the command topic's replay
+            [query] = engine.queries.values()
+            assert query.in_place
+            if rows is not first:
+                _produce_counted(broker.bootstrap, source, second)
+            updates = _run_until(engine, log, sink, _counts_of(rows))
+        finally:
+            engine.close()
+            log.close()
+        assert {k: n[-1] for k, n in updates.items()} == _counts_of(rows)
+    for key, counts in updates.items():  # counted on from the restored state, each input once
+        assert counts == sorted(set(counts)) and counts[0] == 1, f"{key!r}: {counts}"
+
+
 # -- a server killed mid-processing ------------------------------------------------------------------
 
 ROWS = 30_000
-KEYS = 7
 
 
 def _produce_input(bootstrap: str, topic: str, killed: threading.Event) -> None:
     """ROWS records, a few hundred at a time; the second half once the server was killed, so its input was
-    still coming in when it died, however slow the machine."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    still coming in when it died, however slow the machine. Partitioned by key: COUNTS aggregates each
+    source partition in place."""
+    producer = _keyed_producer(bootstrap)
     for i in range(ROWS):
         if i == ROWS // 2:
             killed.wait(120)
-        producer.produce(topic, key=b"k%d" % (i % KEYS), value=orjson.dumps({"ID": i, "K": f"k{i % KEYS}"}),
-                         partition=i % 2)
+        producer.produce(topic, key=b"k%d" % (i % KEYS), value=orjson.dumps({"ID": i}))
         if i % 250 == 249:
             producer.flush(60)
             time.sleep(0.05)
@@ -217,6 +292,23 @@ def _produce_input(bootstrap: str, topic: str, killed: threading.Event) -> None:
 def _start(data_dir: Path, port: int, bootstrap: str, service: str) -> ServerProcess:
     return ServerProcess(data_dir, port=port, properties={**EXACTLY_ONCE, "ksql.service.id": service},
                          extra_args=["--bootstrap-servers", bootstrap]).start(timeout=60)
+
+
+def _assert_counted_once(bootstrap: str, topic: str, keys: dict[bytes, int]) -> None:
+    """The counts in `topic` (a record key per remainder of ID % KEYS) reach every input's, each update
+    one more input (none counted twice, none written twice)."""
+    expected = {key: len(range(k, ROWS, KEYS)) for key, k in keys.items()}
+    deadline = time.monotonic() + 120
+    while True:
+        updates: dict[bytes, list[int]] = {}
+        for key, value in read_committed(bootstrap, topic):
+            updates.setdefault(key, []).append(orjson.loads(value)["N"])
+        if {k: n[-1] for k, n in updates.items()} == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert {k: n[-1] for k, n in updates.items()} == expected, topic
+    for key, counts in updates.items():
+        assert counts == sorted(set(counts)), f"{topic} {key!r}: {counts}"
 
 
 def test_a_server_killed_mid_processing_counts_every_input_once(broker: KafkaServer, tmp_path: Path) -> None:
@@ -234,7 +326,9 @@ def test_a_server_killed_mid_processing_counts_every_input_once(broker: KafkaSer
             ksql(client, "CREATE STREAM COPIED AS SELECT K, ID FROM EVENTS EMIT CHANGES;",
                  {"ksql.streams.auto.offset.reset": "earliest"})
             ksql(client, "CREATE TABLE COUNTS AS SELECT K, COUNT(*) AS N FROM EVENTS GROUP BY K EMIT CHANGES;",
-                 {"ksql.streams.auto.offset.reset": "earliest"})
+                 {"ksql.streams.auto.offset.reset": "earliest"})  # in place
+            ksql(client, "CREATE TABLE BY_REST AS SELECT ID % 7 AS R, COUNT(*) AS N FROM EVENTS GROUP BY ID % 7 "
+                         "EMIT CHANGES;", {"ksql.streams.auto.offset.reset": "earliest"})  # repartitioned
         feeding.start()
         watcher = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": _name("watcher"),
                             "isolation.level": "read_committed"})
@@ -257,18 +351,8 @@ def test_a_server_killed_mid_processing_counts_every_input_once(broker: KafkaSer
             time.sleep(0.5)
         copied = sorted(orjson.loads(v)["ID"] for _, v in read_committed(broker.bootstrap, "COPIED"))
         assert copied == list(range(ROWS))  # no duplicate, no loss
-        expected = {f"k{k}".encode(): len(range(k, ROWS, KEYS)) for k in range(KEYS)}
-        deadline = time.monotonic() + 120
-        while True:
-            updates: dict[bytes, list[int]] = {}
-            for key, value in read_committed(broker.bootstrap, "COUNTS"):
-                updates.setdefault(key, []).append(orjson.loads(value)["N"])
-            if {k: n[-1] for k, n in updates.items()} == expected or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert {k: n[-1] for k, n in updates.items()} == expected
-        for key, counts in updates.items():  # no update counted an input twice, or was written twice
-            assert counts == sorted(set(counts)), f"{key!r}: {counts}"
+        _assert_counted_once(broker.bootstrap, "COUNTS", {f"k{k}".encode(): k for k in range(KEYS)})
+        _assert_counted_once(broker.bootstrap, "BY_REST", {k.to_bytes(4, "big"): k for k in range(KEYS)})
     finally:
         server.kill()
 
