@@ -509,6 +509,32 @@ class AggregateProcessor:
                     self.materialized[sk] = row[:-1]
         return positions
 
+    def has_checkpoint(self) -> bool:
+        """Whether the changelog holds a checkpoint this processor can read. Looked for from the end, where
+        every commit leaves one, so a sound changelog costs one record and its state is not decoded: only
+        a changelog without one can make restore() fail as unreadable (a read error counts as none)."""
+        if not self.log.topic_exists(self.changelog):
+            return False
+        partition = self.changelog_partition
+        start, end = self.log.start_offset(self.changelog, partition), self.log.end_offset(self.changelog, partition)
+        chunk = 1
+        while end > start:
+            first = max(start, end - chunk)
+            try:
+                batch = self.log.read(self.changelog, partition, first, end - first)
+            except LogError:
+                return False
+            for rec in reversed([r for r in batch if r.offset < end]):
+                try:
+                    kind, item = self._decode_key(rec.key)
+                    if kind == "C":
+                        self._decode_value(kind, item, rec.value)
+                        return True
+                except StateFormatError:
+                    continue
+            end, chunk = first, min(chunk * 4, 10_000)
+        return False
+
     def _decode_key(self, data: bytes | None) -> tuple[str, Any]:
         """("A", state key) | ("T", source key) | ("C", None), or StateFormatError."""
         tree = decode(data)

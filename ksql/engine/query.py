@@ -201,12 +201,16 @@ class PersistentQuery:
             return
         self.single_owner = self.log.distributed
         self.active = not self.single_owner
-        self.awaiting_restore = self.active and self.defer_restore and self.offloadable
-        if self.awaiting_restore:  # an empty processor until then: nothing is computed here meanwhile
-            self.processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id)
-            if not self.log.topic_exists(self.changelog):  # where the worker's results are written
-                self.log.create_topic(self.changelog, changelog_config())
-        elif self.active:
+        if self.active and self.defer_restore and self.offloadable:
+            processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id)
+            # a changelog without a readable checkpoint may be unreadable: restored (or failed) here, at start
+            self.awaiting_restore = not self.resumed or processor.has_checkpoint()
+            if self.awaiting_restore:  # an empty processor until then: nothing is computed here meanwhile
+                self.processor = processor
+                if not self.log.topic_exists(self.changelog):  # where the worker's results are written
+                    self.log.create_topic(self.changelog, changelog_config())
+                return
+        if self.active:
             self._restore_shared()
 
     def _restore_shared(self) -> None:

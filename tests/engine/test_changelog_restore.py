@@ -172,6 +172,44 @@ def test_a_changelog_with_nothing_readable_is_an_error_once_input_was_consumed(t
     log.close()
 
 
+def _start_deferring(data: Path) -> tuple[EmbeddedLog, Engine]:
+    """As _start, for an engine whose aggregations are restored where a worker process computes them."""
+    log = EmbeddedLog(str(data), fsync="never")
+    engine = Engine(log, EngineConfig(properties=PROPS))
+    engine.restore_where_computed = True
+    engine.execute(STREAM)
+    engine.execute(TABLE)
+    return log, engine
+
+
+def test_a_deferred_restore_is_kept_for_a_changelog_with_a_readable_checkpoint_only(tmp_path, caplog):
+    """Whether a restore can wait for a worker is decided from the changelog's end: foreign records after
+    the last checkpoint still let it wait (nothing decoded here); with no readable checkpoint once input
+    was consumed the query is restored here at start, and fails with the reason."""
+    data = tmp_path / "data"
+    log, engine = _start(data)
+    _pipe(log, [("ann", 10), ("bob", 5)])
+    engine.run_until_idle()
+    log.append(CHANGELOG, 0, _foreign_records(tmp_path / "pwned"))
+    log.close()
+
+    log, engine = _start_deferring(data)
+    query = engine.queries["CTAS_PER_USER_1"]
+    assert query.awaiting_restore and query.state == "RUNNING" and query.processor.state == {}
+    assert "refused changelog record" not in caplog.text  # the records are read by the worker, once
+    log.delete_topic(CHANGELOG)
+    log.create_topic(CHANGELOG, TopicConfig(partitions=1))
+    log.append(CHANGELOG, 0, _foreign_records(tmp_path / "pwned"))
+    log.close()
+
+    log, engine = _start_deferring(data)
+    query = engine.queries["CTAS_PER_USER_1"]
+    assert not query.awaiting_restore and query.state == "ERROR"
+    assert "has 8 records and none it can read" in query.error
+    assert not (tmp_path / "pwned").exists()
+    log.close()
+
+
 @pytest.mark.parametrize("select", [
     "COUNT(*) AS A, SUM(MS) AS B, AVG(MS) AS C, MIN(PAGE) AS D, MAX(MS) AS E",
     "COUNT_DISTINCT(PAGE) AS A, COLLECT_LIST(PAGE) AS B, COLLECT_SET(MS) AS C, HISTOGRAM(PAGE) AS D",

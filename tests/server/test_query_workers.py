@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from ksql.engine.log import Record
+from ksql.engine.log import EmbeddedLog, Record, TopicConfig
 from server.config import ServerConfig
 from server.core import KsqlServer, query_workers
 from tests.server.harness import ServerProcess, ksql, query_rows, wait_idle
@@ -156,6 +156,32 @@ def test_a_restarted_aggregation_is_restored_by_its_worker_and_goes_on_exactly(s
         _produce(again, range(1000, 2000))
         _settle(again)
         _check(again, list(range(2000)))
+    finally:
+        again.stop()
+
+
+def test_a_restarted_aggregation_without_a_readable_checkpoint_is_in_error_at_once(server: KsqlServer) -> None:
+    """A changelog holding nothing readable is found at replay, before any worker is up: the query is in
+    ERROR with the reason from the start, and the other query runs on."""
+    for stmt in server.prepare(SETUP):
+        server.execute(stmt, EARLIEST)
+    _settle_with_workers(server)
+    _produce(server, range(100))
+    _settle(server)
+    changelog = server.engine.queries["CTAS_TOTALS_1"].changelog
+    server.stop()
+    log = EmbeddedLog(server.config.data_dir, fsync="never")
+    log.delete_topic(changelog)
+    log.create_topic(changelog, TopicConfig(partitions=1))
+    log.append(changelog, 0, [Record(b"junk", b"junk", 0, []), Record(b"more junk", None, 0, [])])
+    log.close()
+    again = KsqlServer(ServerConfig(dict(server.config.properties)))
+    again.start(background=False)
+    try:
+        query = again.engine.queries["CTAS_TOTALS_1"]
+        assert query.state == "ERROR" and not query.awaiting_restore
+        assert "has 2 records and none it can read" in query.error and changelog in query.error
+        assert again.engine.queries["CSAS_BIG_2"].state == "RUNNING"
     finally:
         again.stop()
 
