@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ksql.connect.runtime import ConnectRuntime
+from ksql.connect.runtime import ConnectRuntime, transactional_id
 from ksql.engine.bulk_load import collector_paused
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import CONNECT_URL, Engine, EngineConfig, StatementResult
@@ -155,9 +155,9 @@ class KsqlServer:
 
     def _connector_write(self, write: Callable[[Log], T]) -> T:
         """A connector task's write (records with their source offsets, or a sink's offset commit) under the
-        engine lock, as one transaction of the embedded log, or on Kafka one Kafka transaction of this
-        server's transactional id (a restarted server aborts what its previous run left open); the runner
-        is woken to process new records."""
+        engine lock, as one transaction of the embedded log, or on Kafka one Kafka transaction of the
+        service's connect transactional id (the server that takes the tasks over, or a restarted one, aborts
+        what the previous leader left open); the runner is woken to process new records."""
         with self.lock:
             current = self.log
             if current is None:
@@ -166,7 +166,7 @@ class KsqlServer:
                 with current.transactions():
                     result = write(current)
             elif current.distributed:
-                with current.transaction(f"_confluent-ksql-{self.service_id}_connect-{self.host}"):
+                with current.transaction(transactional_id(self.service_id)):
                     result = write(current)
             else:
                 result = write(current)

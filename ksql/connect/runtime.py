@@ -82,6 +82,13 @@ def configs_topic(service_id: str) -> str:
     return f"_confluent-ksql-{service_id}_connect-configs"
 
 
+def transactional_id(service_id: str) -> str:
+    """The Kafka transactional id of the tasks' writes, one for every server of the service: only the
+    leader writes, and the server that takes over fences the one before (which may be dead inside a
+    transaction that would otherwise hold back read_committed readers until the broker times it out)."""
+    return f"_confluent-ksql-{service_id}_connect"
+
+
 def direct_writer() -> Writer:
     """Writes straight to the log, one at a time (for an engine without a server)."""
     lock = threading.Lock()
