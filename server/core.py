@@ -149,7 +149,8 @@ class KsqlServer:
         runtime = ConnectRuntime(engine.log, service_id=self.service_id, worker_id=self.host,
                                  writer=self._connector_write, schema_registry=engine.schema_registry,
                                  autostart=False,
-                                 flush_interval_ms=self.config.get_int("offset.flush.interval.ms", 1000))
+                                 flush_interval_ms=self.config.get_int("offset.flush.interval.ms", 1000),
+                                 on_leading=self._restart_connector_transactions)
         engine.connect = runtime
         return runtime
 
@@ -173,6 +174,17 @@ class KsqlServer:
         if self.runner is not None:
             self.runner.wake()
         return result
+
+    def _restart_connector_transactions(self) -> None:
+        """This server runs the connectors' tasks now: on Kafka its next connector write starts a new
+        producer of the transactional id, which fences the previous leader (and, if this server led before,
+        replaces its own producer, which that leader fenced)."""
+        if self.config.bootstrap_servers is None:
+            return
+        from ksql.engine.log.kafka import KafkaLog  # loads librdkafka only when used
+
+        if isinstance(self.log, KafkaLog):
+            self.log.restart_transactions(transactional_id(self.service_id))
 
     def run_until_idle(self) -> None:
         """Poll every persistent and push query until a round finds nothing to do (without the runner)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from ksql.engine.log import Record
+from ksql.engine.log import Record, TopicConfig
 from ksql.engine.log.kafka import KafkaLog
 from tests.kafka_protocol.conftest import KafkaServer
 from tests.server.harness import REPO, ServerProcess, ksql
@@ -100,6 +100,26 @@ def test_the_server_taking_over_the_connectors_aborts_what_the_dead_one_left_ope
                                timeout=120)
     assert took_over.returncode == 0, took_over.stderr
     assert took_over.stdout.split() == ["a,b"]
+
+
+def test_a_writer_that_gets_its_transactional_id_back_restarts_its_transactions(kafka_server: KafkaServer) -> None:
+    """A server that lost the connectors to another one was fenced by it; when the tasks come back it
+    writes with a new producer (which fences the other in turn) instead of failing on its fenced one."""
+    topic = f"regained-{time.monotonic_ns()}"
+    first, second = KafkaLog(kafka_server.bootstrap), KafkaLog(kafka_server.bootstrap)
+    try:
+        first.create_topic(topic, TopicConfig(partitions=1))
+        with first.transaction("connect-regained"):
+            first.append(topic, 0, [Record(None, b"a", 1, [])])
+        with second.transaction("connect-regained"):  # took the tasks over: fences the first
+            second.append(topic, 0, [Record(None, b"b", 1, [])])
+        first.restart_transactions("connect-regained")  # the tasks came back
+        with first.transaction("connect-regained"):
+            first.append(topic, 0, [Record(None, b"c", 1, [])])
+        assert _values(first, topic) == [b"a", b"b", b"c"]
+    finally:
+        first.close()
+        second.close()
 
 
 def _order_ids(bootstrap: str, topic: str) -> list[int]:

@@ -550,6 +550,13 @@ class KafkaLog(Log):
         self._in_transaction.producer = None
         self._end_transaction(transactional_id, producer, commit=True)
 
+    def restart_transactions(self, transactional_id: str) -> None:
+        """Forget this process's producer of `transactional_id`, so the next transaction() starts a new one,
+        whose init fences whichever producer of the id wrote last. A writer that hands the id over to another
+        process and later gets it back calls this: its old producer was fenced meanwhile."""
+        with self._lock:
+            self._transactional.pop(transactional_id, None)
+
     def _transactional_producer(self, transactional_id: str) -> Producer:
         with self._lock:
             producer = self._transactional.get(transactional_id)
