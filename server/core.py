@@ -176,9 +176,9 @@ class KsqlServer:
         return result
 
     def _restart_connector_transactions(self) -> None:
-        """This server runs the connectors' tasks now: on Kafka its next connector write starts a new
-        producer of the transactional id, which fences the previous leader (and, if this server led before,
-        replaces its own producer, which that leader fenced)."""
+        """This server runs the connectors' tasks now: on Kafka a new producer of the transactional id fences
+        the previous leader and aborts what it left open before the source offsets are read back (and, if this
+        server led before, replaces its own producer, which that leader fenced)."""
         if self.config.bootstrap_servers is None:
             return
         from ksql.engine.log.kafka import KafkaLog  # loads librdkafka only when used
