@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ksql.connect.runtime import ConnectRuntime
+from ksql.connect.runtime import ConnectRuntime, transactional_id
 from ksql.engine.bulk_load import collector_paused
 from ksql.engine.command_log import CommandLog
 from ksql.engine.engine import CONNECT_URL, Engine, EngineConfig, StatementResult
@@ -149,15 +149,16 @@ class KsqlServer:
         runtime = ConnectRuntime(engine.log, service_id=self.service_id, worker_id=self.host,
                                  writer=self._connector_write, schema_registry=engine.schema_registry,
                                  autostart=False,
-                                 flush_interval_ms=self.config.get_int("offset.flush.interval.ms", 1000))
+                                 flush_interval_ms=self.config.get_int("offset.flush.interval.ms", 1000),
+                                 on_leading=self._restart_connector_transactions)
         engine.connect = runtime
         return runtime
 
     def _connector_write(self, write: Callable[[Log], T]) -> T:
         """A connector task's write (records with their source offsets, or a sink's offset commit) under the
-        engine lock, as one transaction of the embedded log, or on Kafka one Kafka transaction of this
-        server's transactional id (a restarted server aborts what its previous run left open); the runner
-        is woken to process new records."""
+        engine lock, as one transaction of the embedded log, or on Kafka one Kafka transaction of the
+        service's connect transactional id (the server that takes the tasks over, or a restarted one, aborts
+        what the previous leader left open); the runner is woken to process new records."""
         with self.lock:
             current = self.log
             if current is None:
@@ -166,13 +167,24 @@ class KsqlServer:
                 with current.transactions():
                     result = write(current)
             elif current.distributed:
-                with current.transaction(f"_confluent-ksql-{self.service_id}_connect-{self.host}"):
+                with current.transaction(transactional_id(self.service_id)):
                     result = write(current)
             else:
                 result = write(current)
         if self.runner is not None:
             self.runner.wake()
         return result
+
+    def _restart_connector_transactions(self) -> None:
+        """This server runs the connectors' tasks now: on Kafka a new producer of the transactional id fences
+        the previous leader and aborts what it left open before the source offsets are read back (and, if this
+        server led before, replaces its own producer, which that leader fenced)."""
+        if self.config.bootstrap_servers is None:
+            return
+        from ksql.engine.log.kafka import KafkaLog  # loads librdkafka only when used
+
+        if isinstance(self.log, KafkaLog):
+            self.log.restart_transactions(transactional_id(self.service_id))
 
     def run_until_idle(self) -> None:
         """Poll every persistent and push query until a round finds nothing to do (without the runner)."""

@@ -82,6 +82,13 @@ def configs_topic(service_id: str) -> str:
     return f"_confluent-ksql-{service_id}_connect-configs"
 
 
+def transactional_id(service_id: str) -> str:
+    """The Kafka transactional id of the tasks' writes, one for every server of the service: only the
+    leader writes, and the server that takes over fences the one before (which may be dead inside a
+    transaction that would otherwise hold back read_committed readers until the broker times it out)."""
+    return f"_confluent-ksql-{service_id}_connect"
+
+
 def direct_writer() -> Writer:
     """Writes straight to the log, one at a time (for an engine without a server)."""
     lock = threading.Lock()
@@ -216,8 +223,11 @@ class ConnectRuntime(ConnectClient):
 
     def __init__(self, log_: Log, *, service_id: str = "default_", worker_id: str = "localhost:8088",
                  writer: Writer | None = None, plugins: ConnectorPlugins | None = None,
-                 schema_registry: Any = None, autostart: bool = True, flush_interval_ms: int = 1000):
+                 schema_registry: Any = None, autostart: bool = True, flush_interval_ms: int = 1000,
+                 on_leading: Callable[[], None] | None = None):
         self.log = log_
+        # called when this server becomes the one that runs the tasks, before any of them writes
+        self.on_leading = on_leading
         self.worker_id = worker_id
         self.plugins = plugins or default_plugins()
         self.schema_registry = schema_registry
@@ -285,6 +295,8 @@ class ConnectRuntime(ConnectClient):
             connectors = list(self._connectors.values())
             if leading:
                 log.info("connector runtime: this server now runs the connectors' tasks")
+                if self.on_leading is not None:
+                    self.on_leading()
                 self.offsets.reload(self.log)
                 self._paused = self._read_target_states()
                 for connector in connectors:

@@ -14,7 +14,7 @@ from ksql.connect.api import SourceConnector, SourceTask
 from ksql.connect.client import ConnectError
 from ksql.connect.plugins import BUILTIN, ConnectorPlugins
 from ksql.connect.runtime import ConnectRuntime
-from ksql.engine.log import Log, Record, TopicConfig, open_log
+from ksql.engine.log import Log, MemoryLog, Record, TopicConfig, open_log
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
@@ -328,3 +328,23 @@ def test_bad_transforms_and_converters_are_refused_by_name(runtime):
                              "transforms": "t", "transforms.t.type": "com.example.NoTransform"})
     assert "\ntransforms: " in err.value.message and "\nconverters: " in err.value.message
     assert "com.example.Nope" in err.value.message and "com.example.NoTransform" in err.value.message
+
+
+class _SharedLog(MemoryLog):
+    """A log several servers share (as Kafka is): the runtime runs tasks only once it leads."""
+
+    distributed = True
+
+
+def test_the_runtime_tells_the_server_when_it_starts_running_the_tasks(plugins: ConnectorPlugins) -> None:
+    """So the server can fence the previous leader's writes before a task of its own writes."""
+    calls: list[bool] = []
+    log_ = _SharedLog()
+    rt = ConnectRuntime(log_, plugins=plugins, autostart=False, on_leading=lambda: calls.append(rt.leading))
+    try:
+        rt.start()
+        wait_for(lambda: rt.leading)
+        assert calls == [True]
+    finally:
+        rt.close()
+        log_.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from ksql.engine.log import Record
+from ksql.engine.log import Record, TopicConfig
 from ksql.engine.log.kafka import KafkaLog
 from tests.kafka_protocol.conftest import KafkaServer
 from tests.server.harness import REPO, ServerProcess, ksql
@@ -57,6 +57,69 @@ def test_a_transaction_killed_before_its_commit_is_never_visible(kafka_server: K
         assert _values(log, topic) == [b"a", b"b", b"c", b"d"]
     finally:
         log.close()
+
+
+def test_the_server_taking_over_the_connectors_aborts_what_the_dead_one_left_open(kafka_server: KafkaServer,
+                                                                                 tmp_path: Path) -> None:
+    """Connector writes of every server of a service share one transactional id: the server that takes the
+    tasks over fences the dead one and aborts its open transaction, which would otherwise hold back every
+    read_committed reader of the topic (on a broker that never times it out, for good)."""
+    topic = f"takeover-{time.monotonic_ns()}"
+    service = f"takeover{time.monotonic_ns()}_"
+
+    def server_script(port: int) -> str:
+        return textwrap.dedent(f"""
+            from ksql.engine.log.kafka import KafkaLog
+            from server.config import ServerConfig
+            from server.core import KsqlServer
+            server = KsqlServer(ServerConfig({{"state.dir": {str(tmp_path / str(port))!r},
+                                               "listeners": "http://localhost:{port}",
+                                               "ksql.service.id": {service!r}}}))
+            server.log = KafkaLog({kafka_server.bootstrap!r})
+        """)
+
+    dying = server_script(8101) + textwrap.dedent(f"""
+        import os, signal
+        from ksql.engine.log import Record, TopicConfig
+        server.log.create_topic({topic!r}, TopicConfig(partitions=1))
+        server._connector_write(lambda log: log.append({topic!r}, 0, [Record(None, b"a", 1, [])]))
+        def die(log):
+            log.append({topic!r}, 0, [Record(None, b"lost", 1, [])])
+            os.kill(os.getpid(), signal.SIGKILL)  # dies with the transaction open
+        server._connector_write(die)
+    """)
+    died = subprocess.run([sys.executable, "-c", dying], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert died.returncode == -9, died.stderr
+    taking_over = server_script(8102) + textwrap.dedent(f"""
+        from ksql.engine.log import Record
+        server._connector_write(lambda log: log.append({topic!r}, 0, [Record(None, b"b", 1, [])]))
+        print(b",".join(r.value for r in server.log.read({topic!r}, 0, 0, 1000)).decode())
+        server.log.close()
+    """)
+    took_over = subprocess.run([sys.executable, "-c", taking_over], cwd=REPO, capture_output=True, text=True,
+                               timeout=120)
+    assert took_over.returncode == 0, took_over.stderr
+    assert took_over.stdout.split() == ["a,b"]
+
+
+def test_a_writer_that_gets_its_transactional_id_back_restarts_its_transactions(kafka_server: KafkaServer) -> None:
+    """A server that lost the connectors to another one was fenced by it; when the tasks come back it
+    writes with a new producer (which fences the other in turn) instead of failing on its fenced one."""
+    topic = f"regained-{time.monotonic_ns()}"
+    first, second = KafkaLog(kafka_server.bootstrap), KafkaLog(kafka_server.bootstrap)
+    try:
+        first.create_topic(topic, TopicConfig(partitions=1))
+        with first.transaction("connect-regained"):
+            first.append(topic, 0, [Record(None, b"a", 1, [])])
+        with second.transaction("connect-regained"):  # took the tasks over: fences the first
+            second.append(topic, 0, [Record(None, b"b", 1, [])])
+        first.restart_transactions("connect-regained")  # the tasks came back
+        with first.transaction("connect-regained"):
+            first.append(topic, 0, [Record(None, b"c", 1, [])])
+        assert _values(first, topic) == [b"a", b"b", b"c"]
+    finally:
+        first.close()
+        second.close()
 
 
 def _order_ids(bootstrap: str, topic: str) -> list[int]:

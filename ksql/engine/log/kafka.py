@@ -550,6 +550,15 @@ class KafkaLog(Log):
         self._in_transaction.producer = None
         self._end_transaction(transactional_id, producer, commit=True)
 
+    def restart_transactions(self, transactional_id: str) -> None:
+        """Start a new producer of `transactional_id` for this process's transactions: its init aborts what
+        the id's last producer left open and fences it. A writer that takes the id over from another process
+        calls this before it reads what that one wrote, and so does one that gets the id back (its old
+        producer was fenced meanwhile)."""
+        with self._lock:
+            self._transactional.pop(transactional_id, None)
+        self._transactional_producer(transactional_id)
+
     def _transactional_producer(self, transactional_id: str) -> Producer:
         with self._lock:
             producer = self._transactional.get(transactional_id)
