@@ -182,8 +182,9 @@ class KsqlServer:
         if self.config.bootstrap_servers is None:
             return
         from ksql.engine.log.kafka import KafkaLog  # loads librdkafka only when used
+        from ksql.engine.log.kafka_eos import ExactlyOnceKafkaLog
 
-        if isinstance(self.log, KafkaLog):
+        if isinstance(self.log, KafkaLog | ExactlyOnceKafkaLog):
             self.log.restart_transactions(transactional_id(self.service_id))
 
     def run_until_idle(self) -> None:

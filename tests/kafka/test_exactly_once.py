@@ -108,6 +108,24 @@ def test_a_poll_lands_whole_records_and_offsets_together(broker: KafkaServer) ->
         log.close()
 
 
+def test_a_connector_write_is_a_transaction_of_the_connect_id_beside_the_queries(broker: KafkaServer) -> None:
+    """Connector tasks write through the server's log, the exactly-once one too: their appends go into the
+    connect transactional id's transaction, and an aborted write leaves nothing readable."""
+    log = ExactlyOnceKafkaLog(KafkaLog(broker.bootstrap), instance="test")
+    topic, connect_id = _name("connector"), _name("connect")
+    try:
+        log.create_topic(topic)
+        log.restart_transactions(connect_id)
+        with log.transaction(connect_id):
+            log.append_batch(topic, 0, _batch(b"written"))
+        with pytest.raises(RuntimeError, match="task failed"), log.transaction(connect_id):
+            log.append_batch(topic, 0, _batch(b"aborted"))
+            raise RuntimeError("task failed")
+        assert [v for _, v in read_committed(broker.bootstrap, topic)] == [b"written"]
+    finally:
+        log.close()
+
+
 def test_a_failed_poll_leaves_neither_records_nor_offsets(broker: KafkaServer) -> None:
     log = ExactlyOnceKafkaLog(KafkaLog(broker.bootstrap), instance="test")
     source, sink, group = _name("in"), _name("out"), _name("group")

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
@@ -223,6 +223,17 @@ class ExactlyOnceKafkaLog(Log):
         if held is not None and (topic, partition) in held.commits.get(group, {}):
             return held.commits[group][(topic, partition)]  # this poll's own, not yet committed
         return self.inner.committed(group, topic, partition)
+
+    # -- connector writes: the KafkaLog's own transactions ---------------------------------------
+
+    def transaction(self, transactional_id: str) -> AbstractContextManager[None]:
+        """A connector's write as one transaction of `transactional_id` (KafkaLog.transaction): its thread
+        holds nothing for a query's poll, so its appends reach the KafkaLog, inside that transaction."""
+        return self.inner.transaction(transactional_id)
+
+    def restart_transactions(self, transactional_id: str) -> None:
+        """Fence the id's previous producer (KafkaLog.restart_transactions)."""
+        self.inner.restart_transactions(transactional_id)
 
     # -- the rest of the Log interface: the KafkaLog's -------------------------------------------
 
