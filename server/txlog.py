@@ -43,13 +43,13 @@ from typing import Any
 import orjson
 
 from ksql.engine.log import EncodedBatch, Log, Record, TopicConfig
+from ksql.engine.log.wrapping import WrappingLog
 
 _log = logging.getLogger("ksql.server.txlog")
 
 _REC = struct.Struct("<qiiH")  # timestamp, key length (-1 null), value length (-1 null), header count
 _HDR = struct.Struct("<Hi")  # header name length, header value length (-1 null)
 
-_DEFAULT_TOPIC = TopicConfig()
 
 Row = tuple[bytes | None, bytes | None, int, Sequence[tuple[str, bytes | None]]]
 
@@ -160,7 +160,7 @@ class _Txn:
         self.commits.clear()
 
 
-class TransactionalLog(Log):
+class TransactionalLog(WrappingLog):
     """A Log whose appends and commits inside `transactions()` become atomic, one flush() at a time."""
 
     def __init__(self, inner: Log, journal: str):
@@ -347,12 +347,6 @@ class TransactionalLog(Log):
     def read_raw(self, topic: str, partition: int, offset: int, max_bytes: int) -> list:
         return self.inner.read_raw(topic, partition, offset, max_bytes)
 
-    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
-        return self.inner.read(topic, partition, offset, max_records)
-
-    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> Any:
-        return self.inner.read_batch(topic, partition, offset, max_records)
-
     # ---- the Kafka listener's extras of the embedded log (consumer groups, Kafka transactions)
 
     @property
@@ -374,44 +368,11 @@ class TransactionalLog(Log):
         with self._hidden_lock:
             hidden = [self._hidden.get((topic, p)) for p in range(partitions)]
             return [self.inner.end_offset(topic, p) if end is None else end for p, end in enumerate(hidden)]
-    def read_undecoded(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> Any:
-        return self.inner.read_undecoded(topic, partition, offset, max_records)
-
-    def create_topic(self, name: str, config: TopicConfig = _DEFAULT_TOPIC) -> None:
-        self.inner.create_topic(name, config)
-
-    def delete_topic(self, name: str) -> None:
-        self.inner.delete_topic(name)
-
-    def alter_topic(self, name: str, config: TopicConfig) -> None:
-        self.inner.alter_topic(name, config)
-
-    def topic_exists(self, name: str) -> bool:
-        return self.inner.topic_exists(name)
-
-    def topic_config(self, name: str) -> TopicConfig:
-        return self.inner.topic_config(name)
-
-    def list_topics(self) -> list[str]:
-        return self.inner.list_topics()
-
-    def start_offset(self, topic: str, partition: int) -> int:
-        return self.inner.start_offset(topic, partition)
-
-    def end_offset(self, topic: str, partition: int) -> int:
-        return self.inner.end_offset(topic, partition)
-
     def committed(self, group: str, topic: str, partition: int) -> int | None:
         txn = self._txn()
         if txn is not None and (topic, partition) in txn.commits.get(group, {}):
             return txn.commits[group][(topic, partition)]  # this thread's own, not yet flushed
         return self.inner.committed(group, topic, partition)
-
-    def partitions(self, topic: str) -> int:
-        return self.inner.partitions(topic)
-
-    def size_bytes(self, topic: str) -> int | None:
-        return self.inner.size_bytes(topic)
 
     def enforce_retention(self, now_ms: int | None = None) -> None:
         self.inner.enforce_retention(now_ms)

@@ -33,15 +33,15 @@ from contextlib import AbstractContextManager, contextmanager
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
-from .base import Log, LogError, RebalanceError, Record, RecordBatch, TopicConfig
+from .base import LogError, RebalanceError, Record, RecordBatch
 from .kafka import KafkaLog
 from .ownership import Ownership
+from .wrapping import WrappingLog
 
 log = logging.getLogger("ksql.log.kafka.eos")
 
 _TIMEOUT = 30.0  # seconds a transaction's init, offsets or commit may take
 _COMMIT_ATTEMPTS = 3  # a commit that fails with a retriable error is tried this often
-_DEFAULT_TOPIC = TopicConfig()
 # the group coordinator refusing the offsets: the group was rebalanced and the partitions may be another's
 _REBALANCE = (KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID,
               KafkaError.FENCED_INSTANCE_ID, KafkaError._ASSIGNMENT_LOST)
@@ -61,7 +61,7 @@ class _Held:
         self.commits.clear()
 
 
-class ExactlyOnceKafkaLog(Log):
+class ExactlyOnceKafkaLog(WrappingLog):
     """A KafkaLog whose persistent queries write each poll as one Kafka transaction (module docstring)."""
 
     distributed = True
@@ -237,39 +237,6 @@ class ExactlyOnceKafkaLog(Log):
 
     # -- the rest of the Log interface: the KafkaLog's -------------------------------------------
 
-    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
-        return self.inner.read(topic, partition, offset, max_records)
-
-    def read_batch(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> RecordBatch:
-        return self.inner.read_batch(topic, partition, offset, max_records)
-
-    def create_topic(self, name: str, config: TopicConfig = _DEFAULT_TOPIC) -> None:
-        self.inner.create_topic(name, config)
-
-    def delete_topic(self, name: str) -> None:
-        self.inner.delete_topic(name)
-
-    def alter_topic(self, name: str, config: TopicConfig) -> None:
-        self.inner.alter_topic(name, config)
-
-    def topic_exists(self, name: str) -> bool:
-        return self.inner.topic_exists(name)
-
-    def topic_config(self, name: str) -> TopicConfig:
-        return self.inner.topic_config(name)
-
-    def list_topics(self) -> list[str]:
-        return self.inner.list_topics()
-
-    def start_offset(self, topic: str, partition: int) -> int:
-        return self.inner.start_offset(topic, partition)
-
-    def end_offset(self, topic: str, partition: int) -> int:
-        return self.inner.end_offset(topic, partition)
-
-    def partitions(self, topic: str) -> int:
-        return self.inner.partitions(topic)
-
     def join_group(self, group: str, topics: Sequence[str]) -> Ownership:
         """Membership of the group, its producer's transactions initialised first: the transaction a
         dead predecessor left open is aborted before this server restores state or reads, instead of
@@ -280,9 +247,6 @@ class ExactlyOnceKafkaLog(Log):
         except LogError as err:
             log.warning("%s", err)
         return self.inner.join_group(group, topics)
-
-    def size_bytes(self, topic: str) -> int | None:
-        return self.inner.size_bytes(topic)
 
     def close(self) -> None:
         for group, producer in self._producers.items():
