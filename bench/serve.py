@@ -16,8 +16,10 @@ Measures, each for a bounded time or amount of work:
   - the time to the first key pull (and the first range pull) on a fresh table of --big-keys keys;
   - a table's update rate (a GROUP BY count absorbing new input) without and with a pull mirror built.
 
-The HTTP/1.1 clients speak raw HTTP over asyncio sockets so the client side costs little next to the
-server; everything runs on loopback. The machine's other load shows in the figures: run it on a quiet
+The pull matrix drives the server with h2load (Debian's nghttp2-client) when it is on the PATH: a C
+load generator costs the 2 cores little next to the server, so the figures are the server's. Without
+it (or with --python-clients) the clients are Python: raw HTTP/1.1 over asyncio sockets and httpx
+for HTTP/2, which take a share of the CPU the server would otherwise have. Everything runs on loopback. The machine's other load shows in the figures: run it on a quiet
 machine and repeat.
 """
 
@@ -27,6 +29,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -151,6 +154,35 @@ async def http2_load(url: str, workers: int, seconds: float, method: str, path: 
         return await closed_loop(workers, seconds, one)
 
 
+def h2load_load(url: str, clients: int, seconds: float, method: str, path: str,
+                body: bytes | None, http1: bool) -> tuple[float, list[float]]:
+    """h2load for `seconds`: over HTTP/1.1 `clients` keep-alive connections with one request each in
+    flight; over HTTP/2 one connection with `clients` concurrent streams (as the Python client does)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        log_file = Path(scratch, "requests.log")
+        args = ["h2load", f"--duration={seconds:g}s", "--warm-up-time=500ms", f"--log-file={log_file}",
+                "--clients", str(clients) if http1 else "1", "--max-concurrent-streams", "1" if http1 else str(clients)]
+        if http1:
+            args.append("--h1")
+        if method == "POST":
+            data_file = Path(scratch, "body.json")
+            data_file.write_bytes(body or b"")
+            args += ["--data", str(data_file), "--header", "content-type: application/json"]
+        done = subprocess.run([*args, url.rstrip("/") + path], capture_output=True, text=True, check=True)
+        # each line: request start (us since the epoch), status (-1: no response), response time (us)
+        requests = [line.split() for line in log_file.read_text().splitlines() if line.strip()]
+    # a request still in flight when the time is up is logged without a status: at most one per stream
+    answered = [(status, took) for _, status, took in requests if status not in ("0", "-1")]
+    if len(requests) - len(answered) > clients or any(status != "200" for status, _ in answered):
+        raise RuntimeError(f"{path}: of {len(requests)} requests, {sum(s != '200' for s, _ in answered)} failed "
+                           f"and {len(requests) - len(answered)} got no answer")
+    latencies = [int(took) / 1e6 for _, took in answered]
+    measured = re.search(r"finished in ([0-9.]+)s, ([0-9.]+) req/s", done.stdout)
+    if measured is None:
+        raise RuntimeError(f"h2load printed no result: {done.stdout[-500:]} {done.stderr[-500:]}")
+    return float(measured.group(2)), latencies
+
+
 # --- the scenarios ---------------------------------------------------------------------------------
 
 def process_cpu_seconds(pid: int | None) -> float | None:
@@ -165,8 +197,9 @@ def process_cpu_seconds(pid: int | None) -> float | None:
 
 
 class Bench:
-    def __init__(self, url: str, seconds: float, server_pid: int | None = None):
+    def __init__(self, url: str, seconds: float, server_pid: int | None = None, python_clients: bool = False):
         self.server_pid = server_pid
+        self.use_h2load = not python_clients and shutil.which("h2load") is not None
         self.url = url.rstrip("/")
         parts = urlsplit(self.url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -228,11 +261,17 @@ class Bench:
         for n in range(64):  # each statement text planned once (then served from the plan cache)
             self.client.post("/query", content=self.key_body(n), headers={"content-type": "application/json"})
         self.report(f"64 key-lookup statement texts planned (first requests) in {time.perf_counter() - start:.2f} s")
+        self.report("load generator: " + ("h2load (one statement text)" if self.use_h2load else
+                                          "Python clients (64 statement texts; they share the server's cores)"))
         self.report("| protocol | clients | /healthcheck qps | key pull qps | ratio | key pull p50 ms | p99 ms |")
         self.report("|---|---|---|---|---|---|---|")
         for protocol in ("HTTP/1.1", "HTTP/2"):
             for clients in (1, 8, 32):
-                if protocol == "HTTP/1.1":
+                if self.use_h2load:
+                    http1 = protocol == "HTTP/1.1"
+                    health, _ = h2load_load(self.url, clients, self.seconds, "GET", "/healthcheck", None, http1)
+                    qps, lat = h2load_load(self.url, clients, self.seconds, "POST", "/query", self.key_body(1), http1)
+                elif protocol == "HTTP/1.1":
                     health, _ = await http11_load(self.host, self.port, clients, self.seconds, "GET", "/healthcheck",
                                                   lambda n: None)
                     qps, lat = await http11_load(self.host, self.port, clients, self.seconds, "POST", "/query",
@@ -428,7 +467,7 @@ def start_server(data_dir: str, port: int) -> subprocess.Popen:
 
 
 def run(url: str, args: argparse.Namespace, server_pid: int | None = None) -> None:
-    bench = Bench(url, args.seconds, server_pid)
+    bench = Bench(url, args.seconds, server_pid, args.python_clients)
     print(f"server {url}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
     parts = set(args.only or PARTS)
     if "pull" in parts:
@@ -457,6 +496,8 @@ def main() -> None:
     parser.add_argument("--insert-chunks", type=int, default=2000, help="1-row chunks per insert client")
     parser.add_argument("--big-keys", type=int, default=1_000_000, help="keys of the fresh table")
     parser.add_argument("--update-rows", type=int, default=50_000, help="updates per update-rate round")
+    parser.add_argument("--python-clients", action="store_true",
+                        help="measure pulls with the Python clients even when h2load is installed")
     parser.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts (default: all)")
     parser.add_argument("--server-pid", type=int,
                         help="with --url: the server's process id, to report its CPU time per pushed row")

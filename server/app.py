@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
@@ -74,6 +75,8 @@ KSQL_MEDIA = "application/vnd.ksql.v1+json"
 SCHEMA_REGISTRY_PATH = "/schema-registry"
 DENYLIST_PROPERTY = "ksql.properties.overrides.denylist"
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
 
 def create_app(server: KsqlServer) -> Any:
     """The FastAPI app over `server` (already started), wrapped in authentication when configured."""
@@ -119,9 +122,18 @@ def create_app(server: KsqlServer) -> Any:
     # the response to an unexpected exception (Starlette's last handler); ErrorGuard logs it
     app.add_exception_handler(Exception, internal_error)
 
+    def serving_route(path: str, method: str) -> Callable[[Endpoint], Endpoint]:
+        """Register a request-only endpoint as Starlette's own route rather than FastAPI's: nothing is
+        injected, so FastAPI's per-request dependency solving, a share of each key lookup, is skipped.
+        Exception handlers, middleware and 405 answers are the same."""
+        def register(endpoint: Endpoint) -> Endpoint:
+            app.add_route(path, endpoint, methods=[method])
+            return endpoint
+        return register
+
     # -- statements ------------------------------------------------------------------------------
 
-    @app.post("/ksql")
+    @serving_route("/ksql", "POST")
     async def ksql(request: Request) -> Response:
         doc = check_fields(parse_object(await read_body(request, max_bytes)), KSQL_FIELDS, ("ksql",),
                            "the /ksql request")
@@ -135,15 +147,15 @@ def create_app(server: KsqlServer) -> Any:
 
     # -- queries ---------------------------------------------------------------------------------
 
-    @app.post("/query")
+    @serving_route("/query", "POST")
     async def query(request: Request) -> Response:
         return await queries.query_endpoint(request, server, max_bytes)
 
-    @app.post("/query-stream")
+    @serving_route("/query-stream", "POST")
     async def query_stream(request: Request) -> Response:
         return await queries.query_stream_endpoint(request, server, max_bytes)
 
-    @app.post("/close-query")
+    @serving_route("/close-query", "POST")
     async def close_query(request: Request) -> Response:
         return await queries.close_query_endpoint(request, server, max_bytes)
 
@@ -157,7 +169,7 @@ def create_app(server: KsqlServer) -> Any:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    @app.post("/inserts-stream")
+    @serving_route("/inserts-stream", "POST")
     async def inserts_stream(request: Request) -> Response:
         return await inserts.inserts_stream_endpoint(request, server, insert_rounds, max_bytes)
 
@@ -171,13 +183,13 @@ def create_app(server: KsqlServer) -> Any:
 
     # -- server information ----------------------------------------------------------------------
 
-    @app.get("/info")
+    @serving_route("/info", "GET")
     async def info(request: Request) -> Response:
         return JSONResponse({"KsqlServerInfo": {
             "version": SERVER_VERSION, "kafkaClusterId": server.cluster_id, "ksqlServiceId": server.service_id,
             "serverStatus": "RUNNING" if server.running else "TERMINATING"}}, media_type=_media(request))
 
-    @app.get("/healthcheck")
+    @serving_route("/healthcheck", "GET")
     async def healthcheck(request: Request) -> Response:
         running = server.running
         failed = server.failed_queries()

@@ -28,15 +28,19 @@ import socket
 import ssl
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+from hypercorn.config import Config as HypercornConfig
 
 from ksql.engine.log import LogError
 from ksql.errors import KsqlError
-from server import h2frames
+from server import h2frames, write_coalescing
 from server.app import create_app
 from server.auth import users_from_config
 from server.config import Listener, ServerConfig
 from server.core import KsqlServer
+from server.gc_tuning import tune_for_serving
 from server.kafka.broker import Broker
 from server.kafka.listener import KafkaListener, advertised_host, parse_listener
 from server.kafka.listener import bind as bind_kafka
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         urls = ", ".join(listener.url for listener in listeners)
         where = (f"Kafka at {config.bootstrap_servers}" if config.bootstrap_servers else config.data_dir)
         log.info("ksql-server listening on %s, data in %s", urls, where)
+        tune_for_serving()
         if args.http_server == "uvicorn":
             _serve_uvicorn(app, server, sockets[0], tls, args.log_level)
         else:
@@ -198,13 +203,29 @@ def _end_streams(server: KsqlServer) -> None:
     server.push.close_all()
 
 
+class ServingConfig(HypercornConfig):
+    """Hypercorn's settings, building the headers it adds to every response (date, server) once a second
+    rather than formatting the date for each response."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._response_headers: dict[str, tuple[int, list[tuple[bytes, bytes]]]] = {}
+
+    def response_headers(self, protocol: str) -> list[tuple[bytes, bytes]]:
+        second = int(time.time())
+        cached = self._response_headers.get(protocol)
+        if cached is None or cached[0] != second:
+            cached = self._response_headers[protocol] = (second, super().response_headers(protocol))
+        return cached[1]  # Hypercorn copies it into each response's own header list
+
+
 async def _serve_hypercorn(app, server: KsqlServer, listeners: list[Listener], sockets: list[socket.socket],
                            tls: TlsSettings | None) -> None:
     from hypercorn.asyncio import serve
-    from hypercorn.config import Config
 
     h2frames.install()
-    config = Config()
+    write_coalescing.install()
+    config = ServingConfig()
     # Hypercorn owns the bound sockets now: TLS ones on `bind`, cleartext ones on `insecure_bind`
     binds = [(listener.tls, f"fd://{sock.detach()}") for listener, sock in zip(listeners, sockets, strict=True)]
     if tls is None:

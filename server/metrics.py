@@ -136,6 +136,10 @@ def _topic_sizes(log_: Any) -> list[tuple[str, int]]:
     return sizes
 
 
+# request paths whose route template is remembered; the rest are matched again each time
+MAX_CACHED_PATHS = 4096
+
+
 class RequestMetrics:
     """ASGI middleware counting each HTTP request by route template, method and response status."""
 
@@ -143,6 +147,8 @@ class RequestMetrics:
         self.app = app
         self.routes = routes
         self.metrics = metrics
+        self._templates: dict[str, str] = {}  # path -> route template, for the paths seen (bounded)
+        self._counters: dict[tuple[str, str, str], Any] = {}  # (template, method, status) -> labelled counter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -159,10 +165,26 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self.metrics.requests.labels(self._endpoint(scope), scope["method"], status).inc()
+            self._counter(self._endpoint(scope), scope["method"], status).inc()
+
+    def _counter(self, template: str, method: str, status: str) -> Any:
+        labels = (template, method, status)
+        counter = self._counters.get(labels)
+        if counter is None:  # labels() looks the child up under a lock: once per combination
+            counter = self._counters[labels] = self.metrics.requests.labels(*labels)
+        return counter
 
     def _endpoint(self, scope: Scope) -> str:
         """The template of the route the request's path matches (e.g. /status/{command_id:path})."""
+        path = scope["path"]
+        template = self._templates.get(path)
+        if template is None:
+            template = self._match(scope)
+            if len(self._templates) < MAX_CACHED_PATHS:
+                self._templates[path] = template
+        return template
+
+    def _match(self, scope: Scope) -> str:
         probe = {**scope, "type": "http", "method": "GET"}  # a wrong method still names the route
         for route in self.routes:
             match, _ = route.matches(probe)

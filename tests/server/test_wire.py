@@ -156,6 +156,27 @@ def test_query_sends_each_message_as_its_own_frame(h2_client: H2Client, rows_str
     assert [m["row"]["columns"] for m in messages[1:3]] == [["k0", 0], ["k1", 1]]
 
 
+def test_an_answer_larger_than_the_flow_control_window_arrives_whole_one_message_a_frame(
+        server: ServerProcess, h2_client: H2Client) -> None:
+    # 200 rows of ~600 bytes: past HTTP/2's initial 65,535-byte window, so part of the answer waits for the
+    # client's WINDOW_UPDATEs while the rest went out at once
+    rows = [{"K": f"k{i}", "V": i, "S": f"{i:04d}" + "x" * 600} for i in range(200)]
+    with server.client() as client:
+        ksql(client, "CREATE STREAM WIRE_BIG (K STRING KEY, V INT, S STRING) WITH (KAFKA_TOPIC='wire_big', "
+                     "PARTITIONS=1, VALUE_FORMAT='JSON');")
+        body = b"\n".join(json.dumps(r).encode() for r in [{"target": "WIRE_BIG"}, *rows])
+        assert client.post("/inserts-stream", content=body).status_code == 200
+    request = json.dumps({"ksql": "SELECT V, S FROM WIRE_BIG;"}).encode()
+    frames = h2_client.wait(h2_client.request("POST", "/query", request, {"content-type": "application/json"}))
+    # no frame holds parts of two messages (one may span two frames where the window ran out)
+    assert all(b"\n" not in frame[:-1] for frame in frames)
+    assert sum(frame.endswith(b"\n") for frame in frames) == 1 + 200 + 1  # header, rows, final message
+    messages = json.loads(b"".join(frames))
+    assert [m["row"]["columns"] for m in messages[1:-1]] == [[r["V"], r["S"]] for r in rows]
+    chunks = _http11_chunks(server.port, "/query", request)
+    assert len(chunks) == 1 + 200 + 1 and json.loads(b"".join(chunks))[1:] == messages[1:]
+
+
 def test_inserts_stream_acks_as_a_json_array_or_delimited(server: ServerProcess, rows_stream: str) -> None:
     rows = b'{"target": "WIRE_ROWS"}\n{"K": "a", "V": 10}\n{"K": "b", "V": "x"}\n'
     with httpx.Client(base_url=server.url, http1=False, http2=True, timeout=10) as client:
@@ -192,6 +213,23 @@ def test_many_requests_share_one_http11_connection(server: ServerProcess) -> Non
                     length = int(value)
                 assert not (name.lower() == "connection" and value.strip().lower() == "close")
             reader.read(length)
+
+
+def test_http11_status_lines_carry_the_standard_reason_phrase(server: ServerProcess) -> None:
+    # an empty phrase ("HTTP/1.1 200 \r\n") is valid HTTP, but some clients' parsers drop such responses
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        status_lines = []
+        for request in (b"GET /healthcheck", b"GET /no-such-endpoint", b"POST /ksql"):
+            sock.sendall(request + b" HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+            status_lines.append(reader.readline())
+            length = 0
+            while (line := reader.readline()) != b"\r\n":
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            reader.read(length)
+    assert status_lines == [b"HTTP/1.1 200 OK\r\n", b"HTTP/1.1 404 Not Found\r\n", b"HTTP/1.1 400 Bad Request\r\n"]
 
 
 def test_h2c_upgrade_from_http11(server: ServerProcess) -> None:
