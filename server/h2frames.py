@@ -245,20 +245,21 @@ class BatchedStreamingResponse(StreamingResponse):
         if self.finite and _installed:
             # all of it in the send that ends the body: one pass through the middleware and the protocol
             messages = [message async for batch in self.body_iterator for message in batch if message]
-            token = MESSAGE_SIZES.set([len(m) for m in messages])
-            try:
-                await send({"type": "http.response.body", "body": b"".join(messages), "more_body": False})
-            finally:
-                MESSAGE_SIZES.reset(token)
+            await _send_messages(send, messages, more_body=False)
             return
         async for messages in self.body_iterator:
             if len(messages) > 1 and _installed:
-                token = MESSAGE_SIZES.set([len(m) for m in messages])
-                try:
-                    await send({"type": "http.response.body", "body": b"".join(messages), "more_body": True})
-                finally:
-                    MESSAGE_SIZES.reset(token)
+                await _send_messages(send, messages, more_body=True)
                 continue
             for message in messages:
                 await send({"type": "http.response.body", "body": message, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _send_messages(send: Send, messages: list[bytes], more_body: bool) -> None:
+    """Several messages in one ASGI send, telling Hypercorn's framing where each ends (MESSAGE_SIZES)."""
+    token = MESSAGE_SIZES.set([len(m) for m in messages])
+    try:
+        await send({"type": "http.response.body", "body": b"".join(messages), "more_body": more_body})
+    finally:
+        MESSAGE_SIZES.reset(token)
