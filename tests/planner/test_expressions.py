@@ -246,7 +246,7 @@ def test_in():  # in.json
     ("ID IN (10, VAL0)", {"ID": I, "VAL0": S}, "Invalid Predicate: operator does not exist: INTEGER = STRING (VAL0)"),
     ("ID IN (10, '10 - not a number')", {"ID": L},
      'Invalid Predicate: invalid input syntax for type BIGINT: "10 - not a number".'),
-    ("ID IN (10, true)", {"ID": DecimalType(12, 2)},
+    ("ID IN (10, true)", {"ID": DecimalType(4, 2)},
      "Invalid Predicate: operator does not exist: DECIMAL(12, 2) = BOOLEAN (true)"),
     ("VAL0 IN (VAL0, ARRAY[VAL1])", {"VAL0": ArrayType(L), "VAL1": BOOLEAN},
      "Invalid Predicate: operator does not exist: ARRAY<BIGINT> = ARRAY<BOOLEAN> (ARRAY[VAL1])"),

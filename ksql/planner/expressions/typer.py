@@ -144,6 +144,21 @@ def _decimal_literal_type(d: Decimal) -> DecimalType:
     return DecimalType(min(max(precision, scale + 1 if abs(d) < 1 else scale, 1), 38), min(scale, 38))
 
 
+def _numeric_text_type(text: str) -> SqlType | None:
+    """The type of the number a string literal spells (as the literal would be typed in SQL:
+    INTEGER, BIGINT or the DECIMAL holding it), or None when it spells no finite number."""
+    text = text.strip()
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not d.is_finite():
+        return None
+    if _INTEGRAL_TEXT.fullmatch(text):
+        return INTEGER if -2**31 <= d < 2**31 else BIGINT if -2**63 <= d < 2**63 else _decimal_literal_type(d)
+    return _decimal_literal_type(d)
+
+
 _LITERALS = (ast.IntegerLiteral, ast.LongLiteral, ast.DecimalLiteral, ast.DoubleLiteral, ast.BooleanLiteral)
 
 
@@ -424,17 +439,69 @@ class ExpressionTyper:
         return BOOLEAN
 
     def _t_InList(self, e: ast.InList) -> SqlType:
-        vt = self.type_of(e.value)
-        for item in e.items:
-            try:
-                self._coerce(item, vt)
-            except _Mismatch:
-                hint = "\nHint: You might need to add explicit type casts."
-                raise KsqlError(f"Invalid Predicate: operator does not exist: {vt} = {self.type_of(item)} "
-                                f"({format_expr(item)}){hint}") from None
-            except KsqlError as err:
-                raise KsqlError(f"Invalid Predicate: {err}.") from None
+        """ksqlDB's InListEvaluator: the value and every item are converted to their common type (the
+        widest of them, string literals parsed into it) and compared there, so none is narrowed."""
+        operands = [e.value, *e.items]
+        try:
+            common = self._in_common_type(operands)
+            for x in operands:
+                self._coerce(x, common)
+        except _Mismatch as m:
+            target = m.target if m.target is not None else common
+            raise KsqlError(f"Invalid Predicate: operator does not exist: {target} = {m.type} "
+                            f"({format_expr(m.expr)})\nHint: You might need to add explicit type casts.") from None
+        except KsqlError as err:
+            raise KsqlError(f"Invalid Predicate: {err}.") from None
         return BOOLEAN
+
+    def _in_common_type(self, operands: list[ast.Expr]) -> SqlType:
+        """The type every operand of IN widens to, found as ksqlDB's CoercionUtil does: the first typed
+        operand's type, widened by each following one; raises _Mismatch naming the type so far."""
+        common: SqlType = NULL
+        for x in operands:
+            common = self.type_of(x) if isinstance(common, NullType) else self._widen_to_hold(common, x)
+        return common
+
+    def _widen_to_hold(self, common: SqlType, x: ast.Expr) -> SqlType:
+        """`common` widened to hold `x` too: literals adapt to it (string literals widen a number type
+        to hold their value), constructors are widened element by element."""
+        if isinstance(x, ast.NullLiteral):
+            return common
+        if isinstance(x, ast.StringLiteral):
+            if common == STRING:
+                return common
+            if common.is_numeric:
+                lt = _numeric_text_type(x.value)
+                if lt is None:
+                    raise KsqlError(f'invalid input syntax for type {common.base}: "{x.value}"')
+                return common_type([common, lt]) or common
+            parse_literal(x.value, common)
+            return common
+        if common == STRING and isinstance(x, _LITERALS):
+            return common
+        try:
+            if isinstance(x, ast.CreateArray) and isinstance(common, ArrayType):
+                item = common.item
+                for i in x.items:
+                    item = self._widen_to_hold(item, i)
+                return ArrayType(item)
+            if isinstance(x, ast.CreateMap) and isinstance(common, MapType):
+                key, value = common.key, common.value
+                for k, v in x.entries:
+                    key, value = self._widen_to_hold(key, k), self._widen_to_hold(value, v)
+                return MapType(key, value)
+            if isinstance(x, ast.CreateStruct) and isinstance(common, StructType):
+                fields = {f.name: f.type for f in common.fields}
+                for name, v in x.fields:
+                    fields[name] = self._widen_to_hold(fields[name], v) if name in fields else self.type_of(v)
+                return StructType(tuple(StructField(n, t) for n, t in fields.items()))
+        except _Mismatch:
+            raise _Mismatch(x, self.type_of(x), common) from None
+        t = self.type_of(x)
+        u = union_type(common, t)
+        if u is None:
+            raise _Mismatch(x, t, common)
+        return u
 
     def _t_SearchedCase(self, e: ast.SearchedCase) -> SqlType:
         for w in e.whens:
@@ -507,21 +574,9 @@ class ExpressionTyper:
         if not t.is_numeric:
             return t
         for i in items:
-            if not isinstance(i, ast.StringLiteral):
-                continue
-            text = i.value.strip()
-            try:
-                d = Decimal(text)
-            except InvalidOperation:
-                continue
-            if not d.is_finite():
-                continue
-            if _INTEGRAL_TEXT.fullmatch(text):
-                lt: SqlType = INTEGER if -2**31 <= d < 2**31 else BIGINT if -2**63 <= d < 2**63 else \
-                    _decimal_literal_type(d)
-            else:
-                lt = _decimal_literal_type(d)
-            t = common_type([t, lt]) or t
+            lt = _numeric_text_type(i.value) if isinstance(i, ast.StringLiteral) else None
+            if lt is not None:
+                t = common_type([t, lt]) or t
         return t
 
     def _t_CreateArray(self, e: ast.CreateArray) -> SqlType:
@@ -623,8 +678,10 @@ class ExpressionTyper:
 
 
 class _Mismatch(Exception):
-    def __init__(self, expr: ast.Expr, t: SqlType):
-        self.expr, self.type = expr, t
+    """`expr`, of type `type`, cannot become a `target` value."""
+
+    def __init__(self, expr: ast.Expr, t: SqlType, target: SqlType | None = None):
+        self.expr, self.type, self.target = expr, t, target
 
 
 class _Conflict(SqlType):
