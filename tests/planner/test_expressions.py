@@ -284,6 +284,19 @@ def test_and_or_null_operand_fails_like_java():
 
 # --- CASE (case-expression.json) ---------------------------------------------------------------
 
+@pytest.mark.parametrize("extra_whens", [0, 70])  # inline conditional, and the generated function
+def test_case_evaluates_only_the_branch_taken(extra_whens):
+    """case-expression.json's lazy-branch cases, with a branch that fails (integer division by zero)
+    standing in for ksqlDB's test UDFs: neither a later WHEN nor the ELSE runs once a WHEN matched."""
+    more = " ".join(f"WHEN X = {i} THEN 1 / (X - X)" for i in range(100, 100 + extra_whens))
+    cols = {"X": I}
+    errs: list[str] = []
+    assert evaluate(f"CASE WHEN X = 0 THEN -1 WHEN 10 / X = 0 THEN 1 / X {more} ELSE 10 / X END",
+                    cols, (0,), errs) == -1
+    assert evaluate(f"CASE WHEN X <> 0 THEN 10 / X {more} ELSE -1 END", cols, (0,), errs) == -1
+    assert errs == []
+
+
 def test_case():
     q = "CASE WHEN orderunits < 2.0 THEN 'small' WHEN orderunits < 4.0 THEN 'medium' ELSE 'large' END"
     cols = {"ORDERUNITS": D}
