@@ -15,9 +15,12 @@ import pytest
 from ksql.errors import KsqlError
 from ksql.types import (
     BIGINT,
+    DATE,
     DOUBLE,
     INTEGER,
     STRING,
+    TIME,
+    TIMESTAMP,
     ArrayType,
     DecimalType,
     MapType,
@@ -144,3 +147,14 @@ def test_struct_fields_match_by_exact_name():
     q = "V IN (STRUCT(F0 := 10), STRUCT(`f0` := 20))"  # the common type has both F0 and f0
     assert passes(q, cols, ({"F0": 10},))
     assert not passes(q, cols, ({"F0": 20},))
+
+
+def test_string_literals_are_parsed_into_temporal_types():
+    assert passes("V IN ('2020-01-02', '2021')", {"V": DATE}, (18263,))
+    assert passes("V IN ('2021')", {"V": DATE}, (18628,))
+    assert not passes("V IN ('2020-01-02')", {"V": DATE}, (18262,))
+    assert passes("V IN ('1970-01-01T00:00:01.500')", {"V": TIMESTAMP}, (1500,))
+    assert passes("V IN ('00:00:02')", {"V": TIME}, (2000,))
+    assert passes("V IN (ARRAY['1970-01-02'])", {"V": ArrayType(DATE)}, ([1],))
+    with pytest.raises(KsqlError, match='invalid input syntax for type DATE: "soon"'):
+        type_of("V IN ('soon')", {"V": DATE})

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ksql.errors import KsqlError
-from ksql.functions.javalib import parse_boolean_exact
+from ksql.functions.javalib import parse_boolean_exact, parse_date, parse_time, parse_timestamp
 from ksql.functions.registry import INTERVAL_UNIT, FunctionRegistry, LambdaArg, ResolvedFunction
 from ksql.parser import ast
 from ksql.planner.expressions.formatter import format_expr
@@ -162,6 +162,9 @@ def _numeric_text_type(text: str) -> SqlType | None:
 _LITERALS = (ast.IntegerLiteral, ast.LongLiteral, ast.DecimalLiteral, ast.DoubleLiteral, ast.BooleanLiteral)
 
 
+_TEMPORAL_PARSERS = {"DATE": parse_date, "TIME": parse_time, "TIMESTAMP": parse_timestamp}
+
+
 def parse_literal(text: str, target: SqlType) -> Any:
     """A string literal coerced to `target` at plan time (ksqlDB's DefaultSqlValueCoercer)."""
     bad = KsqlError(f'invalid input syntax for type {target.base}: "{text}"')
@@ -182,6 +185,12 @@ def parse_literal(text: str, target: SqlType) -> Any:
         if target.base in ("INTEGER", "BIGINT"):
             return int(d) if d == d.to_integral_value() else d
         return d
+    parse_temporal = _TEMPORAL_PARSERS.get(target.base)
+    if parse_temporal is not None:
+        try:
+            return parse_temporal(text)
+        except (KsqlError, ValueError):
+            raise bad from None
     raise bad
 
 
