@@ -43,6 +43,7 @@ def _struct(**fields) -> StructType:
     (I, L, 7, 7, True),
     (L, D, 11, 11.01, False),  # the DOUBLE is not truncated to 11
     (L, D, 2147483648, 2147483648.0, True),
+    (L, D, 2**53 + 1, 2.0**53, True),  # compared as doubles, where 2^53 + 1 rounds to 2^53
     (I, D, 3, 3.5, False),
     (D, I, 3.5, 3, False),
     (I, DEC, 11, Decimal("11.01"), False),
@@ -55,6 +56,8 @@ def _struct(**fields) -> StructType:
     (ArrayType(I), ArrayType(L), [-2147483648], [2147483648], False),
     (ArrayType(L), ArrayType(I), [2147483648], [-2147483648], False),
     (ArrayType(I), ArrayType(L), [1, 2], [1, 2], True),
+    (ArrayType(I), ArrayType(DEC), [1, 2], [Decimal("1.00"), Decimal("2.01")], False),
+    (ArrayType(I), ArrayType(DEC), [1, 2], [Decimal("1.00"), Decimal("2.00")], True),
     (ArrayType(DEC), ArrayType(D), [Decimal("11.01")], [11.01], True),
     (ArrayType(D), ArrayType(DEC), [11.01, None], [Decimal("11.01"), None], True),
     (MapType(S, I), MapType(S, L), {"a": -2147483648}, {"a": 2147483648}, False),

@@ -474,9 +474,10 @@ class ExpressionCompiler:
         return f"(not {code})" if e.negated else code
 
     def _c_InList(self, e: ast.InList) -> str:
-        """The typer converted the value and the items to their common type, so plain equality
-        decides; all-literal lists of a hashable type become one set lookup."""
-        common = self.typer.coerced.get(id(e.value)) or self._type(e.value)
+        """The typer converted the value and the items to their common type where that changes how
+        they compare, so plain equality decides; all-literal lists of a hashable type become one set
+        lookup."""
+        common = self.typer.in_types[id(e)]
         checks: list[str] = []
         b = self._checked(self._c(e.value), checks)
         a = checks[0] if checks else "True"

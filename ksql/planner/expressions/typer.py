@@ -223,6 +223,7 @@ class ExpressionTyper:
         self.coerced: dict[int, SqlType] = {}  # id(item) -> type the item's value converts to
         self.literal_values: dict[int, Any] = {}  # id(string literal) -> coerced Python value
         self.struct_targets: dict[int, StructType] = {}  # id(STRUCT(...)) -> struct type it fills
+        self.in_types: dict[int, SqlType] = {}  # id(IN predicate) -> the type its operands compare in
 
     # --- public -----------------------------------------------------------------
 
@@ -454,13 +455,16 @@ class ExpressionTyper:
         try:
             common = self._in_common_type(operands)
             for x in operands:
-                self._coerce(x, common)
+                if not _equal_unconverted(self.type_of(x), common):
+                    self._coerce(x, common)
         except _Mismatch as m:
             target = m.target if m.target is not None else common
             raise KsqlError(f"Invalid Predicate: operator does not exist: {target} = {m.type} "
                             f"({format_expr(m.expr)})\nHint: You might need to add explicit type casts.") from None
         except KsqlError as err:
             raise KsqlError(f"Invalid Predicate: {err}.") from None
+        self.in_types[id(e)] = common
+        self._keep.append(e)
         return BOOLEAN
 
     def _in_common_type(self, operands: list[ast.Expr]) -> SqlType:
@@ -684,6 +688,29 @@ class ExpressionTyper:
     def _mark(self, item: ast.Expr, target: SqlType) -> None:
         self.coerced[id(item)] = target
         self._keep.append(item)
+
+
+_EXACT_NUMBERS = ("INTEGER", "BIGINT", "DECIMAL")
+
+
+def _equal_unconverted(source: SqlType, target: SqlType) -> bool:
+    """Whether `source` values compare with `==` as they would once converted to `target`: ints and
+    Decimals compare by value, so widening among INTEGER, BIGINT and DECIMAL (lossless into a
+    common type) changes no outcome and is skipped; conversions to DOUBLE or STRING, and STRUCTs
+    gaining fields, do change it."""
+    if source == target or isinstance(source, NullType):
+        return True
+    if source.base in _EXACT_NUMBERS and target.base in _EXACT_NUMBERS:
+        return True
+    if isinstance(source, ArrayType) and isinstance(target, ArrayType):
+        return _equal_unconverted(source.item, target.item)
+    if isinstance(source, MapType) and isinstance(target, MapType):
+        return _equal_unconverted(source.key, target.key) and _equal_unconverted(source.value, target.value)
+    if isinstance(source, StructType) and isinstance(target, StructType):
+        fields = {f.name: f.type for f in target.fields}
+        return len(fields) == len(source.fields) and all(
+            f.name in fields and _equal_unconverted(f.type, fields[f.name]) for f in source.fields)
+    return False
 
 
 class _Mismatch(Exception):
