@@ -246,7 +246,7 @@ def test_in():  # in.json
     ("ID IN (10, VAL0)", {"ID": I, "VAL0": S}, "Invalid Predicate: operator does not exist: INTEGER = STRING (VAL0)"),
     ("ID IN (10, '10 - not a number')", {"ID": L},
      'Invalid Predicate: invalid input syntax for type BIGINT: "10 - not a number".'),
-    ("ID IN (10, true)", {"ID": DecimalType(12, 2)},
+    ("ID IN (10, true)", {"ID": DecimalType(4, 2)},
      "Invalid Predicate: operator does not exist: DECIMAL(12, 2) = BOOLEAN (true)"),
     ("VAL0 IN (VAL0, ARRAY[VAL1])", {"VAL0": ArrayType(L), "VAL1": BOOLEAN},
      "Invalid Predicate: operator does not exist: ARRAY<BIGINT> = ARRAY<BOOLEAN> (ARRAY[VAL1])"),
@@ -283,6 +283,19 @@ def test_and_or_null_operand_fails_like_java():
 
 
 # --- CASE (case-expression.json) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("extra_whens", [0, 70])  # inline conditional, and the generated function
+def test_case_evaluates_only_the_branch_taken(extra_whens):
+    """case-expression.json's lazy-branch cases, with a branch that fails (integer division by zero)
+    standing in for ksqlDB's test UDFs: neither a later WHEN nor the ELSE runs once a WHEN matched."""
+    more = " ".join(f"WHEN X = {i} THEN 1 / (X - X)" for i in range(100, 100 + extra_whens))
+    cols = {"X": I}
+    errs: list[str] = []
+    assert evaluate(f"CASE WHEN X = 0 THEN -1 WHEN 10 / X = 0 THEN 1 / X {more} ELSE 10 / X END",
+                    cols, (0,), errs) == -1
+    assert evaluate(f"CASE WHEN X <> 0 THEN 10 / X {more} ELSE -1 END", cols, (0,), errs) == -1
+    assert errs == []
+
 
 def test_case():
     q = "CASE WHEN orderunits < 2.0 THEN 'small' WHEN orderunits < 4.0 THEN 'medium' ELSE 'large' END"

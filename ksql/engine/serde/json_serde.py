@@ -59,6 +59,7 @@ _NAN = _Fragment(b'"NaN"')
 _POS_INF = _Fragment(b'"Infinity"')
 _NEG_INF = _Fragment(b'"-Infinity"')
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
+_NULL_KEYS = orjson.OPT_NON_STR_KEYS  # map keys are str or None (a null key), which this writes as "null"
 MAX_JSON_DEPTH = 1024  # orjson's limit on nested arrays and objects
 _DEPTH_LIMIT = "depth limit exceeded"  # how orjson's JSONDecodeError says so
 _SURROGATE = "surrogate"  # in orjson's messages about a lone or invalid surrogate in a string
@@ -513,7 +514,10 @@ class _JsonSerdeBase(Serde):
         try:
             return dumps_compact(obj)
         except TypeError as e:
-            raise SerdeError(f"Failed to serialize {self._target} to topic: {self._topic}. {e}") from None
+            try:  # a map with a null key (MAP(NULL := v)): written with the key "null", as ksqlDB does
+                return _dumps(obj, option=_NULL_KEYS)
+            except TypeError:
+                raise SerdeError(f"Failed to serialize {self._target} to topic: {self._topic}. {e}") from None
 
 
 # Inline checks that let a parsed JSON value through untouched when it already has

@@ -474,32 +474,26 @@ class ExpressionCompiler:
         return f"(not {code})" if e.negated else code
 
     def _c_InList(self, e: ast.InList) -> str:
-        vt = self._type(e.value)
+        """The typer converted the value and the items to their common type where that changes how
+        they compare, so plain equality decides; all-literal lists of a hashable type become one set
+        lookup."""
+        common = self.typer.in_types[id(e)]
         checks: list[str] = []
         b = self._checked(self._c(e.value), checks)
         a = checks[0] if checks else "True"
-        items = []
-        for item in e.items:
-            it = self.typer.coerced.get(id(item)) or self._type(item)
-            code = self._c(item)
-            if vt == DOUBLE and isinstance(it, DecimalType):
-                code = self._convert_nullable(code, "float")
-            elif isinstance(vt, DecimalType) and it == DOUBLE:
-                code = self._convert_nullable(code, "_f2d")
-            items.append(code)
-        literal = all(id(i) in self.typer.literal_values or isinstance(i, _LITERAL_NODES) for i in e.items)
-        if literal and vt.base in ("INTEGER", "BIGINT", "STRING", "BOOLEAN"):
-            vals = []
-            for _i, item in zip(items, e.items, strict=True):
-                v = self.typer.literal_values.get(id(item), _literal_value(item))
-                vals.append(v)
-            if all(_hashable(v) for v in vals):
-                s = self.const(frozenset(v for v in vals if v is not None))
-                code = f"({a} and {b} in {s})"
-                return f"(not {code})" if e.negated else code
-        ors = " or ".join(f"{b} == {i}" for i in items)
-        code = f"({a} and ({ors}))"
+        if common.base in _SET_LOOKUP_TYPES and all(isinstance(i, _LITERAL_NODES) for i in e.items):
+            values = frozenset(v for v in (self._literal_in(i, common) for i in e.items) if v is not None)
+            code = f"({a} and {b} in {self.const(values)})"
+        else:
+            ors = " or ".join(f"{b} == {self._c(i)}" for i in e.items)
+            code = f"({a} and ({ors}))"
         return f"(not {code})" if e.negated else code
+
+    def _literal_in(self, item: ast.Expr, common: SqlType) -> Any:
+        """A literal IN item's value in the list's common type, converted at plan time."""
+        if id(item) in self.typer.literal_values:
+            return self.typer.literal_values[id(item)]
+        return R.converter(self._type(item), common)(_literal_value(item))
 
     # CASE
     def _c_SearchedCase(self, e: ast.SearchedCase) -> str:
@@ -669,6 +663,7 @@ def _never_null(e: ast.Expr) -> bool:
                           ast.DoubleLiteral, ast.StringLiteral, ast.IntervalUnit) + _NON_NULL_BOOL)
 
 
+_SET_LOOKUP_TYPES = ("INTEGER", "BIGINT", "DECIMAL", "DOUBLE", "STRING", "BOOLEAN")  # hashed as compared
 _LITERAL_NODES = (ast.BooleanLiteral, ast.IntegerLiteral, ast.LongLiteral, ast.StringLiteral, ast.DecimalLiteral,
                   ast.DoubleLiteral, ast.NullLiteral)
 

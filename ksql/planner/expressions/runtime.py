@@ -225,8 +225,9 @@ def converter(src: SqlType, dst: SqlType, cast: bool = False) -> Conv:
         return _nullsafe(lambda v: {kc(k): vc(x) for k, x in v.items()})
     if isinstance(src, StructType) and isinstance(dst, StructType):
         plan: list[tuple[str, str | None, Conv]] = []
+        source_fields = {f.name: f for f in src.fields}  # by exact name, as ksqlDB's SqlStruct.field
         for f in dst.fields:
-            sf = src.field(f.name)
+            sf = source_fields.get(f.name)
             plan.append((f.name, sf.name if sf else None, converter(sf.type, f.type, cast) if sf else _identity))
 
         def conv_struct(v: dict) -> dict:

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ksql.errors import KsqlError
-from ksql.functions.javalib import parse_boolean_exact
+from ksql.functions.javalib import parse_boolean_exact, parse_date, parse_time, parse_timestamp
 from ksql.functions.registry import INTERVAL_UNIT, FunctionRegistry, LambdaArg, ResolvedFunction
 from ksql.parser import ast
 from ksql.planner.expressions.formatter import format_expr
@@ -144,7 +144,25 @@ def _decimal_literal_type(d: Decimal) -> DecimalType:
     return DecimalType(min(max(precision, scale + 1 if abs(d) < 1 else scale, 1), 38), min(scale, 38))
 
 
+def _numeric_text_type(text: str) -> SqlType | None:
+    """The type of the number a string literal spells (as the literal would be typed in SQL:
+    INTEGER, BIGINT or the DECIMAL holding it), or None when it spells no finite number."""
+    text = text.strip()
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not d.is_finite():
+        return None
+    if _INTEGRAL_TEXT.fullmatch(text):
+        return INTEGER if -2**31 <= d < 2**31 else BIGINT if -2**63 <= d < 2**63 else _decimal_literal_type(d)
+    return _decimal_literal_type(d)
+
+
 _LITERALS = (ast.IntegerLiteral, ast.LongLiteral, ast.DecimalLiteral, ast.DoubleLiteral, ast.BooleanLiteral)
+
+
+_TEMPORAL_PARSERS = {"DATE": parse_date, "TIME": parse_time, "TIMESTAMP": parse_timestamp}
 
 
 def parse_literal(text: str, target: SqlType) -> Any:
@@ -167,6 +185,12 @@ def parse_literal(text: str, target: SqlType) -> Any:
         if target.base in ("INTEGER", "BIGINT"):
             return int(d) if d == d.to_integral_value() else d
         return d
+    parse_temporal = _TEMPORAL_PARSERS.get(target.base)
+    if parse_temporal is not None:
+        try:
+            return parse_temporal(text)
+        except (KsqlError, ValueError):
+            raise bad from None
     raise bad
 
 
@@ -199,6 +223,7 @@ class ExpressionTyper:
         self.coerced: dict[int, SqlType] = {}  # id(item) -> type the item's value converts to
         self.literal_values: dict[int, Any] = {}  # id(string literal) -> coerced Python value
         self.struct_targets: dict[int, StructType] = {}  # id(STRUCT(...)) -> struct type it fills
+        self.in_types: dict[int, SqlType] = {}  # id(IN predicate) -> the type its operands compare in
 
     # --- public -----------------------------------------------------------------
 
@@ -424,17 +449,72 @@ class ExpressionTyper:
         return BOOLEAN
 
     def _t_InList(self, e: ast.InList) -> SqlType:
-        vt = self.type_of(e.value)
-        for item in e.items:
-            try:
-                self._coerce(item, vt)
-            except _Mismatch:
-                hint = "\nHint: You might need to add explicit type casts."
-                raise KsqlError(f"Invalid Predicate: operator does not exist: {vt} = {self.type_of(item)} "
-                                f"({format_expr(item)}){hint}") from None
-            except KsqlError as err:
-                raise KsqlError(f"Invalid Predicate: {err}.") from None
+        """ksqlDB's InListEvaluator: the value and every item are converted to their common type (the
+        widest of them, string literals parsed into it) and compared there, so none is narrowed."""
+        operands = [e.value, *e.items]
+        try:
+            common = self._in_common_type(operands)
+            for x in operands:
+                if not _equal_unconverted(self.type_of(x), common):
+                    self._coerce(x, common)
+        except _Mismatch as m:
+            target = m.target if m.target is not None else common
+            raise KsqlError(f"Invalid Predicate: operator does not exist: {target} = {m.type} "
+                            f"({format_expr(m.expr)})\nHint: You might need to add explicit type casts.") from None
+        except KsqlError as err:
+            raise KsqlError(f"Invalid Predicate: {err}.") from None
+        self.in_types[id(e)] = common
+        self._keep.append(e)
         return BOOLEAN
+
+    def _in_common_type(self, operands: list[ast.Expr]) -> SqlType:
+        """The type every operand of IN widens to, found as ksqlDB's CoercionUtil does: the first typed
+        operand's type, widened by each following one; raises _Mismatch naming the type so far."""
+        common: SqlType = NULL
+        for x in operands:
+            common = self.type_of(x) if isinstance(common, NullType) else self._widen_to_hold(common, x)
+        return common
+
+    def _widen_to_hold(self, common: SqlType, x: ast.Expr) -> SqlType:
+        """`common` widened to hold `x` too: literals adapt to it (string literals widen a number type
+        to hold their value), constructors are widened element by element."""
+        if isinstance(x, ast.NullLiteral):
+            return common
+        if isinstance(x, ast.StringLiteral):
+            if common == STRING:
+                return common
+            if common.is_numeric:
+                lt = _numeric_text_type(x.value)
+                if lt is None:
+                    raise KsqlError(f'invalid input syntax for type {common.base}: "{x.value}"')
+                return common_type([common, lt]) or common
+            parse_literal(x.value, common)
+            return common
+        if common == STRING and isinstance(x, _LITERALS):
+            return common
+        try:
+            if isinstance(x, ast.CreateArray) and isinstance(common, ArrayType):
+                item = common.item
+                for i in x.items:
+                    item = self._widen_to_hold(item, i)
+                return ArrayType(item)
+            if isinstance(x, ast.CreateMap) and isinstance(common, MapType):
+                key, value = common.key, common.value
+                for k, v in x.entries:
+                    key, value = self._widen_to_hold(key, k), self._widen_to_hold(value, v)
+                return MapType(key, value)
+            if isinstance(x, ast.CreateStruct) and isinstance(common, StructType):
+                fields = {f.name: f.type for f in common.fields}
+                for name, v in x.fields:
+                    fields[name] = self._widen_to_hold(fields[name], v) if name in fields else self.type_of(v)
+                return StructType(tuple(StructField(n, t) for n, t in fields.items()))
+        except _Mismatch:
+            raise _Mismatch(x, self.type_of(x), common) from None
+        t = self.type_of(x)
+        u = union_type(common, t)
+        if u is None:
+            raise _Mismatch(x, t, common)
+        return u
 
     def _t_SearchedCase(self, e: ast.SearchedCase) -> SqlType:
         for w in e.whens:
@@ -507,21 +587,9 @@ class ExpressionTyper:
         if not t.is_numeric:
             return t
         for i in items:
-            if not isinstance(i, ast.StringLiteral):
-                continue
-            text = i.value.strip()
-            try:
-                d = Decimal(text)
-            except InvalidOperation:
-                continue
-            if not d.is_finite():
-                continue
-            if _INTEGRAL_TEXT.fullmatch(text):
-                lt: SqlType = INTEGER if -2**31 <= d < 2**31 else BIGINT if -2**63 <= d < 2**63 else \
-                    _decimal_literal_type(d)
-            else:
-                lt = _decimal_literal_type(d)
-            t = common_type([t, lt]) or t
+            lt = _numeric_text_type(i.value) if isinstance(i, ast.StringLiteral) else None
+            if lt is not None:
+                t = common_type([t, lt]) or t
         return t
 
     def _t_CreateArray(self, e: ast.CreateArray) -> SqlType:
@@ -622,9 +690,34 @@ class ExpressionTyper:
         self._keep.append(item)
 
 
+_EXACT_NUMBERS = ("INTEGER", "BIGINT", "DECIMAL")
+
+
+def _equal_unconverted(source: SqlType, target: SqlType) -> bool:
+    """Whether `source` values compare with `==` as they would once converted to `target`: ints and
+    Decimals compare by value, so widening among INTEGER, BIGINT and DECIMAL (lossless into a
+    common type) changes no outcome and is skipped; conversions to DOUBLE or STRING, and STRUCTs
+    gaining fields, do change it."""
+    if source == target or isinstance(source, NullType):
+        return True
+    if source.base in _EXACT_NUMBERS and target.base in _EXACT_NUMBERS:
+        return True
+    if isinstance(source, ArrayType) and isinstance(target, ArrayType):
+        return _equal_unconverted(source.item, target.item)
+    if isinstance(source, MapType) and isinstance(target, MapType):
+        return _equal_unconverted(source.key, target.key) and _equal_unconverted(source.value, target.value)
+    if isinstance(source, StructType) and isinstance(target, StructType):
+        fields = {f.name: f.type for f in target.fields}
+        return len(fields) == len(source.fields) and all(
+            f.name in fields and _equal_unconverted(f.type, fields[f.name]) for f in source.fields)
+    return False
+
+
 class _Mismatch(Exception):
-    def __init__(self, expr: ast.Expr, t: SqlType):
-        self.expr, self.type = expr, t
+    """`expr`, of type `type`, cannot become a `target` value."""
+
+    def __init__(self, expr: ast.Expr, t: SqlType, target: SqlType | None = None):
+        self.expr, self.type, self.target = expr, t, target
 
 
 class _Conflict(SqlType):

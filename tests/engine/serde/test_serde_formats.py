@@ -272,6 +272,18 @@ def test_json_serialize_types():
     assert json.loads(create_serde("JSON", cols(("D", DOUBLE)), is_key=False).serialize([3])) == {"D": 3.0}
 
 
+def test_json_null_map_key_is_written_as_null_text():
+    """A map built with a null key (MAP(NULL := v)) is written with the key "null", as ksqlDB's JSON does."""
+    m = MapType(STRING, INTEGER)
+    wrapped = create_serde("JSON", cols(("M", m), ("S", StructType((StructField("N", m),)))), is_key=False)
+    assert wrapped.serialize([{"foo": 10, None: 10}, {"N": {None: 1}}]) == \
+        b'{"M":{"foo":10,"null":10},"S":{"N":{"null":1}}}'
+    assert wrapped.serialize_many([[{None: 10}, None]], 0, 2) == [b'{"M":{"null":10},"S":null}']
+    unwrapped = create_serde("JSON", cols(("M", m)), is_key=False, wrap_single_value=False)
+    assert unwrapped.serialize([{None: 10}]) == b'{"null":10}'
+    assert unwrapped.serialize_many([[{None: 10}]], 0, 1) == [b'{"null":10}']
+
+
 def test_json_struct_case_insensitive():
     t = StructType((StructField("F", DOUBLE),))
     k = create_serde("JSON", cols(("K", t)), is_key=True)
