@@ -97,9 +97,10 @@ def _ser_decimal(scale: int):
     exp = Decimal(1).scaleb(-scale)
 
     def f(v):
+        # A Decimal is written as it is, like Connect's JsonConverter in NUMERIC mode: a value whose
+        # scale differs from the column's (GREATEST of a DECIMAL(9,2) and a DECIMAL(7,6)) keeps it.
         if v.__class__ is not Decimal:
             v = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
-        if v.as_tuple().exponent != -scale:
             v = v.quantize(exp, context=DECIMAL_CONTEXT)
         return _Fragment(str(v).encode())
     return f
@@ -248,8 +249,13 @@ def _decimal_default(o):
     raise TypeError
 
 
+def dumps_exact(obj) -> bytes:
+    """JSON text of a JSON value whose numbers may be Decimal (written with every digit)."""
+    return _dumps(obj, default=_decimal_default)
+
+
 def _json_text(v) -> str:
-    return _dumps(v, default=_decimal_default).decode()
+    return dumps_exact(v).decode()
 
 
 def _array_text(v) -> str:
@@ -465,7 +471,7 @@ def json_coercer(t: SqlType):
         try:
             return c(v)
         except NeedExact:
-            return c(loads_exact(_dumps(v, default=_decimal_default)))
+            return c(loads_exact(dumps_exact(v)))
         except CoercionError as e:
             raise SerdeError(e.message) from None
     return f
