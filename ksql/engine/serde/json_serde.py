@@ -455,6 +455,12 @@ def loads_exact(data):
     return json.loads(data, parse_float=Decimal, parse_constant=_raise_constant)
 
 
+def exact_numbers(data: bytes, parsed: object) -> object:
+    """`parsed` (orjson's reading of `data`), or `data` read again with floats as Decimal when it holds
+    a float: a double keeps 17 digits, a DECIMAL up to 38."""
+    return loads_exact(data) if _has_float(parsed) else parsed
+
+
 def json_coercer(t: SqlType):
     """value -> runtime value of type t, for a JSON value as json.loads gives it (None passes).
 
