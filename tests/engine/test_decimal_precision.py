@@ -10,7 +10,9 @@ from decimal import Decimal
 
 import pytest
 
+from ksql.engine.serde import Column, create_serde
 from ksql.testing import TestDriver
+from ksql.types import DOUBLE, DecimalType
 
 LONG = Decimal("1234567890123456789.1234512345123451234")  # DECIMAL(38, 19): 38 digits
 WIDE = Decimal("12345678901234567890.1234567891")  # DECIMAL(30, 10): 30 digits
@@ -150,3 +152,26 @@ def test_greatest_of_decimals_keeps_the_winning_value() -> None:
         assert "`HI` DECIMAL(13, 6)" in schema
     finally:
         d.close()
+
+
+NEAR_TENTH = b"0.1000000000000000000000000000000000001"  # a double reads it as 0.1, whose repr is short
+
+
+@pytest.mark.parametrize("wrapped", [True, False])
+def test_json_decoder_reads_numbers_a_double_shortens(wrapped: bool) -> None:
+    """orjson reads numbers as doubles; text with more digits than a double holds is read exactly,
+    whether one record or a batch is decoded."""
+    column = Column("DEC", DecimalType(38, 37))
+    serde = create_serde("JSON", [column], is_key=not wrapped)
+    text = b'{"DEC": ' + NEAR_TENTH + b"}" if wrapped else NEAR_TENTH
+    expected = Decimal(NEAR_TENTH.decode())
+    _exact(serde.deserialize(text)[0], expected)
+    for row in serde.deserialize_many([text, text]):
+        _exact(row[0], expected)
+
+
+def test_json_decoder_keeps_the_fast_path_for_short_numbers() -> None:
+    serde = create_serde("JSON", [Column("DEC", DecimalType(6, 4)), Column("D", DOUBLE)], is_key=False)
+    [row] = serde.deserialize_many([b'{"DEC": 1.5, "D": 0.1}'])
+    _exact(row[0], Decimal("1.5000"))
+    assert row[1] == 0.1 and isinstance(row[1], float)
