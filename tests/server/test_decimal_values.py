@@ -52,3 +52,13 @@ def test_push_and_pull_answers_keep_every_digit(client: httpx.Client) -> None:
     rows = [m["row"]["columns"] for m in json.loads(response.text, parse_float=Decimal) if "row" in m]
     assert rows == [["k", total, Decimal(LONG)]], response.text[:500]
     assert query_rows(client, "SELECT ID FROM DEC_SUM;") == [["k"]]
+
+
+def test_records_endpoint_keeps_every_digit(client: httpx.Client) -> None:
+    ksql(client, "CREATE STREAM DEC_REC (ID STRING KEY, DEC DECIMAL(38,19), D DOUBLE) "
+                 "WITH (kafka_topic='dec_rec', value_format='PROTOBUF', partitions=1);")
+    body = '{"records": [{"key": "r", "value": {"DEC": ' + LONG + ', "D": 0.25}}]}'
+    response = client.post("/topics/dec_rec/records", content=body)
+    assert response.status_code == 200, response.text
+    assert _push(client, "SELECT ID, DEC, D FROM DEC_REC EMIT CHANGES LIMIT 1;") == [
+        ["r", Decimal(LONG), Decimal("0.25")]]

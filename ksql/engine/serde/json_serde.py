@@ -20,6 +20,7 @@ import math
 import operator
 import re
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
@@ -457,7 +458,7 @@ def loads_exact(data):
     return json.loads(data, parse_float=Decimal, parse_constant=_raise_constant)
 
 
-def exact_numbers(data: bytes, parsed: object) -> object:
+def exact_numbers(data: bytes, parsed: Any) -> Any:
     """`parsed` (orjson's reading of `data`), or `data` read again with floats as Decimal when it holds
     a float: a double keeps 17 digits, a DECIMAL up to 38."""
     return loads_exact(data) if _has_float(parsed) else parsed
