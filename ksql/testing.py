@@ -20,6 +20,7 @@ from ksql.engine.log import MemoryLog, Record, TopicConfig, default_partition
 from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.schema_registry import EmbeddedSchemaRegistry
 from ksql.engine.serde import spec_values
+from ksql.engine.serde.json_serde import dumps_exact
 from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.types import BIGINT, BYTES, DOUBLE, INTEGER, STRING, SqlType
@@ -115,7 +116,7 @@ class TestDriver:
         columns = source.schema.key if is_key else source.schema.serialized_value
         name = fmt.name
         if name == "JSON":
-            return orjson.dumps(data)
+            return dumps_exact(data)
         if name == "DELIMITED":
             return (data if isinstance(data, str) else _plain_text(data)).encode()
         if name == "NONE" or not columns:
@@ -223,7 +224,7 @@ def _encode_untyped(value: Any, fmt: str) -> bytes | None:
     if value is None:
         return None
     if fmt == "JSON" or isinstance(value, (dict, list)):
-        return orjson.dumps(value)
+        return dumps_exact(value)
     if isinstance(value, str):
         return value.encode()
     if isinstance(value, bool):

@@ -165,6 +165,19 @@ def contains_map(t: SqlType) -> bool:
     return False
 
 
+def contains_decimal(t: SqlType) -> bool:
+    """True when a type is or contains a DECIMAL (whose values a JSON double cannot always hold)."""
+    if isinstance(t, DecimalType):
+        return True
+    if isinstance(t, ArrayType):
+        return contains_decimal(t.item)
+    if isinstance(t, MapType):
+        return contains_decimal(t.value)
+    if isinstance(t, StructType):
+        return any(contains_decimal(f.type) for f in t.fields)
+    return False
+
+
 def hashable(value: object) -> object:
     """A value usable as a dict key: ARRAYs become tuples, STRUCTs and MAPs sorted item tuples."""
     if isinstance(value, list):

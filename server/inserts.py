@@ -38,9 +38,10 @@ from ksql.engine.inserts import insert_records, integral_out_of_range
 from ksql.engine.log import LogError, Record, default_partition
 from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.properties import INSERT_INTO_VALUES_ENABLED_CONFIG, is_enabled
-from ksql.engine.serde.json_serde import json_coercer
+from ksql.engine.serde.json_serde import dumps_exact, exact_numbers, json_coercer
 from ksql.errors import KsqlError, SerdeError
 from ksql.testing import TestDriver, _encode_untyped
+from ksql.types import contains_decimal
 from server.core import KsqlServer
 from server.errors import BAD_REQUEST, ApiError, bad_request, log_error_message, storage_error
 from server.h2frames import BatchedStreamingResponse
@@ -266,6 +267,7 @@ class RowInserter:
         for c in self.columns:
             self.by_upper.setdefault(c.name.upper(), []).append(c)
         self.coercers = {c.name: json_coercer(c.type) for c in self.columns}
+        self.has_decimals = any(contains_decimal(c.type) for c in self.columns)
         self.headers = {c.name for c in self.columns if c.is_header}
         self.key_names = [c.name for c in schema.key]
         self.value_names = [c.name for c in schema.value]
@@ -278,6 +280,8 @@ class RowInserter:
             values = orjson.loads(line)
         except orjson.JSONDecodeError as err:
             raise KsqlError(f"Invalid JSON in row: {err}") from None
+        if self.has_decimals:
+            values = exact_numbers(line, values)
         if not isinstance(values, dict):
             raise KsqlError("Invalid row: a JSON object of column values is expected")
         row: dict[str, Any] = {}
@@ -336,8 +340,9 @@ PRODUCE_BATCH = 1000
 
 
 async def produce_endpoint(request: Request, server: KsqlServer, topic: str, max_bytes: int) -> Response:
-    doc = check_fields(parse_object(await read_body(request, max_bytes)), {"records": list}, ("records",),
-                       "the records request")
+    body = await read_body(request, max_bytes)
+    doc = check_fields(parse_object(body), {"records": list}, ("records",), "the records request")
+    doc = exact_numbers(body, doc)  # a DECIMAL value may have more digits than a double holds
     for index, record in enumerate(doc["records"]):
         check_record(record, index)
     offsets = await run_in_threadpool(produce, server, topic, doc["records"])
@@ -398,7 +403,7 @@ def produce(server: KsqlServer, topic: str, records: list[dict[str, Any]]) -> li
                 try:
                     encoded.append(_record(engine, spec, source, partitions))
                 except (KsqlError, SerdeError, ValueError, TypeError, KeyError) as err:
-                    raise bad_request(f"Invalid record {orjson.dumps(spec).decode()[:200]}: {err}") from None
+                    raise bad_request(f"Invalid record {dumps_exact(spec).decode()[:200]}: {err}") from None
     out: list[dict[str, int]] = []
     for start in range(0, len(encoded), PRODUCE_BATCH):
         batch = encoded[start:start + PRODUCE_BATCH]

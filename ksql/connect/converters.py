@@ -28,6 +28,8 @@ import orjson
 
 from ksql.connect import data
 from ksql.connect.data import DataError, Schema
+from ksql.engine.serde.javafmt import DECIMAL_CONTEXT
+from ksql.engine.serde.sr_format import decimal_to_unscaled_bytes
 from ksql.errors import KsqlError
 from ksql.types import (
     BIGINT,
@@ -182,9 +184,7 @@ def _json_value(schema: Schema | None, value: Any, decimal_format: str) -> Any:
     if schema.name == data.DECIMAL:
         if decimal_format == "NUMERIC":
             return value
-        unscaled = int(value.scaleb(schema.scale).to_integral_value())
-        raw = unscaled.to_bytes(max(1, (unscaled.bit_length() + 8) // 8), "big", signed=True)
-        return base64.b64encode(raw).decode()
+        return base64.b64encode(decimal_to_unscaled_bytes(value, schema.scale)).decode()
     if schema.name in (data.DATE, data.TIME, data.TIMESTAMP):
         return data.from_logical(schema, value)
     if schema.type == "bytes":
@@ -229,7 +229,7 @@ def _connect_value(schema: Schema, value: Any, where: str) -> Any:
             if isinstance(value, str):
                 return data.to_logical(schema, base64.b64decode(value, validate=True))
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return Decimal(str(value)).quantize(Decimal(1).scaleb(-schema.scale))
+                return Decimal(str(value)).quantize(Decimal(1).scaleb(-schema.scale), context=DECIMAL_CONTEXT)
             raise DataError(f"Invalid type for Decimal, underlying representation should be numeric or bytes but "
                             f"was {type(value).__name__}")
         if t in ("int8", "int16", "int32", "int64"):

@@ -22,6 +22,7 @@ from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
 
+from ksql.engine.serde.javafmt import DECIMAL_CONTEXT
 from ksql.errors import KsqlError
 
 PRIMITIVE_TYPES = ("int8", "int16", "int32", "int64", "float32", "float64", "boolean", "string", "bytes")
@@ -164,7 +165,7 @@ def to_logical(schema: Schema, value: Any) -> Any:
         if isinstance(value, Decimal):
             return value
         if isinstance(value, (bytes, bytearray)):
-            return Decimal(int.from_bytes(value, "big", signed=True)).scaleb(-schema.scale)
+            return Decimal(int.from_bytes(value, "big", signed=True)).scaleb(-schema.scale, context=DECIMAL_CONTEXT)
         return Decimal(str(value))
     if schema.name == DATE and isinstance(value, int):
         return days_to_date(value)

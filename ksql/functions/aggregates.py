@@ -14,13 +14,14 @@ LATEST_BY_OFFSET's n) are bound at resolution.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from ksql.errors import KsqlError
-from ksql.functions.javalib import wrap32, wrap64
+from ksql.functions.javalib import DEC_CTX, wrap32, wrap64
 from ksql.types import (
     BIGINT,
     BOOLEAN,
@@ -127,9 +128,10 @@ def _sum(t: SqlType) -> AggregateSpec:
         def fix(v): return wrap64(v)
     elif isinstance(t, DecimalType):
         limit = Decimal(10) ** (t.precision - t.scale)
+        neg_limit = -limit
 
         def fix(v):
-            if abs(v) >= limit:
+            if v >= limit or v <= neg_limit:
                 raise AggregateOverflow("Numeric field overflow")
             return v
     elif t == DOUBLE:
@@ -137,10 +139,11 @@ def _sum(t: SqlType) -> AggregateSpec:
     else:
         raise KsqlError(f"Function 'SUM' does not accept parameters ({t}).")
     zero: Any = 0.0 if t == DOUBLE else Decimal(0).scaleb(-t.scale) if isinstance(t, DecimalType) else 0
+    add, subtract = (DEC_CTX.add, DEC_CTX.subtract) if isinstance(t, DecimalType) else (operator.add, operator.sub)
     return AggregateSpec(
         "SUM", t, lambda: zero,
-        lambda acc, v: acc if v is None else fix(acc + v), lambda acc: acc,
-        undo=lambda acc, v: acc if v is None else fix(acc - v), merge=lambda a, b: fix(a + b),
+        lambda acc, v: acc if v is None else fix(add(acc, v)), lambda acc: acc,
+        undo=lambda acc, v: acc if v is None else fix(subtract(acc, v)), merge=lambda a, b: fix(add(a, b)),
         valid=_is_number)
 
 
@@ -148,16 +151,17 @@ def _avg(t: SqlType) -> AggregateSpec:
     if not _numeric(t):
         raise KsqlError(f"Function 'AVG' does not accept parameters ({t}).")
     long_sum = t in (INTEGER, BIGINT)
+    plus, minus = (DEC_CTX.add, DEC_CTX.subtract) if isinstance(t, DecimalType) else (operator.add, operator.sub)
 
     def add(acc, v):
         if v is not None:
-            acc[0] = wrap64(acc[0] + v) if long_sum else acc[0] + v
+            acc[0] = wrap64(acc[0] + v) if long_sum else plus(acc[0], v)
             acc[1] += 1
         return acc
 
     def undo(acc, v):
         if v is not None:
-            acc[0] = wrap64(acc[0] - v) if long_sum else acc[0] - v
+            acc[0] = wrap64(acc[0] - v) if long_sum else minus(acc[0], v)
             acc[1] -= 1
         return acc
 
@@ -165,7 +169,7 @@ def _avg(t: SqlType) -> AggregateSpec:
         return None if acc[1] == 0 else float(acc[0]) / acc[1]
 
     def merge(a, b):
-        return [a[0] + b[0], a[1] + b[1]]
+        return [plus(a[0], b[0]), a[1] + b[1]]
 
     zero = Decimal(0) if isinstance(t, DecimalType) else (0 if long_sum else 0.0)
     return AggregateSpec("AVG", DOUBLE, lambda: [zero, 0], add, result, undo=undo, merge=merge,

@@ -18,7 +18,9 @@ import binascii
 import json
 import math
 import operator
+import re
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
@@ -47,6 +49,7 @@ from ksql.types import (
     SqlType,
     StructField,
     StructType,
+    contains_decimal,
 )
 
 _Fragment = orjson.Fragment
@@ -98,9 +101,10 @@ def _ser_decimal(scale: int):
     exp = Decimal(1).scaleb(-scale)
 
     def f(v):
+        # A Decimal is written as it is, like Connect's JsonConverter in NUMERIC mode: a value whose
+        # scale differs from the column's (GREATEST of a DECIMAL(9,2) and a DECIMAL(7,6)) keeps it.
         if v.__class__ is not Decimal:
             v = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
-        if v.as_tuple().exponent != -scale:
             v = v.quantize(exp, context=DECIMAL_CONTEXT)
         return _Fragment(str(v).encode())
     return f
@@ -249,8 +253,13 @@ def _decimal_default(o):
     raise TypeError
 
 
+def dumps_exact(obj) -> bytes:
+    """JSON text of a JSON value whose numbers may be Decimal (written with every digit)."""
+    return _dumps(obj, default=_decimal_default)
+
+
 def _json_text(v) -> str:
-    return _dumps(v, default=_decimal_default).decode()
+    return dumps_exact(v).decode()
 
 
 def _array_text(v) -> str:
@@ -450,6 +459,12 @@ def loads_exact(data):
     return json.loads(data, parse_float=Decimal, parse_constant=_raise_constant)
 
 
+def exact_numbers(data: bytes, parsed: Any) -> Any:
+    """`parsed` (orjson's reading of `data`), or `data` read again with floats as Decimal when it holds
+    a float: a double keeps 17 digits, a DECIMAL up to 38."""
+    return loads_exact(data) if _has_float(parsed) else parsed
+
+
 def json_coercer(t: SqlType):
     """value -> runtime value of type t, for a JSON value as json.loads gives it (None passes).
 
@@ -466,7 +481,7 @@ def json_coercer(t: SqlType):
         try:
             return c(v)
         except NeedExact:
-            return c(loads_exact(_dumps(v, default=_decimal_default)))
+            return c(loads_exact(dumps_exact(v)))
         except CoercionError as e:
             raise SerdeError(e.message) from None
     return f
@@ -474,9 +489,25 @@ def json_coercer(t: SqlType):
 
 # --- serdes ----------------------------------------------------------------------
 
+# A run of 16 digits (points allowed between them): a number that a double may not hold exactly.
+_LONG_NUMBER = re.compile(rb"[0-9][0-9.]{15}")
+
+
+def _loads_all_digits(data):
+    """orjson's reading of `data`, or the exact parser's when the text has a number longer than a double
+    holds: orjson reads 0.10000000000000000000001 as 0.1, whose short repr hides the lost digits."""
+    obj = _loads(data)
+    return obj if _LONG_NUMBER.search(data) is None else loads_exact(data)
+
+
+def _parser_for(columns: list[Column]):
+    """The JSON parser for records of these columns: a DECIMAL among them needs every digit."""
+    return _loads_all_digits if any(contains_decimal(c.type) for c in columns) else _loads
+
+
 
 class _JsonSerdeBase(Serde):
-    __slots__ = ("_target", "_topic")
+    __slots__ = ("_target", "_topic", "_parse")
 
     def _loads(self, data):
         """orjson; for numbers it cannot hold (integers past 64 bits, 1e400) the exact parser.
@@ -485,7 +516,7 @@ class _JsonSerdeBase(Serde):
         MAX_JSON_DEPTH (the exact parser would recurse until Python's stack limit) and
         strings that are not Unicode (lone surrogates, which no serde can write back)."""
         try:
-            return _loads(data)
+            return self._parse(data)
         except _JSONDecodeError as e:
             message = str(e)
             if message.startswith(_DEPTH_LIMIT):
@@ -533,7 +564,7 @@ for _b in ("DATE", "TIME", "TIMESTAMP"):
     _FAST_CHECKS[_b] = _FAST_CHECKS["BIGINT"]
 
 
-def _compile_row_reader(columns: list[Column]):
+def _compile_row_reader(columns: list[Column], loads):
     """(obj -> row list, datas -> rows): field lookup and coercion unrolled per column.
 
     The batch reader parses each JSON text too and returns tuples. Its fast path takes
@@ -543,7 +574,7 @@ def _compile_row_reader(columns: list[Column]):
     that needs exact re-parsing or cannot be coerced)."""
     n = len(columns)
     lookup, convert = [], []
-    env = {"_MISSING": _MISSING, "_ci": _ci_lookup, "_loads": _loads,
+    env = {"_MISSING": _MISSING, "_ci": _ci_lookup, "_loads": loads,
            "_get": operator.itemgetter(*(c.name for c in columns)) if n else None}
     for i, c in enumerate(columns):
         v = f"v{i}"
@@ -649,7 +680,8 @@ class JsonWrappedSerde(_JsonSerdeBase):
                        if (conv := ser_converter(c.type)) is not None]
         self._fields = [(c.name, de_converter(c.type)) for c in columns]
         self._struct_type = StructType(tuple(StructField(c.name, c.type) for c in columns))
-        self._read, self._read_many = _compile_row_reader(columns)
+        self._parse = _parser_for(columns)
+        self._read, self._read_many = _compile_row_reader(columns, self._parse)
         self._writers = {}
 
     def serialize(self, row):
@@ -713,6 +745,7 @@ class JsonUnwrappedSerde(_JsonSerdeBase):
         self._topic = topic
         self._ser = ser_converter(column.type)
         self._de = de_converter(column.type)
+        self._parse = _parser_for([column])
 
     def serialize(self, row):
         if row is None:
@@ -740,7 +773,8 @@ class JsonUnwrappedSerde(_JsonSerdeBase):
     def deserialize_many(self, datas):
         de = self._de
         try:
-            return [None if data is None or (obj := _loads(data)) is None else (de(obj),) for data in datas]
+            parse = self._parse
+            return [None if data is None or (obj := parse(data)) is None else (de(obj),) for data in datas]
         except Exception:  # noqa: BLE001 - redone one by one to raise exactly what deserialize() raises
             return super().deserialize_many(datas)
 

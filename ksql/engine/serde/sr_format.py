@@ -24,7 +24,7 @@ from typing import Any
 from ksql.engine.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError, subject_name
 from ksql.engine.serde.base import Column
 from ksql.engine.serde.formats import FormatSpec, single_value_features
-from ksql.engine.serde.javafmt import fit_decimal, java_double_str
+from ksql.engine.serde.javafmt import DECIMAL_CONTEXT, fit_decimal, java_double_str
 from ksql.engine.serde.json_serde import json_coercer
 from ksql.errors import KsqlError, SerdeError
 from ksql.types import ArrayType, DecimalType, MapType, SqlType, StructType
@@ -104,13 +104,15 @@ def decode_message_indexes(data: bytes) -> tuple[list[int], int]:
 
 def decimal_to_unscaled_bytes(value: Decimal, scale: int) -> bytes:
     """Big-endian two's-complement bytes of the unscaled value at `scale` (Java's BigInteger.toByteArray)."""
-    unscaled = int(value.scaleb(scale).to_integral_value())
+    exact = DECIMAL_CONTEXT  # the default context would round to 28 digits
+    unscaled = int(value.scaleb(scale, context=exact).to_integral_value(context=exact))
     length = max(1, (unscaled.bit_length() + 8) // 8)
     return unscaled.to_bytes(length, "big", signed=True)
 
 
 def unscaled_bytes_to_decimal(data: bytes, scale: int) -> Decimal:
-    return Decimal(int.from_bytes(data, "big", signed=True)).scaleb(-scale)
+    """The decimal of big-endian two's-complement unscaled bytes at `scale`, every digit kept."""
+    return Decimal(int.from_bytes(data, "big", signed=True)).scaleb(-scale, context=DECIMAL_CONTEXT)
 
 
 # --- coercion of decoded values to column types --------------------------------------------------

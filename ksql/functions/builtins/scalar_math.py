@@ -142,7 +142,7 @@ def abs_double(x):
 
 @scalar("abs", [DECIMAL_ANY], _same_decimal, category=_CAT, param_names=("val",))
 def abs_decimal(x):
-    return abs(x)
+    return DEC_CTX.abs(x)  # abs(x) would round to 28 digits
 
 
 # --- SIGN ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from ksql.errors import KsqlError
+from ksql.functions.javalib import DEC_CTX
 from ksql.functions.registry import FunctionRegistry, LambdaType
 from ksql.parser import ast
 from ksql.parser.limits import too_deep_to_compile
@@ -385,6 +386,8 @@ class ExpressionCompiler:
         inner = self._c(e.operand)
         if t.base in ("INTEGER", "BIGINT"):
             return _wrap(f"(-({inner}))", t.base)
+        if isinstance(t, DecimalType):
+            return f"{self.const(DEC_CTX.minus)}({inner})"  # `-d` would round to 28 digits
         return f"(-({inner}))"
 
     # comparisons
