@@ -16,7 +16,7 @@ import orjson
 
 from ksql.engine.codec import decode_window, encode_window, key_serde, value_serde
 from ksql.engine.engine import Engine, EngineConfig
-from ksql.engine.log import MemoryLog, Record, TopicConfig, default_partition
+from ksql.engine.log import MemoryLog, Record, TopicConfig
 from ksql.engine.metastore import DataSource, WindowInfo
 from ksql.engine.schema_registry import EmbeddedSchemaRegistry
 from ksql.engine.serde import spec_values
@@ -25,9 +25,18 @@ from ksql.errors import KsqlError
 from ksql.functions import FunctionRegistry
 from ksql.types import BIGINT, BYTES, DOUBLE, INTEGER, STRING, SqlType
 
+# ksqlDB's test runner creates a topic that neither the test nor the statement gives a partition count
+# with this many partitions
+RUNNER_PARTITIONS = 4
+
 
 class _RecordingLog(MemoryLog):
-    """A MemoryLog that remembers the order of appends made by the engine (not by the driver)."""
+    """A MemoryLog that keeps every record in partition 0, and remembers the order of appends made by
+    the engine (not by the driver).
+
+    Kafka Streams' TopologyTestDriver, which runs ksqlDB's tests, processes every topic as its
+    partition 0: a topic's partition count is seen by the statements (the co-partitioning of joins),
+    not by the records, which all pass through one task in the order they were written."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -35,9 +44,9 @@ class _RecordingLog(MemoryLog):
         self.appended: list[tuple[str, int, int]] = []
 
     def append(self, topic: str, partition: int, records: list[Record]) -> list[int]:
-        offsets = super().append(topic, partition, records)
+        offsets = super().append(topic, 0, records)
         if not self.piping:
-            self.appended.extend((topic, partition, o) for o in offsets)
+            self.appended.extend((topic, 0, o) for o in offsets)
         return offsets
 
 
@@ -50,7 +59,8 @@ class TestDriver:
         """`registry`: the functions queries may call (default: the built-ins), e.g. with your own UDFs."""
         props = {"auto.offset.reset": "earliest", **(properties or {})}
         self.log = _RecordingLog()
-        self.engine = Engine(self.log, EngineConfig(properties=props, create_missing_topics=True), registry)
+        config = EngineConfig(properties=props, create_missing_topics=True, missing_topic_partitions=RUNNER_PARTITIONS)
+        self.engine = Engine(self.log, config, registry)
         # like ksqlDB's test runner (a mock registry), subjects take any new schema
         self.engine.schema_registry = EmbeddedSchemaRegistry(self.log, compatibility="NONE")
         self.topic_specs: dict[str, dict] = {}
@@ -64,7 +74,7 @@ class TestDriver:
         # without a partition count the statements (or the first record piped) create the topic, as
         # ksqlDB's runner takes the count from the statement then
         if "partitions" in spec and not self.log.topic_exists(name):
-            self.log.create_topic(name, TopicConfig(partitions=int(spec.get("partitions") or 1),
+            self.log.create_topic(name, TopicConfig(partitions=int(spec.get("partitions") or RUNNER_PARTITIONS),
                                                     replicas=int(spec.get("replicas") or 1)))
 
     def execute(self, sql: str) -> list:
@@ -83,7 +93,7 @@ class TestDriver:
     def pipe(self, topic: str, key: Any, value: Any, timestamp: int | None = None,
              headers: list[dict] | None = None, window: dict | None = None) -> None:
         if not self.log.topic_exists(topic):
-            self.log.create_topic(topic, TopicConfig())
+            self.log.create_topic(topic, TopicConfig(partitions=RUNNER_PARTITIONS))
         source = self._source_for(topic)
         spec = self.topic_specs.get(topic, {})
         if source is not None:
@@ -100,11 +110,9 @@ class TestDriver:
             key_bytes = encode_window(key_bytes, info, int(window["start"]), int(window["end"]))
         record_headers = [(h["KEY"], None if h.get("VALUE") is None else base64.b64decode(h["VALUE"]))
                           for h in headers or []]
-        partitions = self.log.topic_config(topic).partitions
-        partition = default_partition(key_bytes, partitions) if key_bytes is not None else 0
         self.log.piping = True
         try:
-            self.log.append(topic, partition, [Record(key_bytes, value_bytes, int(timestamp or 0), record_headers)])
+            self.log.append(topic, 0, [Record(key_bytes, value_bytes, int(timestamp or 0), record_headers)])
         finally:
             self.log.piping = False
         self.engine.run_until_idle()

@@ -63,8 +63,12 @@ class AggregateProcessor:
     """Runs an AggregatePlan over batches of source rows."""
 
     def __init__(self, plan: AggregatePlan, on_error: Callable[[str], None], log_: Log, changelog: str,
-                 query_id: str = "", changelog_partition: int = 0):
+                 query_id: str = "", changelog_partition: int = 0,
+                 key_bytes: Callable[[list], bytes | None] | None = None):
+        """`key_bytes` serializes an output key as the sink writes it: EMIT FINAL orders the windows
+        closing together by those bytes, as Kafka Streams' suppress buffer does."""
         self.plan = plan
+        self.key_bytes = key_bytes
         self.on_error = on_error
         self.query_id = query_id
         self.log = log_
@@ -382,17 +386,29 @@ class AggregateProcessor:
     def _emit_closed(self, out: list) -> None:
         """EMIT FINAL: emit each window that stream time has closed, once; expired windows are gone."""
         if self.window.kind != "SESSION":
-            self._expire()
-        grace = self.window.grace_ms
-        for sk, ts in sorted(self.pending_final.items(), key=lambda item: (item[0][2], item[1])):
-            partition_times = self.stream_time.values()
-            if not partition_times or sk[2] + grace > max(partition_times):
-                continue
-            del self.pending_final[sk]
-            self.dirty.add(sk)  # no longer pending: the changelog must say so, or a restore emits it again
-            entry = self.state.get(sk)
-            if entry is not None:
-                self._emit(sk, entry, ts, 0, out)
+            self._expire()  # as in ksqlDB, a window stream time has passed its retention is not emitted
+        if self.stream_time:
+            now, grace = max(self.stream_time.values()), self.window.grace_ms
+            closed = [(sk, ts) for sk, ts in self.pending_final.items() if sk[2] + grace <= now]
+            for sk, ts in sorted(closed, key=self._suppress_order):
+                del self.pending_final[sk]
+                self.dirty.add(sk)  # no longer pending: the changelog must say so, or a restore emits it again
+                entry = self.state.get(sk)
+                if entry is not None:
+                    self._emit(sk, entry, ts, 0, out)
+
+    def _suppress_order(self, item: tuple[tuple, int]) -> tuple:
+        """Kafka Streams' suppress buffer order: window end, then the serialized key (unsigned bytes),
+        then window start; by the latest record's time where the key's bytes are not known."""
+        sk, ts = item
+        if self.key_bytes is None or sk not in self.state:
+            return sk[2], b"", ts, sk[1]
+        row = self.post(self._aggregate_row(sk, self.state[sk][0]))
+        try:
+            data = b"" if row is None else self.key_bytes(list(row[:self.nk])) or b""
+        except (KsqlError, ValueError, TypeError, OverflowError):  # the sink reports it when it writes
+            data = b""
+        return sk[2], data, ts, sk[1]
 
     # -- state: handing it to another process ------------------------------------------------------
 

@@ -364,6 +364,9 @@ class RecordEncoder:
                     key_bytes = None
                 else:
                     key_bytes = key_ser(key)
+                # the partition is the key's without its window (Kafka Streams' WindowedStreamPartitioner)
+                partition = None if single is not None or key_bytes is None else \
+                    default_partition(key_bytes, partitions)
                 if window is not None and row[wstart_slot] is not None:
                     key_bytes = encode_window(key_bytes, window, row[wstart_slot], row[wstart_slot + 1])
                 value_bytes = None if row[-1] else value_ser(list(row[nk:ts_slot]))
@@ -373,8 +376,6 @@ class RecordEncoder:
             record = Record(key_bytes, value_bytes, ts, row[headers_slot])
             if single is not None:
                 single.append(record)
-            elif key_bytes is None:
-                out.setdefault(row[-2] % partitions, []).append(record)
             else:
-                out.setdefault(default_partition(key_bytes, partitions), []).append(record)
+                out.setdefault(row[-2] % partitions if partition is None else partition, []).append(record)
         return out

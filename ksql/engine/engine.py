@@ -125,6 +125,7 @@ class EngineConfig:
 
     properties: dict[str, Any] = field(default_factory=dict)
     create_missing_topics: bool = False  # the TestDriver creates source topics on demand
+    missing_topic_partitions: int = 1  # ... with this many partitions when the statement names none
     service_id: str = "default_"
 
 
@@ -358,7 +359,8 @@ class Engine:
                 "STRING) WITH (KAFKA_TOPIC='foo', PARTITIONS=2, REPLICAS=1, VALUE_FORMAT='JSON');")
         # on the embedded log a compacted topic rolls small segments: the cleaner leaves the active one
         segment_bytes = COMPACTED_SEGMENT_BYTES if "compact" in cleanup_policy and not self.log.distributed else -1
-        config = TopicConfig(partitions=partitions or 1, replicas=replicas or 1, retention_ms=retention_ms,
+        config = TopicConfig(partitions=partitions or self.config.missing_topic_partitions, replicas=replicas or 1,
+                             retention_ms=retention_ms,
                              cleanup_policy=cleanup_policy, segment_bytes=segment_bytes)
         if config.partitions > self.max_partitions:
             raise KsqlError(f"Cannot create topic '{name}' with {config.partitions} partitions: the limit is "

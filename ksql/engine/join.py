@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ksql.engine.aggregate import AggregateProcessor, changelog_topic
@@ -255,9 +256,9 @@ class JoinQuery:
         self.changelog = changelog_topic(self.service_id, self.query_id, self.query_prefix)
         self.metrics = QueryMetrics()
         self.reporter = (self.processing_log or ProcessingLog()).scoped()  # counts this query's failures
-        self._build()
         sink_partitions = self.log.topic_config(self.sink.topic).partitions
         self.encoder = RecordEncoder(self.sink, sink_partitions, self.query_id, reporter=self.reporter)
+        self._build()  # an aggregation orders its EMIT FINAL windows by the encoder's key bytes
         self._restore()
         start = {}
         for leaf, _, partitions, group in self.inputs:
@@ -297,7 +298,7 @@ class JoinQuery:
                       for p in range(partitions)]
         if plan.aggregate is not None:
             self.processor = AggregateProcessor(plan.aggregate, self._on_error, self.log, self.changelog,
-                                                self.query_id)
+                                                self.query_id, key_bytes=self._sink_key_bytes())
             return
         hidden = [ast.ColumnRef(JOIN_TIME), ast.ColumnRef(JOIN_HEADERS),
                   ast.ColumnRef(JOIN_WINDOW[0]), ast.ColumnRef(JOIN_WINDOW[1])]
@@ -336,6 +337,10 @@ class JoinQuery:
         arrivals.sort(key=lambda a: a[0])
         for ts, index, row in arrivals:
             self._arrive(index, ts, row, [])
+
+    def _sink_key_bytes(self) -> Callable[[list], bytes | None] | None:
+        """How the sink serializes a key (what EMIT FINAL orders closing windows by)."""
+        return self.encoder.key_serde.serialize
 
     def _on_error(self, message: str) -> None:
         self.errors += 1
@@ -610,6 +615,10 @@ class TransientJoin(JoinQuery):
             for p in range(partitions):
                 self.positions[(group, topic, p)] = (log.start_offset(topic, p) if earliest
                                                      else log.end_offset(topic, p))
+
+    def _sink_key_bytes(self) -> None:
+        """No sink: EMIT FINAL orders the windows closing together by their latest record's time."""
+        return None
 
     def _position(self, group: str, topic: str, partition: int) -> int:
         return self.positions[(group, topic, partition)]

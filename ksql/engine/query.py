@@ -202,7 +202,8 @@ class PersistentQuery:
         self.single_owner = self.log.distributed
         self.active = not self.single_owner
         if self.active and self.defer_restore and self.offloadable:
-            processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id)
+            processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id,
+                                           key_bytes=self.encoder.key_serde.serialize)
             # a changelog without a readable checkpoint may be unreadable: restored (or failed) here, at start
             self.awaiting_restore = not self.resumed or processor.has_checkpoint()
             if self.awaiting_restore:  # an empty processor until then: nothing is computed here meanwhile
@@ -217,7 +218,8 @@ class PersistentQuery:
         """The one processor of a query that aggregates every partition in one place; it stays None
         (and the query in ERROR) while the changelog cannot be read."""
         with compiling_with(self.expression_options):
-            processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id)
+            processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id,
+                                           key_bytes=self.encoder.key_serde.serialize)
         try:
             positions = processor.restore(self.resumed)
         except ChangelogError as err:
@@ -257,7 +259,8 @@ class PersistentQuery:
         in ERROR) while the changelog cannot be read."""
         with compiling_with(self.expression_options):
             processor = AggregateProcessor(self.plan, self._on_error, self.log, self.changelog, self.query_id,
-                                           changelog_partition=partition)
+                                           changelog_partition=partition,
+                                           key_bytes=self.encoder.key_serde.serialize)
         topic = self._aggregated_topic
         try:
             positions = processor.restore(self.log.committed(self.group, topic, partition) is not None)

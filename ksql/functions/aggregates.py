@@ -496,7 +496,8 @@ def _correlation(tx: SqlType, ty: SqlType) -> AggregateSpec:
         if n == 0:
             return None
         numerator = n * sxy - sx * sy
-        denominator = math.sqrt(max(n * sxx - sx * sx, 0.0)) * math.sqrt(max(n * syy - sy * sy, 0.0))
+        # one square root of the product, not a product of roots: the last bit differs otherwise
+        denominator = math.sqrt(max(n * sxx - sx * sx, 0.0) * max(n * syy - sy * sy, 0.0))
         if denominator == 0.0:
             return float("nan") if numerator == 0.0 else math.copysign(math.inf, numerator)
         return numerator / denominator

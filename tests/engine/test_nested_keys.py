@@ -99,3 +99,34 @@ def test_nested_group_keys_are_restored_from_the_changelog(tmp_path):
         finally:
             engine.close()
             log.close()
+
+
+NESTED_KEY = {"A": 1, "B": {"C": "x", "D": [1, 2]}}
+
+
+@pytest.mark.parametrize("key_format", ["JSON", "AVRO", "PROTOBUF", "JSON_SR", "PROTOBUF_NOSR"])
+def test_declared_struct_keys_through_select_star_joins_and_multi_column_keys(driver, key_format):
+    """A STRUCT (holding a STRUCT and an ARRAY) declared as a table's key, joined table to table with
+    SELECT *, and a STRUCT beside an INT in a multi-column key; Protobuf keys are a message of the key
+    columns, so their test values are written wrapped."""
+    def wrapped(key: dict, column: str) -> dict:
+        return {column: key} if key_format.startswith("PROTOBUF") else key
+
+    nested = "STRUCT<A INT, B STRUCT<C STRING, D ARRAY<INT>>>"
+    for name, col in (("L", "V"), ("R", "W")):
+        driver.execute(f"CREATE TABLE {name} (K {nested} PRIMARY KEY, {col} INT) WITH (kafka_topic='{name.lower()}', "
+                       f"key_format='{key_format}', value_format='JSON');")
+    driver.execute("CREATE TABLE J AS SELECT * FROM L JOIN R ON L.K = R.K;")
+    driver.execute("CREATE STREAM M (ID INT KEY, S STRUCT<A INT> KEY, V INT) WITH (kafka_topic='m', "
+                   f"key_format='{key_format}', value_format='JSON');")
+    driver.execute("CREATE STREAM COPY AS SELECT * FROM M;")
+    driver.execute("CREATE TABLE COUNTS AS SELECT ID, S, COUNT(*) AS N FROM M GROUP BY ID, S;")
+    driver.pipe("l", wrapped(NESTED_KEY, "K"), {"V": 1})
+    driver.pipe("r", wrapped(NESTED_KEY, "K"), {"W": 2})
+    driver.pipe("m", {"ID": 1, "S": {"A": 5}}, {"V": 3})
+
+    assert [(r["key"], r["value"]) for r in driver.read_output("J")] == [
+        (wrapped(NESTED_KEY, "L_K"), {"L_V": 1, "R_K": NESTED_KEY, "R_W": 2})]
+    assert [c.name for c in driver.engine.metastore.get("J").schema.key] == ["L_K"]
+    assert [(r["key"], r["value"]) for r in driver.read_output("COPY")] == [({"ID": 1, "S": {"A": 5}}, {"V": 3})]
+    assert [(r["key"], r["value"]) for r in driver.read_output("COUNTS")] == [({"ID": 1, "S": {"A": 5}}, {"N": 1})]

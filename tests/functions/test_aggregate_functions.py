@@ -85,3 +85,23 @@ def test_every_aggregate_has_its_signatures():
     sum_list = reg.describe("sum_list")
     assert [(list(map(str, o.params)), str(o.returns)) for o in sum_list.overloads] == [
         (["ARRAY<INTEGER>"], "INTEGER"), (["ARRAY<BIGINT>"], "BIGINT"), (["ARRAY<DOUBLE>"], "DOUBLE")]
+
+
+@pytest.mark.parametrize("points, undo, expected", [
+    ([(1.5, 8.0)], (), "nan"),  # one point: 0 / 0
+    ([(1.5, 8.0), (-3.5, -2.0)], (), 1.0),
+    # a table replacing a row: ksqlDB divides by the square root of the product of the two spreads,
+    # which rounds differently from the product of two square roots
+    ([(1.5, 8.0), (-3.5, -2.0), (-1.0, -2.0), (-4.5, -1.0)], ((1.5, 8.0),), -0.7205766921228921),
+    ([(1.0, 2.0), (2.0, 1.0)], (), -1.0),
+    ([(1.0, 5.0), (2.0, 5.0)], (), "nan"),  # no spread in y
+])
+def test_correlation_rounds_as_ksqldb_does(points, undo, expected):
+    spec = default_registry().resolve_aggregate("CORRELATION", [DOUBLE, DOUBLE], [])
+    acc = spec.init()
+    for x, y in points:
+        acc = spec.add(acc, x, y)
+    for x, y in undo:
+        acc = spec.undo(acc, x, y)
+    got = spec.result(acc)
+    assert (got != got) if expected == "nan" else got == expected
