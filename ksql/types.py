@@ -16,6 +16,7 @@ and functions receive), chosen so the hot path never wraps values:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ksql.errors import KsqlError
@@ -154,28 +155,28 @@ _PRIMITIVES = {
 }
 
 
-def contains_map(t: SqlType) -> bool:
-    """True when a type is or contains a MAP (refused in keys, as ksqlDB refuses them)."""
-    if isinstance(t, MapType):
+def contains_type(t: SqlType, matches: Callable[[SqlType], bool]) -> bool:
+    """True when `matches` holds for a type or any type nested in it (array items, map values, struct
+    fields)."""
+    if matches(t):
         return True
     if isinstance(t, ArrayType):
-        return contains_map(t.item)
+        return contains_type(t.item, matches)
+    if isinstance(t, MapType):
+        return contains_type(t.value, matches)
     if isinstance(t, StructType):
-        return any(contains_map(f.type) for f in t.fields)
+        return any(contains_type(f.type, matches) for f in t.fields)
     return False
+
+
+def contains_map(t: SqlType) -> bool:
+    """True when a type is or contains a MAP (refused in keys, as ksqlDB refuses them)."""
+    return contains_type(t, lambda nested: isinstance(nested, MapType))
 
 
 def contains_decimal(t: SqlType) -> bool:
     """True when a type is or contains a DECIMAL (whose values a JSON double cannot always hold)."""
-    if isinstance(t, DecimalType):
-        return True
-    if isinstance(t, ArrayType):
-        return contains_decimal(t.item)
-    if isinstance(t, MapType):
-        return contains_decimal(t.value)
-    if isinstance(t, StructType):
-        return any(contains_decimal(f.type) for f in t.fields)
-    return False
+    return contains_type(t, lambda nested: isinstance(nested, DecimalType))
 
 
 def hashable(value: object) -> object:

@@ -16,7 +16,7 @@ from ksql.engine.schema import SchemaColumn
 from ksql.engine.serde.json_serde import ser_converter
 from ksql.engine.transient import PushRow
 from ksql.functions.javalib import format_date, format_time, format_timestamp
-from ksql.types import ArrayType, MapType, SqlType, StructType
+from ksql.types import ArrayType, MapType, SqlType, StructType, contains_type
 
 Converter = Callable[[Any], Any]
 
@@ -24,13 +24,7 @@ _TEMPORAL = {"DATE": format_date, "TIME": format_time, "TIMESTAMP": format_times
 
 
 def _has_temporal(t: SqlType) -> bool:
-    if isinstance(t, ArrayType):
-        return _has_temporal(t.item)
-    if isinstance(t, MapType):
-        return _has_temporal(t.value)
-    if isinstance(t, StructType):
-        return any(_has_temporal(f.type) for f in t.fields)
-    return t.base in _TEMPORAL
+    return contains_type(t, lambda nested: nested.base in _TEMPORAL)
 
 
 def converter(t: SqlType) -> Converter | None:
